@@ -1,0 +1,1 @@
+"""HTTP handlers: parse, authorise, call a service, serialise. The route table is in handlers/routes.py."""

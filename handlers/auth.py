@@ -1,0 +1,104 @@
+"""The /auth endpoints."""
+from handlers.base import BaseHandler
+from models import users as user_model
+from models.schemas import auth as schemas
+from services.validation import compile_schema
+
+REGISTER = compile_schema(schemas.REGISTER)
+LOGIN = compile_schema(schemas.LOGIN)
+REFRESH = compile_schema(schemas.REFRESH)
+LOGOUT = compile_schema(schemas.LOGOUT)
+FORGOT_PASSWORD = compile_schema(schemas.FORGOT_PASSWORD)
+RESET_PASSWORD = compile_schema(schemas.RESET_PASSWORD)
+CHANGE_PASSWORD = compile_schema(schemas.CHANGE_PASSWORD)
+TOKEN_QUERY = compile_schema(schemas.TOKEN_QUERY)
+EMPTY = compile_schema(schemas.EMPTY)
+
+
+class RegisterHandler(BaseHandler):
+    authentication = "none"
+
+    async def post(self) -> None:
+        user, pair = await self.services.auth.register(self.json_body(REGISTER))
+        view = user_model.public_view(user)
+        self.send_json({"status": "success", "message": "Registration successful",
+                        "data": {"accessToken": pair["access"]["token"], "user": view},
+                        "user": view, "tokens": pair}, status=201)
+
+
+class LoginHandler(BaseHandler):
+    authentication = "none"
+
+    async def post(self) -> None:
+        body = self.json_body(LOGIN)
+        user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address())
+        self.send_json({"status": "success", "message": "Login successful",
+                        "data": {"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
+                        "user": str(user["_id"]), "tokens": pair})
+
+
+class LogoutHandler(BaseHandler):
+    """Ends the session of the given refresh token, or with no body the bearer token's session."""
+
+    authentication = "none"
+
+    async def post(self) -> None:
+        body = self.json_body(LOGOUT)
+        if "refreshToken" in body:
+            await self.services.auth.logout(refresh_token=body["refreshToken"])
+        else:
+            await self.authenticate()
+            await self.services.auth.logout(session_id=self.session_id)
+        self.no_content()
+
+
+class RefreshTokensHandler(BaseHandler):
+    authentication = "none"
+
+    async def post(self) -> None:
+        body = self.json_body(REFRESH)
+        self.send_json(await self.services.auth.refresh(body["refreshToken"]))
+
+
+class ForgotPasswordHandler(BaseHandler):
+    authentication = "none"
+
+    async def post(self) -> None:
+        body = self.json_body(FORGOT_PASSWORD)
+        await self.services.auth.forgot_password(body["email"])
+        self.no_content()
+
+
+class ResetPasswordHandler(BaseHandler):
+    authentication = "none"
+
+    async def post(self) -> None:
+        token = self.query(TOKEN_QUERY)["token"]
+        body = self.json_body(RESET_PASSWORD)
+        await self.services.auth.reset_password(token, body["password"])
+        self.no_content()
+
+
+class ChangePasswordHandler(BaseHandler):
+    async def post(self) -> None:
+        body = self.json_body(CHANGE_PASSWORD)
+        await self.services.auth.change_password(self.current_user, self.session_id, body["email"],
+                                                 body["password"], body["newPassword"])
+        self.no_content()
+
+
+class SendVerificationEmailHandler(BaseHandler):
+    async def post(self) -> None:
+        self.json_body(EMPTY)
+        await self.services.auth.send_verification(self.current_user)
+        self.no_content()
+
+
+class VerifyEmailHandler(BaseHandler):
+    authentication = "none"
+
+    async def post(self) -> None:
+        token = self.query(TOKEN_QUERY)["token"]
+        self.json_body(EMPTY)
+        await self.services.auth.verify_email(token)
+        self.no_content()

@@ -1,0 +1,26 @@
+"""Liveness and readiness probes."""
+from handlers.base import BaseHandler
+from services.errors import ApiError
+
+
+class HealthHandler(BaseHandler):
+    """200 while the process runs, whatever the database does."""
+
+    authentication = "none"
+
+    def get(self) -> None:
+        self.send_json({"status": "ok"})
+
+
+class ReadyHandler(BaseHandler):
+    """200 when MongoDB answers a ping and the indexes are in place, else 503."""
+
+    authentication = "none"
+
+    async def get(self) -> None:
+        database = self.services.database
+        if not await database.ping():
+            raise ApiError(503, "Database unavailable")
+        if not database.indexes_ready:
+            raise ApiError(503, "Database indexes are being created")
+        self.send_json({"status": "ready"})

@@ -1,0 +1,31 @@
+"""Time and id helpers shared by every model."""
+import datetime as dt
+import re
+from typing import Optional
+
+from bson import ObjectId
+
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+def utcnow() -> dt.datetime:
+    """Now in UTC, cut to milliseconds: the precision MongoDB stores, so a value reads back equal."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def isoformat(value: Optional[dt.datetime]) -> Optional[str]:
+    """ISO 8601 in UTC with milliseconds and a trailing Z, as the contract writes times."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_object_id(value: str) -> Optional[ObjectId]:
+    """The ObjectId written as 24 hex characters, or None for anything else (answered as 404)."""
+    if isinstance(value, str) and _OBJECT_ID.match(value):
+        return ObjectId(value)
+    return None

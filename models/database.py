@@ -1,0 +1,107 @@
+"""The MongoDB connection (real server through Motor, or the embedded stand-in) and its indexes."""
+import asyncio
+import datetime as dt
+import logging
+
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from models import login_attempts, organisations, outbox, sessions, users
+from models.common import utcnow
+
+log = logging.getLogger("accounts.database")
+
+# Every index the service relies on, by collection. Declared here once; created at start-up.
+INDEXES = {
+    users.COLLECTION: users.INDEXES,
+    sessions.SESSIONS: sessions.SESSION_INDEXES,
+    sessions.TOKENS: sessions.TOKEN_INDEXES,
+    organisations.ORGANISATIONS: organisations.ORGANISATION_INDEXES,
+    organisations.MEMBERSHIPS: organisations.MEMBERSHIP_INDEXES,
+    outbox.COLLECTION: outbox.INDEXES,
+    login_attempts.COLLECTION: login_attempts.INDEXES,
+}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when an error means MongoDB cannot be reached right now (answered 503, not 500)."""
+    return isinstance(error, ConnectionFailure) or (isinstance(error, PyMongoError) and error.timeout)
+
+
+class Database:
+    """One MongoDB database with the service's collections and indexes."""
+
+    RETRY_SECONDS = 2.0
+
+    def __init__(self, client, name: str, embedded: bool):
+        self.client = client
+        self.db = client[name]
+        self.embedded = embedded
+        self.indexes_ready = False
+
+    @classmethod
+    def connect(cls, settings) -> "Database":
+        """Open the client; never blocks: Motor connects lazily and each operation times out."""
+        if settings.embedded:
+            from mongomock_motor import AsyncMongoMockClient
+
+            return cls(AsyncMongoMockClient(tz_aware=True), settings.mongodb_db, embedded=True)
+        from motor.motor_asyncio import AsyncIOMotorClient
+
+        timeout = settings.mongodb_timeout_ms
+        client = AsyncIOMotorClient(
+            settings.mongodb_uri,
+            tz_aware=True,
+            appname="accounts",
+            # A down or unreachable server must turn into a 503 within seconds, never a hung request.
+            serverSelectionTimeoutMS=timeout,
+            connectTimeoutMS=timeout,
+            socketTimeoutMS=max(10_000, timeout * 3),
+        )
+        return cls(client, settings.mongodb_db, embedded=False)
+
+    def __getitem__(self, collection: str):
+        return self.db[collection]
+
+    async def ping(self) -> bool:
+        """True when the server answers a ping."""
+        try:
+            await self.db.command("ping")
+            return True
+        except PyMongoError:
+            return False
+
+    async def ensure_indexes(self) -> None:
+        """Create every declared index; creating an existing one is a no-op on the server."""
+        for collection, models in INDEXES.items():
+            await self.db[collection].create_indexes(models)
+        self.indexes_ready = True
+
+    async def keep_indexes(self, max_retry_seconds: float = 30.0) -> None:
+        """Retry ensure_indexes until it succeeds, so a server that was down at start-up gets them."""
+        delay = self.RETRY_SECONDS
+        while True:
+            try:
+                await self.ensure_indexes()
+                log.info("indexes ensured")
+                return
+            except PyMongoError as error:
+                log.warning("could not ensure indexes (%s); retrying in %.0fs", error.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_retry_seconds)
+
+    async def sweep_expired(self) -> int:
+        """Delete documents past a TTL index, as MongoDB's TTL monitor does; the stand-in has none."""
+        removed = 0
+        now = utcnow()
+        for collection, models in INDEXES.items():
+            for model in models:
+                spec = model.document
+                if "expireAfterSeconds" in spec:
+                    (field, _direction), = spec["key"].items()
+                    cutoff = now - dt.timedelta(seconds=spec["expireAfterSeconds"])
+                    result = await self.db[collection].delete_many({field: {"$lt": cutoff}})
+                    removed += result.deleted_count
+        return removed
+
+    def close(self) -> None:
+        self.client.close()

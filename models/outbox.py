@@ -1,0 +1,13 @@
+"""The email outbox: messages wait here until a sender process delivers them."""
+from pymongo import ASCENDING, IndexModel
+
+COLLECTION = "outbox"
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+INDEXES = [
+    # The sender claims the oldest due pending message.
+    IndexModel([("status", ASCENDING), ("nextAttemptAt", ASCENDING)], name="due"),
+    # A message whose link has expired is worthless, and sent ones are kept only a while.
+    IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
+]

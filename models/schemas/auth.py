@@ -1,0 +1,31 @@
+"""Request schemas of the /auth endpoints."""
+from models.schemas.common import EMAIL, LOGIN_EMAIL, LOGIN_PASSWORD, NAME, PASSWORD, PHONE, TOKEN, USERNAME, body
+
+# Two client families, two shapes: the task-board app sends name (+ username), the organisation
+# client firstName/lastName (+ phone). A body with "name" is the first shape, anything else the
+# second, so a missing field is reported by the name that client uses.
+REGISTER = {
+    "type": "object",
+    "if": {"type": "object", "required": ["name"]},
+    "then": body({"name": NAME, "email": EMAIL, "password": PASSWORD, "username": USERNAME},
+                 required=["name", "email", "password"]),
+    "else": body({"firstName": NAME, "lastName": NAME, "email": EMAIL, "password": PASSWORD, "phone": PHONE},
+                 required=["firstName", "lastName", "email", "password"]),
+}
+
+LOGIN = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD}, required=["email", "password"])
+
+REFRESH = body({"refreshToken": TOKEN}, required=["refreshToken"])
+
+LOGOUT = body({"refreshToken": TOKEN})
+
+FORGOT_PASSWORD = body({"email": LOGIN_EMAIL}, required=["email"])
+
+RESET_PASSWORD = body({"password": PASSWORD}, required=["password"])
+
+CHANGE_PASSWORD = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD, "newPassword": PASSWORD},
+                       required=["email", "password", "newPassword"])
+
+TOKEN_QUERY = body({"token": TOKEN}, required=["token"])
+
+EMPTY = body({})

@@ -1,0 +1,37 @@
+"""Field schemas shared by several request bodies."""
+
+# Control characters in names would let a user forge log lines or break email headers (CWE-117).
+NO_CONTROL = r"^[^\u0000-\u001f\u007f]*$"
+
+EMAIL = {
+    "type": "string",
+    "maxLength": 254,
+    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s.]+$",
+    "x-message": "must be a valid email address",
+}
+
+# Login accepts any string: rules that changed since sign-up must not lock anyone out.
+LOGIN_EMAIL = {"type": "string", "minLength": 1, "maxLength": 254}
+LOGIN_PASSWORD = {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": True}
+
+PASSWORD = {"type": "string", "minLength": 8, "format": "password", "writeOnly": True}
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NO_CONTROL,
+        "x-message": "must be 1-100 characters without control characters"}
+
+PHONE = {"type": ["string", "null"], "pattern": r"^[0-9 +()\-]{7,20}$",
+         "x-message": "must be 7-20 digits, spaces, +, -, ( or )"}
+
+USERNAME = {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9._]{3,30}$",
+            "x-message": "must be 3-30 letters, digits, . or _"}
+
+ROLE = {"type": "string", "enum": ["user", "admin"]}
+
+TOKEN = {"type": "string", "minLength": 1, "maxLength": 2048}
+
+OBJECT_ID = {"type": "string", "pattern": r"^[0-9a-fA-F]{24}$", "x-message": "must be an id of 24 hex characters"}
+
+
+def body(properties: dict, required=()) -> dict:
+    """An object schema that rejects unknown fields."""
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}

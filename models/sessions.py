@@ -1,0 +1,24 @@
+"""Sessions and the hashed single-use tokens (refresh, reset-password, verify-email)."""
+from pymongo import ASCENDING, IndexModel
+
+SESSIONS = "sessions"
+TOKENS = "tokens"
+
+REFRESH, RESET, VERIFY = "refresh", "reset", "verify"
+
+SESSION_INDEXES = [
+    # Ending every session of a user (reset, deletion, change-password).
+    IndexModel([("userId", ASCENDING)], name="user"),
+    # A session dies with its last refresh token.
+    IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
+]
+
+TOKEN_INDEXES = [
+    # Tokens are presented by value and looked up by their SHA-256 only.
+    IndexModel([("hash", ASCENDING)], unique=True, name="hash_unique"),
+    # Retiring every refresh token of a session at logout or theft detection.
+    IndexModel([("sessionId", ASCENDING)], name="session"),
+    # Removing a user's outstanding reset or verify tokens.
+    IndexModel([("userId", ASCENDING), ("type", ASCENDING)], name="user_type"),
+    IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
+]

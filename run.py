@@ -1,0 +1,135 @@
+"""Start the accounts service: python run.py [--port N] [--processes N]."""
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from handlers.routes import make_app
+from models.database import Database
+from services.container import Services
+from settings import Settings, SettingsError
+
+log = logging.getLogger("accounts")
+
+MAX_WORKER_RESTARTS = 100
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="The accounts service (users, authentication, organisations).")
+    parser.add_argument("--port", type=int, help="port to listen on (default: PORT, else 8000)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes sharing the port; 0 means one per core (needs MONGODB_URI)")
+    return parser.parse_args(argv)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    overrides = {"port": args.port} if args.port is not None else {}
+    try:
+        settings = Settings.from_env(os.environ, **overrides)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.processes < 0:
+        print("error: --processes must be 0 (one per core) or more", file=sys.stderr)
+        return 2
+    processes = args.processes or os.cpu_count() or 1
+    if processes > 1 and settings.embedded:
+        print("error: --processes needs MONGODB_URI: the embedded store lives inside one process, "
+              "so several processes would each see different data", file=sys.stderr)
+        return 2
+    configure_logging()
+    sockets = bind_sockets(settings.port)
+    if processes > 1 and not fork_workers(processes):
+        return 0
+    asyncio.run(serve(settings, sockets))
+    return 0
+
+
+async def serve(settings: Settings, sockets) -> None:
+    """Serve until SIGTERM or SIGINT, then drain in-flight requests and close MongoDB."""
+    if settings.embedded:
+        log.warning("no MONGODB_URI: using the embedded in-memory MongoDB stand-in "
+                    "(mongomock-motor); data lives in this process only and is lost when it exits")
+    if settings.jwt_secret_generated:
+        log.warning("no JWT_SECRET: generated a random one; tokens stop working when the process restarts")
+    database = Database.connect(settings)
+    services = Services(settings, database)
+    services.start()
+    app = make_app(services, settings)
+    # Slow or idle clients must not hold connections forever (CWE-400).
+    server = HTTPServer(app, idle_connection_timeout=60, body_timeout=60)
+    server.add_sockets(sockets)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    log.info("accounts service listening on port %d (pid %d)", sockets[0].getsockname()[1], os.getpid())
+    await stopping.wait()
+    log.info("shutting down: no new connections, finishing %d request(s) in flight", app.in_flight)
+    server.stop()
+    deadline = time.monotonic() + settings.shutdown_grace_seconds
+    while app.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await server.close_all_connections()
+    await services.stop()
+    log.info("stopped")
+
+
+def fork_workers(count: int) -> bool:
+    """Fork count workers sharing the listening sockets. True in a worker; the parent supervises and
+    returns False once every worker has exited after SIGTERM/SIGINT, which it forwards to them."""
+    children = {}
+    stopping = False
+
+    def spawn() -> bool:
+        pid = os.fork()
+        if pid == 0:
+            return True
+        children[pid] = True
+        return False
+
+    for _ in range(count):
+        if spawn():
+            return True
+
+    def forward(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    restarts = 0
+    while children:
+        pid, status = os.waitpid(-1, 0)
+        children.pop(pid, None)
+        if stopping or os.waitstatus_to_exitcode(status) == 0:
+            continue
+        if restarts >= MAX_WORKER_RESTARTS:
+            log.error("worker %d died (status %d); too many restarts, not restarting", pid, status)
+            continue
+        restarts += 1
+        log.warning("worker %d died (status %d); starting another", pid, status)
+        if spawn():
+            return True
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The /auth operations: sign-up, login, sessions, password reset and change, email verification."""
+from bson import ObjectId
+
+from models import sessions as session_model
+from services.errors import unauthenticated
+from services.users import normalise_email
+
+AUTHENTICATION_FAILED = "Authentication failed"
+
+
+class Auth:
+    """Each method is one /auth operation."""
+
+    def __init__(self, users, passwords, sessions, login_attempts, outbox, settings):
+        self.users = users
+        self.passwords = passwords
+        self.sessions = sessions
+        self.login_attempts = login_attempts
+        self.outbox = outbox
+        self.settings = settings
+
+    async def register(self, fields: dict) -> tuple:
+        """Create an account, open its first session and queue the verification email; returns (user, pair)."""
+        user = await self.users.create(
+            email=fields["email"], password=fields["password"], name=fields.get("name"),
+            first_name=fields.get("firstName"), last_name=fields.get("lastName"),
+            username=fields.get("username"), phone=fields.get("phone"),
+        )
+        pair = await self.sessions.start(user)
+        await self.send_verification(user)
+        return user, pair
+
+    async def login(self, email: str, password: str, address: str) -> tuple:
+        """Check credentials and open a session; returns (user, pair). Unknown email and wrong password look alike."""
+        email = normalise_email(email)
+        await self.login_attempts.check(email, address)
+        user = await self.users.find_by_email(email)
+        if not await self.passwords.verify(password, user["passwordHash"] if user else None):
+            await self.login_attempts.record_failure(email, address)
+            # One message for both cases, so the answer does not tell which emails have accounts (CWE-204).
+            raise unauthenticated(AUTHENTICATION_FAILED)
+        await self.login_attempts.clear(email, address)
+        return user, await self.sessions.start(user)
+
+    async def logout(self, refresh_token: str = None, session_id: ObjectId = None) -> None:
+        """End the session of a refresh token, or the caller's current session."""
+        if refresh_token is not None:
+            await self.sessions.end_by_refresh_token(refresh_token)
+        else:
+            await self.sessions.end(session_id)
+
+    async def refresh(self, refresh_token: str) -> dict:
+        """Rotate a refresh token into a new pair."""
+        return await self.sessions.rotate(refresh_token)
+
+    async def forgot_password(self, email: str) -> None:
+        """Queue a reset link if the email has an account; say nothing either way."""
+        user = await self.users.find_by_email(email)
+        if user is None:
+            return
+        token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
+        await self.outbox.reset_email(user["email"], user["firstName"], token, expires)
+
+    async def reset_password(self, token: str, password: str) -> None:
+        """Set a new password with a reset token and end every session of that user."""
+        record = await self.sessions.consume_single_use(token, session_model.RESET)
+        user = await self.users.get(record["userId"])
+        if user is None:
+            raise unauthenticated("Invalid or expired token")
+        await self.users.set_password(user["_id"], password)
+        await self.sessions.end_all(user["_id"])
+
+    async def change_password(self, user: dict, session_id: ObjectId, email: str, password: str, new_password: str) -> None:
+        """Change the caller's password after re-checking it; the caller's other sessions end."""
+        matches = normalise_email(email) == user["email"]
+        if not await self.passwords.verify(password, user["passwordHash"]) or not matches:
+            raise unauthenticated(AUTHENTICATION_FAILED)
+        await self.users.set_password(user["_id"], new_password)
+        await self.sessions.end_all(user["_id"], keep=session_id)
+
+    async def send_verification(self, user: dict) -> None:
+        """Queue a verify-email link, unless the email is already verified."""
+        if user.get("isEmailVerified"):
+            return
+        token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
+        await self.outbox.verification_email(user["email"], user["firstName"], token, expires)
+
+    async def verify_email(self, token: str) -> None:
+        """Mark the email a verify token was sent to as verified, if it is still the user's email."""
+        record = await self.sessions.consume_single_use(token, session_model.VERIFY)
+        result = await self.users.mark_verified(record["userId"], record["email"])
+        if not result:
+            raise unauthenticated("Invalid or expired token")

@@ -1,0 +1,85 @@
+"""Builds every service once per process and runs the background work they need."""
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from pymongo.errors import PyMongoError
+
+from services.auth import Auth
+from services.email import EmailSender, Outbox
+from services.login_attempts import LoginAttempts
+from services.organisations import Organisations
+from services.passwords import Passwords
+from services.sessions import Sessions
+from services.users import Users
+
+log = logging.getLogger("accounts.services")
+
+TTL_SWEEP_SECONDS = 60
+
+
+class Services:
+    """The service objects the handlers call, wired to one database."""
+
+    def __init__(self, settings, database):
+        self.settings = settings
+        self.database = database
+        # bcrypt holds a core for its whole run; one thread per core is all that helps.
+        self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bcrypt")
+        self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
+        self.organisations = Organisations(database)
+        self.users = Users(database, self.passwords, self.organisations)
+        self.sessions = Sessions(database, settings)
+        self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
+                                            settings.login_attempts_window_seconds)
+        self.outbox = Outbox(database, settings)
+        self.email_sender = EmailSender(self.outbox, settings)
+        self.auth = Auth(self.users, self.passwords, self.sessions, self.login_attempts, self.outbox, settings)
+        self._tasks = []
+
+    def start(self) -> None:
+        """Start the background work: indexes (retried until MongoDB answers), admin bootstrap, email."""
+        self._spawn(self._prepare_database())
+        self._spawn(self.email_sender.run())
+        if self.database.embedded:
+            self._spawn(self._sweep_expired())
+
+    async def stop(self) -> None:
+        """Cancel the background work and close the database."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.executor.shutdown(wait=False)
+        self.database.close()
+
+    async def _prepare_database(self) -> None:
+        await self.database.keep_indexes()
+        settings = self.settings
+        if not settings.admin_email:
+            return
+        delay = 2.0
+        while True:
+            try:
+                await self.users.ensure_admin(settings.admin_email, settings.admin_password, settings.admin_name)
+                return
+            except PyMongoError as error:
+                log.warning("admin bootstrap failed (%s); retrying in %.0fs", error.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await asyncio.sleep(TTL_SWEEP_SECONDS)
+            await self.database.sweep_expired()
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

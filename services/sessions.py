@@ -1,0 +1,150 @@
+"""Sessions, access JWTs, rotating refresh tokens and single-use email tokens."""
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from typing import Optional
+
+import jwt
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from models import sessions as model
+from models.common import isoformat, parse_object_id, utcnow
+from models.users import COLLECTION as USERS
+from services.errors import unauthenticated
+
+
+def hash_token(raw: str) -> str:
+    """The SHA-256 under which a token is stored; the token itself never is (CWE-256)."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class Sessions:
+    """Everything about proving who a caller is, stored so every process agrees."""
+
+    def __init__(self, database, settings):
+        self.sessions = database[model.SESSIONS]
+        self.tokens = database[model.TOKENS]
+        self.users = database[USERS]
+        self.settings = settings
+
+    async def start(self, user: dict) -> dict:
+        """Open a session for user and return its first token pair."""
+        now = utcnow()
+        session_id = ObjectId()
+        expires = now + dt.timedelta(days=self.settings.refresh_token_days)
+        await self.sessions.insert_one({"_id": session_id, "userId": user["_id"], "createdAt": now, "expiresAt": expires})
+        return await self._pair(user, session_id, now)
+
+    async def rotate(self, refresh_token: str) -> dict:
+        """Trade a refresh token for a new pair; a token presented twice ends its session."""
+        now = utcnow()
+        digest = hash_token(refresh_token)
+        token = await self.tokens.find_one_and_update(
+            {"hash": digest, "type": model.REFRESH, "usedAt": None},
+            {"$set": {"usedAt": now}},
+            return_document=ReturnDocument.BEFORE,
+        )
+        if token is None:
+            retired = await self.tokens.find_one({"hash": digest, "type": model.REFRESH})
+            if retired is not None:
+                # A retired token coming back means it was copied: end the whole session (CWE-294).
+                await self.end(retired["sessionId"])
+            raise unauthenticated("Invalid refresh token")
+        if token["expiresAt"] <= now:
+            raise unauthenticated("Invalid refresh token")
+        session = await self.sessions.find_one({"_id": token["sessionId"]})
+        user = await self.users.find_one({"_id": token["userId"]})
+        if session is None or user is None:
+            raise unauthenticated("Invalid refresh token")
+        await self.sessions.update_one(
+            {"_id": session["_id"]},
+            {"$set": {"expiresAt": now + dt.timedelta(days=self.settings.refresh_token_days)}},
+        )
+        return await self._pair(user, session["_id"], now)
+
+    async def authenticate(self, access_token: str) -> tuple:
+        """The (user, session id) behind a valid access token of a live session, else 401."""
+        try:
+            claims = jwt.decode(
+                access_token,
+                self.settings.jwt_secret,
+                algorithms=["HS256"],  # pinned: never let the token choose "none" or RS/HS confusion (CWE-347)
+                options={"require": ["exp", "iat", "sub", "sid", "jti", "type"]},
+            )
+        except jwt.InvalidTokenError:
+            raise unauthenticated() from None
+        user_id = parse_object_id(claims.get("sub"))
+        session_id = parse_object_id(claims.get("sid"))
+        if claims.get("type") != "access" or user_id is None or session_id is None:
+            raise unauthenticated()
+        # The session lookup is what makes logout and revocation take effect at once (CWE-613).
+        session = await self.sessions.find_one({"_id": session_id, "userId": user_id})
+        user = await self.users.find_one({"_id": user_id}) if session else None
+        if user is None or session["expiresAt"] <= utcnow():
+            raise unauthenticated()
+        return user, session_id
+
+    async def end(self, session_id: ObjectId) -> None:
+        """End one session: its access and refresh tokens stop working."""
+        await self.sessions.delete_one({"_id": session_id})
+        await self.tokens.delete_many({"sessionId": session_id})
+
+    async def end_by_refresh_token(self, refresh_token: str) -> None:
+        """End the session a refresh token belongs to; an unknown token is a 401."""
+        token = await self.tokens.find_one({"hash": hash_token(refresh_token), "type": model.REFRESH})
+        if token is None:
+            raise unauthenticated("Invalid refresh token")
+        await self.end(token["sessionId"])
+
+    async def end_all(self, user_id: ObjectId, keep: Optional[ObjectId] = None) -> None:
+        """End every session of a user, except keep."""
+        query = {"userId": user_id}
+        if keep is not None:
+            query["_id"] = {"$ne": keep}
+        ended = [doc["_id"] async for doc in self.sessions.find(query, {"_id": 1})]
+        if ended:
+            await self.sessions.delete_many({"_id": {"$in": ended}})
+            await self.tokens.delete_many({"sessionId": {"$in": ended}})
+
+    async def issue_single_use(self, user: dict, kind: str, minutes: int) -> tuple:
+        """A new reset or verify token for user (older ones of that kind stop working); returns (token, expiry)."""
+        now = utcnow()
+        raw = secrets.token_urlsafe(32)
+        expires = now + dt.timedelta(minutes=minutes)
+        await self.tokens.delete_many({"userId": user["_id"], "type": kind})
+        await self.tokens.insert_one({
+            "hash": hash_token(raw), "type": kind, "userId": user["_id"], "email": user["email"],
+            "createdAt": now, "expiresAt": expires,
+        })
+        return raw, expires
+
+    async def consume_single_use(self, raw: str, kind: str) -> dict:
+        """Use up a reset or verify token and return its document; bad, used or expired is a 401."""
+        token = await self.tokens.find_one_and_delete(
+            {"hash": hash_token(raw), "type": kind, "expiresAt": {"$gt": utcnow()}}
+        )
+        if token is None:
+            raise unauthenticated("Invalid or expired token")
+        return token
+
+    async def _pair(self, user: dict, session_id: ObjectId, now: dt.datetime) -> dict:
+        access_expires = now + dt.timedelta(minutes=self.settings.access_token_minutes)
+        refresh_expires = now + dt.timedelta(days=self.settings.refresh_token_days)
+        user_id = str(user["_id"])
+        claims = {
+            "sub": user_id, "userId": user_id, "email": user["email"], "role": user["role"], "type": "access",
+            "sid": str(session_id), "iat": int(now.timestamp()), "exp": int(access_expires.timestamp()),
+            "jti": uuid.uuid4().hex,
+        }
+        access = jwt.encode(claims, self.settings.jwt_secret, algorithm="HS256")
+        refresh = secrets.token_urlsafe(32)
+        await self.tokens.insert_one({
+            "hash": hash_token(refresh), "type": model.REFRESH, "userId": user["_id"], "sessionId": session_id,
+            "usedAt": None, "createdAt": now, "expiresAt": refresh_expires,
+        })
+        return {
+            "access": {"token": access, "expires": isoformat(dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))},
+            "refresh": {"token": refresh, "expires": isoformat(refresh_expires)},
+        }

@@ -1,0 +1,152 @@
+"""HTTP helpers shared by the tests: every behaviour is exercised through the server."""
+import asyncio
+import email
+import json as jsonlib
+import re
+import socket
+import time
+
+import jwt
+
+PASSWORD = "correct horse battery"
+
+
+class Response:
+    def __init__(self, raw):
+        self.raw = raw
+        self.code = raw.code
+        self.headers = raw.headers
+        self.body = raw.body or b""
+
+    @property
+    def json(self):
+        return jsonlib.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.code} {self.body[:300]!r}>"
+
+
+class Api:
+    """A thin client over pytest-tornado's http_client that never raises on error statuses."""
+
+    def __init__(self, http_client, base_url):
+        self.http_client = http_client
+        self.base_url = base_url
+
+    async def request(self, method, path, json=None, body=None, token=None, headers=None, **kwargs) -> Response:
+        all_headers = dict(headers or {})
+        if json is not None:
+            body = jsonlib.dumps(json)
+            all_headers.setdefault("Content-Type", "application/json")
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        raw = await self.http_client.fetch(self.base_url + path, method=method, body=body, headers=all_headers,
+                                           raise_error=False, allow_nonstandard_methods=True,
+                                           request_timeout=60, **kwargs)
+        return Response(raw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    async def register(self, email="mark@example.com", password=PASSWORD, **fields):
+        """Register with the organisation client's shape unless name is given; returns the 201 body."""
+        body = {"email": email, "password": password}
+        if "name" in fields:
+            body.update(fields)
+        else:
+            body.update({"firstName": "Mark", "lastName": "Essien", **fields})
+        response = await self.post("/auth/register", json=body)
+        assert response.code == 201, response
+        return response.json
+
+    async def login(self, email="mark@example.com", password=PASSWORD, headers=None):
+        response = await self.post("/auth/login", json={"email": email, "password": password}, headers=headers)
+        assert response.code == 200, response
+        return response.json
+
+
+def claims(token: str) -> dict:
+    """A JWT's claims, read without checking the signature (the server checks it)."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def assert_error(response: Response, status: int, message: str = None):
+    """The response is the contract's error envelope with this status."""
+    assert response.code == status, response
+    body = response.json
+    word = {403: "Forbidden", 404: "Not found"}.get(status, "Error" if status >= 500 else "Bad request")
+    assert body["status"] == word
+    assert body["statusCode"] == status and body["code"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    if message is not None:
+        assert body["message"] == message
+    return body
+
+
+def error_fields(response: Response) -> dict:
+    """field -> message of a 422 response."""
+    body = assert_error(response, 422, "Validation failed")
+    return {entry["field"]: entry["message"] for entry in body["errors"]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Mailbox:
+    """Messages received by the in-process SMTP server (aiosmtpd handler)."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    async def wait_for(self, count: int = 1, timeout: float = 10.0):
+        """Wait until `count` messages have arrived; return them."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, f"expected {count} emails, got {len(self.messages)}"
+            await asyncio.sleep(0.02)
+        return self.messages[:count]
+
+
+def text_part(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content() if hasattr(message, "get_body") \
+        else _plain(message)
+
+
+def _plain(message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode()
+    raise AssertionError("no text/plain part")
+
+
+def html_part(message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            return part.get_payload(decode=True).decode()
+    raise AssertionError("no text/html part")
+
+
+def link_token(message, path: str) -> str:
+    """The token of the APP_URL/<path>?token=… link in a received email."""
+    found = re.search(rf"https?://\S+/{path}\?token=([A-Za-z0-9_\-]+)", _plain(message))
+    assert found, _plain(message)
+    return found.group(1)

@@ -1,0 +1,40 @@
+"""ADMIN_EMAIL / ADMIN_PASSWORD make sure an admin exists at start-up."""
+import asyncio
+
+import pytest
+
+from tests.helpers import PASSWORD, claims
+
+ADMIN = {"ADMIN_EMAIL": "Root@Example.com", "ADMIN_PASSWORD": "admin password 1", "ADMIN_NAME": "Site Admin"}
+
+
+async def wait_for_user(services, email):
+    for _ in range(200):
+        user = await services.users.find_by_email(email)
+        if user is not None:
+            return user
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{email} was never created")
+
+
+class TestCreate:
+    @pytest.fixture
+    def settings_env(self):
+        return ADMIN
+
+    @pytest.mark.gen_test
+    async def test_admin_is_created_and_can_log_in(self, api, services):
+        await wait_for_user(services, "root@example.com")
+        body = await api.login("root@example.com", "admin password 1")
+        assert body["data"]["user"]["role"] == "admin" and body["data"]["user"]["name"] == "Site Admin"
+        assert claims(body["tokens"]["access"]["token"])["role"] == "admin"
+
+
+@pytest.mark.gen_test
+async def test_existing_user_is_promoted_and_keeps_their_password(api, services):
+    await api.register(email="root@example.com")
+    await services.users.ensure_admin("root@example.com", "admin password 1", "Site Admin")
+    await services.users.ensure_admin("root@example.com", "admin password 1", "Site Admin")  # idempotent
+    body = await api.login("root@example.com", PASSWORD)
+    assert body["data"]["user"]["role"] == "admin"
+    assert await services.users.collection.count_documents({}) == 1

@@ -1,0 +1,198 @@
+"""Emails through a real SMTP server: verification, forgot/reset password; and change-password."""
+import asyncio
+import datetime as dt
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.helpers import (PASSWORD, Mailbox, assert_error, error_fields, free_port, html_part, link_token,
+                           text_part)
+
+NEW_PASSWORD = "a brand new password"
+
+
+@pytest.fixture
+def settings_env(smtp_env):
+    return smtp_env
+
+
+@pytest.mark.gen_test
+async def test_registration_sends_a_verification_email(api, mailbox):
+    await api.register(email="mark@example.com")
+    (message,) = await mailbox.wait_for(1)
+    assert message["To"] == "mark@example.com"
+    assert message["From"] == "Accounts <accounts@example.com>"
+    assert message["Subject"] == "Verify your email address"
+    assert "https://app.example.com/verify-email?token=" in text_part(message)
+    assert "https://app.example.com/verify-email?token=" in html_part(message)
+
+
+@pytest.mark.gen_test
+async def test_verify_email_link_works_once(api, mailbox, services):
+    body = await api.register(email="mark@example.com")
+    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+    response = await api.post(f"/auth/verify-email?token={token}")
+    assert response.code == 204
+    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    assert user["isEmailVerified"] is True
+    login = await api.login()
+    assert login["data"]["user"]["isEmailVerified"] is True
+    assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
+    assert_error(await api.post("/auth/verify-email?token=nonsense"), 401)
+    assert error_fields(await api.post("/auth/verify-email")) == {"token": "is required"}
+    # Once verified, asking again sends nothing.
+    assert (await api.post("/auth/send-verification-email", token=body["tokens"]["access"]["token"])).code == 204
+
+
+@pytest.mark.gen_test
+async def test_send_verification_email_replaces_the_previous_link(api, mailbox):
+    body = await api.register(email="mark@example.com")
+    first = link_token((await mailbox.wait_for(1))[0], "verify-email")
+    assert (await api.post("/auth/send-verification-email", token=body["tokens"]["access"]["token"])).code == 204
+    second = link_token((await mailbox.wait_for(2))[1], "verify-email")
+    assert first != second
+    assert_error(await api.post(f"/auth/verify-email?token={first}"), 401)
+    assert (await api.post(f"/auth/verify-email?token={second}")).code == 204
+
+
+@pytest.mark.gen_test
+async def test_expired_verify_token_is_refused(api, mailbox, services):
+    await api.register(email="mark@example.com")
+    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    await services.sessions.tokens.update_many({"type": "verify"}, {"$set": {"expiresAt": past}})
+    assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
+
+
+@pytest.mark.gen_test
+async def test_forgot_password_emails_a_reset_link_and_reset_ends_every_session(api, mailbox, services):
+    registered = await api.register(email="mark@example.com")
+    other = await api.login()
+    await mailbox.wait_for(1)
+    response = await api.post("/auth/forgot-password", json={"email": "MARK@example.com"})
+    assert response.code == 204 and response.body == b""
+    message = (await mailbox.wait_for(2))[1]
+    assert message["Subject"] == "Reset your password"
+    token = link_token(message, "reset-password")
+    assert (await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})).code == 204
+    for tokens in (registered["tokens"], other["tokens"]):
+        assert_error(await api.post("/auth/send-verification-email", token=tokens["access"]["token"]), 401)
+        assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
+    assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD}), 401)
+    await api.login(password=NEW_PASSWORD)
+    # Single use.
+    assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": "yet another one"}), 401)
+
+
+@pytest.mark.gen_test
+async def test_forgot_password_for_unknown_email_is_204_and_sends_nothing(api, mailbox, services):
+    await api.register(email="mark@example.com")
+    await mailbox.wait_for(1)
+    response = await api.post("/auth/forgot-password", json={"email": "nobody@example.com"})
+    assert response.code == 204
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    await mailbox.wait_for(2)
+    assert [m["To"] for m in mailbox.messages] == ["mark@example.com", "mark@example.com"]
+
+
+@pytest.mark.gen_test
+async def test_reset_password_validates_and_rejects_bad_tokens(api, mailbox):
+    await api.register(email="mark@example.com")
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    token = link_token((await mailbox.wait_for(2))[1], "reset-password")
+    assert error_fields(await api.post(f"/auth/reset-password?token={token}", json={"password": "short"})) == {
+        "password": "must be at least 8 characters"}
+    assert_error(await api.post("/auth/reset-password?token=wrong", json={"password": NEW_PASSWORD}), 401)
+    # A newer link makes the older one useless.
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    newer = link_token((await mailbox.wait_for(3))[2], "reset-password")
+    assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}), 401)
+    assert (await api.post(f"/auth/reset-password?token={newer}", json={"password": NEW_PASSWORD})).code == 204
+
+
+@pytest.mark.gen_test
+async def test_expired_reset_token_is_refused(api, mailbox, services):
+    await api.register(email="mark@example.com")
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    token = link_token((await mailbox.wait_for(2))[1], "reset-password")
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    await services.sessions.tokens.update_many({"type": "reset"}, {"$set": {"expiresAt": past}})
+    assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}), 401)
+
+
+@pytest.mark.gen_test
+async def test_delivered_emails_do_not_keep_their_token_bearing_bodies(api, mailbox, services):
+    await api.register(email="mark@example.com")
+    await mailbox.wait_for(1)
+    for _ in range(100):
+        stored = await services.outbox.collection.find_one({})
+        if stored["status"] == "sent":
+            break
+        await asyncio.sleep(0.02)
+    assert stored["status"] == "sent" and "text" not in stored and "html" not in stored
+
+
+@pytest.mark.gen_test
+async def test_change_password_ends_the_other_sessions(api):
+    current = (await api.register(email="mark@example.com"))["tokens"]
+    other = (await api.login())["tokens"]
+    token = current["access"]["token"]
+    body = {"email": "Mark@Example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert (await api.post("/auth/change-password", json=body, token=token)).code == 204
+    assert (await api.post("/auth/send-verification-email", token=token)).code == 204
+    assert_error(await api.post("/auth/send-verification-email", token=other["access"]["token"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": other["refresh"]["token"]}), 401)
+    await api.login(password=NEW_PASSWORD)
+
+
+@pytest.mark.gen_test
+async def test_change_password_checks_email_password_and_token(api):
+    token = (await api.register(email="mark@example.com"))["tokens"]["access"]["token"]
+    await api.register(email="other@example.com")
+    wrong_password = {"email": "mark@example.com", "password": "not it at all", "newPassword": NEW_PASSWORD}
+    assert_error(await api.post("/auth/change-password", json=wrong_password, token=token), 401)
+    someone_else = {"email": "other@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert_error(await api.post("/auth/change-password", json=someone_else, token=token), 401)
+    valid = {"email": "mark@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD}
+    assert_error(await api.post("/auth/change-password", json=valid), 401)
+    fields = error_fields(await api.post("/auth/change-password", json={**valid, "newPassword": "x" * 73}, token=token))
+    assert fields == {"newPassword": "must be at most 72 bytes in UTF-8"}
+    await api.login(password=PASSWORD)
+
+
+class TestSmtpDown:
+    """A failing SMTP server neither blocks nor fails the request, and the message is retried."""
+
+    @pytest.fixture
+    def smtp_port(self):
+        return free_port()
+
+    @pytest.fixture
+    def settings_env(self, smtp_port):
+        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "false",
+                "SMTP_TIMEOUT_SECONDS": "1"}
+
+    @pytest.mark.gen_test(timeout=20)
+    async def test_failed_send_is_retried_with_backoff_until_delivered(self, api, services, smtp_port):
+        response = await api.post("/auth/register", json={
+            "firstName": "Mark", "lastName": "Essien", "email": "mark@example.com", "password": PASSWORD})
+        assert response.code == 201
+        for _ in range(200):
+            message = await services.outbox.collection.find_one({})
+            if message.get("lastError"):
+                break
+            await asyncio.sleep(0.02)
+        assert message["status"] == "pending" and message["attempts"] == 1
+        wait = (message["nextAttemptAt"] - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        assert 5 < wait <= 12  # about 10 s before the second attempt
+        # The server comes back; once the retry is due the message goes out.
+        mailbox = Mailbox()
+        controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        try:
+            await services.outbox.collection.update_one({"_id": message["_id"]},
+                                                        {"$set": {"nextAttemptAt": dt.datetime.now(dt.timezone.utc)}})
+            (delivered,) = await mailbox.wait_for(1)
+            assert delivered["To"] == "mark@example.com"
+        finally:
+            controller.stop()

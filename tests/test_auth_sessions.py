@@ -1,0 +1,210 @@
+"""Login, refresh rotation with reuse detection, logout, and the attempt limit."""
+import asyncio
+import datetime as dt
+
+import jwt
+import pytest
+
+from tests.helpers import PASSWORD, assert_error, claims, error_fields
+
+
+@pytest.mark.gen_test
+async def test_login_body_matches_the_contract(api):
+    registered = await api.register(email="Mark@Example.com")
+    body = await api.login("  MARK@example.com ", PASSWORD)
+    assert set(body) == {"status", "message", "data", "user", "tokens"}
+    assert body["status"] == "success" and body["message"] == "Login successful"
+    assert body["user"] == registered["user"]["id"]
+    assert body["data"]["user"] == registered["user"]
+    assert body["data"]["accessToken"] == body["tokens"]["access"]["token"]
+    assert claims(body["tokens"]["access"]["token"])["sid"] != claims(registered["tokens"]["access"]["token"])["sid"]
+
+
+@pytest.mark.gen_test
+async def test_wrong_password_and_unknown_email_look_the_same(api):
+    await api.register()
+    wrong = await api.post("/auth/login", json={"email": "mark@example.com", "password": "not the password"})
+    unknown = await api.post("/auth/login", json={"email": "nobody@example.com", "password": "not the password"})
+    assert_error(wrong, 401, "Authentication failed")
+    assert_error(unknown, 401, "Authentication failed")
+    assert wrong.json == unknown.json
+
+
+@pytest.mark.gen_test
+async def test_overlong_login_password_is_just_a_failed_login(api):
+    await api.register()
+    response = await api.post("/auth/login", json={"email": "mark@example.com", "password": "x" * 200})
+    assert_error(response, 401, "Authentication failed")
+
+
+@pytest.mark.gen_test
+async def test_bearer_token_reaches_protected_endpoints(api):
+    token = (await api.register())["tokens"]["access"]["token"]
+    assert (await api.post("/auth/send-verification-email", token=token)).code == 204
+    assert_error(await api.post("/auth/send-verification-email"), 401)
+    assert_error(await api.post("/auth/send-verification-email", headers={"Authorization": "Basic abc"}), 401)
+    assert_error(await api.post("/auth/send-verification-email", token="not.a.jwt"), 401)
+
+
+@pytest.mark.gen_test
+async def test_tampered_expired_and_foreign_tokens_are_refused(api, config):
+    token = (await api.register())["tokens"]["access"]["token"]
+    good = claims(token)
+    tampered = jwt.encode({**good, "role": "admin"}, "another-secret-that-is-at-least-32-bytes!", algorithm="HS256")
+    expired = jwt.encode({**good, "iat": good["iat"] - 7200, "exp": good["iat"] - 3600}, config.jwt_secret,
+                         algorithm="HS256")
+    unsigned = jwt.encode({**good}, None, algorithm="none")
+    wrong_type = jwt.encode({**good, "type": "refresh"}, config.jwt_secret, algorithm="HS256")
+    no_sid = jwt.encode({k: v for k, v in good.items() if k != "sid"}, config.jwt_secret, algorithm="HS256")
+    for bad in (tampered, expired, unsigned, wrong_type, no_sid):
+        assert_error(await api.post("/auth/send-verification-email", token=bad), 401)
+
+
+@pytest.mark.gen_test
+async def test_refresh_returns_a_new_pair_and_retires_the_old_token(api):
+    tokens = (await api.register())["tokens"]
+    response = await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})
+    assert response.code == 200, response
+    pair = response.json
+    assert set(pair) == {"access", "refresh"}
+    assert pair["refresh"]["token"] != tokens["refresh"]["token"]
+    assert claims(pair["access"]["token"])["sid"] == claims(tokens["access"]["token"])["sid"]
+    assert (await api.post("/auth/send-verification-email", token=pair["access"]["token"])).code == 204
+    again = await api.post("/auth/refresh-tokens", json={"refreshToken": pair["refresh"]["token"]})
+    assert again.code == 200
+
+
+@pytest.mark.gen_test
+async def test_reusing_a_retired_refresh_token_revokes_the_session(api, services):
+    tokens = (await api.register())["tokens"]
+    first = (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).json
+    # The old token comes back (a thief, or the victim after the thief): the whole session ends.
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": first["refresh"]["token"]}), 401)
+    assert_error(await api.post("/auth/send-verification-email", token=first["access"]["token"]), 401)
+    assert await services.sessions.sessions.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+async def test_concurrent_use_of_one_refresh_token_yields_at_most_one_pair(api):
+    tokens = (await api.register())["tokens"]
+    responses = await asyncio.gather(*[
+        api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
+    assert sum(r.code == 200 for r in responses) <= 1
+    assert all(r.code in (200, 401) for r in responses)
+
+
+@pytest.mark.gen_test
+async def test_unknown_expired_and_malformed_refresh_tokens(api, services):
+    tokens = (await api.register())["tokens"]
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": "made-up"}), 401)
+    assert error_fields(await api.post("/auth/refresh-tokens", json={})) == {"refreshToken": "is required"}
+    assert error_fields(await api.post("/auth/refresh-tokens", json={"refreshToken": 1})) == {
+        "refreshToken": "must be a string"}
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    await services.sessions.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": past}})
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
+
+
+@pytest.mark.gen_test
+async def test_refresh_tokens_are_stored_only_as_hashes(api, services):
+    tokens = (await api.register())["tokens"]
+    stored = await services.sessions.tokens.find({}).to_list(None)
+    dump = repr(stored)
+    assert tokens["refresh"]["token"] not in dump and tokens["access"]["token"] not in dump
+    assert any(len(doc["hash"]) == 64 for doc in stored)
+
+
+@pytest.mark.gen_test
+async def test_logout_with_refresh_token_ends_that_session_only(api):
+    first = (await api.register())["tokens"]
+    second = (await api.login())["tokens"]
+    response = await api.post("/auth/logout", json={"refreshToken": first["refresh"]["token"]})
+    assert response.code == 204 and response.body == b""
+    assert_error(await api.post("/auth/send-verification-email", token=first["access"]["token"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": first["refresh"]["token"]}), 401)
+    assert (await api.post("/auth/send-verification-email", token=second["access"]["token"])).code == 204
+    assert_error(await api.post("/auth/logout", json={"refreshToken": first["refresh"]["token"]}), 401)
+
+
+@pytest.mark.gen_test
+async def test_logout_with_bearer_token_and_no_body(api):
+    tokens = (await api.register())["tokens"]
+    assert (await api.post("/auth/logout", token=tokens["access"]["token"])).code == 204
+    assert_error(await api.post("/auth/send-verification-email", token=tokens["access"]["token"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
+    assert_error(await api.post("/auth/logout"), 401)
+
+
+class TestAttemptLimit:
+    @pytest.fixture
+    def settings_env(self):
+        return {"LOGIN_ATTEMPTS_LIMIT": "3", "LOGIN_ATTEMPTS_WINDOW_SECONDS": "600", "TRUST_PROXY": "true"}
+
+    @pytest.mark.gen_test
+    async def test_failures_past_the_limit_get_429_with_retry_after(self, api):
+        await api.register()
+        wrong = {"email": "mark@example.com", "password": "wrong password"}
+        for _ in range(3):
+            assert_error(await api.post("/auth/login", json=wrong), 401)
+        blocked = await api.post("/auth/login", json=wrong)
+        assert_error(blocked, 429)
+        assert 1 <= int(blocked.headers["Retry-After"]) <= 600
+        # Even the right password waits: otherwise guessing could go on.
+        assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD}), 429)
+        # Another client address is counted apart.
+        other = {"X-Forwarded-For": "198.51.100.7"}
+        assert (await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD},
+                               headers=other)).code == 200
+
+    @pytest.mark.gen_test
+    async def test_unknown_emails_are_limited_too_and_success_resets(self, api):
+        await api.register()
+        for _ in range(3):
+            assert_error(await api.post("/auth/login", json={"email": "ghost@example.com", "password": "x"}), 401)
+        assert_error(await api.post("/auth/login", json={"email": "ghost@example.com", "password": "x"}), 429)
+        wrong = {"email": "mark@example.com", "password": "wrong password"}
+        for _ in range(2):
+            assert_error(await api.post("/auth/login", json=wrong), 401)
+        await api.login()
+        for _ in range(3):
+            assert_error(await api.post("/auth/login", json=wrong), 401)
+
+    @pytest.mark.gen_test
+    async def test_x_real_ip_is_the_address_behind_nginx(self, api):
+        await api.register()
+        wrong = {"email": "mark@example.com", "password": "wrong password"}
+        for _ in range(3):
+            await api.post("/auth/login", json=wrong, headers={"X-Real-IP": "203.0.113.1"})
+        assert_error(await api.post("/auth/login", json=wrong, headers={"X-Real-IP": "203.0.113.1"}), 429)
+        assert_error(await api.post("/auth/login", json=wrong, headers={"X-Real-IP": "203.0.113.2"}), 401)
+
+
+class TestForwardedHeadersIgnoredByDefault:
+    @pytest.fixture
+    def settings_env(self):
+        return {"LOGIN_ATTEMPTS_LIMIT": "2"}
+
+    @pytest.mark.gen_test
+    async def test_spoofed_addresses_do_not_escape_the_limit(self, api):
+        await api.register()
+        wrong = {"email": "mark@example.com", "password": "wrong password"}
+        for n in range(2):
+            await api.post("/auth/login", json=wrong, headers={"X-Forwarded-For": f"10.0.0.{n}"})
+        blocked = await api.post("/auth/login", json=wrong, headers={"X-Forwarded-For": "10.0.0.99",
+                                                                     "X-Real-IP": "10.0.0.98"})
+        assert_error(blocked, 429)
+
+
+class TestAttemptLimitOff:
+    @pytest.fixture
+    def settings_env(self):
+        return {"LOGIN_ATTEMPTS_LIMIT": "0"}
+
+    @pytest.mark.gen_test
+    async def test_zero_turns_the_limit_off(self, api, services):
+        await api.register()
+        for _ in range(12):
+            assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": "nope"}), 401)
+        await api.login()
+        assert await services.login_attempts.collection.count_documents({}) == 0

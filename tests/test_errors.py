@@ -1,0 +1,111 @@
+"""The one error path: every failure, Tornado's own included, leaves in the contract's envelope."""
+import pytest
+
+from tests.helpers import PASSWORD, assert_error, error_fields
+
+
+@pytest.mark.gen_test
+async def test_unknown_route_is_404_in_the_envelope(api):
+    for method in ("GET", "POST", "DELETE"):
+        response = await api.request(method, "/no/such/route", body=b"" if method != "GET" else None)
+        assert_error(response, 404, "Not found")
+        assert response.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.gen_test
+async def test_unsupported_method_is_405(api):
+    assert_error(await api.delete("/auth/login"), 405)
+    assert_error(await api.get("/auth/register"), 405)
+    assert_error(await api.request("BREW", "/health"), 405)
+
+
+@pytest.mark.gen_test
+async def test_malformed_json_is_400(api):
+    for raw in (b"{bad", b'{"email": "a@b.co",}', b"\xff\xfe", b'{"a": NaN}', b"[" * 100000):
+        response = await api.post("/auth/login", body=raw, headers={"Content-Type": "application/json"})
+        assert_error(response, 400, "Malformed JSON body")
+
+
+@pytest.mark.gen_test
+async def test_json_that_is_not_an_object_is_422(api):
+    for raw in (b"[]", b'"text"', b"42", b"null"):
+        response = await api.post("/auth/login", body=raw, headers={"Content-Type": "application/json"})
+        assert error_fields(response) == {"body": "must be an object"}
+
+
+@pytest.mark.gen_test
+async def test_wrong_content_type_is_415(api):
+    response = await api.post("/auth/login", body=b"email=a@b.co&password=x",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(response, 415)
+    response = await api.post("/auth/login", body=b'{"email": "a@b.co"}', headers={"Content-Type": "text/plain"})
+    assert_error(response, 415)
+    response = await api.post("/auth/login", body=b'{"email": "a@b.co", "password": "x"}',
+                              headers={"Content-Type": "application/json; charset=UTF-8"})
+    assert_error(response, 401)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_body_over_the_limit_is_413_and_nothing_is_written(api, services):
+    padding = "x" * (3 * 1024 * 1024)
+    response = await api.post("/auth/register", json={
+        "firstName": "Big", "lastName": padding, "email": "big@example.com", "password": PASSWORD})
+    assert_error(response, 413, "Request body too large")
+    assert await services.users.collection.count_documents({}) == 0
+    # Chunked, with no Content-Length: counted as it arrives.
+    async def chunks(write):
+        for _ in range(3):
+            await write(b"x" * (1024 * 1024))
+    response = await api.post("/auth/register", body_producer=chunks, headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "Request body too large")
+    # Far over the limit: answered before the body is read.
+    response = await api.post("/auth/register", body=b"x" * (9 * 1024 * 1024),
+                              headers={"Content-Type": "application/json"})
+    assert response.code in (413, 599)
+    if response.code == 413:
+        assert_error(response, 413)
+    # The server is still fine afterwards.
+    assert (await api.get("/health")).code == 200
+
+
+@pytest.mark.gen_test
+async def test_every_response_has_security_headers_and_a_request_id(api):
+    for response in (await api.get("/health"), await api.get("/nope")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert len(response.headers["X-Request-ID"]) == 32
+    given = await api.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    forged = await api.get("/health", headers={"X-Request-ID": "bad id <script>"})
+    assert forged.headers["X-Request-ID"] != "bad id <script>"
+
+
+@pytest.mark.gen_test
+async def test_no_cors_headers_without_configured_origins(api):
+    response = await api.request("OPTIONS", "/auth/login", headers={"Origin": "https://evil.example.com",
+                                                                   "Access-Control-Request-Method": "POST"})
+    assert response.code == 204
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+class TestCors:
+    @pytest.fixture
+    def settings_env(self):
+        return {"CORS_ORIGINS": "https://app.example.com, https://admin.example.com"}
+
+    @pytest.mark.gen_test
+    async def test_listed_origins_get_preflight_and_response_headers(self, api):
+        preflight = await api.request("OPTIONS", "/auth/change-password", headers={
+            "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"})
+        assert preflight.code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        response = await api.get("/health", headers={"Origin": "https://admin.example.com"})
+        assert response.headers["Access-Control-Allow-Origin"] == "https://admin.example.com"
+        assert "Origin" in response.headers["Vary"]
+        assert "Access-Control-Allow-Credentials" not in response.headers
+        other = await api.get("/health", headers={"Origin": "https://evil.example.com"})
+        assert "Access-Control-Allow-Origin" not in other.headers

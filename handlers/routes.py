@@ -20,6 +20,9 @@ def routes() -> list:
         (r"/auth/change-password", auth.ChangePasswordHandler),
         (r"/auth/send-verification-email", auth.SendVerificationEmailHandler),
         (r"/auth/verify-email", auth.VerifyEmailHandler),
+        # -- /users routes --
+        # -- /api routes --
+        # -- pages --
     ]
 
 

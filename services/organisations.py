@@ -25,3 +25,7 @@ class Organisations:
         """Remove an organisation and every membership in it."""
         await self.memberships.delete_many({"orgId": org_id})
         await self.organisations.delete_one({"_id": org_id})
+
+    async def remove_user(self, user_id: ObjectId) -> None:
+        """Remove a user from every organisation; the organisations stay with their other members."""
+        await self.memberships.delete_many({"userId": user_id})

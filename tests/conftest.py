@@ -10,10 +10,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from handlers.routes import make_app
-from models.database import Database
 from services.container import Services
 from settings import Settings
 from tests.helpers import Api, Mailbox, free_port
+from tests.index_coverage import RecordingDatabase
 
 TEST_ENV = {
     "BCRYPT_ROUNDS": "4",  # the minimum: the suite tests behaviour, not bcrypt's cost
@@ -45,7 +45,8 @@ def config(settings_env):
 
 @pytest.fixture
 def services(io_loop, config):
-    services = Services(config, Database.connect(config))
+    # Recording collections: every query the services send is checked against the declared indexes.
+    services = Services(config, RecordingDatabase.connect(config))
 
     async def start():
         services.start()

@@ -1,0 +1,231 @@
+"""Records the filter and sort of every query the services send to MongoDB during the suite, and
+checks each against the indexes declared in models/.
+
+This is how the service stays O(log n) on real MongoDB while CI runs on the in-process stand-in,
+which has no query planner to complain. A shape is served when an index's leading keys are the
+query's equality fields (in any order), followed by its sort fields (in order, or all reversed);
+range conditions may follow. A point lookup on a unique index needs no sort support.
+"""
+import dataclasses
+import os
+import sys
+from typing import Optional
+
+from models.database import INDEXES, QUERY_EXCEPTIONS, Database
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVICE_DIRS = tuple(os.path.join(ROOT, d) + os.sep for d in ("services", "models"))
+
+EQUALITY_OPERATORS = {"$eq", "$in"}
+
+
+@dataclasses.dataclass
+class Query:
+    collection: str
+    fields: dict  # field -> "eq" | "range" | "regex"
+    sort: list  # [(field, direction)]
+    where: str  # file:line of the service code that sent it
+
+    def describe(self) -> str:
+        return f"{self.collection} filter={self.fields} sort={self.sort} at {self.where}"
+
+
+RECORDED: list = []
+
+
+def shape(filter_doc: Optional[dict]) -> dict:
+    """field -> kind of condition, for a MongoDB filter document."""
+    fields = {}
+    for key, value in (filter_doc or {}).items():
+        if key == "$and":
+            for part in value:
+                fields.update(shape(part))
+        elif key.startswith("$"):
+            fields[key] = "unsupported"  # $or, $expr, $where: checked by hand, so flagged here
+        elif isinstance(value, dict) and any(k.startswith("$") for k in value):
+            operators = set(value)
+            if operators <= EQUALITY_OPERATORS:
+                fields[key] = "eq"
+            elif "$regex" in operators:
+                fields[key] = "regex"
+            else:
+                fields[key] = "range"
+        else:
+            fields[key] = "eq"
+    return fields
+
+
+def normalise_sort(sort) -> list:
+    if not sort:
+        return []
+    if isinstance(sort, str):
+        return [(sort, 1)]
+    if isinstance(sort, dict):
+        return list(sort.items())
+    if isinstance(sort, tuple) and len(sort) == 2 and isinstance(sort[0], str):
+        return [sort]
+    return [tuple(item) if not isinstance(item, str) else (item, 1) for item in sort]
+
+
+def declared_indexes(collection: str) -> list:
+    """(keys, unique) of every index declared for a collection, _id's included."""
+    indexes = [([("_id", 1)], True)]
+    for model in INDEXES.get(collection, []):
+        spec = model.document
+        indexes.append((list(spec["key"].items()), bool(spec.get("unique"))))
+    return indexes
+
+
+def served(query: Query) -> bool:
+    """True when a declared index serves the query's equality fields and then its sort."""
+    if any(kind == "unsupported" for kind in query.fields.values()):
+        return False
+    equal = {f for f, kind in query.fields.items() if kind == "eq"}
+    ranged = {f for f, kind in query.fields.items() if kind in ("range", "regex")}
+    if query.fields.get("_id") == "eq":
+        return True
+    for keys, unique in declared_indexes(query.collection):
+        names = [k for k, _ in keys]
+        prefix = 0
+        while prefix < len(names) and names[prefix] in equal:
+            prefix += 1
+        if unique and prefix == len(names):
+            return True  # a point lookup: at most one document, nothing to sort
+        rest = keys[prefix:]
+        if query.sort:
+            wanted = query.sort
+            if len(rest) < len(wanted) or [k for k, _ in rest[:len(wanted)]] != [k for k, _ in wanted]:
+                continue
+            same = all(d == w for (_, d), (_, w) in zip(rest, wanted))
+            reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted))
+            if same or reversed_:
+                return True
+        elif prefix or (names and names[0] in ranged):
+            return True
+    return False
+
+
+def excepted(query: Query) -> bool:
+    """True when the shape is one of the documented exceptions in models/database.py."""
+    for exception in QUERY_EXCEPTIONS:
+        if exception["collection"] == query.collection and set(exception["fields"]) == set(query.fields) \
+                and all(query.fields[f] == kind for f, kind in exception["fields"].items()):
+            return True
+    return False
+
+
+def unserved() -> list:
+    """Every recorded shape that no declared index serves and no exception documents."""
+    seen, problems = set(), []
+    for query in RECORDED:
+        key = (query.collection, tuple(sorted(query.fields.items())), tuple(query.sort))
+        if key in seen:
+            continue
+        seen.add(key)
+        if not served(query) and not excepted(query):
+            problems.append(query.describe())
+    return problems
+
+
+def _caller() -> Optional[str]:
+    """file:line of the services/ or models/ code issuing the query; None when a test issues it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename == __file__ or os.sep + "site-packages" + os.sep in filename:
+            frame = frame.f_back
+            continue
+        if filename.startswith(SERVICE_DIRS):
+            return f"{os.path.relpath(filename, ROOT)}:{frame.f_lineno}"
+        return None
+    return None
+
+
+def _record(collection: str, filter_doc, sort=None) -> Optional[Query]:
+    where = _caller()
+    if where is None:
+        return None
+    query = Query(collection, shape(filter_doc), normalise_sort(sort), where)
+    RECORDED.append(query)
+    return query
+
+
+class RecordingCursor:
+    """A cursor that adds a later .sort() to the recorded query."""
+
+    def __init__(self, cursor, query: Optional[Query]):
+        self._cursor = cursor
+        self._query = query
+
+    def sort(self, key_or_list, direction=None):
+        sort = [(key_or_list, direction)] if direction is not None else key_or_list
+        if self._query is not None:
+            self._query.sort = normalise_sort(sort)
+        self._cursor = self._cursor.sort(key_or_list, direction) if direction is not None \
+            else self._cursor.sort(key_or_list)
+        return self
+
+    def __getattr__(self, name):
+        attribute = getattr(self._cursor, name)
+        if not callable(attribute):
+            return attribute
+
+        def chained(*args, **kwargs):
+            result = attribute(*args, **kwargs)
+            if result is self._cursor:
+                return self
+            return result
+
+        return chained
+
+    def __aiter__(self):
+        return self._cursor.__aiter__()
+
+
+class RecordingCollection:
+    """A collection whose reads and writes record their filter and sort."""
+
+    FILTERED = ("find_one", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "update_one",
+                "update_many", "delete_one", "delete_many", "replace_one", "count_documents")
+
+    def __init__(self, collection, name: str):
+        self._collection = collection
+        self._name = name
+
+    def find(self, filter=None, *args, **kwargs):
+        query = _record(self._name, filter, kwargs.get("sort"))
+        return RecordingCursor(self._collection.find(filter, *args, **kwargs), query)
+
+    def aggregate(self, pipeline, *args, **kwargs):
+        stages = list(pipeline)
+        first = stages[0] if stages else {}
+        match = first.get("$match") if "$match" in first else None
+        following = stages[1] if match is not None and len(stages) > 1 else (first if match is None else {})
+        _record(self._name, match if match is not None else {}, following.get("$sort"))
+        for stage in stages:
+            lookup = stage.get("$lookup")
+            if lookup and "foreignField" in lookup:
+                _record(lookup["from"], {lookup["foreignField"]: "x"})
+        return self._collection.aggregate(pipeline, *args, **kwargs)
+
+    def distinct(self, key, filter=None, *args, **kwargs):
+        _record(self._name, filter)
+        return self._collection.distinct(key, filter, *args, **kwargs)
+
+    def __getattr__(self, name):
+        attribute = getattr(self._collection, name)
+        if name not in self.FILTERED:
+            return attribute
+
+        def recorded(filter=None, *args, **kwargs):
+            _record(self._name, filter, kwargs.get("sort"))
+            return attribute(filter, *args, **kwargs)
+
+        return recorded
+
+
+class RecordingDatabase(Database):
+    """The service's Database, handing out recording collections."""
+
+    def __getitem__(self, collection: str):
+        return RecordingCollection(self.db[collection], collection)

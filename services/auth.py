@@ -33,10 +33,9 @@ class Auth:
     async def login(self, email: str, password: str, address: str) -> tuple:
         """Check credentials and open a session; returns (user, pair). Unknown email and wrong password look alike."""
         email = normalise_email(email)
-        await self.login_attempts.check(email, address)
+        await self.login_attempts.attempt(email, address)
         user = await self.users.find_by_email(email)
         if not await self.passwords.verify(password, user["passwordHash"] if user else None):
-            await self.login_attempts.record_failure(email, address)
             # One message for both cases, so the answer does not tell which emails have accounts (CWE-204).
             raise unauthenticated(AUTHENTICATION_FAILED)
         await self.login_attempts.clear(email, address)

@@ -158,6 +158,13 @@ class TestAttemptLimit:
                                headers=other)).code == 200
 
     @pytest.mark.gen_test
+    async def test_concurrent_guesses_cannot_slip_past_the_limit(self, api):
+        await api.register()
+        wrong = {"email": "mark@example.com", "password": "wrong password"}
+        responses = await asyncio.gather(*[api.post("/auth/login", json=wrong) for _ in range(12)])
+        assert sorted(r.code for r in responses) == [401] * 3 + [429] * 9
+
+    @pytest.mark.gen_test
     async def test_unknown_emails_are_limited_too_and_success_resets(self, api):
         await api.register()
         for _ in range(3):

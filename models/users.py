@@ -1,11 +1,24 @@
 """The user document shared by both client families, its indexes and its public views."""
+from itertools import combinations
+
 from pymongo import ASCENDING, IndexModel
 
 from models.common import isoformat
 
 COLLECTION = "users"
+# Journal of account deletions in progress, keyed by user id (see services.users.Users.erase).
+DELETIONS = "deletions"
 
 ROLES = ("user", "admin")
+
+# The fields GET /users may sort by. email is unique, so it needs no tie-breaker.
+SORT_FIELDS = ("name", "email", "username", "role", "createdAt")
+UNIQUE_SORT_FIELDS = ("email",)
+
+MAX_FAVOURITES = 500
+
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
 
 INDEXES = [
     # Login and registration look users up by email; unique is what makes concurrent sign-ups safe.
@@ -14,6 +27,32 @@ INDEXES = [
     IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
     # Sign-ups per month and the createdAt sort.
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="created_at"),
+    # GET /users sorts: each sort key followed by the _id tie-breaker (scanned backwards for :desc).
+    # They also serve the name / username substring filters as index-key scans: an unanchored,
+    # case-insensitive regex cannot seek, so such a filter walks every key of that index; what bounds
+    # it: a literal, escaped needle of at most 100 characters (linear matching), on an admin-only route.
+    IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_sort"),
+    # Not sparse: the unique username index skips users without one, so it cannot sort them all.
+    IndexModel([("username", ASCENDING), ("_id", ASCENDING)], name="username_sort"),
+    # The role filter (exact) and the role sort.
+    IndexModel([("role", ASCENDING), ("_id", ASCENDING)], name="role_sort"),
+]
+
+# GET /users shapes no index serves (listed in models.database.QUERY_EXCEPTIONS): a sortBy of several
+# keys, or one combined with a filter on another field, and the count of all users for totalResults.
+# Indexing every filter x sort combination would cost more on each write than it saves on this page.
+_LIST_SCAN = ("GET /users, admins only: a multi-key sort or a filter plus a sort on another field, and the "
+              "unfiltered count, read the whole users collection (O(n) documents). Bounded by: one collection, "
+              "literal escaped regexes of at most 100 characters (linear matching), and a top-k sort that keeps "
+              "only skip + limit (limit <= 100) documents in memory.")
+_LIST_FILTERS = {"name": "regex", "username": "regex", "role": "eq"}
+
+QUERY_EXCEPTIONS = [
+    {"collection": COLLECTION, "why": _LIST_SCAN, "fields": {field: _LIST_FILTERS[field] for field in subset}}
+    for size in range(len(_LIST_FILTERS) + 1) for subset in combinations(_LIST_FILTERS, size)
+] + [
+    {"collection": DELETIONS, "fields": {},
+     "why": "The start-up replay reads the whole deletion journal, which holds only deletions in progress."},
 ]
 
 
@@ -64,3 +103,13 @@ def brief_view(doc: dict) -> dict:
         "username": doc.get("username"),
         "profilePhotoUrl": photo_url(doc),
     }
+
+
+def favourites_view(doc: dict) -> dict:
+    """The favourite boards, oldest first."""
+    return {"favoriteBoards": list(doc.get("favoriteBoards", []))}
+
+
+def month_view(year: int, month: int, count: int) -> dict:
+    """One row of sign-ups per month."""
+    return {"year": year, "month": month, "monthName": MONTH_NAMES[month - 1], "count": count}

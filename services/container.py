@@ -8,10 +8,13 @@ from pymongo.errors import PyMongoError
 
 from services.auth import Auth
 from services.email import EmailSender, Outbox
+from services.favourites import Favourites
 from services.login_attempts import LoginAttempts
 from services.organisations import Organisations
 from services.passwords import Passwords
+from services.photos import Photos
 from services.sessions import Sessions
+from services.signups import Signups
 from services.users import Users
 
 log = logging.getLogger("accounts.services")
@@ -29,8 +32,11 @@ class Services:
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bcrypt")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
         self.organisations = Organisations(database)
-        self.users = Users(database, self.passwords, self.organisations)
         self.sessions = Sessions(database, settings)
+        self.photos = Photos(database, settings.max_photo_bytes)
+        self.users = Users(database, self.passwords, self.organisations, self.sessions, self.photos)
+        self.favourites = Favourites(database)
+        self.signups = Signups(database)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
                                             settings.login_attempts_window_seconds)
         self.outbox = Outbox(database, settings)
@@ -56,6 +62,7 @@ class Services:
 
     async def _prepare_database(self) -> None:
         await self.database.keep_indexes()
+        await self._replay_deletions()
         settings = self.settings
         if not settings.admin_email:
             return
@@ -68,6 +75,16 @@ class Services:
                 log.warning("admin bootstrap failed (%s); retrying in %.0fs", error.__class__.__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
+
+    async def _replay_deletions(self) -> None:
+        """Finish account deletions a process died in the middle of (see Users.erase)."""
+        try:
+            finished = await self.users.replay_deletions()
+        except PyMongoError as error:  # the journal stays; the next start-up finishes them
+            log.warning("could not replay deletions (%s)", error.__class__.__name__)
+            return
+        if finished:
+            log.info("finished %d interrupted account deletion(s)", finished)
 
     async def _sweep_expired(self) -> None:
         while True:

@@ -1,16 +1,22 @@
-"""Users: creation (shared by both client families and the admin bootstrap) and look-ups."""
+"""Users: creation (shared by both client families and the admin bootstrap), look-ups, and the
+/users operations: listing, search, update, photos, deletion."""
 import logging
+import re
 from typing import Optional
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from models import organisations as org_model
 from models import users as model
 from models.common import utcnow
-from services.errors import ApiError, field_error
+from services import pagination
+from services.errors import ApiError, field_error, forbidden, not_found, unauthenticated
 
 log = logging.getLogger("accounts.users")
+
+AUTHENTICATION_FAILED = "Authentication failed"
 
 
 def normalise_email(email: str) -> str:
@@ -18,13 +24,22 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-class Users:
-    """Create and find users."""
+def contains(text: str, options: str = "i") -> dict:
+    """A $regex matching text literally as a substring."""
+    # Escaped, so user text is never run as a pattern: no ReDoS, no wildcard widening (CWE-1333, CWE-625).
+    return {"$regex": re.escape(text), "$options": options}
 
-    def __init__(self, database, passwords, organisations):
+
+class Users:
+    """Create, find, change and delete users."""
+
+    def __init__(self, database, passwords, organisations, sessions=None, photos=None):
         self.collection = database[model.COLLECTION]
+        self.deletions = database[model.DELETIONS]
         self.passwords = passwords
         self.organisations = organisations
+        self.sessions = sessions
+        self.photos = photos
 
     async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
                      last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
@@ -35,8 +50,11 @@ class Users:
         await self._check_free(email, username)
         if name is None:
             name = model.join_name(first_name, last_name)
-        elif first_name is None and last_name is None:
-            first_name, last_name = model.split_name(name)
+        else:
+            # Whatever part of firstName / lastName is not given comes from name.
+            first_part, last_part = model.split_name(name)
+            first_name = first_part if first_name is None else first_name
+            last_name = last_part if last_name is None else last_name
         now = utcnow()
         user = {
             "_id": ObjectId(), "name": name, "firstName": first_name, "lastName": last_name or "",
@@ -64,6 +82,13 @@ class Users:
         """The user with this id, or None."""
         return await self.collection.find_one({"_id": user_id})
 
+    async def require(self, user_id: ObjectId) -> dict:
+        """The user with this id; 404 when there is none."""
+        user = await self.get(user_id)
+        if user is None:
+            raise not_found("User not found")
+        return user
+
     async def find_by_email(self, email: str) -> Optional[dict]:
         """The user with this email (any case), or None."""
         return await self.collection.find_one({"email": normalise_email(email)})
@@ -88,10 +113,11 @@ class Users:
             await self.collection.update_one({"_id": existing["_id"]}, {"$set": {"role": "admin", "updatedAt": utcnow()}})
             log.info("user %s promoted to admin", email)
 
-    async def _check_free(self, email: str, username: Optional[str]) -> None:
-        if await self.collection.find_one({"email": email}, {"_id": 1}):
+    async def _check_free(self, email: Optional[str], username: Optional[str], exclude: ObjectId = None) -> None:
+        others = {"_id": {"$ne": exclude}} if exclude else {}
+        if email and await self.collection.find_one({"email": email, **others}, {"_id": 1}):
             raise field_error("email", "is already taken")
-        if username and await self.collection.find_one({"username": username}, {"_id": 1}):
+        if username and await self.collection.find_one({"username": username, **others}, {"_id": 1}):
             raise field_error("username", "is already taken")
 
     async def mark_verified(self, user_id: ObjectId, email: str) -> bool:
@@ -99,3 +125,130 @@ class Users:
         result = await self.collection.update_one(
             {"_id": user_id, "email": email}, {"$set": {"isEmailVerified": True, "updatedAt": utcnow()}})
         return result.matched_count == 1
+
+    # ---- /users ----------------------------------------------------------------------------------
+
+    async def add(self, fields: dict) -> dict:
+        """Create a user from an admin's POST /users body, role included."""
+        return await self.create(
+            email=fields["email"], password=fields["password"], name=fields["name"],
+            first_name=fields.get("firstName"), last_name=fields.get("lastName"),
+            username=fields.get("username"), phone=fields.get("phone"), role=fields.get("role", "user"))
+
+    async def list_page(self, query: dict) -> dict:
+        """One page of users matching the name / username substrings and the exact role."""
+        filters = {key: contains(query[key]) for key in ("name", "username") if key in query}
+        if "role" in query:
+            filters["role"] = query["role"]
+        page = pagination.page_request(query, model.SORT_FIELDS, model.UNIQUE_SORT_FIELDS)
+        return await pagination.fetch_page(self.collection, filters, page)
+
+    async def search_by_email(self, text: str, limit: int) -> list:
+        """Up to limit users whose email contains text (any case), by email."""
+        # Stored emails are lower-case, so a case-sensitive match of the lower-cased text suffices; sorted
+        # by email, the scan walks the email index in order and stops at the limit-th match.
+        cursor = self.collection.find({"email": contains(text.lower(), "")}).sort([("email", 1)]).limit(limit)
+        return await cursor.to_list(limit)
+
+    async def update(self, user: dict, fields: dict, *, actor: dict, session_id: ObjectId,
+                     photo: Optional[bytes] = None) -> dict:
+        """Apply a PUT / PATCH by actor to user (fields and an optional photo); returns the updated user."""
+        if "role" in fields and actor["role"] != "admin":
+            # Role is the authorisation itself: only an admin may grant or drop it (CWE-269).
+            raise forbidden("Only an admin may change a role")
+        if not fields and photo is None:
+            raise field_error("body", "must change at least one field")
+        content_type = self.photos.check(photo) if photo is not None else None
+        is_self = actor["_id"] == user["_id"]
+        if "password" in fields and is_self:
+            await self._confirm_password(user, fields.get("currentPassword"), "currentPassword")
+        changes, removals = field_changes(user, fields)
+        if "password" in fields:
+            changes["passwordHash"] = await self.passwords.hash(fields["password"])
+        await self._check_free(changes.get("email"), changes.get("username"), exclude=user["_id"])
+        if content_type is not None:
+            changes["photoVersion"] = await self.photos.save(user["_id"], photo, content_type)
+        try:
+            updated = await self._apply(user["_id"], changes, removals)
+        except ApiError as error:
+            if content_type is not None and error.status == 404:
+                await self.photos.delete(user["_id"])  # deleted meanwhile: leave no photo behind
+            raise
+        if "password" in fields:
+            # A new password ends the other sessions (or all of them when an admin set it) (CWE-613).
+            await self.sessions.end_all(user["_id"], keep=session_id if is_self else None)
+        return updated
+
+    async def remove_photo(self, user_id: ObjectId) -> dict:
+        """Take a user's photo down: the user stops pointing at it, then its bytes go."""
+        updated = await self._apply(user_id, {"updatedAt": utcnow()}, {"photoVersion": ""})
+        await self.photos.delete(user_id)
+        return updated
+
+    async def delete(self, user: dict, *, actor: dict, password: Optional[str] = None) -> None:
+        """Delete an account: the user themselves must give their password, an admin deleting another need not."""
+        if actor["_id"] == user["_id"]:
+            await self._confirm_password(user, password, "password")
+        await self.erase(user["_id"])
+
+    async def erase(self, user_id: ObjectId) -> None:
+        """Remove a user and all that is theirs; journalled, so a crash midway is finished by replay_deletions."""
+        # Each step is idempotent, and the journal entry goes first and last: once it is written the
+        # deletion will complete, here or in the next process to start.
+        await self.deletions.update_one({"_id": user_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
+        # The user document next: without it no token of theirs authenticates any more.
+        await self.collection.delete_one({"_id": user_id})
+        await self.sessions.end_all(user_id)
+        await self.sessions.tokens.delete_many({"userId": user_id})
+        await self.photos.delete(user_id)
+        await self.organisations.remove_user(user_id)
+        await self.deletions.delete_one({"_id": user_id})
+
+    async def replay_deletions(self) -> int:
+        """Finish every deletion an earlier process left half-done; returns how many there were."""
+        pending = [doc["_id"] async for doc in self.deletions.find({}, {"_id": 1})]
+        for user_id in pending:
+            await self.erase(user_id)
+        return len(pending)
+
+    async def _confirm_password(self, user: dict, password: Optional[str], field: str) -> None:
+        if password is None:
+            raise field_error(field, "is required")
+        # Re-checked so a stolen access token alone cannot take the account over (CWE-620).
+        if not await self.passwords.verify(password, user["passwordHash"]):
+            raise unauthenticated(AUTHENTICATION_FAILED)
+
+    async def _apply(self, user_id: ObjectId, changes: dict, removals: dict) -> dict:
+        update = {"$set": changes, **({"$unset": removals} if removals else {})}
+        try:
+            updated = await self.collection.find_one_and_update({"_id": user_id}, update,
+                                                                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:  # lost a race for the email or username to a concurrent request
+            await self._check_free(changes.get("email"), changes.get("username"), exclude=user_id)
+            raise field_error("email" if "email" in changes else "username", "is already taken") from None
+        if updated is None:
+            raise not_found("User not found")
+        return updated
+
+
+
+def field_changes(user: dict, fields: dict) -> tuple:
+    """The ($set, $unset) of an update body: names kept consistent, email and username normalised."""
+    changes, removals = {"updatedAt": utcnow()}, {}
+    names = {key: fields[key] for key in ("name", "firstName", "lastName") if key in fields}
+    if "name" in names and len(names) == 1:
+        names["firstName"], names["lastName"] = model.split_name(names["name"])
+    elif names and "name" not in names:
+        first, last = names.get("firstName", user["firstName"]), names.get("lastName", user["lastName"])
+        names["name"] = model.join_name(first, last)
+    changes.update(names)
+    if "email" in fields and normalise_email(fields["email"]) != user["email"]:
+        changes.update(email=normalise_email(fields["email"]), isEmailVerified=False)
+    for key in ("username", "phone"):
+        if key in fields and fields[key] is None:
+            removals[key] = ""  # absent, never null: the sparse unique index on username skips it
+        elif key in fields:
+            changes[key] = fields[key].lower() if key == "username" else fields[key]
+    if "role" in fields:
+        changes["role"] = fields["role"]
+    return changes, removals

@@ -1,0 +1,186 @@
+"""The /users endpoints of the task-board app."""
+from tornado.httputil import HTTPInputError, parse_body_arguments
+
+from handlers.base import BaseHandler
+from models import photos as photo_model
+from models import users as user_model
+from models.common import parse_object_id
+from models.schemas import users as schemas
+from services.errors import ApiError, field_error, forbidden, not_found
+from services.validation import compile_schema, trim_strings, validate
+
+CREATE = compile_schema(schemas.CREATE)
+UPDATE = compile_schema(schemas.UPDATE)
+DELETE = compile_schema(schemas.DELETE)
+BOARD = compile_schema(schemas.BOARD)
+EMPTY = compile_schema(schemas.EMPTY)
+LIST_QUERY = compile_schema(schemas.LIST_QUERY)
+SEARCH_QUERY = compile_schema(schemas.SEARCH_QUERY)
+BY_MONTH_QUERY = compile_schema(schemas.BY_MONTH_QUERY)
+PHOTO_QUERY = compile_schema(schemas.PHOTO_QUERY)
+
+MULTIPART = "multipart/form-data"
+# Room for the form's boundaries, part headers and text fields around a photo of MAX_PHOTO_BYTES.
+FORM_OVERHEAD = 64 * 1024
+# A form cannot send null: an empty text part for these means "remove it", as null does in JSON.
+NULLABLE_FORM_FIELDS = ("username", "phone")
+
+
+class UsersBaseHandler(BaseHandler):
+    """Who may act on whom under /users."""
+
+    def require_admin(self) -> None:
+        # Checked on the stored role of a live session, never on the token's claim (CWE-285).
+        if self.current_user["role"] != "admin":
+            raise forbidden("Admins only")
+
+    async def target_user(self, raw_id: str) -> dict:
+        """The user a path names, when the caller is that user or an admin: else 403; malformed or unknown 404."""
+        user_id = self.path_id(raw_id, "User")
+        if user_id == self.current_user["_id"]:
+            return self.current_user
+        # Non-admins get 403 whether or not the id exists, so ids cannot be probed (CWE-639).
+        self.require_admin()
+        return await self.services.users.require(user_id)
+
+    def send_user(self, user: dict, status: int = 200) -> None:
+        self.send_json(user_model.public_view(user), status)
+
+
+class UsersHandler(UsersBaseHandler):
+    """GET /users (list) and POST /users (create), admins only."""
+
+    async def get(self) -> None:
+        self.require_admin()
+        page = await self.services.users.list_page(self.query(LIST_QUERY))
+        self.send_json({**page, "results": [user_model.public_view(user) for user in page["results"]]})
+
+    async def post(self) -> None:
+        self.require_admin()
+        self.send_user(await self.services.users.add(self.json_body(CREATE)), status=201)
+
+
+class CurrentUserHandler(UsersBaseHandler):
+    async def get(self) -> None:
+        self.send_user(self.current_user)
+
+
+class UserHandler(UsersBaseHandler):
+    """GET, PUT / PATCH (JSON or multipart with a photo), POST / DELETE (delete) /users/:userId."""
+
+    def body_limit(self) -> int:
+        if self.request.method in ("PUT", "PATCH") and self.media_type() == MULTIPART:
+            return self.config.max_photo_bytes + FORM_OVERHEAD
+        return super().body_limit()
+
+    async def get(self, raw_id: str) -> None:
+        self.send_user(await self.target_user(raw_id))
+
+    async def put(self, raw_id: str) -> None:
+        user = await self.target_user(raw_id)
+        fields, photo = self.update_body()
+        self.send_user(await self.services.users.update(user, fields, actor=self.current_user,
+                                                        session_id=self.session_id, photo=photo))
+
+    patch = put
+
+    async def post(self, raw_id: str) -> None:
+        user = await self.target_user(raw_id)
+        password = self.json_body(DELETE).get("password")
+        await self.services.users.delete(user, actor=self.current_user, password=password)
+        self.no_content()
+
+    delete = post
+
+    def update_body(self) -> tuple:
+        """(fields, photo bytes or None) from a JSON body or a multipart form; both go through UPDATE."""
+        if self.media_type() != MULTIPART:
+            return self.json_body(UPDATE), None
+        fields, photo = parse_form(self.request.headers["Content-Type"], self.raw_body())
+        fields = trim_strings(fields, UPDATE)
+        for name in NULLABLE_FORM_FIELDS:
+            if fields.get(name) == "":
+                fields[name] = None
+        return validate(UPDATE, fields), photo
+
+
+class FavouritesHandler(UsersBaseHandler):
+    async def get(self) -> None:
+        self.send_json(user_model.favourites_view(self.current_user))
+
+
+class AddFavouriteHandler(UsersBaseHandler):
+    """PUT /users/addToFav; RemoveFavouriteHandler is the same with another operation."""
+
+    operation = "add"
+
+    async def put(self) -> None:
+        board_id = self.json_body(BOARD)["boardId"]
+        change = getattr(self.services.favourites, self.operation)
+        self.send_json(user_model.favourites_view(await change(self.current_user["_id"], board_id)))
+
+
+class RemoveFavouriteHandler(AddFavouriteHandler):
+    operation = "remove"
+
+
+class SearchHandler(UsersBaseHandler):
+    """GET /users/getUsers: find people by part of their email."""
+
+    async def get(self) -> None:
+        query = self.query(SEARCH_QUERY)
+        users = await self.services.users.search_by_email(query["email"], query.get("limit", 5))
+        self.send_json({"results": [user_model.brief_view(user) for user in users]})
+
+
+class SignupsByMonthHandler(UsersBaseHandler):
+    async def get(self) -> None:
+        self.require_admin()
+        query = self.query(BY_MONTH_QUERY)
+        self.send_json({"results": await self.services.signups.by_month(query.get("from"), query.get("to"))})
+
+
+class DeletePhotoHandler(UsersBaseHandler):
+    async def put(self, raw_id: str) -> None:
+        user = await self.target_user(raw_id)
+        self.json_body(EMPTY)
+        self.send_user(await self.services.users.remove_photo(user["_id"]))
+
+
+class PhotoHandler(UsersBaseHandler):
+    """GET /users/:userId/photo: the bytes, cacheable for good because the URL carries the version."""
+
+    async def get(self, raw_id: str) -> None:
+        self.query(PHOTO_QUERY)
+        user_id = parse_object_id(raw_id)
+        photo = await self.services.photos.get(user_id) if user_id else None
+        if photo is None:
+            raise not_found("No photo")
+        self.set_header("ETag", photo_model.etag(photo))
+        self.set_header("Cache-Control", photo_model.CACHE_CONTROL)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Type", photo["contentType"])
+        self.finish(bytes(photo["data"]))
+
+
+def parse_form(content_type: str, raw: bytes) -> tuple:
+    """A multipart form's text fields (as strings) and its one optional `file`; 400 when malformed."""
+    arguments, files = {}, {}
+    try:
+        parse_body_arguments(content_type, raw, arguments, files)
+        fields = {name: [v.decode("utf-8") for v in values] for name, values in arguments.items()}
+    except (HTTPInputError, UnicodeDecodeError):
+        raise ApiError(400, "Malformed multipart body") from None
+    fields = {name: values[0] if len(values) == 1 else values for name, values in fields.items()}
+    if fields.get("file") == "":
+        del fields["file"]  # what a browser sends for a file input left empty
+    extra = [name for name in files if name != "file"]
+    if extra:
+        raise field_error(extra[0], "is not allowed")
+    uploads = files.get("file", [])
+    if len(uploads) > 1:
+        raise field_error("file", "must be a single file")
+    return fields, uploads[0].body if uploads else None

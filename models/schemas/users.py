@@ -1,0 +1,54 @@
+"""Request schemas of the /users endpoints: bodies and query strings."""
+from models.schemas.common import (EMAIL, LOGIN_PASSWORD, NAME, NO_CONTROL, PASSWORD, PHONE, ROLE, USERNAME,
+                                   body)
+
+CREATE = body({"name": NAME, "email": EMAIL, "password": PASSWORD, "role": ROLE, "username": USERNAME,
+               "firstName": NAME, "lastName": NAME, "phone": PHONE},
+              required=["name", "email", "password"])
+
+# PUT / PATCH: every field optional; a multipart form sends the same fields as text parts.
+UPDATE = body({"name": NAME, "firstName": NAME, "lastName": NAME, "email": EMAIL, "password": PASSWORD,
+               "currentPassword": LOGIN_PASSWORD, "role": ROLE, "username": USERNAME, "phone": PHONE})
+
+# The multipart form of an update, as documented (models/openapi.py): UPDATE's fields as text parts plus
+# the photo. The handler checks the text parts against UPDATE itself and the file by its content.
+UPDATE_FORM = body({**UPDATE["properties"],
+                    "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                             "description": "a JPEG, PNG, WebP or GIF image, at most MAX_PHOTO_BYTES"}})
+
+# Self-deletion re-checks the password; an admin deleting someone else sends nothing.
+DELETE = body({"password": LOGIN_PASSWORD})
+
+BOARD_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROL,
+            "x-message": "must be 1-64 characters without control characters"}
+
+BOARD = body({"boardId": BOARD_ID}, required=["boardId"])
+
+EMPTY = body({})
+
+
+def limit(maximum: int) -> dict:
+    """A page size from 1 to maximum."""
+    return {"type": "integer", "minimum": 1, "maximum": maximum}
+
+
+PAGE = {"type": "integer", "minimum": 1}
+
+# The format (field:asc|desc, comma-joined) is checked where it is parsed, services.pagination.
+SORT_BY = {"type": "string", "minLength": 1, "maxLength": 200}
+
+# No control characters: a NUL inside a $regex is a server error, never a match (CWE-20).
+SUBSTRING = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NO_CONTROL,
+             "x-message": "must be 1-100 characters without control characters"}
+
+LIST_QUERY = body({"name": SUBSTRING, "username": SUBSTRING, "role": ROLE, "sortBy": SORT_BY,
+                   "limit": limit(100), "page": PAGE})
+
+SEARCH_QUERY = body({"email": SUBSTRING, "limit": limit(20)}, required=["email"])
+
+MONTH = {"type": "string", "pattern": r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", "x-message": "must be a month as YYYY-MM"}
+
+BY_MONTH_QUERY = body({"from": MONTH, "to": MONTH})
+
+# GET /users/:id/photo?v=<version>: the version only makes each photo's URL unique for caches.
+PHOTO_QUERY = body({"v": {"type": "string", "maxLength": 64}})

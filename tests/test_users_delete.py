@@ -1,0 +1,118 @@
+"""Deleting a user (POST or DELETE /users/:id): who may, and the journalled cascade."""
+import pytest
+from bson import ObjectId
+
+from models.common import utcnow
+from tests.helpers import PASSWORD, assert_error, error_fields
+from tests.users_fixtures import make_admin, photo_form, png, sign_up, stored
+
+
+async def leave_traces(api, services, account):
+    """Give an account everything deletion must remove: a photo, a second session, a reset token, and
+    an organisation shared with someone else. Returns (the other member's account, the organisation id)."""
+    url = (await api.put(f"/users/{account.id}", token=account.token, **photo_form(png()))).json["profilePhotoUrl"]
+    assert url
+    await api.login(account.user["email"], PASSWORD)
+    assert (await api.post("/auth/forgot-password", json={"email": account.user["email"]})).code == 204
+    other = await sign_up(api, email="other@example.com", name="Other Member")
+    org = await services.organisations.organisations.find_one({"createdBy": ObjectId(account.id)})
+    await services.organisations.memberships.insert_one({"orgId": org["_id"], "userId": ObjectId(other.id),
+                                                         "createdAt": utcnow()})
+    return other, org["_id"]
+
+
+async def assert_erased(api, services, account, other, org_id):
+    """Nothing of the account is left; the organisation it created stays with its other member."""
+    user_id = ObjectId(account.id)
+    assert await stored(services, account.id) is None
+    assert await services.sessions.sessions.count_documents({"userId": user_id}) == 0
+    assert await services.sessions.tokens.count_documents({"userId": user_id}) == 0
+    assert await services.photos.collection.count_documents({"_id": user_id}) == 0
+    assert await services.organisations.memberships.count_documents({"userId": user_id}) == 0
+    assert await services.users.deletions.count_documents({}) == 0
+    assert await services.organisations.organisations.count_documents({"_id": org_id}) == 1
+    assert await services.organisations.memberships.count_documents(
+        {"orgId": org_id, "userId": ObjectId(other.id)}) == 1
+    assert_error(await api.get(f"/users/{account.id}/photo", token=other.token), 404)
+
+
+@pytest.mark.gen_test
+async def test_self_delete_with_password_cascades(api, services):
+    ada = await sign_up(api)
+    other, org_id = await leave_traces(api, services, ada)
+    response = await api.post(f"/users/{ada.id}", token=ada.token, json={"password": PASSWORD})
+    assert response.code == 204 and response.body == b""
+    await assert_erased(api, services, ada, other, org_id)
+    assert_error(await api.get("/users/user", token=ada.token), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401)
+    assert_error(await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}), 401)
+    # The address is free again.
+    await sign_up(api)
+
+
+@pytest.mark.gen_test
+async def test_self_delete_needs_the_right_password_by_post_and_delete(api, services):
+    ada = await sign_up(api)
+    for method in ("POST", "DELETE"):
+        assert error_fields(await api.request(method, f"/users/{ada.id}", token=ada.token, body=b"")) == {
+            "password": "is required"}
+        assert_error(await api.request(method, f"/users/{ada.id}", token=ada.token, json={"password": "wrong one"}),
+                     401, "Authentication failed")
+    assert await stored(services, ada.id) is not None
+    response = await api.delete(f"/users/{ada.id}", token=ada.token, json={"password": PASSWORD})
+    assert response.code == 204
+    assert await stored(services, ada.id) is None
+
+
+@pytest.mark.gen_test
+async def test_admin_deletes_others_without_a_password(api, services):
+    ada = await sign_up(api)
+    admin = await make_admin(api, services)
+    other, org_id = await leave_traces(api, services, ada)
+    response = await api.delete(f"/users/{ada.id}", token=admin.token)
+    assert response.code == 204
+    await assert_erased(api, services, ada, other, org_id)
+    assert_error(await api.get("/users/user", token=ada.token), 401)
+    assert_error(await api.delete(f"/users/{ada.id}", token=admin.token), 404)
+    assert_error(await api.post("/users/0123456789abcdef01234567", token=admin.token), 404)
+    assert_error(await api.post("/users/junk", token=admin.token), 404)
+    assert (await api.get("/users/user", token=admin.token)).code == 200
+
+
+@pytest.mark.gen_test
+async def test_others_cannot_delete(api, services):
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com", name="Bob")
+    assert_error(await api.post(f"/users/{bob.id}", token=ada.token, json={"password": PASSWORD}), 403)
+    assert_error(await api.delete(f"/users/{bob.id}", token=ada.token), 403)
+    assert_error(await api.delete(f"/users/{bob.id}"), 401)
+    assert await stored(services, bob.id) is not None
+
+
+@pytest.mark.gen_test
+async def test_an_interrupted_deletion_is_finished_by_the_replay(api, services):
+    ada = await sign_up(api)
+    other, org_id = await leave_traces(api, services, ada)
+    # As if a process wrote the journal entry and died before (or during) the cascade.
+    await services.users.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
+    assert await services.users.replay_deletions() == 1
+    await assert_erased(api, services, ada, other, org_id)
+    assert_error(await api.get("/users/user", token=ada.token), 401)
+    # Done twice, or with nothing pending, it changes nothing.
+    await services.users.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
+    assert await services.users.replay_deletions() == 1
+    assert await services.users.replay_deletions() == 0
+    assert (await api.get("/users/user", token=other.token)).code == 200
+
+
+@pytest.mark.gen_test
+async def test_a_replay_after_a_crash_midway_finishes_the_rest(api, services):
+    ada = await sign_up(api)
+    other, org_id = await leave_traces(api, services, ada)
+    # The process died after deleting the user document and sessions, before the photo and memberships.
+    await services.users.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
+    await services.users.collection.delete_one({"_id": ObjectId(ada.id)})
+    await services.sessions.end_all(ObjectId(ada.id))
+    assert_error(await api.get("/users/user", token=ada.token), 401)  # already unusable
+    await services.users.replay_deletions()
+    await assert_erased(api, services, ada, other, org_id)

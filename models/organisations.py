@@ -11,8 +11,10 @@ ORGANISATION_INDEXES = [
 MEMBERSHIP_INDEXES = [
     # Is this user a member of this organisation: one index lookup; unique makes adding idempotent.
     IndexModel([("orgId", ASCENDING), ("userId", ASCENDING)], unique=True, name="org_user_unique"),
-    # A user's organisations in join order, and "do these two users share an organisation".
+    # "Do these two users share an organisation": the target's memberships among the caller's orgIds.
     IndexModel([("userId", ASCENDING), ("orgId", ASCENDING)], name="user_org"),
+    # A user's organisations in the order they joined: the listing's $match and $sort, with no in-memory sort.
+    IndexModel([("userId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="user_joined"),
 ]
 
 

@@ -1,0 +1,60 @@
+"""The /api endpoints of the organisation client: organisations, and the users their members may see."""
+from bson import ObjectId
+
+from handlers.base import BaseHandler
+from models import organisations as org_model
+from models import users as user_model
+from models.schemas import organisations as schemas
+from services.validation import compile_schema
+
+CREATE = compile_schema(schemas.CREATE)
+ADD_MEMBER = compile_schema(schemas.ADD_MEMBER)
+
+
+class ApiHandler(BaseHandler):
+    """Every /api handler: the caller is authenticated before any of these run."""
+
+    @property
+    def caller_id(self) -> ObjectId:
+        return self.current_user["_id"]
+
+
+class ApiUserHandler(ApiHandler):
+    async def get(self, user_id: str) -> None:
+        user = await self.services.users.require(self.path_id(user_id, "User"))
+        await self.services.organisations.require_visible(self.caller_id, user["_id"])
+        view = user_model.public_view(user)
+        self.send_json({"status": "success", "message": "User retrieved successfully", "data": view, "user": view})
+
+
+class OrganisationsHandler(ApiHandler):
+    async def get(self) -> None:
+        orgs = await self.services.organisations.for_user(self.caller_id)
+        self.send_json({"status": "success", "message": "Organisations retrieved successfully",
+                        "data": {"organisations": [org_model.public_view(org) for org in orgs]}})
+
+    async def post(self) -> None:
+        body = self.json_body(CREATE)
+        org = await self.services.organisations.create(body["name"], body.get("description") or "", self.caller_id)
+        self.send_json({"status": "success", "message": "Organisation created successfully",
+                        "data": org_model.public_view(org)}, status=201)
+
+
+class OrganisationHandler(ApiHandler):
+    async def get(self, org_id: str) -> None:
+        org = await self.services.organisations.require_member(self.path_id(org_id, "Organisation"), self.caller_id)
+        self.send_json({"status": "success", "message": "Organisation retrieved successfully",
+                        "data": org_model.public_view(org)})
+
+
+class OrganisationUsersHandler(ApiHandler):
+    """Only a member may add members: left open, anyone could join anyone to any organisation and then
+    read its members' records (CWE-862)."""
+
+    async def post(self, org_id: str) -> None:
+        org_id = self.path_id(org_id, "Organisation")
+        body = self.json_body(ADD_MEMBER)
+        org = await self.services.organisations.require_member(org_id, self.caller_id)
+        user = await self.services.users.require(ObjectId(body["userId"]))
+        await self.services.organisations.add_member(org["_id"], user["_id"])
+        self.send_json({"status": "success", "message": "User added to organisation successfully"})

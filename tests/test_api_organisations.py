@@ -1,0 +1,256 @@
+"""/api/organisations: listing, reading, creating and adding members, and who may do each."""
+import asyncio
+
+import pytest
+from bson import ObjectId
+
+from tests.helpers import PASSWORD, assert_error, error_fields
+
+NAME_RULE = "must be 1-100 characters without control characters"
+DESCRIPTION_RULE = "must be at most 500 characters without control characters"
+
+
+async def sign_up(api, email, **fields):
+    """Register a user; returns (access token, user id)."""
+    body = await api.register(email=email, **fields)
+    return body["tokens"]["access"]["token"], body["user"]["id"]
+
+
+async def create_org(api, token, **body):
+    """Create an organisation through the API; returns its public view."""
+    response = await api.post("/api/organisations", json=body, token=token)
+    assert response.code == 201, response
+    return response.json["data"]
+
+
+async def add_member(api, token, org_id, user_id):
+    """POST /api/organisations/:orgId/users with the caller's token; returns the response."""
+    return await api.post(f"/api/organisations/{org_id}/users", json={"userId": user_id}, token=token)
+
+
+async def org_ids(api, token):
+    """The ids GET /api/organisations lists for the caller, in order."""
+    response = await api.get("/api/organisations", token=token)
+    assert response.code == 200, response
+    return [org["orgId"] for org in response.json["data"]["organisations"]]
+
+
+async def member_count(services, org_id):
+    return await services.organisations.memberships.count_documents({"orgId": ObjectId(org_id)})
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("shape", ["parts", "name"])
+async def test_default_organisation_is_listed_for_both_register_shapes(api, services, shape):
+    fields = {"name": "Mark Essien"} if shape == "name" else {"firstName": "Mark", "lastName": "Essien"}
+    token, user_id = await sign_up(api, "mark@example.com", **fields)
+    response = await api.get("/api/organisations", token=token)
+    assert response.code == 200, response
+    stored = await services.organisations.memberships.find_one({"userId": ObjectId(user_id)})
+    assert response.json == {
+        "status": "success", "message": "Organisations retrieved successfully",
+        "data": {"organisations": [
+            {"orgId": str(stored["orgId"]), "name": "Mark's Organisation", "description": "Default organisation"}]}}
+
+
+@pytest.mark.gen_test
+async def test_create_organisation_makes_the_caller_a_member(api, services):
+    token, user_id = await sign_up(api, "mark@example.com")
+    response = await api.post("/api/organisations", json={"name": "  Acme  ", "description": "Widgets"}, token=token)
+    assert response.code == 201, response
+    org_id = response.json["data"]["orgId"]
+    assert response.json == {"status": "success", "message": "Organisation created successfully",
+                             "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"}}
+    stored = await services.organisations.organisations.find_one({"_id": ObjectId(org_id)})
+    assert stored["name"] == "Acme" and stored["createdBy"] == ObjectId(user_id)
+    assert await services.organisations.memberships.count_documents(
+        {"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
+    response = await api.get(f"/api/organisations/{org_id}", token=token)
+    assert response.code == 200, response
+    assert response.json == {"status": "success", "message": "Organisation retrieved successfully",
+                             "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"}}
+    # Listed after the default organisation: the order in which the caller joined.
+    assert (await org_ids(api, token))[1:] == [org_id]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("given, stored", [(None, ""), ("", ""), ("   ", ""), ("d" * 500, "d" * 500),
+                                           ("Line one\n\tLine two", "Line one\n\tLine two")])
+async def test_description_is_optional(api, given, stored):
+    token, _ = await sign_up(api, "mark@example.com")
+    assert (await create_org(api, token, name="Acme", description=given))["description"] == stored
+    assert (await create_org(api, token, name="n" * 100))["description"] == ""
+
+
+@pytest.mark.gen_test
+async def test_create_organisation_validation(api, services):
+    token, _ = await sign_up(api, "mark@example.com")
+    cases = [
+        ({}, {"name": "is required"}),
+        ({"description": "no name"}, {"name": "is required"}),
+        ({"name": ""}, {"name": NAME_RULE}),
+        ({"name": "   "}, {"name": NAME_RULE}),
+        ({"name": "x" * 101}, {"name": NAME_RULE}),
+        ({"name": "Bad\x00Name"}, {"name": NAME_RULE}),
+        ({"name": "Bad\nName"}, {"name": NAME_RULE}),
+        ({"name": {"$ne": None}}, {"name": "must be a string"}),
+        ({"name": "Acme", "description": "x" * 501}, {"description": DESCRIPTION_RULE}),
+        ({"name": "Acme", "description": "bell\x07"}, {"description": DESCRIPTION_RULE}),
+        ({"name": "Acme", "description": 5}, {"description": "must be a string or null"}),
+        ({"name": "Acme", "createdBy": "someone"}, {"createdBy": "is not allowed"}),
+        ({"name": 7, "orgId": "x"}, {"name": "must be a string", "orgId": "is not allowed"}),
+    ]
+    for body, expected in cases:
+        assert error_fields(await api.post("/api/organisations", json=body, token=token)) == expected, body
+    assert await services.organisations.organisations.count_documents({}) == 1  # the default one only
+
+
+@pytest.mark.gen_test
+async def test_malformed_requests_are_client_errors(api):
+    token, _ = await sign_up(api, "mark@example.com")
+    json_header = {"Content-Type": "application/json"}
+    response = await api.post("/api/organisations", body=b"{bad", headers=json_header, token=token)
+    assert_error(response, 400, "Malformed JSON body")
+    response = await api.post("/api/organisations", body=b"name=Acme", token=token,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(response, 415)
+    response = await api.post("/api/organisations", body=b"[]", headers=json_header, token=token)
+    assert error_fields(response) == {"body": "must be an object"}
+    assert_error(await api.delete("/api/organisations", token=token), 405)
+    assert_error(await api.get("/api/organisations/x/users", token=token), 405)
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("org_id", [str(ObjectId()), "123", "not-an-id", "z" * 24, "%00", "a" * 25])
+async def test_unknown_or_malformed_organisation_is_404(api, org_id):
+    token, user_id = await sign_up(api, "mark@example.com")
+    assert_error(await api.get(f"/api/organisations/{org_id}", token=token), 404, "Organisation not found")
+    response = await add_member(api, token, org_id, user_id)
+    assert_error(response, 404, "Organisation not found")
+
+
+@pytest.mark.gen_test
+async def test_non_member_can_neither_list_read_nor_add_until_added(api, services):
+    owner_token, owner_id = await sign_up(api, "owner@example.com")
+    outsider_token, outsider_id = await sign_up(api, "outsider@example.com", firstName="Olu", lastName="Out")
+    acme = (await create_org(api, owner_token, name="Acme"))["orgId"]
+
+    assert acme not in await org_ids(api, outsider_token)
+    assert_error(await api.get(f"/api/organisations/{acme}", token=outsider_token), 403)
+    for user_id in (outsider_id, owner_id, str(ObjectId())):  # themselves, a member, an unknown user: all 403
+        response = await add_member(api, outsider_token, acme, user_id)
+        assert_error(response, 403, "You are not a member of this organisation")
+    assert_error(await api.get(f"/api/users/{owner_id}", token=outsider_token), 403)
+    assert await member_count(services, acme) == 1
+
+    response = await add_member(api, owner_token, acme, outsider_id)
+    assert response.code == 200, response
+    assert response.json == {"status": "success", "message": "User added to organisation successfully"}
+    assert await member_count(services, acme) == 2
+    assert (await org_ids(api, outsider_token))[1:] == [acme]
+    assert (await api.get(f"/api/organisations/{acme}", token=outsider_token)).code == 200
+    assert (await api.get(f"/api/users/{owner_id}", token=outsider_token)).code == 200
+    # The outsider's own default organisation stays theirs alone.
+    outsider_default = (await org_ids(api, outsider_token))[0]
+    assert_error(await api.get(f"/api/organisations/{outsider_default}", token=owner_token), 403)
+
+
+@pytest.mark.gen_test
+async def test_added_member_can_add_others(api, services):
+    owner_token, _ = await sign_up(api, "owner@example.com")
+    member_token, member_id = await sign_up(api, "member@example.com")
+    _, third_id = await sign_up(api, "third@example.com")
+    acme = (await create_org(api, owner_token, name="Acme"))["orgId"]
+    assert (await add_member(api, owner_token, acme, member_id)).code == 200
+    response = await add_member(api, member_token, acme, third_id)
+    assert response.code == 200, response
+    assert await member_count(services, acme) == 3
+
+
+@pytest.mark.gen_test
+async def test_adding_an_existing_member_changes_nothing(api, services):
+    token, user_id = await sign_up(api, "owner@example.com")
+    _, other_id = await sign_up(api, "other@example.com")
+    acme = (await create_org(api, token, name="Acme"))["orgId"]
+    assert (await add_member(api, token, acme, other_id)).code == 200
+    before = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
+    for given in (other_id, user_id, other_id.upper()):
+        response = await add_member(api, token, acme, given)
+        assert response.code == 200, response
+        assert response.json == {"status": "success", "message": "User added to organisation successfully"}
+    after = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
+    assert after == before and len(after) == 2
+
+
+@pytest.mark.gen_test
+async def test_concurrent_adds_of_one_user_make_one_membership(api, services):
+    token, _ = await sign_up(api, "owner@example.com")
+    _, other_id = await sign_up(api, "other@example.com")
+    acme = (await create_org(api, token, name="Acme"))["orgId"]
+    responses = await asyncio.gather(*[add_member(api, token, acme, other_id) for _ in range(10)])
+    assert [response.code for response in responses] == [200] * 10
+    assert await member_count(services, acme) == 2
+
+
+@pytest.mark.gen_test
+async def test_add_member_validation_and_unknown_user(api, services):
+    token, _ = await sign_up(api, "owner@example.com")
+    acme = (await create_org(api, token, name="Acme"))["orgId"]
+    path = f"/api/organisations/{acme}/users"
+    id_rule = "must be an id of 24 hex characters"
+    cases = [
+        ({}, {"userId": "is required"}),
+        ({"userId": "123"}, {"userId": id_rule}),
+        ({"userId": "z" * 24}, {"userId": id_rule}),
+        ({"userId": {"$ne": None}}, {"userId": "must be a string"}),
+        ({"userId": 5}, {"userId": "must be a string"}),
+        ({"userId": str(ObjectId()), "role": "admin"}, {"role": "is not allowed"}),
+    ]
+    for body, expected in cases:
+        assert error_fields(await api.post(path, json=body, token=token)) == expected, body
+    assert_error(await api.post(path, json={"userId": str(ObjectId())}, token=token), 404, "User not found")
+    assert await member_count(services, acme) == 1
+
+
+@pytest.mark.gen_test
+async def test_every_api_route_needs_a_token(api):
+    _, user_id = await sign_up(api, "mark@example.com")
+    org_id = str(ObjectId())
+    routes = [("GET", f"/api/users/{user_id}"), ("GET", "/api/users/bad"), ("GET", "/api/organisations"),
+              ("POST", "/api/organisations"), ("GET", f"/api/organisations/{org_id}"),
+              ("GET", "/api/organisations/bad"), ("POST", f"/api/organisations/{org_id}/users")]
+    for method, path in routes:
+        body = {"name": "Acme", "userId": user_id} if method == "POST" else None
+        assert_error(await api.request(method, path, json=body), 401)
+        assert_error(await api.request(method, path, json=body, token="not.a.jwt"), 401)
+
+
+@pytest.mark.gen_test
+async def test_deleted_member_leaves_their_organisations_to_the_others(api, services):
+    # The account deletion itself belongs to /users; it calls remove_user, exercised here directly.
+    owner_token, owner_id = await sign_up(api, "owner@example.com")
+    leaver_token, leaver_id = await sign_up(api, "leaver@example.com")
+    acme = (await create_org(api, owner_token, name="Acme"))["orgId"]
+    founded = (await create_org(api, leaver_token, name="Founded by the leaver"))["orgId"]
+    assert (await add_member(api, owner_token, acme, leaver_id)).code == 200
+    assert (await add_member(api, leaver_token, founded, owner_id)).code == 200
+
+    await services.organisations.remove_user(ObjectId(leaver_id))
+
+    assert await services.organisations.memberships.count_documents({"userId": ObjectId(leaver_id)}) == 0
+    assert (await org_ids(api, owner_token))[1:] == [acme, founded]
+    response = await api.get(f"/api/organisations/{founded}", token=owner_token)
+    assert response.code == 200 and response.json["data"]["name"] == "Founded by the leaver"
+    assert await member_count(services, acme) == 1 and await member_count(services, founded) == 1
+
+
+@pytest.mark.gen_test
+async def test_a_user_registered_either_way_logs_in_and_uses_the_api(api):
+    await api.register(email="board@example.com", name="Ada Lovelace", username="ada")
+    await api.register(email="org@example.com", firstName="Grace", lastName="Hopper")
+    for email, default_name in (("board@example.com", "Ada's Organisation"),
+                                ("org@example.com", "Grace's Organisation")):
+        token = (await api.login(email, PASSWORD))["tokens"]["access"]["token"]
+        response = await api.get("/api/organisations", token=token)
+        assert [org["name"] for org in response.json["data"]["organisations"]] == [default_name]
+        assert (await create_org(api, token, name="Shared"))["name"] == "Shared"

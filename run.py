@@ -10,6 +10,7 @@ import time
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+import logconfig
 from handlers.routes import make_app
 from models.database import Database
 from services.container import Services
@@ -18,6 +19,7 @@ from settings import Settings, SettingsError
 log = logging.getLogger("accounts")
 
 MAX_WORKER_RESTARTS = 100
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def parse_args(argv):
@@ -28,9 +30,9 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def configure_logging(level: int) -> None:
+    """Every log record as one JSON line on stderr (the journal under systemd)."""
+    logconfig.configure(level)
 
 
 def main(argv=None) -> int:
@@ -38,7 +40,8 @@ def main(argv=None) -> int:
     overrides = {"port": args.port} if args.port is not None else {}
     try:
         settings = Settings.from_env(os.environ, **overrides)
-    except SettingsError as error:
+        level = logconfig.parse_level(os.environ.get("LOG_LEVEL", ""))
+    except (SettingsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.processes < 0:
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
         print("error: --processes needs MONGODB_URI: the embedded store lives inside one process, "
               "so several processes would each see different data", file=sys.stderr)
         return 2
-    configure_logging()
+    configure_logging(level)
     sockets = bind_sockets(settings.port)
     if processes > 1 and not fork_workers(processes):
         return 0
@@ -73,8 +76,10 @@ async def serve(settings: Settings, sockets) -> None:
     server.add_sockets(sockets)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stopping.set)
+    # A forked worker starts with these blocked (fork_workers): a stop sent meanwhile is delivered now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     log.info("accounts service listening on port %d (pid %d)", sockets[0].getsockname()[1], os.getpid())
     await stopping.wait()
     log.info("shutting down: no new connections, finishing %d request(s) in flight", app.in_flight)
@@ -90,45 +95,60 @@ async def serve(settings: Settings, sockets) -> None:
 def fork_workers(count: int) -> bool:
     """Fork count workers sharing the listening sockets. True in a worker; the parent supervises and
     returns False once every worker has exited after SIGTERM/SIGINT, which it forwards to them."""
-    children = {}
+    children = set()
     stopping = False
-
-    def spawn() -> bool:
-        pid = os.fork()
-        if pid == 0:
-            return True
-        children[pid] = True
-        return False
-
-    for _ in range(count):
-        if spawn():
-            return True
 
     def forward(signum, _frame):
         nonlocal stopping
         stopping = True
         for pid in list(children):
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
+            _signal(pid, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, forward)
+
+    def spawn() -> bool:
+        # Blocked across fork(): the parent learns of a stop only once the new pid is in `children`, and
+        # the worker holds it until serve() has its own handlers, then drains instead of dying half-started.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        pid = os.fork()
+        if pid == 0:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_DFL)  # the worker's own, not the parent's forwarding
+            return True
+        children.add(pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        return False
+
+    for _ in range(count):
+        if stopping:
+            break
+        if spawn():
+            return True
+    log.info("supervising %d worker processes (pids %s)", len(children), ", ".join(map(str, sorted(children))))
     restarts = 0
     while children:
         pid, status = os.waitpid(-1, 0)
-        children.pop(pid, None)
-        if stopping or os.waitstatus_to_exitcode(status) == 0:
+        children.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping or code == 0:
             continue
         if restarts >= MAX_WORKER_RESTARTS:
-            log.error("worker %d died (status %d); too many restarts, not restarting", pid, status)
+            log.error("worker %d died (exit code %d); too many restarts, not restarting", pid, code)
             continue
         restarts += 1
-        log.warning("worker %d died (status %d); starting another", pid, status)
+        log.warning("worker %d died (exit code %d); starting another", pid, code)
         if spawn():
             return True
+    log.info("every worker has exited")
     return False
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass  # already exited; waitpid will collect it
 
 
 if __name__ == "__main__":

@@ -1,70 +1,44 @@
 """run.py as ops run it: a real process, its start-up checks, and a graceful SIGTERM."""
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from tests.conftest import server_env
-from tests.helpers import PASSWORD, free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import PASSWORD
+from tests.service_process import ROOT, running
 
 
-def start(port, **env):
-    full_env = {**os.environ, **server_env(**env)}
-    return subprocess.Popen([sys.executable, "run.py", "--port", str(port)], cwd=ROOT, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_until_up(port, process, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-                return json.loads(response.read())
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not come up")
-
-
-def post(port, path, body):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+def slow_register(port: int, sent: threading.Event) -> tuple:
+    """POST a registration; `sent` is set once the whole request is on the wire."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"name": "Slow Hash", "email": "slow@example.com", "password": PASSWORD})
+    connection.request("POST", "/auth/register", body=body, headers={"Content-Type": "application/json"})
+    sent.set()
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
 
 
 def test_run_serves_and_sigterm_drains_in_flight_requests():
-    port = free_port()
     # Slow hashing keeps a registration in flight while SIGTERM arrives.
-    process = start(port, BCRYPT_ROUNDS="14")
-    try:
-        assert wait_until_up(port, process) == {"status": "ok"}
+    with running(BCRYPT_ROUNDS="14") as service:
+        sent = threading.Event()
         with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(post, port, "/auth/register",
-                                  {"name": "Slow Hash", "email": "slow@example.com", "password": PASSWORD})
-            time.sleep(0.3)
-            process.send_signal(signal.SIGTERM)
+            pending = pool.submit(slow_register, service.port, sent)
+            assert sent.wait(10)
+            # A later connection answered means the server has accepted and read the earlier request,
+            # which now spends about a second in bcrypt.
+            assert service.request("GET", "/health").code == 200
+            service.process.send_signal(signal.SIGTERM)
             status, body = pending.result(timeout=30)
         assert status == 201 and body["user"]["email"] == "slow@example.com"
-        assert process.wait(timeout=30) == 0
-        output = process.stdout.read()
+        assert service.stop() == 0
+        output = service.stderr()
         assert "embedded in-memory MongoDB stand-in" in output
         assert "stopped" in output
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_bad_setting_stops_start_up_with_one_line():

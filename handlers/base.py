@@ -7,8 +7,9 @@ import uuid
 from tornado import httputil
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
+from models.common import parse_object_id
 from models.database import is_unavailable
-from services.errors import ApiError, unauthenticated
+from services.errors import ApiError, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate
 
 log = logging.getLogger("accounts.http")
@@ -152,6 +153,14 @@ class BaseHandler(RequestHandler):
     def query(self, validator) -> dict:
         """The query string as an object checked against a schema (422 when it is not acceptable)."""
         return validate(validator, query_instance(self.request.query_arguments, validator))
+
+    @staticmethod
+    def path_id(value: str, what: str):
+        """The ObjectId a path names; a malformed one is answered like an unknown one (404)."""
+        parsed = parse_object_id(value)
+        if parsed is None:
+            raise not_found(f"{what} not found")
+        return parsed
 
     # ---- authentication -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The Application and its whole route table, in one place."""
 from tornado.web import Application
 
-from handlers import auth, health
+from handlers import auth, docs, health, organisations, pages, users
 from handlers.access_log import log_request
 from handlers.base import NotFoundHandler
 
@@ -11,6 +11,10 @@ def routes() -> list:
     return [
         (r"/health", health.HealthHandler),
         (r"/ready", health.ReadyHandler),
+        (r"/openapi.json", docs.OpenApiHandler),
+        (r"/docs", docs.DocsPageHandler, {"name": "index.html"}),
+        (r"/docs/init.js", docs.DocsPageHandler, {"name": "init.js"}),
+        (r"/docs/assets/(.*)", docs.DocsAssetHandler, {"path": docs.SWAGGER_ASSETS}),
         (r"/auth/register", auth.RegisterHandler),
         (r"/auth/login", auth.LoginHandler),
         (r"/auth/logout", auth.LogoutHandler),
@@ -20,9 +24,26 @@ def routes() -> list:
         (r"/auth/change-password", auth.ChangePasswordHandler),
         (r"/auth/send-verification-email", auth.SendVerificationEmailHandler),
         (r"/auth/verify-email", auth.VerifyEmailHandler),
-        # -- /users routes --
-        # -- /api routes --
-        # -- pages --
+        # /users: the fixed words come first, since none of them is a user id.
+        (r"/users", users.UsersHandler),
+        (r"/users/user", users.CurrentUserHandler),
+        (r"/users/getFav", users.FavouritesHandler),
+        (r"/users/getUsers", users.SearchHandler),
+        (r"/users/usersByMonth", users.SignupsByMonthHandler),
+        (r"/users/addToFav", users.AddFavouriteHandler),
+        (r"/users/removeFromFav", users.RemoveFavouriteHandler),
+        (r"/users/deleteProfilePic/([^/]+)", users.DeletePhotoHandler),
+        (r"/users/([^/]+)/photo", users.PhotoHandler),
+        # Anything else is an id; parse_object_id answers 404 for a malformed one.
+        (r"/users/([^/]+)", users.UserHandler),
+        # /api
+        (r"/api/users/([^/]+)", organisations.ApiUserHandler),
+        (r"/api/organisations", organisations.OrganisationsHandler),
+        (r"/api/organisations/([^/]+)", organisations.OrganisationHandler),
+        (r"/api/organisations/([^/]+)/users", organisations.OrganisationUsersHandler),
+        # The pages behind the links in emails.
+        (r"/verify-email", pages.VerifyEmailPage),
+        (r"/reset-password", pages.ResetPasswordPage),
     ]
 
 
@@ -40,4 +61,7 @@ def make_app(services, config) -> AccountsApplication:
         services=services,
         config=config,
         log_function=log_request,
+        template_path=pages.TEMPLATES,
+        # Only the HTML form pages use the xsrf cookie; the JSON API never checks it.
+        xsrf_cookie_kwargs=pages.xsrf_cookie_kwargs(config),
     )

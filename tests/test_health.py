@@ -4,7 +4,6 @@ import time
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from handlers.routes import make_app
 from models.database import Database
 from services.container import Services
 from settings import Settings

@@ -1,0 +1,63 @@
+"""The OpenAPI document and the interactive API page, served from installed files: no CDN, works offline."""
+import importlib.util
+import json
+import os
+
+from tornado import httputil
+from tornado.web import StaticFileHandler
+
+from handlers.base import BaseHandler, error_envelope
+from models.openapi import document
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS_DIR = os.path.join(ROOT, "static", "docs")
+# Swagger UI's own build, shipped inside the swagger-ui-py package (only its static files are used).
+SWAGGER_ASSETS = os.path.join(importlib.util.find_spec("swagger_ui").submodule_search_locations[0], "static")
+
+# Scripts and styles from this origin only; Swagger UI sets inline styles, so those are allowed.
+DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               "connect-src 'self'; frame-ancestors 'none'")
+
+OPENAPI_JSON = json.dumps(document())
+
+
+def _read(name: str) -> bytes:
+    with open(os.path.join(DOCS_DIR, name), "rb") as handle:
+        return handle.read()
+
+
+class OpenApiHandler(BaseHandler):
+    authentication = "none"
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(OPENAPI_JSON)
+
+
+class DocsPageHandler(BaseHandler):
+    """The page, or its start-up script, read once at start-up."""
+
+    authentication = "none"
+    FILES = {"index.html": ("text/html; charset=UTF-8", _read("index.html")),
+             "init.js": ("application/javascript; charset=UTF-8", _read("init.js"))}
+
+    def initialize(self, name: str) -> None:
+        super().initialize()
+        self.content_type, self.content = self.FILES[name]
+
+    def get(self) -> None:
+        self.set_header("Content-Type", self.content_type)
+        self.set_header("Content-Security-Policy", DOCS_POLICY)
+        self.finish(self.content)
+
+
+class DocsAssetHandler(StaticFileHandler):
+    """Swagger UI's CSS, JavaScript and icons."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", DOCS_POLICY)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(error_envelope(status_code, httputil.responses.get(status_code, "Error"))))

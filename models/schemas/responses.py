@@ -1,0 +1,68 @@
+"""JSON Schemas of response bodies, for the OpenAPI document (and so for its consumers and fuzzers)."""
+
+TIME = {"type": "string", "format": "date-time", "pattern": r"Z$"}
+ID = {"type": "string", "pattern": r"^[0-9a-f]{24}$"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+
+
+def closed(properties: dict, required=None) -> dict:
+    """An object with exactly these properties, all present unless `required` says otherwise."""
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "required": list(properties) if required is None else required}
+
+
+USER = closed({
+    "id": ID, "userId": ID, "name": {"type": "string"}, "firstName": {"type": "string"},
+    "lastName": {"type": "string"}, "email": {"type": "string"}, "phone": NULLABLE_STRING,
+    "username": NULLABLE_STRING, "role": {"type": "string", "enum": ["user", "admin"]},
+    "isEmailVerified": {"type": "boolean"}, "profilePhotoUrl": NULLABLE_STRING,
+    "favoriteBoards": {"type": "array", "items": {"type": "string"}}, "createdAt": TIME, "updatedAt": TIME,
+})
+
+BRIEF_USER = closed({"id": ID, "name": {"type": "string"}, "email": {"type": "string"},
+                     "username": NULLABLE_STRING, "profilePhotoUrl": NULLABLE_STRING})
+
+TOKEN = closed({"token": {"type": "string"}, "expires": TIME})
+TOKEN_PAIR = closed({"access": TOKEN, "refresh": TOKEN})
+
+
+def success(message: str, **properties) -> dict:
+    """The organisation client's {"status": "success", "message": …} wrapper."""
+    return closed({"status": {"const": "success"}, "message": {"const": message}, **properties})
+
+
+REGISTERED = success("Registration successful",
+                     data=closed({"accessToken": {"type": "string"}, "user": USER}), user=USER, tokens=TOKEN_PAIR)
+LOGGED_IN = success("Login successful",
+                    data=closed({"accessToken": {"type": "string"}, "user": USER}), user=ID, tokens=TOKEN_PAIR)
+
+USER_PAGE = closed({"results": {"type": "array", "items": USER}, "page": {"type": "integer", "minimum": 1},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "totalPages": {"type": "integer", "minimum": 0}, "totalResults": {"type": "integer", "minimum": 0}})
+BRIEF_USERS = closed({"results": {"type": "array", "items": BRIEF_USER}})
+FAVORITES = closed({"favoriteBoards": {"type": "array", "items": {"type": "string"}, "maxItems": 500}})
+MONTHLY_SIGNUPS = closed({"results": {"type": "array", "items": closed({
+    "year": {"type": "integer"}, "month": {"type": "integer", "minimum": 1, "maximum": 12},
+    "monthName": {"type": "string"}, "count": {"type": "integer", "minimum": 0}})}})
+
+ORGANISATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"}})
+API_USER = success("User retrieved successfully", data=USER, user=USER)
+ORGANISATIONS = success("Organisations retrieved successfully",
+                        data=closed({"organisations": {"type": "array", "items": ORGANISATION}}))
+ORGANISATION_FOUND = success("Organisation retrieved successfully", data=ORGANISATION)
+ORGANISATION_CREATED = success("Organisation created successfully", data=ORGANISATION)
+MEMBER_ADDED = success("User added to organisation successfully")
+
+HEALTH = closed({"status": {"const": "ok"}})
+READY = closed({"status": {"const": "ready"}})
+
+ERROR = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["Bad request", "Forbidden", "Not found", "Error"]},
+        "statusCode": {"type": "integer"}, "code": {"type": "integer"}, "message": {"type": "string"},
+        "errors": {"type": "array", "items": closed({"field": {"type": "string"}, "message": {"type": "string"}})},
+    },
+    "required": ["status", "statusCode", "code", "message"],
+    "additionalProperties": False,
+}

@@ -1,0 +1,76 @@
+"""/openapi.json describes exactly the routes the service has, and /docs serves Swagger UI offline."""
+import re
+
+import pytest
+from openapi_spec_validator import validate
+from tornado.web import RequestHandler
+
+from handlers.routes import routes
+from models.openapi import document
+
+METHODS = ("get", "post", "put", "patch", "delete")
+# Files, not API operations: Swagger UI's own assets and the page's start-up script.
+NOT_OPERATIONS = {"/docs/assets/{}", "/docs/init.js"}
+
+
+def route_operations() -> set:
+    """(path with {} for each parameter, method) of every route in the table."""
+    found = set()
+    for route in routes():
+        pattern, handler = route[0], route[1]
+        path = re.sub(r"\([^)]*\)", "{}", pattern)
+        if path in NOT_OPERATIONS:
+            continue
+        for method in METHODS:
+            if getattr(handler, method) is not getattr(RequestHandler, method):
+                found.add((path, method))
+    return found
+
+
+def document_operations() -> set:
+    return {(re.sub(r"\{[^}]+\}", "{}", path), method)
+            for path, methods in document()["paths"].items() for method in methods}
+
+
+def test_document_is_valid_openapi_3_1():
+    doc = document()
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_every_route_is_documented_and_every_documented_route_exists():
+    in_routes, in_document = route_operations(), document_operations()
+    assert in_routes - in_document == set(), "routes missing from the OpenAPI document"
+    assert in_document - in_routes == set(), "documented operations the service does not have"
+
+
+def test_request_bodies_are_the_schemas_the_handlers_validate_with():
+    from models.schemas import auth
+    body = document()["paths"]["/auth/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == auth.LOGIN["required"]
+    assert set(body["properties"]) == set(auth.LOGIN["properties"])
+    assert body["additionalProperties"] is False
+
+
+@pytest.mark.gen_test
+async def test_openapi_json_is_served(api):
+    response = await api.get("/openapi.json")
+    assert response.code == 200 and response.headers["Content-Type"].startswith("application/json")
+    assert response.json == document()
+
+
+@pytest.mark.gen_test
+async def test_docs_page_and_its_assets_are_served_without_a_cdn(api):
+    page = await api.get("/docs")
+    assert page.code == 200 and page.headers["Content-Type"].startswith("text/html")
+    html = page.body.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/") and not a.startswith("//") for a in assets), assets
+    for asset in assets:
+        response = await api.get(asset)
+        assert response.code == 200, asset
+    script = await api.get("/docs/assets/swagger-ui-bundle.js")
+    assert "SwaggerUIBundle" in script.body.decode()[:5000] or b"SwaggerUIBundle" in script.body
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    missing = await api.get("/docs/assets/no-such-file.js")
+    assert missing.code == 404 and missing.json["statusCode"] == 404

@@ -39,19 +39,20 @@ INDEXES = [
 ]
 
 # GET /users shapes no index serves (listed in models.database.QUERY_EXCEPTIONS): a sortBy of several
-# keys, or one combined with a filter on another field, and the count of all users for totalResults.
+# keys, or one combined with a filter on another field, and the filtered count for totalResults.
 # Indexing every filter x sort combination would cost more on each write than it saves on this page.
 _LIST_SCAN = ("GET /users, admins only: a multi-key sort or a filter plus a sort on another field, and the "
-              "unfiltered count, read the whole users collection (O(n) documents). Bounded by: one collection, "
+              "count under a filter, read the whole users collection (O(n) documents). Bounded by: one collection, "
               "literal escaped regexes of at most 100 characters (linear matching), and a top-k sort that keeps "
               "only skip + limit (limit <= 100) documents in memory.")
 _LIST_FILTERS = {"name": "regex", "username": "regex", "role": "eq"}
 
 QUERY_EXCEPTIONS = [
-    {"collection": COLLECTION, "why": _LIST_SCAN, "fields": {field: _LIST_FILTERS[field] for field in subset}}
+    {"collection": COLLECTION, "why": _LIST_SCAN, "source": "services/pagination.py",
+     "fields": {field: _LIST_FILTERS[field] for field in subset}}
     for size in range(len(_LIST_FILTERS) + 1) for subset in combinations(_LIST_FILTERS, size)
 ] + [
-    {"collection": DELETIONS, "fields": {},
+    {"collection": DELETIONS, "fields": {}, "source": "services/users.py",
      "why": "The start-up replay reads the whole deletion journal, which holds only deletions in progress."},
 ]
 

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -192,20 +193,21 @@ def test_reset_link_and_form_in_a_browser(browser, service, mailbox):
         "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD}).code == 201
     assert service.request("POST", "/auth/forgot-password", json={"email": "mark@example.com"}).code == 204
     browser.get(mail_link(service, wait_for_mail(mailbox, 2)[1], "reset-password"))
-    fill_and_submit(browser, "a long password", "a different one")
-    assert "The two passwords are not the same." in page_text(browser)
-    fill_and_submit(browser, NEW_PASSWORD, NEW_PASSWORD)
-    assert "Your password has been changed" in page_text(browser)
+    fill_and_submit(browser, "a long password", "a different one", "The two passwords are not the same.")
+    fill_and_submit(browser, NEW_PASSWORD, NEW_PASSWORD, "Your password has been changed")
     login = service.request("POST", "/auth/login", json={"email": "mark@example.com", "password": NEW_PASSWORD})
     assert login.code == 200, login
     old = service.request("POST", "/auth/login", json={"email": "mark@example.com", "password": PASSWORD})
     assert_error(old, 401)
 
 
-def fill_and_submit(driver, password: str, confirm: str) -> None:
+def fill_and_submit(driver, password: str, confirm: str, expected: str) -> None:
+    """Type both passwords, submit, and wait until the answer page shows `expected`."""
     assert driver.title == "Choose a new password"
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "confirm").send_keys(confirm)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 15).until(staleness_of(page))  # the answer to the POST has replaced the form
+    wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
+    wait.until(staleness_of(page))  # the answer to the POST has replaced the form...
+    wait.until(lambda d: expected in page_text(d))  # ...and has loaded (slow on a busy machine)

@@ -121,25 +121,19 @@ class _Reader:
         return self.env.get(name, "").strip()
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-        return value
+        return self._bounded(name, default, low, high, int, "a whole number")
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
+        return self._bounded(name, default, low, high, float, "a number")
+
+    def _bounded(self, name: str, default, low, high, kind, described: str):
         raw = self.text(name)
         if not raw:
             return default
         try:
-            value = float(raw)
+            value = kind(raw)
         except ValueError:
-            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            raise SettingsError(f"{name} must be {described}, got {raw!r}") from None
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
         return value

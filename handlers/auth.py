@@ -20,6 +20,7 @@ class RegisterHandler(BaseHandler):
 
     async def post(self) -> None:
         user, pair = await self.services.auth.register(self.json_body(REGISTER))
+        self.current_user = user  # so the access log names the new user
         view = user_model.public_view(user)
         self.send_json({"status": "success", "message": "Registration successful",
                         "data": {"accessToken": pair["access"]["token"], "user": view},
@@ -32,6 +33,7 @@ class LoginHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body(LOGIN)
         user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address())
+        self.current_user = user  # so the access log names who logged in
         self.send_json({"status": "success", "message": "Login successful",
                         "data": {"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
                         "user": str(user["_id"]), "tokens": pair})

@@ -36,6 +36,8 @@ def test_a_whole_flow_leaves_json_lines_without_secrets(mailbox):
     failed_login = next(e for e in access if e["path"] == "/auth/login" and e["status"] == 401)
     assert failed_login["level"] == "WARNING" and failed_login["durationMs"] >= 0
     assert all(entry["userId"] for entry in access if entry["path"] == "/auth/change-password")
+    successful_login = next(e for e in access if e["path"] == "/auth/login" and e["status"] == 200)
+    assert successful_login["userId"] and failed_login["userId"] is None
 
 
 def run_flow(service, mailbox):

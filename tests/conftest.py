@@ -15,6 +15,9 @@ from settings import Settings
 from tests.helpers import Api, Mailbox, free_port
 from tests.index_coverage import RecordingDatabase
 
+# The `browser` fixture (headless Chromium) for the tests of pages a person sees.
+pytest_plugins = ["tests.browser"]
+
 TEST_ENV = {
     "BCRYPT_ROUNDS": "4",  # the minimum: the suite tests behaviour, not bcrypt's cost
     "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",

@@ -3,10 +3,13 @@ import re
 
 import pytest
 from openapi_spec_validator import validate
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from tornado.web import RequestHandler
 
 from handlers.routes import routes
 from models.openapi import document
+from tests.service_process import running
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # Files, not API operations: Swagger UI's own assets and the page's start-up script.
@@ -74,3 +77,18 @@ async def test_docs_page_and_its_assets_are_served_without_a_cdn(api):
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     missing = await api.get("/docs/assets/no-such-file.js")
     assert missing.code == 404 and missing.json["statusCode"] == 404
+
+
+def test_docs_page_renders_every_operation_from_local_files_only(browser):
+    with running() as service:
+        browser.get(service.url + "/docs")
+        body = lambda driver: driver.find_element(By.TAG_NAME, "body").text  # noqa: E731
+        WebDriverWait(browser, 30).until(lambda driver: "/auth/login" in body(driver))
+        text = body(browser)
+        assert "Accounts service" in text
+        for path in ("/auth/register", "/users/{userId}", "/api/organisations/{orgId}/users"):
+            assert path in text
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert any(url.endswith("/openapi.json") for url in loaded)
+        # Swagger UI's scripts, styles and the document itself all came from the service: no CDN.
+        assert loaded and all(url.startswith(service.url + "/") for url in loaded), loaded

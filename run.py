@@ -84,6 +84,7 @@ async def serve(settings: Settings, sockets) -> None:
     await stopping.wait()
     log.info("shutting down: no new connections, finishing %d request(s) in flight", app.in_flight)
     server.stop()
+    app.shutting_down = True
     deadline = time.monotonic() + settings.shutdown_grace_seconds
     while app.in_flight and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

@@ -1,8 +1,8 @@
 """BaseHandler: body limits, JSON parsing and validation, authentication, and the one error envelope."""
 import json
 import logging
+import os
 import re
-import uuid
 
 from tornado import httputil
 from tornado.web import HTTPError, RequestHandler, stream_request_body
@@ -71,7 +71,7 @@ class BaseHandler(RequestHandler):
         """The caller's X-Request-ID when it is sane, else a new one."""
         if not hasattr(self.request, "request_id"):
             given = self.request.headers.get("X-Request-ID", "")
-            self.request.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+            self.request.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
         return self.request.request_id
 
     def set_default_headers(self) -> None:
@@ -207,6 +207,9 @@ class BaseHandler(RequestHandler):
         elif isinstance(error, HTTPError):
             status = error.status_code
             message = error.reason or httputil.responses.get(status, "Error")
+        elif self.application.shutting_down and status_code >= 500:
+            # Past SIGTERM's grace period the executor and MongoDB are closing under this request.
+            status, message = 503, "Service is shutting down"
         else:
             status = status_code
             message = "Internal server error" if status >= 500 else httputil.responses.get(status, "Error")

@@ -51,6 +51,7 @@ class AccountsApplication(Application):
     """The Tornado application, counting requests in flight so SIGTERM can wait for them."""
 
     in_flight = 0
+    shutting_down = False
 
 
 def make_app(services, config) -> AccountsApplication:

@@ -54,3 +54,32 @@ def test_processes_are_refused_on_the_embedded_store():
                             text=True, timeout=30, env=env)
     assert result.returncode == 2
     assert "--processes needs MONGODB_URI" in result.stderr
+
+
+def test_requests_cut_off_after_the_grace_period_are_never_500():
+    # No grace at all: logins still hashing when SIGTERM arrives are abandoned mid-request.
+    with running(BCRYPT_ROUNDS="14", SHUTDOWN_GRACE_SECONDS="0") as service:
+        registered = service.request("POST", "/auth/register", json={
+            "name": "Cut Off", "email": "cut@example.com", "password": PASSWORD})
+        assert registered.code == 201
+        sent = [threading.Event() for _ in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            for event in sent:
+                pool.submit(_login_ignoring_errors, service.port, event)
+            assert all(event.wait(10) for event in sent)
+            assert service.request("GET", "/health").code == 200
+            assert service.stop() == 0
+        access = [json.loads(line) for line in service.stderr().splitlines() if '"accounts.access"' in line]
+    statuses = [entry["status"] for entry in access if entry["path"] == "/auth/login"]
+    assert 500 not in statuses, statuses
+
+
+def _login_ignoring_errors(port: int, sent: threading.Event) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"email": "cut@example.com", "password": PASSWORD})
+    connection.request("POST", "/auth/login", body=body, headers={"Content-Type": "application/json"})
+    sent.set()
+    try:
+        connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass  # the server closed the connection while stopping: expected

@@ -3,6 +3,7 @@ import asyncio
 import datetime as dt
 import logging
 
+from pymongo import IndexModel
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from models import login_attempts, organisations, outbox, sessions, users
@@ -79,8 +80,18 @@ class Database:
     async def ensure_indexes(self) -> None:
         """Create every declared index; creating an existing one is a no-op on the server."""
         for collection, models in INDEXES.items():
-            await self.db[collection].create_indexes(models)
+            await self.db[collection].create_indexes([self._as_created(model) for model in models])
         self.indexes_ready = True
+
+    def _as_created(self, model: IndexModel) -> IndexModel:
+        """The index as this store gets it. The stand-in would check every document's expiry on every
+        access of a TTL collection; there the expiry is left to sweep_expired, run every minute like
+        MongoDB's own TTL monitor."""
+        spec = model.document
+        if not self.embedded or "expireAfterSeconds" not in spec:
+            return model
+        options = {k: v for k, v in spec.items() if k not in ("key", "expireAfterSeconds")}
+        return IndexModel(list(spec["key"].items()), **options)
 
     async def keep_indexes(self, max_retry_seconds: float = 30.0) -> None:
         """Retry ensure_indexes until it succeeds, so a server that was down at start-up gets them."""
@@ -96,7 +107,7 @@ class Database:
                 delay = min(delay * 2, max_retry_seconds)
 
     async def sweep_expired(self) -> int:
-        """Delete documents past a TTL index, as MongoDB's TTL monitor does; the stand-in has none."""
+        """Delete documents past their declared TTL, as MongoDB's TTL monitor does (embedded store only)."""
         removed = 0
         now = utcnow()
         for collection, models in INDEXES.items():

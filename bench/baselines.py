@@ -72,14 +72,14 @@ async def seed_minimal(users_count: int, secret: str, tokens_file: str):
     session each; writes one signed access token per session to tokens_file."""
     from mongomock_motor import AsyncMongoMockClient
 
-    from models.database import INDEXES
+    from models.database import Database
     from models.sessions import SESSIONS
     from models.users import COLLECTION as USERS
 
-    client = AsyncMongoMockClient(tz_aware=True)  # as models.database.Database.connect does
-    db = client["accounts"]
-    for collection in (USERS, SESSIONS):
-        await db[collection].create_indexes(INDEXES[collection])
+    # Built exactly as the service builds its embedded store: the same client and the same indexes.
+    database = Database(AsyncMongoMockClient(tz_aware=True), "accounts", embedded=True)
+    await database.ensure_indexes()
+    db = database.db
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     tokens = []
     for i in range(users_count):
@@ -103,7 +103,7 @@ async def seed_minimal(users_count: int, secret: str, tokens_file: str):
     with open(temporary, "w") as out:
         out.write("\n".join(tokens) + "\n")
     os.replace(temporary, tokens_file)
-    return client, db[SESSIONS], db[USERS]
+    return database.client, db[SESSIONS], db[USERS]
 
 
 async def serve(kind: str, port: int, users_count: int, secret: str, tokens_file: str) -> None:

@@ -11,6 +11,8 @@ from models.common import utcnow
 
 log = logging.getLogger("accounts.database")
 
+MAX_RETRY_SECONDS = 30.0
+
 # Every index the service relies on, by collection. Declared here once; created at start-up.
 INDEXES = {
     users.COLLECTION: users.INDEXES,
@@ -37,7 +39,7 @@ def is_unavailable(error: BaseException) -> bool:
 class Database:
     """One MongoDB database with the service's collections and indexes."""
 
-    RETRY_SECONDS = 2.0
+    RETRY_SECONDS = 2.0  # the first wait of until_done; it doubles up to MAX_RETRY_SECONDS
 
     def __init__(self, client, name: str, embedded: bool):
         self.client = client
@@ -93,18 +95,16 @@ class Database:
         options = {k: v for k, v in spec.items() if k not in ("key", "expireAfterSeconds")}
         return IndexModel(list(spec["key"].items()), **options)
 
-    async def keep_indexes(self, max_retry_seconds: float = 30.0) -> None:
-        """Retry ensure_indexes until it succeeds, so a server that was down at start-up gets them."""
+    async def until_done(self, what: str, operation):
+        """Await operation() until it succeeds, backing off while MongoDB cannot be reached; its result."""
         delay = self.RETRY_SECONDS
         while True:
             try:
-                await self.ensure_indexes()
-                log.info("indexes ensured")
-                return
+                return await operation()
             except PyMongoError as error:
-                log.warning("could not ensure indexes (%s); retrying in %.0fs", error.__class__.__name__, delay)
+                log.warning("%s failed (%s); retrying in %.0fs", what, error.__class__.__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, max_retry_seconds)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def sweep_expired(self) -> int:
         """Delete documents past their declared TTL, as MongoDB's TTL monitor does (embedded store only)."""

@@ -4,8 +4,6 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from pymongo.errors import PyMongoError
-
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -61,30 +59,16 @@ class Services:
         self.database.close()
 
     async def _prepare_database(self) -> None:
-        await self.database.keep_indexes()
-        await self._replay_deletions()
-        settings = self.settings
-        if not settings.admin_email:
-            return
-        delay = 2.0
-        while True:
-            try:
-                await self.users.ensure_admin(settings.admin_email, settings.admin_password, settings.admin_name)
-                return
-            except PyMongoError as error:
-                log.warning("admin bootstrap failed (%s); retrying in %.0fs", error.__class__.__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
-
-    async def _replay_deletions(self) -> None:
-        """Finish account deletions a process died in the middle of (see Users.erase)."""
-        try:
-            finished = await self.users.replay_deletions()
-        except PyMongoError as error:  # the journal stays; the next start-up finishes them
-            log.warning("could not replay deletions (%s)", error.__class__.__name__)
-            return
+        """Indexes, then unfinished account deletions, then the admin: each retried until MongoDB answers."""
+        database, settings = self.database, self.settings
+        await database.until_done("creating indexes", database.ensure_indexes)
+        log.info("indexes ensured")
+        finished = await database.until_done("replaying account deletions", self.users.replay_deletions)
         if finished:
             log.info("finished %d interrupted account deletion(s)", finished)
+        if settings.admin_email:
+            await database.until_done("admin bootstrap", lambda: self.users.ensure_admin(
+                settings.admin_email, settings.admin_password, settings.admin_name))
 
     async def _sweep_expired(self) -> None:
         while True:

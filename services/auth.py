@@ -2,10 +2,8 @@
 from bson import ObjectId
 
 from models import sessions as session_model
-from services.errors import unauthenticated
+from services.errors import authentication_failed, unauthenticated
 from services.users import normalise_email
-
-AUTHENTICATION_FAILED = "Authentication failed"
 
 
 class Auth:
@@ -36,8 +34,8 @@ class Auth:
         await self.login_attempts.attempt(email, address)
         user = await self.users.find_by_email(email)
         if not await self.passwords.verify(password, user["passwordHash"] if user else None):
-            # One message for both cases, so the answer does not tell which emails have accounts (CWE-204).
-            raise unauthenticated(AUTHENTICATION_FAILED)
+            # One answer for both cases, so it does not tell which emails have accounts (CWE-204).
+            raise authentication_failed()
         await self.login_attempts.clear(email, address)
         return user, await self.sessions.start(user)
 
@@ -73,7 +71,7 @@ class Auth:
         """Change the caller's password after re-checking it; the caller's other sessions end."""
         matches = normalise_email(email) == user["email"]
         if not await self.passwords.verify(password, user["passwordHash"]) or not matches:
-            raise unauthenticated(AUTHENTICATION_FAILED)
+            raise authentication_failed()
         await self.users.set_password(user["_id"], new_password)
         await self.sessions.end_all(user["_id"], keep=session_id)
 

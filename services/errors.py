@@ -27,6 +27,11 @@ def unauthenticated(message: str = "Please authenticate") -> ApiError:
     return ApiError(401, message)
 
 
+def authentication_failed() -> ApiError:
+    """401 for wrong credentials: one message whether the email or the password was wrong (CWE-204)."""
+    return ApiError(401, "Authentication failed")
+
+
 def forbidden(message: str = "Forbidden") -> ApiError:
     return ApiError(403, message)
 

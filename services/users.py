@@ -12,11 +12,9 @@ from models import organisations as org_model
 from models import users as model
 from models.common import utcnow
 from services import pagination
-from services.errors import ApiError, field_error, forbidden, not_found, unauthenticated
+from services.errors import ApiError, authentication_failed, field_error, forbidden, not_found
 
 log = logging.getLogger("accounts.users")
-
-AUTHENTICATION_FAILED = "Authentication failed"
 
 
 def normalise_email(email: str) -> str:
@@ -216,7 +214,7 @@ class Users:
             raise field_error(field, "is required")
         # Re-checked so a stolen access token alone cannot take the account over (CWE-620).
         if not await self.passwords.verify(password, user["passwordHash"]):
-            raise unauthenticated(AUTHENTICATION_FAILED)
+            raise authentication_failed()
 
     async def _apply(self, user_id: ObjectId, changes: dict, removals: dict) -> dict:
         update = {"$set": changes, **({"$unset": removals} if removals else {})}

@@ -3,9 +3,8 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.helpers import PASSWORD, assert_error, free_port, link_token, text_part
@@ -176,10 +175,9 @@ def test_reset_link_and_form_in_a_browser(browser, service, mailbox):
 def fill_and_submit(driver, password: str, confirm: str, expected: str) -> None:
     """Type both passwords, submit, and wait until the answer page shows `expected`."""
     assert driver.title == "Choose a new password"
-    page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "confirm").send_keys(confirm)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
-    wait.until(staleness_of(page))  # the answer to the POST has replaced the form...
-    wait.until(lambda d: expected in page_text(d))  # ...and has loaded (slow on a busy machine)
+    # `expected` is only on the answer page. While the page navigates, chromedriver may answer a read
+    # with a stale-element error or a generic "node does not belong to the document": keep waiting.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(lambda d: expected in page_text(d))

@@ -1,4 +1,5 @@
 """Field schemas shared by several request bodies."""
+from models.users import ROLES
 
 # Control characters in names would let a user forge log lines or break email headers (CWE-117).
 NO_CONTROL = r"^[^\u0000-\u001f\u007f]*$"
@@ -25,7 +26,7 @@ PHONE = {"type": ["string", "null"], "pattern": r"^[0-9 +()\-]{7,20}$",
 USERNAME = {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9._]{3,30}$",
             "x-message": "must be 3-30 letters, digits, . or _"}
 
-ROLE = {"type": "string", "enum": ["user", "admin"]}
+ROLE = {"type": "string", "enum": list(ROLES)}
 
 TOKEN = {"type": "string", "minLength": 1, "maxLength": 2048}
 

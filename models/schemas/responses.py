@@ -1,4 +1,6 @@
 """JSON Schemas of response bodies, for the OpenAPI document (and so for its consumers and fuzzers)."""
+from models.users import ROLES
+
 
 TIME = {"type": "string", "format": "date-time", "pattern": r"Z$"}
 ID = {"type": "string", "pattern": r"^[0-9a-f]{24}$"}
@@ -14,7 +16,7 @@ def closed(properties: dict, required=None) -> dict:
 USER = closed({
     "id": ID, "userId": ID, "name": {"type": "string"}, "firstName": {"type": "string"},
     "lastName": {"type": "string"}, "email": {"type": "string"}, "phone": NULLABLE_STRING,
-    "username": NULLABLE_STRING, "role": {"type": "string", "enum": ["user", "admin"]},
+    "username": NULLABLE_STRING, "role": {"type": "string", "enum": list(ROLES)},
     "isEmailVerified": {"type": "boolean"}, "profilePhotoUrl": NULLABLE_STRING,
     "favoriteBoards": {"type": "array", "items": {"type": "string"}}, "createdAt": TIME, "updatedAt": TIME,
 })

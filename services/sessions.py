@@ -108,6 +108,11 @@ class Sessions:
             await self.sessions.delete_many({"_id": {"$in": ended}})
             await self.tokens.delete_many({"sessionId": {"$in": ended}})
 
+    async def remove_user(self, user_id: ObjectId) -> None:
+        """End every session of a deleted user and drop every token issued to them (reset and verify too)."""
+        await self.end_all(user_id)
+        await self.tokens.delete_many({"userId": user_id})
+
     async def issue_single_use(self, user: dict, kind: str, minutes: int) -> tuple:
         """A new reset or verify token for user (older ones of that kind stop working); returns (token, expiry)."""
         now = utcnow()

@@ -196,8 +196,7 @@ class Users:
         await self.deletions.update_one({"_id": user_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
         # The user document next: without it no token of theirs authenticates any more.
         await self.collection.delete_one({"_id": user_id})
-        await self.sessions.end_all(user_id)
-        await self.sessions.tokens.delete_many({"userId": user_id})
+        await self.sessions.remove_user(user_id)
         await self.photos.delete(user_id)
         await self.organisations.remove_user(user_id)
         await self.deletions.delete_one({"_id": user_id})

@@ -30,11 +30,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def configure_logging(level: int) -> None:
-    """Every log record as one JSON line on stderr (the journal under systemd)."""
-    logconfig.configure(level)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     overrides = {"port": args.port} if args.port is not None else {}
@@ -52,7 +47,7 @@ def main(argv=None) -> int:
         print("error: --processes needs MONGODB_URI: the embedded store lives inside one process, "
               "so several processes would each see different data", file=sys.stderr)
         return 2
-    configure_logging(level)
+    logconfig.configure(level)  # every record as one JSON line on stderr (the journal under systemd)
     sockets = bind_sockets(settings.port)
     if processes > 1 and not fork_workers(processes):
         return 0

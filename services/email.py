@@ -89,9 +89,12 @@ class EmailSender:
             except PyMongoError as error:
                 log.warning("outbox unavailable: %s", error.__class__.__name__)
             self.outbox.queued.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that lands
+            # as the wait ends, and the sender would then never stop (SIGTERM would hang the process).
             try:
-                await asyncio.wait_for(self.outbox.queued.wait(), self.settings.email_poll_seconds)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.settings.email_poll_seconds):
+                    await self.outbox.queued.wait()
+            except TimeoutError:
                 pass
 
     async def send_next(self) -> bool:

@@ -5,6 +5,7 @@ from handlers.base import BaseHandler
 from models import organisations as org_model
 from models import users as user_model
 from models.schemas import organisations as schemas
+from services.errors import forbidden
 from services.validation import compile_schema
 
 CREATE = compile_schema(schemas.CREATE)
@@ -48,13 +49,46 @@ class OrganisationHandler(ApiHandler):
 
 
 class OrganisationUsersHandler(ApiHandler):
-    """Only a member may add members: left open, anyone could join anyone to any organisation and then
-    read its members' records (CWE-862)."""
+    """Only a member may invite: left open, anyone could join anyone to any organisation and then read its
+    members' records (CWE-862). And it only invites: a membership nobody accepted would hand a stranger the
+    invited user's record through GET /api/users/:id, and let anyone flood their organisation list (CWE-639)."""
 
     async def post(self, org_id: str) -> None:
         org_id = self.path_id(org_id, "Organisation")
         body = self.json_body(ADD_MEMBER)
         org = await self.services.organisations.require_member(org_id, self.caller_id)
         user = await self.services.users.require(ObjectId(body["userId"]))
-        await self.services.organisations.add_member(org["_id"], user["_id"])
+        await self.services.organisations.invite(org["_id"], user["_id"], self.caller_id)
         self.send_json({"status": "success", "message": "User added to organisation successfully"})
+
+
+class MembershipHandler(ApiHandler):
+    """DELETE: the caller leaves an organisation. Nobody removes anyone else (CWE-639)."""
+
+    async def delete(self, org_id: str, user_id: str) -> None:
+        org_id = self.path_id(org_id, "Organisation")
+        if self.path_id(user_id, "User") != self.caller_id:
+            raise forbidden("You can only remove yourself from an organisation")
+        await self.services.organisations.leave(org_id, self.caller_id)
+        self.no_content()
+
+
+class InvitationsHandler(ApiHandler):
+    async def get(self) -> None:
+        invitations = await self.services.organisations.invitations_for(self.caller_id)
+        self.send_json({"status": "success", "message": "Invitations retrieved successfully",
+                        "data": {"invitations": invitations}})
+
+
+class InvitationHandler(ApiHandler):
+    """DELETE: the caller declines an invitation. Only the invited user's own invitations are reachable."""
+
+    async def delete(self, org_id: str) -> None:
+        await self.services.organisations.decline(self.path_id(org_id, "Invitation"), self.caller_id)
+        self.no_content()
+
+
+class AcceptInvitationHandler(ApiHandler):
+    async def post(self, org_id: str) -> None:
+        org = await self.services.organisations.accept(self.path_id(org_id, "Invitation"), self.caller_id)
+        self.send_json({"status": "success", "message": "Invitation accepted", "data": org_model.public_view(org)})

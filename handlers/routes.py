@@ -41,6 +41,10 @@ def routes() -> list:
         (r"/api/organisations", organisations.OrganisationsHandler),
         (r"/api/organisations/([^/]+)", organisations.OrganisationHandler),
         (r"/api/organisations/([^/]+)/users", organisations.OrganisationUsersHandler),
+        (r"/api/organisations/([^/]+)/users/([^/]+)", organisations.MembershipHandler),
+        (r"/api/invitations", organisations.InvitationsHandler),
+        (r"/api/invitations/([^/]+)/accept", organisations.AcceptInvitationHandler),
+        (r"/api/invitations/([^/]+)", organisations.InvitationHandler),
         # The pages behind the links in emails.
         (r"/verify-email", pages.VerifyEmailPage),
         (r"/reset-password", pages.ResetPasswordPage),

@@ -20,6 +20,7 @@ INDEXES = {
     sessions.TOKENS: sessions.TOKEN_INDEXES,
     organisations.ORGANISATIONS: organisations.ORGANISATION_INDEXES,
     organisations.MEMBERSHIPS: organisations.MEMBERSHIP_INDEXES,
+    organisations.INVITATIONS: organisations.INVITATION_INDEXES,
     outbox.COLLECTION: outbox.INDEXES,
     login_attempts.COLLECTION: login_attempts.INDEXES,
 }

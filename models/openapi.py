@@ -184,6 +184,15 @@ def paths() -> dict:
         "/api/organisations/{orgId}/users": {"post": operation(
             "Add a user to an organisation (members only)", "api", 200, r.MEMBER_ADDED, path=("orgId",),
             body=organisations.ADD_MEMBER, errors=(403,))},
+        "/api/organisations/{orgId}/users/{userId}": {"delete": operation(
+            "Leave an organisation (userId must be the caller's own id)", "api", 204, path=("orgId", "userId"),
+            errors=(403,))},
+        "/api/invitations": {"get": operation("The caller's pending invitations, newest first (at most 100)", "api",
+                                              200, r.INVITATIONS)},
+        "/api/invitations/{orgId}/accept": {"post": operation(
+            "Accept an invitation: the caller becomes a member", "api", 200, r.INVITATION_ACCEPTED,
+            path=("orgId",))},
+        "/api/invitations/{orgId}": {"delete": operation("Decline an invitation", "api", 204, path=("orgId",))},
     }
 
 

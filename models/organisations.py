@@ -1,8 +1,15 @@
-"""Organisations and memberships (one document per member, so no document grows without bound)."""
+"""Organisations, memberships and invitations (one document per member or invitee, so no document grows
+without bound)."""
 from pymongo import ASCENDING, IndexModel
+
+from models.common import isoformat
 
 ORGANISATIONS = "organisations"
 MEMBERSHIPS = "memberships"
+INVITATIONS = "invitations"
+
+# GET /api/invitations answers the newest invitations only: anyone can invite anyone, so the list is bounded.
+MAX_INVITATIONS_LISTED = 100
 
 ORGANISATION_INDEXES = [
     IndexModel([("createdBy", ASCENDING)], name="created_by"),
@@ -13,8 +20,17 @@ MEMBERSHIP_INDEXES = [
     IndexModel([("orgId", ASCENDING), ("userId", ASCENDING)], unique=True, name="org_user_unique"),
     # "Do these two users share an organisation": the target's memberships among the caller's orgIds.
     IndexModel([("userId", ASCENDING), ("orgId", ASCENDING)], name="user_org"),
-    # A user's organisations in the order they joined: the listing's $match and $sort, with no in-memory sort.
+    # A user's organisations in the order they joined: the listing's filter and sort, with no in-memory sort.
     IndexModel([("userId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="user_joined"),
+]
+
+INVITATION_INDEXES = [
+    # One pending invitation per (organisation, user): inviting twice upserts the same document.
+    IndexModel([("orgId", ASCENDING), ("userId", ASCENDING)], unique=True, name="org_user_unique"),
+    # A user's invitations newest first (read backwards), and all of them when the account is deleted.
+    IndexModel([("userId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="user_invited"),
+    # The invitations a deleted account had sent.
+    IndexModel([("invitedBy", ASCENDING)], name="invited_by"),
 ]
 
 
@@ -29,3 +45,11 @@ DEFAULT_DESCRIPTION = "Default organisation"
 def public_view(doc: dict) -> dict:
     """An organisation as the /api client reads it."""
     return {"orgId": str(doc["_id"]), "name": doc["name"], "description": doc.get("description", "")}
+
+
+def invitation_view(invitation: dict, org: dict, inviter: dict) -> dict:
+    """An invitation as the invited user reads it: the organisation, who invited them and when."""
+    return {**public_view(org),
+            "invitedBy": {"userId": str(inviter["_id"]), "firstName": inviter.get("firstName", ""),
+                          "lastName": inviter.get("lastName", "")},
+            "invitedAt": isoformat(invitation["createdAt"])}

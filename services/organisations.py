@@ -1,20 +1,27 @@
-"""Organisations and their members."""
+"""Organisations, their members, and the invitations that make members."""
 from typing import Optional
 
 from bson import ObjectId
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from models import organisations as model
+from models import users as user_model
 from models.common import utcnow
 from services.errors import forbidden, not_found
 
+NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
+JOIN_ORDER = [("createdAt", 1), ("_id", 1)]
+
 
 class Organisations:
-    """Create organisations and manage who belongs to them."""
+    """Create organisations, invite users into them, and manage who belongs to them."""
 
     def __init__(self, database):
         self.organisations = database[model.ORGANISATIONS]
         self.memberships = database[model.MEMBERSHIPS]
+        self.invitations = database[model.INVITATIONS]
+        self.users = database[user_model.COLLECTION]  # read only: the names of those who invite
 
     async def create(self, name: str, description: str, creator_id: ObjectId, org_id: ObjectId = None) -> dict:
         """Create an organisation with its creator as the first member."""
@@ -26,17 +33,27 @@ class Organisations:
         return org
 
     async def delete(self, org_id: ObjectId) -> None:
-        """Remove an organisation and every membership in it."""
+        """Remove an organisation with every membership in it and every invitation to it."""
         await self.memberships.delete_many({"orgId": org_id})
+        await self.invitations.delete_many({"orgId": org_id})
         await self.organisations.delete_one({"_id": org_id})
 
     async def remove_user(self, user_id: ObjectId) -> None:
-        """Remove a user from every organisation; the organisations stay with their other members."""
+        """Remove a user's memberships and the invitations sent to and by them; the organisations stay."""
         await self.memberships.delete_many({"userId": user_id})
+        await self.invitations.delete_many({"userId": user_id})
+        await self.invitations.delete_many({"invitedBy": user_id})
 
     async def get(self, org_id: ObjectId) -> Optional[dict]:
         """The organisation with this id, or None."""
         return await self.organisations.find_one({"_id": org_id})
+
+    async def require(self, org_id: ObjectId) -> dict:
+        """The organisation with this id; 404 when there is none."""
+        org = await self.get(org_id)
+        if org is None:
+            raise not_found("Organisation not found")
+        return org
 
     async def is_member(self, org_id: ObjectId, user_id: ObjectId) -> bool:
         """True when the user belongs to the organisation: one lookup on the unique (orgId, userId) index."""
@@ -44,23 +61,17 @@ class Organisations:
 
     async def require_member(self, org_id: ObjectId, user_id: ObjectId) -> dict:
         """The organisation if the user belongs to it: 404 when there is no such organisation, else 403."""
-        org = await self.get(org_id)
-        if org is None:
-            raise not_found("Organisation not found")
+        org = await self.require(org_id)
         if not await self.is_member(org_id, user_id):  # access by membership, not by knowing the id (CWE-639)
             raise forbidden("You are not a member of this organisation")
         return org
 
     async def for_user(self, user_id: ObjectId) -> list:
-        """The user's organisations in the order they joined, in one aggregation led by the user_joined index."""
-        pipeline = [
-            {"$match": {"userId": user_id}},
-            {"$sort": {"createdAt": 1, "_id": 1}},
-            {"$lookup": {"from": model.ORGANISATIONS, "localField": "orgId", "foreignField": "_id", "as": "org"}},
-            {"$unwind": "$org"},  # drops a membership whose organisation is gone
-            {"$replaceRoot": {"newRoot": "$org"}},
-        ]
-        return await self.memberships.aggregate(pipeline).to_list(None)
+        """The user's organisations in the order they joined: two indexed queries, no $lookup."""
+        memberships = self.memberships.find({"userId": user_id}, {"orgId": 1, "_id": 0}).sort(JOIN_ORDER)
+        org_ids = [doc["orgId"] async for doc in memberships]
+        by_id = await self._by_id(self.organisations, org_ids)
+        return [by_id[org_id] for org_id in org_ids if org_id in by_id]  # a vanished organisation is skipped
 
     async def share_one(self, user_id: ObjectId, other_id: ObjectId) -> bool:
         """True when two users belong to at least one organisation in common."""
@@ -71,9 +82,58 @@ class Organisations:
         return shared is not None
 
     async def require_visible(self, viewer_id: ObjectId, user_id: ObjectId) -> None:
-        """403 unless the viewer is that user or shares an organisation with them."""
+        """403 unless the viewer is that user or shares an organisation with them (invitations never count)."""
         if viewer_id != user_id and not await self.share_one(viewer_id, user_id):  # CWE-639
             raise forbidden("You do not share an organisation with this user")
+
+    async def invite(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId) -> None:
+        """Invite a user into an organisation; a member or an already invited user is left as they are."""
+        if await self.is_member(org_id, user_id):
+            return
+        try:
+            await self.invitations.update_one(
+                {"orgId": org_id, "userId": user_id},
+                {"$setOnInsert": {"invitedBy": inviter_id, "createdAt": utcnow()}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent invitation of the same user won the upsert: the outcome is the same
+        # An accept may have made them a member since the check above: then this invitation is stale.
+        if await self.is_member(org_id, user_id):
+            await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
+
+    async def invitations_for(self, user_id: ObjectId) -> list:
+        """The user's pending invitations, newest first, at most MAX_INVITATIONS_LISTED, as the user sees them."""
+        invitations = await self.invitations.find({"userId": user_id}).sort(NEWEST_FIRST).limit(
+            model.MAX_INVITATIONS_LISTED).to_list(None)
+        orgs = await self._by_id(self.organisations, [inv["orgId"] for inv in invitations])
+        inviters = await self._by_id(self.users, [inv["invitedBy"] for inv in invitations],
+                                     {"firstName": 1, "lastName": 1})
+        # One whose organisation or inviter is being deleted right now is left out.
+        return [model.invitation_view(inv, orgs[inv["orgId"]], inviters[inv["invitedBy"]])
+                for inv in invitations if inv["orgId"] in orgs and inv["invitedBy"] in inviters]
+
+    async def accept(self, org_id: ObjectId, user_id: ObjectId) -> dict:
+        """Turn the user's invitation into a membership; 404 when there is no invitation."""
+        # Claimed by deleting it: of two accepts, or an accept and a decline, exactly one finds it.
+        if await self.invitations.find_one_and_delete({"orgId": org_id, "userId": user_id}) is None:
+            raise not_found("Invitation not found")
+        org = await self.require(org_id)  # an invitation outliving its organisation joins nothing
+        await self.add_member(org_id, user_id)
+        # An invite that ran between the claim and the membership may have left a new invitation.
+        await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
+        return org
+
+    async def decline(self, org_id: ObjectId, user_id: ObjectId) -> None:
+        """Delete the user's invitation; 404 when there is none."""
+        result = await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
+        if result.deleted_count == 0:
+            raise not_found("Invitation not found")
+
+    async def leave(self, org_id: ObjectId, user_id: ObjectId) -> None:
+        """End the user's membership; 404 when the organisation is unknown or they are not a member."""
+        await self.require(org_id)
+        result = await self.memberships.delete_one({"orgId": org_id, "userId": user_id})
+        if result.deleted_count == 0:
+            raise not_found("You are not a member of this organisation")
 
     async def add_member(self, org_id: ObjectId, user_id: ObjectId) -> None:
         """Make the user a member of the organisation; an existing member is left as they are."""
@@ -82,3 +142,10 @@ class Organisations:
                                               {"$setOnInsert": {"createdAt": utcnow()}}, upsert=True)
         except DuplicateKeyError:
             pass  # a concurrent add of the same member won the upsert: the outcome is the same
+
+    @staticmethod
+    async def _by_id(collection, ids: list, projection: dict = None) -> dict:
+        """id -> document for the given ids, in one query on _id."""
+        if not ids:
+            return {}
+        return {doc["_id"]: doc async for doc in collection.find({"_id": {"$in": list(set(ids))}}, projection)}

@@ -1,42 +1,16 @@
-"""/api/organisations: listing, reading, creating and adding members, and who may do each."""
+"""/api/organisations: listing, reading, creating and inviting members, and who may do each.
+Accepting, declining and leaving are in tests/test_api_invitations.py."""
 import asyncio
 
 import pytest
 from bson import ObjectId
 
 from tests.helpers import PASSWORD, assert_error, error_fields
+from tests.organisations_fixtures import (INVITED, create_org, invitations, invite, is_member, join, member_count,
+                                          org_ids, sign_up, stored_invitations)
 
 NAME_RULE = "must be 1-100 characters without control characters"
 DESCRIPTION_RULE = "must be at most 500 characters without control characters"
-
-
-async def sign_up(api, email, **fields):
-    """Register a user; returns (access token, user id)."""
-    body = await api.register(email=email, **fields)
-    return body["tokens"]["access"]["token"], body["user"]["id"]
-
-
-async def create_org(api, token, **body):
-    """Create an organisation through the API; returns its public view."""
-    response = await api.post("/api/organisations", json=body, token=token)
-    assert response.code == 201, response
-    return response.json["data"]
-
-
-async def add_member(api, token, org_id, user_id):
-    """POST /api/organisations/:orgId/users with the caller's token; returns the response."""
-    return await api.post(f"/api/organisations/{org_id}/users", json={"userId": user_id}, token=token)
-
-
-async def org_ids(api, token):
-    """The ids GET /api/organisations lists for the caller, in order."""
-    response = await api.get("/api/organisations", token=token)
-    assert response.code == 200, response
-    return [org["orgId"] for org in response.json["data"]["organisations"]]
-
-
-async def member_count(services, org_id):
-    return await services.organisations.memberships.count_documents({"orgId": ObjectId(org_id)})
 
 
 @pytest.mark.gen_test
@@ -125,12 +99,12 @@ async def test_malformed_requests_are_client_errors(api):
 async def test_unknown_or_malformed_organisation_is_404(api, org_id):
     token, user_id = await sign_up(api, "mark@example.com")
     assert_error(await api.get(f"/api/organisations/{org_id}", token=token), 404, "Organisation not found")
-    response = await add_member(api, token, org_id, user_id)
+    response = await invite(api, token, org_id, user_id)
     assert_error(response, 404, "Organisation not found")
 
 
 @pytest.mark.gen_test
-async def test_non_member_can_neither_list_read_nor_add_until_added(api, services):
+async def test_non_member_can_neither_list_read_nor_invite_until_they_accept(api, services):
     owner_token, owner_id = await sign_up(api, "owner@example.com")
     outsider_token, outsider_id = await sign_up(api, "outsider@example.com", firstName="Olu", lastName="Out")
     acme = (await create_org(api, owner_token, name="Acme"))["orgId"]
@@ -138,14 +112,24 @@ async def test_non_member_can_neither_list_read_nor_add_until_added(api, service
     assert acme not in await org_ids(api, outsider_token)
     assert_error(await api.get(f"/api/organisations/{acme}", token=outsider_token), 403)
     for user_id in (outsider_id, owner_id, str(ObjectId())):  # themselves, a member, an unknown user: all 403
-        response = await add_member(api, outsider_token, acme, user_id)
+        response = await invite(api, outsider_token, acme, user_id)
         assert_error(response, 403, "You are not a member of this organisation")
     assert_error(await api.get(f"/api/users/{owner_id}", token=outsider_token), 403)
     assert await member_count(services, acme) == 1
+    assert await stored_invitations(services, orgId=acme) == []
 
-    response = await add_member(api, owner_token, acme, outsider_id)
+    response = await invite(api, owner_token, acme, outsider_id)
     assert response.code == 200, response
-    assert response.json == {"status": "success", "message": "User added to organisation successfully"}
+    assert response.json == INVITED
+    # Invited, not yet a member: nothing is open to them until they accept.
+    assert await member_count(services, acme) == 1 and not await is_member(services, acme, outsider_id)
+    assert [inv["orgId"] for inv in await invitations(api, outsider_token)] == [acme]
+    assert acme not in await org_ids(api, outsider_token)
+    assert_error(await api.get(f"/api/organisations/{acme}", token=outsider_token), 403)
+    assert_error(await api.get(f"/api/users/{owner_id}", token=outsider_token), 403)
+    assert_error(await api.get(f"/api/users/{outsider_id}", token=owner_token), 403)
+
+    assert (await api.post(f"/api/invitations/{acme}/accept", token=outsider_token)).code == 200
     assert await member_count(services, acme) == 2
     assert (await org_ids(api, outsider_token))[1:] == [acme]
     assert (await api.get(f"/api/organisations/{acme}", token=outsider_token)).code == 200
@@ -156,44 +140,61 @@ async def test_non_member_can_neither_list_read_nor_add_until_added(api, service
 
 
 @pytest.mark.gen_test
-async def test_added_member_can_add_others(api, services):
-    owner_token, _ = await sign_up(api, "owner@example.com")
+async def test_a_member_who_accepted_can_invite_others_but_an_invitee_cannot(api, services):
+    owner_token, owner_id = await sign_up(api, "owner@example.com")
     member_token, member_id = await sign_up(api, "member@example.com")
-    _, third_id = await sign_up(api, "third@example.com")
+    third_token, third_id = await sign_up(api, "third@example.com")
+    _, fourth_id = await sign_up(api, "fourth@example.com")
     acme = (await create_org(api, owner_token, name="Acme"))["orgId"]
-    assert (await add_member(api, owner_token, acme, member_id)).code == 200
-    response = await add_member(api, member_token, acme, third_id)
-    assert response.code == 200, response
-    assert await member_count(services, acme) == 3
+    assert (await invite(api, owner_token, acme, third_id)).code == 200
+    # A pending invitation gives no right to invite.
+    assert_error(await invite(api, third_token, acme, fourth_id), 403, "You are not a member of this organisation")
+    assert await stored_invitations(services, orgId=acme, userId=fourth_id) == []
 
-
-@pytest.mark.gen_test
-async def test_adding_an_existing_member_changes_nothing(api, services):
-    token, user_id = await sign_up(api, "owner@example.com")
-    _, other_id = await sign_up(api, "other@example.com")
-    acme = (await create_org(api, token, name="Acme"))["orgId"]
-    assert (await add_member(api, token, acme, other_id)).code == 200
-    before = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
-    for given in (other_id, user_id, other_id.upper()):
-        response = await add_member(api, token, acme, given)
-        assert response.code == 200, response
-        assert response.json == {"status": "success", "message": "User added to organisation successfully"}
-    after = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
-    assert after == before and len(after) == 2
-
-
-@pytest.mark.gen_test
-async def test_concurrent_adds_of_one_user_make_one_membership(api, services):
-    token, _ = await sign_up(api, "owner@example.com")
-    _, other_id = await sign_up(api, "other@example.com")
-    acme = (await create_org(api, token, name="Acme"))["orgId"]
-    responses = await asyncio.gather(*[add_member(api, token, acme, other_id) for _ in range(10)])
-    assert [response.code for response in responses] == [200] * 10
+    await join(api, owner_token, acme, member_id, member_token)
+    response = await invite(api, member_token, acme, fourth_id)
+    assert response.code == 200 and response.json == INVITED, response
+    [stored] = await stored_invitations(services, orgId=acme, userId=fourth_id)
+    assert stored["invitedBy"] == ObjectId(member_id)
     assert await member_count(services, acme) == 2
 
 
 @pytest.mark.gen_test
-async def test_add_member_validation_and_unknown_user(api, services):
+async def test_inviting_a_member_or_an_invitee_again_changes_nothing(api, services):
+    token, user_id = await sign_up(api, "owner@example.com")
+    other_token, other_id = await sign_up(api, "other@example.com")
+    _, invitee_id = await sign_up(api, "invitee@example.com")
+    acme = (await create_org(api, token, name="Acme"))["orgId"]
+    await join(api, token, acme, other_id, other_token)
+    assert (await invite(api, token, acme, invitee_id)).code == 200
+    members_before = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
+    invitations_before = await stored_invitations(services, orgId=acme)
+    assert [inv["userId"] for inv in invitations_before] == [ObjectId(invitee_id)]
+    for given in (other_id, user_id, other_id.upper(), invitee_id, invitee_id.upper()):
+        for inviter in (token, other_token):
+            response = await invite(api, inviter, acme, given)
+            assert response.code == 200, response
+            assert response.json == INVITED
+    members_after = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
+    assert members_after == members_before and len(members_after) == 2
+    assert await stored_invitations(services, orgId=acme) == invitations_before  # same inviter, same time
+    assert await invitations(api, other_token) == []
+
+
+@pytest.mark.gen_test
+async def test_concurrent_invitations_of_one_user_make_one_invitation(api, services):
+    token, _ = await sign_up(api, "owner@example.com")
+    other_token, other_id = await sign_up(api, "other@example.com")
+    acme = (await create_org(api, token, name="Acme"))["orgId"]
+    responses = await asyncio.gather(*[invite(api, token, acme, other_id) for _ in range(10)])
+    assert [response.code for response in responses] == [200] * 10
+    assert len(await stored_invitations(services, orgId=acme, userId=other_id)) == 1
+    assert len(await invitations(api, other_token)) == 1
+    assert await member_count(services, acme) == 1
+
+
+@pytest.mark.gen_test
+async def test_invite_validation_and_unknown_user(api, services):
     token, _ = await sign_up(api, "owner@example.com")
     acme = (await create_org(api, token, name="Acme"))["orgId"]
     path = f"/api/organisations/{acme}/users"
@@ -202,6 +203,8 @@ async def test_add_member_validation_and_unknown_user(api, services):
         ({}, {"userId": "is required"}),
         ({"userId": "123"}, {"userId": id_rule}),
         ({"userId": "z" * 24}, {"userId": id_rule}),
+        ({"userId": "a" * 25}, {"userId": id_rule}),
+        ({"userId": None}, {"userId": "must be a string"}),
         ({"userId": {"$ne": None}}, {"userId": "must be a string"}),
         ({"userId": 5}, {"userId": "must be a string"}),
         ({"userId": str(ObjectId()), "role": "admin"}, {"role": "is not allowed"}),
@@ -210,19 +213,24 @@ async def test_add_member_validation_and_unknown_user(api, services):
         assert error_fields(await api.post(path, json=body, token=token)) == expected, body
     assert_error(await api.post(path, json={"userId": str(ObjectId())}, token=token), 404, "User not found")
     assert await member_count(services, acme) == 1
+    assert await services.organisations.invitations.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
-async def test_every_api_route_needs_a_token(api):
+async def test_every_api_route_needs_a_token(api, services):
     _, user_id = await sign_up(api, "mark@example.com")
     org_id = str(ObjectId())
     routes = [("GET", f"/api/users/{user_id}"), ("GET", "/api/users/bad"), ("GET", "/api/organisations"),
               ("POST", "/api/organisations"), ("GET", f"/api/organisations/{org_id}"),
-              ("GET", "/api/organisations/bad"), ("POST", f"/api/organisations/{org_id}/users")]
+              ("GET", "/api/organisations/bad"), ("POST", f"/api/organisations/{org_id}/users"),
+              ("DELETE", f"/api/organisations/{org_id}/users/{user_id}"), ("GET", "/api/invitations"),
+              ("POST", f"/api/invitations/{org_id}/accept"), ("DELETE", f"/api/invitations/{org_id}")]
     for method, path in routes:
         body = {"name": "Acme", "userId": user_id} if method == "POST" else None
         assert_error(await api.request(method, path, json=body), 401)
         assert_error(await api.request(method, path, json=body, token="not.a.jwt"), 401)
+    assert await services.organisations.organisations.count_documents({}) == 1  # the default one only
+    assert await services.organisations.invitations.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
@@ -232,8 +240,8 @@ async def test_deleted_member_leaves_their_organisations_to_the_others(api, serv
     leaver_token, leaver_id = await sign_up(api, "leaver@example.com")
     acme = (await create_org(api, owner_token, name="Acme"))["orgId"]
     founded = (await create_org(api, leaver_token, name="Founded by the leaver"))["orgId"]
-    assert (await add_member(api, owner_token, acme, leaver_id)).code == 200
-    assert (await add_member(api, leaver_token, founded, owner_id)).code == 200
+    await join(api, owner_token, acme, leaver_id, leaver_token)
+    await join(api, leaver_token, founded, owner_id, owner_token)
 
     await services.organisations.remove_user(ObjectId(leaver_id))
 

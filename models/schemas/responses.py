@@ -1,4 +1,5 @@
 """JSON Schemas of response bodies, for the OpenAPI document (and so for its consumers and fuzzers)."""
+from models.organisations import MAX_INVITATIONS_LISTED
 from models.users import ROLES
 
 
@@ -54,6 +55,13 @@ ORGANISATIONS = success("Organisations retrieved successfully",
 ORGANISATION_FOUND = success("Organisation retrieved successfully", data=ORGANISATION)
 ORGANISATION_CREATED = success("Organisation created successfully", data=ORGANISATION)
 MEMBER_ADDED = success("User added to organisation successfully")
+INVITATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"},
+                     "invitedBy": closed({"userId": ID, "firstName": {"type": "string"},
+                                          "lastName": {"type": "string"}}),
+                     "invitedAt": TIME})
+INVITATIONS = success("Invitations retrieved successfully",
+                      data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": MAX_INVITATIONS_LISTED}}))
+INVITATION_ACCEPTED = success("Invitation accepted", data=ORGANISATION)
 
 HEALTH = closed({"status": {"const": "ok"}})
 READY = closed({"status": {"const": "ready"}})

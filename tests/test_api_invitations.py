@@ -5,8 +5,9 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
 
-from models.common import isoformat, parse_object_id
+from models.common import isoformat, parse_object_id, utcnow
 from tests.helpers import assert_error
 from tests.organisations_fixtures import (INVITED, accept, create_org, invitations, invite, is_member, join, leave,
                                           member_count, org_ids, sign_up, stored_invitations)
@@ -179,6 +180,25 @@ async def test_an_invitation_outlives_its_inviter_leaving(api, services):
     assert (await api.get(f"/api/users/{other[1]}", token=invitee[0])).code == 200
 
 
+@pytest.mark.gen_test
+async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed_nor_joined(api, services):
+    # What a deletion in progress leaves for a moment: an inviter erased, or a registration rolled back.
+    owner, invitee, acme = await org_with_invitee(api)
+    gone_org, gone_user = ObjectId(), ObjectId()
+    owner_default = (await org_ids(api, owner[0]))[0]
+    await services.organisations.invitations.insert_many([
+        {"orgId": gone_org, "userId": ObjectId(invitee[1]), "invitedBy": ObjectId(owner[1]), "createdAt": utcnow()},
+        {"orgId": ObjectId(owner_default), "userId": ObjectId(invitee[1]), "invitedBy": gone_user,
+         "createdAt": utcnow()}])
+    assert [inv["orgId"] for inv in await invitations(api, invitee[0])] == [acme]
+    assert_error(await accept(api, invitee[0], str(gone_org)), 404, "Organisation not found")
+    assert await services.organisations.memberships.count_documents({"orgId": gone_org}) == 0
+    assert await stored_invitations(services, orgId=str(gone_org)) == []
+    # The organisation is real: the invitation can still be accepted.
+    assert (await accept(api, invitee[0], owner_default)).code == 200
+    assert await is_member(services, owner_default, invitee[1])
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_at_most_100_invitations_are_listed_newest_first(api, services):
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
@@ -275,3 +295,38 @@ async def test_an_accept_between_an_invites_check_and_its_write_leaves_no_invita
     assert await is_member(services, acme, invitee[1])
     assert await stored_invitations(services, orgId=acme) == []
     assert await invitations(api, invitee[0]) == []
+
+
+class LostUpsert:
+    """A collection whose update_one loses its upsert to a concurrent request, as real MongoDB reports it: the
+    other request's document is written, and this one gets E11000 (DuplicateKeyError, code 11000)."""
+
+    def __init__(self, collection):
+        self.collection = collection
+        self.raised = 0
+
+    def __getattr__(self, name):
+        return getattr(self.collection, name)
+
+    async def update_one(self, filter, update, upsert=False, **kwargs):
+        await self.collection.update_one(filter, update, upsert=upsert, **kwargs)
+        self.raised += 1
+        raise DuplicateKeyError("E11000 duplicate key error collection: accounts index: org_user_unique", 11000)
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("collection", ["invitations", "memberships"])
+async def test_an_upsert_lost_to_a_concurrent_request_is_the_same_outcome(api, services, monkeypatch, collection):
+    owner = await sign_up(api, "owner@example.com")
+    invitee = await sign_up(api, "invitee@example.com")
+    acme = (await create_org(api, owner[0], name="Acme"))["orgId"]
+    lost = LostUpsert(getattr(services.organisations, collection))
+    monkeypatch.setattr(services.organisations, collection, lost)
+    response = await invite(api, owner[0], acme, invitee[1])
+    assert response.code == 200 and response.json == INVITED, response
+    assert len(await stored_invitations(services, orgId=acme, userId=invitee[1])) == 1
+    response = await accept(api, invitee[0], acme)
+    assert response.code == 200, response
+    assert lost.raised == 1
+    assert await is_member(services, acme, invitee[1]) and await member_count(services, acme) == 2
+    assert await stored_invitations(services, orgId=acme) == []

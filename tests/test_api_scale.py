@@ -38,6 +38,11 @@ async def test_membership_indexes_exist(services):
     assert indexes["org_user_unique"]["unique"] is True
     assert list(indexes["user_org"]["key"]) == [("userId", 1), ("orgId", 1)]
     assert list(indexes["user_joined"]["key"]) == [("userId", 1), ("createdAt", 1), ("_id", 1)]
+    indexes = await services.organisations.invitations.index_information()
+    assert list(indexes["org_user_unique"]["key"]) == [("orgId", 1), ("userId", 1)]
+    assert indexes["org_user_unique"]["unique"] is True
+    assert list(indexes["user_invited"]["key"]) == [("userId", 1), ("createdAt", 1), ("_id", 1)]
+    assert list(indexes["invited_by"]["key"]) == [("invitedBy", 1)]
 
 
 @pytest.mark.gen_test(timeout=120)
@@ -62,14 +67,29 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
                               token=outsider_token)
     assert_error(response, 403)
 
-    # A member deep in the list adds the outsider, twice: one membership.
+    # A member deep in the list invites the outsider, twice: one invitation, and no membership yet.
     for _ in range(2):
         response = await api.post(f"/api/organisations/{big}/users", json={"userId": str(outsider_id)},
                                   token=deep_token)
         assert response.code == 200, response
+    assert await services.organisations.invitations.count_documents({"orgId": ObjectId(big)}) == 1
+    assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
+    assert_error(await api.get(f"/api/users/{owner_id}", token=outsider_token), 403)
+    # Accepted: a member.
+    response = await api.post(f"/api/invitations/{big}/accept", token=outsider_token)
+    assert response.code == 200, response
     assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 2
+    assert await services.organisations.invitations.count_documents({"orgId": ObjectId(big)}) == 0
     assert (await api.get(f"/api/organisations/{big}", token=outsider_token)).code == 200
     assert (await api.get(f"/api/users/{owner_id}", token=outsider_token)).code == 200
+    assert big in [org["orgId"] for org in
+                   (await api.get("/api/organisations", token=outsider_token)).json["data"]["organisations"]]
+    # The deep member leaves: one membership less, and the big organisation's records close to them.
+    response = await api.delete(f"/api/organisations/{big}/users/{deep_id}", token=deep_token)
+    assert response.code == 204, response
+    assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
+    assert_error(await api.get(f"/api/organisations/{big}", token=deep_token), 403)
+    assert_error(await api.get(f"/api/users/{owner_id}", token=deep_token), 403)
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -94,3 +114,26 @@ async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, s
     # Another user's list is untouched.
     other_token, _ = await sign_up(api, "other@example.com")
     assert len((await api.get("/api/organisations", token=other_token)).json["data"]["organisations"]) == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, services):
+    # Issue #9 item 7: being added to 500 organisations made the victim's list 304 KB and ~1 s.
+    token, user_id = await sign_up(api, "victim@example.com")
+    _, inviter_id = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
+    orgs_before = (await api.get("/api/organisations", token=token)).json
+    now = utcnow()
+    orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": "", "createdBy": inviter_id,
+             "createdAt": now} for i in range(500)]
+    await services.organisations.organisations.insert_many(orgs)
+    await services.organisations.invitations.insert_many([
+        {"orgId": org["_id"], "userId": user_id, "invitedBy": inviter_id,
+         "createdAt": now + dt.timedelta(milliseconds=i)} for i, org in enumerate(orgs)])
+
+    assert (await api.get("/api/organisations", token=token)).json == orgs_before
+    response = await api.get("/api/invitations", token=token)
+    assert response.code == 200, response
+    listed = response.json["data"]["invitations"]
+    assert [inv["orgId"] for inv in listed] == [str(org["_id"]) for org in reversed(orgs)][:100]
+    assert {inv["invitedBy"]["userId"] for inv in listed} == {str(inviter_id)}
+    assert len(response.body) < 40_000

@@ -4,20 +4,27 @@ from bson import ObjectId
 
 from models.common import utcnow
 from tests.helpers import PASSWORD, assert_error, error_fields
+from tests.organisations_fixtures import invite, join
 from tests.users_fixtures import make_admin, photo_form, png, sign_up, stored
 
 
 async def leave_traces(api, services, account):
-    """Give an account everything deletion must remove: a photo, a second session, a reset token, and
-    an organisation shared with someone else. Returns (the other member's account, the organisation id)."""
+    """Give an account everything deletion must remove: a photo, a second session, a reset token, an
+    organisation shared with someone else, an invitation to them and one from them. Returns (the other
+    member's account, the organisation id)."""
     url = (await api.put(f"/users/{account.id}", token=account.token, **photo_form(png()))).json["profilePhotoUrl"]
     assert url
     await api.login(account.user["email"], PASSWORD)
     assert (await api.post("/auth/forgot-password", json={"email": account.user["email"]})).code == 204
     other = await sign_up(api, email="other@example.com", name="Other Member")
+    invitee = await sign_up(api, email="invitee@example.com", name="Ivy Invitee")
     org = await services.organisations.organisations.find_one({"createdBy": ObjectId(account.id)})
-    await services.organisations.memberships.insert_one({"orgId": org["_id"], "userId": ObjectId(other.id),
-                                                         "createdAt": utcnow()})
+    other_org = await services.organisations.organisations.find_one({"createdBy": ObjectId(other.id)})
+    await join(api, account.token, str(org["_id"]), other.id, other.token)
+    assert (await invite(api, account.token, str(org["_id"]), invitee.id)).code == 200
+    assert (await invite(api, other.token, str(other_org["_id"]), account.id)).code == 200
+    for sent in ({"userId": ObjectId(account.id)}, {"invitedBy": ObjectId(account.id)}):
+        assert await services.organisations.invitations.count_documents(sent) == 1
     return other, org["_id"]
 
 
@@ -29,6 +36,9 @@ async def assert_erased(api, services, account, other, org_id):
     assert await services.sessions.tokens.count_documents({"userId": user_id}) == 0
     assert await services.photos.collection.count_documents({"_id": user_id}) == 0
     assert await services.organisations.memberships.count_documents({"userId": user_id}) == 0
+    # Invitations to them, and those they sent, which would show a deleted account as the inviter.
+    assert await services.organisations.invitations.count_documents({"userId": user_id}) == 0
+    assert await services.organisations.invitations.count_documents({"invitedBy": user_id}) == 0
     assert await services.users.deletions.count_documents({}) == 0
     assert await services.organisations.organisations.count_documents({"_id": org_id}) == 1
     assert await services.organisations.memberships.count_documents(

@@ -118,7 +118,7 @@ def login(client: Client, email: str, password: str = PASSWORD, wait_seconds: fl
 
 def organise(client: Client, users: list, organisations: int, concurrency: int = 8) -> list:
     """Split users into `organisations` groups of equal size; the last user of each group creates
-    its organisation and adds the others. Returns the organisation ids."""
+    its organisation and invites the others, who accept. Returns the organisation ids."""
     size = len(users) // organisations
 
     def build(group: int) -> str:
@@ -131,6 +131,8 @@ def organise(client: Client, users: list, organisations: int, concurrency: int =
         for member in members[:-1]:
             client.expect(200, "POST", f"/api/organisations/{org_id}/users", {"userId": member["id"]},
                           token=owner["access"])
+            # Adding only invites; the member joins by accepting.
+            client.expect(200, "POST", f"/api/invitations/{org_id}/accept", token=member["access"])
         return org_id
 
     with ThreadPoolExecutor(min(concurrency, organisations)) as pool:

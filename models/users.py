@@ -23,6 +23,8 @@ MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "
 INDEXES = [
     # Login and registration look users up by email; unique is what makes concurrent sign-ups safe.
     IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+    # getUsers: a prefix of the email, over verified users only, in email order (one bounded range scan).
+    IndexModel([("email", ASCENDING)], partialFilterExpression={"isEmailVerified": True}, name="verified_email"),
     # Sparse: users without a username carry no such field, so they never collide on null.
     IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
     # Sign-ups per month and the createdAt sort.

@@ -373,10 +373,12 @@ def _reject_constant(name: str):
 
 
 class NotFoundHandler(BaseHandler):
-    """Unknown routes answer 404 in the envelope, whatever the method (once the body is read)."""
+    """Unknown routes answer 404 in the envelope, whatever the method (once the body is read). A preflight
+    is answered as on any route, so a page of a listed origin can read that 404."""
 
     authentication = "none"
 
     def prepare(self) -> None:
         self._limit_body()
-        self.refuse(not_found())
+        if self.request.method != "OPTIONS":
+            self.refuse(not_found())

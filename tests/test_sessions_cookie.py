@@ -7,7 +7,7 @@ from http.cookies import SimpleCookie
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, claims
+from tests.helpers import PASSWORD, assert_error, claims, link_token
 
 APP = "https://app.example.com"
 WEB = "https://web.example.com"  # listed in CORS_ORIGINS
@@ -149,3 +149,20 @@ class TestCookiesOff:
         assert await services.sessions.sessions.count_documents({"cookieHash": {"$exists": True}}) == 0
         assert_error(await api.get("/users/user", headers=with_cookie("a" * 43)), 401)
         assert (await api.get("/users/user", token=logged_in.json["tokens"]["access"]["token"])).code == 200
+
+
+class TestPasswordReset:
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return smtp_env
+
+    @pytest.mark.gen_test
+    async def test_a_password_reset_ends_every_cookie_session(self, api, services, mailbox):
+        _, cookie = await signed_in(api)
+        assert (await api.get("/users/user", headers=with_cookie(cookie))).code == 200
+        assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
+        token = link_token((await mailbox.wait_for(2))[1], "reset-password")
+        reset = await api.post(f"/auth/reset-password?token={token}", json={"password": "another good password"})
+        assert reset.code == 204
+        assert_error(await api.get("/users/user", headers=with_cookie(cookie)), 401)
+        assert await services.sessions.sessions.count_documents({}) == 0

@@ -154,8 +154,8 @@ class BaseHandler(RequestHandler):
             self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
             requested = self.request.headers.get("Access-Control-Request-Headers", "").strip()
             if _REQUESTED_HEADERS.match(requested):
-                # Echoed, as the usual CORS middlewares do: the browser still never sends cookies cross-site
-                # without Allow-Credentials, which only listed origins get.
+                # Echoed, as the usual CORS middlewares do: only listed origins get any CORS header, and
+                # their cookie-authenticated changes are still checked by Origin (check_origin).
                 self.set_header("Access-Control-Allow-Headers", requested)
             self.set_header("Access-Control-Max-Age", "600")
             self.add_header("Vary", "Access-Control-Request-Headers")

@@ -31,8 +31,9 @@ INDEXES = [
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="created_at"),
     # GET /users sorts: each sort key followed by the _id tie-breaker (scanned backwards for :desc).
     # They also serve the name / username substring filters as index-key scans: an unanchored,
-    # case-insensitive regex cannot seek, so such a filter walks every key of that index; what bounds
-    # it: a literal, escaped needle of at most 100 characters (linear matching), on an admin-only route.
+    # case-insensitive regex cannot seek, so such a filter walks every key of that index (a full scan, as
+    # QUERY_EXCEPTIONS below records); what bounds it: a literal, escaped needle of at most 100 characters
+    # (linear matching), on an admin-only route.
     IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_sort"),
     # Not sparse: the unique username index skips users without one, so it cannot sort them all.
     IndexModel([("username", ASCENDING), ("_id", ASCENDING)], name="username_sort"),

@@ -24,7 +24,10 @@ INDEXES = [
     # Login and registration look users up by email; unique is what makes concurrent sign-ups safe.
     IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
     # getUsers: a prefix of the email, over verified users only, in email order (one bounded range scan).
-    IndexModel([("email", ASCENDING)], partialFilterExpression={"isEmailVerified": True}, name="verified_email"),
+    # _id after email keeps its key pattern apart from email_unique's: servers before MongoDB 5.0 refuse
+    # two indexes of one key pattern that differ only in their partial filter.
+    IndexModel([("email", ASCENDING), ("_id", ASCENDING)], partialFilterExpression={"isEmailVerified": True},
+               name="verified_email"),
     # Sparse: users without a username carry no such field, so they never collide on null.
     IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
     # Sign-ups per month and the createdAt sort.

@@ -166,3 +166,20 @@ class TestPasswordReset:
         assert reset.code == 204
         assert_error(await api.get("/users/user", headers=with_cookie(cookie)), 401)
         assert await services.sessions.sessions.count_documents({}) == 0
+
+
+class TestPlainHttpAppUrl:
+    @pytest.fixture
+    def settings_env(self):
+        return {"APP_URL": "http://localhost:3000"}
+
+    @pytest.mark.gen_test
+    async def test_the_cookie_is_not_secure_and_the_app_url_origin_is_trusted(self, api, services):
+        _, cookie = await signed_in(api)
+        logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+        morsel, _ = session_cookie(logged_in)
+        assert not morsel["secure"] and morsel["httponly"]
+        assert (await api.put("/users/addToFav", json={"boardId": "b"},
+                              headers=with_cookie(cookie, "http://localhost:3000"))).code == 200
+        assert_error(await api.put("/users/addToFav", json={"boardId": "c"},
+                                   headers=with_cookie(cookie, "https://localhost:3000")), 403)

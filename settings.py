@@ -26,6 +26,7 @@ class Settings:
     bcrypt_rounds: int = 12
     access_token_minutes: int = 30
     refresh_token_days: int = 30
+    refresh_reuse_grace_seconds: int = 10
     reset_token_minutes: int = 10
     verify_token_minutes: int = 60
     app_url: str = "http://localhost:8000"
@@ -35,6 +36,7 @@ class Settings:
     login_attempts_window_seconds: int = 900
     trust_proxy: bool = False
     cors_origins: tuple = ()
+    session_cookie: bool = True
     admin_email: Optional[str] = None
     admin_password: Optional[str] = None
     admin_name: str = "Admin"
@@ -85,6 +87,7 @@ class Settings:
             bcrypt_rounds=read.integer("BCRYPT_ROUNDS", 12, 4, 31),
             access_token_minutes=read.integer("ACCESS_TOKEN_MINUTES", 30, 1, 24 * 60),
             refresh_token_days=read.integer("REFRESH_TOKEN_DAYS", 30, 1, 365),
+            refresh_reuse_grace_seconds=read.integer("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300),
             reset_token_minutes=read.integer("RESET_TOKEN_MINUTES", 10, 1, 24 * 60),
             verify_token_minutes=read.integer("VERIFY_TOKEN_MINUTES", 60, 1, 7 * 24 * 60),
             app_url=read.url("APP_URL", f"http://localhost:{port or 8000}"),
@@ -94,6 +97,7 @@ class Settings:
             login_attempts_window_seconds=read.integer("LOGIN_ATTEMPTS_WINDOW_SECONDS", 900, 1, 7 * 86400),
             trust_proxy=read.boolean("TRUST_PROXY", False),
             cors_origins=read.origins("CORS_ORIGINS"),
+            session_cookie=read.boolean("SESSION_COOKIE", True),
             admin_email=admin_email,
             admin_password=admin_password,
             admin_name=read.text("ADMIN_NAME") or "Admin",

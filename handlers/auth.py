@@ -8,11 +8,12 @@ REGISTER = compile_schema(schemas.REGISTER)
 LOGIN = compile_schema(schemas.LOGIN)
 REFRESH = compile_schema(schemas.REFRESH)
 LOGOUT = compile_schema(schemas.LOGOUT)
+# A JSON object with a refreshToken is checked against LOGOUT; anything else JSON means "no token".
+LOGOUT_BODY = compile_schema({"if": {"type": "object", "required": ["refreshToken"]}, "then": schemas.LOGOUT})
 FORGOT_PASSWORD = compile_schema(schemas.FORGOT_PASSWORD)
 RESET_PASSWORD = compile_schema(schemas.RESET_PASSWORD)
 CHANGE_PASSWORD = compile_schema(schemas.CHANGE_PASSWORD)
 TOKEN_QUERY = compile_schema(schemas.TOKEN_QUERY)
-EMPTY = compile_schema(schemas.EMPTY)
 
 
 class RegisterHandler(BaseHandler):
@@ -21,6 +22,7 @@ class RegisterHandler(BaseHandler):
     async def post(self) -> None:
         user, pair = await self.services.auth.register(self.json_body(REGISTER))
         self.current_user = user  # so the access log names the new user
+        self.set_session_cookie(pair.cookie)
         view = user_model.public_view(user)
         self.send_json({"status": "success", "message": "Registration successful",
                         "data": {"accessToken": pair["access"]["token"], "user": view},
@@ -34,24 +36,33 @@ class LoginHandler(BaseHandler):
         body = self.json_body(LOGIN)
         user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address())
         self.current_user = user  # so the access log names who logged in
+        self.set_session_cookie(pair.cookie)
         self.send_json({"status": "success", "message": "Login successful",
                         "data": {"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
                         "user": str(user["_id"]), "tokens": pair})
 
 
 class LogoutHandler(BaseHandler):
-    """Ends the session of the given refresh token, or with no body the bearer token's session."""
+    """Ends the session of the given refresh token, or without one the session of the bearer token or cookie."""
 
     authentication = "none"
 
     async def post(self) -> None:
-        body = self.json_body(LOGOUT)
-        if "refreshToken" in body:
-            await self.services.auth.logout(refresh_token=body["refreshToken"])
+        refresh_token = self.refresh_token()
+        if refresh_token is not None:
+            await self.services.auth.logout(refresh_token=refresh_token)
         else:
             await self.authenticate()
             await self.services.auth.logout(session_id=self.session_id)
+        self.clear_session_cookie()
         self.no_content()
+
+    def refresh_token(self):
+        """The body's refreshToken; any other body (none, empty, a form, `{}`) is ignored, as by the web app."""
+        if self.media_type() != "application/json":
+            return None
+        body = self.json_body(LOGOUT_BODY)
+        return body.get("refreshToken") if isinstance(body, dict) else None
 
 
 class RefreshTokensHandler(BaseHandler):
@@ -91,7 +102,6 @@ class ChangePasswordHandler(BaseHandler):
 
 class SendVerificationEmailHandler(BaseHandler):
     async def post(self) -> None:
-        self.json_body(EMPTY)
         await self.services.auth.send_verification(self.current_user)
         self.no_content()
 
@@ -101,6 +111,5 @@ class VerifyEmailHandler(BaseHandler):
 
     async def post(self) -> None:
         token = self.query(TOKEN_QUERY)["token"]
-        self.json_body(EMPTY)
         await self.services.auth.verify_email(token)
         self.no_content()

@@ -1,15 +1,22 @@
-"""BaseHandler: body limits, JSON parsing and validation, authentication, and the one error envelope."""
+"""BaseHandler: body limits, JSON parsing and validation, authentication, and the one error envelope.
+
+Every answer is given after the request body has been read (or with `Connection: close`): Tornado
+drops a keep-alive connection answered while its body is still unread, without saying so, and the
+client's next request on it then meets a reset (an nginx upstream turns that into a 502).
+"""
+import functools
 import json
 import logging
 import os
 import re
+from urllib.parse import urlsplit
 
 from tornado import httputil
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from models.common import parse_object_id
 from models.database import is_unavailable
-from services.errors import ApiError, not_found, unauthenticated
+from services.errors import ApiError, forbidden, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate
 
 log = logging.getLogger("accounts.http")
@@ -19,6 +26,13 @@ log = logging.getLogger("accounts.http")
 DISCARD_FACTOR = 8
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What a browser puts in Access-Control-Request-Headers: header names and commas, nothing to inject (CWE-113).
+_REQUESTED_HEADERS = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+( *, *[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$")
+
+HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
+# Methods that change state: with the session cookie they must come from a trusted origin (CWE-352).
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+SESSION_COOKIE = "session"
 
 
 def error_status(status: int) -> str:
@@ -40,14 +54,39 @@ def error_envelope(status: int, message: str, errors=None) -> dict:
     return body
 
 
+def after_body(method):
+    """Run a handler method as Tornado does once the body is in, first giving the answer prepare() decided."""
+    @functools.wraps(method)
+    async def run(self, *args, **kwargs):
+        self._body_read = True
+        if self._refusal is not None:
+            raise self._refusal
+        result = method(self, *args, **kwargs)
+        if result is not None:
+            await result
+
+    run.after_body = True
+    return run
+
+
 @stream_request_body
 class BaseHandler(RequestHandler):
     """Every handler of the service derives from this."""
 
-    # "required": prepare() rejects a request without a valid bearer token; "none": the handler decides.
+    # "required": a request without valid credentials (bearer token or session cookie) is refused with 401;
+    # "none": the handler decides.
     authentication = "required"
     # The largest body this handler accepts, by settings attribute.
     body_limit_setting = "max_body_bytes"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Every HTTP method, the inherited 405 ones included, answers a refusal found by prepare() only
+        # after the body is read, so the connection stays usable.
+        for name in HTTP_METHODS:
+            method = getattr(cls, name)
+            if not getattr(method, "after_body", False):
+                setattr(cls, name, after_body(method))
 
     def initialize(self) -> None:
         self.current_user = None
@@ -55,6 +94,8 @@ class BaseHandler(RequestHandler):
         self._chunks = []
         self._received = 0
         self._too_large = False
+        self._refusal = None
+        self._body_read = False
         self.application.in_flight += 1
         self._counted = True
 
@@ -81,11 +122,12 @@ class BaseHandler(RequestHandler):
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        self.add_header("Vary", "Origin")
         if self.cors_allowed():
             # Only listed origins, echoed one at a time; never "*" (CWE-942).
             self.set_header("Access-Control-Allow-Origin", self.request.headers["Origin"])
+            self.set_header("Access-Control-Allow-Credentials", "true")
             self.set_header("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, ETag")
-            self.add_header("Vary", "Origin")
 
     def cors_allowed(self) -> bool:
         """True when the request comes from a web origin listed in CORS_ORIGINS."""
@@ -93,18 +135,39 @@ class BaseHandler(RequestHandler):
         return bool(origin) and origin in self.config.cors_origins
 
     async def prepare(self) -> None:
+        """Decide early answers (body far too large, 401) without giving them: see after_body."""
         self._limit_body()
         if self.request.method != "OPTIONS" and self.authentication == "required":
-            await self.authenticate()
+            try:
+                await self.authenticate()
+            except Exception as error:  # answered once the body is read; nothing of it is kept meanwhile
+                self.refuse(error)
+
+    def refuse(self, error: Exception) -> None:
+        """Answer this request with error once its body has been read (and dropped)."""
+        self._refusal = error
+        self._chunks = []
 
     def options(self, *args) -> None:
-        """CORS preflight: allowed origins get the methods and headers they may use."""
+        """CORS preflight: allowed origins may use these methods, the headers they ask for, and credentials."""
         if self.cors_allowed():
-            self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-            self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, If-None-Match")
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+            requested = self.request.headers.get("Access-Control-Request-Headers", "").strip()
+            if _REQUESTED_HEADERS.match(requested):
+                # Echoed, as the usual CORS middlewares do: only listed origins get any CORS header, and
+                # their cookie-authenticated changes are still checked by Origin (check_origin).
+                self.set_header("Access-Control-Allow-Headers", requested)
             self.set_header("Access-Control-Max-Age", "600")
+            self.add_header("Vary", "Access-Control-Request-Headers")
         self.set_status(204)
         self.finish()
+
+    def finish(self, chunk=None):
+        if not self._body_read:
+            # Answered before the body was read (a body far too large, a method Tornado refuses itself):
+            # Tornado closes the connection after this answer, so the answer says so (RFC 9112 9.6).
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
 
     # ---- request bodies -------------------------------------------------------------------------
 
@@ -118,7 +181,7 @@ class BaseHandler(RequestHandler):
         if declared is not None and declared > limit:
             self._too_large = True
             if declared > limit * DISCARD_FACTOR:
-                raise ApiError(413, "Request body too large")
+                raise ApiError(413, "Request body too large", headers={"Connection": "close"})
         # Bounds chunked bodies too: past this the connection is dropped (CWE-400).
         self.request.connection.set_max_body_size(max(declared or 0, limit) if self._too_large else limit * DISCARD_FACTOR)
 
@@ -127,7 +190,7 @@ class BaseHandler(RequestHandler):
         if self._received > self.body_limit():
             self._too_large = True
             self._chunks = []
-        elif not self._too_large:
+        elif not self._too_large and self._refusal is None:
             self._chunks.append(chunk)
 
     def raw_body(self) -> bytes:
@@ -165,12 +228,51 @@ class BaseHandler(RequestHandler):
     # ---- authentication -------------------------------------------------------------------------
 
     async def authenticate(self) -> dict:
-        """Resolve the caller from the bearer token (401 if missing or not valid) and return the user."""
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        """Resolve the caller from the bearer token, or without one the session cookie; 401 if neither is valid."""
+        if "Authorization" in self.request.headers:
+            # The bearer header wins: a request that sends one is judged by it alone.
+            scheme, _, token = self.request.headers["Authorization"].partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise unauthenticated()
+            self.current_user, self.session_id = await self.services.sessions.authenticate(token.strip())
+            return self.current_user
+        cookie = self.session_cookie()
+        if cookie is None:
             raise unauthenticated()
-        self.current_user, self.session_id = await self.services.sessions.authenticate(token.strip())
+        try:
+            self.current_user, self.session_id = await self.services.sessions.authenticate_cookie(cookie)
+        except ApiError:
+            self.clear_session_cookie()  # ended or expired: the browser may drop it
+            raise
+        self.check_origin()
         return self.current_user
+
+    def session_cookie(self):
+        """The session cookie's value, or None when there is none or cookies are off."""
+        if not self.config.session_cookie:
+            return None
+        return self.get_cookie(SESSION_COOKIE) or None
+
+    def check_origin(self) -> None:
+        """A cookie-authenticated change must come from a page of a trusted origin: 403 otherwise (CWE-352)."""
+        if self.request.method not in UNSAFE_METHODS:
+            return
+        origin = self.request.headers.get("Origin") or origin_of(self.request.headers.get("Referer", ""))
+        if origin not in trusted_origins(self.config):
+            raise forbidden("Cross-site request refused: Origin is not trusted")
+
+    def set_session_cookie(self, value) -> None:
+        """The browser's session cookie for a session just started (login, registration)."""
+        if value is None:  # SESSION_COOKIE=false
+            return
+        self.set_cookie(SESSION_COOKIE, value, path="/", httponly=True, samesite="Lax",
+                        secure=self.config.app_url.startswith("https://"),
+                        max_age=self.config.refresh_token_days * 86400)
+
+    def clear_session_cookie(self) -> None:
+        if self.config.session_cookie and self.get_cookie(SESSION_COOKIE) is not None:
+            self.clear_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
+                              secure=self.config.app_url.startswith("https://"))
 
     def client_address(self) -> str:
         """The client's IP: from nginx's headers only when TRUST_PROXY says they can be believed."""
@@ -242,6 +344,22 @@ class BaseHandler(RequestHandler):
             self.application.in_flight -= 1
 
 
+def origin_of(url: str):
+    """scheme://host[:port] of an absolute http(s) URL, or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def trusted_origins(config) -> set:
+    """The web origins whose pages may make cookie-authenticated changes: APP_URL's and CORS_ORIGINS."""
+    return {origin_of(config.app_url), *(o.lower() for o in config.cors_origins)}
+
+
 def parse_json(raw: bytes):
     """Decode a JSON document strictly (UTF-8, no NaN or Infinity); 400 when it is malformed."""
     try:
@@ -255,10 +373,12 @@ def _reject_constant(name: str):
 
 
 class NotFoundHandler(BaseHandler):
-    """Unknown routes answer 404 in the envelope, whatever the method."""
+    """Unknown routes answer 404 in the envelope, whatever the method (once the body is read). A preflight
+    is answered as on any route, so a page of a listed origin can read that 404."""
 
     authentication = "none"
 
     def prepare(self) -> None:
         self._limit_body()
-        raise ApiError(404, "Not found")
+        if self.request.method != "OPTIONS":
+            self.refuse(not_found())

@@ -51,6 +51,12 @@ def routes() -> list:
     ]
 
 
+def slash_optional(table: list) -> list:
+    """The same routes, each also answering with one trailing slash: `/users/` is `/users` (the task-board
+    app calls both). Served, not redirected: a redirected POST or PUT would lose its body in some clients."""
+    return [(pattern + "/?", *rest) for pattern, *rest in table]
+
+
 class AccountsApplication(Application):
     """The Tornado application, counting requests in flight so SIGTERM can wait for them."""
 
@@ -61,7 +67,7 @@ class AccountsApplication(Application):
 def make_app(services, config) -> AccountsApplication:
     """Build the application around one set of services."""
     return AccountsApplication(
-        routes(),
+        slash_optional(routes()),
         default_handler_class=NotFoundHandler,
         services=services,
         config=config,

@@ -13,7 +13,6 @@ CREATE = compile_schema(schemas.CREATE)
 UPDATE = compile_schema(schemas.UPDATE)
 DELETE = compile_schema(schemas.DELETE)
 BOARD = compile_schema(schemas.BOARD)
-EMPTY = compile_schema(schemas.EMPTY)
 LIST_QUERY = compile_schema(schemas.LIST_QUERY)
 SEARCH_QUERY = compile_schema(schemas.SEARCH_QUERY)
 BY_MONTH_QUERY = compile_schema(schemas.BY_MONTH_QUERY)
@@ -143,7 +142,6 @@ class SignupsByMonthHandler(UsersBaseHandler):
 class DeletePhotoHandler(UsersBaseHandler):
     async def put(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
-        self.json_body(EMPTY)
         self.send_user(await self.services.users.remove_photo(user["_id"]))
 
 

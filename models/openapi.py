@@ -58,7 +58,7 @@ def operation(summary: str, tag: str, ok: int, ok_schema=None, *, body=None, que
         codes.add(404)
     if auth_needed:
         codes.add(401)
-        op["security"] = [{"bearer": []}]
+        op["security"] = [{"bearer": []}, {"session": []}]  # the bearer header wins when both are sent
     else:
         op["security"] = []
     success = {"description": "Success"}
@@ -125,7 +125,8 @@ def paths() -> dict:
         "/auth/login": {"post": operation("Log in", "auth", 200, r.LOGGED_IN, body=auth.LOGIN, auth_needed=False,
                                           errors=(401, 429))},
         "/auth/logout": {"post": operation(
-            "End the session of a refresh token, or (no body) of the bearer token", "auth", 204,
+            "End the session of a refresh token, or (without one) of the bearer token or session cookie",
+            "auth", 204,
             body=auth.LOGOUT, auth_needed=False, body_required=False, errors=(401,))},
         "/auth/refresh-tokens": {"post": operation("Rotate a refresh token into a new pair", "auth", 200,
                                                    r.TOKEN_PAIR, body=auth.REFRESH, auth_needed=False, errors=(401,))},
@@ -214,7 +215,10 @@ def document(server_url: str = None) -> dict:
                                 "Every error has the body {status, statusCode, code, message} (+ errors on 422)."},
         "paths": all_paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                                            "description": "The browser session cookie set by login and "
+                                                           "registration; changes also need a trusted Origin"}},
             "responses": error_responses,
             "schemas": {"Error": _strip_extensions(responses.ERROR), "User": responses.USER,
                         "TokenPair": responses.TOKEN_PAIR, "ObjectId": _strip_extensions(OBJECT_ID)},

@@ -9,6 +9,8 @@ REFRESH, RESET, VERIFY = "refresh", "reset", "verify"
 SESSION_INDEXES = [
     # Ending every session of a user (reset, deletion, change-password).
     IndexModel([("userId", ASCENDING)], name="user"),
+    # Browser requests name their session by the SHA-256 of its cookie; sessions opened with cookies off have none.
+    IndexModel([("cookieHash", ASCENDING)], unique=True, sparse=True, name="cookie_hash_unique"),
     # A session dies with its last refresh token.
     IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
 ]

@@ -1,6 +1,7 @@
 """Sessions, access JWTs, rotating refresh tokens and single-use email tokens."""
 import datetime as dt
 import hashlib
+import re
 import secrets
 import uuid
 from typing import Optional
@@ -14,10 +15,19 @@ from models.common import isoformat, parse_object_id, utcnow
 from models.users import COLLECTION as USERS
 from services.errors import unauthenticated
 
+# The shape of a session cookie start() issues (secrets.token_urlsafe(32)).
+_COOKIE = re.compile(r"[A-Za-z0-9_-]{43}")
+
 
 def hash_token(raw: str) -> str:
     """The SHA-256 under which a token is stored; the token itself never is (CWE-256)."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class TokenPair(dict):
+    """A token pair as the API returns it; `cookie` is the session cookie issued with it (never in the JSON)."""
+
+    cookie: Optional[str] = None
 
 
 class Sessions:
@@ -29,29 +39,34 @@ class Sessions:
         self.users = database[USERS]
         self.settings = settings
 
-    async def start(self, user: dict) -> dict:
-        """Open a session for user and return its first token pair."""
+    async def start(self, user: dict) -> TokenPair:
+        """Open a session for user and return its first token pair, with the browser's session cookie."""
         now = utcnow()
         session_id = ObjectId()
         expires = now + dt.timedelta(days=self.settings.refresh_token_days)
-        await self.sessions.insert_one({"_id": session_id, "userId": user["_id"], "createdAt": now, "expiresAt": expires})
-        return await self._pair(user, session_id, now)
+        session = {"_id": session_id, "userId": user["_id"], "createdAt": now, "expiresAt": expires}
+        cookie = None
+        if self.settings.session_cookie:
+            # 256 random bits, kept only as a hash: the cookie names this very session (CWE-256, CWE-330).
+            cookie = secrets.token_urlsafe(32)
+            session["cookieHash"] = hash_token(cookie)
+        await self.sessions.insert_one(session)
+        pair = await self._pair(user, session_id, now)
+        pair.cookie = cookie
+        return pair
 
     async def rotate(self, refresh_token: str) -> dict:
-        """Trade a refresh token for a new pair; a token presented twice ends its session."""
+        """Trade a refresh token for a new pair; a token presented again after the grace ends its session."""
         now = utcnow()
         digest = hash_token(refresh_token)
+        # One atomic step retires the token: of two concurrent presentations only one finds it unused.
         token = await self.tokens.find_one_and_update(
             {"hash": digest, "type": model.REFRESH, "usedAt": None},
             {"$set": {"usedAt": now}},
             return_document=ReturnDocument.BEFORE,
         )
         if token is None:
-            retired = await self.tokens.find_one({"hash": digest, "type": model.REFRESH})
-            if retired is not None:
-                # A retired token coming back means it was copied: end the whole session (CWE-294).
-                await self.end(retired["sessionId"])
-            raise unauthenticated("Invalid refresh token")
+            token = await self._retired_within_grace(digest, now)
         if token["expiresAt"] <= now:
             raise unauthenticated("Invalid refresh token")
         session = await self.sessions.find_one({"_id": token["sessionId"]})
@@ -63,6 +78,32 @@ class Sessions:
             {"$set": {"expiresAt": now + dt.timedelta(days=self.settings.refresh_token_days)}},
         )
         return await self._pair(user, session["_id"], now)
+
+    async def _retired_within_grace(self, digest: str, now: dt.datetime) -> dict:
+        """A token retired less than REFRESH_REUSE_GRACE_SECONDS ago (two tabs refreshing at once); any other
+        retired token coming back means it was copied, and its whole session ends (CWE-294). Else 401."""
+        retired = await self.tokens.find_one({"hash": digest, "type": model.REFRESH})
+        if retired is None:
+            raise unauthenticated("Invalid refresh token")
+        grace = dt.timedelta(seconds=self.settings.refresh_reuse_grace_seconds)
+        if retired["usedAt"] > now - grace:
+            return retired
+        await self.end(retired["sessionId"])
+        raise unauthenticated("Invalid refresh token")
+
+    async def authenticate_cookie(self, cookie: str) -> tuple:
+        """The (user, session id) of a live session named by a session cookie, else 401."""
+        if not _COOKIE.fullmatch(cookie):
+            raise unauthenticated()  # not something start() issued: no lookup (CWE-20)
+        session = await self.sessions.find_one({"cookieHash": hash_token(cookie)})
+        return await self._live(session)
+
+    async def _live(self, session: Optional[dict]) -> tuple:
+        """(user, session id) of an unexpired session whose user still exists, else 401."""
+        user = await self.users.find_one({"_id": session["userId"]}) if session else None
+        if user is None or session["expiresAt"] <= utcnow():
+            raise unauthenticated()
+        return user, session["_id"]
 
     async def authenticate(self, access_token: str) -> tuple:
         """The (user, session id) behind a valid access token of a live session, else 401."""
@@ -80,11 +121,7 @@ class Sessions:
         if claims.get("type") != "access" or user_id is None or session_id is None:
             raise unauthenticated()
         # The session lookup is what makes logout and revocation take effect at once (CWE-613).
-        session = await self.sessions.find_one({"_id": session_id, "userId": user_id})
-        user = await self.users.find_one({"_id": user_id}) if session else None
-        if user is None or session["expiresAt"] <= utcnow():
-            raise unauthenticated()
-        return user, session_id
+        return await self._live(await self.sessions.find_one({"_id": session_id, "userId": user_id}))
 
     async def end(self, session_id: ObjectId) -> None:
         """End one session: its access and refresh tokens stop working."""
@@ -149,7 +186,7 @@ class Sessions:
             "hash": hash_token(refresh), "type": model.REFRESH, "userId": user["_id"], "sessionId": session_id,
             "usedAt": None, "createdAt": now, "expiresAt": refresh_expires,
         })
-        return {
+        return TokenPair({
             "access": {"token": access, "expires": isoformat(dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))},
             "refresh": {"token": refresh, "expires": isoformat(refresh_expires)},
-        }
+        })

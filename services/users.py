@@ -142,10 +142,11 @@ class Users:
         return await pagination.fetch_page(self.collection, filters, page)
 
     async def search_by_email(self, text: str, limit: int) -> list:
-        """Up to limit users whose email contains text (any case), by email."""
-        # Stored emails are lower-case, so a case-sensitive match of the lower-cased text suffices; sorted
-        # by email, the scan walks the email index in order and stops at the limit-th match.
-        cursor = self.collection.find({"email": contains(text.lower(), "")}).sort([("email", 1)]).limit(limit)
+        """Up to limit users with a verified email starting with text (any case), by email."""
+        # Stored emails are lower-case, so a case-sensitive prefix of the lower-cased text suffices: anchored
+        # and escaped, it is one bounded range of the verified-email index, walked in order to the limit.
+        query = {"email": {"$regex": "^" + re.escape(text.lower())}, "isEmailVerified": True}
+        cursor = self.collection.find(query).sort([("email", 1)]).limit(limit)
         return await cursor.to_list(limit)
 
     async def update(self, user: dict, fields: dict, *, actor: dict, session_id: ObjectId,

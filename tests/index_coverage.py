@@ -4,10 +4,15 @@ checks each against the indexes declared in models/.
 This is how the service stays O(log n) on real MongoDB while CI runs on the in-process stand-in,
 which has no query planner to complain. A shape is served when an index's leading keys are the
 query's equality fields (in any order), followed by its sort fields (in order, or all reversed);
-range conditions may follow. A point lookup on a unique index needs no sort support.
+range conditions may follow. A point lookup on a unique index needs no sort support. A partial
+index serves only queries whose filter has its partialFilterExpression's equalities.
+
+A $regex is a range only when it is an anchored, case-sensitive prefix (`^` then literal text, no
+options), which MongoDB turns into index bounds; any other regex ("regex") reads every key.
 """
 import dataclasses
 import os
+import re
 import sys
 from typing import Optional
 
@@ -17,14 +22,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_DIRS = tuple(os.path.join(ROOT, d) + os.sep for d in ("services", "models"))
 
 EQUALITY_OPERATORS = {"$eq", "$in"}
+# `^` then characters that are literal, or escaped non-alphanumerics, and no alternation: what MongoDB
+# can bound an index scan by (an escaped letter such as \d is a class, not a literal).
+LITERAL_PREFIX = re.compile(r"\^(?:[^\\.^$|?*+()\[\]{}]|\\[^A-Za-z0-9])+")
 
 
 @dataclasses.dataclass
 class Query:
     collection: str
-    fields: dict  # field -> "eq" | "range" | "regex"
+    fields: dict  # field -> "eq" | "range" | "prefix" | "regex"
     sort: list  # [(field, direction)]
     where: str  # file:line of the service code that sent it
+    equalities: dict = dataclasses.field(default_factory=dict)  # field -> value of its plain equality
 
     def describe(self) -> str:
         return f"{self.collection} filter={self.fields} sort={self.sort} at {self.where}"
@@ -47,12 +56,32 @@ def shape(filter_doc: Optional[dict]) -> dict:
             if operators <= EQUALITY_OPERATORS:
                 fields[key] = "eq"
             elif "$regex" in operators:
-                fields[key] = "regex"
+                fields[key] = regex_kind(value)
             else:
                 fields[key] = "range"
         else:
             fields[key] = "eq"
     return fields
+
+
+def regex_kind(condition: dict) -> str:
+    """"prefix" for an anchored case-sensitive literal prefix (index bounds), else "regex" (a full scan)."""
+    pattern, options = condition["$regex"], condition.get("$options", "")
+    if isinstance(pattern, str) and not options and LITERAL_PREFIX.fullmatch(pattern):
+        return "prefix"
+    return "regex"
+
+
+def equalities(filter_doc: Optional[dict]) -> dict:
+    """field -> value of each plain equality in a filter (what a partial index's filter is matched against)."""
+    found = {}
+    for key, value in (filter_doc or {}).items():
+        if key == "$and":
+            for part in value:
+                found.update(equalities(part))
+        elif not key.startswith("$") and not isinstance(value, dict):
+            found[key] = value
+    return found
 
 
 def normalise_sort(sort) -> list:
@@ -68,23 +97,25 @@ def normalise_sort(sort) -> list:
 
 
 def declared_indexes(collection: str) -> list:
-    """(keys, unique) of every index declared for a collection, _id's included."""
-    indexes = [([("_id", 1)], True)]
+    """(keys, unique, partial filter) of every index declared for a collection, _id's included."""
+    indexes = [([("_id", 1)], True, {})]
     for model in INDEXES.get(collection, []):
         spec = model.document
-        indexes.append((list(spec["key"].items()), bool(spec.get("unique"))))
+        indexes.append((list(spec["key"].items()), bool(spec.get("unique")), spec.get("partialFilterExpression", {})))
     return indexes
 
 
 def served(query: Query) -> bool:
     """True when a declared index serves the query's equality fields and then its sort."""
-    if any(kind == "unsupported" for kind in query.fields.values()):
-        return False
+    if any(kind in ("unsupported", "regex") for kind in query.fields.values()):
+        return False  # $or and the like are checked by hand; an unanchored regex reads every key
     equal = {f for f, kind in query.fields.items() if kind == "eq"}
-    ranged = {f for f, kind in query.fields.items() if kind in ("range", "regex")}
+    ranged = {f for f, kind in query.fields.items() if kind in ("range", "prefix")}
     if query.fields.get("_id") == "eq":
         return True
-    for keys, unique in declared_indexes(query.collection):
+    for keys, unique, partial in declared_indexes(query.collection):
+        if any(query.equalities.get(field, object()) != value for field, value in partial.items()):
+            continue  # the partial index leaves out documents this query may want
         names = [k for k, _ in keys]
         prefix = 0
         while prefix < len(names) and names[prefix] in equal:
@@ -147,7 +178,7 @@ def _record(collection: str, filter_doc, sort=None) -> Optional[Query]:
     where = _caller()
     if where is None:
         return None
-    query = Query(collection, shape(filter_doc), normalise_sort(sort), where)
+    query = Query(collection, shape(filter_doc), normalise_sort(sort), where, equalities(filter_doc))
     RECORDED.append(query)
     return query
 

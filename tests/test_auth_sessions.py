@@ -74,10 +74,19 @@ async def test_refresh_returns_a_new_pair_and_retires_the_old_token(api):
     assert again.code == 200
 
 
+async def age_retirement(services, refresh_token: str, seconds: float) -> None:
+    """Move a retired refresh token's rotation this many seconds into the past."""
+    from services.sessions import hash_token
+    token = await services.sessions.tokens.find_one({"hash": hash_token(refresh_token)})
+    await services.sessions.tokens.update_one(
+        {"_id": token["_id"]}, {"$set": {"usedAt": token["usedAt"] - dt.timedelta(seconds=seconds)}})
+
+
 @pytest.mark.gen_test
-async def test_reusing_a_retired_refresh_token_revokes_the_session(api, services):
+async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_session(api, services):
     tokens = (await api.register())["tokens"]
     first = (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).json
+    await age_retirement(services, tokens["refresh"]["token"], 10.5)  # REFRESH_REUSE_GRACE_SECONDS is 10
     # The old token comes back (a thief, or the victim after the thief): the whole session ends.
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": first["refresh"]["token"]}), 401)
@@ -86,12 +95,49 @@ async def test_reusing_a_retired_refresh_token_revokes_the_session(api, services
 
 
 @pytest.mark.gen_test
-async def test_concurrent_use_of_one_refresh_token_yields_at_most_one_pair(api):
+async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_session(api, services):
+    tokens = (await api.register())["tokens"]
+    sid = claims(tokens["access"]["token"])["sid"]
+    first = (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).json
+    await age_retirement(services, tokens["refresh"]["token"], 9)
+    second = await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})
+    assert second.code == 200, second
+    assert claims(second.json["access"]["token"])["sid"] == sid
+    assert second.json["refresh"]["token"] not in (first["refresh"]["token"], tokens["refresh"]["token"])
+    # Both tabs go on with their own pair.
+    for pair in (first, second.json):
+        assert (await api.get("/users/user", token=pair["access"]["token"])).code == 200
+        assert (await api.post("/auth/refresh-tokens", json={"refreshToken": pair["refresh"]["token"]})).code == 200
+    assert await services.sessions.sessions.count_documents({}) == 1
+
+
+@pytest.mark.gen_test
+async def test_concurrent_use_of_one_refresh_token_gives_every_tab_a_pair_of_one_session(api, services):
     tokens = (await api.register())["tokens"]
     responses = await asyncio.gather(*[
         api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
-    assert sum(r.code == 200 for r in responses) <= 1
-    assert all(r.code in (200, 401) for r in responses)
+    assert [r.code for r in responses] == [200] * 5
+    assert {claims(r.json["access"]["token"])["sid"] for r in responses} == {claims(tokens["access"]["token"])["sid"]}
+    assert len({r.json["refresh"]["token"] for r in responses}) == 5
+    assert await services.sessions.sessions.count_documents({}) == 1
+    # The token was retired once: its rotation time is the first one, so the grace does not slide.
+    from services.sessions import hash_token
+    retired = await services.sessions.tokens.find_one({"hash": hash_token(tokens["refresh"]["token"])})
+    assert retired["usedAt"] is not None
+
+
+class TestNoGrace:
+    @pytest.fixture
+    def settings_env(self):
+        return {"REFRESH_REUSE_GRACE_SECONDS": "0"}
+
+    @pytest.mark.gen_test
+    async def test_concurrent_use_yields_at_most_one_pair(self, api):
+        tokens = (await api.register())["tokens"]
+        responses = await asyncio.gather(*[
+            api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
+        assert sum(r.code == 200 for r in responses) <= 1
+        assert all(r.code in (200, 401) for r in responses)
 
 
 @pytest.mark.gen_test

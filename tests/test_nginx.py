@@ -1,6 +1,8 @@
 """deploy/nginx.conf in front of run.py: a real nginx, only its ports changed."""
 import grp
+from http.client import HTTPConnection
 import os
+import re
 import pwd
 import shutil
 import subprocess
@@ -114,6 +116,58 @@ def test_bodies_over_nginx_s_limit_stop_there_in_the_envelope(service, nginx):
     assert_error(response, 413, "Request body too large")
     assert response.headers["X-Request-ID"]  # answered by the service, not nginx
     assert service.request("GET", "/health").code == 200
+
+
+def upstream_keepalive(site: str) -> int:
+    """The `keepalive N` of the upstream block: nginx reuses connections to the service, as in production."""
+    upstream = re.search(r"upstream accounts_backend \{(.*?)\}", site, re.S).group(1)
+    return int(re.search(r"^\s*keepalive (\d+);", upstream, re.M).group(1))
+
+
+@pytest.mark.slow
+def test_errors_do_not_cost_later_requests_on_reused_upstream_connections(service, nginx):
+    """200 rounds of a 401 then a POST: with the upstream connection dropped after the 401 unannounced,
+    nginx sent some POSTs on dead connections and answered them 502."""
+    assert upstream_keepalive(site_conf(80, 8000)) >= 1
+    connection = HTTPConnection("127.0.0.1", int(nginx.rsplit(":", 1)[1]), timeout=30)
+    statuses = []
+    try:
+        for _ in range(200):
+            for method, path, body in (("GET", "/users/user", None),
+                                       ("POST", "/auth/forgot-password", b'{"email": "nobody@example.com"}')):
+                connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+    finally:
+        connection.close()
+    assert statuses == [401, 204] * 200, [s for s in statuses if s not in (401, 204)]
+
+
+@pytest.mark.slow
+def test_twenty_alternating_errors_and_successes_through_nginx(service, nginx, tmp_path):
+    token = http("POST", nginx + "/auth/register", json={"name": "Mark Essien", "email": "mark@example.com",
+                                                         "password": PASSWORD}).json["tokens"]["access"]["token"]
+    connection = HTTPConnection("127.0.0.1", int(nginx.rsplit(":", 1)[1]), timeout=30)
+    as_json = {"Content-Type": "application/json"}
+    rounds = [("GET", "/users/user", None, {}, 401), ("GET", "/nowhere", None, {}, 404),
+              ("POST", "/auth/login", b"x", {"Content-Type": "text/plain"}, 415),
+              ("POST", "/auth/register", b"{}", as_json, 422),
+              ("POST", "/auth/register", b"x" * (1024 * 1024 + 10), as_json, 413),
+              ("PUT", "/users/addToFav", b'{"boardId": "b"}', as_json, 401),
+              ("POST", "/nowhere", b"{}", as_json, 404), ("DELETE", "/health", None, {}, 405),
+              ("POST", "/auth/login", b"{", as_json, 400), ("GET", "/users/user", None, {"Authorization": "x"}, 401)]
+    success = ("PUT", "/users/addToFav/", b'{"boardId": "b"}', {**as_json, "Authorization": f"Bearer {token}"}, 200)
+    try:
+        for request in [step for error in rounds for step in (error, success)]:
+            connection.request(*request[:2], body=request[2], headers=request[3])
+            response = connection.getresponse()
+            response.read()
+            assert response.status == request[4], request[:2]
+    finally:
+        connection.close()
+    log = (tmp_path / "error.log").read_text()
+    assert "upstream prematurely closed" not in log and "reset by peer" not in log, log
 
 
 def test_service_down_is_502_in_the_envelope(service, nginx):

@@ -13,6 +13,12 @@ def test_defaults_follow_the_contract():
     assert s.max_body_bytes == 1024 * 1024 and s.max_photo_bytes == 5 * 1024 * 1024
     assert s.app_url == "http://localhost:8000" and s.trust_proxy is False and s.cors_origins == ()
     assert s.smtp_host is None
+    assert s.session_cookie is True and s.refresh_reuse_grace_seconds == 10
+
+
+def test_cookies_off_and_no_refresh_grace():
+    s = Settings.from_env({"SESSION_COOKIE": "false", "REFRESH_REUSE_GRACE_SECONDS": "0"})
+    assert s.session_cookie is False and s.refresh_reuse_grace_seconds == 0
 
 
 def test_app_url_follows_port():
@@ -34,6 +40,9 @@ def test_app_url_follows_port():
     ({"LOGIN_ATTEMPTS_LIMIT": "-1"}, "LOGIN_ATTEMPTS_LIMIT"),
     ({"MAX_PHOTO_BYTES": "lots"}, "MAX_PHOTO_BYTES"),
     ({"SMTP_STARTTLS": "sometimes"}, "SMTP_STARTTLS"),
+    ({"SESSION_COOKIE": "perhaps"}, "SESSION_COOKIE"),
+    ({"REFRESH_REUSE_GRACE_SECONDS": "-1"}, "REFRESH_REUSE_GRACE_SECONDS"),
+    ({"REFRESH_REUSE_GRACE_SECONDS": "301"}, "REFRESH_REUSE_GRACE_SECONDS"),
 ])
 def test_bad_values_name_their_variable(env, variable):
     with pytest.raises(SettingsError) as caught:

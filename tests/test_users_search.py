@@ -1,10 +1,22 @@
-"""GET /users/getUsers: literal, case-insensitive email substring search with a brief view."""
+"""GET /users/getUsers: a literal, case-insensitive email prefix over verified users, with a brief view."""
 from urllib.parse import quote
 
 import pytest
+from bson import ObjectId
 
 from tests.helpers import assert_error, error_fields
+from tests.index_coverage import RECORDED, served
 from tests.users_fixtures import sign_up
+
+
+async def verified(services, account):
+    """Mark an account's email verified in the store (the email link flow is tested elsewhere)."""
+    await services.users.collection.update_one({"_id": ObjectId(account.id)}, {"$set": {"isEmailVerified": True}})
+    return account
+
+
+async def sign_up_verified(api, services, email, name="Someone", **fields):
+    return await verified(services, await sign_up(api, email=email, name=name, **fields))
 
 BRIEF_KEYS = {"id", "name", "email", "username", "profilePhotoUrl"}
 
@@ -17,44 +29,57 @@ async def search(api, token, email, limit=None):
 
 
 @pytest.mark.gen_test
-async def test_substring_any_case_brief_view_sorted_by_email(api):
-    ada = await sign_up(api, email="ada@example.com", username="ada")
-    await sign_up(api, email="zed.ada@example.org", name="Zed")
-    await sign_up(api, email="bob@example.com", name="Bob")
+async def test_prefix_any_case_brief_view_sorted_by_email_verified_only(api, services):
+    ada = await sign_up_verified(api, services, "ada@example.com", "Ada Lovelace", username="ada")
+    await sign_up_verified(api, services, "ada.byron@example.org", "Byron")
+    await sign_up_verified(api, services, "zed.ada@example.org", "Zed")  # contains "ada", does not start with it
+    await sign_up(api, email="adam@example.com", name="Squatter")  # never verified: never shown
     response = await api.get("/users/getUsers?email=ADA", token=ada.token)
     assert response.code == 200
     results = response.json["results"]
-    assert [u["email"] for u in results] == ["ada@example.com", "zed.ada@example.org"]
-    assert set(results[0]) == BRIEF_KEYS and set(response.json) == {"results"}
-    assert results[0] == {"id": ada.id, "name": "Ada Lovelace", "email": "ada@example.com", "username": "ada",
+    assert [u["email"] for u in results] == ["ada.byron@example.org", "ada@example.com"]
+    assert set(results[1]) == BRIEF_KEYS and set(response.json) == {"results"}
+    assert results[1] == {"id": ada.id, "name": "Ada Lovelace", "email": "ada@example.com", "username": "ada",
                           "profilePhotoUrl": None}
-    assert await search(api, ada.token, "EXAMPLE.COM") == ["ada@example.com", "bob@example.com"]
+    assert await search(api, ada.token, "example.com") == []
+    assert await search(api, ada.token, "ZED.") == ["zed.ada@example.org"]
+    assert await search(api, ada.token, "adam") == []
     assert await search(api, ada.token, "nobody") == []
 
 
 @pytest.mark.gen_test
-async def test_regex_metacharacters_are_literal(api):
-    ada = await sign_up(api, email="a+b@example.com")
-    await sign_up(api, email="aab@example.com", name="Aab")
-    await sign_up(api, email="o'brien(x)@example.com", name="O")
-    await sign_up(api, email="star*[1]@example.com", name="Star")
+async def test_regex_metacharacters_are_literal(api, services):
+    ada = await sign_up_verified(api, services, "a+b@example.com")
+    for email in ("aab@example.com", "o'brien(x)@example.com", "star*[1]@example.com", "a.b@example.com"):
+        await sign_up_verified(api, services, email)
     assert await search(api, ada.token, "a+b") == ["a+b@example.com"]
     assert await search(api, ada.token, ".*") == []
-    assert await search(api, ada.token, "a.b") == []
-    assert await search(api, ada.token, "(") == ["o'brien(x)@example.com"]
-    assert await search(api, ada.token, "[") == ["star*[1]@example.com"]
-    assert await search(api, ada.token, "*[1]") == ["star*[1]@example.com"]
+    assert await search(api, ada.token, "a.b") == ["a.b@example.com"]
+    assert await search(api, ada.token, "a.") == ["a.b@example.com"]
+    assert await search(api, ada.token, "o'brien(") == ["o'brien(x)@example.com"]
+    assert await search(api, ada.token, "star*[") == ["star*[1]@example.com"]
+    assert await search(api, ada.token, "*[1]") == []
     assert await search(api, ada.token, "^a") == []
-    assert await search(api, ada.token, "com$") == []
+    assert await search(api, ada.token, "a|s") == []
     assert await search(api, ada.token, "\\") == []
     assert await search(api, ada.token, "(?i)") == []
 
 
+@pytest.mark.gen_test
+async def test_the_query_is_an_anchored_prefix_served_by_the_verified_email_index(api, services):
+    ada = await sign_up_verified(api, services, "ada@example.com")
+    before = len(RECORDED)
+    assert await search(api, ada.token, "Ada+(") == []
+    (query,) = [q for q in RECORDED[before:] if q.where.startswith("services/users.py")]
+    assert query.fields == {"email": "prefix", "isEmailVerified": "eq"} and query.sort == [("email", 1)]
+    assert served(query)
+
+
 @pytest.mark.gen_test(timeout=30)
-async def test_limit_default_5_max_20(api):
-    ada = await sign_up(api, email="user00@example.com")
+async def test_limit_default_5_max_20(api, services):
+    ada = await sign_up_verified(api, services, "user00@example.com")
     for n in range(1, 24):
-        await sign_up(api, email=f"user{n:02d}@example.com", name=f"U {n}")
+        await sign_up_verified(api, services, f"user{n:02d}@example.com", f"U {n}")
     assert await search(api, ada.token, "user") == [f"user{n:02d}@example.com" for n in range(5)]
     assert len(await search(api, ada.token, "user", limit=20)) == 20
     assert await search(api, ada.token, "user", limit=1) == ["user00@example.com"]

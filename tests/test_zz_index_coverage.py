@@ -4,7 +4,7 @@ Named to run last: it reads what the other tests recorded (tests/index_coverage.
 """
 import pytest
 
-from tests.index_coverage import RECORDED, Query, served, shape, unserved
+from tests.index_coverage import RECORDED, Query, served, shape, unserved, equalities
 
 
 def test_every_recorded_query_is_served_by_a_declared_index():
@@ -23,11 +23,45 @@ def test_every_recorded_query_is_served_by_a_declared_index():
     ({}, [], False),                                                        # a collection scan
     ({"status": "eq"}, [("createdAt", 1)], False),                          # sort not after the prefix
     ({"$or": "unsupported"}, [], False),
+    ({"email": "prefix"}, [("email", 1)], True),                           # an anchored prefix: index bounds
+    ({"email": "prefix"}, [], True),
+    ({"email": "regex"}, [], False),                                        # unanchored: every key is read
+    ({"email": "regex"}, [("email", 1)], False),                            # ... even in index order
+    ({"name": "regex"}, [("name", 1), ("_id", 1)], False),
 ])
 def test_the_checker_tells_served_from_unserved(fields, sort, expected):
     collection = "memberships" if "orgId" in fields or fields == {"userId": "eq"} else \
         "outbox" if "status" in fields else "users"
     assert served(Query(collection, fields, sort, "test")) is expected
+
+
+@pytest.mark.parametrize("condition, kind", [
+    ({"$regex": "^ada"}, "prefix"),
+    ({"$regex": "^a\\+b\\(\\.x"}, "prefix"),       # re.escape's output: escaped punctuation is literal
+    ({"$regex": "ada"}, "regex"),                      # unanchored
+    ({"$regex": "^ada", "$options": "i"}, "regex"),    # case-insensitive cannot bound an index scan
+    ({"$regex": "^a.b"}, "regex"),                     # a wildcard
+    ({"$regex": "^a|b"}, "regex"),                     # alternation: not all of it is anchored
+    ({"$regex": "^\\d"}, "regex"),                    # an escaped letter is a class
+    ({"$regex": "^"}, "regex"),
+])
+def test_regexes_are_prefixes_only_when_anchored_literal_and_case_sensitive(condition, kind):
+    assert shape({"email": condition}) == {"email": kind}
+
+
+def test_a_partial_index_serves_only_queries_that_imply_its_filter(monkeypatch):
+    from pymongo import IndexModel
+
+    from models.database import INDEXES
+    monkeypatch.setitem(INDEXES, "things", [IndexModel([("x", 1)], partialFilterExpression={"flag": True})])
+
+    def query(flag):
+        return Query("things", {"x": "prefix", "flag": "eq"}, [("x", 1)], "test", equalities({"flag": flag}))
+
+    assert served(query(True))
+    assert not served(query(False))
+    assert not served(Query("things", {"x": "prefix"}, [("x", 1)], "test"))
+    assert equalities({"$and": [{"a": 1}, {"b": {"$gt": 1}}], "c": None}) == {"a": 1, "c": None}
 
 
 def test_filter_shapes():

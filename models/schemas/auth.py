@@ -4,13 +4,17 @@ from models.schemas.common import EMAIL, LOGIN_EMAIL, LOGIN_PASSWORD, NAME, PASS
 # Two client families, two shapes: the task-board app sends name (+ username), the organisation
 # client firstName/lastName (+ phone). A body with "name" is the first shape, anything else the
 # second, so a missing field is reported by the name that client uses.
+# Some organisation clients send the userId they expect the account to get; the service makes its own
+# ids, so that field is accepted and dropped (services.auth.register reads only the fields it stores).
+IGNORED_USER_ID = {"description": "ignored: the service assigns ids (some organisation clients send one)"}
+
 REGISTER = {
     "type": "object",
     "if": {"type": "object", "required": ["name"]},
-    "then": body({"name": NAME, "email": EMAIL, "password": PASSWORD, "username": USERNAME},
-                 required=["name", "email", "password"]),
-    "else": body({"firstName": NAME, "lastName": NAME, "email": EMAIL, "password": PASSWORD, "phone": PHONE},
-                 required=["firstName", "lastName", "email", "password"]),
+    "then": body({"name": NAME, "email": EMAIL, "password": PASSWORD, "username": USERNAME,
+                  "userId": IGNORED_USER_ID}, required=["name", "email", "password"]),
+    "else": body({"firstName": NAME, "lastName": NAME, "email": EMAIL, "password": PASSWORD, "phone": PHONE,
+                  "userId": IGNORED_USER_ID}, required=["firstName", "lastName", "email", "password"]),
 }
 
 LOGIN = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD}, required=["email", "password"])

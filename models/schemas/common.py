@@ -20,11 +20,14 @@ PASSWORD = {"type": "string", "minLength": 8, "format": "password", "writeOnly":
 NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NO_CONTROL,
         "x-message": "must be 1-100 characters without control characters"}
 
-PHONE = {"type": ["string", "null"], "pattern": r"^[0-9 +()\-]{7,20}$",
-         "x-message": "must be 7-20 digits, spaces, +, -, ( or )"}
+# Written without lookahead, so generators of examples (the fuzzer) can read it: three digits somewhere.
+_PHONE_PUNCTUATION = r"[ +()\-.]*"
+PHONE = {"type": ["string", "null"], "maxLength": 20,
+         "pattern": rf"^{_PHONE_PUNCTUATION}[0-9]{_PHONE_PUNCTUATION}[0-9]{_PHONE_PUNCTUATION}[0-9][0-9 +()\-.]*$",
+         "x-message": "must be at most 20 digits, spaces, +, -, (, ) or ., with at least 3 digits"}
 
-USERNAME = {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9._]{3,30}$",
-            "x-message": "must be 3-30 letters, digits, . or _"}
+USERNAME = {"type": ["string", "null"], "pattern": r"^[A-Za-z0-9._]{2,30}$",
+            "x-message": "must be 2-30 letters, digits, . or _"}
 
 ROLE = {"type": "string", "enum": list(ROLES)}
 

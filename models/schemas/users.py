@@ -24,8 +24,6 @@ BOARD_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CON
 
 BOARD = body({"boardId": BOARD_ID}, required=["boardId"])
 
-EMPTY = body({})
-
 
 def limit(maximum: int) -> dict:
     """A page size from 1 to maximum."""

@@ -21,6 +21,7 @@ class Settings:
     mongodb_uri: Optional[str] = None
     mongodb_db: str = "accounts"
     mongodb_timeout_ms: int = 3000
+    mongodb_operation_timeout_ms: int = 5000
     jwt_secret: str = ""
     jwt_secret_generated: bool = False
     bcrypt_rounds: int = 12
@@ -80,6 +81,7 @@ class Settings:
             mongodb_uri=mongodb_uri,
             mongodb_db=read.text("MONGODB_DB") or "accounts",
             mongodb_timeout_ms=read.integer("MONGODB_TIMEOUT_MS", 3000, 100, 60000),
+            mongodb_operation_timeout_ms=read.integer("MONGODB_OPERATION_TIMEOUT_MS", 5000, 100, 600000),
             jwt_secret=jwt_secret,
             jwt_secret_generated=generated,
             bcrypt_rounds=read.integer("BCRYPT_ROUNDS", 12, 4, 31),

@@ -24,7 +24,8 @@ class TestMongoUnreachable:
 
     @pytest.fixture
     def config(self):
-        env = {**TEST_ENV, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300"}
+        env = {**TEST_ENV, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
+               "MONGODB_OPERATION_TIMEOUT_MS": "300"}
         return Settings.from_env(env)
 
     @pytest.fixture

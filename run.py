@@ -119,6 +119,11 @@ async def serve(settings: Settings, sockets) -> None:
         await asyncio.sleep(0.05)
     await server.close_all_connections()
     await services.stop()
+    # Already stopping: a repeated SIGTERM must not kill the process while asyncio.run closes the loop
+    # (closing it restores the default handlers, and the exit code would be -15 instead of 0).
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, signal.SIG_IGN)
     log.info("stopped")
 
 

@@ -180,28 +180,46 @@ def fail_with(monkeypatch, method: str, error: Exception) -> list:
     return calls
 
 
-@pytest.mark.parametrize("method, error, fix", [
+FAILURES = [
     ("_create", SAME_NAME_OTHER_KEYS, "python run.py --sync-indexes"),
     ("_create", SAME_NAME_OTHER_OPTIONS, "python run.py --sync-indexes"),
     ("_create", DUPLICATES_BLOCK_UNIQUE, "remove the duplicates"),
     ("index_plan", BAD_CREDENTIALS, "check the user name and password in MONGODB_URI"),
-])
-@pytest.mark.gen_test(timeout=30)
-async def test_errors_waiting_cannot_fix_are_logged_once_and_not_retried(method, error, fix, io_loop, config,
-                                                                         stopper, monkeypatch, caplog):
-    calls = fail_with(monkeypatch, method, error)
-    services = Services(config, Database.connect(config))
-    stopper(services)
-    services.start()
-    await until(lambda: services.database.stopped_reason)
-    await asyncio.sleep(0.2)  # twenty retry periods: a retry would have happened by now
-    assert len(calls) == 1
-    [line] = stop_lines(caplog)
-    assert f"code={error.code} ({error.details['codeName']})" in line
-    assert error.details["errmsg"][:40] in line and fix in line
-    assert not retries(caplog)
-    assert services.database.stopped_reason.startswith("creating indexes failed: ")
-    assert await services.users.collection.count_documents({}) == 0  # admin bootstrap never ran
+]
+
+
+class TestErrorsWaitingCannotFix:
+    """The server refuses the index step for good: logged once, not retried, /ready says why."""
+
+    @pytest.fixture
+    def failure(self, request):
+        return request.param
+
+    @pytest.fixture
+    def services(self, io_loop, config, stopper, monkeypatch, failure):
+        method, error, _fix = failure
+        self.calls = fail_with(monkeypatch, method, error)
+        services = start(io_loop, config)
+        stopper(services)
+        return services
+
+    @pytest.mark.parametrize("failure", FAILURES, indirect=True, ids=["86", "85", "11000", "18"])
+    @pytest.mark.gen_test(timeout=30)
+    async def test_logged_once_not_retried_and_not_ready(self, failure, api, services, caplog):
+        _method, error, fix = failure
+        await until(lambda: services.database.stopped_reason)
+        await asyncio.sleep(0.2)  # twenty retry periods: a retry would have happened by now
+        assert len(self.calls) == 1
+        [line] = stop_lines(caplog)
+        assert f"code={error.code} ({error.details['codeName']})" in line
+        assert error.details["errmsg"][:40] in line and fix in line
+        assert not retries(caplog)
+        ready = await api.get("/ready")
+        assert_error(ready, 503)
+        assert ready.json["message"].startswith(f"creating indexes failed: {type(error).__name__} code={error.code}")
+        assert fix in ready.json["message"]
+        assert (await api.get("/health")).code == 200
+        assert await services.users.collection.count_documents({}) == 0  # admin bootstrap never ran
 
 
 @pytest.mark.gen_test(timeout=30)

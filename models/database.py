@@ -188,7 +188,10 @@ def index_spec(document) -> dict:
     spec = {"key": [(field, _direction(value)) for field, value in dict(document["key"]).items()]}
     for option in COMPARED_OPTIONS:
         value = document.get(option)
-        if value not in (None, False):
+        if option in ("unique", "sparse"):
+            if value:  # absent and false are the same index
+                spec[option] = True
+        elif value is not None:  # expireAfterSeconds 0 is a TTL index
             spec[option] = int(value) if option == "expireAfterSeconds" else value
     return spec
 

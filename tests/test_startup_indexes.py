@@ -254,3 +254,12 @@ def test_every_declared_index_compares_equal_to_itself_as_listed():
         for model in models:
             listed = {"v": 2, **model.document, "key": dict(model.document["key"])}
             assert index_spec(listed) == index_spec(model.document)
+
+
+def test_a_ttl_of_zero_seconds_is_a_difference():
+    from models.database import index_spec
+    ttl = {"key": {"expiresAt": 1}, "name": "expiry_ttl", "expireAfterSeconds": 0}
+    plain = {"key": {"expiresAt": 1}, "name": "expiry_ttl"}
+    assert index_spec(ttl) != index_spec(plain)
+    assert index_spec({**plain, "unique": False}) == index_spec(plain)
+    assert index_spec({**ttl, "expireAfterSeconds": 0.0, "key": {"expiresAt": 1.0}}) == index_spec(ttl)

@@ -14,6 +14,7 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 from models import users as user_model
 from models.database import INDEXES, Database
 from services.container import Services
+from tests.conftest import stop_services
 from tests.helpers import assert_error
 
 ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-123"}
@@ -67,11 +68,7 @@ def stopper(io_loop, config):
     started = []
     yield started.append
     for services in started:
-        async def stop():
-            if not config.embedded:
-                await services.database.client.drop_database(config.mongodb_db)
-            await services.stop()
-        io_loop.run_sync(stop)
+        io_loop.run_sync(lambda: stop_services(services, config))
 
 
 async def until(predicate, timeout=10.0):

@@ -18,12 +18,7 @@ from models.database import Database, driver_error_answer
 from services.container import Services
 from settings import Settings, SettingsError
 from tests.conftest import TEST_ENV
-from tests.helpers import assert_error, free_port
-
-
-def server_error(cls, message, code, code_name, **extra):
-    return cls(message, code=code, details={"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name,
-                                             **extra})
+from tests.helpers import assert_error, free_port, server_error
 
 
 def encoding(value):

@@ -15,34 +15,26 @@ from models import users as user_model
 from models.database import INDEXES, Database
 from services.container import Services
 from tests.conftest import stop_services
-from tests.helpers import assert_error
+from tests.helpers import assert_error, server_error
 
 ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-123"}
 
 # The server's own answers (MongoDB 7/8), as pymongo raises them.
-SAME_NAME_OTHER_KEYS = OperationFailure(
-    "An existing index has the same name as the requested index. When index names are not specified, they are "
-    "auto generated and can cause conflicts. Please refer to our documentation. Requested index: { v: 2, key: "
-    "{ email: 1 }, name: \"email_unique\", unique: true }, existing index: { v: 2, key: { email: 1 }, name: "
-    "\"email_unique\" }", code=86,
-    details={"ok": 0.0, "errmsg": "An existing index has the same name as the requested index. ...",
-             "code": 86, "codeName": "IndexKeySpecsConflict"})
-SAME_NAME_OTHER_OPTIONS = OperationFailure(
-    "An equivalent index already exists with a different name and options. Requested index: { v: 2, key: "
-    "{ expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 0 }, existing index: { v: 2, key: "
-    "{ expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 3600 }", code=85,
-    details={"ok": 0.0, "errmsg": "An equivalent index already exists with a different name and options.",
-             "code": 85, "codeName": "IndexOptionsConflict"})
-DUPLICATES_BLOCK_UNIQUE = DuplicateKeyError(
-    "Index build failed: 5b6c…: Collection accounts.users ( 1a2b… ) :: caused by :: E11000 duplicate key error "
-    "collection: accounts.users index: email_unique dup key: { email: \"twice@example.com\" }", code=11000,
-    details={"ok": 0.0, "errmsg": "Index build failed: E11000 duplicate key error collection: accounts.users "
-             "index: email_unique dup key: { email: \"twice@example.com\" }", "code": 11000,
-             "codeName": "DuplicateKey", "keyPattern": {"email": 1}, "keyValue": {"email": "twice@example.com"}})
-BAD_CREDENTIALS = OperationFailure(
-    "Authentication failed., full error: {'ok': 0.0, 'errmsg': 'Authentication failed.', 'code': 18, "
-    "'codeName': 'AuthenticationFailed'}", code=18,
-    details={"ok": 0.0, "errmsg": "Authentication failed.", "code": 18, "codeName": "AuthenticationFailed"})
+SAME_NAME_OTHER_KEYS = server_error(
+    OperationFailure, "An existing index has the same name as the requested index. When index names are not "
+    "specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested "
+    "index: { v: 2, key: { email: 1 }, name: \"email_unique\", unique: true }, existing index: { v: 2, key: "
+    "{ email: 1 }, name: \"email_unique\" }", 86, "IndexKeySpecsConflict")
+SAME_NAME_OTHER_OPTIONS = server_error(
+    OperationFailure, "An equivalent index already exists with a different name and options. Requested index: "
+    "{ v: 2, key: { expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 0 }, existing index: { v: 2, key: "
+    "{ expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 3600 }", 85, "IndexOptionsConflict")
+DUPLICATES_BLOCK_UNIQUE = server_error(
+    DuplicateKeyError, "Index build failed: 5b6c0f7e-3c1a-4b7e-9a55-0d6e1f2a3b4c: Collection accounts.users "
+    "( 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d ) :: caused by :: E11000 duplicate key error collection: "
+    "accounts.users index: email_unique dup key: { email: \"twice@example.com\" }", 11000, "DuplicateKey",
+    keyPattern={"email": 1}, keyValue={"email": "twice@example.com"})
+BAD_CREDENTIALS = server_error(OperationFailure, "Authentication failed.", 18, "AuthenticationFailed")
 
 
 @pytest.fixture
@@ -50,23 +42,25 @@ def settings_env():
     return ADMIN
 
 
-def start(io_loop, config, prepare=None):
-    """Services on a fresh store, after prepare(database) has shaped it; started as run.py starts them."""
-    services = Services(config, Database.connect(config))
-
-    async def go():
-        if prepare:
-            await prepare(services.database)
-        services.start()
-
-    io_loop.run_sync(go)
-    return services
-
-
 @pytest.fixture
-def stopper(io_loop, config):
+def starter(io_loop, config):
+    """starter(prepare): Services on a fresh store after prepare(database) has shaped it, started as run.py
+    starts them; stopped (and a real server's test database dropped) at the end."""
     started = []
-    yield started.append
+
+    def start(prepare=None):
+        services = Services(config, Database.connect(config))
+
+        async def go():
+            if prepare:
+                await prepare(services.database)
+            services.start()
+
+        io_loop.run_sync(go)
+        started.append(services)
+        return services
+
+    yield start
     for services in started:
         io_loop.run_sync(lambda: stop_services(services, config))
 
@@ -95,13 +89,11 @@ class TestSameNameOtherSpec:
     """email_unique exists without unique (say, made by hand): a server refuses to create the declared one."""
 
     @pytest.fixture
-    def services(self, io_loop, config, stopper):
+    def services(self, starter):
         async def conflict(database):
             await database.db[user_model.COLLECTION].create_indexes([IndexModel([("email", ASCENDING)],
                                                                                  name="email_unique")])
-        services = start(io_loop, config, conflict)
-        stopper(services)
-        return services
+        return starter(conflict)
 
     @pytest.mark.gen_test(timeout=30)
     async def test_not_ready_with_one_line_naming_index_difference_and_fix(self, api, services, caplog):
@@ -134,7 +126,7 @@ class TestRetiredAndRenamed:
     """An upgrade from the sparse username_unique, plus an index ops made on the declared keys."""
 
     @pytest.fixture
-    def services(self, io_loop, config, stopper):
+    def services(self, starter):
         async def old_version(database):
             collection = database.db[user_model.COLLECTION]
             await collection.create_indexes([
@@ -142,9 +134,7 @@ class TestRetiredAndRenamed:
                 IndexModel([("role", ASCENDING), ("_id", ASCENDING)], name="role_1__id_1"),
                 IndexModel([("phone", ASCENDING)], name="ops_phone"),  # not ours: left alone
             ])
-        services = start(io_loop, config, old_version)
-        stopper(services)
-        return services
+        return starter(old_version)
 
     @pytest.mark.gen_test(timeout=30)
     async def test_start_up_names_both_and_sync_drops_only_those(self, api, services, caplog):
@@ -193,12 +183,10 @@ class TestErrorsWaitingCannotFix:
         return request.param
 
     @pytest.fixture
-    def services(self, io_loop, config, stopper, monkeypatch, failure):
+    def services(self, starter, monkeypatch, failure):
         method, error, _fix = failure
         self.calls = fail_with(monkeypatch, method, error)
-        services = start(io_loop, config)
-        stopper(services)
-        return services
+        return starter()
 
     @pytest.mark.parametrize("failure", FAILURES, indirect=True, ids=["86", "85", "11000", "18"])
     @pytest.mark.gen_test(timeout=30)
@@ -219,29 +207,34 @@ class TestErrorsWaitingCannotFix:
         assert await services.users.collection.count_documents({}) == 0  # admin bootstrap never ran
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_transient_errors_keep_being_retried(io_loop, config, stopper, monkeypatch, caplog):
-    real = Database._create
-    failures = []
+class TestTransientErrors:
+    """The connection drops three times during the index step: retried, then the later steps run."""
 
-    async def flaky(self, missing, report=None):
-        if len(failures) < 3:
-            failures.append(1)
-            raise AutoReconnect("connection closed")
-        await real(self, missing, report)
+    @pytest.fixture
+    def services(self, starter, monkeypatch):
+        real = Database._create
+        failures = []
 
-    monkeypatch.setattr(Database, "_create", flaky)
-    monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
-    services = Services(config, Database.connect(config))
-    stopper(services)
-    services.start()
-    await until(lambda: services.database.indexes_ready)
-    assert len(retries(caplog)) == 3 and services.database.stopped_reason is None
-    for _ in range(500):  # then the later steps run: the admin appears
-        if await services.users.find_by_email("admin@example.com"):
-            break
-        await asyncio.sleep(0.01)
-    assert await services.users.find_by_email("admin@example.com") is not None
+        async def flaky(database, missing, report=None):
+            if len(failures) < 3:
+                failures.append(1)
+                raise AutoReconnect("connection closed")
+            await real(database, missing, report)
+
+        monkeypatch.setattr(Database, "_create", flaky)
+        monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
+        return starter()
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_keep_being_retried(self, api, services, caplog):
+        await until(lambda: services.database.indexes_ready)
+        assert len(retries(caplog)) == 3 and services.database.stopped_reason is None
+        for _ in range(500):  # then the later steps run: the admin appears
+            if await services.users.find_by_email("admin@example.com"):
+                break
+            await asyncio.sleep(0.01)
+        assert await services.users.find_by_email("admin@example.com") is not None
+        assert (await api.get("/ready")).code == 200
 
 
 def test_every_declared_index_compares_equal_to_itself_as_listed():

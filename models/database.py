@@ -54,16 +54,20 @@ QUERY_EXCEPTIONS = list(users.QUERY_EXCEPTIONS)
 
 # Server error codes that mean "this server cannot answer right now, another try may work": a member
 # stepping down or shutting down, the network, a cursor the server dropped (a new request opens a new
-# one). Most reach us as pymongo's NotPrimaryError (a ConnectionFailure); listed for those that do not.
+# one), a write or index build racing another. Most reach us as pymongo's NotPrimaryError (a
+# ConnectionFailure); listed for those that do not.
 TRANSIENT_CODES = frozenset({
     6,  # HostUnreachable
     7,  # HostNotFound
     43,  # CursorNotFound
     89,  # NetworkTimeout
     91,  # ShutdownInProgress
+    112,  # WriteConflict
     134,  # ReadConcernMajorityNotAvailableYet
     189,  # PrimarySteppedDown
     262,  # ExceededTimeLimit
+    276,  # IndexBuildAborted (another process's build of the same index was interrupted)
+    285,  # IndexBuildAlreadyInProgress (several processes starting at once build the same index)
     9001,  # SocketException
     10058,  # LegacyNotPrimary
     10107,  # NotWritablePrimary

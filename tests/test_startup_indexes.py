@@ -207,26 +207,38 @@ class TestErrorsWaitingCannotFix:
         assert await services.users.collection.count_documents({}) == 0  # admin bootstrap never ran
 
 
+TRANSIENT = [
+    AutoReconnect("connection closed"),
+    server_error(OperationFailure, "Identical index already exists: email_unique", 285, "IndexBuildAlreadyInProgress"),
+    server_error(OperationFailure, "Not primary while creating indexes in accounts.users", 10107, "NotWritablePrimary"),
+]
+
+
 class TestTransientErrors:
-    """The connection drops three times during the index step: retried, then the later steps run."""
+    """The index step fails three times in a way a later try fixes: retried, then the later steps run."""
 
     @pytest.fixture
-    def services(self, starter, monkeypatch):
+    def transient(self, request):
+        return request.param
+
+    @pytest.fixture
+    def services(self, starter, monkeypatch, transient):
         real = Database._create
         failures = []
 
         async def flaky(database, missing, report=None):
             if len(failures) < 3:
                 failures.append(1)
-                raise AutoReconnect("connection closed")
+                raise transient
             await real(database, missing, report)
 
         monkeypatch.setattr(Database, "_create", flaky)
         monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
         return starter()
 
+    @pytest.mark.parametrize("transient", TRANSIENT, indirect=True, ids=["AutoReconnect", "285", "10107"])
     @pytest.mark.gen_test(timeout=30)
-    async def test_keep_being_retried(self, api, services, caplog):
+    async def test_keep_being_retried(self, transient, api, services, caplog):
         await until(lambda: services.database.indexes_ready)
         assert len(retries(caplog)) == 3 and services.database.stopped_reason is None
         for _ in range(500):  # then the later steps run: the admin appears

@@ -81,7 +81,7 @@ TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError")
 # What ops should do about a start-up error that waiting will not fix, by server code.
 FIXES = {
     18: "check the user name and password in MONGODB_URI (and authSource)",
-    13: "grant the MONGODB_URI user readWrite and createIndex on MONGODB_DB",
+    13: "grant the MONGODB_URI user the readWrite role on MONGODB_DB (it includes createIndex and dropIndex)",
     85: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
     86: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
     11000: "documents that break a unique index already exist: remove the duplicates "

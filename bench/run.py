@@ -461,7 +461,7 @@ def main(argv=None) -> int:
     parser.add_argument("--large-users", type=int, default=2000, help="users for the growth measure (2000; 0 skips it)")
     parser.add_argument("--scale", type=_sizes, default=[1, 1000, 10000], metavar="N,N,...",
                         help="store sizes for the embedded-store scaling measure (1,1000,10000; 0 skips it)")
-    parser.add_argument("--scale-duration", type=int, default=5, help="seconds per scaling measure (5)")
+    parser.add_argument("--scale-duration", type=int, default=8, help="seconds per scaling measure (8)")
     parser.add_argument("--only-scale", action="store_true", help="run only the scaling measure")
     parser.add_argument("--bcrypt-samples", type=int, default=5, help="bcrypt checks timed for the ceiling (5)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",

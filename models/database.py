@@ -244,8 +244,8 @@ class Database:
         # connection checkout and server time included, ends within it (then a 503); socketTimeoutMS is
         # ignored under it.
         client = AsyncIOMotorClient(settings.mongodb_uri, timeoutMS=settings.mongodb_operation_timeout_ms, **reach)
-        # Index builds on a big collection take minutes, and a build cut off by a timeout is aborted
-        # by the server: index management uses its own client, without an operation timeout.
+        # Index builds on a big collection take minutes, and a build cut off by the operation timeout
+        # (sent as maxTimeMS) is abandoned: index management uses its own client, without one.
         return cls(client, settings.mongodb_db, embedded=False,
                    index_client_factory=lambda: AsyncIOMotorClient(settings.mongodb_uri, **reach))
 

@@ -12,7 +12,7 @@ One run measures, with wrk as the load generator on 127.0.0.1:
      users: GET /users/user, to show how the embedded store's cost grows;
   5. the embedded store's scaling (--scale, default 1,1000,10000 users): the service on a store
      seeded in-process (bench/seeded.py), GET /users/user and GET /api/organisations at each size,
-     --scale-duration seconds each. --only-scale runs just this (about two minutes).
+     --scale-duration seconds each. --only-scale runs just this (about three minutes).
 The README's "Benchmark" section says how each measure is taken and why.
 
 It prints a markdown table (measure, value, baseline, ratio, target, met) and writes it with all

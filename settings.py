@@ -59,7 +59,7 @@ class Settings:
         """Build settings from an environment mapping; raises SettingsError on a bad value."""
         read = _Reader(env)
         port = read.integer("PORT", 8000, 0, 65535)
-        mongodb_uri = read.text("MONGODB_URI") or None
+        mongodb_uri = read.mongodb_uri("MONGODB_URI")
         jwt_secret = read.text("JWT_SECRET")
         generated = False
         if not jwt_secret:
@@ -139,6 +139,24 @@ class _Reader:
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
         return value
+
+    def mongodb_uri(self, name: str) -> Optional[str]:
+        """A MongoDB connection string, checked as the driver will read it (never echoed: it may hold a
+        password). A mongodb+srv:// one is resolved through DNS only when the service connects."""
+        raw = self.text(name)
+        if not raw:
+            return None
+        if not raw.startswith(("mongodb://", "mongodb+srv://")):
+            raise SettingsError(f"{name} must start with mongodb:// or mongodb+srv://")
+        if raw.startswith("mongodb://"):
+            from pymongo import uri_parser
+            from pymongo.errors import InvalidURI
+
+            try:
+                uri_parser.parse_uri(raw, validate=True, warn=False)
+            except (InvalidURI, ValueError) as error:
+                raise SettingsError(f"{name} is not a valid connection string: {str(error).splitlines()[0]}") from None
+        return raw
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.text(name).lower()

@@ -15,7 +15,7 @@ import bson
 import pymongo
 from bson.errors import BSONError, InvalidDocument, InvalidId, InvalidStringData
 from pymongo import IndexModel
-from pymongo.errors import ConnectionFailure, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import ConfigurationError, ConnectionFailure, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
 
 from models import login_attempts, organisations, outbox, sessions, users
 from models.common import utcnow
@@ -95,6 +95,10 @@ _DRIVER_DIRS = tuple(os.path.dirname(module.__file__) + os.sep for module in (bs
 def is_unavailable(error: BaseException) -> bool:
     """True when MongoDB cannot answer right now and a later try may work (answered 503, retried at start-up)."""
     if isinstance(error, ConnectionFailure):
+        return True
+    if isinstance(error, ConfigurationError):
+        # Bad options fail when the client is created (and MONGODB_URI is checked with the settings); at
+        # operation time this is a mongodb+srv:// DNS look-up failing, which a DNS outage causes too.
         return True
     if not isinstance(error, PyMongoError):
         return False

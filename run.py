@@ -1,4 +1,4 @@
-"""Start the accounts service: python run.py [--port N] [--processes N]."""
+"""Start the accounts service: python run.py [--port N] [--processes N]; or python run.py --sync-indexes."""
 import argparse
 import asyncio
 import logging
@@ -7,12 +7,13 @@ import signal
 import sys
 import time
 
+from pymongo.errors import PyMongoError
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 import logconfig
 from handlers.routes import make_app
-from models.database import Database
+from models.database import Database, describe_error, fix_for, server_message
 from services.container import Services
 from settings import Settings, SettingsError
 
@@ -27,6 +28,9 @@ def parse_args(argv):
     parser.add_argument("--port", type=int, help="port to listen on (default: PORT, else 8000)")
     parser.add_argument("--processes", type=int, default=1,
                         help="worker processes sharing the port; 0 means one per core (needs MONGODB_URI)")
+    parser.add_argument("--sync-indexes", action="store_true",
+                        help="drop and rebuild the indexes that differ from the declared ones (and those this "
+                             "service no longer declares), create the missing ones, then exit (needs MONGODB_URI)")
     return parser.parse_args(argv)
 
 
@@ -48,10 +52,38 @@ def main(argv=None) -> int:
               "so several processes would each see different data", file=sys.stderr)
         return 2
     logconfig.configure(level)  # every record as one JSON line on stderr (the journal under systemd)
+    if args.sync_indexes:
+        return sync_indexes(settings)
     sockets = bind_sockets(settings.port)
     if processes > 1 and not fork_workers(processes):
         return 0
     asyncio.run(serve(settings, sockets))
+    return 0
+
+
+def sync_indexes(settings: Settings) -> int:
+    """python run.py --sync-indexes: one line per index dropped or created; 0 when every declared index is
+    in place, 1 (with the server's reason) when MongoDB refused, 2 on the embedded store."""
+    if settings.embedded:
+        print("error: --sync-indexes needs MONGODB_URI: the embedded store starts empty in each process and "
+              "gets every declared index then", file=sys.stderr)
+        return 2
+
+    async def sync():
+        database = Database.connect(settings)
+        try:
+            return await database.sync_indexes(report=print)
+        finally:
+            database.close()
+
+    try:
+        plan = asyncio.run(sync())
+    except PyMongoError as error:
+        print(f"error: --sync-indexes failed on database {settings.mongodb_db}: {describe_error(error)}: "
+              f"{server_message(error)}; fix: {fix_for(error)}", file=sys.stderr)
+        return 1
+    print(f"indexes of database {settings.mongodb_db} match the declared ones "
+          f"({len(plan.drops)} dropped, {len(plan.missing)} created)")
     return 0
 
 
@@ -60,6 +92,8 @@ async def serve(settings: Settings, sockets) -> None:
     if settings.embedded:
         log.warning("no MONGODB_URI: using the embedded in-memory MongoDB stand-in "
                     "(mongomock-motor); data lives in this process only and is lost when it exits")
+    else:
+        log.info("using MongoDB from MONGODB_URI, database %s", settings.mongodb_db)
     if settings.jwt_secret_generated:
         log.warning("no JWT_SECRET: generated a random one; tokens stop working when the process restarts")
     database = Database.connect(settings)
@@ -85,6 +119,11 @@ async def serve(settings: Settings, sockets) -> None:
         await asyncio.sleep(0.05)
     await server.close_all_connections()
     await services.stop()
+    # Already stopping: a repeated SIGTERM must not kill the process while asyncio.run closes the loop
+    # (closing it restores the default handlers, and the exit code would be -15 instead of 0).
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, signal.SIG_IGN)
     log.info("stopped")
 
 

@@ -21,6 +21,7 @@ class Settings:
     mongodb_uri: Optional[str] = None
     mongodb_db: str = "accounts"
     mongodb_timeout_ms: int = 3000
+    mongodb_operation_timeout_ms: int = 5000
     jwt_secret: str = ""
     jwt_secret_generated: bool = False
     bcrypt_rounds: int = 12
@@ -60,7 +61,7 @@ class Settings:
         """Build settings from an environment mapping; raises SettingsError on a bad value."""
         read = _Reader(env)
         port = read.integer("PORT", 8000, 0, 65535)
-        mongodb_uri = read.text("MONGODB_URI") or None
+        mongodb_uri = read.mongodb_uri("MONGODB_URI")
         jwt_secret = read.text("JWT_SECRET")
         generated = False
         if not jwt_secret:
@@ -82,6 +83,7 @@ class Settings:
             mongodb_uri=mongodb_uri,
             mongodb_db=read.text("MONGODB_DB") or "accounts",
             mongodb_timeout_ms=read.integer("MONGODB_TIMEOUT_MS", 3000, 100, 60000),
+            mongodb_operation_timeout_ms=read.integer("MONGODB_OPERATION_TIMEOUT_MS", 5000, 100, 600000),
             jwt_secret=jwt_secret,
             jwt_secret_generated=generated,
             bcrypt_rounds=read.integer("BCRYPT_ROUNDS", 12, 4, 31),
@@ -141,6 +143,24 @@ class _Reader:
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
         return value
+
+    def mongodb_uri(self, name: str) -> Optional[str]:
+        """A MongoDB connection string, checked as the driver will read it (never echoed: it may hold a
+        password). A mongodb+srv:// one is resolved through DNS only when the service connects."""
+        raw = self.text(name)
+        if not raw:
+            return None
+        if not raw.startswith(("mongodb://", "mongodb+srv://")):
+            raise SettingsError(f"{name} must start with mongodb:// or mongodb+srv://")
+        if raw.startswith("mongodb://"):
+            from pymongo import uri_parser
+            from pymongo.errors import InvalidURI
+
+            try:
+                uri_parser.parse_uri(raw, validate=True, warn=False)
+            except (InvalidURI, ValueError) as error:
+                raise SettingsError(f"{name} is not a valid connection string: {str(error).splitlines()[0]}") from None
+        return raw
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.text(name).lower()

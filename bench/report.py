@@ -74,7 +74,8 @@ def rows(result: dict) -> list:
     def rps_row(key, measure, baseline_key=None, target_ratio=None, target_text=None):
         r = raw.get(key)
         if r is None:
-            add(measure, None, target=target_text, key=key, skipped=True)
+            if not result["settings"].get("only_scale"):
+                add(measure, None, target=target_text, key=key, skipped=True)
             return
         base = raw.get(baseline_key) if baseline_key else None
         ratio = round(r["rps"] / base["rps"], 3) if base else None
@@ -125,6 +126,7 @@ def rows(result: dict) -> list:
             f"reported (baseline: the same with {n_users} users)", key="users_user_large", unit="req/s",
             p50_ms=large["p50_ms"], p99_ms=large["p99_ms"], failed=large["failed"], latency=latency(large),
             noise=large.get("other_cpu_share", 0))
+    scale_rows(result, add, latency)
     if result["service"].get("rss_mib") is not None:
         add(f"resident memory of the service after the run ({n_users} users), MiB", result["service"]["rss_mib"],
             target="reported", key="rss", unit="MiB")
@@ -132,6 +134,27 @@ def rows(result: dict) -> list:
         add(f"resident memory with {result['large']['users']:,} users, MiB", result["large"]["rss_mib"],
             target="reported", key="rss_large", unit="MiB")
     return out
+
+
+def scale_rows(result: dict, add, latency) -> None:
+    """The embedded store at each size, each read compared with the same read at the smallest size."""
+    raw, sizes = result["raw"], result["settings"].get("scale") or []
+    for key, path in (("users_user", "GET /users/user"), ("organisations", "GET /api/organisations")):
+        smallest = raw.get(f"scale_{key}_{sizes[0]}") if sizes else None
+        for size in sizes:
+            r = raw.get(f"scale_{key}_{size}")
+            if r is None:
+                continue
+            ratio = round(r["rps"] / smallest["rps"], 3) if smallest and smallest["rps"] else None
+            alone = raw.get(f"solo_{key}_{size}")
+            text = latency(r) if r["requests"] else "no request finished within wrk's run"
+            if alone:
+                text += f"; one request alone {alone['median_ms']:g} ms"
+            add(f"{path}, embedded store with {size:,} user{'s' if size != 1 else ''}, req/s", r["rps"],
+                smallest["rps"] if smallest else None, ratio,
+                f"reported (baseline: {sizes[0]:,} user{'s' if sizes[0] != 1 else ''})", key=f"scale_{key}_{size}",
+                unit="req/s", p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], failed=r["failed"], latency=text,
+                noise=r.get("other_cpu_share", 0))
 
 
 def fmt_number(value, unit=None) -> str:
@@ -149,7 +172,9 @@ def markdown(result: dict, table_rows: list) -> str:
         f"Tornado {m['tornado']}, {m['wrk']}; commit {m['commit'] or 'unknown'}; {result['generated_at']}. "
         f"wrk -t1, {result['settings']['connections']} connections, {result['settings']['duration_s']:g} s per measure "
         f"(each baseline interleaved with its measure in {result['settings']['slices']} slices). "
-        f"Other processes used {result['noise']['other_cpu_share']:.0%} of the machine during the run.",
+        f"Other processes used {result['noise']['other_cpu_share']:.0%} of the machine during the run."
+        + (f" Embedded-store scaling: {result['settings'].get('scale_duration_s')} s per measure, "
+           f"{result['settings']['connections']} seeded users logged in (all of them in a smaller store)." if result["settings"].get("scale") else ""),
         "",
         "| measure | value | baseline | ratio | target | met |",
         "|---|---|---|---|---|---|",

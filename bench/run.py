@@ -9,7 +9,10 @@ One run measures, with wrk as the load generator on 127.0.0.1:
      /users/user (interleaved with minimal), /api/organisations, /users?limit=10 as admin,
      /auth/login, /health while 32 logins run, /auth/refresh-tokens, and its resident memory after;
   4. the service again at BCRYPT_ROUNDS=4 (seeding only: that measure never hashes) with 2,000
-     users: GET /users/user, to show how the embedded store's cost grows.
+     users: GET /users/user, to show how the embedded store's cost grows;
+  5. the embedded store's scaling (--scale, default 1,1000,10000 users): the service on a store
+     seeded in-process (bench/seeded.py), GET /users/user and GET /api/organisations at each size,
+     --scale-duration seconds each. --only-scale runs just this (about three minutes).
 The README's "Benchmark" section says how each measure is taken and why.
 
 It prints a markdown table (measure, value, baseline, ratio, target, met) and writes it with all
@@ -331,6 +334,53 @@ class Bench:
             out["exit_code"] = self.processes.stop(process)
         return out
 
+    # -- the embedded store's scaling: the same two reads at 1, 1,000 and 10,000 users --
+
+    def scale_run(self) -> dict:
+        """For each size: the service on a store seeded with that many users (bench/seeded.py), some of them
+        logged in over HTTP, then GET /users/user and GET /api/organisations as them."""
+        o = self.o
+        out = {}
+        for count in o.scale:
+            port = free_port()
+            env = {k: v for k, v in os.environ.items() if k not in service_variables()}
+            env.update({"LOG_LEVEL": "INFO", "BCRYPT_ROUNDS": "4", "LOGIN_ATTEMPTS_LIMIT": "0", "JWT_SECRET": JWT_SECRET})
+            started = time.monotonic()
+            process = self.processes.start([sys.executable, os.path.join(BENCH, "seeded.py"), "--users", str(count),
+                                            "--port", str(port)],
+                                           log_path=os.path.join(RESULTS, f"service-scale-{count}.log"), env=env)
+            try:
+                wait_for_port(port, process, timeout=300)
+                client = seed.Client(port)
+                step = max(1, count // o.connections)
+                logged_in = seed.login_all(client, [seed.email_of(i) for i in range(0, count, step)][:o.connections])
+                seconds = round(time.monotonic() - started, 1)
+                self.say(f"scale: {count:,} users seeded, {len(logged_in)} logged in, in {seconds} s")
+                tokens = self.file(f"access-scale-{count}.txt", [u["access"] for u in logged_in])
+                reads = (("/users/user", "users_user"), ("/api/organisations", "organisations"))
+                for path, key in reads:  # first alone: what one request costs, with no queue in front of it
+                    self.raw[f"solo_{key}_{count}"] = self.alone(client, path, logged_in[-1]["access"])
+                for path, key in reads:
+                    self.measure(f"scale_{key}_{count}", f"http://127.0.0.1:{port}{path}", args=[tokens],
+                                 duration=o.scale_duration, timeout=30, profile=False, pid=process.pid)
+                    self.drain(process)  # requests wrk gave up on would slow the next measure
+                out[str(count)] = {"seed_seconds": seconds, "logged_in": len(logged_in),
+                                   "rss_mib": round(rss_mib(process.pid), 1)}
+            finally:
+                out.setdefault(str(count), {})["exit_code"] = self.processes.stop(process)
+        return out
+
+    def alone(self, client, path: str, token: str, times: int = 3) -> dict:
+        """One request at a time: the median and the slowest of `times`, after one unrecorded."""
+        client.expect(200, "GET", path, token=token)
+        took = []
+        for _ in range(times):
+            started = time.monotonic()
+            client.expect(200, "GET", path, token=token)
+            took.append(round((time.monotonic() - started) * 1000, 1))
+        self.say(f"  {path} alone: {sorted(took)} ms")
+        return {"median_ms": sorted(took)[times // 2], "max_ms": max(took), "samples_ms": took}
+
     def run(self) -> dict:
         o = self.o
         started = time.monotonic()
@@ -347,12 +397,13 @@ class Bench:
         if busy > 0.10:
             self.say(f"WARNING: the machine is {busy:.0%} busy before the run: other processes will skew it")
         cpu_before, own_before = machine_cpu(), own_cpu()
-        bcrypt = bcrypt_seconds(12, o.bcrypt_samples)
+        bcrypt = bcrypt_seconds(12, 1 if o.only_scale else o.bcrypt_samples)
         self.say(f"bcrypt cost 12: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
                  f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
                  f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
-        service = self.service_run()
-        large = self.large_run() if o.large_users else None
+        service = self.service_run() if not o.only_scale else {}
+        large = self.large_run() if o.large_users and not o.only_scale else None
+        scale = self.scale_run() if o.scale else None
         elapsed = time.monotonic() - started
         cpu_after, own_after = machine_cpu(), own_cpu()
         others = max(0.0, (cpu_after["busy"] - cpu_before["busy"]) - (own_after - own_before))
@@ -371,17 +422,27 @@ class Bench:
             "machine": info,
             "settings": {"duration_s": o.duration, "connections": o.connections, "warmup_s": o.warmup,
                          "users": o.users, "organisations": o.organisations, "large_users": o.large_users,
-                         "slices": o.slices, "bcrypt_rounds": 12, "login_attempts_limit": 0, "wrk_threads": 1,
+                         "slices": o.slices, "scale": o.scale, "scale_duration_s": o.scale_duration,
+                         "only_scale": o.only_scale,
+                         "bcrypt_rounds": 12, "login_attempts_limit": 0, "wrk_threads": 1,
                          "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS}, "profile": o.profile},
             "bcrypt": bcrypt,
             "service": service,
             "large": large,
+            "scale": scale,
             "raw": self.raw,
             "profiles": self.profiles,
             "noise": noise,
             "notes": self.notes,
             "seconds": round(time.monotonic() - started, 1),
         }
+
+
+def _sizes(raw: str) -> list:
+    sizes = [int(part) for part in raw.split(",") if part.strip()]
+    if any(size < 0 for size in sizes):
+        raise argparse.ArgumentTypeError("sizes are 0 or more")
+    return [size for size in sizes if size > 0]
 
 
 def _interrupt(signum, frame):
@@ -398,6 +459,10 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=100, help="users seeded for the main run (100)")
     parser.add_argument("--organisations", type=int, default=10, help="organisations they are split into (10)")
     parser.add_argument("--large-users", type=int, default=2000, help="users for the growth measure (2000; 0 skips it)")
+    parser.add_argument("--scale", type=_sizes, default=[1, 1000, 10000], metavar="N,N,...",
+                        help="store sizes for the embedded-store scaling measure (1,1000,10000; 0 skips it)")
+    parser.add_argument("--scale-duration", type=int, default=8, help="seconds per scaling measure (8)")
+    parser.add_argument("--only-scale", action="store_true", help="run only the scaling measure")
     parser.add_argument("--bcrypt-samples", type=int, default=5, help="bcrypt checks timed for the ceiling (5)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="first wait up to this long for the machine to be idle (under 5%% busy for 3 s)")

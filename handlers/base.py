@@ -15,7 +15,7 @@ from tornado import httputil
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from models.common import parse_object_id
-from models.database import is_unavailable
+from models.database import describe_error, driver_error_answer
 from services.errors import ApiError, forbidden, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate
 
@@ -304,8 +304,8 @@ class BaseHandler(RequestHandler):
             status, message, errors = error.status, error.message, error.errors
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        elif error is not None and is_unavailable(error):
-            status, message = 503, "Database unavailable"
+        elif (answer := driver_error_answer(error)) is not None:  # a driver error is never a 500 (docs/mongodb.md)
+            status, message, errors = answer.status, answer.message, answer.errors
         elif isinstance(error, HTTPError):
             status = error.status_code
             message = error.reason or httputil.responses.get(status, "Error")
@@ -322,8 +322,12 @@ class BaseHandler(RequestHandler):
     def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, ApiError):
             return  # a client error, already answered; the access log has its status
-        if is_unavailable(value):
-            log.warning("database unavailable request_id=%s error=%s", self.request_id, typ.__name__)
+        answer = driver_error_answer(value)
+        if answer is not None:
+            failed = answer.status >= 500 and not answer.transient  # the database failed, not the request
+            (log.error if failed else log.warning)(
+                "database %s request_id=%s status=%d error=%s", "unavailable" if answer.transient else "error",
+                self.request_id, answer.status, describe_error(value))
         elif isinstance(value, HTTPError):
             if value.log_message:
                 log.warning("%d %s request_id=%s", value.status_code, value.log_message % value.args, self.request_id)

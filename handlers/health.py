@@ -13,12 +13,14 @@ class HealthHandler(BaseHandler):
 
 
 class ReadyHandler(BaseHandler):
-    """200 when MongoDB answers a ping and the indexes are in place, else 503."""
+    """200 when MongoDB answers a ping and the indexes are in place, else 503 (with why start-up stopped, if it did)."""
 
     authentication = "none"
 
     async def get(self) -> None:
         database = self.services.database
+        if database.stopped_reason:
+            raise ApiError(503, database.stopped_reason)
         if not await database.ping():
             raise ApiError(503, "Database unavailable")
         if not database.indexes_ready:

@@ -1,10 +1,21 @@
-"""The MongoDB connection (real server through Motor, or the embedded stand-in) and its indexes."""
+"""The MongoDB connection (real server through Motor, or the embedded stand-in), its indexes, and what
+each driver error means to a client.
+
+Motor is imported here and nowhere else (docs/mongodb.md says what moving to PyMongo's AsyncMongoClient
+would change).
+"""
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
+import os
+from typing import Optional
 
+import bson
+import pymongo
+from bson.errors import BSONError, InvalidDocument, InvalidId, InvalidStringData
 from pymongo import IndexModel
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConfigurationError, ConnectionFailure, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
 
 from models import login_attempts, organisations, outbox, sessions, users
 from models.common import utcnow
@@ -25,16 +36,185 @@ INDEXES = {
     login_attempts.COLLECTION: login_attempts.INDEXES,
 }
 
+# Indexes this service created in earlier versions and no longer declares, by collection: still there,
+# they keep the service not ready, and python run.py --sync-indexes drops them.
+RETIRED_INDEXES = {
+    users.COLLECTION: users.RETIRED_INDEXES,
+}
+
+# What makes two indexes different to MongoDB, besides their keys (name aside).
+COMPARED_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation")
+
+SYNC_COMMAND = "python run.py --sync-indexes"
+
 # Query shapes that no index can serve, each declared beside its model's indexes with why and what
 # bounds its cost. The index-coverage test (tests/test_zz_index_coverage.py) fails on any other
 # unserved shape the services send. fields: field -> "eq" | "range" | "regex", as
 # tests/index_coverage.py classifies a filter; source: the only file allowed to send that shape.
 QUERY_EXCEPTIONS = list(users.QUERY_EXCEPTIONS)
 
+# Server error codes that mean "this server cannot answer right now, another try may work": a member
+# stepping down or shutting down, the network, a cursor the server dropped (a new request opens a new
+# one), a write or index build racing another. Most reach us as pymongo's NotPrimaryError (a
+# ConnectionFailure); listed for those that do not.
+TRANSIENT_CODES = frozenset({
+    6,  # HostUnreachable
+    7,  # HostNotFound
+    43,  # CursorNotFound
+    89,  # NetworkTimeout
+    91,  # ShutdownInProgress
+    112,  # WriteConflict
+    134,  # ReadConcernMajorityNotAvailableYet
+    189,  # PrimarySteppedDown
+    262,  # ExceededTimeLimit
+    276,  # IndexBuildAborted (another process's build of the same index was interrupted)
+    285,  # IndexBuildAlreadyInProgress (several processes starting at once build the same index)
+    9001,  # SocketException
+    10058,  # LegacyNotPrimary
+    10107,  # NotWritablePrimary
+    11600,  # InterruptedAtShutdown
+    11602,  # InterruptedDueToReplStateChange
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+})
+TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError")
+
+# What ops should do about a start-up error that waiting will not fix, by server code.
+FIXES = {
+    18: "check the user name and password in MONGODB_URI (and authSource)",
+    13: "grant the MONGODB_URI user the readWrite role on MONGODB_DB (it includes createIndex and dropIndex)",
+    85: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
+    86: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
+    11000: "documents that break a unique index already exist: remove the duplicates "
+           f"(docs/mongodb.md), then run `{SYNC_COMMAND}` or restart",
+}
+DEFAULT_FIX = "see docs/mongodb.md; restart once it is fixed"
+
+_DRIVER_DIRS = tuple(os.path.dirname(module.__file__) + os.sep for module in (bson, pymongo))
+
 
 def is_unavailable(error: BaseException) -> bool:
-    """True when an error means MongoDB cannot be reached right now (answered 503, not 500)."""
-    return isinstance(error, ConnectionFailure) or (isinstance(error, PyMongoError) and error.timeout)
+    """True when MongoDB cannot answer right now and a later try may work (answered 503, retried at start-up)."""
+    if isinstance(error, ConnectionFailure):
+        return True
+    if isinstance(error, ConfigurationError):
+        # Bad options fail when the client is created (and MONGODB_URI is checked with the settings); at
+        # operation time this is a mongodb+srv:// DNS look-up failing, which a DNS outage causes too.
+        return True
+    if not isinstance(error, PyMongoError):
+        return False
+    if error.timeout or (isinstance(error, OperationFailure) and error.code in TRANSIENT_CODES):
+        return True
+    return any(error.has_error_label(label) for label in TRANSIENT_LABELS)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriverAnswer:
+    """How the API answers a driver error: status, message, 422 field errors, and whether it is transient."""
+    status: int
+    message: str
+    errors: Optional[list] = None
+    transient: bool = False
+
+
+def driver_error_answer(error: BaseException) -> Optional[DriverAnswer]:
+    """The one mapping from an error the driver raised to the API's answer; None when it is not the driver's."""
+    if is_unavailable(error):
+        return DriverAnswer(503, "Database unavailable", transient=True)
+    if isinstance(error, DocumentTooLarge):  # over MongoDB's 16 MiB document limit
+        return DriverAnswer(413, "Request too large to store")
+    if isinstance(error, (InvalidDocument, InvalidStringData, InvalidId)) or _bson_encoding_error(error):
+        return DriverAnswer(400, "Request holds a value that cannot be stored")
+    if isinstance(error, DuplicateKeyError):  # a uniqueness race the service did not expect to lose
+        return DriverAnswer(422, "Validation failed", duplicate_fields(error))
+    if isinstance(error, (PyMongoError, BSONError)):
+        return DriverAnswer(503, "Database error")
+    return None
+
+
+def duplicate_fields(error: DuplicateKeyError) -> list:
+    """The contract's 422 errors for a duplicate key: one per field of the unique index it broke."""
+    fields = list((error.details or {}).get("keyPattern") or {}) or ["body"]
+    return [{"field": field, "message": "is already taken"} for field in fields]
+
+
+def _bson_encoding_error(error: BaseException) -> bool:
+    """A str with a lone surrogate or an int over 64 bits, refused while the driver encoded it to BSON."""
+    if not isinstance(error, (UnicodeEncodeError, OverflowError)):
+        return False
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback is not None and traceback.tb_frame.f_code.co_filename.startswith(_DRIVER_DIRS)
+
+
+def describe_error(error: BaseException) -> str:
+    """Class, server code and code name of a driver error, for one log line (no document values)."""
+    text = error.__class__.__name__
+    code = getattr(error, "code", None)
+    if code is not None:
+        name = (getattr(error, "details", None) or {}).get("codeName")
+        text += f" code={code}" + (f" ({name})" if name else "")
+    return text
+
+
+def server_message(error: BaseException) -> str:
+    """The server's own message for an error (errmsg), else the driver's."""
+    details = getattr(error, "details", None) or {}
+    return str(details.get("errmsg") or error).splitlines()[0][:500]
+
+
+def fix_for(error: BaseException) -> str:
+    """What ops should do about an error that waiting will not fix."""
+    return FIXES.get(getattr(error, "code", None), DEFAULT_FIX)
+
+
+class StartupStopped(Exception):
+    """A start-up step failed in a way that waiting will not fix; the process stays up, not ready."""
+
+
+@dataclasses.dataclass
+class IndexPlan:
+    """How the indexes on the server differ from the declared ones, per collection."""
+    missing: list = dataclasses.field(default_factory=list)  # (collection, IndexModel) to create
+    drops: list = dataclasses.field(default_factory=list)  # (collection, name) in the way or retired
+    conflicts: list = dataclasses.field(default_factory=list)  # one text per difference, for ops
+
+    def summary(self) -> str:
+        return "; ".join(self.conflicts)
+
+
+class IndexConflict(Exception):
+    """Existing indexes differ from the declared ones: creating them would fail (codes 85, 86)."""
+
+    def __init__(self, plan: IndexPlan):
+        super().__init__(plan.summary())
+        self.plan = plan
+
+
+def index_spec(document) -> dict:
+    """An index's keys and the options that make it different, from a declaration or list_indexes."""
+    spec = {"key": [(field, _direction(value)) for field, value in dict(document["key"]).items()]}
+    for option in COMPARED_OPTIONS:
+        value = document.get(option)
+        if option in ("unique", "sparse"):
+            if value:  # absent and false are the same index
+                spec[option] = True
+        elif value is not None:  # expireAfterSeconds 0 is a TTL index
+            spec[option] = int(value) if option == "expireAfterSeconds" else value
+    return spec
+
+
+def _direction(value):
+    return int(value) if isinstance(value, (int, float)) else value
+
+
+def describe_spec(spec: dict) -> str:
+    """An index spec as a shell user would write it: {email: 1} unique."""
+    keys = ", ".join(f"{field}: {direction}" for field, direction in spec["key"])
+    options = " ".join(f"{option}={spec[option]}" if option != "unique" and option != "sparse" else option
+                       for option in COMPARED_OPTIONS if option in spec)
+    return "{" + keys + "}" + (f" {options}" if options else "")
 
 
 class Database:
@@ -42,11 +222,16 @@ class Database:
 
     RETRY_SECONDS = 2.0  # the first wait of until_done; it doubles up to MAX_RETRY_SECONDS
 
-    def __init__(self, client, name: str, embedded: bool):
+    def __init__(self, client, name: str, embedded: bool, index_client_factory=None):
         self.client = client
+        self.name = name
         self.db = client[name]
         self.embedded = embedded
         self.indexes_ready = False
+        # Why start-up stopped for good (index conflict, bad credentials...): /ready answers it.
+        self.stopped_reason: Optional[str] = None
+        self._index_client_factory = index_client_factory
+        self._index_client = None
 
     @classmethod
     def connect(cls, settings) -> "Database":
@@ -58,19 +243,27 @@ class Database:
         from motor.motor_asyncio import AsyncIOMotorClient
 
         timeout = settings.mongodb_timeout_ms
-        client = AsyncIOMotorClient(
-            settings.mongodb_uri,
-            tz_aware=True,
-            appname="accounts",
-            # A down or unreachable server must turn into a 503 within seconds, never a hung request.
-            serverSelectionTimeoutMS=timeout,
-            connectTimeoutMS=timeout,
-            socketTimeoutMS=max(10_000, timeout * 3),
-        )
-        return cls(client, settings.mongodb_db, embedded=False)
+        # A down or unreachable server must turn into a 503 within seconds, never a hung request.
+        reach = dict(tz_aware=True, appname="accounts", serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
+        # timeoutMS (client-side operation timeout, PyMongo 4.2+): every operation, server selection,
+        # connection checkout and server time included, ends within it (then a 503); socketTimeoutMS is
+        # ignored under it.
+        client = AsyncIOMotorClient(settings.mongodb_uri, timeoutMS=settings.mongodb_operation_timeout_ms, **reach)
+        # Index builds on a big collection take minutes, and a build cut off by the operation timeout
+        # (sent as maxTimeMS) is abandoned: index management uses its own client, without one.
+        return cls(client, settings.mongodb_db, embedded=False,
+                   index_client_factory=lambda: AsyncIOMotorClient(settings.mongodb_uri, **reach))
 
     def __getitem__(self, collection: str):
         return self.db[collection]
+
+    def _index_db(self):
+        """The database as index management reaches it (no operation timeout on a real server)."""
+        if self._index_client_factory is None:
+            return self.db
+        if self._index_client is None:
+            self._index_client = self._index_client_factory()
+        return self._index_client[self.name]
 
     async def ping(self) -> bool:
         """True when the server answers a ping."""
@@ -81,31 +274,103 @@ class Database:
             return False
 
     async def ensure_indexes(self) -> None:
-        """Create every declared index; creating an existing one is a no-op on the server."""
-        for collection, models in INDEXES.items():
-            await self.db[collection].create_indexes([self._as_created(model) for model in models])
+        """Create every declared index that is missing; IndexConflict when existing ones differ."""
+        plan = await self.index_plan()
+        if plan.conflicts:
+            raise IndexConflict(plan)
+        await self._create(plan.missing)
         self.indexes_ready = True
+
+    async def sync_indexes(self, report=print) -> IndexPlan:
+        """Drop the indexes that differ from the declared ones or are retired, then create what is
+        missing (python run.py --sync-indexes); report() gets one line per change."""
+        plan = await self.index_plan()
+        db = self._index_db()
+        for collection, name in plan.drops:
+            await db[collection].drop_index(name)
+            report(f"{collection}: dropped index {name}")
+        await self._create(plan.missing, report)
+        self.indexes_ready = True
+        return plan
+
+    async def index_plan(self) -> IndexPlan:
+        """Compare the declared indexes with the server's (list_indexes), collection by collection."""
+        plan = IndexPlan()
+        db = self._index_db()
+        for collection, models in INDEXES.items():
+            existing = {doc["name"]: doc async for doc in db[collection].list_indexes() if doc["name"] != "_id_"}
+            self._plan_collection(plan, collection, [self._as_created(model) for model in models], existing)
+        return plan
+
+    @staticmethod
+    def _plan_collection(plan: IndexPlan, collection: str, declared: list, existing: dict) -> None:
+        declared_names = {model.document["name"] for model in declared}
+        for model in declared:
+            name, wanted = model.document["name"], index_spec(model.document)
+            if name in existing:
+                found = index_spec(existing[name])
+                if found != wanted:
+                    plan.conflicts.append(f"{collection}.{name} is {describe_spec(found)} on the server, "
+                                          f"declared {describe_spec(wanted)}")
+                    plan.drops.append((collection, name))
+                    plan.missing.append((collection, model))
+                continue
+            plan.missing.append((collection, model))
+            for other, doc in existing.items():
+                if other not in declared_names and index_spec(doc)["key"] == wanted["key"]:
+                    plan.conflicts.append(f"{collection}.{other} {describe_spec(index_spec(doc))} has the keys of "
+                                          f"{name}, declared {describe_spec(wanted)}")
+                    plan.drops.append((collection, other))
+        for name in RETIRED_INDEXES.get(collection, ()):
+            if name in existing and (collection, name) not in plan.drops:
+                plan.conflicts.append(f"{collection}.{name} is retired (no longer declared)")
+                plan.drops.append((collection, name))
+
+    async def _create(self, missing: list, report=None) -> None:
+        db = self._index_db()
+        for collection, model in missing:
+            await db[collection].create_indexes([model])
+            if report:
+                report(f"{collection}: created index {model.document['name']} {describe_spec(index_spec(model.document))}")
 
     def _as_created(self, model: IndexModel) -> IndexModel:
         """The index as this store gets it. The stand-in would check every document's expiry on every
         access of a TTL collection; there the expiry is left to sweep_expired, run every minute like
-        MongoDB's own TTL monitor."""
+        MongoDB's own TTL monitor. The stand-in has no partial indexes (it would index a missing field
+        as null in them): there a partial index is sparse, which is the same for a service that never
+        writes null."""
         spec = model.document
-        if not self.embedded or "expireAfterSeconds" not in spec:
+        if not self.embedded or not ("expireAfterSeconds" in spec or "partialFilterExpression" in spec):
             return model
-        options = {k: v for k, v in spec.items() if k not in ("key", "expireAfterSeconds")}
+        options = {k: v for k, v in spec.items() if k not in ("key", "expireAfterSeconds", "partialFilterExpression")}
+        if "partialFilterExpression" in spec:
+            options["sparse"] = True
         return IndexModel(list(spec["key"].items()), **options)
 
     async def until_done(self, what: str, operation):
-        """Await operation() until it succeeds, backing off while MongoDB cannot be reached; its result."""
+        """Await operation() until it succeeds, backing off while MongoDB cannot be reached; its result.
+        An error that waiting cannot fix is logged once and raises StartupStopped."""
         delay = self.RETRY_SECONDS
         while True:
             try:
                 return await operation()
+            except IndexConflict as conflict:
+                names = ", ".join(f"{collection}.{name}" for collection, name in conflict.plan.drops)
+                self._stop(what, f"index conflict on {names}", f"index conflict: {conflict}",
+                           f"run `{SYNC_COMMAND}` to drop and rebuild them, then restart")
             except PyMongoError as error:
-                log.warning("%s failed (%s); retrying in %.0fs", what, error.__class__.__name__, delay)
+                if not is_unavailable(error):
+                    self._stop(what, describe_error(error), f"{describe_error(error)}: {server_message(error)}",
+                               fix_for(error))
+                log.warning("%s failed (%s); retrying in %.0fs", what, describe_error(error), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    def _stop(self, what: str, cause: str, detail: str, fix: str):
+        """Log the one line ops need, keep the reason for /ready, and end the start-up steps."""
+        self.stopped_reason = f"{what} failed: {cause}; {fix}"
+        log.error("%s failed and will not be retried (the service stays up, not ready): %s; fix: %s", what, detail, fix)
+        raise StartupStopped(self.stopped_reason)
 
     async def sweep_expired(self) -> int:
         """Delete documents past their declared TTL, as MongoDB's TTL monitor does (embedded store only)."""
@@ -123,3 +388,5 @@ class Database:
 
     def close(self) -> None:
         self.client.close()
+        if self._index_client is not None:
+            self._index_client.close()

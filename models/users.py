@@ -28,8 +28,11 @@ INDEXES = [
     # two indexes of one key pattern that differ only in their partial filter.
     IndexModel([("email", ASCENDING), ("_id", ASCENDING)], partialFilterExpression={"isEmailVerified": True},
                name="verified_email"),
-    # Sparse: users without a username carry no such field, so they never collide on null.
-    IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
+    # Unique among string usernames only: a user without one (no field, or null should one ever be
+    # written) is outside the index, so any number of them coexist. A sparse index would still hold
+    # an explicit null, and a real server would then refuse the second.
+    IndexModel([("username", ASCENDING)], unique=True, partialFilterExpression={"username": {"$type": "string"}},
+               name="username_string_unique"),
     # Sign-ups per month and the createdAt sort.
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="created_at"),
     # GET /users sorts: each sort key followed by the _id tie-breaker (scanned backwards for :desc).
@@ -38,11 +41,16 @@ INDEXES = [
     # QUERY_EXCEPTIONS below records); what bounds it: a literal, escaped needle of at most 100 characters
     # (linear matching), on an admin-only route.
     IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_sort"),
-    # Not sparse: the unique username index skips users without one, so it cannot sort them all.
+    # Not partial: the unique username index skips users without one, so it cannot sort them all.
     IndexModel([("username", ASCENDING), ("_id", ASCENDING)], name="username_sort"),
     # The role filter (exact) and the role sort.
     IndexModel([("role", ASCENDING), ("_id", ASCENDING)], name="role_sort"),
 ]
+
+# Indexes earlier versions created and this one no longer declares: python run.py --sync-indexes drops them.
+RETIRED_INDEXES = (
+    "username_unique",  # sparse unique: replaced by username_string_unique, which also skips null
+)
 
 # GET /users shapes no index serves (listed in models.database.QUERY_EXCEPTIONS): a sortBy of several
 # keys, or one combined with a filter on another field, and the filtered count for totalResults.

@@ -4,6 +4,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from models.database import StartupStopped
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -59,7 +60,14 @@ class Services:
         self.database.close()
 
     async def _prepare_database(self) -> None:
-        """Indexes, then unfinished account deletions, then the admin: each retried until MongoDB answers."""
+        """Indexes, then unfinished account deletions, then the admin: each retried while MongoDB cannot be
+        reached; an error waiting cannot fix (index conflict, bad credentials) ends them, logged once."""
+        try:
+            await self._prepare_steps()
+        except StartupStopped:
+            pass  # logged once by until_done; /ready answers 503 with the reason
+
+    async def _prepare_steps(self) -> None:
         database, settings = self.database, self.settings
         await database.until_done("creating indexes", database.ensure_indexes)
         log.info("indexes ensured")

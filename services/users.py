@@ -60,7 +60,7 @@ class Users:
             "isEmailVerified": False, "favoriteBoards": [], "createdAt": now, "updatedAt": now,
         }
         if username:
-            user["username"] = username  # absent rather than null: the sparse unique index skips it
+            user["username"] = username  # absent rather than null: the partial unique index skips it
         if phone:
             user["phone"] = phone
         # The organisation goes in first, keyed by the new user's id: if the user insert then loses a
@@ -244,7 +244,7 @@ def field_changes(user: dict, fields: dict) -> tuple:
         changes.update(email=normalise_email(fields["email"]), isEmailVerified=False)
     for key in ("username", "phone"):
         if key in fields and fields[key] is None:
-            removals[key] = ""  # absent, never null: the sparse unique index on username skips it
+            removals[key] = ""  # absent, never null: the partial unique index on username skips it
         elif key in fields:
             changes[key] = fields[key].lower() if key == "username" else fields[key]
     if "role" in fields:

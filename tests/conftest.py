@@ -57,13 +57,14 @@ def services(io_loop, config):
 
     io_loop.run_sync(start)
     yield services
+    io_loop.run_sync(lambda: stop_services(services, config))
 
-    async def stop():
-        if not config.embedded:
-            await services.database.client.drop_database(config.mongodb_db)
-        await services.stop()
 
-    io_loop.run_sync(stop)
+async def stop_services(services, config) -> None:
+    """Stop a test's services; on the suite's real server, drop the database made up for the test."""
+    if not config.embedded:
+        await services.database.client.drop_database(config.mongodb_db)
+    await services.stop()
 
 
 @pytest.fixture

@@ -150,3 +150,9 @@ def link_token(message, path: str) -> str:
     found = re.search(rf"https?://\S+/{path}\?token=([A-Za-z0-9_\-]+)", _plain(message))
     assert found, _plain(message)
     return found.group(1)
+
+
+def server_error(cls, message: str, code: int, code_name: str, **details):
+    """A pymongo OperationFailure (or subclass) as the driver raises it from a server's reply."""
+    return cls(message, code=code, details={"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name,
+                                             **details})

@@ -7,7 +7,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 from models.database import Database
 from services.container import Services
 from settings import Settings
-from tests.conftest import TEST_ENV
+from tests.conftest import TEST_ENV, stop_services
 from tests.helpers import PASSWORD, assert_error, free_port
 
 
@@ -24,7 +24,8 @@ class TestMongoUnreachable:
 
     @pytest.fixture
     def config(self):
-        env = {**TEST_ENV, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300"}
+        env = {**TEST_ENV, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
+               "MONGODB_OPERATION_TIMEOUT_MS": "300"}
         return Settings.from_env(env)
 
     @pytest.fixture
@@ -69,7 +70,7 @@ class TestIndexesRecover:
         services = Services(config, Database.connect(config))
         io_loop.run_sync(lambda: _start(services))
         yield services
-        io_loop.run_sync(services.stop)
+        io_loop.run_sync(lambda: stop_services(services, config))
 
     @pytest.mark.gen_test(timeout=30)
     async def test_ready_turns_200_once_indexes_exist(self, api, services):

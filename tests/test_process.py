@@ -8,6 +8,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.conftest import TEST_ENV
 from tests.helpers import PASSWORD
 from tests.service_process import ROOT, running
 
@@ -37,13 +38,18 @@ def test_run_serves_and_sigterm_drains_in_flight_requests():
         assert status == 201 and body["user"]["email"] == "slow@example.com"
         assert service.stop() == 0
         output = service.stderr()
-        assert "embedded in-memory MongoDB stand-in" in output
+        # The store the suite targets: ServiceProcess passes MONGODB_URI through when it is set.
+        if os.environ.get("MONGODB_URI"):
+            assert "using MongoDB from MONGODB_URI, database accounts_test_" in output
+            assert "embedded in-memory MongoDB stand-in" not in output
+        else:
+            assert "embedded in-memory MongoDB stand-in" in output
         assert "stopped" in output
 
 
 def test_bad_setting_stops_start_up_with_one_line():
     result = subprocess.run([sys.executable, "run.py"], cwd=ROOT, capture_output=True, text=True, timeout=30,
-                            env={**os.environ, "BCRYPT_ROUNDS": "forty"})
+                            env={**os.environ, **TEST_ENV, "BCRYPT_ROUNDS": "forty"})
     assert result.returncode == 2
     assert result.stderr.strip() == "error: BCRYPT_ROUNDS must be a whole number, got 'forty'"
 

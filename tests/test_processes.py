@@ -10,7 +10,8 @@ import time
 from tests.helpers import assert_error, free_port
 from tests.service_process import running
 
-UNREACHABLE_MONGODB = {"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300"}
+UNREACHABLE_MONGODB = {"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
+                       "MONGODB_OPERATION_TIMEOUT_MS": "300"}
 
 
 def children(pid: int) -> set:

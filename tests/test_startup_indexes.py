@@ -1,0 +1,267 @@
+"""Start-up against indexes that differ from the declared ones, and errors that waiting cannot fix.
+
+The conflicts are real where the store can hold them (an index of the same name with another spec is
+made on the store before the service starts); the server-only failures are the real pymongo
+exceptions with the server's codes and messages, raised where the server raises them.
+"""
+import asyncio
+import logging
+
+import pytest
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
+
+from models import users as user_model
+from models.database import INDEXES, Database
+from services.container import Services
+from tests.conftest import stop_services
+from tests.helpers import assert_error, server_error
+
+ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-123"}
+
+# The server's own answers (MongoDB 7/8), as pymongo raises them.
+SAME_NAME_OTHER_KEYS = server_error(
+    OperationFailure, "An existing index has the same name as the requested index. When index names are not "
+    "specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested "
+    "index: { v: 2, key: { email: 1 }, name: \"email_unique\", unique: true }, existing index: { v: 2, key: "
+    "{ email: 1 }, name: \"email_unique\" }", 86, "IndexKeySpecsConflict")
+SAME_NAME_OTHER_OPTIONS = server_error(
+    OperationFailure, "An equivalent index already exists with a different name and options. Requested index: "
+    "{ v: 2, key: { expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 0 }, existing index: { v: 2, key: "
+    "{ expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 3600 }", 85, "IndexOptionsConflict")
+DUPLICATES_BLOCK_UNIQUE = server_error(
+    DuplicateKeyError, "Index build failed: 5b6c0f7e-3c1a-4b7e-9a55-0d6e1f2a3b4c: Collection accounts.users "
+    "( 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d ) :: caused by :: E11000 duplicate key error collection: "
+    "accounts.users index: email_unique dup key: { email: \"twice@example.com\" }", 11000, "DuplicateKey",
+    keyPattern={"email": 1}, keyValue={"email": "twice@example.com"})
+BAD_CREDENTIALS = server_error(OperationFailure, "Authentication failed.", 18, "AuthenticationFailed")
+
+
+@pytest.fixture
+def settings_env():
+    return ADMIN
+
+
+@pytest.fixture
+def starter(io_loop, config):
+    """starter(prepare): Services on a fresh store after prepare(database) has shaped it, started as run.py
+    starts them; stopped (and a real server's test database dropped) at the end."""
+    started = []
+
+    def start(prepare=None):
+        services = Services(config, Database.connect(config))
+
+        async def go():
+            if prepare:
+                await prepare(services.database)
+            services.start()
+
+        io_loop.run_sync(go)
+        started.append(services)
+        return services
+
+    yield start
+    for services in started:
+        io_loop.run_sync(lambda: stop_services(services, config))
+
+
+async def until(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def database_log(caplog) -> list:
+    """What accounts.database logged, start-up in the fixtures included."""
+    return [r for when in ("setup", "call") for r in caplog.get_records(when) if r.name == "accounts.database"]
+
+
+def stop_lines(caplog) -> list:
+    return [r.getMessage() for r in database_log(caplog) if r.levelno == logging.ERROR]
+
+
+def retries(caplog) -> list:
+    return [r for r in database_log(caplog) if "retrying" in r.getMessage()]
+
+
+class TestSameNameOtherSpec:
+    """email_unique exists without unique (say, made by hand): a server refuses to create the declared one."""
+
+    @pytest.fixture
+    def services(self, starter):
+        async def conflict(database):
+            await database.db[user_model.COLLECTION].create_indexes([IndexModel([("email", ASCENDING)],
+                                                                                 name="email_unique")])
+        return starter(conflict)
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_not_ready_with_one_line_naming_index_difference_and_fix(self, api, services, caplog):
+        await until(lambda: services.database.stopped_reason)
+        ready = await api.get("/ready")
+        assert_error(ready, 503)
+        assert "users.email_unique" in ready.json["message"] and "--sync-indexes" in ready.json["message"]
+        assert (await api.get("/health")).code == 200
+        [line] = stop_lines(caplog)
+        assert "users.email_unique is {email: 1} on the server, declared {email: 1} unique" in line
+        assert "python run.py --sync-indexes" in line
+        assert not retries(caplog)
+        # The later start-up steps never ran: no admin was bootstrapped over a store without unique emails.
+        assert await services.users.collection.count_documents({}) == 0
+        assert not services.database.indexes_ready
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_sync_indexes_rebuilds_it_and_the_next_start_is_ready(self, services, io_loop):
+        await until(lambda: services.database.stopped_reason)
+        lines = []
+        await services.database.sync_indexes(report=lines.append)
+        assert lines[0] == "users: dropped index email_unique"
+        assert "users: created index email_unique {email: 1} unique" in lines
+        info = await services.database[user_model.COLLECTION].index_information()
+        assert info["email_unique"].get("unique") is True
+        assert not (await services.database.index_plan()).conflicts
+
+
+class TestRetiredAndRenamed:
+    """An upgrade from the sparse username_unique, plus an index ops made on the declared keys."""
+
+    @pytest.fixture
+    def services(self, starter):
+        async def old_version(database):
+            collection = database.db[user_model.COLLECTION]
+            await collection.create_indexes([
+                IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
+                IndexModel([("role", ASCENDING), ("_id", ASCENDING)], name="role_1__id_1"),
+                IndexModel([("phone", ASCENDING)], name="ops_phone"),  # not ours: left alone
+            ])
+        return starter(old_version)
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_start_up_names_both_and_sync_drops_only_those(self, api, services, caplog):
+        await until(lambda: services.database.stopped_reason)
+        assert_error(await api.get("/ready"), 503)
+        [line] = stop_lines(caplog)
+        assert "users.username_unique" in line and "users.role_1__id_1" in line and "ops_phone" not in line
+        lines = []
+        await services.database.sync_indexes(report=lines.append)
+        assert "users: dropped index username_unique" in lines and "users: dropped index role_1__id_1" in lines
+        info = await services.database[user_model.COLLECTION].index_information()
+        assert {"username_string_unique", "role_sort", "ops_phone"} <= set(info)
+        assert not {"username_unique", "role_1__id_1"} & set(info)
+        # Every declared index is in place: a second sync changes nothing.
+        again = []
+        await services.database.sync_indexes(report=again.append)
+        assert again == []
+
+
+def fail_with(monkeypatch, method: str, error: Exception) -> list:
+    """Database.<method> raises error, as the server would answer it; returns the list of calls."""
+    calls = []
+
+    async def failing(self, *args, **kwargs):
+        calls.append(args)
+        raise error
+
+    monkeypatch.setattr(Database, method, failing)
+    monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
+    return calls
+
+
+FAILURES = [
+    ("_create", SAME_NAME_OTHER_KEYS, "python run.py --sync-indexes"),
+    ("_create", SAME_NAME_OTHER_OPTIONS, "python run.py --sync-indexes"),
+    ("_create", DUPLICATES_BLOCK_UNIQUE, "remove the duplicates"),
+    ("index_plan", BAD_CREDENTIALS, "check the user name and password in MONGODB_URI"),
+]
+
+
+class TestErrorsWaitingCannotFix:
+    """The server refuses the index step for good: logged once, not retried, /ready says why."""
+
+    @pytest.fixture
+    def failure(self, request):
+        return request.param
+
+    @pytest.fixture
+    def services(self, starter, monkeypatch, failure):
+        method, error, _fix = failure
+        self.calls = fail_with(monkeypatch, method, error)
+        return starter()
+
+    @pytest.mark.parametrize("failure", FAILURES, indirect=True, ids=["86", "85", "11000", "18"])
+    @pytest.mark.gen_test(timeout=30)
+    async def test_logged_once_not_retried_and_not_ready(self, failure, api, services, caplog):
+        _method, error, fix = failure
+        await until(lambda: services.database.stopped_reason)
+        await asyncio.sleep(0.2)  # twenty retry periods: a retry would have happened by now
+        assert len(self.calls) == 1
+        [line] = stop_lines(caplog)
+        assert f"code={error.code} ({error.details['codeName']})" in line
+        assert error.details["errmsg"][:40] in line and fix in line
+        assert not retries(caplog)
+        ready = await api.get("/ready")
+        assert_error(ready, 503)
+        assert ready.json["message"].startswith(f"creating indexes failed: {type(error).__name__} code={error.code}")
+        assert fix in ready.json["message"]
+        assert (await api.get("/health")).code == 200
+        assert await services.users.collection.count_documents({}) == 0  # admin bootstrap never ran
+
+
+TRANSIENT = [
+    AutoReconnect("connection closed"),
+    server_error(OperationFailure, "Identical index already exists: email_unique", 285, "IndexBuildAlreadyInProgress"),
+    server_error(OperationFailure, "Not primary while creating indexes in accounts.users", 10107, "NotWritablePrimary"),
+]
+
+
+class TestTransientErrors:
+    """The index step fails three times in a way a later try fixes: retried, then the later steps run."""
+
+    @pytest.fixture
+    def transient(self, request):
+        return request.param
+
+    @pytest.fixture
+    def services(self, starter, monkeypatch, transient):
+        real = Database._create
+        failures = []
+
+        async def flaky(database, missing, report=None):
+            if len(failures) < 3:
+                failures.append(1)
+                raise transient
+            await real(database, missing, report)
+
+        monkeypatch.setattr(Database, "_create", flaky)
+        monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
+        return starter()
+
+    @pytest.mark.parametrize("transient", TRANSIENT, indirect=True, ids=["AutoReconnect", "285", "10107"])
+    @pytest.mark.gen_test(timeout=30)
+    async def test_keep_being_retried(self, transient, api, services, caplog):
+        await until(lambda: services.database.indexes_ready)
+        assert len(retries(caplog)) == 3 and services.database.stopped_reason is None
+        for _ in range(500):  # then the later steps run: the admin appears
+            if await services.users.find_by_email("admin@example.com"):
+                break
+            await asyncio.sleep(0.01)
+        assert await services.users.find_by_email("admin@example.com") is not None
+        assert (await api.get("/ready")).code == 200
+
+
+def test_every_declared_index_compares_equal_to_itself_as_listed():
+    # The comparison sees a declaration and the server's list_indexes document of it alike.
+    from models.database import index_spec
+    for models in INDEXES.values():
+        for model in models:
+            listed = {"v": 2, **model.document, "key": dict(model.document["key"])}
+            assert index_spec(listed) == index_spec(model.document)
+
+
+def test_a_ttl_of_zero_seconds_is_a_difference():
+    from models.database import index_spec
+    ttl = {"key": {"expiresAt": 1}, "name": "expiry_ttl", "expireAfterSeconds": 0}
+    plain = {"key": {"expiresAt": 1}, "name": "expiry_ttl"}
+    assert index_spec(ttl) != index_spec(plain)
+    assert index_spec({**plain, "unique": False}) == index_spec(plain)
+    assert index_spec({**ttl, "expireAfterSeconds": 0.0, "key": {"expiresAt": 1.0}}) == index_spec(ttl)

@@ -1,12 +1,14 @@
 """Configuration, read once from the environment and checked before anything starts.
 
-Every setting of the contract lives here with its default. A bad value stops start-up with one
-line naming the variable (SettingsError), never a traceback.
+Each setting is declared once, below, with its variable, reader (type and bounds), default and
+meaning; the README's configuration table is generated from these declarations
+(`python settings.py`). A bad value stops start-up with one line naming the variable
+(SettingsError), never a traceback.
 """
 import dataclasses
 import os
 import secrets
-from typing import Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 MIB = 1024 * 1024
 
@@ -15,41 +17,163 @@ class SettingsError(ValueError):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
+# ---- readers: each turns the variable's non-empty text into a value, or raises naming it ----------------------
+
+
+def text(name: str, raw: str) -> str:
+    return raw
+
+
+def integer(low: int, high: int) -> Callable[[str, str], int]:
+    return _bounded(int, "a whole number", low, high)
+
+
+def number(low: float, high: float) -> Callable[[str, str], float]:
+    return _bounded(float, "a number", low, high)
+
+
+def _bounded(kind, described: str, low, high):
+    def read(name: str, raw: str):
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be {described}, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+    read.bounds = f"{low}-{high}"
+    return read
+
+
+def boolean(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def url(name: str, raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must start with http:// or https://, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def origins(name: str, raw: str) -> tuple:
+    listed = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in listed:
+        if origin == "*" or not origin.startswith(("http://", "https://")):
+            # A wildcard or scheme-less origin would hand the API to any web page (CWE-942).
+            raise SettingsError(f"{name} must list full origins like https://app.example.com, got {origin!r}")
+    return listed
+
+
+def mongodb_uri(name: str, raw: str) -> str:
+    """A MongoDB connection string, checked as the driver will read it (never echoed: it may hold a
+    password). A mongodb+srv:// one is resolved through DNS only when the service connects."""
+    if not raw.startswith(("mongodb://", "mongodb+srv://")):
+        raise SettingsError(f"{name} must start with mongodb:// or mongodb+srv://")
+    if raw.startswith("mongodb://"):
+        from pymongo import uri_parser
+        from pymongo.errors import InvalidURI
+
+        try:
+            uri_parser.parse_uri(raw, validate=True, warn=False)
+        except (InvalidURI, ValueError) as error:
+            raise SettingsError(f"{name} is not a valid connection string: {str(error).splitlines()[0]}") from None
+    return raw
+
+
+def jwt_secret(name: str, raw: str) -> str:
+    if len(raw) < 32:
+        # HS256 with a short key can be brute-forced offline from any token (CWE-326).
+        raise SettingsError(f"{name} must be at least 32 characters")
+    return raw
+
+
+def bcrypt_password(name: str, raw: str) -> str:
+    if not 8 <= len(raw.encode("utf-8")) <= 72:
+        raise SettingsError(f"{name} must be 8 characters to 72 bytes")
+    return raw
+
+
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """How one setting is read from the environment, and what it means (for the README's table)."""
+
+    env: str
+    read: Callable[[str, str], Any]
+    doc: str
+    shown_default: Optional[str] = None
+
+
+def setting(env: str, read, default, doc: str, shown_default: Optional[str] = None):
+    """Declare a setting: a dataclass field read from `env` by `read`, `default` when unset or empty."""
+    return dataclasses.field(default=default, metadata={"variable": Variable(env, read, doc, shown_default)})
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    port: int = 8000
-    mongodb_uri: Optional[str] = None
-    mongodb_db: str = "accounts"
-    mongodb_timeout_ms: int = 3000
-    mongodb_operation_timeout_ms: int = 5000
-    jwt_secret: str = ""
+    port: int = setting("PORT", integer(0, 65535), 8000, "listening port (`--port` overrides)")
+    mongodb_uri: Optional[str] = setting("MONGODB_URI", mongodb_uri, None, "MongoDB connection string",
+                                         "*(none: embedded store)*")
+    mongodb_db: str = setting("MONGODB_DB", text, "accounts", "database name")
+    mongodb_timeout_ms: int = setting("MONGODB_TIMEOUT_MS", integer(100, 60000), 3000,
+                                      "server selection / connect timeout")
+    mongodb_operation_timeout_ms: int = setting(
+        "MONGODB_OPERATION_TIMEOUT_MS", integer(100, 600000), 5000,
+        "the longest any database operation may take (`timeoutMS`); past it the request is a 503")
+    jwt_secret: str = setting("JWT_SECRET", jwt_secret, "",
+                              "HS256 key, at least 32 characters; required with `MONGODB_URI`",
+                              "*(random in embedded mode)*")
+    bcrypt_rounds: int = setting("BCRYPT_ROUNDS", integer(4, 31), 12, "bcrypt cost")
+    access_token_minutes: int = setting("ACCESS_TOKEN_MINUTES", integer(1, 24 * 60), 30, "access JWT lifetime")
+    refresh_token_days: int = setting("REFRESH_TOKEN_DAYS", integer(1, 365), 30,
+                                      "refresh token, session and session cookie lifetime")
+    refresh_reuse_grace_seconds: int = setting(
+        "REFRESH_REUSE_GRACE_SECONDS", integer(0, 300), 10,
+        "a refresh token presented again this soon after its rotation gets a new pair (two tabs); later, "
+        "reuse ends the session")
+    reset_token_minutes: int = setting("RESET_TOKEN_MINUTES", integer(1, 24 * 60), 10, "reset-password link lifetime")
+    verify_token_minutes: int = setting("VERIFY_TOKEN_MINUTES", integer(1, 7 * 24 * 60), 60,
+                                        "verify-email link lifetime")
+    app_url: str = setting("APP_URL", url, "", "public base URL of the service: the links in emails, the "
+                           "session cookie's `Secure`, the CSRF origin", "`http://localhost:PORT`")
+    max_body_bytes: int = setting("MAX_BODY_BYTES", integer(1024, 64 * MIB), MIB, "largest JSON body (413 above)")
+    max_photo_bytes: int = setting("MAX_PHOTO_BYTES", integer(1024, 15 * MIB), 5 * MIB, "largest profile photo")
+    login_attempts_limit: int = setting(
+        "LOGIN_ATTEMPTS_LIMIT", integer(0, 10**6), 10,
+        "login attempts per email and client address per window (a success clears them); `0` turns it off")
+    login_attempts_window_seconds: int = setting("LOGIN_ATTEMPTS_WINDOW_SECONDS", integer(1, 7 * 86400), 900,
+                                                 "that window")
+    trust_proxy: bool = setting("TRUST_PROXY", boolean, False,
+                                "take the client address from `X-Real-IP` / `X-Forwarded-For` (only behind nginx)")
+    cors_origins: tuple = setting("CORS_ORIGINS", origins, (),
+                                  "comma-separated web origins allowed to call the API with credentials "
+                                  "(`*` is refused)", "*(none)*")
+    session_cookie: bool = setting("SESSION_COOKIE", boolean, True,
+                                   "login and registration set the browser session cookie")
+    admin_email: Optional[str] = setting("ADMIN_EMAIL", text, None,
+                                         "at start-up, make sure this admin exists (created, or taken over)",
+                                         "*(none)*")
+    admin_password: Optional[str] = setting("ADMIN_PASSWORD", bcrypt_password, None,
+                                            "that admin's password (set together with `ADMIN_EMAIL`)", "*(none)*")
+    admin_name: str = setting("ADMIN_NAME", text, "Admin", "name of a newly created admin")
+    smtp_host: Optional[str] = setting("SMTP_HOST", text, None, "SMTP server", "*(none: emails go to the log)*")
+    smtp_port: int = setting("SMTP_PORT", integer(1, 65535), 587, "SMTP port; `465` means implicit TLS")
+    smtp_username: Optional[str] = setting("SMTP_USERNAME", text, None, "SMTP login", "*(none)*")
+    smtp_password: Optional[str] = setting("SMTP_PASSWORD", text, None, "SMTP password", "*(none)*")
+    smtp_starttls: bool = setting("SMTP_STARTTLS", boolean, True, "upgrade with STARTTLS (ignored on port 465)")
+    smtp_timeout_seconds: int = setting("SMTP_TIMEOUT_SECONDS", integer(1, 300), 10, "per-send timeout")
+    email_from: str = setting("EMAIL_FROM", text, "Accounts <no-reply@localhost>", "sender")
+    email_poll_seconds: float = setting("EMAIL_POLL_SECONDS", number(0.05, 3600), 5.0,
+                                        "how often a process looks for due emails (it is also woken when it "
+                                        "queues one)")
+    shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", number(0, 3600), 20.0,
+                                            "how long SIGTERM waits for requests in flight")
+    # Derived, not read: True when JWT_SECRET was unset and a random one was made.
     jwt_secret_generated: bool = False
-    bcrypt_rounds: int = 12
-    access_token_minutes: int = 30
-    refresh_token_days: int = 30
-    refresh_reuse_grace_seconds: int = 10
-    reset_token_minutes: int = 10
-    verify_token_minutes: int = 60
-    app_url: str = "http://localhost:8000"
-    max_body_bytes: int = MIB
-    max_photo_bytes: int = 5 * MIB
-    login_attempts_limit: int = 10
-    login_attempts_window_seconds: int = 900
-    trust_proxy: bool = False
-    cors_origins: tuple = ()
-    session_cookie: bool = True
-    admin_email: Optional[str] = None
-    admin_password: Optional[str] = None
-    admin_name: str = "Admin"
-    smtp_host: Optional[str] = None
-    smtp_port: int = 587
-    smtp_username: Optional[str] = None
-    smtp_password: Optional[str] = None
-    smtp_starttls: bool = True
-    smtp_timeout_seconds: int = 10
-    email_from: str = "Accounts <no-reply@localhost>"
-    email_poll_seconds: float = 5.0
-    shutdown_grace_seconds: float = 20.0
 
     @property
     def embedded(self) -> bool:
@@ -58,130 +182,46 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides) -> "Settings":
-        """Build settings from an environment mapping; raises SettingsError on a bad value."""
-        read = _Reader(env)
-        port = read.integer("PORT", 8000, 0, 65535)
-        mongodb_uri = read.mongodb_uri("MONGODB_URI")
-        jwt_secret = read.text("JWT_SECRET")
-        generated = False
-        if not jwt_secret:
-            if mongodb_uri:
-                # Tokens signed with a per-process random key would fail on every other process (CWE-321).
-                raise SettingsError("JWT_SECRET is required when MONGODB_URI is set")
-            jwt_secret, generated = secrets.token_urlsafe(48), True
-        elif len(jwt_secret) < 32:
-            # HS256 with a short key can be brute-forced offline from any token (CWE-326).
-            raise SettingsError("JWT_SECRET must be at least 32 characters")
-        admin_email = read.text("ADMIN_EMAIL") or None
-        admin_password = read.text("ADMIN_PASSWORD") or None
-        if bool(admin_email) != bool(admin_password):
-            raise SettingsError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together")
-        if admin_password and not 8 <= len(admin_password.encode()) <= 72:
-            raise SettingsError("ADMIN_PASSWORD must be 8 characters to 72 bytes")
-        values = dict(
-            port=port,
-            mongodb_uri=mongodb_uri,
-            mongodb_db=read.text("MONGODB_DB") or "accounts",
-            mongodb_timeout_ms=read.integer("MONGODB_TIMEOUT_MS", 3000, 100, 60000),
-            mongodb_operation_timeout_ms=read.integer("MONGODB_OPERATION_TIMEOUT_MS", 5000, 100, 600000),
-            jwt_secret=jwt_secret,
-            jwt_secret_generated=generated,
-            bcrypt_rounds=read.integer("BCRYPT_ROUNDS", 12, 4, 31),
-            access_token_minutes=read.integer("ACCESS_TOKEN_MINUTES", 30, 1, 24 * 60),
-            refresh_token_days=read.integer("REFRESH_TOKEN_DAYS", 30, 1, 365),
-            refresh_reuse_grace_seconds=read.integer("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300),
-            reset_token_minutes=read.integer("RESET_TOKEN_MINUTES", 10, 1, 24 * 60),
-            verify_token_minutes=read.integer("VERIFY_TOKEN_MINUTES", 60, 1, 7 * 24 * 60),
-            app_url=read.url("APP_URL", f"http://localhost:{port or 8000}"),
-            max_body_bytes=read.integer("MAX_BODY_BYTES", MIB, 1024, 64 * MIB),
-            max_photo_bytes=read.integer("MAX_PHOTO_BYTES", 5 * MIB, 1024, 15 * MIB),
-            login_attempts_limit=read.integer("LOGIN_ATTEMPTS_LIMIT", 10, 0, 10**6),
-            login_attempts_window_seconds=read.integer("LOGIN_ATTEMPTS_WINDOW_SECONDS", 900, 1, 7 * 86400),
-            trust_proxy=read.boolean("TRUST_PROXY", False),
-            cors_origins=read.origins("CORS_ORIGINS"),
-            session_cookie=read.boolean("SESSION_COOKIE", True),
-            admin_email=admin_email,
-            admin_password=admin_password,
-            admin_name=read.text("ADMIN_NAME") or "Admin",
-            smtp_host=read.text("SMTP_HOST") or None,
-            smtp_port=read.integer("SMTP_PORT", 587, 1, 65535),
-            smtp_username=read.text("SMTP_USERNAME") or None,
-            smtp_password=read.text("SMTP_PASSWORD") or None,
-            smtp_starttls=read.boolean("SMTP_STARTTLS", True),
-            smtp_timeout_seconds=read.integer("SMTP_TIMEOUT_SECONDS", 10, 1, 300),
-            email_from=read.text("EMAIL_FROM") or "Accounts <no-reply@localhost>",
-            email_poll_seconds=read.number("EMAIL_POLL_SECONDS", 5.0, 0.05, 3600),
-            shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 20.0, 0, 3600),
-        )
+        """Build settings from an environment mapping (then `overrides`); raises SettingsError on a bad value."""
+        values = {}
+        for field, variable in declared():
+            raw = env.get(variable.env, "").strip()
+            values[field.name] = variable.read(variable.env, raw) if raw else field.default
         values.update(overrides)
-        return cls(**values)
+        return cls(**_derive(values))
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The README's configuration table, one row per declared setting."""
+        rows = ["| variable | default | meaning |", "|---|---|---|"]
+        for field, variable in declared():
+            default = variable.shown_default or f"`{field.default}`"
+            bounds = getattr(variable.read, "bounds", None)
+            meaning = f"{variable.doc} ({bounds})" if bounds else variable.doc
+            rows.append(f"| `{variable.env}` | {default} | {meaning} |")
+        return "\n".join(rows)
 
 
-class _Reader:
-    """Typed reads of environment variables, each failure naming its variable."""
+def declared():
+    """(field, Variable) for every setting read from the environment."""
+    for field in dataclasses.fields(Settings):
+        if "variable" in field.metadata:
+            yield field, field.metadata["variable"]
 
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
 
-    def text(self, name: str) -> str:
-        return self.env.get(name, "").strip()
+def _derive(values: dict) -> dict:
+    """The rules that tie settings together, applied after reading (so `--port` feeds APP_URL too)."""
+    if not values["app_url"]:
+        values["app_url"] = f"http://localhost:{values['port'] or 8000}"
+    if not values["jwt_secret"]:
+        if values["mongodb_uri"]:
+            # Tokens signed with a per-process random key would fail on every other process (CWE-321).
+            raise SettingsError("JWT_SECRET is required when MONGODB_URI is set")
+        values["jwt_secret"], values["jwt_secret_generated"] = secrets.token_urlsafe(48), True
+    if bool(values["admin_email"]) != bool(values["admin_password"]):
+        raise SettingsError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together")
+    return values
 
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        return self._bounded(name, default, low, high, int, "a whole number")
 
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        return self._bounded(name, default, low, high, float, "a number")
-
-    def _bounded(self, name: str, default, low, high, kind, described: str):
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be {described}, got {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-        return value
-
-    def mongodb_uri(self, name: str) -> Optional[str]:
-        """A MongoDB connection string, checked as the driver will read it (never echoed: it may hold a
-        password). A mongodb+srv:// one is resolved through DNS only when the service connects."""
-        raw = self.text(name)
-        if not raw:
-            return None
-        if not raw.startswith(("mongodb://", "mongodb+srv://")):
-            raise SettingsError(f"{name} must start with mongodb:// or mongodb+srv://")
-        if raw.startswith("mongodb://"):
-            from pymongo import uri_parser
-            from pymongo.errors import InvalidURI
-
-            try:
-                uri_parser.parse_uri(raw, validate=True, warn=False)
-            except (InvalidURI, ValueError) as error:
-                raise SettingsError(f"{name} is not a valid connection string: {str(error).splitlines()[0]}") from None
-        return raw
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.text(name).lower()
-        if not raw:
-            return default
-        if raw in ("1", "true", "yes", "on"):
-            return True
-        if raw in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-    def url(self, name: str, default: str) -> str:
-        raw = self.text(name) or default
-        if not raw.startswith(("http://", "https://")):
-            raise SettingsError(f"{name} must start with http:// or https://, got {raw!r}")
-        return raw.rstrip("/")
-
-    def origins(self, name: str) -> tuple:
-        origins = tuple(o.strip().rstrip("/") for o in self.text(name).split(",") if o.strip())
-        for origin in origins:
-            if origin == "*" or not origin.startswith(("http://", "https://")):
-                # A wildcard or scheme-less origin would hand the API to any web page (CWE-942).
-                raise SettingsError(f"{name} must list full origins like https://app.example.com, got {origin!r}")
-        return origins
+if __name__ == "__main__":
+    print(Settings.documentation())

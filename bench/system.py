@@ -55,12 +55,10 @@ class Processes:
 
 def service_variables() -> set:
     """The environment variables the service reads (settings.py), and LOG_LEVEL."""
-    import dataclasses
-
     sys.path.insert(0, ROOT)
-    from settings import Settings
+    from settings import declared
 
-    return {field.name.upper() for field in dataclasses.fields(Settings)} | {"LOG_LEVEL", "PORT"}
+    return {variable.env for _field, variable in declared()} | {"LOG_LEVEL"}
 
 
 def free_port() -> int:

@@ -45,6 +45,8 @@ class Settings:
     smtp_starttls: bool = True
     smtp_timeout_seconds: int = 10
     email_from: str = "Accounts <no-reply@localhost>"
+    app_name: str = "Accounts"
+    client_url: Optional[str] = None
     email_poll_seconds: float = 5.0
     shutdown_grace_seconds: float = 20.0
 
@@ -57,7 +59,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides) -> "Settings":
         """Build settings from an environment mapping; raises SettingsError on a bad value."""
         read = _Reader(env)
-        port = read.integer("PORT", 8000, 0, 65535)
+        # --port (an override) must also move the default APP_URL, or links would point at the wrong port.
+        port = overrides["port"] if "port" in overrides else read.integer("PORT", 8000, 0, 65535)
         mongodb_uri = read.text("MONGODB_URI") or None
         jwt_secret = read.text("JWT_SECRET")
         generated = False
@@ -104,6 +107,8 @@ class Settings:
             smtp_starttls=read.boolean("SMTP_STARTTLS", True),
             smtp_timeout_seconds=read.integer("SMTP_TIMEOUT_SECONDS", 10, 1, 300),
             email_from=read.text("EMAIL_FROM") or "Accounts <no-reply@localhost>",
+            app_name=read.display_name("APP_NAME", "Accounts"),
+            client_url=read.url("CLIENT_URL", "") or None,
             email_poll_seconds=read.number("EMAIL_POLL_SECONDS", 5.0, 0.05, 3600),
             shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 20.0, 0, 3600),
         )
@@ -148,8 +153,17 @@ class _Reader:
             return False
         raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
+    def display_name(self, name: str, default: str) -> str:
+        raw = self.text(name) or default
+        # It goes into email headers and page titles: no control characters (header injection, CWE-93).
+        if len(raw) > 60 or any(ord(c) < 32 or ord(c) == 127 for c in raw):
+            raise SettingsError(f"{name} must be at most 60 characters without control characters")
+        return raw
+
     def url(self, name: str, default: str) -> str:
         raw = self.text(name) or default
+        if not raw:
+            return raw  # optional and not set
         if not raw.startswith(("http://", "https://")):
             raise SettingsError(f"{name} must start with http:// or https://, got {raw!r}")
         return raw.rstrip("/")

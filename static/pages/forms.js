@@ -1,6 +1,7 @@
 // The account pages' forms, enhanced: the server's own checks run before sending, so nothing typed is lost
 // and the error sits under its field (aria-invalid, aria-describedby, focus moved there); while the form is
-// sent its button is disabled, so a second click cannot send it twice. Without this script the server
+// sent its button is disabled, so a second click cannot send it twice; a page brought back from the
+// back-forward cache is loaded afresh. Without this script the server
 // answers the same checks with the same words. The words come from the page (data-*), written by the server.
 (function () {
   "use strict";
@@ -64,15 +65,13 @@
         button.textContent = form.getAttribute("data-busy") || label;
       }
     });
-    // Back to a page kept in memory (bfcache): the form can be sent again.
-    window.addEventListener("pageshow", function (event) {
-      if (event.persisted && button) {
-        form.removeAttribute("data-sending");
-        button.disabled = false;
-        button.textContent = label;
-      }
-    });
   }
 
   document.querySelectorAll("form[data-checked]").forEach(enhance);
+
+  // Back (or Forward) to a page Chromium kept in memory: what it shows may be out of date (a reset form whose
+  // link has just been used), so ask the server again; it answers from the link's state, never resending.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) window.location.reload();
+  });
 })();

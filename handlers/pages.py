@@ -133,14 +133,20 @@ class PageHandler(BaseHandler):
 
 class NewLinkPage(PageHandler):
     """A form asking for an email address, then the same "check your email" answer whether or not it
-    has an account (no account probing, CWE-204). Subclasses name the page and the operation."""
+    has an account (no account probing, CWE-204). Subclasses name the page and the Auth operation."""
 
     heading = ""
     intro = ""
+    operation = ""  # the services.auth.Auth method that queues the link, given the typed address
+    lifetime_setting = ""  # the Settings attribute of that link's lifetime in minutes
+    what = ""  # what the email holds, for the "check your email" page
 
     def get(self) -> None:
         if self.get_query_argument("sent", None) is not None:
-            return self.message("Check your email", self.sent_text())
+            lifetime = duration(getattr(self.config, self.lifetime_setting))
+            return self.message("Check your email", f"If a {self.config.app_name} account {self.what} is on its "
+                                f"way. It works once, for {lifetime}. It can take a few minutes to arrive; look "
+                                "in your spam folder too.")
         self.show_form()
 
     async def post(self) -> None:
@@ -151,18 +157,13 @@ class NewLinkPage(PageHandler):
         problem = email_problem(email)
         if problem:
             return self.show_form(email, problem, 422)
-        await self.send(email)
+        # Past EMAILS_PER_ADDRESS_PER_HOUR the operation sends nothing, and this answer stays the same.
+        await getattr(self.services.auth, self.operation)(email)
         self.see_other(f"{self.request.path}?sent=1")
 
     def show_form(self, email: str = "", error: Optional[str] = None, status: int = 200) -> None:
         self.show("new_link.html", status, title=self.heading, intro=self.intro, action=self.request.path,
                   email=email, error=error)
-
-    async def send(self, email: str) -> None:
-        raise NotImplementedError
-
-    def sent_text(self) -> str:
-        raise NotImplementedError
 
 
 def email_problem(email: str) -> Optional[str]:
@@ -200,14 +201,9 @@ class ResendVerificationPage(NewLinkPage):
 
     heading = "Get a new verification link"
     intro = "Enter the address of your account and we will send a new link to confirm it."
-
-    async def send(self, email: str) -> None:
-        await self.services.auth.resend_verification(email)
-
-    def sent_text(self) -> str:
-        return (f"If a {self.config.app_name} account with that address still needs verifying, a new link is on "
-                f"its way. It works once, for {duration(self.config.verify_token_minutes)}. It can take a few "
-                "minutes to arrive; look in your spam folder too.")
+    operation = "resend_verification"
+    lifetime_setting = "verify_token_minutes"
+    what = "with that address still needs verifying, a new link"
 
 
 class ForgotPasswordPage(NewLinkPage):
@@ -215,14 +211,9 @@ class ForgotPasswordPage(NewLinkPage):
 
     heading = "Reset your password"
     intro = "Enter the address of your account and we will email you a link to choose a new password."
-
-    async def send(self, email: str) -> None:
-        await self.services.auth.forgot_password(email)
-
-    def sent_text(self) -> str:
-        return (f"If a {self.config.app_name} account uses that address, a link to choose a new password is on "
-                f"its way. It works once, for {duration(self.config.reset_token_minutes)}. It can take a few "
-                "minutes to arrive; look in your spam folder too.")
+    operation = "forgot_password"
+    lifetime_setting = "reset_token_minutes"
+    what = "uses that address, a link to choose a new password"
 
 
 class ResetPasswordPage(PageHandler):

@@ -89,6 +89,13 @@ async def reset_token(api, mailbox):
     return link_token((await mailbox.wait_for(2))[1], "reset-password")
 
 
+async def reset_form(api, mailbox) -> tuple:
+    """A reset link's token, and a browser that has opened its page: (token, browser, page)."""
+    token = await reset_token(api, mailbox)
+    browser = Browser(api)
+    return token, browser, await browser.get(f"/reset-password?token={token}")
+
+
 async def can_login(api, password):
     return (await api.post("/auth/login", json={"email": "mark@example.com", "password": password})).code == 200
 
@@ -209,9 +216,7 @@ async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_t
 
 @pytest.mark.gen_test
 async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
-    token = await reset_token(api, mailbox)
-    browser = Browser(api)
-    page = await browser.get(f"/reset-password?token={token}")
+    token, browser, page = await reset_form(api, mailbox)
     for password, confirm, field, message in (
             ("short", "short", "password", "Use at least 8 characters."),
             ("é" * 37, "é" * 37, "password", "This password is too long"),
@@ -229,9 +234,7 @@ async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
 @pytest.mark.gen_test
 async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_success_without_changing_anything(
         api, mailbox, services):
-    token = await reset_token(api, mailbox)
-    browser = Browser(api)
-    page = await browser.get(f"/reset-password?token={token}")
+    token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
     assert await can_login(api, NEW_PASSWORD) and not await can_login(api, PASSWORD)
@@ -272,9 +275,7 @@ async def test_the_forgot_password_form_mails_a_link_only_for_an_account_and_ans
 
 @pytest.mark.gen_test
 async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mailbox):
-    token = await reset_token(api, mailbox)
-    browser = Browser(api)
-    page = await browser.get(f"/reset-password?token={token}")
+    token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert_error(await api.post("/reset-password", json=fields), 415)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)

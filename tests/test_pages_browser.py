@@ -7,12 +7,11 @@ import re
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.helpers import PASSWORD, Mailbox, free_port, link_token, text_part
+from tests.helpers import PASSWORD, free_port, link_token, smtp_server, text_part
 from tests.service_process import running
 
 pytestmark = pytest.mark.slow
@@ -27,12 +26,9 @@ CLIENT_URL = "https://board.example.com"
 
 @pytest.fixture(scope="module")
 def mailbox():
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
+    """One SMTP server for the module's run.py (each test mails its own address)."""
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,12 @@ class PageHandler(BaseHandler):
     """HTML pages: their own CSP, the token from a link, the forms and the outcome pages."""
 
     authentication = "none"
+    # What a form refused by the xsrf check says, and where it offers to start again.
+    form_expired_text = "Open the page again and send the form once more."
+
+    @property
+    def form_expired_retry(self) -> Optional[str]:
+        return self.request.path
 
     def set_default_headers(self) -> None:
         super().set_default_headers()  # Referrer-Policy: no-referrer keeps the token out of Referer (CWE-598)
@@ -115,8 +121,7 @@ class PageHandler(BaseHandler):
             self.check_xsrf_cookie()  # a form posted from another site, or without our cookie (CWE-352)
         except HTTPError as error:
             log.warning("form refused request_id=%s: %s", self.request_id, error.log_message)
-            self.message("This form has expired", "Open the page again and send the form once more.", 403,
-                         retry_url=self.request.path)
+            self.message("This form has expired", self.form_expired_text, 403, retry_url=self.form_expired_retry)
             return None
         return form
 
@@ -219,6 +224,9 @@ class ForgotPasswordPage(NewLinkPage):
 class ResetPasswordPage(PageHandler):
     """GET checks the link without using it (mail scanners open links) and shows the form, or says why
     not; POST sets the password and redirects to /reset-password/done."""
+
+    form_expired_text = "Open the link in the email again to choose a new password."
+    form_expired_retry = None  # the page needs the link's token, which only the email has
 
     async def get(self) -> None:
         token = self.link_token()

@@ -274,6 +274,23 @@ async def test_the_forgot_password_form_mails_a_link_only_for_an_account_and_ans
 
 
 @pytest.mark.gen_test
+async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothing(api, mailbox):
+    token, browser, page = await reset_form(api, mailbox)
+    other = Browser(api)
+    await other.get(f"/reset-password?token={token}")
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
+    fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    for cookie, sent in ((None, fields), (None, {**fields, "_xsrf": xsrf}), (browser.cookie, fields),
+                         (other.cookie, {**fields, "_xsrf": xsrf})):
+        headers = dict(FORM, Cookie=cookie) if cookie else FORM
+        html = assert_page(await api.post("/reset-password", body=urlencode(sent), headers=headers), 403,
+                           "This form has expired", "Open the link in the email again")
+        assert "Open the form again" not in html
+    assert await can_login(api, PASSWORD)
+    assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
+
+
+@pytest.mark.gen_test
 async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}

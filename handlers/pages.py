@@ -16,6 +16,7 @@ from tornado import httputil
 from tornado.web import HTTPError
 
 from handlers.base import BaseHandler
+from models.database import is_unavailable
 from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.email import duration
@@ -71,6 +72,20 @@ class PageHandler(BaseHandler):
     def set_default_headers(self) -> None:
         super().set_default_headers()  # Referrer-Policy: no-referrer keeps the token out of Referer (CWE-598)
         self.set_header("Content-Security-Policy", PAGE_CSP)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """A person never meets JSON for the server's own failures: MongoDB unreachable, shutting down or a bug
+        is a page too. A client error (a malformed, oversized or non-form body: no person sends one) keeps the
+        envelope."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        status = getattr(error, "status", getattr(error, "status_code", status_code))
+        unavailable = error is not None and is_unavailable(error)
+        if status < 500 and not unavailable:
+            return super().write_error(status_code, **kwargs)
+        if unavailable or status == 503 or self.application.shutting_down:
+            return self.message("This page is not available right now",
+                                "Nothing was changed. Please try again in a minute.", 503)
+        self.message("Something went wrong on our side", "Please try again in a minute.", 500)
 
     def show(self, template: str, status: int = 200, **values) -> None:
         self.set_status(status)

@@ -5,6 +5,7 @@ import re
 from urllib.parse import urlencode
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from services.sessions import hash_token
 from tests.helpers import PASSWORD, assert_error, link_token
@@ -299,6 +300,24 @@ async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mai
     broken = await api.post("/reset-password", body=b"password=%FF%FE&confirm=%FF%FE&_xsrf=" + xsrf.encode()
                             + b"&token=" + token.encode(), headers=dict(FORM, Cookie=browser.cookie))
     assert_error(broken, 400, "Malformed form body")
+    assert await can_login(api, PASSWORD)
+
+
+@pytest.mark.gen_test
+async def test_the_database_down_is_a_page_not_json(api, mailbox, services, monkeypatch):
+    token, browser, page = await reset_form(api, mailbox)
+
+    async def unreachable(*args):
+        raise ServerSelectionTimeoutError("No servers found yet, Timeout: 3.0s")
+
+    monkeypatch.setattr(services.sessions.tokens, "find_one", unreachable)
+    html = assert_page(await browser.get(f"/reset-password?token={token}"), 503,
+                       "This page is not available right now", "Nothing was changed")
+    assert "statusCode" not in html
+    monkeypatch.setattr(services.sessions.tokens, "find_one_and_update", unreachable)
+    fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    assert_page(await browser.submit(page, "/reset-password", fields), 503, "This page is not available right now")
+    monkeypatch.undo()
     assert await can_login(api, PASSWORD)
 
 

@@ -92,6 +92,13 @@ def jwt_secret(name: str, raw: str) -> str:
     return raw
 
 
+def display_name(name: str, raw: str) -> str:
+    # It goes into email headers and page titles: no control characters (header injection, CWE-93).
+    if len(raw) > 60 or any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise SettingsError(f"{name} must be at most 60 characters without control characters")
+    return raw
+
+
 def bcrypt_password(name: str, raw: str) -> str:
     if not 8 <= len(raw.encode("utf-8")) <= 72:
         raise SettingsError(f"{name} must be 8 characters to 72 bytes")
@@ -140,6 +147,10 @@ class Settings:
                                         "verify-email link lifetime")
     app_url: str = setting("APP_URL", url, "", "public base URL of the service: the links in emails, the "
                            "session cookie's `Secure`, the CSRF origin", "`http://localhost:PORT`")
+    app_name: str = setting("APP_NAME", display_name, "Accounts",
+                            "the product's name in emails (sender, subjects) and on the pages")
+    client_url: Optional[str] = setting("CLIENT_URL", url, None,
+                                        "where the pages' \"back to the app\" and \"sign in\" links go", "*(none)*")
     max_body_bytes: int = setting("MAX_BODY_BYTES", integer(1024, 64 * MIB), MIB, "largest JSON body (413 above)")
     max_photo_bytes: int = setting("MAX_PHOTO_BYTES", integer(1024, 15 * MIB), 5 * MIB, "largest profile photo")
     login_attempts_limit: int = setting(

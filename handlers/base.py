@@ -315,6 +315,8 @@ class BaseHandler(RequestHandler):
         else:
             status = status_code
             message = "Internal server error" if status >= 500 else httputil.responses.get(status, "Error")
+        if status == 401:
+            self.set_header("WWW-Authenticate", "Bearer")  # RFC 6750 3: how to authenticate, for every 401
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(error_envelope(status, message, errors)))

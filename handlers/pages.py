@@ -1,9 +1,12 @@
-"""The pages behind the links in emails: GET /verify-email, GET and POST /reset-password.
+"""The pages a person sees: the links in emails (GET /verify-email, GET and POST /reset-password), the
+forms that send a new link (/verify-email/resend, /forgot-password), and the service's home page (/).
 
-Plain server-rendered HTML for a person on a phone; the JSON API under /auth does the same
-work for apps. The reset form is protected by Tornado's xsrf cookie, checked here only: the
-JSON API authenticates with bearer tokens and must not need a cookie.
+Plain server-rendered HTML for a person on a phone; the JSON API under /auth does the same work for
+apps. Every form is protected by Tornado's xsrf cookie, checked here only: the JSON API authenticates
+with bearer tokens and must not need a cookie. After a form is sent the answer is a redirect to a
+page (Post/Redirect/Get), so a reload or Back never sends it again. docs/pages.md tells the states.
 """
+import hashlib
 import logging
 import os
 import re
@@ -13,49 +16,94 @@ from tornado import httputil
 from tornado.web import HTTPError
 
 from handlers.base import BaseHandler
+from models.database import is_unavailable
 from models.schemas import auth as schemas
+from services import auth as auth_service
+from services.email import duration
 from services.errors import ApiError
 from services.validation import compile_schema, validate
 
 log = logging.getLogger("accounts.pages")
 
-TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATES = os.path.join(ROOT, "templates")
+FORMS_SCRIPT = os.path.join(ROOT, "static", "pages", "forms.js")
 
 RESET_PASSWORD = compile_schema(schemas.RESET_PASSWORD)
 
-# Inline styles only: no script, no outside resource, forms post back here, no framing (CWE-79, CWE-1021).
-PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+# Scripts and forms from this origin only, inline styles, no framing (CWE-79, CWE-1021).
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'")
 
 # The shape of what services.sessions issues (secrets.token_urlsafe); anything else is refused unread (CWE-20).
 _TOKEN = re.compile(rb"[A-Za-z0-9_-]{16,256}")
 
-INVALID_LINK = "This link is invalid or has expired"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+# What people read when a check fails; forms.js shows the same words before the form is sent.
+MESSAGES = {
+    "password_short": "Use at least 8 characters.",
+    "password_long": "This password is too long: use at most 72 characters, or fewer if it has accented "
+                     "letters, symbols or emoji.",
+    "confirm_differs": "The two passwords are not the same. Type the new password again.",
+    "email_missing": "Enter your email address.",
+    "email_invalid": "Enter an email address like name@example.com.",
+}
 
 
 def xsrf_cookie_kwargs(config) -> dict:
-    """Flags of the _xsrf cookie: hidden from scripts, sent by same-site requests only, HTTPS-only when served so."""
-    # CWE-1004 (HttpOnly), CWE-1275 (SameSite), CWE-614 (Secure).
-    return {"httponly": True, "samesite": "Strict", "secure": config.app_url.startswith("https://")}
+    """Flags of the _xsrf cookie: hidden from scripts, never sent by cross-site POSTs, HTTPS-only when served so."""
+    # CWE-1004 (HttpOnly), CWE-1275 (SameSite), CWE-614 (Secure). Lax, not Strict: a link opened from a
+    # webmail must carry the cookie, or the page could not recognise the browser that already used it.
+    return {"httponly": True, "samesite": "Lax", "secure": config.app_url.startswith("https://")}
 
 
 class PageHandler(BaseHandler):
-    """HTML pages: their own CSP, the token from a link, and the outcome pages."""
+    """HTML pages: their own CSP, the token from a link, the forms and the outcome pages."""
 
     authentication = "none"
+    # What a form refused by the xsrf check says, and where it offers to start again.
+    form_expired_text = "Open the page again and send the form once more."
+
+    @property
+    def form_expired_retry(self) -> Optional[str]:
+        return self.request.path
 
     def set_default_headers(self) -> None:
         super().set_default_headers()  # Referrer-Policy: no-referrer keeps the token out of Referer (CWE-598)
         self.set_header("Content-Security-Policy", PAGE_CSP)
 
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """A person never meets JSON for the server's own failures: MongoDB unreachable, shutting down or a bug
+        is a page too. A client error (a malformed, oversized or non-form body: no person sends one) keeps the
+        envelope."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        status = getattr(error, "status", getattr(error, "status_code", status_code))
+        unavailable = error is not None and is_unavailable(error)
+        if status < 500 and not unavailable:
+            return super().write_error(status_code, **kwargs)
+        if unavailable or status == 503 or self.application.shutting_down:
+            return self.message("This page is not available right now",
+                                "Nothing was changed. Please try again in a minute.", 503)
+        self.message("Something went wrong on our side", "Please try again in a minute.", 500)
+
     def show(self, template: str, status: int = 200, **values) -> None:
         self.set_status(status)
-        self.render(template, **values)
+        config = self.config
+        values = {"next_step": None, "retry_url": None, **values}
+        self.render(template, app_name=config.app_name, client_url=config.client_url, messages=MESSAGES, **values)
 
-    def invalid_link(self) -> None:
-        self.show("message.html", 400, title=INVALID_LINK,
-                  text="Links in our emails work once and expire after a while. Ask for a new email and use "
-                       "the link in the newest one.")
+    def message(self, title: str, text: str, status: int = 200, **values) -> None:
+        self.show("message.html", status, title=title, text=text, **values)
+
+    def password_changed(self) -> None:
+        self.message("Your password has been changed",
+                     "Sign in with your new password. Every device that was signed in has been signed out.",
+                     next_step=f"Sign in to {self.config.app_name}")
+
+    def see_other(self, url: str) -> None:
+        """303 to the page that shows the outcome: reloading it or going Back never re-sends the form."""
+        self.redirect(url, status=303)
 
     @staticmethod
     def well_formed(values: Optional[list]) -> Optional[str]:
@@ -67,64 +115,13 @@ class PageHandler(BaseHandler):
     def link_token(self) -> Optional[str]:
         return self.well_formed(self.request.query_arguments.get("token"))
 
+    def browser(self) -> Optional[str]:
+        """A hash naming this browser: its _xsrf cookie, which is HttpOnly and set once per browser."""
+        cookie = self.get_cookie("_xsrf")
+        return hashlib.sha256(cookie.encode("utf-8")).hexdigest() if cookie else None
 
-class VerifyEmailPage(PageHandler):
-    """Opening the link verifies the address (the contract: clicking verifies)."""
-
-    async def get(self) -> None:
-        token = self.link_token()
-        if token is None:
-            return self.invalid_link()
-        try:
-            await self.services.auth.verify_email(token)
-        except ApiError as error:
-            if error.status != 401:
-                raise
-            return self.invalid_link()
-        self.show("message.html", title="Your email address is verified",
-                  text="Thank you. You can close this page and go back to the app.")
-
-
-class ResetPasswordPage(PageHandler):
-    """GET shows the form without using the token (mail scanners open links); POST sets the password."""
-
-    def get(self) -> None:
-        token = self.link_token()
-        if token is None:
-            return self.invalid_link()
-        self.show_form(token)
-
-    async def post(self) -> None:
-        form = self.read_form()
-        try:
-            self.check_xsrf_cookie()  # a form posted from another site, or without our cookie (CWE-352)
-        except HTTPError as error:
-            log.warning("reset form refused request_id=%s: %s", self.request_id, error.log_message)
-            return self.show("message.html", 403, title="This form has expired",
-                             text="Open the link in the email again to choose a new password.")
-        token = self.well_formed(form.get("token"))
-        if token is None:
-            return self.invalid_link()
-        password, confirm = self.field(form, "password"), self.field(form, "confirm")
-        if password != confirm:
-            return self.show_form(token, "The two passwords are not the same.", status=422)
-        try:
-            validate(RESET_PASSWORD, {"password": password})
-            await self.services.auth.reset_password(token, password)
-        except ApiError as error:
-            if error.status == 422:
-                return self.show_form(token, f"The password {error.errors[0]['message']}.", status=422)
-            if error.status != 401:
-                raise
-            return self.invalid_link()
-        self.show("message.html", title="Your password has been changed",
-                  text="Sign in with your new password. Every device that was signed in has been signed out.")
-
-    def show_form(self, token: str, error: Optional[str] = None, status: int = 200) -> None:
-        self.show("reset_password.html", status, title="Choose a new password", token=token, error=error)
-
-    def read_form(self) -> dict:
-        """The url-encoded body as name -> [bytes]; also where check_xsrf_cookie looks for _xsrf."""
+    def read_form(self) -> Optional[dict]:
+        """The url-encoded body as name -> [bytes], xsrf checked; None (answered with 403) if the check fails."""
         raw = self.raw_body()  # 413 past MAX_BODY_BYTES (CWE-400)
         if self.media_type() != FORM_MEDIA_TYPE:
             raise ApiError(415, f"Content-Type must be {FORM_MEDIA_TYPE}")
@@ -135,6 +132,12 @@ class ResetPasswordPage(PageHandler):
             raise ApiError(400, "Malformed form body") from None
         for name, values in form.items():
             self.request.arguments.setdefault(name, []).extend(values)
+        try:
+            self.check_xsrf_cookie()  # a form posted from another site, or without our cookie (CWE-352)
+        except HTTPError as error:
+            log.warning("form refused request_id=%s: %s", self.request_id, error.log_message)
+            self.message("This form has expired", self.form_expired_text, 403, retry_url=self.form_expired_retry)
+            return None
         return form
 
     @staticmethod
@@ -146,3 +149,186 @@ class ResetPasswordPage(PageHandler):
         except UnicodeDecodeError:
             # Tornado's decode_argument would put the bytes in its log message (CWE-532).
             raise ApiError(400, "Malformed form body") from None
+
+
+class NewLinkPage(PageHandler):
+    """A form asking for an email address, then the same "check your email" answer whether or not it
+    has an account (no account probing, CWE-204). Subclasses name the page and the Auth operation."""
+
+    heading = ""
+    intro = ""
+    operation = ""  # the services.auth.Auth method that queues the link, given the typed address
+    lifetime_setting = ""  # the Settings attribute of that link's lifetime in minutes
+    what = ""  # what the email holds, for the "check your email" page
+
+    def get(self) -> None:
+        if self.get_query_argument("sent", None) is not None:
+            lifetime = duration(getattr(self.config, self.lifetime_setting))
+            return self.message("Check your email", f"If a {self.config.app_name} account {self.what} is on its "
+                                f"way. It works once, for {lifetime}. It can take a few minutes to arrive; look "
+                                "in your spam folder too.")
+        self.show_form()
+
+    async def post(self) -> None:
+        form = self.read_form()
+        if form is None:
+            return
+        email = self.field(form, "email").strip()
+        problem = email_problem(email)
+        if problem:
+            return self.show_form(email, problem, 422)
+        # Past EMAILS_PER_ADDRESS_PER_HOUR the operation sends nothing, and this answer stays the same.
+        await getattr(self.services.auth, self.operation)(email)
+        self.see_other(f"{self.request.path}?sent=1")
+
+    def show_form(self, email: str = "", error: Optional[str] = None, status: int = 200) -> None:
+        self.show("new_link.html", status, title=self.heading, intro=self.intro, action=self.request.path,
+                  email=email, error=error)
+
+
+def email_problem(email: str) -> Optional[str]:
+    """Why a typed address cannot be one (the API's own rules decide the rest), or None."""
+    if not email:
+        return MESSAGES["email_missing"]
+    if len(email) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+        return MESSAGES["email_invalid"]
+    return None
+
+
+class VerifyEmailPage(PageHandler):
+    """Opening the link verifies the address (the contract: clicking verifies)."""
+
+    async def get(self) -> None:
+        token = self.link_token()
+        state = auth_service.DEAD if token is None else await self.services.auth.open_verify_link(token)
+        app_name = self.config.app_name
+        if state == auth_service.DONE:
+            return self.message("Your email address is verified", f"Thank you. Your {app_name} account is ready.",
+                                next_step=f"Go to {app_name}")
+        if state == auth_service.ALREADY:
+            # A mail scanner, or an earlier tap, opened the link first: the work is done all the same.
+            return self.message("Your email address is already verified",
+                                f"This link was used before and your address is confirmed. There is nothing "
+                                f"more to do: you can use your {app_name} account.", next_step=f"Go to {app_name}")
+        self.show("new_link.html", 400, title="This verification link has expired or is not valid",
+                  intro=f"Links in our emails work once and expire after {duration(self.config.verify_token_minutes)}."
+                        f" Enter the address of your {app_name} account and we will send a new link.",
+                  action="/verify-email/resend", email="", error=None)
+
+
+class ResendVerificationPage(NewLinkPage):
+    """GET /verify-email/resend: the form; POST: a new verify link if the address has an unverified account."""
+
+    heading = "Get a new verification link"
+    intro = "Enter the address of your account and we will send a new link to confirm it."
+    operation = "resend_verification"
+    lifetime_setting = "verify_token_minutes"
+    what = "with that address still needs verifying, a new link"
+
+
+class ForgotPasswordPage(NewLinkPage):
+    """GET /forgot-password: the form; POST: a reset link if the address has an account."""
+
+    heading = "Reset your password"
+    intro = "Enter the address of your account and we will email you a link to choose a new password."
+    operation = "forgot_password"
+    lifetime_setting = "reset_token_minutes"
+    what = "uses that address, a link to choose a new password"
+
+
+class ResetPasswordPage(PageHandler):
+    """GET checks the link without using it (mail scanners open links) and shows the form, or says why
+    not; POST sets the password and redirects to /reset-password/done."""
+
+    form_expired_text = "Open the link in the email again to choose a new password."
+    form_expired_retry = None  # the page needs the link's token, which only the email has
+
+    async def get(self) -> None:
+        token = self.link_token()
+        state = auth_service.DEAD if token is None else await self.services.auth.reset_link_state(token, self.browser())
+        if state == auth_service.USABLE:
+            return self.show_form(token)
+        if state == auth_service.DONE:  # Back after success, in the browser that used the link
+            return self.password_changed()
+        self.dead_link()
+
+    async def post(self) -> None:
+        form = self.read_form()
+        if form is None:
+            return
+        token = self.well_formed(form.get("token"))
+        if token is None:
+            return self.dead_link()
+        password, confirm = self.field(form, "password"), self.field(form, "confirm")
+        problem = password_problem(password)
+        if problem:
+            return self.show_form(token, password_error=problem, status=422)
+        if password != confirm:
+            return self.show_form(token, confirm_error=MESSAGES["confirm_differs"], status=422)
+        browser = self.browser()
+        try:
+            await self.services.auth.reset_password(token, password, used_by=browser)
+        except ApiError as error:
+            if error.status != 401:
+                raise
+            # A second click or a reload of a submit that worked: say so, change nothing (the token is used).
+            if await self.services.auth.reset_link_state(token, browser) == auth_service.DONE:
+                return self.see_other("/reset-password/done")
+            return self.dead_link()
+        self.see_other("/reset-password/done")
+
+    def show_form(self, token: str, password_error: Optional[str] = None, confirm_error: Optional[str] = None,
+                  status: int = 200) -> None:
+        self.show("reset_password.html", status, title="Choose a new password", token=token,
+                  password_error=password_error, confirm_error=confirm_error)
+
+    def dead_link(self) -> None:
+        self.show("new_link.html", 400, title="This password reset link has expired or was already used",
+                  intro=f"Links in our emails work once and expire after {duration(self.config.reset_token_minutes)}."
+                        " Enter the address of your account and we will send a new link.",
+                  action="/forgot-password", email="", error=None)
+
+
+def password_problem(password: str) -> Optional[str]:
+    """The contract's password rule (services.validation decides), in words for a person, or None."""
+    try:
+        validate(RESET_PASSWORD, {"password": password})
+    except ApiError as error:
+        return MESSAGES["password_long" if "at most" in error.errors[0]["message"] else "password_short"]
+    return None
+
+
+class PasswordChangedPage(PageHandler):
+    """GET /reset-password/done, where a successful reset form redirects: it holds no token and shows the same
+    text to anyone, so it tells nothing."""
+
+    def get(self) -> None:
+        self.password_changed()
+
+
+class FormsScript(PageHandler):
+    """The pages' one script (forms.js): checks before sending, errors tied to fields, one submission at a time."""
+
+    SOURCE = open(FORMS_SCRIPT, "rb").read()  # read once at start-up; it never changes while running
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/javascript; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(self.SOURCE)
+
+
+class HomePage(PageHandler):
+    """GET /: the service's name and where its documentation is; JSON when the client asks for JSON."""
+
+    def get(self) -> None:
+        self.set_header("Vary", "Accept")
+        if prefers_json(self.request.headers.get("Accept", "")):
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            return self.finish({"name": self.config.app_name, "docs": "/docs", "openapi": "/openapi.json"})
+        self.show("home.html", title=self.config.app_name)
+
+
+def prefers_json(accept: str) -> bool:
+    """True when Accept names application/json (or any JSON type) and not text/html: API clients, not browsers."""
+    accept = accept.lower()
+    return "json" in accept and "text/html" not in accept

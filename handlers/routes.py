@@ -9,6 +9,7 @@ from handlers.base import NotFoundHandler
 def routes() -> list:
     """Every route of the service. Order matters where a word could be mistaken for an id."""
     return [
+        (r"/", pages.HomePage),
         (r"/health", health.HealthHandler),
         (r"/ready", health.ReadyHandler),
         (r"/openapi.json", docs.OpenApiHandler),
@@ -47,7 +48,11 @@ def routes() -> list:
         (r"/api/invitations/([^/]+)", organisations.InvitationHandler),
         # The pages behind the links in emails.
         (r"/verify-email", pages.VerifyEmailPage),
+        (r"/verify-email/resend", pages.ResendVerificationPage),
         (r"/reset-password", pages.ResetPasswordPage),
+        (r"/reset-password/done", pages.PasswordChangedPage),
+        (r"/forgot-password", pages.ForgotPasswordPage),
+        (r"/pages/forms.js", pages.FormsScript),
     ]
 
 

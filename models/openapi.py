@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the service, built from the same schemas the handlers validate with."""
 import copy
 
+from models import openapi_examples as examples
 from models.schemas import auth, organisations, responses, users
 from models.schemas.common import OBJECT_ID
 
@@ -78,9 +79,14 @@ HTML = {"text/html": {"schema": {"type": "string"}}}
 
 
 def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
-    """An operation answering a person with HTML (the pages behind email links)."""
+    """An operation answering a person with HTML (the pages a person sees; docs/pages.md)."""
     op = {"summary": summary, "tags": ["pages"], "operationId": None, "security": [],
-          "responses": {str(code): {"description": text, "content": HTML} for code, text in statuses.items()}}
+          # Each its own copy: the error bodies added below must not leak into every other HTML response.
+          "responses": {str(code): {"description": text, "content": copy.deepcopy(HTML)}
+                        for code, text in statuses.items()}}
+    for code, text in statuses.items():
+        if code == 303:  # Post/Redirect/Get: the outcome is a page of its own
+            op["responses"]["303"] = {"description": text, "headers": {"Location": {"schema": {"type": "string"}}}}
     if query_token:
         op["parameters"] = [{"name": "token", "in": "query", "required": False, "schema": {"type": "string"}}]
     if form is not None:
@@ -94,6 +100,22 @@ def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
 
 RESET_FORM = {"type": "object", "properties": {name: {"type": "string"} for name in ("token", "password", "confirm",
                                                                                      "_xsrf")}}
+EMAIL_FORM = {"type": "object", "properties": {"email": {"type": "string"}, "_xsrf": {"type": "string"}}}
+
+HOME = {"type": "object", "properties": {"name": {"type": "string"}, "docs": {"const": "/docs"},
+                                         "openapi": {"const": "/openapi.json"}},
+        "required": ["name", "docs", "openapi"], "additionalProperties": False}
+
+NEW_LINK_GET = {200: "The form asking for an email address; with `sent`, the \"check your email\" page"}
+NEW_LINK_POST = {303: "Sent (or not: the answer is the same whether or not the address has an account): "
+                      "to `?sent=1`", 403: "Missing or wrong xsrf token", 422: "The form again, with the problem"}
+
+
+def alternatives(schema: dict) -> dict:
+    """REGISTER's if/then/else as the oneOf it is equivalent to (each branch forbids the other's key
+    fields), which Swagger UI shows as two named shapes instead of "If / Then / Else"."""
+    return {"oneOf": [{"title": "Task-board app (name)", **schema["then"]},
+                      {"title": "Organisation client (firstName, lastName)", **schema["else"]}]}
 
 
 def paths() -> dict:
@@ -108,20 +130,37 @@ def paths() -> dict:
                                     auth_needed=False)},
         "/openapi.json": {"get": operation("This document", "operations", 200, {"type": "object"},
                                            auth_needed=False)},
+        "/": {"get": operation("The service's name and where its documentation is: JSON for Accept: "
+                               "application/json, else a small HTML page", "operations", 200, auth_needed=False,
+                               ok_content={**_json(HOME), **HTML})},
         "/docs": {"get": operation("The interactive API page (Swagger UI)", "operations", 200, auth_needed=False,
                                    ok_content=HTML)},
-        "/verify-email": {"get": page("The verify-email link: verifies, and says so",
-                                      {200: "Verified", 400: "Invalid or used link"})},
+        "/verify-email": {"get": page(
+            "The verify-email link: verifies, or says it was already verified, or offers a new link",
+            {200: "Verified, or already verified (a mail scanner may open links first)",
+             400: "Unknown or expired link: the page offers the form for a new link"})},
+        "/verify-email/resend": {
+            "get": page("The form for a new verify-email link", NEW_LINK_GET, query_token=False),
+            "post": page("Send a new verify-email link if the address has an unverified account", NEW_LINK_POST,
+                         query_token=False, form=EMAIL_FORM)},
         "/reset-password": {
-            "get": page("The reset-password link: a form (the token is not used up by opening it)",
-                        {200: "The form", 400: "Invalid link"}),
+            "get": page("The reset-password link: checked (not used up) on opening; the form, or why not", {
+                200: "The form; or, in the browser that already used this link, \"password changed\"",
+                400: "Used, expired or unknown link: the page offers the form for a new link"}),
             "post": page("The form's submission: sets the password", {
-                200: "Password changed", 400: "Invalid or used link", 403: "Missing or wrong xsrf token",
+                303: "Changed (also for a repeat of a submission that already worked): to /reset-password/done",
+                400: "Invalid or used link", 403: "Missing or wrong xsrf token",
                 422: "The form again, with the problem"}, query_token=False, form=RESET_FORM),
         },
+        "/reset-password/done": {"get": page("\"Your password has been changed\"", {200: "The page"},
+                                             query_token=False)},
+        "/forgot-password": {
+            "get": page("The form for a reset-password link", NEW_LINK_GET, query_token=False),
+            "post": page("Send a reset-password link if the address has an account", NEW_LINK_POST,
+                         query_token=False, form=EMAIL_FORM)},
         "/auth/register": {"post": operation(
             "Create an account (either client's shape); opens a session", "auth", 201, r.REGISTERED,
-            body=auth.REGISTER, auth_needed=False)},
+            body=alternatives(auth.REGISTER), auth_needed=False)},
         "/auth/login": {"post": operation("Log in", "auth", 200, r.LOGGED_IN, body=auth.LOGIN, auth_needed=False,
                                           errors=(401, 429))},
         "/auth/logout": {"post": operation(
@@ -151,7 +190,7 @@ def paths() -> dict:
         "/users/removeFromFav": {"put": operation("Remove a favourite board", "users", 200, r.FAVORITES,
                                                   body=users.BOARD)},
         "/users/getFav": {"get": operation("The caller's favourite boards", "users", 200, r.FAVORITES)},
-        "/users/getUsers": {"get": operation("Search users by email substring", "users", 200, r.BRIEF_USERS,
+        "/users/getUsers": {"get": operation("Search verified users by email prefix", "users", 200, r.BRIEF_USERS,
                                              query=users.SEARCH_QUERY)},
         "/users/usersByMonth": {"get": operation("Sign-ups per month (admin)", "users", 200, r.MONTHLY_SIGNUPS,
                                                  query=users.BY_MONTH_QUERY, errors=(403,))},
@@ -202,20 +241,26 @@ def document(server_url: str = None) -> dict:
     all_paths = paths()
     for path, methods in all_paths.items():
         for method, op in methods.items():
-            op["operationId"] = f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"
+            name = path.strip("/").replace("/", "_").replace("{", "").replace("}", "") or "home"
+            op["operationId"] = f"{method}_{name}"
+            _describe_parameters(path, op)
+            _add_examples(op, examples.OPERATIONS.get((method, path), {}))
     error_responses = {}
     for code, (name, description) in ERRORS.items():
         error_responses[name] = {"description": description, "content": _json(responses.ERROR)}
+        error_responses[name]["content"][JSON]["example"] = examples.error(code)
         if code == 429:
-            error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+            error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"},
+                                                                "description": "Seconds to wait"}}
+        if code == 401:
+            error_responses[name]["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
     doc = {
         "openapi": "3.1.0",
-        "info": {"title": "Accounts service", "version": "1.0.0",
-                 "description": "Users, authentication and organisations for the task-board product. "
-                                "Every error has the body {status, statusCode, code, message} (+ errors on 422)."},
+        "info": {"title": "Accounts service", "version": "1.0.0", "description": examples.GUIDE},
         "paths": all_paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                           "description": "tokens.access.token from register, login or refresh"},
                                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
                                             "description": "The browser session cookie set by login and "
                                                            "registration; changes also need a trusted Origin"}},
@@ -227,3 +272,29 @@ def document(server_url: str = None) -> dict:
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
+
+
+def _describe_parameters(path: str, op: dict) -> None:
+    for parameter in op.get("parameters", []):
+        name = parameter["name"]
+        text = examples.PARAMETERS.get((path, name)) or examples.PARAMETERS.get(name)
+        if text:
+            parameter["description"] = text
+
+
+def _add_examples(op: dict, given: dict) -> None:
+    """The request's example(s) and the JSON success response's example, from models/openapi_examples.py."""
+    request = given.get("request")
+    body = op.get("requestBody", {}).get("content", {}).get(JSON)
+    if body is not None and request is not None:
+        if all(isinstance(value, tuple) for value in request.values()) and request:
+            body["examples"] = {name: {"summary": summary, "value": value}
+                                for name, (summary, value) in request.items()}
+        else:
+            body["example"] = request
+    for code, response in op["responses"].items():
+        content = response.get("content", {}).get(JSON)
+        if code.startswith("2") and content is not None and "response" in given:
+            content["example"] = given["response"]
+        elif content is not None and code.isdigit() and int(code) in ERRORS:
+            content["example"] = examples.error(int(code))

@@ -2,8 +2,11 @@
 from bson import ObjectId
 
 from models import sessions as session_model
-from services.errors import authentication_failed, unauthenticated
+from services.errors import ApiError, authentication_failed, unauthenticated
 from services.users import normalise_email
+
+# What opening an email link found (the pages say each differently).
+USABLE, DONE, ALREADY, DEAD = "usable", "done", "already", "dead"
 
 
 class Auth:
@@ -58,9 +61,9 @@ class Auth:
         token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
         await self.outbox.reset_email(user["email"], user["firstName"], token, expires)
 
-    async def reset_password(self, token: str, password: str) -> None:
+    async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
-        record = await self.sessions.consume_single_use(token, session_model.RESET)
+        record = await self.sessions.consume_single_use(token, session_model.RESET, used_by)
         user = await self.users.get(record["userId"])
         if user is None:
             raise unauthenticated("Invalid or expired token")
@@ -81,6 +84,37 @@ class Auth:
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
         await self.outbox.verification_email(user["email"], user["firstName"], token, expires)
+
+    async def reset_link_state(self, token: str, browser: str = None) -> str:
+        """What a reset link can do, without using it: USABLE, DONE (used by this browser) or DEAD."""
+        record = await self.sessions.find_single_use(token, session_model.RESET)
+        if record is None:
+            return DEAD
+        if record.get("usedAt") is not None:
+            # Only the browser that used it hears "done"; anyone else learns nothing (CWE-204).
+            return DONE if browser is not None and record.get("usedBy") == browser else DEAD
+        user = await self.users.get(record["userId"])
+        return USABLE if user is not None and user["email"] == record["email"] else DEAD
+
+    async def resend_verification(self, email: str) -> None:
+        """Queue a new verify link for an unverified account with this email; say nothing either way."""
+        user = await self.users.find_by_email(email)
+        if user is not None:
+            await self.send_verification(user)
+
+    async def open_verify_link(self, token: str) -> str:
+        """Verify through a link opened in a browser: DONE, ALREADY (verified before, e.g. by a mail scanner) or DEAD."""
+        try:
+            await self.verify_email(token)
+            return DONE
+        except ApiError as error:
+            if error.status != 401:
+                raise
+        record = await self.sessions.find_single_use(token, session_model.VERIFY)
+        user = await self.users.get(record["userId"]) if record is not None else None
+        if user is not None and user["email"] == record["email"] and user.get("isEmailVerified"):
+            return ALREADY
+        return DEAD
 
     async def verify_email(self, token: str) -> None:
         """Mark the email a verify token was sent to as verified, if it is still the user's email."""

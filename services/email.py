@@ -9,7 +9,9 @@ import datetime as dt
 import html
 import logging
 import random
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 from pymongo import ReturnDocument
@@ -52,24 +54,69 @@ class Outbox:
         """Queue the verify-email message with its link."""
         link = f"{self.settings.app_url}/verify-email?token={token}"
         await self._queue_link(to, name, expires, "Verify your email address",
-                               "Confirm that this is your email address:", link, "Verify email")
+                               f"Confirm that this is your email address for your {self.settings.app_name} account:",
+                               link, "Verify my email address")
 
     async def reset_email(self, to: str, name: str, token: str, expires: dt.datetime) -> None:
         """Queue the reset-password message with its link."""
         link = f"{self.settings.app_url}/reset-password?token={token}"
         await self._queue_link(to, name, expires, "Reset your password",
-                               "Someone asked to reset the password of your account. If it was you, use this link:",
-                               link, "Reset password")
+                               f"Someone asked to reset the password of your {self.settings.app_name} account. "
+                               "If it was you, choose a new password here:", link, "Choose a new password")
 
     async def _queue_link(self, to, name, expires, subject, intro, link, action) -> None:
-        minutes = max(1, round((expires - utcnow()).total_seconds() / 60))
-        text = (f"Hello {name},\n\n{intro}\n\n{link}\n\n"
-                f"The link works once and expires in {minutes} minutes. If you did not ask for it, ignore this email.\n")
-        page = (f"<p>Hello {html.escape(name)},</p><p>{html.escape(intro)}</p>"
-                f'<p><a href="{html.escape(link)}">{html.escape(action)}</a></p>'
-                f"<p>The link works once and expires in {minutes} minutes. "
-                f"If you did not ask for it, ignore this email.</p>")
-        await self.enqueue(to, subject, text, page, expires)
+        app_name = self.settings.app_name
+        subject = f"[{app_name}] {subject}"
+        lifetime = duration(max(1, round((expires - utcnow()).total_seconds() / 60)))
+        closing = (f"The link works once and expires in {lifetime}. "
+                   "If you did not ask for it, ignore this email: nothing changes.")
+        text = (f"Hello {name},\n\n{intro}\n\n{link}\n\n{closing}\n\n"
+                f"-- \n{app_name}\n")
+        await self.enqueue(to, subject, text, link_email_html(subject, name, intro, link, action, closing, app_name),
+                           expires)
+
+
+def plural(count: int, unit: str) -> str:
+    """'1 minute', '10 minutes'."""
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def duration(minutes: int) -> str:
+    """A link's lifetime for people: '1 minute', '45 minutes', '1 hour', '1 hour 30 minutes', '2 days'."""
+    days, rest = divmod(minutes, 24 * 60)
+    if days and not rest:
+        return plural(days, "day")
+    hours, minutes = divmod(minutes, 60)
+    parts = ([plural(hours, "hour")] if hours else []) + ([plural(minutes, "minute")] if minutes else [])
+    return " ".join(parts)
+
+
+def link_email_html(subject, name, intro, link, action, closing, app_name) -> str:
+    """A whole HTML document (mail clients and spam filters distrust fragments), the link visible as text too."""
+    e = html.escape
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(subject)}</title>
+</head>
+<body style="margin:0;padding:16px;background:#f4f5f7;color:#1d2330;font-family:Arial,Helvetica,sans-serif;\
+font-size:16px;line-height:1.5">
+<div style="max-width:560px;margin:0 auto;padding:24px;background:#ffffff;border-radius:8px">
+<p style="margin:0 0 16px;font-weight:bold">{e(app_name)}</p>
+<p>Hello {e(name)},</p>
+<p>{e(intro)}</p>
+<p><a href="{e(link)}" style="display:inline-block;padding:12px 20px;background:#2355d1;color:#ffffff;\
+text-decoration:none;border-radius:6px;font-weight:bold">{e(action)}</a></p>
+<p>Or copy this address into your browser:<br><a href="{e(link)}" style="color:#2355d1;word-break:break-all">\
+{e(link)}</a></p>
+<p>{e(closing)}</p>
+<p style="color:#5a6374">{e(app_name)}</p>
+</div>
+</body>
+</html>
+"""
 
 
 class EmailSender:
@@ -133,12 +180,7 @@ class EmailSender:
             log.info("email (no SMTP_HOST set, not sent) to=%s subject=%s\n%s",
                      message["to"], message["subject"], message["text"])
             return
-        email = EmailMessage()
-        email["From"] = settings.email_from
-        email["To"] = message["to"]
-        email["Subject"] = message["subject"]
-        email.set_content(message["text"])
-        email.add_alternative(message["html"], subtype="html")
+        email = compose(settings, message)
         await aiosmtplib.send(
             email,
             hostname=settings.smtp_host,
@@ -149,6 +191,22 @@ class EmailSender:
             start_tls=settings.smtp_starttls and settings.smtp_port != 465,
             timeout=settings.smtp_timeout_seconds,
         )
+
+
+def compose(settings, message: dict) -> EmailMessage:
+    """The MIME message of an outbox entry: From with APP_NAME, Message-ID, Date, text and HTML parts."""
+    _, address = parseaddr(settings.email_from)
+    email = EmailMessage()
+    # Built as an Address, never by pasting strings: a display name cannot inject headers (CWE-93).
+    email["From"] = Address(display_name=settings.app_name, addr_spec=address)
+    email["To"] = message["to"]
+    email["Subject"] = message["subject"]
+    # Gmail and others reject or junk mail without these two; a relay should not have to add them.
+    email["Message-ID"] = make_msgid(idstring=str(message["_id"]), domain=address.rpartition("@")[2] or None)
+    email["Date"] = formatdate(localtime=False)
+    email.set_content(message["text"])
+    email.add_alternative(message["html"], subtype="html")
+    return email
 
 
 def _mask(address: str) -> str:

@@ -162,14 +162,23 @@ class Sessions:
         })
         return raw, expires
 
-    async def consume_single_use(self, raw: str, kind: str) -> dict:
-        """Use up a reset or verify token and return its document; bad, used or expired is a 401."""
-        token = await self.tokens.find_one_and_delete(
-            {"hash": hash_token(raw), "type": kind, "expiresAt": {"$gt": utcnow()}}
+    async def consume_single_use(self, raw: str, kind: str, used_by: Optional[str] = None) -> dict:
+        """Use up a reset or verify token and return its document; bad, used or expired is a 401.
+
+        A used token is kept, marked usedAt (and usedBy, a hash naming the browser that used it), until
+        its TTL removes it: the email pages can then tell "already done" from "unknown or expired"."""
+        now = utcnow()
+        token = await self.tokens.find_one_and_update(
+            {"hash": hash_token(raw), "type": kind, "usedAt": None, "expiresAt": {"$gt": now}},
+            {"$set": {"usedAt": now, "usedBy": used_by}},
         )
         if token is None:
             raise unauthenticated("Invalid or expired token")
         return token
+
+    async def find_single_use(self, raw: str, kind: str) -> Optional[dict]:
+        """A reset or verify token's document, used or not, while it has not expired; None otherwise."""
+        return await self.tokens.find_one({"hash": hash_token(raw), "type": kind, "expiresAt": {"$gt": utcnow()}})
 
     async def _pair(self, user: dict, session_id: ObjectId, now: dt.datetime) -> dict:
         access_expires = now + dt.timedelta(minutes=self.settings.access_token_minutes)

@@ -7,12 +7,11 @@ import os
 import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from handlers.routes import make_app
 from services.container import Services
 from settings import Settings
-from tests.helpers import Api, Mailbox, free_port
+from tests.helpers import Api, smtp_server
 from tests.index_coverage import RecordingDatabase
 
 # The `browser` fixture (headless Chromium) for the tests of pages a person sees.
@@ -80,12 +79,8 @@ def api(http_client, base_url):
 @pytest.fixture
 def mailbox():
     """A real SMTP server (aiosmtpd) on a free local port, running in its own thread."""
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """HTTP helpers shared by the tests: every behaviour is exercised through the server."""
 import asyncio
+import contextlib
 import email
 import json as jsonlib
 import re
@@ -124,6 +125,21 @@ class Mailbox:
             assert time.monotonic() < deadline, f"expected {count} emails, got {len(self.messages)}"
             await asyncio.sleep(0.02)
         return self.messages[:count]
+
+
+@contextlib.contextmanager
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free local port, in its own thread; yields its Mailbox."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    try:
+        yield box
+    finally:
+        controller.stop()
 
 
 def text_part(message) -> str:

@@ -22,7 +22,7 @@ async def test_registration_sends_a_verification_email(api, mailbox):
     (message,) = await mailbox.wait_for(1)
     assert message["To"] == "mark@example.com"
     assert message["From"] == "Accounts <accounts@example.com>"
-    assert message["Subject"] == "Verify your email address"
+    assert message["Subject"] == "[Accounts] Verify your email address"
     assert "https://app.example.com/verify-email?token=" in text_part(message)
     assert "https://app.example.com/verify-email?token=" in html_part(message)
 
@@ -72,7 +72,7 @@ async def test_forgot_password_emails_a_reset_link_and_reset_ends_every_session(
     response = await api.post("/auth/forgot-password", json={"email": "MARK@example.com"})
     assert response.code == 204 and response.body == b""
     message = (await mailbox.wait_for(2))[1]
-    assert message["Subject"] == "Reset your password"
+    assert message["Subject"] == "[Accounts] Reset your password"
     token = link_token(message, "reset-password")
     assert (await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})).code == 204
     for tokens in (registered["tokens"], other["tokens"]):

@@ -2,6 +2,7 @@
 import inspect
 import re
 
+import jsonschema
 import pytest
 from openapi_spec_validator import validate
 from selenium.webdriver.common.by import By
@@ -12,9 +13,10 @@ from handlers.routes import routes
 from models.openapi import document
 from tests.service_process import running
 
+JSON = "application/json"
 METHODS = ("get", "post", "put", "patch", "delete")
 # Files, not API operations: Swagger UI's own assets and the page's start-up script.
-NOT_OPERATIONS = {"/docs/assets/{}", "/docs/init.js"}
+NOT_OPERATIONS = {"/docs/assets/{}", "/docs/init.js", "/pages/forms.js"}
 
 
 def route_operations() -> set:
@@ -49,6 +51,73 @@ def test_every_route_is_documented_and_every_documented_route_exists():
     assert in_document - in_routes == set(), "documented operations the service does not have"
 
 
+def operations():
+    for path, methods in document()["paths"].items():
+        for method, op in methods.items():
+            yield f"{method.upper()} {path}", op
+
+
+def resolve(doc: dict, response: dict) -> dict:
+    if "$ref" in response:
+        return doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return response
+
+
+def examples_of(content: dict) -> list:
+    if "example" in content:
+        return [content["example"]]
+    return [named["value"] for named in content.get("examples", {}).values()]
+
+
+def test_every_json_request_and_response_has_examples_that_validate_against_their_schema():
+    doc = document()
+    checked = 0
+    for name, op in operations():
+        bodies = [("request", op["requestBody"]["content"][JSON])] if JSON in op.get("requestBody", {}).get(
+            "content", {}) else []
+        bodies += [(code, resolve(doc, response)["content"][JSON]) for code, response in op["responses"].items()
+                   if JSON in resolve(doc, response).get("content", {})]
+        for where, content in bodies:
+            found = examples_of(content)
+            assert found, f"{name} {where}: no example"
+            for example in found:
+                jsonschema.Draft202012Validator(content["schema"]).validate(example)
+                checked += 1
+    assert checked > 100
+
+
+def test_every_error_example_carries_its_own_status():
+    doc = document()
+    for name, op in operations():
+        for code, response in op["responses"].items():
+            if code.startswith(("4", "5")) and JSON in resolve(doc, response).get("content", {}):
+                for example in examples_of(resolve(doc, response)["content"][JSON]):
+                    assert example["statusCode"] == example["code"] == int(code), (name, code, example)
+
+
+def test_registration_shows_both_shapes_as_named_examples_and_alternatives():
+    content = document()["paths"]["/auth/register"]["post"]["requestBody"]["content"][JSON]
+    shapes = content["schema"]["oneOf"]
+    assert [set(shape["required"]) for shape in shapes] == [
+        {"name", "email", "password"}, {"firstName", "lastName", "email", "password"}]
+    assert set(content["examples"]) == {"organisationClient", "taskBoardApp"}
+    for example in content["examples"].values():  # each validates against exactly one shape
+        assert sum(jsonschema.Draft202012Validator(shape).is_valid(example["value"]) for shape in shapes) == 1
+
+
+def test_parameters_and_flows_are_described():
+    doc = document()
+    for name, op in operations():
+        for parameter in op.get("parameters", []):
+            assert parameter.get("description"), (name, parameter["name"])
+    sort_by = next(p for p in doc["paths"]["/users"]["get"]["parameters"] if p["name"] == "sortBy")
+    assert "createdAt:desc" in sort_by["description"]
+    guide = doc["info"]["description"]
+    for topic in ("## Tokens", "rotates", "Reuse detection", "## Browser sessions", "SameSite=Lax",
+                  "## Email links", "RESET_TOKEN_MINUTES", "## Organisations and invitations", "WWW-Authenticate"):
+        assert topic in guide, topic
+
+
 def test_request_bodies_are_the_schemas_the_handlers_validate_with():
     from models.schemas import auth
     body = document()["paths"]["/auth/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -81,6 +150,7 @@ async def test_docs_page_and_its_assets_are_served_without_a_cdn(api):
     assert missing.code == 404 and missing.json["statusCode"] == 404
 
 
+@pytest.mark.slow
 def test_docs_page_renders_every_operation_from_local_files_only(browser):
     with running() as service:
         browser.get(service.url + "/docs")

@@ -1,47 +1,55 @@
-"""The pages behind the email links: over HTTP in-process, then in a real headless Chromium."""
+"""The pages behind the email links and the new-link forms, over HTTP in-process (tests/test_pages_browser.py
+walks the same paths in headless Chromium)."""
+import datetime as dt
 import re
 from urllib.parse import urlencode
 
 import pytest
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from pymongo.errors import ServerSelectionTimeoutError
 
-from tests.helpers import PASSWORD, assert_error, free_port, link_token, text_part
-from tests.service_process import running, wait_for_mail
+from services.sessions import hash_token
+from tests.helpers import PASSWORD, assert_error, link_token
 
 NEW_PASSWORD = "  a brand new password  "  # spaces kept: the form must not trim
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-INVALID = "This link is invalid or has expired"
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'")
+VERIFIED = "Your email address is verified"
+ALREADY_VERIFIED = "Your email address is already verified"
+DEAD_VERIFY = "This verification link has expired or is not valid"
+DEAD_RESET = "This password reset link has expired or was already used"
+CHANGED = "Your password has been changed"
+SENT = "Check your email"
 
 
 @pytest.fixture
 def settings_env(smtp_env):
-    return smtp_env
+    return {**smtp_env, "APP_NAME": "Task Board", "CLIENT_URL": "https://board.example.com/"}
 
 
-async def reset_token(api, mailbox) -> str:
-    await api.register(email="mark@example.com")
-    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
-    return link_token((await mailbox.wait_for(2))[1], "reset-password")
+class Browser:
+    """One browser's cookie jar (its _xsrf cookie) over the test client; redirects are not followed."""
 
+    def __init__(self, api):
+        self.api = api
+        self.cookie = None
 
-async def open_form(api, token):
-    """GET the reset page; returns (its _xsrf cookie as a Cookie header value, the form's _xsrf field, page)."""
-    page = await api.get(f"/reset-password?token={token}")
-    assert page.code == 200, page
-    cookie = page.headers["Set-Cookie"].split(";")[0]
-    field = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
-    return cookie, field, page
+    async def get(self, path):
+        response = await self.api.get(path, headers={"Cookie": self.cookie} if self.cookie else {})
+        if "Set-Cookie" in response.headers:
+            self.cookie = response.headers["Set-Cookie"].split(";")[0]
+        return response
 
-
-async def submit(api, cookie, fields):
-    headers = dict(FORM, Cookie=cookie) if cookie else FORM
-    return await api.post("/reset-password", body=urlencode(fields), headers=headers)
+    async def submit(self, page, action, fields):
+        """Send the form of `page` (its _xsrf field included) with these fields."""
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
+        headers = dict(FORM, Cookie=self.cookie) if self.cookie else FORM
+        return await self.api.post(action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers,
+                                   follow_redirects=False)
 
 
 def assert_page(response, status, *texts):
+    """An HTML page for a person: its headers, the product's name, a phone viewport, only our own script."""
     assert response.code == status, response
     assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
     assert response.headers["Content-Security-Policy"] == PAGE_CSP
@@ -49,135 +57,289 @@ def assert_page(response, status, *texts):
     assert response.headers["Cache-Control"] == "no-store"
     html = response.body.decode()
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    assert "<script" not in html
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/pages/forms.js">']
+    assert "Task Board" in html
     for text in texts:
         assert text in html, html
     return html
 
 
-@pytest.mark.gen_test
-async def test_verify_page_verifies_once_and_explains_bad_links(api, mailbox, services):
+def assert_new_link_form(html, action):
+    """The dead-link page offers the form for a new link, not the password fields."""
+    assert f'action="{action}"' in html and 'type="email"' in html and 'type="password"' not in html
+
+
+def assert_redirect(response, location):
+    assert response.code == 303, response
+    assert response.headers["Location"] == location
+
+
+async def expire(services, kind):
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    await services.sessions.tokens.update_many({"type": kind}, {"$set": {"expiresAt": past}})
+
+
+async def verify_token(api, mailbox):
     await api.register(email="mark@example.com")
-    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
-    assert_page(await api.get(f"/verify-email?token={token}"), 200, "Your email address is verified")
+    return link_token((await mailbox.wait_for(1))[0], "verify-email")
+
+
+async def reset_token(api, mailbox):
+    await api.register(email="mark@example.com")
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    return link_token((await mailbox.wait_for(2))[1], "reset-password")
+
+
+async def reset_form(api, mailbox) -> tuple:
+    """A reset link's token, and a browser that has opened its page: (token, browser, page)."""
+    token = await reset_token(api, mailbox)
+    browser = Browser(api)
+    return token, browser, await browser.get(f"/reset-password?token={token}")
+
+
+async def can_login(api, password):
+    return (await api.post("/auth/login", json={"email": "mark@example.com", "password": password})).code == 200
+
+
+# ---- verify-email ---------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_a_verify_link_opened_twice_says_already_verified_the_second_time(api, mailbox, services):
+    token = await verify_token(api, mailbox)
+    # A mail scanner opens it first...
+    html = assert_page(await api.get(f"/verify-email?token={token}"), 200, VERIFIED,
+                       'href="https://board.example.com">Go to Task Board</a>')
+    assert "<title>Your email address is verified – Task Board</title>" in html
     user = await services.users.collection.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is True
-    assert_page(await api.get(f"/verify-email?token={token}"), 400, INVALID)
-    assert_page(await api.get("/verify-email"), 400, INVALID)
-    html = assert_page(await api.get("/verify-email?token=%3Cscript%3Ealert(1)%3C/script%3E"), 400, INVALID)
+    stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
+    assert stored["usedAt"] is not None  # kept, marked used, until it expires
+    # ...then the person: told it is done, not sent off to ask for a new email.
+    assert_page(await api.get(f"/verify-email?token={token}"), 200, ALREADY_VERIFIED)
+    # The API keeps the contract: a used token is a 401.
+    assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("query", ["", "?token=made-up-token-0123456789", "?token=%3Cscript%3Ealert(1)%3C/script%3E",
+                                   "?token=a&token=b"])
+async def test_unknown_or_malformed_verify_links_offer_a_new_link(api, services, query):
+    html = assert_page(await api.get(f"/verify-email{query}"), 400, DEAD_VERIFY)
+    assert_new_link_form(html, "/verify-email/resend")
     assert "alert(1)" not in html
 
 
 @pytest.mark.gen_test
-async def test_reset_page_shows_a_protected_form_without_using_the_token(api, mailbox):
+async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api, mailbox, services):
+    token = await verify_token(api, mailbox)
+    await expire(services, "verify")
+    assert_new_link_form(assert_page(await api.get(f"/verify-email?token={token}"), 400, DEAD_VERIFY),
+                         "/verify-email/resend")
+    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    assert user["isEmailVerified"] is False
+
+
+@pytest.mark.gen_test
+async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_unverified_accounts(api, mailbox, services):
+    await verify_token(api, mailbox)
+    browser = Browser(api)
+    page = await browser.get("/verify-email?token=made-up-token-0123456789")
+    answers = []
+    for email in ("nobody@example.com", " MARK@example.com "):
+        response = await browser.submit(page, "/verify-email/resend", {"email": email})
+        assert_redirect(response, "/verify-email/resend?sent=1")
+        answers.append((response.code, response.headers["Location"], response.body))
+    assert answers[0] == answers[1]  # nothing tells which address has an account (CWE-204)
+    messages = await mailbox.wait_for(2)
+    assert [m["To"] for m in mailbox.messages] == ["mark@example.com", "mark@example.com"]
+    new_token = link_token(messages[1], "verify-email")
+    assert_page(await api.get("/verify-email/resend?sent=1"), 200, SENT, "1 hour")
+    assert_page(await api.get(f"/verify-email?token={new_token}"), 200, VERIFIED)
+    # A verified account gets nothing more, and the answer is the same.
+    assert_redirect(await browser.submit(page, "/verify-email/resend", {"email": "mark@example.com"}),
+                    "/verify-email/resend?sent=1")
+    assert await services.outbox.collection.count_documents({}) == 2
+
+
+@pytest.mark.gen_test
+async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_error(api, services):
+    browser = Browser(api)
+    page = await browser.get("/verify-email/resend")
+    assert_page(page, 200, "Get a new verification link")
+    for typed, message in (("", "Enter your email address."), ("not-an-address", "Enter an email address like")):
+        html = assert_page(await browser.submit(page, "/verify-email/resend", {"email": typed}), 422, message)
+        assert re.search(r'<input type="email" id="email" name="email" value="%s"[^>]*aria-invalid="true" '
+                         r'autofocus>' % re.escape(typed), html, re.S), html
+        assert 'aria-describedby="email-error"' in html and '<p class="error" id="email-error">' in html
+    assert await services.outbox.collection.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+async def test_forms_without_the_xsrf_cookie_are_refused_and_change_nothing(api, mailbox, services):
+    await verify_token(api, mailbox)
+    for action in ("/verify-email/resend", "/forgot-password"):
+        response = await api.post(action, body=urlencode({"email": "mark@example.com"}), headers=FORM)
+        assert_page(response, 403, "This form has expired", f'href="{action}"')
+    assert await services.outbox.collection.count_documents({}) == 1  # only the registration's email
+
+
+# ---- reset-password -------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, services):
     token = await reset_token(api, mailbox)
+    browser = Browser(api)
     for _ in range(2):  # a mail scanner's GET first, then the person's
-        cookie, field, page = await open_form(api, token)
-        assert_page(page, 200, "Choose a new password", f'name="token" value="{token}"',
-                    'action="/reset-password"', 'type="password"')
-    flags = {part.strip().lower() for part in page.headers["Set-Cookie"].split(";")[1:]}
-    assert {"httponly", "samesite=strict", "secure", "path=/"} <= flags  # APP_URL is https here
-    assert cookie.startswith("_xsrf=") and field
-    assert_page(await api.get("/reset-password?token=bad"), 400, INVALID)
-    # The token still works: GET did not consume it.
+        page = await browser.get(f"/reset-password?token={token}")
+        assert_page(page, 200, "Choose a new password", f'name="token" value="{token}"', 'type="password"')
+    first = await Browser(api).get(f"/reset-password?token={token}")
+    flags = {part.strip().lower() for part in first.headers["Set-Cookie"].split(";")[1:]}
+    assert {"httponly", "samesite=lax", "secure", "path=/"} <= flags  # APP_URL is https here
+    stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
+    assert stored.get("usedAt") is None
     assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
 
 
 @pytest.mark.gen_test
-async def test_reset_form_checks_the_password_then_sets_it_once(api, mailbox):
+async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_the_password_fields(
+        api, mailbox, services):
     token = await reset_token(api, mailbox)
-    cookie, field, _ = await open_form(api, token)
-    base = {"_xsrf": field, "token": token}
-    for password, confirm, message in (
-            ("a long password", "a long passwort", "The two passwords are not the same."),
-            ("short", "short", "The password must be at least 8 characters."),
-            ("é" * 37, "é" * 37, "The password must be at most 72 bytes in UTF-8.")):
-        response = await submit(api, cookie, {**base, "password": password, "confirm": confirm})
-        assert_page(response, 422, message, f'name="token" value="{token}"', 'name="_xsrf"')
-    assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": NEW_PASSWORD}), 401)
-    done = await submit(api, cookie, {**base, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
-    assert_page(done, 200, "Your password has been changed")
-    await api.login(password=NEW_PASSWORD)
-    assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD}), 401)
-    again = await submit(api, cookie, {**base, "password": "yet another one", "confirm": "yet another one"})
-    assert_page(again, 400, INVALID)
-    forged = await submit(api, cookie, {**base, "token": "not-a-token", "password": "x" * 9, "confirm": "x" * 9})
-    assert_page(forged, 400, INVALID)
+    assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
+    for query in (f"?token={token}", "?token=made-up-token-0123456789", ""):
+        assert_new_link_form(assert_page(await api.get(f"/reset-password{query}"), 400, DEAD_RESET),
+                             "/forgot-password")
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    fresh = link_token((await mailbox.wait_for(3))[2], "reset-password")
+    await expire(services, "reset")
+    assert_new_link_form(assert_page(await api.get(f"/reset-password?token={fresh}"), 400, DEAD_RESET),
+                         "/forgot-password")
 
 
 @pytest.mark.gen_test
-async def test_reset_post_without_a_matching_xsrf_token_is_403(api, mailbox):
-    token = await reset_token(api, mailbox)
-    cookie, field, _ = await open_form(api, token)
-    other_cookie, _, _ = await open_form(api, token)
+async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
+    token, browser, page = await reset_form(api, mailbox)
+    for password, confirm, field, message in (
+            ("short", "short", "password", "Use at least 8 characters."),
+            ("é" * 37, "é" * 37, "password", "This password is too long"),
+            ("a long password", "a long passwort", "confirm", "The two passwords are not the same.")):
+        html = assert_page(await browser.submit(page, "/reset-password",
+                                                {"token": token, "password": password, "confirm": confirm}),
+                           422, message, f'name="token" value="{token}"')
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true" autofocus>', html, re.S), html
+        assert re.search(rf'<p class="error" id="{field}-error">{re.escape(message)}', html), html
+        assert html.count('aria-invalid="true"') == 1
+        assert "bytes" not in html and "UTF-8" not in html
+    assert not await can_login(api, "a long password")
+
+
+@pytest.mark.gen_test
+async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_success_without_changing_anything(
+        api, mailbox, services):
+    token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
-    for sent_cookie, sent in ((None, fields), (None, {**fields, "_xsrf": field}), (cookie, fields),
-                              (other_cookie, {**fields, "_xsrf": field})):
-        assert_page(await submit(api, sent_cookie, sent), 403, "This form has expired")
-    await api.login(password=PASSWORD)  # nothing changed
-    # Not a form, or not text: refused in the envelope, never a 500.
+    assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
+    assert await can_login(api, NEW_PASSWORD) and not await can_login(api, PASSWORD)
+    stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
+    assert stored["usedAt"] is not None and stored["usedBy"]
+    assert_page(await browser.get("/reset-password/done"), 200, CHANGED,
+                'href="https://board.example.com">Sign in to Task Board</a>')
+    # The second click, or a reload that re-sends the form: success again, and the password is not set again.
+    repeat = {**fields, "password": "a different password", "confirm": "a different password"}
+    assert_redirect(await browser.submit(page, "/reset-password", repeat), "/reset-password/done")
+    assert await can_login(api, NEW_PASSWORD) and not await can_login(api, "a different password")
+    # Back to the link's page in that browser: it says the password was changed, and offers no form.
+    html = assert_page(await browser.get(f"/reset-password?token={token}"), 200, CHANGED)
+    assert 'type="password"' not in html
+    # Any other browser holding the link learns nothing and changes nothing.
+    other = Browser(api)
+    other_page = await other.get("/forgot-password")
+    assert_new_link_form(assert_page(await other.submit(other_page, "/reset-password", repeat), 400, DEAD_RESET),
+                         "/forgot-password")
+    assert_page(await other.get(f"/reset-password?token={token}"), 400, DEAD_RESET)
+    assert await can_login(api, NEW_PASSWORD)
+
+
+@pytest.mark.gen_test
+async def test_the_forgot_password_form_mails_a_link_only_for_an_account_and_answers_alike(api, mailbox, services):
+    await verify_token(api, mailbox)
+    browser = Browser(api)
+    page = await browser.get("/forgot-password")
+    assert_page(page, 200, "Reset your password", 'type="email"')
+    for email in ("nobody@example.com", "mark@example.com"):
+        assert_redirect(await browser.submit(page, "/forgot-password", {"email": email}), "/forgot-password?sent=1")
+    message = (await mailbox.wait_for(2))[1]
+    assert message["To"] == "mark@example.com" and len(mailbox.messages) == 2
+    assert_page(await api.get("/forgot-password?sent=1"), 200, SENT, "10 minutes")
+    assert_page(await api.get(f"/reset-password?token={link_token(message, 'reset-password')}"), 200,
+                "Choose a new password")
+
+
+@pytest.mark.gen_test
+async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothing(api, mailbox):
+    token, browser, page = await reset_form(api, mailbox)
+    other = Browser(api)
+    await other.get(f"/reset-password?token={token}")
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
+    fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    for cookie, sent in ((None, fields), (None, {**fields, "_xsrf": xsrf}), (browser.cookie, fields),
+                         (other.cookie, {**fields, "_xsrf": xsrf})):
+        headers = dict(FORM, Cookie=cookie) if cookie else FORM
+        html = assert_page(await api.post("/reset-password", body=urlencode(sent), headers=headers), 403,
+                           "This form has expired", "Open the link in the email again")
+        assert "Open the form again" not in html
+    assert await can_login(api, PASSWORD)
+    assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
+
+
+@pytest.mark.gen_test
+async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mailbox):
+    token, browser, page = await reset_form(api, mailbox)
+    fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert_error(await api.post("/reset-password", json=fields), 415)
-    broken = await api.post("/reset-password", body=b"password=%FF%FE&confirm=%FF%FE&_xsrf=" + field.encode()
-                            + b"&token=" + token.encode(), headers=dict(FORM, Cookie=cookie))
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
+    broken = await api.post("/reset-password", body=b"password=%FF%FE&confirm=%FF%FE&_xsrf=" + xsrf.encode()
+                            + b"&token=" + token.encode(), headers=dict(FORM, Cookie=browser.cookie))
     assert_error(broken, 400, "Malformed form body")
-    assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
+    assert await can_login(api, PASSWORD)
 
 
-# ---- in a real browser, against run.py ------------------------------------------------------------
+@pytest.mark.gen_test
+async def test_the_database_down_is_a_page_not_json(api, mailbox, services, monkeypatch):
+    token, browser, page = await reset_form(api, mailbox)
 
-@pytest.fixture
-def service(mailbox):
-    """run.py sending mail to the test SMTP server, its links pointing at itself."""
-    port = free_port()
-    with running(port=port, SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_STARTTLS="false",
-                 APP_URL=f"http://127.0.0.1:{port}") as process:
-        yield process
+    async def unreachable(*args):
+        raise ServerSelectionTimeoutError("No servers found yet, Timeout: 3.0s")
 
-
-def mail_link(service, message, path: str) -> str:
-    """The APP_URL/<path>?token=… link, checked to be in the email as it was sent."""
-    link = f"{service.url}/{path}?token={link_token(message, path)}"
-    assert link in text_part(message)
-    return link
-
-
-def page_text(driver) -> str:
-    return driver.find_element(By.TAG_NAME, "body").text
+    monkeypatch.setattr(services.sessions.tokens, "find_one", unreachable)
+    html = assert_page(await browser.get(f"/reset-password?token={token}"), 503,
+                       "This page is not available right now", "Nothing was changed")
+    assert "statusCode" not in html
+    monkeypatch.setattr(services.sessions.tokens, "find_one_and_update", unreachable)
+    fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    assert_page(await browser.submit(page, "/reset-password", fields), 503, "This page is not available right now")
+    monkeypatch.undo()
+    assert await can_login(api, PASSWORD)
 
 
-def test_verify_link_in_a_browser(browser, service, mailbox):
-    registered = service.request("POST", "/auth/register", json={
-        "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD})
-    assert registered.code == 201, registered
-    link = mail_link(service, wait_for_mail(mailbox, 1)[0], "verify-email")
-    browser.get(link)
-    assert browser.title == "Your email address is verified"
-    assert "Your email address is verified" in page_text(browser)
-    login = service.request("POST", "/auth/login", json={"email": "mark@example.com", "password": PASSWORD})
-    assert login.json["data"]["user"]["isEmailVerified"] is True
-    browser.get(link)
-    assert INVALID in page_text(browser)
+# ---- the home page and API errors met in a browser ------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_home_page_names_the_service_and_points_at_the_docs(api):
+    html = assert_page(await api.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}), 200,
+                       'href="/docs"', 'href="/openapi.json"')
+    assert "<title>Task Board</title>" in html
+    response = await api.get("/", headers={"Accept": "application/json"})
+    assert response.code == 200 and response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert response.json == {"name": "Task Board", "docs": "/docs", "openapi": "/openapi.json"}
+    assert response.headers["Vary"] == "Accept"
 
 
-def test_reset_link_and_form_in_a_browser(browser, service, mailbox):
-    assert service.request("POST", "/auth/register", json={
-        "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD}).code == 201
-    assert service.request("POST", "/auth/forgot-password", json={"email": "mark@example.com"}).code == 204
-    browser.get(mail_link(service, wait_for_mail(mailbox, 2)[1], "reset-password"))
-    fill_and_submit(browser, "a long password", "a different one", "The two passwords are not the same.")
-    fill_and_submit(browser, NEW_PASSWORD, NEW_PASSWORD, "Your password has been changed")
-    login = service.request("POST", "/auth/login", json={"email": "mark@example.com", "password": NEW_PASSWORD})
-    assert login.code == 200, login
-    old = service.request("POST", "/auth/login", json={"email": "mark@example.com", "password": PASSWORD})
-    assert_error(old, 401)
-
-
-def fill_and_submit(driver, password: str, confirm: str, expected: str) -> None:
-    """Type both passwords, submit, and wait until the answer page shows `expected`."""
-    assert driver.title == "Choose a new password"
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "confirm").send_keys(confirm)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    # `expected` is only on the answer page. While the page navigates, chromedriver may answer a read
-    # with a stale-element error or a generic "node does not belong to the document": keep waiting.
-    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(lambda d: expected in page_text(d))
+@pytest.mark.gen_test
+async def test_every_401_says_how_to_authenticate(api):
+    await api.register(email="mark@example.com")
+    for response in (await api.get("/users/user"), await api.get("/users/user", token="not-a-jwt"),
+                     await api.post("/auth/login", json={"email": "mark@example.com", "password": "wrong one"}),
+                     await api.post("/auth/verify-email?token=nonsense")):
+        assert_error(response, 401)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "WWW-Authenticate" not in (await api.get("/nothing-here")).headers

@@ -55,3 +55,19 @@ def test_real_server_settings():
                            "CORS_ORIGINS": "https://a.example.com/, https://b.example.com", "TRUST_PROXY": "on"})
     assert not s.embedded and s.mongodb_db == "prod" and not s.jwt_secret_generated
     assert s.cors_origins == ("https://a.example.com", "https://b.example.com") and s.trust_proxy
+
+
+def test_port_override_moves_the_default_app_url_but_not_an_explicit_one():
+    assert Settings.from_env({}, port=18900).app_url == "http://localhost:18900"
+    assert Settings.from_env({"PORT": "9001"}, port=18900).port == 18900
+    assert Settings.from_env({"APP_URL": "https://a.example.com"}, port=18900).app_url == "https://a.example.com"
+
+
+def test_product_name_and_client_url():
+    assert (Settings.from_env({}).app_name, Settings.from_env({}).client_url) == ("Accounts", None)
+    s = Settings.from_env({"APP_NAME": " Task Board ", "CLIENT_URL": "https://board.example.com/"})
+    assert (s.app_name, s.client_url) == ("Task Board", "https://board.example.com")
+    for env in ({"APP_NAME": "Evil\r\nBcc: x@example.com"}, {"APP_NAME": "x" * 61}, {"CLIENT_URL": "javascript:x"}):
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env(env)
+        assert str(caught.value).startswith(next(iter(env)))

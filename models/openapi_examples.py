@@ -1,0 +1,209 @@
+"""What /docs teaches beyond the schemas: the flows (info.description), parameter descriptions and an
+example for every request and response. models/openapi.py applies them; tests/test_openapi.py checks
+that every example validates against its schema and that each error example carries its own status."""
+
+GUIDE = """\
+Users, sign-in and organisations for the task-board product: one user collection and one login for the
+task-board app (`/auth`, `/users`) and the organisation client (`/auth`, `/api`). Every call here can be
+tried from this page ("Try it out"); for calls that need a user, log in, copy `tokens.access.token` and
+press **Authorize**.
+
+## Conventions
+- JSON in and out (`Content-Type: application/json`). Unknown body fields are a 422 (except `userId` on
+  registration). A trailing slash is ignored. Ids are 24 hex characters; a malformed id is answered as an
+  unknown one (404). Times are ISO 8601 UTC with a trailing `Z`.
+- **Every error** has one body: `{"status", "statusCode", "code", "message"}`, where `statusCode` and
+  `code` are the HTTP status, and a 422 adds `errors: [{"field", "message"}]`, one per bad field.
+  A 401 carries `WWW-Authenticate: Bearer`; a 429 carries `Retry-After` (seconds).
+
+## Tokens: sign in, stay signed in, sign out
+1. `POST /auth/register` or `POST /auth/login` returns `tokens`:
+   `{"access": {"token", "expires"}, "refresh": {"token", "expires"}}`.
+2. Send the **access token** as `Authorization: Bearer <token>`. It is a JWT (HS256) that lives
+   `ACCESS_TOKEN_MINUTES` (30); its claims `sub`/`userId`, `email`, `role`, `sid` (session id) can be read,
+   but the server checks every request against the session, so logout takes effect at once.
+3. Before (or when) it expires, `POST /auth/refresh-tokens {"refreshToken"}` returns a **new pair**. The
+   refresh token lives `REFRESH_TOKEN_DAYS` (30), is stored only as a hash, and **rotates**: each one works
+   once. Keep only the newest.
+4. **Reuse detection**: presenting a retired refresh token again ends the whole session (both tokens stop
+   working: somebody copied it), except within `REFRESH_REUSE_GRACE_SECONDS` (10) of its rotation, where two
+   tabs refreshing at once both get a pair. A mobile app should refresh from one place and store the new
+   pair before using it.
+5. `POST /auth/logout` with `{"refreshToken"}` (or no body, with the bearer token or the session cookie)
+   ends that session. A password reset, a password change and account deletion end sessions too.
+
+## Browser sessions (cookie)
+Login and registration also set `session=<opaque>; HttpOnly; SameSite=Lax; Path=/` (`Secure` on https),
+living `REFRESH_TOKEN_DAYS`, naming the same server-side session as the tokens. A web app may keep no
+token and send `withCredentials` instead. A cookie-authenticated POST, PUT, PATCH or DELETE must carry an
+`Origin` (or `Referer`) of `APP_URL` or one of `CORS_ORIGINS`, else 403. A bearer header wins over the
+cookie and is never origin-checked.
+
+## Email links
+- `POST /auth/forgot-password {"email"}` answers 204 whether or not the address has an account, and
+  emails `APP_URL/reset-password?token=…`, valid `RESET_TOKEN_MINUTES` (10). An app may take the token and
+  call `POST /auth/reset-password?token=… {"password"}`; a person gets a page with the form. A reset ends
+  every session of the user.
+- Registration and `POST /auth/send-verification-email` (bearer) email `APP_URL/verify-email?token=…`,
+  valid `VERIFY_TOKEN_MINUTES` (60); opening it verifies the address, as does
+  `POST /auth/verify-email?token=…`.
+- Each link works once, only while the address is still the user's, and a newer link replaces the older.
+  A used or expired link is a 401 from the API; its page says what happened and offers a form for a new
+  link (`/verify-email/resend`, `/forgot-password`), which answers alike whatever the address.
+- At most `EMAILS_PER_ADDRESS_PER_HOUR` (5) such emails go to one address an hour; past that the calls
+  still answer 204.
+
+## Organisations and invitations
+Every registration creates the user's default organisation. `GET /api/organisations` lists those the
+caller belongs to. A member adding someone (`POST /api/organisations/{orgId}/users {"userId"}`) **invites**
+them: the invited user sees it in `GET /api/invitations`, then accepts
+(`POST /api/invitations/{orgId}/accept`) or declines (`DELETE /api/invitations/{orgId}`), and may leave
+later (`DELETE /api/organisations/{orgId}/users/{their own userId}`). Only shared memberships (not
+invitations) let one user read another with `GET /api/users/{id}`.
+
+## Lists
+`GET /users` pages with `limit` (1-100, default 10) and `page` (1+), sorted by `sortBy`; ties are broken by
+id, so pages never overlap. `GET /users/getUsers?email=` is a prefix search over verified addresses.
+"""
+
+OBJECT_ID_TEXT = "24 hex characters; a malformed id is answered like an unknown one (404)."
+
+# name -> description, or (path, name) -> description where one name means different things.
+PARAMETERS = {
+    "token": "The token of the emailed link, as it appears after `?token=`.",
+    "userId": OBJECT_ID_TEXT, "id": OBJECT_ID_TEXT, "orgId": OBJECT_ID_TEXT,
+    "name": "Case-insensitive substring of the name, matched literally (never as a pattern).",
+    "username": "Case-insensitive substring of the username, matched literally.",
+    "role": "Exactly this role.",
+    "sortBy": "`field:asc` or `field:desc`, several joined by commas, e.g. `createdAt:desc,name:asc`. Fields: "
+              "name, email, username, role, createdAt. Ties are broken by id, so pages never overlap. "
+              "Default: createdAt:asc.",
+    "page": "Page number, 1 or more (default 1).",
+    ("/users", "limit"): "Page size, 1-100 (default 10).",
+    ("/users/getUsers", "limit"): "At most this many results, 1-20 (default 5).",
+    "email": "1-100 characters, matched as a literal, case-insensitive **prefix** of the address (`mark@` "
+             "finds `mark@example.com`); only users whose email is verified are listed.",
+    "from": "First month, `YYYY-MM` (UTC). With `to`, every month in the range is listed, zeros included "
+            "(at most 120 months); without both, only months that have sign-ups.",
+    "to": "Last month, `YYYY-MM` (UTC); see `from`.",
+    "v": "The photo's version, from `profilePhotoUrl`; a wrong or outdated one is a 404. Without it, a bearer "
+         "token gets the user's current photo.",
+}
+
+T0 = "2026-01-15T09:30:00Z"
+MARK_ID = "665f1c2ab3e4d5f6a7b8c9d0"
+ORG_ID = "665f1c2ab3e4d5f6a7b8c9e1"
+PASSWORD = "correct horse battery"
+ACCESS = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NjVmMWMyYWIzZTRkNWY2YTdiOGM5ZDAiLCJ0eXBlIjoiYWNjZXNzIn0"
+          ".c2lnbmF0dXJl")
+REFRESH = "3q2-7wEXAMPLE-opaque-refresh-token-43-chars"
+
+USER = {"id": MARK_ID, "userId": MARK_ID, "name": "Mark Essien", "firstName": "Mark", "lastName": "Essien",
+        "email": "markessien@hng.com", "phone": "09001234567", "username": None, "role": "user",
+        "isEmailVerified": False, "profilePhotoUrl": None, "favoriteBoards": [], "createdAt": T0, "updatedAt": T0}
+VERIFIED_USER = {**USER, "username": "mark.essien", "isEmailVerified": True,
+                 "profilePhotoUrl": f"/users/{MARK_ID}/photo?v=Jq3mR9x2TtY8bWc1LpQe5A",
+                 "favoriteBoards": ["board-42"], "updatedAt": "2026-01-16T08:00:00Z"}
+PAIR = {"access": {"token": ACCESS, "expires": "2026-01-15T10:00:00Z"},
+        "refresh": {"token": REFRESH, "expires": "2026-02-14T09:30:00Z"}}
+ORGANISATION = {"orgId": ORG_ID, "name": "Mark's Organisation", "description": "Default organisation"}
+FAVOURITES = {"favoriteBoards": ["board-42", "roadmap-2026"]}
+
+
+def success(message: str, **fields) -> dict:
+    return {"status": "success", "message": message, **fields}
+
+
+ERRORS = {
+    400: "Malformed JSON body",
+    401: "Please authenticate",
+    403: "Forbidden",
+    404: "Not found",
+    413: "Request body too large",
+    415: "Content-Type must be application/json",
+    422: "Validation failed",
+    429: "Too many login attempts, try again later",
+    503: "Database unavailable",
+}
+
+
+def error(code: int) -> dict:
+    """The error envelope of this status, as the service sends it."""
+    word = {403: "Forbidden", 404: "Not found"}.get(code, "Error" if code >= 500 else "Bad request")
+    body = {"status": word, "statusCode": code, "code": code, "message": ERRORS[code]}
+    if code == 422:
+        body["errors"] = [{"field": "email", "message": "must be a valid email address"}]
+    return body
+
+
+# (method, path) -> {"request": example or {name: (summary, example)}, "response": example}
+OPERATIONS = {
+    ("get", "/"): {"response": {"name": "Accounts", "docs": "/docs", "openapi": "/openapi.json"}},
+    ("get", "/health"): {"response": {"status": "ok"}},
+    ("get", "/ready"): {"response": {"status": "ready"}},
+    ("get", "/openapi.json"): {"response": {"openapi": "3.1.0", "info": {"title": "Accounts service"}}},
+    ("post", "/auth/register"): {
+        "request": {
+            "organisationClient": ("Organisation client: firstName, lastName, optional phone", {
+                "firstName": "Mark", "lastName": "Essien", "email": "markessien@hng.com", "password": PASSWORD,
+                "phone": "09001234567"}),
+            "taskBoardApp": ("Task-board app: name (first word becomes firstName), optional username", {
+                "name": "Mark Essien", "email": "markessien@hng.com", "password": PASSWORD,
+                "username": "mark.essien"}),
+        },
+        "response": success("Registration successful", data={"accessToken": ACCESS, "user": USER}, user=USER,
+                            tokens=PAIR)},
+    ("post", "/auth/login"): {
+        "request": {"email": "markessien@hng.com", "password": PASSWORD},
+        "response": success("Login successful", data={"accessToken": ACCESS, "user": USER}, user=MARK_ID,
+                            tokens=PAIR)},
+    ("post", "/auth/logout"): {"request": {"refreshToken": REFRESH}},
+    ("post", "/auth/refresh-tokens"): {"request": {"refreshToken": REFRESH}, "response": PAIR},
+    ("post", "/auth/forgot-password"): {"request": {"email": "markessien@hng.com"}},
+    ("post", "/auth/reset-password"): {"request": {"password": "a brand new password"}},
+    ("post", "/auth/change-password"): {"request": {"email": "markessien@hng.com", "password": PASSWORD,
+                                                    "newPassword": "a brand new password"}},
+    ("post", "/auth/send-verification-email"): {"request": {}},
+    ("post", "/auth/verify-email"): {"request": {}},
+    ("post", "/users"): {
+        "request": {"name": "Ada Obi", "email": "ada@example.com", "password": PASSWORD, "role": "admin",
+                    "username": "ada.obi"},
+        "response": {**USER, "name": "Ada Obi", "firstName": "Ada", "lastName": "Obi", "email": "ada@example.com",
+                     "phone": None, "username": "ada.obi", "role": "admin"}},
+    ("get", "/users"): {"response": {"results": [VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1,
+                                     "totalResults": 1}},
+    ("get", "/users/user"): {"response": VERIFIED_USER},
+    ("put", "/users/addToFav"): {"request": {"boardId": "roadmap-2026"}, "response": FAVOURITES},
+    ("put", "/users/removeFromFav"): {"request": {"boardId": "roadmap-2026"}, "response": {"favoriteBoards": ["board-42"]}},
+    ("get", "/users/getFav"): {"response": FAVOURITES},
+    ("get", "/users/getUsers"): {"response": {"results": [{
+        "id": MARK_ID, "name": "Mark Essien", "email": "markessien@hng.com", "username": "mark.essien",
+        "profilePhotoUrl": VERIFIED_USER["profilePhotoUrl"]}]}},
+    ("get", "/users/usersByMonth"): {"response": {"results": [
+        {"year": 2026, "month": 1, "monthName": "January", "count": 3},
+        {"year": 2026, "month": 2, "monthName": "February", "count": 0}]}},
+    ("put", "/users/deleteProfilePic/{userId}"): {"response": {**VERIFIED_USER, "profilePhotoUrl": None}},
+    ("get", "/users/{userId}"): {"response": VERIFIED_USER},
+    ("put", "/users/{userId}"): {"request": {"name": "Mark E. Essien", "username": "mark.essien"},
+                                 "response": {**VERIFIED_USER, "name": "Mark E. Essien", "lastName": "E. Essien"}},
+    ("patch", "/users/{userId}"): {"request": {"email": "mark@example.com", "currentPassword": PASSWORD},
+                                   "response": {**VERIFIED_USER, "email": "mark@example.com",
+                                                "isEmailVerified": False}},
+    ("post", "/users/{userId}"): {"request": {"password": PASSWORD}},
+    ("delete", "/users/{userId}"): {"request": {"password": PASSWORD}},
+    ("get", "/api/users/{id}"): {"response": success("User retrieved successfully", data=USER, user=USER)},
+    ("get", "/api/organisations"): {"response": success("Organisations retrieved successfully",
+                                                        data={"organisations": [ORGANISATION]})},
+    ("post", "/api/organisations"): {
+        "request": {"name": "Design team", "description": "Everyone working on the new boards"},
+        "response": success("Organisation created successfully", data={
+            "orgId": ORG_ID, "name": "Design team", "description": "Everyone working on the new boards"})},
+    ("get", "/api/organisations/{orgId}"): {"response": success("Organisation retrieved successfully",
+                                                                data=ORGANISATION)},
+    ("post", "/api/organisations/{orgId}/users"): {"request": {"userId": MARK_ID},
+                                                   "response": success("User added to organisation successfully")},
+    ("get", "/api/invitations"): {"response": success("Invitations retrieved successfully", data={"invitations": [{
+        **ORGANISATION, "invitedBy": {"userId": "665f1c2ab3e4d5f6a7b8c9d7", "firstName": "Ada", "lastName": "Obi"},
+        "invitedAt": "2026-11-30T09:15:00.000Z"}]})},
+    ("post", "/api/invitations/{orgId}/accept"): {"response": success("Invitation accepted", data=ORGANISATION)},
+}

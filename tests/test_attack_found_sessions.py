@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from tests.attack_helpers import mail_settled
 from tests.helpers import PASSWORD, assert_error, link_token
 
 NEW_PASSWORD = "a brand new password"
@@ -55,6 +56,7 @@ async def test_a_login_racing_a_password_change_gets_no_lasting_session(api, ser
     assert changed.code == 204, changed
     held.released.set()
     response = await attacker_login
+    await mail_settled(services)  # before any assertion: no send may be in flight at teardown
     if response.code == 200:
         # Signed in with the old password: that session must not outlive the change.
         assert_error(await api.get("/users/user", token=response.json["tokens"]["access"]["token"]), 401)
@@ -85,6 +87,7 @@ async def test_a_login_racing_a_password_reset_gets_no_lasting_session(api, serv
     assert reset.code == 204, reset
     held.released.set()
     response = await attacker_login
+    await mail_settled(services)  # before any assertion: no send may be in flight at teardown
     if response.code == 200:
         assert_error(await api.get("/users/user", token=response.json["tokens"]["access"]["token"]), 401)
     else:

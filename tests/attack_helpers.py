@@ -1,0 +1,17 @@
+"""Helpers for the attack-finding tests."""
+import asyncio
+import time
+
+from models import outbox as outbox_model
+
+
+async def mail_settled(services, timeout: float = 15.0) -> None:
+    """Wait until no queued email is still pending, so none is mid-send when the test ends.
+
+    A stop that lands during an SMTP send can hang Services.stop (tests/test_attack_found_shutdown.py);
+    until that is fixed, tests that send real mail end only once the sender is idle.
+    """
+    deadline = time.monotonic() + timeout
+    while await services.outbox.collection.count_documents({"status": outbox_model.PENDING}):
+        assert time.monotonic() < deadline, "emails still pending"
+        await asyncio.sleep(0.02)

@@ -1,0 +1,94 @@
+"""Attack findings around the emails and their links.
+
+- GET /verify-email verifies: mail scanners (Outlook Safe Links, corporate gateways) open every link in a
+  message, so an account squatting someone's address is verified without its owner doing anything, and then
+  shows up in getUsers as that person (which lists only verified users to stop exactly that squatting).
+- The name a registrant types goes into the verification email, sent to whatever address they typed: anyone
+  can make the service mail arbitrary text ("your account is locked, go to …") to any address.
+- forgot-password does its database work only for an email that has an account, so its answer time tells
+  which emails are registered (the 204 says nothing, the clock does).
+"""
+import asyncio
+import time
+
+import pytest
+
+from tests.attack_helpers import mail_settled
+from tests.helpers import html_part, link_token, text_part
+
+
+@pytest.fixture
+def settings_env(smtp_env):
+    return smtp_env
+
+
+@pytest.mark.xfail(strict=True, reason="finding: opening the verify link (GET /verify-email) verifies, so link "
+                                       "scanners verify squatted accounts (handlers/pages.py VerifyEmailPage.get)")
+@pytest.mark.gen_test
+async def test_opening_the_verify_link_does_not_verify_by_itself(api, mailbox, services):
+    await api.register(email="victim@example.com")  # registered by a squatter, mailed to the victim
+    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+    await mail_settled(services)
+    scanned = await api.get(f"/verify-email?token={token}")  # the mail gateway fetches the link
+    assert scanned.code == 200, scanned
+    user = await services.users.find_by_email("victim@example.com")
+    assert user["isEmailVerified"] is False
+    # The page asks the person to confirm, with a form that posts back (and is xsrf-protected).
+    assert b"<form" in scanned.body and b'method="post"' in scanned.body
+
+
+PHISHING = "Locked. Unlock at evil.example now"
+
+
+@pytest.mark.xfail(strict=True, reason="finding: a registrant's name is mailed to any address they type "
+                                       "(services/email.py Outbox._queue_link greets by firstName)")
+@pytest.mark.gen_test
+async def test_a_registrants_name_is_not_mailed_to_an_unverified_address(api, mailbox, services):
+    response = await api.post("/auth/register", json={"firstName": PHISHING, "lastName": "X",
+                                                      "email": "victim@example.com", "password": "password 123"})
+    assert response.code == 201, response
+    (message,) = await mailbox.wait_for(1)
+    await mail_settled(services)
+    assert message["To"] == "victim@example.com"
+    assert "evil.example" not in text_part(message)
+    assert "evil.example" not in html_part(message)
+
+
+class SlowTokens:
+    """The tokens collection with the write latency of a remote MongoDB replica set (majority writes)."""
+
+    DELAY = 0.3
+
+    def __init__(self, collection):
+        self.collection = collection
+
+    def __getattr__(self, name):
+        attribute = getattr(self.collection, name)
+        if name not in ("insert_one", "delete_many"):
+            return attribute
+
+        async def slow(*args, **kwargs):
+            await asyncio.sleep(self.DELAY)
+            return await attribute(*args, **kwargs)
+
+        return slow
+
+
+async def answer_time(api, email: str) -> float:
+    started = time.monotonic()
+    response = await api.post("/auth/forgot-password", json={"email": email})
+    assert response.code == 204, response
+    return time.monotonic() - started
+
+
+@pytest.mark.xfail(strict=True, reason="finding: forgot-password answers later for a registered email "
+                                       "(services/auth.py Auth.forgot_password works only for known emails)")
+@pytest.mark.gen_test
+async def test_forgot_password_takes_as_long_for_unknown_emails(api, services, monkeypatch, mailbox):
+    await api.register(email="mark@example.com")
+    monkeypatch.setattr(services.sessions, "tokens", SlowTokens(services.sessions.tokens))
+    known = await answer_time(api, "mark@example.com")
+    unknown = await answer_time(api, "nobody@example.com")
+    await mail_settled(services)
+    # Token writes take 0.3 s each here; the answer must not wait for them only when the account exists.
+    assert abs(known - unknown) < SlowTokens.DELAY, (known, unknown)

@@ -1,0 +1,66 @@
+"""Attack findings: invitations and memberships.
+
+- A stranger floods a user with invitations (one organisation each, unlimited) and buries the real one:
+  GET /api/invitations shows only the 100 newest. The victim's id is easy to find: ObjectIds made by one
+  process differ by a counter, so the ids registered around the attacker's own are a few counts apart,
+  and inviting answers 404 for an id that is no user and 200 for one that is.
+- An accept racing the account's deletion leaves a membership of a user that no longer exists.
+"""
+import asyncio
+
+import pytest
+from bson import ObjectId
+
+from tests.helpers import assert_error
+from tests.organisations_fixtures import accept, create_org, invitations, invite, sign_up
+from tests.test_api_invitations import Held
+
+FLOOD = 101
+
+
+@pytest.mark.xfail(strict=True, reason="finding: one stranger can send unlimited invitations and push a real one "
+                                       "out of GET /api/invitations (services/organisations.py invite)")
+@pytest.mark.gen_test(timeout=120)
+async def test_a_stranger_cannot_bury_a_real_invitation(api, services):
+    colleague = await sign_up(api, "colleague@example.com", firstName="Colin", lastName="League")
+    victim = await sign_up(api, "victim@example.com", firstName="Vic", lastName="Tim")
+    stranger = await sign_up(api, "stranger@example.com", firstName="Your", lastName="Admin")
+    team = (await create_org(api, colleague[0], name="Real team"))["orgId"]
+    assert (await invite(api, colleague[0], team, victim[1])).code == 200
+    refused = 0
+    for number in range(FLOOD):
+        org_id = (await create_org(api, stranger[0], name=f"Urgent: action needed {number}"))["orgId"]
+        response = await invite(api, stranger[0], org_id, victim[1])
+        if response.code == 429:
+            refused += 1
+        else:
+            assert response.code == 200, response
+    listed = [inv["orgId"] for inv in await invitations(api, victim[0])]
+    # The real invitation is still shown, and the stranger was stopped somewhere along the way.
+    assert team in listed
+    assert refused > 0
+    assert await services.organisations.invitations.count_documents(
+        {"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])}) < FLOOD
+
+
+@pytest.mark.xfail(strict=True, reason="finding: an accept racing the account's deletion leaves a membership of a "
+                                       "deleted user (services/organisations.py Organisations.accept)")
+@pytest.mark.gen_test
+async def test_an_accept_racing_account_deletion_leaves_no_membership(api, services, monkeypatch):
+    owner = await sign_up(api, "owner@example.com", firstName="Olive", lastName="Owner")
+    invitee = await sign_up(api, "invitee@example.com", firstName="Ivy", lastName="Invitee")
+    acme = (await create_org(api, owner[0], name="Acme"))["orgId"]
+    assert (await invite(api, owner[0], acme, invitee[1])).code == 200
+    memberships = Held(services.organisations.memberships, "update_one")  # the accept's membership upsert
+    monkeypatch.setattr(services.organisations, "memberships", memberships)
+    accepting = asyncio.ensure_future(accept(api, invitee[0], acme))
+    await asyncio.wait_for(memberships.reached.wait(), 10)
+    # The invitation is claimed; now the invitee deletes the account, before the membership is written.
+    deleted = await api.delete(f"/users/{invitee[1]}", token=invitee[0], json={"password": "correct horse battery"})
+    assert deleted.code == 204, deleted
+    memberships.released.set()
+    await accepting
+    assert await services.users.get(ObjectId(invitee[1])) is None
+    # No trace of the deleted user may be left in the organisation.
+    assert await services.organisations.memberships.count_documents({"userId": ObjectId(invitee[1])}) == 0
+    assert_error(await api.get(f"/api/users/{invitee[1]}", token=owner[0]), 404)

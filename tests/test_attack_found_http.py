@@ -69,8 +69,6 @@ async def registered(api):
     return body["tokens"]["access"]["token"], body["user"]["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="finding: endpoints that take no body refuse one (415/422) instead of "
-                                       "ignoring it (handlers/auth.py, handlers/users.py: json_body(EMPTY))")
 @pytest.mark.gen_test
 @pytest.mark.parametrize("body,content_type", [(b"x", "text/plain"), (b'{"a": 1}', "application/json"),
                                                (b"[]", "application/json")])

@@ -36,8 +36,6 @@ async def test_an_admin_created_user_has_a_consistent_name(api, services):
         assert await services.users.find_by_email("ada@example.com") is None
 
 
-@pytest.mark.xfail(strict=True, reason="finding: userId in a registration body is a 422, the contract says it is "
-                                       "ignored (models/schemas/auth.py REGISTER)")
 @pytest.mark.gen_test
 @pytest.mark.parametrize("shape", [{"firstName": "Mark", "lastName": "Essien"}, {"name": "Mark Essien"}])
 async def test_a_registration_userid_is_ignored(api, services, shape):

@@ -33,6 +33,8 @@ class Settings:
     max_photo_bytes: int = 5 * MIB
     login_attempts_limit: int = 10
     login_attempts_window_seconds: int = 900
+    login_attempts_per_address: int = 100
+    emails_per_address_per_hour: int = 5
     trust_proxy: bool = False
     cors_origins: tuple = ()
     admin_email: Optional[str] = None
@@ -92,6 +94,8 @@ class Settings:
             max_photo_bytes=read.integer("MAX_PHOTO_BYTES", 5 * MIB, 1024, 15 * MIB),
             login_attempts_limit=read.integer("LOGIN_ATTEMPTS_LIMIT", 10, 0, 10**6),
             login_attempts_window_seconds=read.integer("LOGIN_ATTEMPTS_WINDOW_SECONDS", 900, 1, 7 * 86400),
+            login_attempts_per_address=read.integer("LOGIN_ATTEMPTS_PER_ADDRESS", 100, 0, 10**6),
+            emails_per_address_per_hour=read.integer("EMAILS_PER_ADDRESS_PER_HOUR", 5, 0, 10**6),
             trust_proxy=read.boolean("TRUST_PROXY", False),
             cors_origins=read.origins("CORS_ORIGINS"),
             admin_email=admin_email,

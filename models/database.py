@@ -21,6 +21,7 @@ INDEXES = {
     organisations.ORGANISATIONS: organisations.ORGANISATION_INDEXES,
     organisations.MEMBERSHIPS: organisations.MEMBERSHIP_INDEXES,
     outbox.COLLECTION: outbox.INDEXES,
+    outbox.SEND_COUNTS: outbox.SEND_COUNT_INDEXES,
     login_attempts.COLLECTION: login_attempts.INDEXES,
 }
 

@@ -36,14 +36,15 @@ async def test_substring_any_case_brief_view_sorted_by_email(api):
 async def test_regex_metacharacters_are_literal(api):
     ada = await sign_up(api, email="a+b@example.com")
     await sign_up(api, email="aab@example.com", name="Aab")
-    await sign_up(api, email="o'brien(x)@example.com", name="O")
-    await sign_up(api, email="star*[1]@example.com", name="Star")
+    await sign_up(api, email="o'brien{x}@example.com", name="O")  # ( ) [ ] are not allowed in addresses
+    await sign_up(api, email="star*|1@example.com", name="Star")
     assert await search(api, ada.token, "a+b") == ["a+b@example.com"]
     assert await search(api, ada.token, ".*") == []
     assert await search(api, ada.token, "a.b") == []
-    assert await search(api, ada.token, "(") == ["o'brien(x)@example.com"]
-    assert await search(api, ada.token, "[") == ["star*[1]@example.com"]
-    assert await search(api, ada.token, "*[1]") == ["star*[1]@example.com"]
+    assert await search(api, ada.token, "{x") == ["o'brien{x}@example.com"]
+    assert await search(api, ada.token, "(") == []
+    assert await search(api, ada.token, "[") == []
+    assert await search(api, ada.token, "*|1") == ["star*|1@example.com"]
     assert await search(api, ada.token, "^a") == []
     assert await search(api, ada.token, "com$") == []
     assert await search(api, ada.token, "\\") == []

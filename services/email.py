@@ -206,5 +206,6 @@ def is_transient(error: Exception) -> bool:
 
 def mask_address(address) -> str:
     """An address fit for logs and notices: its first letter and its domain."""
-    local, _, domain = str(address).partition("@")
-    return f"{local[:1]}***@{domain}"
+    local, _, domain = str(address).rpartition("@")
+    # Whatever is stored, a log line stays one line (CWE-117).
+    return "".join(c if c.isprintable() else "?" for c in f"{local[:1]}***@{domain}")

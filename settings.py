@@ -8,6 +8,8 @@ import os
 import secrets
 from typing import Mapping, Optional
 
+from services.validation import is_plain_address
+
 MIB = 1024 * 1024
 
 
@@ -75,6 +77,9 @@ class Settings:
         admin_password = read.text("ADMIN_PASSWORD") or None
         if bool(admin_email) != bool(admin_password):
             raise SettingsError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together")
+        if admin_email and not is_plain_address(admin_email):
+            # The same rule as every sign-up: the admin's mail must go exactly where it says (CWE-20).
+            raise SettingsError("ADMIN_EMAIL must be a plain email address like admin@example.com")
         if admin_password and not 8 <= len(admin_password.encode()) <= 72:
             raise SettingsError("ADMIN_PASSWORD must be 8 characters to 72 bytes")
         values = dict(

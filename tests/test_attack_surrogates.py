@@ -107,3 +107,22 @@ async def test_paths_that_are_not_utf8_are_4xx(api, services):
     for path in ("/users/%ED%A0%80", "/users/%FF", "/api/users/%ED%A0%80", "/api/organisations/%FF"):
         response = await api.get(path, token=admin.token)
         assert response.code in (400, 404), (path, response)
+
+
+class TestHeaders:
+    """Headers arrive as Latin-1 text, so they cannot hold surrogates; odd bytes in the ones the service uses
+    (the bearer token, and the client address behind a proxy, which keys the login limits) are no 500."""
+
+    @pytest.fixture
+    def settings_env(self):
+        return {"TRUST_PROXY": "true"}
+
+    @pytest.mark.gen_test
+    async def test_odd_bytes_in_headers_the_service_reads(self, api):
+        await sign_up(api)
+        for token in ("\xff\xfe", "abc.\xe9.def", "\xa0"):
+            assert_error(await api.get("/users/user", headers={"Authorization": f"Bearer {token}"}), 401)
+        for address in ("\xff\xfe", "1.2.3.4\xe9", "::1%\xa0"):
+            response = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD},
+                                      headers={"X-Real-IP": address, "X-Forwarded-For": address})
+            assert response.code == 200, (address, response)

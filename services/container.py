@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from services.auth import Auth
@@ -90,9 +91,12 @@ async def supervise(name: str, work) -> None:
     # One unexpected error must not stop email (or index creation) for good, in this process (CWE-248).
     delay = RESTART_SECONDS
     while True:
+        started = time.monotonic()
         try:
             return await work()
         except Exception:  # noqa: BLE001 - CancelledError is not an Exception: stop() still ends it
+            if time.monotonic() - started > RESTART_MAX_SECONDS:
+                delay = RESTART_SECONDS  # it ran well for a while: a new crash is not part of a crash loop
             log.error("background task %s crashed; restarting in %.1fs", name, delay, exc_info=True)
         await asyncio.sleep(delay)
         delay = min(delay * 2, RESTART_MAX_SECONDS)

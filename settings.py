@@ -31,6 +31,7 @@ class Settings:
     app_url: str = "http://localhost:8000"
     max_body_bytes: int = MIB
     max_photo_bytes: int = 5 * MIB
+    max_photo_pixels: int = 40_000_000
     login_attempts_limit: int = 10
     login_attempts_window_seconds: int = 900
     trust_proxy: bool = False
@@ -90,6 +91,8 @@ class Settings:
             app_url=read.url("APP_URL", f"http://localhost:{port or 8000}"),
             max_body_bytes=read.integer("MAX_BODY_BYTES", MIB, 1024, 64 * MIB),
             max_photo_bytes=read.integer("MAX_PHOTO_BYTES", 5 * MIB, 1024, 15 * MIB),
+            # Capped below Pillow's own bomb threshold (89,478,485): a photo never needs more (CWE-409).
+            max_photo_pixels=read.integer("MAX_PHOTO_PIXELS", 40_000_000, 10_000, 80_000_000),
             login_attempts_limit=read.integer("LOGIN_ATTEMPTS_LIMIT", 10, 0, 10**6),
             login_attempts_window_seconds=read.integer("LOGIN_ATTEMPTS_WINDOW_SECONDS", 900, 1, 7 * 86400),
             trust_proxy=read.boolean("TRUST_PROXY", False),

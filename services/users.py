@@ -156,7 +156,7 @@ class Users:
             raise forbidden("Only an admin may change a role")
         if not fields and photo is None:
             raise field_error("body", "must change at least one field")
-        content_type = self.photos.check(photo) if photo is not None else None
+        prepared = await self.photos.prepare(photo) if photo is not None else None
         is_self = actor["_id"] == user["_id"]
         if "password" in fields and is_self:
             await self._confirm_password(user, fields.get("currentPassword"), "currentPassword")
@@ -164,12 +164,12 @@ class Users:
         if "password" in fields:
             changes["passwordHash"] = await self.passwords.hash(fields["password"])
         await self._check_free(changes.get("email"), changes.get("username"), exclude=user["_id"])
-        if content_type is not None:
-            changes["photoVersion"] = await self.photos.save(user["_id"], photo, content_type)
+        if prepared is not None:
+            changes["photoVersion"] = await self.photos.save(user["_id"], prepared)
         try:
             updated = await self._apply(user["_id"], changes, removals)
         except ApiError as error:
-            if content_type is not None and error.status == 404:
+            if prepared is not None and error.status == 404:
                 await self.photos.delete(user["_id"])  # deleted meanwhile: leave no photo behind
             raise
         if "password" in fields:

@@ -1,4 +1,5 @@
 """Request schemas of the /users endpoints: bodies and query strings."""
+from models.photos import SIZES
 from models.schemas.common import (EMAIL, LOGIN_PASSWORD, NAME, NO_CONTROL, PASSWORD, PHONE, ROLE, USERNAME,
                                    body)
 
@@ -50,5 +51,10 @@ MONTH = {"type": "string", "pattern": r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", "x-mes
 
 BY_MONTH_QUERY = body({"from": MONTH, "to": MONTH})
 
-# GET /users/:id/photo?v=<version>: the version only makes each photo's URL unique for caches.
-PHOTO_QUERY = body({"v": {"type": "string", "maxLength": 64}})
+# GET /users/:id/photo?v=<version>&size=<px>: any v is checked against the photo's (a wrong one is a 404).
+PHOTO_QUERY = body({
+    "v": {"type": "string", "description": "the photo's version, from profilePhotoUrl; without it a bearer "
+                                           "token of the user or an admin is needed"},
+    "size": {"type": "integer", "enum": list(SIZES),
+             "description": "the longest side at most this many pixels (default 512)"},
+})

@@ -55,13 +55,14 @@ def png(width: int = 1, height: int = 1) -> bytes:
     return PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A complete, valid 1-bit black PNG of width x height: a few kilobytes that decode to width*height bytes."""
-    row = b"\x00" * (1 + (width + 7) // 8)
+def png_bomb(width: int, height: int, rgb: bool = False) -> bytes:
+    """A complete, valid black PNG of width x height (1-bit grey, or 8-bit RGB): kilobytes on the wire that
+    Pillow would decode into width * height bytes (four times that for RGB)."""
+    row = b"\x00" * (1 + (width * 3 if rgb else (width + 7) // 8))
     packer = zlib.compressobj(9)
     rows_per_piece = max(1, (1 << 20) // len(row))
     pieces = [packer.compress(row * min(rows_per_piece, height - done)) for done in range(0, height, rows_per_piece)]
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8 if rgb else 1, 2 if rgb else 0, 0, 0, 0)
     return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", b"".join(pieces) + packer.flush())
             + png_chunk(b"IEND", b""))
 

@@ -9,7 +9,9 @@ One run measures, with wrk as the load generator on 127.0.0.1:
      /users/user (interleaved with minimal), /api/organisations, /users?limit=10 as admin,
      /auth/login, /health while 32 logins run, /auth/refresh-tokens, and its resident memory after;
   4. the service again at BCRYPT_ROUNDS=4 (seeding only: that measure never hashes) with 2,000
-     users: GET /users/user, to show how the embedded store's cost grows.
+     users: GET /users/user, to show how the embedded store's cost grows;
+  5. photo uploads (bench/photos.py): a 4000x3000 camera JPEG of 3-5 MB, one at a time (latency,
+     peak memory above idle), then 8 at once while /health is probed (--only-photos: just these).
 The README's "Benchmark" section says how each measure is taken and why.
 
 It prints a markdown table (measure, value, baseline, ratio, target, met) and writes it with all
@@ -31,6 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import seed  # noqa: E402
+from photos import photo_run  # noqa: E402
 from load import ensure_wrk, parse_wrk, run_wrk, wrk_command  # noqa: E402
 from report import combine_slices, markdown, rows, summarise_profile  # noqa: E402
 from system import (BENCH, NOISY, RESULTS, WRK_DIR, NoiseWatch, Processes, busy_fraction, bcrypt_seconds,  # noqa: E402
@@ -347,12 +350,15 @@ class Bench:
         if busy > 0.10:
             self.say(f"WARNING: the machine is {busy:.0%} busy before the run: other processes will skew it")
         cpu_before, own_before = machine_cpu(), own_cpu()
-        bcrypt = bcrypt_seconds(12, o.bcrypt_samples)
-        self.say(f"bcrypt cost 12: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
-                 f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
-                 f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
-        service = self.service_run()
-        large = self.large_run() if o.large_users else None
+        bcrypt = service = large = None
+        if not o.only_photos:
+            bcrypt = bcrypt_seconds(12, o.bcrypt_samples)
+            self.say(f"bcrypt cost 12: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
+                     f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
+                     f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
+            service = self.service_run()
+            large = self.large_run() if o.large_users else None
+        photos = photo_run(self) if o.photo_uploads else None
         elapsed = time.monotonic() - started
         cpu_after, own_after = machine_cpu(), own_cpu()
         others = max(0.0, (cpu_after["busy"] - cpu_before["busy"]) - (own_after - own_before))
@@ -372,10 +378,12 @@ class Bench:
             "settings": {"duration_s": o.duration, "connections": o.connections, "warmup_s": o.warmup,
                          "users": o.users, "organisations": o.organisations, "large_users": o.large_users,
                          "slices": o.slices, "bcrypt_rounds": 12, "login_attempts_limit": 0, "wrk_threads": 1,
-                         "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS}, "profile": o.profile},
+                         "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS}, "profile": o.profile,
+                         "photo_uploads": o.photo_uploads, "only_photos": o.only_photos},
             "bcrypt": bcrypt,
             "service": service,
             "large": large,
+            "photos": photos,
             "raw": self.raw,
             "profiles": self.profiles,
             "noise": noise,
@@ -404,6 +412,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="sample the service with py-spy during each measure (pip install py-spy); "
                              "writes bench/results/profile-*.txt and the top functions into the JSON")
+    parser.add_argument("--photo-uploads", type=int, default=20,
+                        help="photo uploads timed one at a time (20; 0 skips the photo measures)")
+    parser.add_argument("--only-photos", action="store_true", help="run only the photo measures")
     parser.add_argument("--out", default=os.path.join(RESULTS, "latest.json"), help="where to write the JSON")
     options = parser.parse_args(argv)
     if options.users < options.connections + 5 or options.users % options.organisations:

@@ -3,6 +3,7 @@ metadata), kept in MongoDB at each served size, and served by version. docs/phot
 import asyncio
 import hmac
 import io
+import os
 import secrets
 import warnings
 from concurrent.futures import Executor
@@ -124,12 +125,15 @@ class Photos:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.executor = executor
+        # One core is left to the IOLoop and bcrypt: photos queue rather than starve them (CWE-400).
+        self._decoding = asyncio.Semaphore(max(1, (os.cpu_count() or 1) - 1))
 
     async def prepare(self, data: bytes) -> ProcessedPhoto:
         """An upload processed for storing; 413 when too large, 422 when not a whole accepted image."""
         if len(data) > self.max_bytes:
             raise ApiError(413, f"Photo too large: at most {self.max_bytes} bytes")
-        return await asyncio.get_running_loop().run_in_executor(self.executor, process, data, self.max_pixels)
+        async with self._decoding:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, process, data, self.max_pixels)
 
     async def save(self, user_id: ObjectId, photo: ProcessedPhoto) -> str:
         """Replace the user's photo, every size at once; returns its new version (a new one on every upload)."""

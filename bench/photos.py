@@ -80,14 +80,6 @@ def reset_peak(pid: int) -> bool:
         return False
 
 
-def peak_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
-
-
 class RssSampler:
     """The highest VmRSS seen every 5 ms: the fallback where VmHWM cannot be reset."""
 
@@ -119,7 +111,7 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         sampled = self.sampler.stop()
-        self.mib = max(sampled, peak_mib(self.pid)) if self.exact else sampled
+        self.mib = max(sampled, rss_mib(self.pid, "VmHWM")) if self.exact else sampled
 
 
 def percentile(values: list, fraction: float) -> float:

@@ -97,6 +97,7 @@ class UserHandler(UsersBaseHandler):
         if self.media_type() != MULTIPART:
             return self.json_body(UPDATE), None
         fields, photo = parse_form(self.request.headers["Content-Type"], self.raw_body())
+        self.release_body()
         fields = trim_strings(fields, UPDATE)
         for name in NULLABLE_FORM_FIELDS:
             if fields.get(name) == "":

@@ -98,7 +98,8 @@ def photo_operation(user_id: tuple) -> dict:
         "A profile photo: with `v` (from profilePhotoUrl) public and cacheable for good, a wrong or outdated `v` "
         "a 404; without `v` the current photo, for the user or an admin", "users", 200, path=user_id,
         query=users.PHOTO_QUERY, errors=(403,),
-        ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}} for t in ("image/jpeg", "image/png")},
+        ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}}
+                    for t in ("image/jpeg", "image/png")},
         ok_headers={"ETag": {"schema": {"type": "string"}},
                     "Cache-Control": {"schema": {"type": "string"},
                                       "description": "with v: public, max-age=31536000, immutable; "

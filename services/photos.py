@@ -46,7 +46,7 @@ class ProcessedPhoto:
 
 
 def process(data: bytes, max_pixels: int) -> ProcessedPhoto:
-    """Decode an upload fully, stand it upright in sRGB, drop its metadata and encode every size (CPU: executor only)."""
+    """Decode an upload fully, stand it upright in sRGB, drop its metadata, encode every size (CPU: executor only)."""
     image = flatten(to_srgb(decode(data, max_pixels)))
     image.thumbnail((model.LARGEST, model.LARGEST), Image.Resampling.LANCZOS)
     content_type = "image/png" if image.mode == "RGBA" else "image/jpeg"

@@ -15,8 +15,8 @@ UPDATE = body({"name": NAME, "firstName": NAME, "lastName": NAME, "email": EMAIL
 # the photo. The handler checks the text parts against UPDATE itself and the file by its content.
 UPDATE_FORM = body({**UPDATE["properties"],
                     "file": {"type": "string", "contentMediaType": "application/octet-stream",
-                             "description": "a JPEG, PNG, WebP or GIF image, at most MAX_PHOTO_BYTES and MAX_PHOTO_PIXELS; "
-                                            "stored redrawn: upright, at most 512 px, no metadata"}})
+                             "description": "a JPEG, PNG, WebP or GIF image, at most MAX_PHOTO_BYTES and "
+                                            "MAX_PHOTO_PIXELS; stored redrawn: upright, at most 512 px, no metadata"}})
 
 # Self-deletion re-checks the password; an admin deleting someone else sends nothing.
 DELETE = body({"password": LOGIN_PASSWORD})

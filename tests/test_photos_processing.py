@@ -13,6 +13,7 @@ from PIL import Image, ImageCms
 from PIL.PngImagePlugin import PngInfo
 
 from services import photos as photos_service
+from settings import Settings, SettingsError
 from tests.helpers import error_fields
 from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, opened,
                                   photo_form, png_bomb, sign_up, stored)
@@ -217,6 +218,14 @@ async def test_a_bomb_under_pillows_own_limit_is_refused_from_its_header_without
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 100 * 1024
     assert await services.photos.collection.count_documents({}) == 0
     assert "photoVersion" not in await stored(services, ada.id)
+
+
+@pytest.mark.parametrize("value", ["9999", "80000001", "lots"])
+def test_max_photo_pixels_is_bounded_below_pillows_own_bomb_guard(value):
+    assert Settings.from_env({}).max_photo_pixels == 40_000_000
+    assert Settings.from_env({"MAX_PHOTO_PIXELS": "80000000"}).max_photo_pixels < Image.MAX_IMAGE_PIXELS
+    with pytest.raises(SettingsError, match="MAX_PHOTO_PIXELS"):
+        Settings.from_env({"MAX_PHOTO_PIXELS": value})
 
 
 class TestMaxPhotoPixels:

@@ -132,6 +132,9 @@ class Photos:
         """An upload processed for storing; 413 when too large, 422 when not a whole accepted image."""
         if len(data) > self.max_bytes:
             raise ApiError(413, f"Photo too large: at most {self.max_bytes} bytes")
+        return await self._process(data)
+
+    async def _process(self, data: bytes) -> ProcessedPhoto:
         async with self._decoding:
             return await asyncio.get_running_loop().run_in_executor(self.executor, process, data, self.max_pixels)
 
@@ -140,17 +143,32 @@ class Photos:
         # The version is the public URL's only secret: 128 random bits, never derived from the id (CWE-330).
         version = secrets.token_hex(16)
         await self.collection.replace_one({"_id": user_id}, {
-            "_id": user_id, "version": version, "contentType": photo.content_type, "updatedAt": utcnow(),
-            "renditions": {str(size): {"data": Binary(r.data), "width": r.width, "height": r.height}
-                           for size, r in photo.renditions.items()},
-        }, upsert=True)
+            "_id": user_id, "version": version, "updatedAt": utcnow(), **stored_fields(photo)}, upsert=True)
         return version
 
     async def current(self, user_id: ObjectId, size: int) -> Optional[dict]:
         """The user's photo at this size as served ({data, contentType, etag}), or None."""
         doc = await self.collection.find_one(
             {"_id": user_id}, {"version": 1, "contentType": 1, f"renditions.{size}": 1})
+        if doc is not None and "renditions" not in doc:
+            doc = await self._redraw_stored_upload(user_id)
         return served(doc, size) if doc else None
+
+    async def _redraw_stored_upload(self, user_id: ObjectId) -> Optional[dict]:
+        """A photo stored before uploads were redrawn holds the upload's own bytes, metadata and all:
+        processed now, once, like a new upload (its version kept, so its URL still works), or removed."""
+        doc = await self.collection.find_one({"_id": user_id})
+        if doc is None or "renditions" in doc:
+            return doc  # removed or redrawn meanwhile
+        try:
+            photo = await self._process(bytes(doc["data"]))
+        except ApiError:  # not a whole image after all: never served (CWE-434)
+            await self.collection.delete_one({"_id": user_id, "version": doc["version"]})
+            return None
+        fields = stored_fields(photo)
+        await self.collection.update_one({"_id": user_id, "version": doc["version"]},
+                                         {"$set": fields, "$unset": {"data": "", "size": ""}})
+        return {"_id": user_id, "version": doc["version"], **fields}
 
     async def published(self, user_id: ObjectId, version: str, size: int) -> Optional[dict]:
         """The photo at this size if version is its current one, else None."""
@@ -163,6 +181,12 @@ class Photos:
     async def delete(self, user_id: ObjectId) -> None:
         """Remove the user's photo, if any."""
         await self.collection.delete_one({"_id": user_id})
+
+
+def stored_fields(photo: ProcessedPhoto) -> dict:
+    return {"contentType": photo.content_type,
+            "renditions": {str(size): {"data": Binary(r.data), "width": r.width, "height": r.height}
+                           for size, r in photo.renditions.items()}}
 
 
 def served(doc: dict, size: int) -> dict:

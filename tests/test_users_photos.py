@@ -3,12 +3,14 @@ What a photo's pixels and metadata become is tests/test_photos_processing.py."""
 import re
 
 import pytest
-from bson import ObjectId
+from bson import Binary, ObjectId
 from PIL import Image
 
+from models.common import utcnow
+
 from tests.helpers import assert_error, error_fields
-from tests.users_fixtures import (BLUE, RED, encoded, make_admin, multipart, opened, photo_form, png, sign_up,
-                                  stored)
+from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, make_admin,
+                                  multipart, opened, photo_form, png, sign_up, stored)
 
 PUBLIC = "public, max-age=31536000, immutable"
 CURRENT = "private, no-cache"
@@ -230,3 +232,31 @@ class TestSizeLimits:
         assert_error(await api.put(path, token=ada.token, json={"name": "x" * 3000}), 413)
         served = await api.get(f"/users/{ada.id}/photo", token=ada.token)
         assert served.code == 200 and opened(served.body).size == (1, 1)  # redrawn: the padding is gone
+
+
+async def store_as_before(services, account, data: bytes, version: str) -> None:
+    """A photo as the service stored it before uploads were redrawn: the upload's bytes, a 64-bit version."""
+    await services.photos.collection.insert_one({"_id": ObjectId(account.id), "data": Binary(data),
+                                                 "contentType": "image/jpeg", "size": len(data),
+                                                 "version": version, "updatedAt": utcnow()})
+    await services.users.collection.update_one({"_id": ObjectId(account.id)}, {"$set": {"photoVersion": version}})
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_photo_stored_before_redrawing_is_redrawn_on_first_fetch(api, services):
+    ada = await sign_up(api)
+    await store_as_before(services, ada, camera_jpeg(800, 600), "0123456789abcdef")
+    url = (await api.get(f"/users/{ada.id}", token=ada.token)).json["profilePhotoUrl"]
+    assert url == f"/users/{ada.id}/photo?v=0123456789abcdef"
+    served = await api.get(f"{url}&size=256")
+    assert served.code == 200 and served.headers["Cache-Control"] == PUBLIC
+    picture = opened(served.body)
+    assert picture.size == (192, 256) and len(picture.getexif()) == 0 and set(jpeg_markers(served.body)) <= {
+        0xE0, 0xDB, 0xC4, 0xC0}
+    photo = await stored_photo(services, ada.id)
+    assert "data" not in photo and sorted(photo["renditions"]) == ["128", "256", "512", "64"]
+    assert photo["version"] == "0123456789abcdef" and (await api.get(url)).code == 200
+    bob = await sign_up(api, email="bob@example.com", name="Bob")
+    await store_as_before(services, bob, PNG_SIGNATURE + b"<html><script>alert(1)</script>", "fedcba9876543210")
+    assert_error(await api.get(f"/users/{bob.id}/photo?v=fedcba9876543210"), 404)
+    assert await stored_photo(services, bob.id) is None  # never served, and gone

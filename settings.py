@@ -162,6 +162,9 @@ class Settings:
                                         "where the pages' \"back to the app\" and \"sign in\" links go", "*(none)*")
     max_body_bytes: int = setting("MAX_BODY_BYTES", integer(1024, 64 * MIB), MIB, "largest JSON body (413 above)")
     max_photo_bytes: int = setting("MAX_PHOTO_BYTES", integer(1024, 15 * MIB), 5 * MIB, "largest profile photo")
+    max_photo_pixels: int = setting("MAX_PHOTO_PIXELS", integer(10_000, 80_000_000), 40_000_000,
+                                    "largest photo in pixels, read from its header before decoding (a "
+                                    "decompression bomb is a 422, never a memory spike)")
     login_attempts_limit: int = setting(
         "LOGIN_ATTEMPTS_LIMIT", integer(0, 10**6), 10,
         "login attempts per email and client address per window (a success clears them); `0` turns it off")

@@ -74,7 +74,7 @@ def rows(result: dict) -> list:
     def rps_row(key, measure, baseline_key=None, target_ratio=None, target_text=None):
         r = raw.get(key)
         if r is None:
-            if not result["settings"].get("only_scale"):
+            if result["service"]:  # {} with --only-scale, None with --only-photos
                 add(measure, None, target=target_text, key=key, skipped=True)
             return
         base = raw.get(baseline_key) if baseline_key else None
@@ -96,11 +96,12 @@ def rows(result: dict) -> list:
     rps_row("users_list", "GET /users?limit=10 (admin), req/s", target_text="reported")
     rps_row("refresh", "POST /auth/refresh-tokens, req/s", target_text="reported")
 
-    add("bcrypt cost 12, one check (this process, median)", round(bcrypt["seconds"] * 1000, 1),
-        target="reported", key="bcrypt", unit="ms")
-    add(f"bcrypt cost 12, {bcrypt['cores']} threads in one process, checks/s", bcrypt["parallel_per_s"],
-        bcrypt["ceiling_per_s"], round(bcrypt["parallel_per_s"] / bcrypt["ceiling_per_s"], 3),
-        "reported (what the cores deliver together)", key="bcrypt_parallel", unit="checks/s")
+    if bcrypt:
+        add("bcrypt cost 12, one check (this process, median)", round(bcrypt["seconds"] * 1000, 1),
+            target="reported", key="bcrypt", unit="ms")
+        add(f"bcrypt cost 12, {bcrypt['cores']} threads in one process, checks/s", bcrypt["parallel_per_s"],
+            bcrypt["ceiling_per_s"], round(bcrypt["parallel_per_s"] / bcrypt["ceiling_per_s"], 3),
+            "reported (what the cores deliver together)", key="bcrypt_parallel", unit="checks/s")
     login = raw.get("login")
     if login:
         ceiling = bcrypt["ceiling_per_s"]
@@ -127,12 +128,13 @@ def rows(result: dict) -> list:
             p50_ms=large["p50_ms"], p99_ms=large["p99_ms"], failed=large["failed"], latency=latency(large),
             noise=large.get("other_cpu_share", 0))
     scale_rows(result, add, latency)
-    if result["service"].get("rss_mib") is not None:
+    if (result["service"] or {}).get("rss_mib") is not None:
         add(f"resident memory of the service after the run ({n_users} users), MiB", result["service"]["rss_mib"],
             target="reported", key="rss", unit="MiB")
     if result.get("large") and result["large"].get("rss_mib") is not None:
         add(f"resident memory with {result['large']['users']:,} users, MiB", result["large"]["rss_mib"],
             target="reported", key="rss_large", unit="MiB")
+    photo_rows(result, add)
     return out
 
 
@@ -155,6 +157,38 @@ def scale_rows(result: dict, add, latency) -> None:
                 f"reported (baseline: {sizes[0]:,} user{'s' if sizes[0] != 1 else ''})", key=f"scale_{key}_{size}",
                 unit="req/s", p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], failed=r["failed"], latency=text,
                 noise=r.get("other_cpu_share", 0))
+
+
+def photo_rows(result: dict, add) -> None:
+    """The rows of bench/photos.py's measures, when they ran."""
+    raw, photos = result["raw"], result.get("photos")
+    upload = raw.get("photo_upload")
+    if not upload:
+        return
+    size = f"{photos['photo_bytes'] / 1e6:.1f} MB 4000x3000 JPEG"
+    add(f"PUT /users/:id with a {size}, one at a time, ms", upload["p50_ms"], target="p50 ≤ 250 ms",
+        met=upload["p50_ms"] <= 250, key="photo_upload", unit="ms",
+        latency=f"p90 {upload['p90_ms']:g} ms, max {upload['max_ms']:g} ms, {upload['count']} uploads",
+        noise=upload.get("other_cpu_share", 0))
+    add("peak resident memory above idle during those uploads, MiB", upload["rss_above_idle_mib"],
+        target="≤ 120 MiB", met=upload["rss_above_idle_mib"] <= 120, key="photo_rss", unit="MiB",
+        latency=f"idle {photos['idle_rss_mib']:g} MiB, peak {upload['peak_rss_mib']:g} MiB")
+    alone = raw.get("health_before_uploads")
+    if alone:
+        add("GET /health p99 just before, nothing else running in the service, ms", alone["p99_ms"],
+            target="reported (what the machine gives)", key="health_before_uploads", unit="ms",
+            latency=f"p50 {alone['p50_ms']:g} ms, max {alone['max_ms']:g} ms", noise=alone.get("other_cpu_share", 0))
+    probe, uploads = raw.get("health_under_uploads"), raw.get("uploads_during_probe")
+    if probe:
+        add(f"GET /health p99 while {uploads['clients']} photo uploads run concurrently, ms", probe["p99_ms"],
+            target="≤ 20 ms", met=probe["p99_ms"] <= 20 and not probe["failed"] and not uploads["failures"],
+            key="health_under_uploads", unit="ms", failed=probe["failed"] + len(uploads["failures"]),
+            latency=f"p50 {probe['p50_ms']:g} ms, max {probe['max_ms']:g} ms; {uploads['uploads_per_s']:g} "
+                    f"uploads/s meanwhile, upload p50 {uploads['p50_ms']:g} ms",
+            noise=probe.get("other_cpu_share", 0))
+        add(f"peak resident memory above idle while {uploads['clients']} uploads run, MiB",
+            uploads["rss_above_idle_mib"], target="reported", key="photo_rss_concurrent", unit="MiB",
+            latency=f"peak {uploads['peak_rss_mib']:g} MiB")
 
 
 def fmt_number(value, unit=None) -> str:

@@ -13,6 +13,8 @@ One run measures, with wrk as the load generator on 127.0.0.1:
   5. the embedded store's scaling (--scale, default 1,1000,10000 users): the service on a store
      seeded in-process (bench/seeded.py), GET /users/user and GET /api/organisations at each size,
      --scale-duration seconds each. --only-scale runs just this (about three minutes).
+  6. photo uploads (bench/photos.py): a 4000x3000 camera JPEG of 3-5 MB, one at a time (latency,
+     peak memory above idle), then 8 at once while /health is probed (--only-photos: just these).
 The README's "Benchmark" section says how each measure is taken and why.
 
 It prints a markdown table (measure, value, baseline, ratio, target, met) and writes it with all
@@ -34,6 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import seed  # noqa: E402
+from photos import photo_run  # noqa: E402
 from load import ensure_wrk, parse_wrk, run_wrk, wrk_command  # noqa: E402
 from report import combine_slices, markdown, rows, summarise_profile  # noqa: E402
 from system import (BENCH, NOISY, RESULTS, WRK_DIR, NoiseWatch, Processes, busy_fraction, bcrypt_seconds,  # noqa: E402
@@ -397,13 +400,17 @@ class Bench:
         if busy > 0.10:
             self.say(f"WARNING: the machine is {busy:.0%} busy before the run: other processes will skew it")
         cpu_before, own_before = machine_cpu(), own_cpu()
-        bcrypt = bcrypt_seconds(12, 1 if o.only_scale else o.bcrypt_samples)
-        self.say(f"bcrypt cost 12: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
-                 f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
-                 f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
-        service = self.service_run() if not o.only_scale else {}
-        large = self.large_run() if o.large_users and not o.only_scale else None
-        scale = self.scale_run() if o.scale else None
+        bcrypt = large = None
+        service = {}
+        if not o.only_photos:
+            bcrypt = bcrypt_seconds(12, 1 if o.only_scale else o.bcrypt_samples)
+            self.say(f"bcrypt cost 12: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
+                     f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
+                     f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
+            service = self.service_run() if not o.only_scale else {}
+            large = self.large_run() if o.large_users and not o.only_scale else None
+        scale = self.scale_run() if o.scale and not o.only_photos else None
+        photos = photo_run(self) if o.photo_uploads and not o.only_scale else None
         elapsed = time.monotonic() - started
         cpu_after, own_after = machine_cpu(), own_cpu()
         others = max(0.0, (cpu_after["busy"] - cpu_before["busy"]) - (own_after - own_before))
@@ -423,13 +430,14 @@ class Bench:
             "settings": {"duration_s": o.duration, "connections": o.connections, "warmup_s": o.warmup,
                          "users": o.users, "organisations": o.organisations, "large_users": o.large_users,
                          "slices": o.slices, "scale": o.scale, "scale_duration_s": o.scale_duration,
-                         "only_scale": o.only_scale,
+                         "only_scale": o.only_scale, "photo_uploads": o.photo_uploads, "only_photos": o.only_photos,
                          "bcrypt_rounds": 12, "login_attempts_limit": 0, "wrk_threads": 1,
                          "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS}, "profile": o.profile},
             "bcrypt": bcrypt,
             "service": service,
             "large": large,
             "scale": scale,
+            "photos": photos,
             "raw": self.raw,
             "profiles": self.profiles,
             "noise": noise,
@@ -469,6 +477,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="sample the service with py-spy during each measure (pip install py-spy); "
                              "writes bench/results/profile-*.txt and the top functions into the JSON")
+    parser.add_argument("--photo-uploads", type=int, default=20,
+                        help="photo uploads timed one at a time (20; 0 skips the photo measures)")
+    parser.add_argument("--only-photos", action="store_true", help="run only the photo measures")
     parser.add_argument("--out", default=os.path.join(RESULTS, "latest.json"), help="where to write the JSON")
     options = parser.parse_args(argv)
     if options.users < options.connections + 5 or options.users % options.organisations:

@@ -98,6 +98,7 @@ class UserHandler(UsersBaseHandler):
         if self.media_type() != MULTIPART:
             return self.json_body(UPDATE), None
         fields, photo = parse_form(self.request.headers["Content-Type"], self.raw_body())
+        self.release_body()
         fields = trim_strings(fields, UPDATE)
         for name in NULLABLE_FORM_FIELDS:
             if fields.get(name) == "":
@@ -148,22 +149,34 @@ class DeletePhotoHandler(UsersBaseHandler):
 
 
 class PhotoHandler(UsersBaseHandler):
-    """GET /users/:userId/photo: the bytes, cacheable for good because the URL carries the version."""
+    """GET /users/:userId/photo: public with the photo's version (?v=), else the current one for self or admin."""
+
+    # The versioned URL is an <img src>, which sends no token; get() authenticates when there is no v.
+    authentication = "none"
 
     async def get(self, raw_id: str) -> None:
-        self.query(PHOTO_QUERY)
-        user_id = parse_object_id(raw_id)
-        photo = await self.services.photos.get(user_id) if user_id else None
+        query = self.query(PHOTO_QUERY)
+        size = query.get("size", photo_model.LARGEST)
+        if "v" in query:
+            user_id = parse_object_id(raw_id)
+            # The version is the capability: unguessable, checked in constant time, so no token (CWE-639).
+            photo = await self.services.photos.published(user_id, query["v"], size) if user_id else None
+            cache_control = photo_model.PUBLIC_CACHE
+        else:
+            await self.authenticate()
+            user = await self.target_user(raw_id)
+            photo = await self.services.photos.current(user["_id"], size)
+            cache_control = photo_model.CURRENT_CACHE
         if photo is None:
             raise not_found("No photo")
-        self.set_header("ETag", photo_model.etag(photo))
-        self.set_header("Cache-Control", photo_model.CACHE_CONTROL)
+        self.set_header("ETag", photo["etag"])
+        self.set_header("Cache-Control", cache_control)
         if self.check_etag_header():
             self.set_status(304)
             self.finish()
             return
         self.set_header("Content-Type", photo["contentType"])
-        self.finish(bytes(photo["data"]))
+        self.finish(photo["data"])
 
 
 def parse_form(content_type: str, raw: bytes) -> tuple:

@@ -98,6 +98,23 @@ def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
     return op
 
 
+def photo_operation(user_id: tuple) -> dict:
+    """GET /users/{userId}/photo: public with `v` (an <img src> sends no token), else a token of self or an admin."""
+    op = operation(
+        "A profile photo: with `v` (from profilePhotoUrl) public and cacheable for good, a wrong or outdated `v` "
+        "a 404; without `v` the current photo, for the user or an admin", "users", 200, path=user_id,
+        query=users.PHOTO_QUERY, errors=(403,),
+        ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}}
+                    for t in ("image/jpeg", "image/png")},
+        ok_headers={"ETag": {"schema": {"type": "string"}},
+                    "Cache-Control": {"schema": {"type": "string"},
+                                      "description": "with v: public, max-age=31536000, immutable; "
+                                                     "without: private, no-cache"}})
+    op["security"] = [{}, *op["security"]]  # {}: no credentials needed (with v)
+    op["responses"]["304"] = {"description": "Not modified: If-None-Match named the ETag"}
+    return op
+
+
 RESET_FORM = {"type": "object", "properties": {name: {"type": "string"} for name in ("token", "password", "confirm",
                                                                                      "_xsrf")}}
 EMAIL_FORM = {"type": "object", "properties": {"email": {"type": "string"}, "_xsrf": {"type": "string"}}}
@@ -196,11 +213,7 @@ def paths() -> dict:
                                                  query=users.BY_MONTH_QUERY, errors=(403,))},
         "/users/deleteProfilePic/{userId}": {"put": operation(
             "Remove a profile photo (self or admin)", "users", 200, r.USER, path=user_id, errors=(403,))},
-        "/users/{userId}/photo": {"get": operation(
-            "A profile photo", "users", 200, path=user_id,
-            ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}}
-                        for t in ("image/jpeg", "image/png", "image/webp", "image/gif")},
-            ok_headers={"ETag": {"schema": {"type": "string"}}})},
+        "/users/{userId}/photo": {"get": photo_operation(user_id)},
         "/users/{userId}": {
             "get": operation("A user (self or admin)", "users", 200, r.USER, path=user_id, errors=(403,)),
             "put": operation("Update a user (self or admin); JSON or multipart with a photo `file`", "users", 200,

@@ -31,12 +31,12 @@ class Services:
     def __init__(self, settings, database):
         self.settings = settings
         self.database = database
-        # bcrypt holds a core for its whole run; one thread per core is all that helps.
-        self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bcrypt")
+        # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
+        self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
         self.organisations = Organisations(database)
         self.sessions = Sessions(database, settings)
-        self.photos = Photos(database, settings.max_photo_bytes)
+        self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
                                             settings.login_attempts_window_seconds,
                                             settings.login_attempts_per_address)

@@ -170,7 +170,7 @@ class Users:
         changes, removals = field_changes(user, fields)
         if "password" not in fields and photo is None and not changes_anything(user, changes, removals):
             raise field_error("body", "must change at least one field")
-        content_type = self.photos.check(photo) if photo is not None else None
+        prepared = await self.photos.prepare(photo) if photo is not None else None
         is_self = actor["_id"] == user["_id"]
         if is_self and ("password" in fields or "email" in changes):
             # A stolen access token alone must not set a password or move the account's email (CWE-620).
@@ -178,12 +178,12 @@ class Users:
         if "password" in fields:
             changes["passwordHash"] = await self.passwords.hash(fields["password"])
         await self._check_free(changes.get("email"), changes.get("username"), exclude=user["_id"])
-        if content_type is not None:
-            changes["photoVersion"] = await self.photos.save(user["_id"], photo, content_type)
+        if prepared is not None:
+            changes["photoVersion"] = await self.photos.save(user["_id"], prepared)
         try:
             updated = await self._apply(user["_id"], changes, removals)
         except ApiError as error:
-            if content_type is not None and error.status == 404:
+            if prepared is not None and error.status == 404:
                 await self.photos.delete(user["_id"])  # deleted meanwhile: leave no photo behind
             raise
         if "password" in fields:

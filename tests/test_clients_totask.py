@@ -86,7 +86,7 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     changed = await form(page, "PUT", f"/users/{user_id}", FormData().file("file", "me.png", image, "image/png"))
     assert changed.code == 200, changed
     photo_url = changed.json["profilePhotoUrl"]
-    assert photo_url and (await services.photos.collection.find_one({"_id": ObjectId(user_id)}))["size"] > 0
+    assert photo_url and (await services.photos.collection.find_one({"_id": ObjectId(user_id)}))["renditions"]
     # ... and with none ({file: null}: an empty form; a plain <form> would send an empty file part).
     for nothing in (FormData(), FormData().no_file_chosen("file")):
         unchanged = await form(page, "PUT", f"/users/{user_id}", nothing)

@@ -12,8 +12,9 @@ async def leave_traces(api, services, account):
     """Give an account everything deletion must remove: a photo, a second session, a reset token, an
     organisation shared with someone else, an invitation to them and one from them. Returns (the other
     member's account, the organisation id)."""
-    url = (await api.put(f"/users/{account.id}", token=account.token, **photo_form(png()))).json["profilePhotoUrl"]
-    assert url
+    account.photo_url = (await api.put(f"/users/{account.id}", token=account.token,
+                                       **photo_form(png()))).json["profilePhotoUrl"]
+    assert (await api.get(account.photo_url)).code == 200
     await api.login(account.user["email"], PASSWORD)
     assert (await api.post("/auth/forgot-password", json={"email": account.user["email"]})).code == 204
     other = await sign_up(api, email="other@example.com", name="Other Member")
@@ -43,7 +44,7 @@ async def assert_erased(api, services, account, other, org_id):
     assert await services.organisations.organisations.count_documents({"_id": org_id}) == 1
     assert await services.organisations.memberships.count_documents(
         {"orgId": org_id, "userId": ObjectId(other.id)}) == 1
-    assert_error(await api.get(f"/users/{account.id}/photo", token=other.token), 404)
+    assert_error(await api.get(account.photo_url), 404)  # the public URL too
 
 
 @pytest.mark.gen_test

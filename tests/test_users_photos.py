@@ -1,13 +1,19 @@
-"""Profile photos: multipart upload on update, serving with ETag / 304, and deleteProfilePic."""
+"""Profile photos through HTTP: the upload, the public versioned URL and its caching, sizes, deleteProfilePic.
+What a photo's pixels and metadata become is tests/test_photos_processing.py."""
 import re
 
 import pytest
-from bson import ObjectId
+from bson import Binary, ObjectId
+from PIL import Image
+
+from models.common import utcnow
 
 from tests.helpers import assert_error, error_fields
-from tests.users_fixtures import make_admin, multipart, photo_form, png, sign_up, stored
+from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, make_admin,
+                                  multipart, opened, photo_form, png, sign_up, stored)
 
-CACHE = "private, max-age=31536000, immutable"
+PUBLIC = "public, max-age=31536000, immutable"
+CURRENT = "private, no-cache"
 
 
 async def upload(api, account, data=None, **kwargs):
@@ -16,65 +22,127 @@ async def upload(api, account, data=None, **kwargs):
     return response.json
 
 
+async def stored_photo(services, user_id: str):
+    return await services.photos.collection.find_one({"_id": ObjectId(user_id)})
+
+
 @pytest.mark.gen_test
-async def test_upload_a_real_png_and_serve_it(api, services):
+async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, services):
     ada = await sign_up(api)
-    image = png(3, 2)
-    user = await upload(api, ada, image, name="Ada King")
+    user = await upload(api, ada, png(3, 2), name="Ada King")
     assert user["name"] == "Ada King"
     url = user["profilePhotoUrl"]
-    assert re.fullmatch(rf"/users/{ada.id}/photo\?v=[0-9a-f]+", url), url
-    stored_photo = await services.photos.collection.find_one({"_id": ObjectId(ada.id)})
-    assert stored_photo["contentType"] == "image/png" and stored_photo["size"] == len(image)
-    bob = await sign_up(api, email="bob@example.com", name="Bob")
-    served = await api.get(url, token=bob.token)  # any signed-in user may see it
-    assert served.code == 200 and served.body == image
-    assert served.headers["Content-Type"] == "image/png"
-    assert served.headers["Cache-Control"] == CACHE
-    assert re.fullmatch(r'"[0-9a-f]+"', served.headers["ETag"])
+    # 128 random bits as 32 hex characters.
+    version = re.fullmatch(rf"/users/{ada.id}/photo\?v=([0-9a-f]{{32}})", url).group(1)
+    photo = await stored_photo(services, ada.id)
+    assert photo["version"] == version and photo["contentType"] == "image/jpeg"  # an opaque PNG becomes a JPEG
+    assert (await stored(services, ada.id))["photoVersion"] == version
+    served = await api.get(url)  # an <img src>: no token at all
+    assert served.code == 200 and served.body == bytes(photo["renditions"]["512"]["data"])
+    assert served.headers["Content-Type"] == photo["contentType"]
+    assert served.headers["Cache-Control"] == PUBLIC
+    assert served.headers["ETag"] == f'"{version}-512"'
+    assert opened(served.body).size == (3, 2)
+    # Credentials, valid or not, change nothing on the public URL.
+    assert (await api.get(url, token="not-a-token")).body == served.body
     assert (await api.get(f"/users/{ada.id}", token=ada.token)).json["profilePhotoUrl"] == url
-    assert_error(await api.get(url), 401)
 
 
 @pytest.mark.gen_test
-async def test_if_none_match_gives_304_and_a_new_photo_a_new_url(api):
+async def test_a_wrong_or_outdated_version_is_404(api, services):
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com", name="Bob")
+    old_url = (await upload(api, ada))["profilePhotoUrl"]
+    new_url = (await upload(api, ada, png(2, 2)))["profilePhotoUrl"]
+    assert new_url != old_url
+    bob_url = (await upload(api, bob))["profilePhotoUrl"]
+    version = new_url.rsplit("=", 1)[1]
+    for wrong in (old_url, f"/users/{ada.id}/photo?v=", f"/users/{ada.id}/photo?v={version[:-1]}",
+                  f"/users/{ada.id}/photo?v={version}0", f"/users/{ada.id}/photo?v={version.upper()}",
+                  f"/users/{ada.id}/photo?v=%C3%A9", bob_url.replace(bob.id, ada.id),
+                  f"/users/{bob.id}/photo?v={version}", "/users/0123456789abcdef01234567/photo?v=" + version,
+                  f"/users/junk/photo?v={version}"):
+        response = await api.get(wrong)
+        assert_error(response, 404)
+        assert response.headers["Cache-Control"] == "no-store", wrong
+    assert (await api.get(new_url)).code == 200 and (await api.get(bob_url)).code == 200
+
+
+@pytest.mark.gen_test
+async def test_without_a_version_the_current_photo_for_self_or_admin(api, services):
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com", name="Bob")
+    admin = await make_admin(api, services)
+    path = f"/users/{ada.id}/photo"
+    assert_error(await api.get(path), 401)
+    assert_error(await api.get(path, token=ada.token), 404)  # no photo yet
+    url = (await upload(api, ada))["profilePhotoUrl"]
+    public = await api.get(url)
+    for caller in (ada, admin):
+        current = await api.get(path, token=caller.token)
+        assert current.code == 200 and current.body == public.body
+        assert current.headers["Cache-Control"] == CURRENT and current.headers["ETag"] == public.headers["ETag"]
+    # Someone else needs the URL (which they see wherever they may see the user), not just the id (CWE-639).
+    assert_error(await api.get(path, token=bob.token), 403)
+    assert_error(await api.get(path, token="forged"), 401)
+    assert_error(await api.get("/users/0123456789abcdef01234567/photo", token=bob.token), 403)
+    assert_error(await api.get("/users/0123456789abcdef01234567/photo", token=admin.token), 404)
+
+
+@pytest.mark.gen_test
+async def test_if_none_match_gives_304_and_a_new_photo_a_new_etag(api):
     ada = await sign_up(api)
     url = (await upload(api, ada))["profilePhotoUrl"]
-    etag = (await api.get(url, token=ada.token)).headers["ETag"]
+    etag = (await api.get(url)).headers["ETag"]
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
-        cached = await api.get(url, token=ada.token, headers={"If-None-Match": header})
+        cached = await api.get(url, headers={"If-None-Match": header})
         assert cached.code == 304 and cached.body == b"", header
-        assert cached.headers["ETag"] == etag
-    assert (await api.get(url, token=ada.token, headers={"If-None-Match": '"stale"'})).code == 200
-    second = png(2, 2)
-    new_url = (await upload(api, ada, second))["profilePhotoUrl"]
-    assert new_url != url
-    fresh = await api.get(new_url, token=ada.token, headers={"If-None-Match": etag})
-    assert fresh.code == 200 and fresh.body == second and fresh.headers["ETag"] != etag
+        assert cached.headers["ETag"] == etag and cached.headers["Cache-Control"] == PUBLIC
+    assert (await api.get(url, headers={"If-None-Match": '"stale"'})).code == 200
+    new_url = (await upload(api, ada, png(2, 2)))["profilePhotoUrl"]
+    fresh = await api.get(new_url, headers={"If-None-Match": etag})
+    assert fresh.code == 200 and fresh.headers["ETag"] != etag
+    # The current photo revalidates by the same ETag: a new upload is a 200 again.
+    current = await api.get(f"/users/{ada.id}/photo", token=ada.token, headers={"If-None-Match": etag})
+    assert current.code == 200 and current.headers["ETag"] == fresh.headers["ETag"]
     # Re-uploading the very same bytes is still a new version.
-    assert (await upload(api, ada, second))["profilePhotoUrl"] != new_url
+    assert (await upload(api, ada, png(2, 2)))["profilePhotoUrl"] != new_url
 
 
 @pytest.mark.gen_test
-async def test_type_is_judged_by_content(api, services):
+async def test_each_size_is_its_own_cacheable_image(api, services):
     ada = await sign_up(api)
-    samples = {
-        "image/jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 20,
-        "image/gif": b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
-        "image/webp": b"RIFF\x1a\x00\x00\x00WEBPVP8 " + b"\x00" * 14,
-    }
-    for content_type, data in samples.items():
-        # Declared as something else, named wrongly: only the bytes count.
-        url = (await upload(api, ada, data, filename="x.txt", content_type="text/plain"))["profilePhotoUrl"]
-        served = await api.get(url, token=ada.token)
-        assert served.headers["Content-Type"] == content_type and served.body == data
-    before = await stored(services, ada.id)
-    for fake in (b"this is not a picture", b"<svg xmlns='http://www.w3.org/2000/svg'/>", b"",
-                 b"\x89PNX\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WAVEfmt "):
-        response = await api.put(f"/users/{ada.id}", token=ada.token, **photo_form(fake, name="Changed"))
-        assert error_fields(response) == {"file": "must be a JPEG, PNG, WebP or GIF image"}, fake
-    after = await stored(services, ada.id)
-    assert after["photoVersion"] == before["photoVersion"] and after["name"] == before["name"]
+    image = Image.new("RGB", (1000, 800), BLUE)
+    image.paste(RED, (0, 0, 500, 400))
+    url = (await upload(api, ada, encoded(image, "PNG")))["profilePhotoUrl"]
+    default = await api.get(url)
+    etags = {default.headers["ETag"]}
+    for size in (64, 128, 256, 512):
+        served = await api.get(f"{url}&size={size}")
+        assert served.code == 200 and served.headers["Cache-Control"] == PUBLIC
+        assert served.headers["Content-Type"] == "image/jpeg"
+        picture = opened(served.body)
+        assert picture.width == size and abs(picture.height - size * 0.8) <= 1, size  # the aspect ratio kept
+        assert picture.getpixel((size // 8, size // 8))[0] > 200  # the red quadrant still top left
+        etags.add(served.headers["ETag"])
+        assert (await api.get(f"{url}&size={size}", headers={"If-None-Match": served.headers["ETag"]})).code == 304
+        assert (await api.get(f"/users/{ada.id}/photo?size={size}", token=ada.token)).body == served.body
+    assert len(etags) == 4 and default.body == (await api.get(f"{url}&size=512")).body
+    assert error_fields(await api.get(f"{url}&size=100")) == {"size": "must be one of: 64, 128, 256, 512"}
+    for bad in ("0", "1024", "-64", "big", "", "64&size=128"):
+        assert set(error_fields(await api.get(f"{url}&size={bad}"))) == {"size"}, bad
+    assert set(error_fields(await api.get(f"/users/{ada.id}/photo?size=big", token=ada.token))) == {"size"}
+    photo = await stored_photo(services, ada.id)
+    assert sorted(int(size) for size in photo["renditions"]) == [64, 128, 256, 512]
+    assert all(max(r["width"], r["height"]) == int(size) for size, r in photo["renditions"].items())
+
+
+@pytest.mark.gen_test
+async def test_a_small_photo_is_never_enlarged(api):
+    ada = await sign_up(api)
+    url = (await upload(api, ada, encoded(Image.new("RGB", (40, 30), RED), "WEBP")))["profilePhotoUrl"]
+    for size in (64, 128, 256, 512):
+        assert opened((await api.get(f"{url}&size={size}")).body).size == (40, 30)
 
 
 @pytest.mark.gen_test
@@ -163,4 +231,32 @@ class TestSizeLimits:
         # A multipart body may exceed MAX_BODY_BYTES; a JSON one may not.
         assert_error(await api.put(path, token=ada.token, json={"name": "x" * 3000}), 413)
         served = await api.get(f"/users/{ada.id}/photo", token=ada.token)
-        assert served.body == just_fits
+        assert served.code == 200 and opened(served.body).size == (1, 1)  # redrawn: the padding is gone
+
+
+async def store_as_before(services, account, data: bytes, version: str) -> None:
+    """A photo as the service stored it before uploads were redrawn: the upload's bytes, a 64-bit version."""
+    await services.photos.collection.insert_one({"_id": ObjectId(account.id), "data": Binary(data),
+                                                 "contentType": "image/jpeg", "size": len(data),
+                                                 "version": version, "updatedAt": utcnow()})
+    await services.users.collection.update_one({"_id": ObjectId(account.id)}, {"$set": {"photoVersion": version}})
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_photo_stored_before_redrawing_is_redrawn_on_first_fetch(api, services):
+    ada = await sign_up(api)
+    await store_as_before(services, ada, camera_jpeg(800, 600), "0123456789abcdef")
+    url = (await api.get(f"/users/{ada.id}", token=ada.token)).json["profilePhotoUrl"]
+    assert url == f"/users/{ada.id}/photo?v=0123456789abcdef"
+    served = await api.get(f"{url}&size=256")
+    assert served.code == 200 and served.headers["Cache-Control"] == PUBLIC
+    picture = opened(served.body)
+    assert picture.size == (192, 256) and len(picture.getexif()) == 0 and set(jpeg_markers(served.body)) <= {
+        0xE0, 0xDB, 0xC4, 0xC0}
+    photo = await stored_photo(services, ada.id)
+    assert "data" not in photo and sorted(photo["renditions"]) == ["128", "256", "512", "64"]
+    assert photo["version"] == "0123456789abcdef" and (await api.get(url)).code == 200
+    bob = await sign_up(api, email="bob@example.com", name="Bob")
+    await store_as_before(services, bob, PNG_SIGNATURE + b"<html><script>alert(1)</script>", "fedcba9876543210")
+    assert_error(await api.get(f"/users/{bob.id}/photo?v=fedcba9876543210"), 404)
+    assert await stored_photo(services, bob.id) is None  # never served, and gone

@@ -1,4 +1,5 @@
 """Request schemas of the /users endpoints: bodies and query strings."""
+from models.photos import SIZES
 from models.schemas.common import (EMAIL, LOGIN_PASSWORD, NAME, NO_CONTROL, PASSWORD, PHONE, ROLE, USERNAME,
                                    body)
 
@@ -14,7 +15,8 @@ UPDATE = body({"name": NAME, "firstName": NAME, "lastName": NAME, "email": EMAIL
 # the photo. The handler checks the text parts against UPDATE itself and the file by its content.
 UPDATE_FORM = body({**UPDATE["properties"],
                     "file": {"type": "string", "contentMediaType": "application/octet-stream",
-                             "description": "a JPEG, PNG, WebP or GIF image, at most MAX_PHOTO_BYTES"}})
+                             "description": "a JPEG, PNG, WebP or GIF image, at most MAX_PHOTO_BYTES and "
+                                            "MAX_PHOTO_PIXELS; stored redrawn: upright, at most 512 px, no metadata"}})
 
 # Self-deletion re-checks the password; an admin deleting someone else sends nothing.
 DELETE = body({"password": LOGIN_PASSWORD})
@@ -48,5 +50,10 @@ MONTH = {"type": "string", "pattern": r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", "x-mes
 
 BY_MONTH_QUERY = body({"from": MONTH, "to": MONTH})
 
-# GET /users/:id/photo?v=<version>: the version only makes each photo's URL unique for caches.
-PHOTO_QUERY = body({"v": {"type": "string", "maxLength": 64}})
+# GET /users/:id/photo?v=<version>&size=<px>: any v is checked against the photo's (a wrong one is a 404).
+PHOTO_QUERY = body({
+    "v": {"type": "string", "description": "the photo's version, from profilePhotoUrl; without it a bearer "
+                                           "token of the user or an admin is needed"},
+    "size": {"type": "integer", "enum": list(SIZES),
+             "description": "the longest side at most this many pixels (default 512)"},
+})

@@ -47,6 +47,7 @@ class Settings:
     email_from: str = "Accounts <no-reply@localhost>"
     email_poll_seconds: float = 5.0
     shutdown_grace_seconds: float = 20.0
+    metrics_token: Optional[str] = dataclasses.field(default=None, repr=False)  # a secret: never in a log line
 
     @property
     def embedded(self) -> bool:
@@ -69,6 +70,10 @@ class Settings:
         elif len(jwt_secret) < 32:
             # HS256 with a short key can be brute-forced offline from any token (CWE-326).
             raise SettingsError("JWT_SECRET must be at least 32 characters")
+        metrics_token = read.text("METRICS_TOKEN") or None
+        if metrics_token and len(metrics_token) < 16:
+            # /metrics answers whoever holds it; a short one can be guessed (CWE-521).
+            raise SettingsError("METRICS_TOKEN must be at least 16 characters")
         admin_email = read.text("ADMIN_EMAIL") or None
         admin_password = read.text("ADMIN_PASSWORD") or None
         if bool(admin_email) != bool(admin_password):
@@ -106,6 +111,7 @@ class Settings:
             email_from=read.text("EMAIL_FROM") or "Accounts <no-reply@localhost>",
             email_poll_seconds=read.number("EMAIL_POLL_SECONDS", 5.0, 0.05, 3600),
             shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 20.0, 0, 3600),
+            metrics_token=metrics_token,
         )
         values.update(overrides)
         return cls(**values)

@@ -17,6 +17,7 @@ from pymongo.errors import PyMongoError
 
 from models import outbox as model
 from models.common import utcnow
+from services import metrics
 
 log = logging.getLogger("accounts.email")
 
@@ -115,6 +116,7 @@ class EmailSender:
             await self._deliver(message)
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
             failed = message["attempts"] >= MAX_ATTEMPTS
+            (metrics.EMAIL_FAILED if failed else metrics.EMAIL_RETRIED).inc()
             log.warning("email %s to %s failed (attempt %d%s): %s", message["_id"], _mask(message["to"]),
                         message["attempts"], ", giving up" if failed else "", error.__class__.__name__)
             await self.collection.update_one({"_id": message["_id"]}, {"$set": {
@@ -125,6 +127,7 @@ class EmailSender:
         await self.collection.update_one({"_id": message["_id"]}, {
             "$set": {"status": model.SENT, "sentAt": utcnow(), "expiresAt": utcnow() + KEEP_SENT},
             "$unset": {"text": "", "html": ""}})
+        metrics.EMAIL_SENT.inc()
         return True
 
     async def _deliver(self, message: dict) -> None:

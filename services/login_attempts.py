@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import login_attempts as model
 from models.common import utcnow
+from services import metrics
 from services.errors import ApiError
 
 
@@ -38,6 +39,7 @@ class LoginAttempts:
         if doc["count"] > self.limit:
             retry_after = max(1, math.ceil(window_end - time.time()))
             # Slows password guessing against one account from one place (CWE-307).
+            metrics.LOGIN_LIMITED.inc()
             raise ApiError(429, "Too many login attempts, try again later", headers={"Retry-After": str(retry_after)})
 
     async def clear(self, email: str, address: str) -> None:

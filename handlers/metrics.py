@@ -39,4 +39,5 @@ class MetricsHandler(BaseHandler):
 
 
 def _digest(value: str) -> bytes:
+    # surrogatepass: an environment value that is not UTF-8 arrives with surrogate escapes.
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()

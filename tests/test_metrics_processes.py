@@ -132,4 +132,4 @@ def test_logins_through_two_workers_are_counted_in_one_scrape():
         after = scrape(service)
         assert after.delta(before, "accounts_logins_total", result="failed") == 2
         assert after.delta(before, "accounts_logins_total", result="success") == 1
-        assert after.value("accounts_email_queue_depth") >= 0
+        assert after.has("accounts_email_queue_depth")  # the outbox count answered by the real server

@@ -9,13 +9,15 @@ With MONGODB_URI set, a last test logs in through two workers against that serve
 import json
 import os
 import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.helpers import PASSWORD, assert_error
-from tests.service_process import running
+from tests.service_process import ROOT, running
 from tests.test_metrics import REQUESTS, Scrape
 from tests.test_processes import UNREACHABLE_MONGODB, children, wait_for
 
@@ -116,6 +118,16 @@ def test_a_single_process_uses_a_temporary_directory_and_removes_it_at_exit():
 def test_metrics_is_404_without_a_token_under_run_py():
     with running(METRICS_TOKEN="") as service:
         assert_error(service.request("GET", "/metrics", headers=AUTHORIZED), 404, "Not found")
+
+
+def test_an_unusable_metrics_directory_stops_start_up_with_one_line(tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    result = subprocess.run([sys.executable, "run.py"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(not_a_directory / "metrics")})
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: PROMETHEUS_MULTIPROC_DIR cannot be used:"), line
 
 
 @pytest.mark.skipif(not os.environ.get("MONGODB_URI"), reason="needs a MongoDB server: set MONGODB_URI")

@@ -12,9 +12,9 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 import logconfig
-from handlers.routes import make_app
+# models.database imports no prometheus_client; the app and services are imported in serve() (see there).
+from metrics_dir import VARIABLE as METRICS_DIR_VARIABLE, MetricsDirectory
 from models.database import Database, describe_error, fix_for, server_message
-from services.container import Services
 from settings import Settings, SettingsError
 
 log = logging.getLogger("accounts")
@@ -54,11 +54,20 @@ def main(argv=None) -> int:
     logconfig.configure(level)  # every record as one JSON line on stderr (the journal under systemd)
     if args.sync_indexes:
         return sync_indexes(settings)
-    sockets = bind_sockets(settings.port)
-    if processes > 1 and not fork_workers(processes):
+    try:
+        metrics_dir = MetricsDirectory.prepare(os.environ)
+    except OSError as error:
+        print(f"error: {METRICS_DIR_VARIABLE} cannot be used: {error}", file=sys.stderr)
+        return 2
+    log.info("metrics: multiprocess directory %s", metrics_dir.path)
+    try:
+        sockets = bind_sockets(settings.port)
+        if processes > 1 and not fork_workers(processes, metrics_dir.worker_exited):
+            return 0
+        asyncio.run(serve(settings, sockets))
         return 0
-    asyncio.run(serve(settings, sockets))
-    return 0
+    finally:
+        metrics_dir.cleanup()  # in the process that made it only, not in a worker returning here
 
 
 def sync_indexes(settings: Settings) -> int:
@@ -89,6 +98,13 @@ def sync_indexes(settings: Settings) -> int:
 
 async def serve(settings: Settings, sockets) -> None:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close MongoDB."""
+    # Imported only now that PROMETHEUS_MULTIPROC_DIR is set: prometheus_client chooses where metric
+    # values live when it is first imported.
+    from handlers.routes import make_app
+    from models.database import Database
+    from services import metrics
+    from services.container import Services
+
     if settings.embedded:
         log.warning("no MONGODB_URI: using the embedded in-memory MongoDB stand-in "
                     "(mongomock-motor); data lives in this process only and is lost when it exits")
@@ -103,6 +119,7 @@ async def serve(settings: Settings, sockets) -> None:
     # Slow or idle clients must not hold connections forever (CWE-400).
     server = HTTPServer(app, idle_connection_timeout=60, body_timeout=60)
     server.add_sockets(sockets)
+    metrics.WORKER_PROCESSES.set(1)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
@@ -127,9 +144,10 @@ async def serve(settings: Settings, sockets) -> None:
     log.info("stopped")
 
 
-def fork_workers(count: int) -> bool:
+def fork_workers(count: int, reaped=lambda pid: None) -> bool:
     """Fork count workers sharing the listening sockets. True in a worker; the parent supervises and
-    returns False once every worker has exited after SIGTERM/SIGINT, which it forwards to them."""
+    returns False once every worker has exited after SIGTERM/SIGINT, which it forwards to them.
+    reaped(pid) is called for each worker that exits, before any replacement starts."""
     children = set()
     stopping = False
 
@@ -165,6 +183,7 @@ def fork_workers(count: int) -> bool:
     while children:
         pid, status = os.waitpid(-1, 0)
         children.discard(pid)
+        reaped(pid)
         code = os.waitstatus_to_exitcode(status)
         if stopping or code == 0:
             continue

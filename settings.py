@@ -108,6 +108,13 @@ def plain_address(name: str, raw: str) -> str:
     return raw
 
 
+def metrics_token(name: str, raw: str) -> str:
+    if len(raw) < 16:
+        # /metrics answers whoever holds it; a short one can be guessed (CWE-521).
+        raise SettingsError(f"{name} must be at least 16 characters")
+    return raw
+
+
 def bcrypt_password(name: str, raw: str) -> str:
     if not 8 <= len(raw.encode("utf-8")) <= 72:
         raise SettingsError(f"{name} must be 8 characters to 72 bytes")
@@ -124,9 +131,11 @@ class Variable:
     shown_default: Optional[str] = None
 
 
-def setting(env: str, read, default, doc: str, shown_default: Optional[str] = None):
-    """Declare a setting: a dataclass field read from `env` by `read`, `default` when unset or empty."""
-    return dataclasses.field(default=default, metadata={"variable": Variable(env, read, doc, shown_default)})
+def setting(env: str, read, default, doc: str, shown_default: Optional[str] = None, secret: bool = False):
+    """Declare a setting: a dataclass field read from `env` by `read`, `default` when unset or empty.
+    A secret one is left out of the settings' printed form, so it never reaches a log line (CWE-532)."""
+    return dataclasses.field(default=default, repr=not secret,
+                             metadata={"variable": Variable(env, read, doc, shown_default)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +151,7 @@ class Settings:
         "the longest any database operation may take (`timeoutMS`); past it the request is a 503")
     jwt_secret: str = setting("JWT_SECRET", jwt_secret, "",
                               "HS256 key, at least 32 characters; required with `MONGODB_URI`",
-                              "*(random in embedded mode)*")
+                              "*(random in embedded mode)*", secret=True)
     bcrypt_rounds: int = setting("BCRYPT_ROUNDS", integer(4, 31), 12, "bcrypt cost")
     access_token_minutes: int = setting("ACCESS_TOKEN_MINUTES", integer(1, 24 * 60), 30, "access JWT lifetime")
     refresh_token_days: int = setting("REFRESH_TOKEN_DAYS", integer(1, 365), 30,
@@ -187,18 +196,22 @@ class Settings:
                                          "at start-up, make sure this admin exists (created, or taken over)",
                                          "*(none)*")
     admin_password: Optional[str] = setting("ADMIN_PASSWORD", bcrypt_password, None,
-                                            "that admin's password (set together with `ADMIN_EMAIL`)", "*(none)*")
+                                            "that admin's password (set together with `ADMIN_EMAIL`)", "*(none)*",
+                                            secret=True)
     admin_name: str = setting("ADMIN_NAME", text, "Admin", "name of a newly created admin")
     smtp_host: Optional[str] = setting("SMTP_HOST", text, None, "SMTP server", "*(none: emails go to the log)*")
     smtp_port: int = setting("SMTP_PORT", integer(1, 65535), 587, "SMTP port; `465` means implicit TLS")
     smtp_username: Optional[str] = setting("SMTP_USERNAME", text, None, "SMTP login", "*(none)*")
-    smtp_password: Optional[str] = setting("SMTP_PASSWORD", text, None, "SMTP password", "*(none)*")
+    smtp_password: Optional[str] = setting("SMTP_PASSWORD", text, None, "SMTP password", "*(none)*", secret=True)
     smtp_starttls: bool = setting("SMTP_STARTTLS", boolean, True, "upgrade with STARTTLS (ignored on port 465)")
     smtp_timeout_seconds: int = setting("SMTP_TIMEOUT_SECONDS", integer(1, 300), 10, "per-send timeout")
     email_from: str = setting("EMAIL_FROM", text, "Accounts <no-reply@localhost>", "sender")
     email_poll_seconds: float = setting("EMAIL_POLL_SECONDS", number(0.05, 3600), 5.0,
                                         "how often a process looks for due emails (it is also woken when it "
                                         "queues one)")
+    metrics_token: Optional[str] = setting("METRICS_TOKEN", metrics_token, None,
+                                           "bearer token Prometheus sends to `/metrics`, at least 16 characters; "
+                                           "unset, `/metrics` answers 404", "*(none)*", secret=True)
     shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", number(0, 3600), 20.0,
                                             "how long SIGTERM waits for requests in flight")
     # Derived, not read: True when JWT_SECRET was unset and a random one was made.

@@ -16,6 +16,7 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from models.common import parse_object_id
 from models.database import describe_error, driver_error_answer
+from services import metrics
 from services.errors import ApiError, forbidden, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate
 
@@ -328,6 +329,7 @@ class BaseHandler(RequestHandler):
         self.finish(json.dumps(error_envelope(status, message, errors)))
 
     def log_exception(self, typ, value, tb) -> None:
+        metrics.record_mongodb_error(value)
         if isinstance(value, ApiError):
             return  # a client error, already answered; the access log has its status
         answer = driver_error_answer(value)

@@ -1,8 +1,8 @@
 """The Application and its whole route table, in one place."""
 from tornado.web import Application
 
-from handlers import auth, docs, health, organisations, pages, users
-from handlers.access_log import log_request
+from handlers import auth, docs, health, metrics, organisations, pages, users
+from handlers.access_log import label_routes, log_request
 from handlers.base import NotFoundHandler
 
 
@@ -12,6 +12,7 @@ def routes() -> list:
         (r"/", pages.HomePage),
         (r"/health", health.HealthHandler),
         (r"/ready", health.ReadyHandler),
+        (r"/metrics", metrics.MetricsHandler),
         (r"/openapi.json", docs.OpenApiHandler),
         (r"/docs", docs.DocsPageHandler, {"name": "index.html"}),
         (r"/docs/init.js", docs.DocsPageHandler, {"name": "init.js"}),
@@ -71,7 +72,7 @@ class AccountsApplication(Application):
 
 def make_app(services, config) -> AccountsApplication:
     """Build the application around one set of services."""
-    return AccountsApplication(
+    app = AccountsApplication(
         slash_optional(routes()),
         default_handler_class=NotFoundHandler,
         services=services,
@@ -81,3 +82,5 @@ def make_app(services, config) -> AccountsApplication:
         # Only the HTML form pages use the xsrf cookie; the JSON API never checks it.
         xsrf_cookie_kwargs=pages.xsrf_cookie_kwargs(config),
     )
+    label_routes(app)
+    return app

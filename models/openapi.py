@@ -21,6 +21,12 @@ ERRORS = {
 
 BODY_ERRORS = (400, 413, 415, 422)
 
+# Routes this public document leaves out on purpose, and why (tests/test_openapi.py holds it to the route table).
+UNDOCUMENTED = {
+    "/metrics": "Prometheus's scrape, for operators, not clients: 404 unless METRICS_TOKEN is set, "
+                "never served through nginx, and not JSON (docs/metrics.md)",
+}
+
 
 def _strip_extensions(schema):
     """The schema without the service's x- keywords and with JSON-Schema-only parts kept."""

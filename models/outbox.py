@@ -6,7 +6,7 @@ COLLECTION = "outbox"
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
 INDEXES = [
-    # The sender claims the oldest due pending message.
+    # The sender claims the oldest due pending message; /metrics counts the pending ones (its leading key).
     IndexModel([("status", ASCENDING), ("nextAttemptAt", ASCENDING)], name="due"),
     # A message whose link has expired is worthless, and sent ones are kept only a while.
     IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),

@@ -2,6 +2,7 @@
 from bson import ObjectId
 
 from models import sessions as session_model
+from services import metrics
 from services.errors import ApiError, authentication_failed, unauthenticated
 from services.users import normalise_email
 
@@ -38,7 +39,9 @@ class Auth:
         user = await self.users.find_by_email(email)
         if not await self.passwords.verify(password, user["passwordHash"] if user else None):
             # One answer for both cases, so it does not tell which emails have accounts (CWE-204).
+            metrics.LOGIN_FAILED.inc()
             raise authentication_failed()
+        metrics.LOGIN_SUCCEEDED.inc()
         await self.login_attempts.clear(email, address)
         return user, await self.sessions.start(user)
 

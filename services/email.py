@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from models import outbox as model
 from models.common import utcnow
+from services import metrics
 from services.counters import WindowCounter, digest
 from services.validation import is_plain_address
 
@@ -196,12 +197,14 @@ class EmailSender:
         await self.collection.update_one({"_id": message["_id"]}, {
             "$set": {"status": model.SENT, "sentAt": utcnow(), "expiresAt": utcnow() + KEEP_SENT},
             "$unset": {"text": "", "html": ""}})
+        metrics.EMAIL_SENT.inc()
         return True
 
     async def _failed(self, message: dict, error: Exception, now: dt.datetime) -> None:
         """Retry a transient failure later; set aside one that can never succeed, so it cannot block the rest."""
         attempts = message.get("attempts", MAX_ATTEMPTS)
         failed = not is_transient(error) or attempts >= MAX_ATTEMPTS
+        (metrics.EMAIL_FAILED if failed else metrics.EMAIL_RETRIED).inc()
         # Only the error's class and masked address are logged: its text may echo the address (CWE-532).
         log.warning("email %s to %s failed (attempt %d%s): %s", message["_id"], mask_address(message.get("to")),
                     attempts, ", giving up" if failed else "", error.__class__.__name__)

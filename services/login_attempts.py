@@ -1,6 +1,7 @@
 """Login-attempt limits per email and client address, and per client address alone, counted in MongoDB
 so all processes share them."""
 from models import login_attempts as model
+from services import metrics
 from services.counters import WindowCounter, digest
 from services.errors import ApiError
 
@@ -21,11 +22,13 @@ class LoginAttempts:
             # Random emails from one place would otherwise make bcrypt work without bound (CWE-770).
             count, retry_after = await self.counter.count(digest("address", address))
             if count > self.per_address:
+                metrics.LOGIN_LIMITED.inc()
                 raise _too_many(retry_after)
         if self.limit:
             count, retry_after = await self.counter.count(digest(email, address))
             if count > self.limit:
                 # Slows password guessing against one account from one place (CWE-307).
+                metrics.LOGIN_LIMITED.inc()
                 raise _too_many(retry_after)
 
     async def clear(self, email: str, address: str) -> None:

@@ -2,6 +2,7 @@
 import contextlib
 import json as jsonlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,10 @@ class ServiceProcess:
     def __init__(self, *args, port=None, **env):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = server_env(**env)
+        # run.py removes a metrics directory it made only on SIGTERM; close() may SIGKILL it, so the
+        # directory is made here (unless the test sets one) and removed by close().
+        self._metrics_dir = tempfile.mkdtemp(prefix="accounts-test-metrics-")
+        self.env = server_env(**{"PROMETHEUS_MULTIPROC_DIR": self._metrics_dir, **env})
         self._stdout = tempfile.TemporaryFile("w+", encoding="utf-8")
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.process = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port), *args], cwd=ROOT,
@@ -62,6 +66,7 @@ class ServiceProcess:
             self.process.wait()
         self._stdout.close()
         self._stderr.close()
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
         _drop_test_database(self.env)
 
 

@@ -16,6 +16,8 @@ NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/loca
                                       None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")
 
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+
 # The smallest complete nginx.conf around the site file: everything it writes stays in the temp dir.
 MAIN_CONF = """\
 daemon off;
@@ -54,7 +56,7 @@ def site_conf(nginx_port: int, service_port: int) -> str:
 
 @pytest.fixture
 def service():
-    with running(TRUST_PROXY="true", LOGIN_ATTEMPTS_LIMIT="2") as process:
+    with running(TRUST_PROXY="true", LOGIN_ATTEMPTS_LIMIT="2", METRICS_TOKEN=METRICS_TOKEN) as process:
         yield process
 
 
@@ -174,3 +176,14 @@ def test_service_down_is_502_in_the_envelope(service, nginx):
     assert service.stop() == 0
     response = http("GET", nginx + "/health")
     assert_error(response, 502, "Service unavailable")
+
+
+def test_metrics_are_not_served_from_outside_even_with_the_token(service, nginx):
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert service.request("GET", "/metrics", headers=bearer).code == 200  # Prometheus scrapes run.py directly
+    for path in ("/metrics", "/metrics/", "/metrics?format=text", "/%6Detrics", "//metrics", "/metrics/x/.."):
+        response = http("GET", nginx + path, headers=bearer)
+        assert_error(response, 404, "Not found")
+        assert response.headers["Content-Type"] == "application/json; charset=UTF-8", path
+        assert "X-Request-ID" not in response.headers, path  # nginx answered: the service never saw it
+    assert http("GET", nginx + "/health").code == 200  # everything else still passes through

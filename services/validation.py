@@ -46,7 +46,8 @@ def trim_strings(body, validator: Draft202012Validator):
     return {k: v.strip() if isinstance(v, str) and k not in secret else v for k, v in body.items()}
 
 
-_INTEGER = re.compile(r"^-?\d{1,9}$")
+# ASCII digits, whole value (fullmatch): \d takes "١٠" and $ a trailing newline, and int() accepts both (CWE-20).
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
 def query_instance(arguments: Mapping[str, list], validator: Draft202012Validator):
@@ -56,7 +57,7 @@ def query_instance(arguments: Mapping[str, list], validator: Draft202012Validato
     for name, raw_values in arguments.items():
         values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in raw_values]
         if properties.get(name, {}).get("type") == "integer":
-            values = [int(v) if _INTEGER.match(v) else v for v in values]
+            values = [int(v) if _INTEGER.fullmatch(v) else v for v in values]
         instance[name] = values[0] if len(values) == 1 else values
     return instance
 

@@ -40,7 +40,7 @@ class Auth:
             # One answer for both cases, so it does not tell which emails have accounts (CWE-204).
             raise authentication_failed()
         await self.login_attempts.clear(email, address)
-        return user, await self.sessions.start(user)
+        return user, await self.sessions.start(user, verified_hash=user["passwordHash"])
 
     async def logout(self, refresh_token: str = None, session_id: ObjectId = None) -> None:
         """End the session of a refresh token, or the caller's current session."""

@@ -17,8 +17,6 @@ def settings_env(smtp_env):
     return smtp_env
 
 
-@pytest.mark.xfail(strict=True, reason="finding: Services.stop never returns when a send swallows its cancel "
-                                       "(services/container.py Services.stop, services/email.py EmailSender.run)")
 @pytest.mark.gen_test(timeout=30)
 async def test_stopping_while_an_email_is_sent_finishes(api, services, monkeypatch, mailbox):
     sending = asyncio.Event()

@@ -1,12 +1,31 @@
 """The /auth operations: sign-up, login, sessions, password reset and change, email verification."""
+import asyncio
+import logging
+
 from bson import ObjectId
 
 from models import sessions as session_model
 from services.errors import ApiError, authentication_failed, unauthenticated
 from services.users import normalise_email
 
+log = logging.getLogger("accounts.auth")
+
 # What opening an email link found (the pages say each differently).
 USABLE, DONE, ALREADY, DEAD = "usable", "done", "already", "dead"
+
+
+async def _logged(what: str, work) -> None:
+    """Await work; a failure is logged (never raised: its request has been answered)."""
+    try:
+        await work
+    except Exception:  # noqa: BLE001 - logged, and nobody is waiting for it
+        log.error("%s failed after the answer", what, exc_info=True)
+
+
+def greeting_name(user: dict):
+    """The name to greet in mail, or None: a registrant's free text is never mailed to an address nobody has
+    proven to own, or anyone could make us mail their text to anyone (CWE-451)."""
+    return user["firstName"] if user.get("isEmailVerified") else None
 
 
 class Auth:
@@ -19,6 +38,7 @@ class Auth:
         self.login_attempts = login_attempts
         self.outbox = outbox
         self.settings = settings
+        self.background = set()  # tasks doing work after their request's answer (see _after_answer)
 
     async def register(self, fields: dict) -> tuple:
         """Create an account, open its first session and queue the verification email; returns (user, pair)."""
@@ -54,12 +74,15 @@ class Auth:
         return await self.sessions.rotate(refresh_token)
 
     async def forgot_password(self, email: str) -> None:
-        """Queue a reset link if the email has an account; say nothing either way."""
+        """Queue a reset link if the email has an account, after the answer; say nothing either way."""
+        self._after_answer("forgot-password", self._queue_reset(email))
+
+    async def _queue_reset(self, email: str) -> None:
         user = await self.users.find_by_email(email)
         if user is None:
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
-        await self.outbox.reset_email(user["email"], user["firstName"], token, expires)
+        await self.outbox.reset_email(user["email"], greeting_name(user), token, expires)
 
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
@@ -83,7 +106,7 @@ class Auth:
         if user.get("isEmailVerified"):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
-        await self.outbox.verification_email(user["email"], user["firstName"], token, expires)
+        await self.outbox.verification_email(user["email"], greeting_name(user), token, expires)
 
     async def reset_link_state(self, token: str, browser: str = None) -> str:
         """What a reset link can do, without using it: USABLE, DONE (used by this browser) or DEAD."""
@@ -97,10 +120,19 @@ class Auth:
         return USABLE if user is not None and user["email"] == record["email"] else DEAD
 
     async def resend_verification(self, email: str) -> None:
-        """Queue a new verify link for an unverified account with this email; say nothing either way."""
+        """Queue a new verify link for an unverified account with this email, after the answer; say nothing."""
+        self._after_answer("resend-verification", self._queue_verification(email))
+
+    async def _queue_verification(self, email: str) -> None:
         user = await self.users.find_by_email(email)
         if user is not None:
             await self.send_verification(user)
+
+    def _after_answer(self, what: str, work) -> None:
+        """Run work in a background task, so the answer takes as long whether or not the account exists (CWE-208)."""
+        task = asyncio.get_running_loop().create_task(_logged(what, work))
+        self.background.add(task)  # held until done: the event loop keeps only weak references to tasks
+        task.add_done_callback(self.background.discard)
 
     async def open_verify_link(self, token: str) -> str:
         """Verify through a link opened in a browser: DONE, ALREADY (verified before, e.g. by a mail scanner) or DEAD."""

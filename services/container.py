@@ -57,7 +57,9 @@ class Services:
         """Cancel the background work and close the database."""
         # A cancel can be swallowed inside a library (Python 3.11 wait_for in aiosmtplib): cancel again until
         # every task is done, and never wait past STOP_DEADLINE_SECONDS (SIGTERM must end the process, CWE-835).
-        pending = set(self._tasks)
+        if self.auth.background:  # work left by answered requests (forgot-password) may finish first
+            await asyncio.wait(set(self.auth.background), timeout=STOP_RECANCEL_SECONDS)
+        pending = set(self._tasks) | self.auth.background
         deadline = asyncio.get_running_loop().time() + STOP_DEADLINE_SECONDS
         while pending:
             for task in pending:

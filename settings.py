@@ -99,6 +99,15 @@ def display_name(name: str, raw: str) -> str:
     return raw
 
 
+def plain_address(name: str, raw: str) -> str:
+    from services.validation import is_plain_address
+
+    if not is_plain_address(raw):
+        # The same rule as every sign-up: the admin's mail must go exactly where it says (CWE-20).
+        raise SettingsError(f"{name} must be a plain email address like admin@example.com")
+    return raw
+
+
 def bcrypt_password(name: str, raw: str) -> str:
     if not 8 <= len(raw.encode("utf-8")) <= 72:
         raise SettingsError(f"{name} must be 8 characters to 72 bytes")
@@ -158,6 +167,12 @@ class Settings:
         "login attempts per email and client address per window (a success clears them); `0` turns it off")
     login_attempts_window_seconds: int = setting("LOGIN_ATTEMPTS_WINDOW_SECONDS", integer(1, 7 * 86400), 900,
                                                  "that window")
+    login_attempts_per_address: int = setting(
+        "LOGIN_ATTEMPTS_PER_ADDRESS", integer(0, 10**6), 100,
+        "login attempts (and password re-checks) per client address per window, across all emails; `0` turns it off")
+    emails_per_address_per_hour: int = setting(
+        "EMAILS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 5,
+        "reset and verification emails to one address an hour; past it the calls still answer 204; `0` turns it off")
     trust_proxy: bool = setting("TRUST_PROXY", boolean, False,
                                 "take the client address from `X-Real-IP` / `X-Forwarded-For` (only behind nginx)")
     cors_origins: tuple = setting("CORS_ORIGINS", origins, (),
@@ -165,7 +180,7 @@ class Settings:
                                   "(`*` is refused)", "*(none)*")
     session_cookie: bool = setting("SESSION_COOKIE", boolean, True,
                                    "login and registration set the browser session cookie")
-    admin_email: Optional[str] = setting("ADMIN_EMAIL", text, None,
+    admin_email: Optional[str] = setting("ADMIN_EMAIL", plain_address, None,
                                          "at start-up, make sure this admin exists (created, or taken over)",
                                          "*(none)*")
     admin_password: Optional[str] = setting("ADMIN_PASSWORD", bcrypt_password, None,

@@ -96,7 +96,7 @@ class ChangePasswordHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body(CHANGE_PASSWORD)
         await self.services.auth.change_password(self.current_user, self.session_id, body["email"],
-                                                 body["password"], body["newPassword"])
+                                                 body["password"], body["newPassword"], self.client_address())
         self.no_content()
 
 

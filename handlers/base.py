@@ -25,7 +25,7 @@ log = logging.getLogger("accounts.http")
 # and dropped first, so ordinary clients see the 413 rather than a reset connection.
 DISCARD_FACTOR = 8
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # RFC 9110 8.6: ASCII digits only; str.isdigit() also takes "²", which int() then refuses (CWE-20).
 _CONTENT_LENGTH = re.compile(r"[0-9]+")
 # What a browser puts in Access-Control-Request-Headers: header names and commas, nothing to inject (CWE-113).
@@ -114,7 +114,7 @@ class BaseHandler(RequestHandler):
         """The caller's X-Request-ID when it is sane, else a new one."""
         if not hasattr(self.request, "request_id"):
             given = self.request.headers.get("X-Request-ID", "")
-            self.request.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+            self.request.request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         return self.request.request_id
 
     def set_default_headers(self) -> None:
@@ -372,10 +372,14 @@ def trusted_origins(config) -> set:
 
 
 def parse_json(raw: bytes):
-    """Decode a JSON document strictly (UTF-8, no NaN or Infinity); 400 when it is malformed."""
+    """Decode a JSON document strictly (UTF-8, no NaN or Infinity, no lone surrogates); 400 when it is malformed."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        # A "\ud800" escape decodes to a lone surrogate, which is not text: it fails later in BSON, in
+        # logs, in email, anywhere. Re-encoding the whole document (keys and values) finds any (CWE-176).
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return data
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "Malformed JSON body") from None
 
 

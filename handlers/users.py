@@ -79,14 +79,16 @@ class UserHandler(UsersBaseHandler):
         user = await self.target_user(raw_id)
         fields, photo = self.update_body()
         self.send_user(await self.services.users.update(user, fields, actor=self.current_user,
-                                                        session_id=self.session_id, photo=photo))
+                                                        session_id=self.session_id, photo=photo,
+                                                        address=self.client_address()))
 
     patch = put
 
     async def post(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
         password = self.json_body(DELETE).get("password")
-        await self.services.users.delete(user, actor=self.current_user, password=password)
+        await self.services.users.delete(user, actor=self.current_user, password=password,
+                                         address=self.client_address())
         self.no_content()
 
     delete = post

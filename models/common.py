@@ -5,7 +5,7 @@ from typing import Optional
 
 from bson import ObjectId
 
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 def utcnow() -> dt.datetime:
@@ -26,6 +26,7 @@ def isoformat(value: Optional[dt.datetime]) -> Optional[str]:
 
 def parse_object_id(value: str) -> Optional[ObjectId]:
     """The ObjectId written as 24 hex characters, or None for anything else (answered as 404)."""
-    if isinstance(value, str) and _OBJECT_ID.match(value):
+    # fullmatch: `$` would also match before a trailing newline, and ObjectId() then raises (CWE-20).
+    if isinstance(value, str) and _OBJECT_ID.fullmatch(value):
         return ObjectId(value)
     return None

@@ -33,6 +33,7 @@ INDEXES = {
     organisations.MEMBERSHIPS: organisations.MEMBERSHIP_INDEXES,
     organisations.INVITATIONS: organisations.INVITATION_INDEXES,
     outbox.COLLECTION: outbox.INDEXES,
+    outbox.SEND_COUNTS: outbox.SEND_COUNT_INDEXES,
     login_attempts.COLLECTION: login_attempts.INDEXES,
 }
 

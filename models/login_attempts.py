@@ -1,4 +1,5 @@
-"""Failed-login counters, one document per (email, client address, time window)."""
+"""Password-check counters, one document per (email, client address, time window) and per (client address,
+time window); looked up by _id only."""
 from pymongo import ASCENDING, IndexModel
 
 COLLECTION = "login_attempts"

@@ -11,3 +11,11 @@ INDEXES = [
     # A message whose link has expired is worthless, and sent ones are kept only a while.
     IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
 ]
+
+# Emails sent to one address per hour (EMAILS_PER_ADDRESS_PER_HOUR): one document per address and hour,
+# looked up by _id only.
+SEND_COUNTS = "email_send_counts"
+
+SEND_COUNT_INDEXES = [
+    IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
+]

@@ -79,7 +79,8 @@ class Auth:
 
     async def _queue_reset(self, email: str) -> None:
         user = await self.users.find_by_email(email)
-        if user is None:
+        # Past the hourly cap no new token either: it would void the link already mailed.
+        if user is None or not await self.outbox.may_send(user["email"]):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
         await self.outbox.reset_email(user["email"], greeting_name(user), token, expires)
@@ -87,23 +88,23 @@ class Auth:
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
         record = await self.sessions.consume_single_use(token, session_model.RESET, used_by)
-        user = await self.users.get(record["userId"])
-        if user is None:
+        # Only while the email it was mailed to is still the user's, even if it changes meanwhile (CWE-640).
+        if not await self.users.set_password(record["userId"], password, email=record["email"]):
             raise unauthenticated("Invalid or expired token")
-        await self.users.set_password(user["_id"], password)
-        await self.sessions.end_all(user["_id"])
+        await self.sessions.end_all(record["userId"])
 
-    async def change_password(self, user: dict, session_id: ObjectId, email: str, password: str, new_password: str) -> None:
+    async def change_password(self, user: dict, session_id: ObjectId, email: str, password: str, new_password: str,
+                              address: str) -> None:
         """Change the caller's password after re-checking it; the caller's other sessions end."""
-        matches = normalise_email(email) == user["email"]
-        if not await self.passwords.verify(password, user["passwordHash"]) or not matches:
+        await self.users.confirm_password(user, password, "password", address)
+        if normalise_email(email) != user["email"]:
             raise authentication_failed()
         await self.users.set_password(user["_id"], new_password)
         await self.sessions.end_all(user["_id"], keep=session_id)
 
     async def send_verification(self, user: dict) -> None:
         """Queue a verify-email link, unless the email is already verified."""
-        if user.get("isEmailVerified"):
+        if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
         await self.outbox.verification_email(user["email"], greeting_name(user), token, expires)

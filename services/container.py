@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from models.database import StartupStopped
@@ -19,6 +20,9 @@ from services.users import Users
 log = logging.getLogger("accounts.services")
 
 TTL_SWEEP_SECONDS = 60
+# A crashed background task is restarted after this, doubling up to RESTART_MAX_SECONDS while it keeps crashing.
+RESTART_SECONDS = 0.5
+RESTART_MAX_SECONDS = 30.0
 # Services.stop re-cancels background tasks this often, and gives up on them after the deadline.
 STOP_RECANCEL_SECONDS = 0.5
 STOP_DEADLINE_SECONDS = 10
@@ -36,22 +40,24 @@ class Services:
         self.organisations = Organisations(database)
         self.sessions = Sessions(database, settings)
         self.photos = Photos(database, settings.max_photo_bytes)
-        self.users = Users(database, self.passwords, self.organisations, self.sessions, self.photos)
+        self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
+                                            settings.login_attempts_window_seconds,
+                                            settings.login_attempts_per_address)
+        self.outbox = Outbox(database, settings)
+        self.users = Users(database, self.passwords, self.organisations, self.sessions, self.photos,
+                           login_attempts=self.login_attempts, outbox=self.outbox)
         self.favourites = Favourites(database)
         self.signups = Signups(database)
-        self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
-                                            settings.login_attempts_window_seconds)
-        self.outbox = Outbox(database, settings)
         self.email_sender = EmailSender(self.outbox, settings)
         self.auth = Auth(self.users, self.passwords, self.sessions, self.login_attempts, self.outbox, settings)
         self._tasks = []
 
     def start(self) -> None:
         """Start the background work: indexes (retried until MongoDB answers), admin bootstrap, email."""
-        self._spawn(self._prepare_database())
-        self._spawn(self.email_sender.run())
+        self._spawn("database preparation", self._prepare_database)
+        self._spawn("email sender", self.email_sender.run)
         if self.database.embedded:
-            self._spawn(self._sweep_expired())
+            self._spawn("expiry sweep", self._sweep_expired)
 
     async def stop(self) -> None:
         """Cancel the background work and close the database."""
@@ -97,12 +103,22 @@ class Services:
             await asyncio.sleep(TTL_SWEEP_SECONDS)
             await self.database.sweep_expired()
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        task.add_done_callback(_log_crash)
-        self._tasks.append(task)
+    def _spawn(self, name: str, work) -> None:
+        """Run work() in the background under supervise(); stop() cancels it."""
+        self._tasks.append(asyncio.get_running_loop().create_task(supervise(name, work)))
 
 
-def _log_crash(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", exc_info=task.exception())
+async def supervise(name: str, work) -> None:
+    """Await work() until it returns; a crash is logged and work() started again after a growing pause."""
+    # One unexpected error must not stop email (or index creation) for good, in this process (CWE-248).
+    delay = RESTART_SECONDS
+    while True:
+        started = time.monotonic()
+        try:
+            return await work()
+        except Exception:  # noqa: BLE001 - CancelledError is not an Exception: stop() still ends it
+            if time.monotonic() - started > RESTART_MAX_SECONDS:
+                delay = RESTART_SECONDS  # it ran well for a while: a new crash is not part of a crash loop
+            log.error("background task %s crashed; restarting in %.1fs", name, delay, exc_info=True)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RESTART_MAX_SECONDS)

@@ -19,12 +19,17 @@ from pymongo.errors import PyMongoError
 
 from models import outbox as model
 from models.common import utcnow
+from services.counters import WindowCounter, digest
+from services.validation import is_plain_address
 
 log = logging.getLogger("accounts.email")
 
 MAX_ATTEMPTS = 8
 LEASE = dt.timedelta(minutes=2)
 KEEP_SENT = dt.timedelta(days=7)
+# A notice has no link to expire; unsent after this, it is dropped.
+NOTICE_LIFETIME = dt.timedelta(days=7)
+HOUR = 3600
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -40,6 +45,16 @@ class Outbox:
         self.collection = database[model.COLLECTION]
         self.settings = settings
         self.queued = asyncio.Event()  # set when mail is queued, to wake this process's sender
+        self.sends = WindowCounter(database[model.SEND_COUNTS], HOUR)
+
+    async def may_send(self, to: str) -> bool:
+        """Count one link email to this address; False past EMAILS_PER_ADDRESS_PER_HOUR this hour (0: no cap)."""
+        cap = self.settings.emails_per_address_per_hour
+        if not cap:
+            return True
+        count, _ = await self.sends.count(digest("email", to))
+        # Anyone may ask for a reset link to any address: capped, so nobody can flood an inbox (CWE-799).
+        return count <= cap
 
     async def enqueue(self, to: str, subject: str, text: str, html_body: str, expires: dt.datetime) -> None:
         """Queue one message; it is dropped unsent once `expires` (its link's expiry) has passed."""
@@ -63,6 +78,17 @@ class Outbox:
         await self._queue_link(to, name, expires, "Reset your password",
                                f"Someone asked to reset the password of your {self.settings.app_name} account. "
                                "If it was you, choose a new password here:", link, "Choose a new password")
+
+    async def email_changed_notice(self, to: str, name: str, new_email: str) -> None:
+        """Queue the notice to the old address that the account's email was changed."""
+        # The old owner learns of a takeover even though links now go to the new address (CWE-640).
+        app_name = self.settings.app_name
+        subject = f"[{app_name}] The email address of your account was changed"
+        body = (f"The email address of your {app_name} account was changed to {mask_address(new_email)}.")
+        closing = "If you did not do this, reset your password at once and contact us."
+        text = f"Hello {name},\n\n{body}\n\n{closing}\n\n-- \n{app_name}\n"
+        page = link_email_html(subject, name, body, None, None, closing, app_name)
+        await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME)
 
     async def _queue_link(self, to, name, expires, subject, intro, link, action) -> None:
         app_name = self.settings.app_name
@@ -99,6 +125,11 @@ def duration(minutes: int) -> str:
 def link_email_html(subject, name, intro, link, action, closing, app_name) -> str:
     """A whole HTML document (mail clients and spam filters distrust fragments), the link visible as text too."""
     e = html.escape
+    button = "" if link is None else f"""<p><a href="{e(link)}" style="display:inline-block;padding:12px 20px;background:#2355d1;color:#ffffff;\
+text-decoration:none;border-radius:6px;font-weight:bold">{e(action)}</a></p>
+<p>Or copy this address into your browser:<br><a href="{e(link)}" style="color:#2355d1;word-break:break-all">\
+{e(link)}</a></p>
+"""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -112,11 +143,7 @@ font-size:16px;line-height:1.5">
 <p style="margin:0 0 16px;font-weight:bold">{e(app_name)}</p>
 <p>{e(greeting(name))}</p>
 <p>{e(intro)}</p>
-<p><a href="{e(link)}" style="display:inline-block;padding:12px 20px;background:#2355d1;color:#ffffff;\
-text-decoration:none;border-radius:6px;font-weight:bold">{e(action)}</a></p>
-<p>Or copy this address into your browser:<br><a href="{e(link)}" style="color:#2355d1;word-break:break-all">\
-{e(link)}</a></p>
-<p>{e(closing)}</p>
+{button}<p>{e(closing)}</p>
 <p style="color:#5a6374">{e(app_name)}</p>
 </div>
 </body>
@@ -160,18 +187,15 @@ class EmailSender:
         )
         if message is None:
             return False
-        if message["expiresAt"] <= now:
-            await self.collection.delete_one({"_id": message["_id"]})
-            return True
         try:
+            if message["expiresAt"] <= now:
+                await self.collection.delete_one({"_id": message["_id"]})
+                return True
             await self._deliver(message)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-            failed = message["attempts"] >= MAX_ATTEMPTS
-            log.warning("email %s to %s failed (attempt %d%s): %s", message["_id"], _mask(message["to"]),
-                        message["attempts"], ", giving up" if failed else "", error.__class__.__name__)
-            await self.collection.update_one({"_id": message["_id"]}, {"$set": {
-                "status": model.FAILED if failed else model.PENDING,
-                "nextAttemptAt": now + backoff(message["attempts"]), "lastError": str(error)[:500]}})
+        except PyMongoError:
+            raise  # the outbox itself is unavailable: the lease lets the message be retried
+        except Exception as error:  # noqa: BLE001 - whatever one message does, the others still go
+            await self._failed(message, error, now)
             return True
         # The body holds a live token: once delivered it is not kept (CWE-312).
         await self.collection.update_one({"_id": message["_id"]}, {
@@ -179,15 +203,35 @@ class EmailSender:
             "$unset": {"text": "", "html": ""}})
         return True
 
+    async def _failed(self, message: dict, error: Exception, now: dt.datetime) -> None:
+        """Retry a transient failure later; set aside one that can never succeed, so it cannot block the rest."""
+        attempts = message.get("attempts", MAX_ATTEMPTS)
+        failed = not is_transient(error) or attempts >= MAX_ATTEMPTS
+        # Only the error's class and masked address are logged: its text may echo the address (CWE-532).
+        log.warning("email %s to %s failed (attempt %d%s): %s", message["_id"], mask_address(message.get("to")),
+                    attempts, ", giving up" if failed else "", error.__class__.__name__)
+        await self.collection.update_one({"_id": message["_id"]}, {"$set": {
+            "status": model.FAILED if failed else model.PENDING,
+            "nextAttemptAt": now + backoff(attempts), "lastError": error.__class__.__name__}})
+
     async def _deliver(self, message: dict) -> None:
         settings = self.settings
+        recipient = message["to"]
+        if not is_plain_address(recipient):
+            # Stored before addresses were checked, or written by hand: never guess where it would go (CWE-20).
+            raise ValueError("not a plain email address")
         if not settings.smtp_host:
             log.info("email (no SMTP_HOST set, not sent) to=%s subject=%s\n%s",
-                     message["to"], message["subject"], message["text"])
+                     recipient, message["subject"], message["text"])
             return
         email = compose(settings, message)
+        if [address.addr_spec for address in email["To"].addresses] != [recipient]:
+            raise ValueError("the To header would not name exactly the stored address")
         await aiosmtplib.send(
             email,
+            # The envelope is given, never parsed back out of the headers (CWE-93).
+            sender=email["From"].addresses[0].addr_spec,
+            recipients=[recipient],
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             username=settings.smtp_username,
@@ -214,6 +258,19 @@ def compose(settings, message: dict) -> EmailMessage:
     return email
 
 
-def _mask(address: str) -> str:
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
+def is_transient(error: Exception) -> bool:
+    """True when sending may succeed later (network, timeouts, a 4xx answer); False when it never will."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(refused.code < 500 for refused in error.recipients)
+    if isinstance(error, (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPHeloError)):
+        return True  # the server's or our configuration, not this message: retried like an outage
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return error.code < 500
+    return isinstance(error, (OSError, asyncio.TimeoutError))
+
+
+def mask_address(address) -> str:
+    """An address fit for logs and notices: its first letter and its domain."""
+    local, _, domain = str(address).rpartition("@")
+    # Whatever is stored, a log line stays one line (CWE-117).
+    return "".join(c if c.isprintable() else "?" for c in f"{local[:1]}***@{domain}")

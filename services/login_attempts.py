@@ -1,53 +1,38 @@
-"""Login-attempt limits per email and client address, counted in MongoDB so all processes share them."""
-import datetime as dt
-import hashlib
-import math
-import time
-
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
-
+"""Login-attempt limits per email and client address, and per client address alone, counted in MongoDB
+so all processes share them."""
 from models import login_attempts as model
-from models.common import utcnow
+from services.counters import WindowCounter, digest
 from services.errors import ApiError
 
 
 class LoginAttempts:
-    """A fixed-window counter of login attempts for each (email, address) pair; a success clears it."""
+    """Fixed-window counters of password checks: per (email, address) pair, which a success clears, and
+    per address across all emails, which it does not."""
 
-    def __init__(self, database, limit: int, window_seconds: int):
+    def __init__(self, database, limit: int, window_seconds: int, per_address: int = 0):
         self.collection = database[model.COLLECTION]
+        self.counter = WindowCounter(self.collection, window_seconds)
         self.limit = limit
-        self.window = window_seconds
+        self.per_address = per_address
 
     async def attempt(self, email: str, address: str) -> None:
-        """Count one login attempt, before the password is checked; 429 with Retry-After past the limit."""
-        if not self.limit:
-            return
-        key, window_end = self._key(email, address)
-        update = {"$inc": {"count": 1},
-                  "$setOnInsert": {"expiresAt": dt.datetime.fromtimestamp(window_end, dt.timezone.utc)}}
-        # Counting first, atomically, means concurrent guesses cannot all slip past a check (CWE-367).
-        try:
-            doc = await self.collection.find_one_and_update({"_id": key}, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            # Two first attempts raced to insert; the loser's $inc now finds the document.
-            doc = await self.collection.find_one_and_update({"_id": key}, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
-        if doc["count"] > self.limit:
-            retry_after = max(1, math.ceil(window_end - time.time()))
-            # Slows password guessing against one account from one place (CWE-307).
-            raise ApiError(429, "Too many login attempts, try again later", headers={"Retry-After": str(retry_after)})
+        """Count one password check, before any bcrypt work; 429 with Retry-After past either limit."""
+        if self.per_address:
+            # Random emails from one place would otherwise make bcrypt work without bound (CWE-770).
+            count, retry_after = await self.counter.count(digest("address", address))
+            if count > self.per_address:
+                raise _too_many(retry_after)
+        if self.limit:
+            count, retry_after = await self.counter.count(digest(email, address))
+            if count > self.limit:
+                # Slows password guessing against one account from one place (CWE-307).
+                raise _too_many(retry_after)
 
     async def clear(self, email: str, address: str) -> None:
-        """Forget the attempts of a pair after a successful login."""
+        """Forget the attempts of a pair after a successful check (the address's own count stays)."""
         if self.limit:
-            key, _ = self._key(email, address)
-            await self.collection.delete_one({"_id": key})
+            await self.counter.reset(digest(email, address))
 
-    def _key(self, email: str, address: str) -> tuple:
-        window_start = int(utcnow().timestamp()) // self.window * self.window
-        # Hashed so the collection holds no email addresses or IPs in clear.
-        digest = hashlib.sha256(f"{email}\n{address}".encode("utf-8")).hexdigest()[:32]
-        return f"{digest}:{window_start}", window_start + self.window
+
+def _too_many(retry_after: int) -> ApiError:
+    return ApiError(429, "Too many login attempts, try again later", headers={"Retry-After": str(retry_after)})

@@ -161,7 +161,8 @@ class Sessions:
         await self.tokens.delete_many({"userId": user_id})
 
     async def issue_single_use(self, user: dict, kind: str, minutes: int) -> tuple:
-        """A new reset or verify token for user (older ones of that kind stop working); returns (token, expiry)."""
+        """A new reset or verify token for user, bound to their email now (older ones of that kind stop
+        working); returns (token, expiry)."""
         now = utcnow()
         raw = secrets.token_urlsafe(32)
         expires = now + dt.timedelta(minutes=minutes)
@@ -173,7 +174,8 @@ class Sessions:
         return raw, expires
 
     async def consume_single_use(self, raw: str, kind: str, used_by: Optional[str] = None) -> dict:
-        """Use up a reset or verify token and return its document; bad, used or expired is a 401.
+        """Use up a reset or verify token and return its document; bad, used, expired, or sent to an email
+        that is no longer the user's: 401.
 
         A used token is kept, marked usedAt (and usedBy, a hash naming the browser that used it), until
         its TTL removes it: the email pages can then tell "already done" from "unknown or expired"."""
@@ -182,13 +184,19 @@ class Sessions:
             {"hash": hash_token(raw), "type": kind, "usedAt": None, "expiresAt": {"$gt": now}},
             {"$set": {"usedAt": now, "usedBy": used_by}},
         )
-        if token is None:
+        # A link mailed to an address the account has since left must not act on the account (CWE-640).
+        if token is None or not token.get("email") or \
+                await self.users.find_one({"_id": token["userId"], "email": token["email"]}, {"_id": 1}) is None:
             raise unauthenticated("Invalid or expired token")
         return token
 
     async def find_single_use(self, raw: str, kind: str) -> Optional[dict]:
         """A reset or verify token's document, used or not, while it has not expired; None otherwise."""
         return await self.tokens.find_one({"hash": hash_token(raw), "type": kind, "expiresAt": {"$gt": utcnow()}})
+
+    async def void_single_use(self, user_id: ObjectId) -> None:
+        """Every unused reset and verify token of a user stops working (their email changed)."""
+        await self.tokens.delete_many({"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY]}})
 
     async def _pair(self, user: dict, session_id: ObjectId, now: dt.datetime) -> dict:
         access_expires = now + dt.timedelta(minutes=self.settings.access_token_minutes)

@@ -12,6 +12,7 @@ from models import organisations as org_model
 from models import users as model
 from models.common import utcnow
 from services import pagination
+from services.email import mask_address
 from services.errors import ApiError, authentication_failed, field_error, forbidden, not_found
 
 log = logging.getLogger("accounts.users")
@@ -31,13 +32,16 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, sessions=None, photos=None):
+    def __init__(self, database, passwords, organisations, sessions=None, photos=None, *, login_attempts=None,
+                 outbox=None):
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
         self.passwords = passwords
         self.organisations = organisations
         self.sessions = sessions
         self.photos = photos
+        self.login_attempts = login_attempts
+        self.outbox = outbox
 
     async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
                      last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
@@ -91,25 +95,33 @@ class Users:
         """The user with this email (any case), or None."""
         return await self.collection.find_one({"email": normalise_email(email)})
 
-    async def set_password(self, user_id: ObjectId, password: str) -> None:
-        """Replace a user's password hash."""
+    async def set_password(self, user_id: ObjectId, password: str, *, email: Optional[str] = None) -> bool:
+        """Replace a user's password hash (only while their email is `email`, when given); False if no such user."""
         hashed = await self.passwords.hash(password)
-        await self.collection.update_one({"_id": user_id}, {"$set": {"passwordHash": hashed, "updatedAt": utcnow()}})
+        query = {"_id": user_id} if email is None else {"_id": user_id, "email": email}
+        result = await self.collection.update_one(query, {"$set": {"passwordHash": hashed, "updatedAt": utcnow()}})
+        return result.matched_count == 1
 
     async def ensure_admin(self, email: str, password: str, name: str) -> None:
-        """Make sure an admin with this email exists: create it, or promote the existing user."""
+        """Make sure an admin with this email and ADMIN_PASSWORD exists: create it, or take the existing account over."""
         existing = await self.find_by_email(email)
         if existing is None:
             try:
                 await self.create(email=email, password=password, name=name, role="admin")
-                log.info("admin %s created", email)
+                log.info("admin %s created", mask_address(email))
                 return
             except ApiError:  # another process created it first
                 pass
             existing = await self.find_by_email(email)
-        if existing["role"] != "admin":
-            await self.collection.update_one({"_id": existing["_id"]}, {"$set": {"role": "admin", "updatedAt": utcnow()}})
-            log.info("user %s promoted to admin", email)
+        if existing["role"] == "admin" and await self.passwords.verify(password, existing["passwordHash"]):
+            return  # already bootstrapped: a restart logs nobody out
+        # Someone may have registered the admin's address in advance: their password and sessions go (CWE-284).
+        hashed = await self.passwords.hash(password)
+        await self.collection.update_one({"_id": existing["_id"]}, {"$set": {
+            "role": "admin", "passwordHash": hashed, "updatedAt": utcnow()}})
+        await self.sessions.end_all(existing["_id"])
+        await self.sessions.void_single_use(existing["_id"])
+        log.info("account %s made the admin with ADMIN_PASSWORD; its sessions ended", mask_address(email))
 
     async def _check_free(self, email: Optional[str], username: Optional[str], exclude: ObjectId = None) -> None:
         others = {"_id": {"$ne": exclude}} if exclude else {}
@@ -150,18 +162,19 @@ class Users:
         return await cursor.to_list(limit)
 
     async def update(self, user: dict, fields: dict, *, actor: dict, session_id: ObjectId,
-                     photo: Optional[bytes] = None) -> dict:
+                     photo: Optional[bytes] = None, address: str = "") -> dict:
         """Apply a PUT / PATCH by actor to user (fields and an optional photo); returns the updated user."""
         if "role" in fields and actor["role"] != "admin":
             # Role is the authorisation itself: only an admin may grant or drop it (CWE-269).
             raise forbidden("Only an admin may change a role")
-        if not fields and photo is None:
+        changes, removals = field_changes(user, fields)
+        if "password" not in fields and photo is None and not changes_anything(user, changes, removals):
             raise field_error("body", "must change at least one field")
         content_type = self.photos.check(photo) if photo is not None else None
         is_self = actor["_id"] == user["_id"]
-        if "password" in fields and is_self:
-            await self._confirm_password(user, fields.get("currentPassword"), "currentPassword")
-        changes, removals = field_changes(user, fields)
+        if is_self and ("password" in fields or "email" in changes):
+            # A stolen access token alone must not set a password or move the account's email (CWE-620).
+            await self.confirm_password(user, fields.get("currentPassword"), "currentPassword", address)
         if "password" in fields:
             changes["passwordHash"] = await self.passwords.hash(fields["password"])
         await self._check_free(changes.get("email"), changes.get("username"), exclude=user["_id"])
@@ -176,7 +189,14 @@ class Users:
         if "password" in fields:
             # A new password ends the other sessions (or all of them when an admin set it) (CWE-613).
             await self.sessions.end_all(user["_id"], keep=session_id if is_self else None)
+        if "email" in changes:
+            await self.email_changed(user, updated["email"])
         return updated
+
+    async def email_changed(self, user: dict, new_email: str) -> None:
+        """After an email change: links mailed to the old address die, and the old address is told."""
+        await self.sessions.void_single_use(user["_id"])
+        await self.outbox.email_changed_notice(user["email"], user["firstName"], new_email)
 
     async def remove_photo(self, user_id: ObjectId) -> dict:
         """Take a user's photo down: the user stops pointing at it, then its bytes go."""
@@ -184,10 +204,10 @@ class Users:
         await self.photos.delete(user_id)
         return updated
 
-    async def delete(self, user: dict, *, actor: dict, password: Optional[str] = None) -> None:
+    async def delete(self, user: dict, *, actor: dict, password: Optional[str] = None, address: str = "") -> None:
         """Delete an account: the user themselves must give their password, an admin deleting another need not."""
         if actor["_id"] == user["_id"]:
-            await self._confirm_password(user, password, "password")
+            await self.confirm_password(user, password, "password", address)
         await self.erase(user["_id"])
 
     async def erase(self, user_id: ObjectId) -> None:
@@ -209,12 +229,16 @@ class Users:
             await self.erase(user_id)
         return len(pending)
 
-    async def _confirm_password(self, user: dict, password: Optional[str], field: str) -> None:
+    async def confirm_password(self, user: dict, password: Optional[str], field: str, address: str) -> None:
+        """Re-check a signed-in user's password (`field` names it when missing); 401 when wrong, 429 past the limit."""
         if password is None:
             raise field_error(field, "is required")
+        # Counted like a login, or a stolen access token would be an unlimited password oracle (CWE-307).
+        await self.login_attempts.attempt(user["email"], address)
         # Re-checked so a stolen access token alone cannot take the account over (CWE-620).
         if not await self.passwords.verify(password, user["passwordHash"]):
             raise authentication_failed()
+        await self.login_attempts.clear(user["email"], address)
 
     async def _apply(self, user_id: ObjectId, changes: dict, removals: dict) -> dict:
         update = {"$set": changes, **({"$unset": removals} if removals else {})}
@@ -228,6 +252,12 @@ class Users:
             raise not_found("User not found")
         return updated
 
+
+
+def changes_anything(user: dict, changes: dict, removals: dict) -> bool:
+    """True when the ($set, $unset) of an update would change a stored value (updatedAt aside)."""
+    return any(key != "updatedAt" and user.get(key) != value for key, value in changes.items()) \
+        or any(key in user for key in removals)
 
 
 def field_changes(user: dict, fields: dict) -> tuple:

@@ -3,13 +3,15 @@
 Messages are written here from the failed keyword, never copied from the input, so a rejected
 password is never echoed back or logged.
 """
+import functools
 import itertools
 import re
 from typing import Mapping
 
-from jsonschema import Draft202012Validator, FormatChecker
+from email_validator import EmailNotValidError, validate_email
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
-from services.errors import validation_failed
+from services.errors import ApiError, validation_failed
 
 BCRYPT_MAX_BYTES = 72
 # No body or query of the contract has a dozen fields; a body with more is refused unexamined.
@@ -26,16 +28,68 @@ MAX_FIELD_ERRORS = 20
 _formats = FormatChecker(formats=())
 
 
+def is_plain_address(address) -> bool:
+    """True for a plain local@domain address as email-validator accepts it, compared as it is stored (lower-case)."""
+    if not isinstance(address, str) or "=?" in address:
+        # An RFC 2047 encoded word is decoded by mail software into another address entirely (CWE-20).
+        return False
+    try:
+        # No quoted local parts, display names or IP literals: what is stored is exactly where mail goes (CWE-20, CWE-93).
+        validate_email(address.lower(), check_deliverability=False, allow_quoted_local=False,
+                       allow_display_name=False, allow_domain_literal=False, allow_empty_local=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+@_formats.checks("email")
+def _plain_email(value) -> bool:
+    return not isinstance(value, str) or is_plain_address(value)
+
+
 @_formats.checks("password")
 def _fits_bcrypt(value) -> bool:
     # bcrypt ignores bytes past 72; a longer password would be silently truncated (CWE-1284).
     return not isinstance(value, str) or len(value.encode("utf-8")) <= BCRYPT_MAX_BYTES
 
 
+@functools.lru_cache(maxsize=None)
+def _end_anchored(pattern: str) -> re.Pattern:
+    """The pattern with `$` meaning the very end, as in ECMA-262 (the dialect the schemas are published in)."""
+    # Python's `$` also matches before a final newline, and jsonschema uses re.search: "<24 hex>\n"
+    # would pass an id pattern and then fail where it is used (CWE-625).
+    out, index, in_class = [], 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index:index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[index + 1:index + 2] == "^":
+                char, index = "[^", index + 1
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _end_anchored(pattern).search(instance):
+        yield ValidationError("does not match its pattern")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
 def compile_schema(schema: dict) -> Draft202012Validator:
     """Check a schema once and return its validator."""
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=_formats)
+    return _Validator(schema, format_checker=_formats)
 
 
 def validate(validator: Draft202012Validator, instance) -> dict:
@@ -86,7 +140,6 @@ def trim_strings(body, validator: Draft202012Validator):
     return {k: v.strip() if isinstance(v, str) and k not in secret else v for k, v in body.items()}
 
 
-# ASCII digits, whole value (fullmatch): \d takes "١٠" and $ a trailing newline, and int() accepts both (CWE-20).
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
@@ -95,11 +148,21 @@ def query_instance(arguments: Mapping[str, list], validator: Draft202012Validato
     properties = validator.schema.get("properties", {})
     instance = {}
     for name, raw_values in arguments.items():
-        values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in raw_values]
+        values = [_query_text(v) for v in raw_values]
         if properties.get(name, {}).get("type") == "integer":
             values = [int(v) if _INTEGER.fullmatch(v) else v for v in values]
         instance[name] = values[0] if len(values) == 1 else values
     return instance
+
+
+def _query_text(value) -> str:
+    """A query value as text; bytes that are not UTF-8 are a 400, never silently replaced (CWE-176)."""
+    if not isinstance(value, bytes):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "Malformed query string") from None
 
 
 def _write_only_fields(schema: dict) -> set:

@@ -109,12 +109,22 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """Messages received by the in-process SMTP server (aiosmtpd handler)."""
+    """Messages received by the in-process SMTP server (aiosmtpd handler), with their envelope recipients;
+    recipients in `refused` are answered 550, as a server does for a mailbox that does not exist."""
 
     def __init__(self):
         self.messages = []
+        self.recipients = []  # the SMTP envelope's RCPT TO list of each message, in order
+        self.refused = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.recipients.append(list(envelope.rcpt_tos))
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 

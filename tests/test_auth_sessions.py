@@ -252,7 +252,7 @@ class TestForwardedHeadersIgnoredByDefault:
 class TestAttemptLimitOff:
     @pytest.fixture
     def settings_env(self):
-        return {"LOGIN_ATTEMPTS_LIMIT": "0"}
+        return {"LOGIN_ATTEMPTS_LIMIT": "0", "LOGIN_ATTEMPTS_PER_ADDRESS": "0"}
 
     @pytest.mark.gen_test
     async def test_zero_turns_the_limit_off(self, api, services):

@@ -108,10 +108,14 @@ async def test_changed_email_is_lower_cased_unverified_and_unique(api, services)
     await sign_up(api, email="taken@example.com", name="Taken", username="taken")
     await services.users.collection.update_one({"email": "ada@example.com"}, {"$set": {"isEmailVerified": True}})
     same = await api.put(f"/users/{ada.id}", token=ada.token, json={"email": "ADA@example.com"})
-    assert same.json["isEmailVerified"] is True  # the same address in other case is no change
-    changed = await api.put(f"/users/{ada.id}", token=ada.token, json={"email": " New.Ada@Example.com "})
+    # The same address in other case is no change (and an update that changes nothing is a 422).
+    assert error_fields(same) == {"body": "must change at least one field"}
+    assert (await stored(services, ada.id))["isEmailVerified"] is True
+    changed = await api.put(f"/users/{ada.id}", token=ada.token, json={"email": " New.Ada@Example.com ",
+                                                                      "currentPassword": PASSWORD})
     assert changed.json["email"] == "new.ada@example.com" and changed.json["isEmailVerified"] is False
-    assert error_fields(await api.put(f"/users/{ada.id}", token=ada.token, json={"email": "Taken@example.com"})) \
+    assert error_fields(await api.put(f"/users/{ada.id}", token=ada.token, json={"email": "Taken@example.com",
+                                                                                "currentPassword": PASSWORD})) \
         == {"email": "is already taken"}
     assert error_fields(await api.put(f"/users/{ada.id}", token=ada.token, json={"username": "TAKEN"})) \
         == {"username": "is already taken"}
@@ -123,7 +127,8 @@ async def test_changed_email_is_lower_cased_unverified_and_unique(api, services)
 async def test_concurrent_updates_to_one_email_leave_one_owner(api):
     people = [await sign_up(api, email=f"p{n}@example.com", name=f"P {n}") for n in range(5)]
     responses = await asyncio.gather(*[
-        api.put(f"/users/{p.id}", token=p.token, json={"email": "wanted@example.com"}) for p in people])
+        api.put(f"/users/{p.id}", token=p.token, json={"email": "wanted@example.com", "currentPassword": PASSWORD})
+        for p in people])
     assert sorted(r.code for r in responses) == [200, 422, 422, 422, 422]
 
 

@@ -1,0 +1,67 @@
+"""Issue #9 item 8: registering ADMIN_EMAIL before the admin bootstrap gains nothing.
+
+Before: ensure_admin promoted the existing account and kept *its* password, so whoever registered the
+admin's address first became an admin with a password of their choosing.
+"""
+import asyncio
+
+import pytest
+from bson import ObjectId
+
+from models import sessions as session_model
+from tests.helpers import assert_error, claims
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "the real admin password"
+SQUATTER_PASSWORD = "squatter's own password"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_squatter_on_the_admin_email_is_locked_out_and_the_admin_gets_in(api, services):
+    squatter = await api.register(email=ADMIN_EMAIL, password=SQUATTER_PASSWORD)
+    squatter_id = ObjectId(squatter["user"]["id"])
+    assert (await api.post("/auth/forgot-password", json={"email": ADMIN_EMAIL})).code == 204
+    second = (await api.login(ADMIN_EMAIL, SQUATTER_PASSWORD))["tokens"]
+
+    # What start-up runs with ADMIN_EMAIL / ADMIN_PASSWORD set (services.container._prepare_database).
+    await services.users.ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD, "Site Admin")
+
+    for tokens in (squatter["tokens"], second):
+        assert_error(await api.get("/users/user", token=tokens["access"]["token"]), 401)
+        assert_error(await api.get("/users", token=tokens["access"]["token"]), 401)
+        assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
+    assert_error(await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": SQUATTER_PASSWORD}), 401)
+    assert await services.sessions.sessions.count_documents({"userId": squatter_id}) == 0
+    assert await services.sessions.tokens.count_documents(
+        {"userId": squatter_id, "type": {"$in": [session_model.RESET, session_model.VERIFY]}}) == 0
+
+    admin = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert admin["data"]["user"]["role"] == "admin" and claims(admin["tokens"]["access"]["token"])["role"] == "admin"
+    assert (await api.get("/users", token=admin["tokens"]["access"]["token"])).code == 200
+    assert await services.users.collection.count_documents({"email": ADMIN_EMAIL}) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_restart_leaves_a_bootstrapped_admin_signed_in(api, services):
+    await services.users.ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD, "Site Admin")
+    admin = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    before = await services.users.collection.find_one({"email": ADMIN_EMAIL})
+    await services.users.ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD, "Site Admin")
+    assert (await api.get("/users/user", token=admin["tokens"]["access"]["token"])).code == 200
+    assert await services.users.collection.find_one({"email": ADMIN_EMAIL}) == before
+
+
+class TestAtStartUp:
+    @pytest.fixture
+    def settings_env(self):
+        return {"ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": ADMIN_PASSWORD}
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_once_bootstrapped_the_address_cannot_be_registered(self, api, services):
+        for _ in range(200):
+            if await services.users.find_by_email(ADMIN_EMAIL):
+                break
+            await asyncio.sleep(0.02)
+        response = await api.post("/auth/register", json={"name": "Squatter", "email": ADMIN_EMAIL,
+                                                          "password": SQUATTER_PASSWORD})
+        assert response.code == 422
+        await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)

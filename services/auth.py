@@ -136,18 +136,24 @@ class Auth:
         task.add_done_callback(self.background.discard)
 
     async def open_verify_link(self, token: str) -> str:
-        """Verify through a link opened in a browser: DONE, ALREADY (verified before, e.g. by a mail scanner) or DEAD."""
+        """Verify through the confirm form of a link's page: DONE, ALREADY (verified before) or DEAD."""
         try:
             await self.verify_email(token)
             return DONE
         except ApiError as error:
             if error.status != 401:
                 raise
+        return ALREADY if await self.verify_link_state(token) == ALREADY else DEAD
+
+    async def verify_link_state(self, token: str) -> str:
+        """What a verify link can do, without using it (mail scanners open links): USABLE, ALREADY or DEAD."""
         record = await self.sessions.find_single_use(token, session_model.VERIFY)
         user = await self.users.get(record["userId"]) if record is not None else None
-        if user is not None and user["email"] == record["email"] and user.get("isEmailVerified"):
+        if user is None or user["email"] != record["email"]:
+            return DEAD
+        if user.get("isEmailVerified"):
             return ALREADY
-        return DEAD
+        return USABLE if record.get("usedAt") is None else DEAD
 
     async def verify_email(self, token: str) -> None:
         """Mark the email a verify token was sent to as verified, if it is still the user's email."""

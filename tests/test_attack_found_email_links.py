@@ -22,8 +22,6 @@ def settings_env(smtp_env):
     return smtp_env
 
 
-@pytest.mark.xfail(strict=True, reason="finding: opening the verify link (GET /verify-email) verifies, so link "
-                                       "scanners verify squatted accounts (handlers/pages.py VerifyEmailPage.get)")
 @pytest.mark.gen_test
 async def test_opening_the_verify_link_does_not_verify_by_itself(api, mailbox, services):
     await api.register(email="victim@example.com")  # registered by a squatter, mailed to the victim

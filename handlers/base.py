@@ -27,6 +27,8 @@ log = logging.getLogger("accounts.http")
 DISCARD_FACTOR = 8
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# RFC 9110 8.6: ASCII digits only; str.isdigit() also takes "²", which int() then refuses (CWE-20).
+_CONTENT_LENGTH = re.compile(r"[0-9]+")
 # What a browser puts in Access-Control-Request-Headers: header names and commas, nothing to inject (CWE-113).
 _REQUESTED_HEADERS = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+( *, *[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$")
 
@@ -117,6 +119,7 @@ class BaseHandler(RequestHandler):
         return self.request.request_id
 
     def set_default_headers(self) -> None:
+        self.clear_header("Server")  # no product/version banner for scanners (CWE-200)
         self.set_header("X-Request-ID", self.request_id)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Frame-Options", "DENY")
@@ -178,7 +181,9 @@ class BaseHandler(RequestHandler):
     def _limit_body(self) -> None:
         limit = self.body_limit()
         declared = self.request.headers.get("Content-Length")
-        declared = int(declared) if declared and declared.isdigit() else None
+        if declared is not None and not _CONTENT_LENGTH.fullmatch(declared):
+            raise ApiError(400, "Malformed Content-Length", headers={"Connection": "close"})
+        declared = int(declared) if declared is not None else None
         if declared is not None and declared > limit:
             self._too_large = True
             if declared > limit * DISCARD_FACTOR:

@@ -4,7 +4,7 @@ import json
 import os
 
 from tornado import httputil
-from tornado.web import StaticFileHandler
+from tornado.web import HTTPError, StaticFileHandler
 
 from handlers.base import BaseHandler, error_envelope
 from models.openapi import document
@@ -55,8 +55,14 @@ class DocsAssetHandler(StaticFileHandler):
     """Swagger UI's CSS, JavaScript and icons."""
 
     def set_default_headers(self) -> None:
+        self.clear_header("Server")  # no product/version banner for scanners (CWE-200)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Security-Policy", DOCS_POLICY)
+
+    def validate_absolute_path(self, root: str, absolute_path: str):
+        if "\x00" in absolute_path:
+            raise HTTPError(404)  # a NUL byte names no file, and os.path raises on it (CWE-158)
+        return super().validate_absolute_path(root, absolute_path)
 
     def write_error(self, status_code: int, **kwargs) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")

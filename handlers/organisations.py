@@ -36,7 +36,8 @@ class OrganisationsHandler(ApiHandler):
 
     async def post(self) -> None:
         body = self.json_body(CREATE)
-        org = await self.services.organisations.create(body["name"], body.get("description") or "", self.caller_id)
+        org = await self.services.organisations.create_as_caller(body["name"], body.get("description") or "",
+                                                                 self.caller_id)
         self.send_json({"status": "success", "message": "Organisation created successfully",
                         "data": org_model.public_view(org)}, status=201)
 

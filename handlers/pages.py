@@ -196,24 +196,51 @@ def email_problem(email: str) -> Optional[str]:
 
 
 class VerifyEmailPage(PageHandler):
-    """Opening the link verifies the address (the contract: clicking verifies)."""
+    """GET checks the link without using it and shows a "Confirm my email address" button (mail scanners open
+    every link: verifying on GET would verify squatted addresses, CWE-352/CWE-285); POST verifies and redirects
+    to /verify-email/done."""
+
+    form_expired_text = "Open the link in the email again to confirm your address."
+    form_expired_retry = None  # the page needs the link's token, which only the email has
 
     async def get(self) -> None:
         token = self.link_token()
-        state = auth_service.DEAD if token is None else await self.services.auth.open_verify_link(token)
-        app_name = self.config.app_name
-        if state == auth_service.DONE:
-            return self.message("Your email address is verified", f"Thank you. Your {app_name} account is ready.",
-                                next_step=f"Go to {app_name}")
+        state = auth_service.DEAD if token is None else await self.services.auth.verify_link_state(token)
+        if state == auth_service.USABLE:
+            return self.show("verify_email.html", title="Confirm your email address", token=token)
         if state == auth_service.ALREADY:
-            # A mail scanner, or an earlier tap, opened the link first: the work is done all the same.
+            # An earlier confirmation (a tap in another browser, say) did the work already.
+            app_name = self.config.app_name
             return self.message("Your email address is already verified",
                                 f"This link was used before and your address is confirmed. There is nothing "
                                 f"more to do: you can use your {app_name} account.", next_step=f"Go to {app_name}")
+        self.dead_link()
+
+    async def post(self) -> None:
+        form = self.read_form()
+        if form is None:
+            return
+        token = self.well_formed(form.get("token"))
+        state = auth_service.DEAD if token is None else await self.services.auth.open_verify_link(token)
+        if state == auth_service.DEAD:
+            return self.dead_link()
+        self.see_other("/verify-email/done")  # DONE, or ALREADY for a second click of the button
+
+    def dead_link(self) -> None:
+        app_name = self.config.app_name
         self.show("new_link.html", 400, title="This verification link has expired or is not valid",
                   intro=f"Links in our emails work once and expire after {duration(self.config.verify_token_minutes)}."
                         f" Enter the address of your {app_name} account and we will send a new link.",
                   action="/verify-email/resend", email="", error=None)
+
+
+class EmailVerifiedPage(PageHandler):
+    """GET /verify-email/done, where the confirm form redirects: no token, the same text to anyone."""
+
+    def get(self) -> None:
+        app_name = self.config.app_name
+        self.message("Your email address is verified", f"Thank you. Your {app_name} account is ready.",
+                     next_step=f"Go to {app_name}")
 
 
 class ResendVerificationPage(NewLinkPage):

@@ -50,6 +50,7 @@ def routes() -> list:
         # The pages behind the links in emails.
         (r"/verify-email", pages.VerifyEmailPage),
         (r"/verify-email/resend", pages.ResendVerificationPage),
+        (r"/verify-email/done", pages.EmailVerifiedPage),
         (r"/reset-password", pages.ResetPasswordPage),
         (r"/reset-password/done", pages.PasswordChangedPage),
         (r"/forgot-password", pages.ForgotPasswordPage),

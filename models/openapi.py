@@ -123,6 +123,7 @@ def photo_operation(user_id: tuple) -> dict:
 
 RESET_FORM = {"type": "object", "properties": {name: {"type": "string"} for name in ("token", "password", "confirm",
                                                                                      "_xsrf")}}
+VERIFY_FORM = {"type": "object", "properties": {"token": {"type": "string"}, "_xsrf": {"type": "string"}}}
 EMAIL_FORM = {"type": "object", "properties": {"email": {"type": "string"}, "_xsrf": {"type": "string"}}}
 
 HOME = {"type": "object", "properties": {"name": {"type": "string"}, "docs": {"const": "/docs"},
@@ -158,10 +159,17 @@ def paths() -> dict:
                                ok_content={**_json(HOME), **HTML})},
         "/docs": {"get": operation("The interactive API page (Swagger UI)", "operations", 200, auth_needed=False,
                                    ok_content=HTML)},
-        "/verify-email": {"get": page(
-            "The verify-email link: verifies, or says it was already verified, or offers a new link",
-            {200: "Verified, or already verified (a mail scanner may open links first)",
-             400: "Unknown or expired link: the page offers the form for a new link"})},
+        "/verify-email": {
+            "get": page("The verify-email link: checked (not used up) on opening, as mail scanners open links; "
+                        "a \"Confirm my email address\" button, or already verified, or a new-link form", {
+                            200: "The confirm button; or \"already verified\"",
+                            400: "Unknown or expired link: the page offers the form for a new link"}),
+            "post": page("The confirm button's submission: verifies", {
+                303: "Verified (also for a second click): to /verify-email/done",
+                400: "Invalid or expired link: the form for a new link", 403: "Missing or wrong xsrf token"},
+                query_token=False, form=VERIFY_FORM)},
+        "/verify-email/done": {"get": page("\"Your email address is verified\"", {200: "The page"},
+                                           query_token=False)},
         "/verify-email/resend": {
             "get": page("The form for a new verify-email link", NEW_LINK_GET, query_token=False),
             "post": page("Send a new verify-email link if the address has an unverified account", NEW_LINK_POST,

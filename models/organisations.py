@@ -10,6 +10,9 @@ INVITATIONS = "invitations"
 
 # GET /api/invitations answers the newest invitations only: anyone can invite anyone, so the list is bounded.
 MAX_INVITATIONS_LISTED = 100
+# Pending invitations one user may have sent in the last hour: enough to invite a whole team, and half of what
+# the invitee's list shows, so one stranger cannot push a real invitation out of it in an hour (CWE-770).
+MAX_INVITATIONS_PER_HOUR = 50
 
 ORGANISATION_INDEXES = [
     IndexModel([("createdBy", ASCENDING)], name="created_by"),
@@ -31,6 +34,8 @@ INVITATION_INDEXES = [
     IndexModel([("userId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="user_invited"),
     # The invitations a deleted account had sent.
     IndexModel([("invitedBy", ASCENDING)], name="invited_by"),
+    # An inviter's invitations of the last hour, counted against MAX_INVITATIONS_PER_HOUR.
+    IndexModel([("invitedBy", ASCENDING), ("createdAt", ASCENDING)], name="invited_by_created"),
 ]
 
 

@@ -1,4 +1,7 @@
 """The /auth operations: sign-up, login, sessions, password reset and change, email verification."""
+import asyncio
+import logging
+
 from bson import ObjectId
 
 from models import sessions as session_model
@@ -6,8 +9,24 @@ from services import metrics
 from services.errors import ApiError, authentication_failed, unauthenticated
 from services.users import normalise_email
 
+log = logging.getLogger("accounts.auth")
+
 # What opening an email link found (the pages say each differently).
 USABLE, DONE, ALREADY, DEAD = "usable", "done", "already", "dead"
+
+
+async def _logged(what: str, work) -> None:
+    """Await work; a failure is logged (never raised: its request has been answered)."""
+    try:
+        await work
+    except Exception:  # noqa: BLE001 - logged, and nobody is waiting for it
+        log.error("%s failed after the answer", what, exc_info=True)
+
+
+def greeting_name(user: dict):
+    """The name to greet in mail, or None: a registrant's free text is never mailed to an address nobody has
+    proven to own, or anyone could make us mail their text to anyone (CWE-451)."""
+    return user["firstName"] if user.get("isEmailVerified") else None
 
 
 class Auth:
@@ -20,6 +39,7 @@ class Auth:
         self.login_attempts = login_attempts
         self.outbox = outbox
         self.settings = settings
+        self.background = set()  # tasks doing work after their request's answer (see _after_answer)
 
     async def register(self, fields: dict) -> tuple:
         """Create an account, open its first session and queue the verification email; returns (user, pair)."""
@@ -43,7 +63,7 @@ class Auth:
             raise authentication_failed()
         metrics.LOGIN_SUCCEEDED.inc()
         await self.login_attempts.clear(email, address)
-        return user, await self.sessions.start(user)
+        return user, await self.sessions.start(user, verified_hash=user["passwordHash"])
 
     async def logout(self, refresh_token: str = None, session_id: ObjectId = None) -> None:
         """End the session of a refresh token, or the caller's current session."""
@@ -57,13 +77,16 @@ class Auth:
         return await self.sessions.rotate(refresh_token)
 
     async def forgot_password(self, email: str) -> None:
-        """Queue a reset link if the email has an account; say nothing either way."""
+        """Queue a reset link if the email has an account, after the answer; say nothing either way."""
+        self._after_answer("forgot-password", self._queue_reset(email))
+
+    async def _queue_reset(self, email: str) -> None:
         user = await self.users.find_by_email(email)
         # Past the hourly cap no new token either: it would void the link already mailed.
         if user is None or not await self.outbox.may_send(user["email"]):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
-        await self.outbox.reset_email(user["email"], user["firstName"], token, expires)
+        await self.outbox.reset_email(user["email"], greeting_name(user), token, expires)
 
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
@@ -87,7 +110,7 @@ class Auth:
         if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
-        await self.outbox.verification_email(user["email"], user["firstName"], token, expires)
+        await self.outbox.verification_email(user["email"], greeting_name(user), token, expires)
 
     async def reset_link_state(self, token: str, browser: str = None) -> str:
         """What a reset link can do, without using it: USABLE, DONE (used by this browser) or DEAD."""
@@ -101,24 +124,39 @@ class Auth:
         return USABLE if user is not None and user["email"] == record["email"] else DEAD
 
     async def resend_verification(self, email: str) -> None:
-        """Queue a new verify link for an unverified account with this email; say nothing either way."""
+        """Queue a new verify link for an unverified account with this email, after the answer; say nothing."""
+        self._after_answer("resend-verification", self._queue_verification(email))
+
+    async def _queue_verification(self, email: str) -> None:
         user = await self.users.find_by_email(email)
         if user is not None:
             await self.send_verification(user)
 
+    def _after_answer(self, what: str, work) -> None:
+        """Run work in a background task, so the answer takes as long whether or not the account exists (CWE-208)."""
+        task = asyncio.get_running_loop().create_task(_logged(what, work))
+        self.background.add(task)  # held until done: the event loop keeps only weak references to tasks
+        task.add_done_callback(self.background.discard)
+
     async def open_verify_link(self, token: str) -> str:
-        """Verify through a link opened in a browser: DONE, ALREADY (verified before, e.g. by a mail scanner) or DEAD."""
+        """Verify through the confirm form of a link's page: DONE, ALREADY (verified before) or DEAD."""
         try:
             await self.verify_email(token)
             return DONE
         except ApiError as error:
             if error.status != 401:
                 raise
+        return ALREADY if await self.verify_link_state(token) == ALREADY else DEAD
+
+    async def verify_link_state(self, token: str) -> str:
+        """What a verify link can do, without using it (mail scanners open links): USABLE, ALREADY or DEAD."""
         record = await self.sessions.find_single_use(token, session_model.VERIFY)
         user = await self.users.get(record["userId"]) if record is not None else None
-        if user is not None and user["email"] == record["email"] and user.get("isEmailVerified"):
+        if user is None or user["email"] != record["email"]:
+            return DEAD
+        if user.get("isEmailVerified"):
             return ALREADY
-        return DEAD
+        return USABLE if record.get("usedAt") is None else DEAD
 
     async def verify_email(self, token: str) -> None:
         """Mark the email a verify token was sent to as verified, if it is still the user's email."""

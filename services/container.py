@@ -23,6 +23,9 @@ TTL_SWEEP_SECONDS = 60
 # A crashed background task is restarted after this, doubling up to RESTART_MAX_SECONDS while it keeps crashing.
 RESTART_SECONDS = 0.5
 RESTART_MAX_SECONDS = 30.0
+# Services.stop re-cancels background tasks this often, and gives up on them after the deadline.
+STOP_RECANCEL_SECONDS = 0.5
+STOP_DEADLINE_SECONDS = 10
 
 
 class Services:
@@ -58,9 +61,20 @@ class Services:
 
     async def stop(self) -> None:
         """Cancel the background work and close the database."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A cancel can be swallowed inside a library (Python 3.11 wait_for in aiosmtplib): cancel again until
+        # every task is done, and never wait past STOP_DEADLINE_SECONDS (SIGTERM must end the process, CWE-835).
+        if self.auth.background:  # work left by answered requests (forgot-password) may finish first
+            await asyncio.wait(set(self.auth.background), timeout=STOP_RECANCEL_SECONDS)
+        pending = set(self._tasks) | self.auth.background
+        deadline = asyncio.get_running_loop().time() + STOP_DEADLINE_SECONDS
+        while pending:
+            for task in pending:
+                task.cancel()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.error("%d background task(s) did not stop within %s s", len(pending), STOP_DEADLINE_SECONDS)
+                break
+            _, pending = await asyncio.wait(pending, timeout=min(STOP_RECANCEL_SECONDS, remaining))
         self._tasks.clear()
         self.executor.shutdown(wait=False)
         self.database.close()

@@ -97,10 +97,15 @@ class Outbox:
         lifetime = duration(max(1, round((expires - utcnow()).total_seconds() / 60)))
         closing = (f"The link works once and expires in {lifetime}. "
                    "If you did not ask for it, ignore this email: nothing changes.")
-        text = (f"Hello {name},\n\n{intro}\n\n{link}\n\n{closing}\n\n"
+        text = (f"{greeting(name)}\n\n{intro}\n\n{link}\n\n{closing}\n\n"
                 f"-- \n{app_name}\n")
         await self.enqueue(to, subject, text, link_email_html(subject, name, intro, link, action, closing, app_name),
                            expires)
+
+
+def greeting(name) -> str:
+    """'Hello Mark,', or 'Hello,' without a name (mail to an address nobody has proven to own carries none)."""
+    return f"Hello {name}," if name else "Hello,"
 
 
 def plural(count: int, unit: str) -> str:
@@ -137,7 +142,7 @@ text-decoration:none;border-radius:6px;font-weight:bold">{e(action)}</a></p>
 font-size:16px;line-height:1.5">
 <div style="max-width:560px;margin:0 auto;padding:24px;background:#ffffff;border-radius:8px">
 <p style="margin:0 0 16px;font-weight:bold">{e(app_name)}</p>
-<p>Hello {e(name)},</p>
+<p>{e(greeting(name))}</p>
 <p>{e(intro)}</p>
 {button}<p>{e(closing)}</p>
 <p style="color:#5a6374">{e(app_name)}</p>

@@ -1,4 +1,6 @@
 """Organisations, their members, and the invitations that make members."""
+import datetime as dt
+import math
 from typing import Optional
 
 from bson import ObjectId
@@ -8,10 +10,12 @@ from pymongo.errors import DuplicateKeyError
 from models import organisations as model
 from models import users as user_model
 from models.common import utcnow
-from services.errors import forbidden, not_found
+from services.errors import ApiError, forbidden, not_found, unauthenticated
 
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
 JOIN_ORDER = [("createdAt", 1), ("_id", 1)]
+# The window MAX_INVITATIONS_PER_HOUR counts over.
+INVITATION_WINDOW_SECONDS = 3600
 
 
 class Organisations:
@@ -87,18 +91,54 @@ class Organisations:
             raise forbidden("You do not share an organisation with this user")
 
     async def invite(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId) -> None:
-        """Invite a user into an organisation; a member or an already invited user is left as they are."""
+        """Invite a user into an organisation; a member or an already invited user is left as they are;
+        a new invitation past MAX_INVITATIONS_PER_HOUR from one inviter is a 429."""
         if await self.is_member(org_id, user_id):
             return
         try:
-            await self.invitations.update_one(
+            result = await self.invitations.update_one(
                 {"orgId": org_id, "userId": user_id},
                 {"$setOnInsert": {"invitedBy": inviter_id, "createdAt": utcnow()}}, upsert=True)
         except DuplicateKeyError:
-            pass  # a concurrent invitation of the same user won the upsert: the outcome is the same
+            result = None  # a concurrent invitation of the same user won the upsert: the outcome is the same
+        if result is not None and result.upserted_id is not None:
+            await self._limit_invitations(inviter_id, result.upserted_id)
         # An accept may have made them a member since the check above: then this invitation is stale.
         if await self.is_member(org_id, user_id):
             await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
+        # Either account deleted meanwhile: its cascade may have run before this write (CWE-367).
+        gone = await self._missing_users([user_id, inviter_id])
+        if gone:
+            await self.invitations.delete_one({"orgId": org_id, "userId": user_id, "invitedBy": inviter_id})
+            raise unauthenticated() if inviter_id in gone else not_found("User not found")
+
+    async def _limit_invitations(self, inviter_id: ObjectId, new_id: ObjectId) -> None:
+        """Undo the new invitation and answer 429 with Retry-After when it makes more than MAX_INVITATIONS_PER_HOUR
+        pending from the inviter in the last hour: one stranger cannot bury a user's real invitations (CWE-770).
+        Counted after the write, so concurrent invites see each other and never overshoot the cap."""
+        since = utcnow() - dt.timedelta(seconds=INVITATION_WINDOW_SECONDS)
+        recent = {"invitedBy": inviter_id, "createdAt": {"$gt": since}}
+        cap = model.MAX_INVITATIONS_PER_HOUR
+        if await self.invitations.count_documents(recent, limit=cap + 1) <= cap:
+            return
+        await self.invitations.delete_one({"_id": new_id})
+        oldest = await self.invitations.find_one(recent, {"createdAt": 1}, sort=[("createdAt", 1)])
+        frees_at = (oldest["createdAt"] if oldest else since) + dt.timedelta(seconds=INVITATION_WINDOW_SECONDS)
+        retry_after = max(1, math.ceil((frees_at - utcnow()).total_seconds()))
+        raise ApiError(429, "Too many invitations, try again later", headers={"Retry-After": str(retry_after)})
+
+    async def _missing_users(self, user_ids: list) -> set:
+        """Which of these user ids no longer name a user (one query on _id)."""
+        found = {doc["_id"] async for doc in self.users.find({"_id": {"$in": user_ids}}, {"_id": 1})}
+        return set(user_ids) - found
+
+    async def create_as_caller(self, name: str, description: str, creator_id: ObjectId) -> dict:
+        """create() for a signed-in caller; undone (401) if their account was deleted meanwhile."""
+        org = await self.create(name, description, creator_id)
+        if await self._missing_users([creator_id]):  # erase's cascade may have run before our writes (CWE-367)
+            await self.delete(org["_id"])
+            raise unauthenticated()
+        return org
 
     async def invitations_for(self, user_id: ObjectId) -> list:
         """The user's pending invitations, newest first, at most MAX_INVITATIONS_LISTED, as the user sees them."""
@@ -120,6 +160,10 @@ class Organisations:
         await self.add_member(org_id, user_id)
         # An invite that ran between the claim and the membership may have left a new invitation.
         await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
+        if await self._missing_users([user_id]):
+            # The account was deleted meanwhile; its cascade may have run before this membership (CWE-367).
+            await self.memberships.delete_one({"orgId": org_id, "userId": user_id})
+            raise unauthenticated()
         return org
 
     async def decline(self, org_id: ObjectId, user_id: ObjectId) -> None:

@@ -13,7 +13,7 @@ from pymongo import ReturnDocument
 from models import sessions as model
 from models.common import isoformat, parse_object_id, utcnow
 from models.users import COLLECTION as USERS
-from services.errors import unauthenticated
+from services.errors import authentication_failed, unauthenticated
 
 # The shape of a session cookie start() issues (secrets.token_urlsafe(32)).
 _COOKIE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -39,8 +39,9 @@ class Sessions:
         self.users = database[USERS]
         self.settings = settings
 
-    async def start(self, user: dict) -> TokenPair:
-        """Open a session for user and return its first token pair, with the browser's session cookie."""
+    async def start(self, user: dict, verified_hash: Optional[str] = None) -> TokenPair:
+        """Open a session for user and return its first token pair, with the browser's session cookie;
+        with verified_hash (the hash a password was just checked against), 401 if it changed meanwhile."""
         now = utcnow()
         session_id = ObjectId()
         expires = now + dt.timedelta(days=self.settings.refresh_token_days)
@@ -51,9 +52,18 @@ class Sessions:
             cookie = secrets.token_urlsafe(32)
             session["cookieHash"] = hash_token(cookie)
         await self.sessions.insert_one(session)
+        if verified_hash is not None and not await self._hash_unchanged(user["_id"], verified_hash):
+            # A password change or reset ran during the bcrypt check; its sweep missed this session (CWE-367).
+            await self.end(session_id)
+            raise authentication_failed()
         pair = await self._pair(user, session_id, now)
         pair.cookie = cookie
         return pair
+
+    async def _hash_unchanged(self, user_id: ObjectId, password_hash: str) -> bool:
+        """True while the user's stored password hash is still password_hash (one read by _id)."""
+        user = await self.users.find_one({"_id": user_id}, {"passwordHash": 1})
+        return user is not None and user.get("passwordHash") == password_hash
 
     async def rotate(self, refresh_token: str) -> dict:
         """Trade a refresh token for a new pair; a token presented again after the grace ends its session."""

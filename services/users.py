@@ -53,10 +53,7 @@ class Users:
         if name is None:
             name = model.join_name(first_name, last_name)
         else:
-            # Whatever part of firstName / lastName is not given comes from name.
-            first_part, last_part = model.split_name(name)
-            first_name = first_part if first_name is None else first_name
-            last_name = last_part if last_name is None else last_name
+            first_name, last_name = consistent_parts(name, first_name, last_name)
         now = utcnow()
         user = {
             "_id": ObjectId(), "name": name, "firstName": first_name, "lastName": last_name or "",
@@ -260,13 +257,28 @@ def changes_anything(user: dict, changes: dict, removals: dict) -> bool:
         or any(key in user for key in removals)
 
 
+def consistent_parts(name: str, first_name: Optional[str], last_name: Optional[str]) -> tuple:
+    """(firstName, lastName) for a name sent with neither, one or both parts: a missing part comes from name,
+    and the parts must join to name, else 422 on "name" (both client families must show the same person)."""
+    if first_name is None and last_name is None:
+        return model.split_name(name)
+    if first_name is None:
+        first_name = name[:-len(last_name)].strip() if name.endswith(" " + last_name) else ""
+    elif last_name is None:
+        last_name = name[len(first_name):].strip() if name.startswith(first_name) else name
+    if not first_name or model.join_name(first_name, last_name) != name:
+        raise field_error("name", "must be firstName and lastName joined")
+    return first_name, last_name
+
+
 def field_changes(user: dict, fields: dict) -> tuple:
     """The ($set, $unset) of an update body: names kept consistent, email and username normalised."""
     changes, removals = {"updatedAt": utcnow()}, {}
     names = {key: fields[key] for key in ("name", "firstName", "lastName") if key in fields}
-    if "name" in names and len(names) == 1:
-        names["firstName"], names["lastName"] = model.split_name(names["name"])
-    elif names and "name" not in names:
+    if "name" in names:
+        names["firstName"], names["lastName"] = consistent_parts(names["name"], names.get("firstName"),
+                                                                 names.get("lastName"))
+    elif names:
         first, last = names.get("firstName", user["firstName"]), names.get("lastName", user["lastName"])
         names["name"] = model.join_name(first, last)
     changes.update(names)

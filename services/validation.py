@@ -4,6 +4,7 @@ Messages are written here from the failed keyword, never copied from the input, 
 password is never echoed back or logged.
 """
 import functools
+import itertools
 import re
 from typing import Mapping
 
@@ -13,6 +14,16 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from services.errors import ApiError, validation_failed
 
 BCRYPT_MAX_BYTES = 72
+# No body or query of the contract has a dozen fields; a body with more is refused unexamined.
+MAX_BODY_FIELDS = 64
+# Values in a body, at every depth, counted: a request holds at most a few dozen.
+MAX_BODY_VALUES = 1000
+# Nesting a body may have: every request body of the contract is one flat object.
+MAX_BODY_DEPTH = 8
+# No field of the contract is longer than 2,048 characters (tokens); a longer string is refused unexamined.
+MAX_STRING_CHARS = 8192
+# A 422 lists at most this many field errors.
+MAX_FIELD_ERRORS = 20
 
 _formats = FormatChecker(formats=())
 
@@ -82,20 +93,49 @@ def compile_schema(schema: dict) -> Draft202012Validator:
 
 
 def validate(validator: Draft202012Validator, instance) -> dict:
-    """Return the instance if valid; otherwise raise a 422 naming each bad field once."""
+    """Return the instance if valid; otherwise raise a 422 naming each bad field once (at most MAX_FIELD_ERRORS)."""
+    _refuse_oversized(instance)
     problems = {}
     for error in validator.iter_errors(instance):
         for field, message in _describe(error):
             problems.setdefault(field, message)
+        if len(problems) >= MAX_FIELD_ERRORS:
+            break  # the answer stays small whatever the body holds (CWE-400)
     if problems:
         raise validation_failed([{"field": f, "message": m} for f, m in problems.items()])
     return instance
 
 
+def _refuse_oversized(instance) -> None:
+    """422, before any per-field work, for more fields, nested values or characters than any request has:
+    80,000 unknown keys cost ~1 s of IOLoop and a 4 MB answer; jsonschema's messages repr whole values and its
+    patterns scan whole strings (CWE-770, CWE-400)."""
+    if isinstance(instance, dict) and len(instance) > MAX_BODY_FIELDS:
+        raise validation_failed([{"field": "body", "message": f"must have at most {MAX_BODY_FIELDS} fields"}])
+    fields = instance.items() if isinstance(instance, dict) else [("body", instance)]
+    counted = 0
+    for name, value in fields:
+        if len(name) > MAX_STRING_CHARS:
+            raise validation_failed([{"field": "body", "message": "has a field name that is too long"}])
+        pending = [(value, 1)]
+        while pending:  # stops after MAX_BODY_VALUES values, however big or deep the body is
+            item, depth = pending.pop()
+            if isinstance(item, str) and len(item) > MAX_STRING_CHARS:
+                raise validation_failed([{"field": name, "message": f"must be at most {MAX_STRING_CHARS} characters"}])
+            if isinstance(item, (dict, list)):
+                counted += len(item)  # checked before the values are looked at
+                if counted > MAX_BODY_VALUES or depth > MAX_BODY_DEPTH:
+                    raise validation_failed([{"field": name, "message": "has too many or too deeply nested values"}])
+                # A list's items, or a dict's keys and values (key strings get their length checked too).
+                pending.extend((child, depth + 1) for child in item)
+                if isinstance(item, dict):
+                    pending.extend((child, depth + 1) for child in item.values())
+
+
 def trim_strings(body, validator: Draft202012Validator):
     """Trim top-level strings before validation, except writeOnly ones (passwords keep their spaces)."""
-    if not isinstance(body, dict):
-        return body
+    if not isinstance(body, dict) or len(body) > MAX_BODY_FIELDS:
+        return body  # validate refuses an oversized body before any per-field work
     secret = _write_only_fields(validator.schema)
     return {k: v.strip() if isinstance(v, str) and k not in secret else v for k, v in body.items()}
 
@@ -148,7 +188,8 @@ def _describe(error):
         return [(_field(path + [name]), "is required") for name in error.validator_value if name not in present]
     if kind in ("additionalProperties", "unevaluatedProperties"):
         known = set(spec.get("properties", {}))
-        extra = [name for name in error.instance if name not in known] if isinstance(error.instance, dict) else []
+        names = error.instance if isinstance(error.instance, dict) else []
+        extra = itertools.islice((name for name in names if name not in known), MAX_FIELD_ERRORS)
         return [(_field(path + [name]), "is not allowed") for name in extra]
     if "x-message" in spec and kind in ("pattern", "format", "minLength", "maxLength"):
         return [(_field(path), spec["x-message"])]

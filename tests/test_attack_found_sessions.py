@@ -43,8 +43,6 @@ async def sessions_of(services, user_id):
     return await services.sessions.sessions.count_documents({"userId": user_id})
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a login racing change-password keeps a session with the old "
-                                       "password (services/auth.py Auth.login, services/sessions.py start)")
 @pytest.mark.gen_test
 async def test_a_login_racing_a_password_change_gets_no_lasting_session(api, services, monkeypatch):
     body = await api.register(email="victim@example.com")
@@ -73,8 +71,6 @@ def settings_env(smtp_env):
     return smtp_env
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a login racing reset-password keeps a session with the old "
-                                       "password (services/auth.py Auth.login / Auth.reset_password)")
 @pytest.mark.gen_test
 async def test_a_login_racing_a_password_reset_gets_no_lasting_session(api, services, monkeypatch, mailbox):
     await api.register(email="victim@example.com")

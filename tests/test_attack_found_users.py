@@ -4,8 +4,6 @@ import pytest
 from tests.helpers import PASSWORD
 
 
-@pytest.mark.xfail(strict=True, reason="finding: PUT with name and firstName stores a name that is not firstName + "
-                                       "lastName (services/users.py field_changes)")
 @pytest.mark.gen_test
 async def test_an_update_keeps_name_equal_to_first_and_last_name(api, services):
     body = await api.register(email="mark@example.com", firstName="Mark", lastName="Essien")
@@ -20,8 +18,6 @@ async def test_an_update_keeps_name_equal_to_first_and_last_name(api, services):
     assert stored["name"] == " ".join(p for p in (stored["firstName"], stored["lastName"]) if p), stored
 
 
-@pytest.mark.xfail(strict=True, reason="finding: POST /users with name and lastName stores a name that is not "
-                                       "firstName + lastName (services/users.py Users.create)")
 @pytest.mark.gen_test
 async def test_an_admin_created_user_has_a_consistent_name(api, services):
     await services.users.ensure_admin("admin@example.com", "admin password 1", "Admin")
@@ -46,3 +42,26 @@ async def test_a_registration_userid_is_ignored(api, services, shape):
     assert response.json["user"]["id"] != sent_id  # ignored: never used as the new id
     stored = await services.users.find_by_email("mark@example.com")
     assert "userId" not in stored and str(stored["_id"]) != sent_id
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("sent,stored", [
+    ({"name": "Ada Lovelace", "lastName": "Lovelace"}, ("Ada Lovelace", "Ada", "Lovelace")),
+    ({"name": "Mary Ann Smith", "firstName": "Mary Ann"}, ("Mary Ann Smith", "Mary Ann", "Smith")),
+    ({"name": "Ada Byron", "firstName": "Ada", "lastName": "Byron"}, ("Ada Byron", "Ada", "Byron")),
+    ({"name": "Bill Gates", "firstName": "Steve"}, None),
+    ({"name": "Bill Gates", "firstName": "Bill", "lastName": "Jobs"}, None),
+])
+async def test_name_sent_with_its_parts_must_agree_with_them(api, services, sent, stored):
+    body = await api.register(email="mark@example.com", firstName="Mark", lastName="Essien")
+    token, user_id = body["tokens"]["access"]["token"], body["user"]["id"]
+    response = await api.put(f"/users/{user_id}", token=token, json=sent)
+    user = await services.users.find_by_email("mark@example.com")
+    if stored is None:
+        assert response.code == 422 and response.json["errors"] == [
+            {"field": "name", "message": "must be firstName and lastName joined"}], response
+        assert (user["name"], user["firstName"], user["lastName"]) == ("Mark Essien", "Mark", "Essien")
+    else:
+        assert response.code == 200, response
+        assert (response.json["name"], response.json["firstName"], response.json["lastName"]) == stored
+        assert (user["name"], user["firstName"], user["lastName"]) == stored

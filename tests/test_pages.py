@@ -103,21 +103,59 @@ async def can_login(api, password):
 
 # ---- verify-email ---------------------------------------------------------------------------------
 
+CONFIRM = "Confirm your email address"
+
+
+async def confirm(browser, token):
+    """Open a verify link in this browser and press its "Confirm my email address" button."""
+    page = await browser.get(f"/verify-email?token={token}")
+    assert_page(page, 200, CONFIRM, 'action="/verify-email"', f'name="token" value="{token}"',
+                "Confirm my email address")
+    return await browser.submit(page, "/verify-email", {"token": token})
+
+
 @pytest.mark.gen_test
-async def test_a_verify_link_opened_twice_says_already_verified_the_second_time(api, mailbox, services):
+async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_once(api, mailbox, services):
     token = await verify_token(api, mailbox)
-    # A mail scanner opens it first...
-    html = assert_page(await api.get(f"/verify-email?token={token}"), 200, VERIFIED,
-                       'href="https://board.example.com">Go to Task Board</a>')
-    assert "<title>Your email address is verified – Task Board</title>" in html
+    # A mail scanner opens it first: it sees the button, and nothing changes.
+    html = assert_page(await api.get(f"/verify-email?token={token}"), 200, CONFIRM)
+    assert "<title>Confirm your email address – Task Board</title>" in html and 'method="post"' in html
+    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    assert user["isEmailVerified"] is False
+    assert (await services.sessions.tokens.find_one({"hash": hash_token(token)})).get("usedAt") is None
+    # Then the person presses the button: verified, and shown so on a page of its own (Post/Redirect/Get).
+    browser = Browser(api)
+    page = await browser.get(f"/verify-email?token={token}")
+    assert_redirect(await browser.submit(page, "/verify-email", {"token": token}), "/verify-email/done")
+    assert_page(await api.get("/verify-email/done"), 200, VERIFIED,
+                'href="https://board.example.com">Go to Task Board</a>')
     user = await services.users.collection.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is True
     stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
     assert stored["usedAt"] is not None  # kept, marked used, until it expires
-    # ...then the person: told it is done, not sent off to ask for a new email.
-    assert_page(await api.get(f"/verify-email?token={token}"), 200, ALREADY_VERIFIED)
+    # A second click of the button (a double submit) lands on the same page, changing nothing more.
+    assert_redirect(await browser.submit(page, "/verify-email", {"token": token}), "/verify-email/done")
+    # Opening the link again is told it is done, not sent off to ask for a new email.
+    assert_page(await browser.get(f"/verify-email?token={token}"), 200, ALREADY_VERIFIED)
     # The API keeps the contract: a used token is a 401.
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
+
+
+@pytest.mark.gen_test
+async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mailbox, services):
+    token = await verify_token(api, mailbox)
+    # Posted from elsewhere (no _xsrf cookie or field): refused, nothing verified (CWE-352).
+    refused = await api.post("/verify-email", body=urlencode({"token": token}), headers=FORM)
+    assert_page(refused, 403, "This form has expired")
+    browser = Browser(api)
+    page = await browser.get(f"/verify-email?token={token}")
+    for bad in ("made-up-token-0123456789", "<script>"):
+        html = assert_page(await browser.submit(page, "/verify-email", {"token": bad}), 400, DEAD_VERIFY)
+        assert_new_link_form(html, "/verify-email/resend")
+    await expire(services, "verify")
+    assert_page(await browser.submit(page, "/verify-email", {"token": token}), 400, DEAD_VERIFY)
+    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    assert user["isEmailVerified"] is False
 
 
 @pytest.mark.gen_test
@@ -154,7 +192,8 @@ async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_un
     assert [m["To"] for m in mailbox.messages] == ["mark@example.com", "mark@example.com"]
     new_token = link_token(messages[1], "verify-email")
     assert_page(await api.get("/verify-email/resend?sent=1"), 200, SENT, "1 hour")
-    assert_page(await api.get(f"/verify-email?token={new_token}"), 200, VERIFIED)
+    assert_redirect(await confirm(browser, new_token), "/verify-email/done")
+    assert (await services.users.collection.find_one({"email": "mark@example.com"}))["isEmailVerified"] is True
     # A verified account gets nothing more, and the answer is the same.
     assert_redirect(await browser.submit(page, "/verify-email/resend", {"email": "mark@example.com"}),
                     "/verify-email/resend?sent=1")

@@ -38,7 +38,7 @@ async def test_admin_creates_a_user_with_a_role(api, services):
 async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, services):
     admin = await make_admin(api, services)
     response = await api.post("/users", token=admin.token, json={
-        "name": "Jean Luc Picard", "firstName": "Jean-Luc", "lastName": "Picard", "email": "jl@example.com",
+        "name": "Jean-Luc Picard", "firstName": "Jean-Luc", "lastName": "Picard", "email": "jl@example.com",
         "password": PASSWORD})
     assert response.code == 201, response
     assert response.json["role"] == "user"

@@ -84,9 +84,14 @@ async def test_name_and_its_parts_stay_consistent(api, services):
     assert (body["name"], body["firstName"], body["lastName"]) == ("Augusta Byron", "Augusta", "Byron")
     body = (await api.put(path, token=ada.token, json={"firstName": "Ada"})).json
     assert (body["name"], body["firstName"], body["lastName"]) == ("Ada Byron", "Ada", "Byron")
-    body = (await api.put(path, token=ada.token, json={"name": "The Countess", "firstName": "Ada",
-                                                       "lastName": "Lovelace"})).json
-    assert (body["name"], body["firstName"], body["lastName"]) == ("The Countess", "Ada", "Lovelace")
+    # name with parts that do not join to it would show two different people to the two client families.
+    refused = await api.put(path, token=ada.token, json={"name": "The Countess", "firstName": "Ada",
+                                                         "lastName": "Lovelace"})
+    assert error_fields(refused) == {"name": "must be firstName and lastName joined"}
+    doc = await stored(services, ada.id)
+    assert (doc["name"], doc["firstName"], doc["lastName"]) == ("Ada Byron", "Ada", "Byron")
+    body = (await api.put(path, token=ada.token, json={"name": "Ada Lovelace", "firstName": "Ada"})).json
+    assert (body["name"], body["firstName"], body["lastName"]) == ("Ada Lovelace", "Ada", "Lovelace")
     body = (await api.put(path, token=ada.token, json={"name": "Mononym"})).json
     assert (body["name"], body["firstName"], body["lastName"]) == ("Mononym", "Mononym", "")
 

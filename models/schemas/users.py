@@ -46,7 +46,8 @@ LIST_QUERY = body({"name": SUBSTRING, "username": SUBSTRING, "role": ROLE, "sort
 
 SEARCH_QUERY = body({"email": SUBSTRING, "limit": limit(20)}, required=["email"])
 
-MONTH = {"type": "string", "pattern": r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", "x-message": "must be a month as YYYY-MM"}
+# (?!\n): jsonschema uses re.search, whose $ also matches before a final newline (CWE-20).
+MONTH = {"type": "string", "pattern": r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])(?!\n)$", "x-message": "must be a month as YYYY-MM"}
 
 BY_MONTH_QUERY = body({"from": MONTH, "to": MONTH})
 

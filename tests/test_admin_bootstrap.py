@@ -5,6 +5,8 @@ import pytest
 
 from tests.helpers import PASSWORD, claims
 
+pytestmark = pytest.mark.gen_test
+
 ADMIN = {"ADMIN_EMAIL": "Root@Example.com", "ADMIN_PASSWORD": "admin password 1", "ADMIN_NAME": "Site Admin"}
 
 
@@ -22,7 +24,6 @@ class TestCreate:
     def settings_env(self):
         return ADMIN
 
-    @pytest.mark.gen_test
     async def test_admin_is_created_and_can_log_in(self, api, services):
         await wait_for_user(services, "root@example.com")
         body = await api.login("root@example.com", "admin password 1")
@@ -30,7 +31,6 @@ class TestCreate:
         assert claims(body["tokens"]["access"]["token"])["role"] == "admin"
 
 
-@pytest.mark.gen_test
 async def test_existing_user_is_promoted_and_keeps_their_password(api, services):
     await api.register(email="root@example.com")
     await services.users.ensure_admin("root@example.com", "admin password 1", "Site Admin")

@@ -16,6 +16,8 @@ import pytest
 from tests.attack_helpers import mail_settled
 from tests.helpers import html_part, link_token, text_part
 
+pytestmark = pytest.mark.gen_test
+
 
 @pytest.fixture
 def settings_env(smtp_env):
@@ -24,7 +26,6 @@ def settings_env(smtp_env):
 
 @pytest.mark.xfail(strict=True, reason="finding: opening the verify link (GET /verify-email) verifies, so link "
                                        "scanners verify squatted accounts (handlers/pages.py VerifyEmailPage.get)")
-@pytest.mark.gen_test
 async def test_opening_the_verify_link_does_not_verify_by_itself(api, mailbox, services):
     await api.register(email="victim@example.com")  # registered by a squatter, mailed to the victim
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
@@ -42,7 +43,6 @@ PHISHING = "Locked. Unlock at evil.example now"
 
 @pytest.mark.xfail(strict=True, reason="finding: a registrant's name is mailed to any address they type "
                                        "(services/email.py Outbox._queue_link greets by firstName)")
-@pytest.mark.gen_test
 async def test_a_registrants_name_is_not_mailed_to_an_unverified_address(api, mailbox, services):
     response = await api.post("/auth/register", json={"firstName": PHISHING, "lastName": "X",
                                                       "email": "victim@example.com", "password": "password 123"})
@@ -83,7 +83,6 @@ async def answer_time(api, email: str) -> float:
 
 @pytest.mark.xfail(strict=True, reason="finding: forgot-password answers later for a registered email "
                                        "(services/auth.py Auth.forgot_password works only for known emails)")
-@pytest.mark.gen_test
 async def test_forgot_password_takes_as_long_for_unknown_emails(api, services, monkeypatch, mailbox):
     await api.register(email="mark@example.com")
     monkeypatch.setattr(services.sessions, "tokens", SlowTokens(services.sessions.tokens))

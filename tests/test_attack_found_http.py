@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from tests.helpers import assert_error
+from tests.helpers import assert_error, sign_up
+
+pytestmark = pytest.mark.gen_test
 
 
 async def raw_exchange(port: int, request: bytes) -> tuple:
@@ -30,7 +32,6 @@ async def raw_exchange(port: int, request: bytes) -> tuple:
 
 @pytest.mark.xfail(strict=True, reason="finding: a Content-Length of a non-ASCII digit (U+00B2) is a 500 "
                                        "(handlers/base.py BaseHandler._limit_body: str.isdigit then int())")
-@pytest.mark.gen_test
 @pytest.mark.parametrize("digit", [b"\xb2", b"\xb3", b"\xb9"])
 async def test_a_content_length_of_superscript_digits_is_a_400_not_a_500(api, services, http_port, digit):
     status, headers, body = await raw_exchange(http_port, (
@@ -45,7 +46,6 @@ async def test_a_content_length_of_superscript_digits_is_a_400_not_a_500(api, se
 
 @pytest.mark.xfail(strict=True, reason="finding: /docs/assets/%00 is a 500 (handlers/docs.py DocsAssetHandler: "
                                        "os.path.realpath raises ValueError on a NUL byte)")
-@pytest.mark.gen_test
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 async def test_a_nul_byte_in_a_docs_asset_path_is_a_404(api, method):
     response = await api.request(method, "/docs/assets/%00")
@@ -56,7 +56,6 @@ async def test_a_nul_byte_in_a_docs_asset_path_is_a_404(api, method):
 
 @pytest.mark.xfail(strict=True, reason="finding: every response names the server and its exact version "
                                        "(Server: TornadoServer/6.x; BaseHandler.set_default_headers)")
-@pytest.mark.gen_test
 async def test_responses_do_not_advertise_the_server_version(api):
     for path in ("/health", "/nope", "/auth/login"):
         response = await api.get(path)
@@ -64,16 +63,10 @@ async def test_responses_do_not_advertise_the_server_version(api):
         assert not any(ch.isdigit() for ch in server), (path, server)
 
 
-async def registered(api):
-    body = await api.register(email="mark@example.com")
-    return body["tokens"]["access"]["token"], body["user"]["id"]
-
-
-@pytest.mark.gen_test
 @pytest.mark.parametrize("body,content_type", [(b"x", "text/plain"), (b'{"a": 1}', "application/json"),
                                                (b"[]", "application/json")])
 async def test_a_body_sent_to_a_no_body_endpoint_is_ignored(api, services, body, content_type):
-    token, user_id = await registered(api)
+    token, user_id = await sign_up(api, "mark@example.com")
     headers = {"Content-Type": content_type}
     sent = await api.post("/auth/send-verification-email", token=token, body=body, headers=headers)
     assert sent.code == 204, sent
@@ -88,7 +81,6 @@ async def test_a_body_sent_to_a_no_body_endpoint_is_ignored(api, services, body,
 @pytest.mark.xfail(strict=True, reason="finding: query integers accept non-ASCII digits and a trailing newline, "
                                        "month strings a trailing newline (services/validation.py _INTEGER, "
                                        "models/schemas/users.py MONTH: \\d and $)")
-@pytest.mark.gen_test
 @pytest.mark.parametrize("query", ["limit=%D9%A1%D9%A0", "limit=1%0A", "page=%EF%BC%91"])
 async def test_query_integers_are_ascii_digits_only(api, services, query):
     await services.users.ensure_admin("admin@example.com", "admin password 1", "Admin")
@@ -98,7 +90,6 @@ async def test_query_integers_are_ascii_digits_only(api, services, query):
 
 
 @pytest.mark.xfail(strict=True, reason="finding: usersByMonth accepts from=2026-01%0A (MONTH pattern ends in $)")
-@pytest.mark.gen_test
 async def test_a_month_with_a_trailing_newline_is_a_422(api, services):
     await services.users.ensure_admin("admin@example.com", "admin password 1", "Admin")
     token = (await api.login("admin@example.com", "admin password 1"))["tokens"]["access"]["token"]

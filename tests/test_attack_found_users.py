@@ -3,10 +3,11 @@ import pytest
 
 from tests.helpers import PASSWORD
 
+pytestmark = pytest.mark.gen_test
+
 
 @pytest.mark.xfail(strict=True, reason="finding: PUT with name and firstName stores a name that is not firstName + "
                                        "lastName (services/users.py field_changes)")
-@pytest.mark.gen_test
 async def test_an_update_keeps_name_equal_to_first_and_last_name(api, services):
     body = await api.register(email="mark@example.com", firstName="Mark", lastName="Essien")
     token, user_id = body["tokens"]["access"]["token"], body["user"]["id"]
@@ -22,7 +23,6 @@ async def test_an_update_keeps_name_equal_to_first_and_last_name(api, services):
 
 @pytest.mark.xfail(strict=True, reason="finding: POST /users with name and lastName stores a name that is not "
                                        "firstName + lastName (services/users.py Users.create)")
-@pytest.mark.gen_test
 async def test_an_admin_created_user_has_a_consistent_name(api, services):
     await services.users.ensure_admin("admin@example.com", "admin password 1", "Admin")
     token = (await api.login("admin@example.com", "admin password 1"))["tokens"]["access"]["token"]
@@ -36,7 +36,6 @@ async def test_an_admin_created_user_has_a_consistent_name(api, services):
         assert await services.users.find_by_email("ada@example.com") is None
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("shape", [{"firstName": "Mark", "lastName": "Essien"}, {"name": "Mark Essien"}])
 async def test_a_registration_userid_is_ignored(api, services, shape):
     sent_id = "0123456789abcdef01234567"

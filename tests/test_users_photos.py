@@ -4,8 +4,10 @@ import re
 import pytest
 from bson import ObjectId
 
-from tests.helpers import assert_error, error_fields
-from tests.users_fixtures import make_admin, multipart, photo_form, png, sign_up, stored
+from tests.helpers import assert_error, error_fields, sign_up
+from tests.users_fixtures import make_admin, multipart, photo_form, png, stored
+
+pytestmark = pytest.mark.gen_test
 
 CACHE = "private, max-age=31536000, immutable"
 
@@ -16,7 +18,6 @@ async def upload(api, account, data=None, **kwargs):
     return response.json
 
 
-@pytest.mark.gen_test
 async def test_upload_a_real_png_and_serve_it(api, services):
     ada = await sign_up(api)
     image = png(3, 2)
@@ -36,7 +37,6 @@ async def test_upload_a_real_png_and_serve_it(api, services):
     assert_error(await api.get(url), 401)
 
 
-@pytest.mark.gen_test
 async def test_if_none_match_gives_304_and_a_new_photo_a_new_url(api):
     ada = await sign_up(api)
     url = (await upload(api, ada))["profilePhotoUrl"]
@@ -55,7 +55,6 @@ async def test_if_none_match_gives_304_and_a_new_photo_a_new_url(api):
     assert (await upload(api, ada, second))["profilePhotoUrl"] != new_url
 
 
-@pytest.mark.gen_test
 async def test_type_is_judged_by_content(api, services):
     ada = await sign_up(api)
     samples = {
@@ -77,7 +76,6 @@ async def test_type_is_judged_by_content(api, services):
     assert after["photoVersion"] == before["photoVersion"] and after["name"] == before["name"]
 
 
-@pytest.mark.gen_test
 async def test_form_fields_follow_the_json_rules(api, services):
     ada = await sign_up(api, username="ada")
     path = f"/users/{ada.id}"
@@ -99,7 +97,6 @@ async def test_form_fields_follow_the_json_rules(api, services):
     assert error_fields(await api.patch(path, token=ada.token, **photo)) == {"photo": "is not allowed"}
 
 
-@pytest.mark.gen_test
 async def test_malformed_multipart_is_400(api):
     ada = await sign_up(api)
     path = f"/users/{ada.id}"
@@ -112,7 +109,6 @@ async def test_malformed_multipart_is_400(api):
         assert_error(response, 400, "Malformed multipart body")
 
 
-@pytest.mark.gen_test
 async def test_photo_404s(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
@@ -121,7 +117,6 @@ async def test_photo_404s(api, services):
     assert_error(await api.get(f"/users/{ada.id}/photo?size=big", token=admin.token), 422)
 
 
-@pytest.mark.gen_test
 async def test_delete_profile_pic(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
@@ -150,7 +145,6 @@ class TestSizeLimits:
     def settings_env(self):
         return {"MAX_PHOTO_BYTES": "4096", "MAX_BODY_BYTES": "2048"}
 
-    @pytest.mark.gen_test
     async def test_photo_over_max_photo_bytes_is_413_and_json_keeps_its_own_limit(self, api, services):
         ada = await sign_up(api)
         path = f"/users/{ada.id}"

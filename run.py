@@ -147,7 +147,19 @@ async def serve(settings: Settings, sockets) -> None:
 def fork_workers(count: int, reaped=lambda pid: None) -> bool:
     """Fork count workers sharing the listening sockets. True in a worker; the parent supervises and
     returns False once every worker has exited after SIGTERM/SIGINT, which it forwards to them.
-    reaped(pid) is called for each worker that exits, before any replacement starts."""
+    reaped(pid) is called for each worker that exits, before any replacement starts.
+
+    Why not tornado.process.fork_processes: it installs no signal handlers, so a SIGTERM to the parent kills
+    only the parent (default action) and leaves the workers running, orphaned; it has no notion of stopping, so
+    any worker that ends with a signal or a non-zero code is restarted, even mid-shutdown; it forks with stop
+    signals unblocked, so a stop arriving mid-start kills a half-started worker instead of letting it drain;
+    past max_restarts it raises RuntimeError in the parent, abandoning the workers still alive; and when all
+    workers exit it calls sys.exit(0) in the parent, so main() cannot log or choose the exit code. Here the
+    parent forwards SIGTERM/SIGINT to every worker, restarts a worker that died (signal or non-zero code) only
+    while not stopping, blocks the stop signals across fork(), keeps supervising the rest after
+    MAX_WORKER_RESTARTS, and returns False for main() to finish. Not taken over: Tornado's task ids (workers are
+    interchangeable) and its reseeding of `random` after fork (secrets come from the secrets module; `random`
+    only jitters email retries, services/email.py, where workers sharing a seed matters little)."""
     children = set()
     stopping = False
 

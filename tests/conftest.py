@@ -4,6 +4,7 @@ Without MONGODB_URI the store is the embedded stand-in; with it, each test uses 
 its own on that server, dropped afterwards, so the same suite runs against real MongoDB.
 """
 import os
+import subprocess
 import uuid
 
 import pytest
@@ -22,6 +23,43 @@ TEST_ENV = {
     "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",
     "EMAIL_POLL_SECONDS": "0.05",
 }
+
+
+# Checks what every other test recorded (tests/index_coverage.py), so it must run after all of them.
+INDEX_COVERAGE_TEST = "tests/test_index_coverage.py::test_every_recorded_query_is_served_by_a_declared_index"
+
+
+def pytest_collection_modifyitems(items):
+    """Move the index-coverage test to the end: its verdict covers only the queries recorded before it ran,
+    and ordering by file name (it used to be test_zz_...) breaks as soon as a file sorts after it."""
+    last = [item for item in items if item.nodeid == INDEX_COVERAGE_TEST]
+    items[:] = [item for item in items if item.nodeid != INDEX_COVERAGE_TEST] + last
+
+
+class _SlowGuard:
+    """Fails a test that starts a process (run.py, nginx, chromedriver) without the `slow` marker, so the fast
+    suite (-m "not slow") stays fast; the marker is registered in pytest.ini."""
+
+    running_fast_test = None  # the node id of the unmarked test running now, if any
+    original_init = subprocess.Popen.__init__
+
+    @staticmethod
+    def popen_init(process, *args, **kwargs):
+        if _SlowGuard.running_fast_test:
+            raise AssertionError(f"{_SlowGuard.running_fast_test} starts a process: mark it @pytest.mark.slow")
+        _SlowGuard.original_init(process, *args, **kwargs)
+
+
+subprocess.Popen.__init__ = _SlowGuard.popen_init
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _SlowGuard.running_fast_test = None if item.get_closest_marker("slow") else item.nodeid
+    try:
+        return (yield)
+    finally:
+        _SlowGuard.running_fast_test = None
 
 
 def server_env(**extra) -> dict:

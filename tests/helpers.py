@@ -78,6 +78,32 @@ class Api:
         return response.json
 
 
+class Account:
+    """A registered user as the tests use it: .id, .token (access), .refresh, .user (the 201 body's user).
+
+    It also unpacks, and indexes, as the pair (token, id): `token, user_id = await sign_up(api, email)`."""
+
+    def __init__(self, body: dict):
+        self.user = body["user"]
+        self.id = body["user"]["id"]
+        self.token = body["tokens"]["access"]["token"]
+        self.refresh = body["tokens"]["refresh"]["token"]
+
+    def __iter__(self):
+        return iter((self.token, self.id))
+
+    def __getitem__(self, index):
+        return (self.token, self.id)[index]
+
+
+async def sign_up(api, email: str = "ada@example.com", **fields) -> Account:
+    """Register through POST /auth/register (201 asserted). The shape follows the fields: firstName/lastName
+    for the organisation client's, name for the task-board app's; with neither, name="Ada Lovelace"."""
+    if not {"name", "firstName", "lastName"} & set(fields):
+        fields["name"] = "Ada Lovelace"
+    return Account(await api.register(email=email, **fields))
+
+
 def claims(token: str) -> dict:
     """A JWT's claims, read without checking the signature (the server checks it)."""
     return jwt.decode(token, options={"verify_signature": False})

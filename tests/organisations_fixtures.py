@@ -4,12 +4,6 @@ from bson import ObjectId
 INVITED = {"status": "success", "message": "User added to organisation successfully"}
 
 
-async def sign_up(api, email, **fields):
-    """Register a user; returns (access token, user id)."""
-    body = await api.register(email=email, **fields)
-    return body["tokens"]["access"]["token"], body["user"]["id"]
-
-
 async def create_org(api, token, **body):
     """Create an organisation through the API; returns its public view."""
     response = await api.post("/api/organisations", json=body, token=token)

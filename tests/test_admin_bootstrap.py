@@ -5,6 +5,8 @@ import pytest
 
 from tests.helpers import PASSWORD, claims
 
+pytestmark = pytest.mark.gen_test
+
 ADMIN = {"ADMIN_EMAIL": "Root@Example.com", "ADMIN_PASSWORD": "admin password 1", "ADMIN_NAME": "Site Admin"}
 
 
@@ -30,7 +32,6 @@ class TestCreate:
         assert claims(body["tokens"]["access"]["token"])["role"] == "admin"
 
 
-@pytest.mark.gen_test
 async def test_existing_user_is_promoted_and_gets_the_admin_password(api, services):
     await api.register(email="root@example.com")
     await services.users.ensure_admin("root@example.com", "admin password 1", "Site Admin")

@@ -9,9 +9,11 @@ from pymongo.errors import DuplicateKeyError
 
 from models import organisations as org_model
 from models.common import isoformat, parse_object_id, utcnow
-from tests.helpers import assert_error
+from tests.helpers import assert_error, sign_up
 from tests.organisations_fixtures import (INVITED, accept, create_org, invitations, invite, is_member, join, leave,
-                                          member_count, org_ids, sign_up, stored_invitations)
+                                          member_count, org_ids, stored_invitations)
+
+pytestmark = pytest.mark.gen_test
 
 
 async def org_with_invitee(api):
@@ -34,7 +36,6 @@ async def assert_not_joined(api, services, owner, invitee, org_id):
     assert_error(await api.get(f"/api/users/{invitee[1]}", token=owner[0]), 403)
 
 
-@pytest.mark.gen_test
 async def test_invite_list_accept_makes_a_member(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     [stored] = await stored_invitations(services, userId=invitee[1])
@@ -64,7 +65,6 @@ async def test_invite_list_accept_makes_a_member(api, services):
     assert await member_count(services, acme) == 2
 
 
-@pytest.mark.gen_test
 async def test_decline_removes_the_invitation_and_joins_nothing(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     response = await api.delete(f"/api/invitations/{acme}", token=invitee[0])
@@ -80,7 +80,6 @@ async def test_decline_removes_the_invitation_and_joins_nothing(api, services):
     assert [inv["orgId"] for inv in await invitations(api, invitee[0])] == [acme]
 
 
-@pytest.mark.gen_test
 async def test_only_the_invited_user_can_accept_or_decline(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     stranger = await sign_up(api, "stranger@example.com")
@@ -93,7 +92,6 @@ async def test_only_the_invited_user_can_accept_or_decline(api, services):
     assert await member_count(services, acme) == 1
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("org_id", [str(ObjectId()), "123", "not-an-id", "z" * 24, "%00", "a" * 25])
 async def test_unknown_or_malformed_ids_are_404(api, services, org_id):
     owner, invitee, acme = await org_with_invitee(api)
@@ -106,7 +104,6 @@ async def test_unknown_or_malformed_ids_are_404(api, services, org_id):
     assert len(await stored_invitations(services, orgId=acme)) == 1
 
 
-@pytest.mark.gen_test
 async def test_accept_decline_and_leave_ignore_any_body(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     junk = {"body": b"\xff{not json", "headers": {"Content-Type": "text/plain"}}
@@ -120,7 +117,6 @@ async def test_accept_decline_and_leave_ignore_any_body(api, services):
     assert not await is_member(services, acme, invitee[1]) and await stored_invitations(services, orgId=acme) == []
 
 
-@pytest.mark.gen_test
 async def test_leaving_ends_membership_and_visibility(api, services):
     owner, member, acme = await org_with_invitee(api)
     assert (await accept(api, member[0], acme)).code == 200
@@ -137,7 +133,6 @@ async def test_leaving_ends_membership_and_visibility(api, services):
     assert (await org_ids(api, member[0]))[1:] == [later, acme]
 
 
-@pytest.mark.gen_test
 async def test_the_creator_may_leave_and_the_organisation_stays_with_the_others(api, services):
     owner, member, acme = await org_with_invitee(api)
     assert (await accept(api, member[0], acme)).code == 200
@@ -156,7 +151,6 @@ async def test_the_creator_may_leave_and_the_organisation_stays_with_the_others(
     assert await services.organisations.organisations.count_documents({"_id": ObjectId(acme)}) == 1
 
 
-@pytest.mark.gen_test
 async def test_nobody_removes_someone_else(api, services):
     owner, member, acme = await org_with_invitee(api)
     assert (await accept(api, member[0], acme)).code == 200
@@ -170,7 +164,6 @@ async def test_nobody_removes_someone_else(api, services):
     assert_error(await leave(api, stranger[0], acme, stranger[1]), 404, "You are not a member of this organisation")
 
 
-@pytest.mark.gen_test
 async def test_an_invitation_outlives_its_inviter_leaving(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     other = await sign_up(api, "other@example.com")
@@ -181,7 +174,6 @@ async def test_an_invitation_outlives_its_inviter_leaving(api, services):
     assert (await api.get(f"/api/users/{other[1]}", token=invitee[0])).code == 200
 
 
-@pytest.mark.gen_test
 async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed_nor_joined(api, services):
     # What a deletion in progress leaves for a moment: an inviter erased, or a registration rolled back.
     owner, invitee, acme = await org_with_invitee(api)
@@ -222,7 +214,6 @@ async def test_at_most_100_invitations_are_listed_newest_first(api, services, mo
     assert [inv["orgId"] for inv in await invitations(api, invitee[0])] == orgs[::-1][3:103]
 
 
-@pytest.mark.gen_test
 async def test_concurrent_accepts_make_one_membership(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     responses = await asyncio.gather(*[accept(api, invitee[0], acme) for _ in range(10)])
@@ -232,7 +223,6 @@ async def test_concurrent_accepts_make_one_membership(api, services):
     assert (await org_ids(api, invitee[0]))[1:] == [acme]
 
 
-@pytest.mark.gen_test
 async def test_concurrent_accept_and_decline_have_one_outcome(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     for _ in range(5):
@@ -266,7 +256,6 @@ class Held:
         return held
 
 
-@pytest.mark.gen_test
 async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_invitation(api, services,
                                                                                           monkeypatch):
     owner, invitee, acme = await org_with_invitee(api)
@@ -284,7 +273,6 @@ async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_i
     assert await invitations(api, invitee[0]) == []
 
 
-@pytest.mark.gen_test
 async def test_an_accept_between_an_invites_check_and_its_write_leaves_no_invitation(api, services, monkeypatch):
     owner, invitee, acme = await org_with_invitee(api)
     pending = Held(services.organisations.invitations, "update_one")  # the second invite's upsert
@@ -317,7 +305,6 @@ class LostUpsert:
         raise DuplicateKeyError("E11000 duplicate key error collection: accounts index: org_user_unique", 11000)
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("collection", ["invitations", "memberships"])
 async def test_an_upsert_lost_to_a_concurrent_request_is_the_same_outcome(api, services, monkeypatch, collection):
     owner = await sign_up(api, "owner@example.com")

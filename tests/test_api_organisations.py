@@ -5,15 +5,16 @@ import asyncio
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, error_fields
+from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
 from tests.organisations_fixtures import (INVITED, create_org, invitations, invite, is_member, join, member_count,
-                                          org_ids, sign_up, stored_invitations)
+                                          org_ids, stored_invitations)
+
+pytestmark = pytest.mark.gen_test
 
 NAME_RULE = "must be 1-100 characters without control characters"
 DESCRIPTION_RULE = "must be at most 500 characters without control characters"
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("shape", ["parts", "name"])
 async def test_default_organisation_is_listed_for_both_register_shapes(api, services, shape):
     fields = {"name": "Mark Essien"} if shape == "name" else {"firstName": "Mark", "lastName": "Essien"}
@@ -27,7 +28,6 @@ async def test_default_organisation_is_listed_for_both_register_shapes(api, serv
             {"orgId": str(stored["orgId"]), "name": "Mark's Organisation", "description": "Default organisation"}]}}
 
 
-@pytest.mark.gen_test
 async def test_create_organisation_makes_the_caller_a_member(api, services):
     token, user_id = await sign_up(api, "mark@example.com")
     response = await api.post("/api/organisations", json={"name": "  Acme  ", "description": "Widgets"}, token=token)
@@ -47,7 +47,6 @@ async def test_create_organisation_makes_the_caller_a_member(api, services):
     assert (await org_ids(api, token))[1:] == [org_id]
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("given, stored", [(None, ""), ("", ""), ("   ", ""), ("d" * 500, "d" * 500),
                                            ("Line one\n\tLine two", "Line one\n\tLine two")])
 async def test_description_is_optional(api, given, stored):
@@ -56,7 +55,6 @@ async def test_description_is_optional(api, given, stored):
     assert (await create_org(api, token, name="n" * 100))["description"] == ""
 
 
-@pytest.mark.gen_test
 async def test_create_organisation_validation(api, services):
     token, _ = await sign_up(api, "mark@example.com")
     cases = [
@@ -79,7 +77,6 @@ async def test_create_organisation_validation(api, services):
     assert await services.organisations.organisations.count_documents({}) == 1  # the default one only
 
 
-@pytest.mark.gen_test
 async def test_malformed_requests_are_client_errors(api):
     token, _ = await sign_up(api, "mark@example.com")
     json_header = {"Content-Type": "application/json"}
@@ -94,7 +91,6 @@ async def test_malformed_requests_are_client_errors(api):
     assert_error(await api.get("/api/organisations/x/users", token=token), 405)
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("org_id", [str(ObjectId()), "123", "not-an-id", "z" * 24, "%00", "a" * 25])
 async def test_unknown_or_malformed_organisation_is_404(api, org_id):
     token, user_id = await sign_up(api, "mark@example.com")
@@ -103,7 +99,6 @@ async def test_unknown_or_malformed_organisation_is_404(api, org_id):
     assert_error(response, 404, "Organisation not found")
 
 
-@pytest.mark.gen_test
 async def test_non_member_can_neither_list_read_nor_invite_until_they_accept(api, services):
     owner_token, owner_id = await sign_up(api, "owner@example.com")
     outsider_token, outsider_id = await sign_up(api, "outsider@example.com", firstName="Olu", lastName="Out")
@@ -139,7 +134,6 @@ async def test_non_member_can_neither_list_read_nor_invite_until_they_accept(api
     assert_error(await api.get(f"/api/organisations/{outsider_default}", token=owner_token), 403)
 
 
-@pytest.mark.gen_test
 async def test_a_member_who_accepted_can_invite_others_but_an_invitee_cannot(api, services):
     owner_token, owner_id = await sign_up(api, "owner@example.com")
     member_token, member_id = await sign_up(api, "member@example.com")
@@ -159,7 +153,6 @@ async def test_a_member_who_accepted_can_invite_others_but_an_invitee_cannot(api
     assert await member_count(services, acme) == 2
 
 
-@pytest.mark.gen_test
 async def test_inviting_a_member_or_an_invitee_again_changes_nothing(api, services):
     token, user_id = await sign_up(api, "owner@example.com")
     other_token, other_id = await sign_up(api, "other@example.com")
@@ -181,7 +174,6 @@ async def test_inviting_a_member_or_an_invitee_again_changes_nothing(api, servic
     assert await invitations(api, other_token) == []
 
 
-@pytest.mark.gen_test
 async def test_concurrent_invitations_of_one_user_make_one_invitation(api, services):
     token, _ = await sign_up(api, "owner@example.com")
     other_token, other_id = await sign_up(api, "other@example.com")
@@ -193,7 +185,6 @@ async def test_concurrent_invitations_of_one_user_make_one_invitation(api, servi
     assert await member_count(services, acme) == 1
 
 
-@pytest.mark.gen_test
 async def test_invite_validation_and_unknown_user(api, services):
     token, _ = await sign_up(api, "owner@example.com")
     acme = (await create_org(api, token, name="Acme"))["orgId"]
@@ -216,7 +207,6 @@ async def test_invite_validation_and_unknown_user(api, services):
     assert await services.organisations.invitations.count_documents({}) == 0
 
 
-@pytest.mark.gen_test
 async def test_every_api_route_needs_a_token(api, services):
     _, user_id = await sign_up(api, "mark@example.com")
     org_id = str(ObjectId())
@@ -233,7 +223,6 @@ async def test_every_api_route_needs_a_token(api, services):
     assert await services.organisations.invitations.count_documents({}) == 0
 
 
-@pytest.mark.gen_test
 async def test_deleted_member_leaves_their_organisations_to_the_others(api, services):
     # The account deletion itself belongs to /users; it calls remove_user, exercised here directly.
     owner_token, owner_id = await sign_up(api, "owner@example.com")
@@ -252,7 +241,6 @@ async def test_deleted_member_leaves_their_organisations_to_the_others(api, serv
     assert await member_count(services, acme) == 1 and await member_count(services, founded) == 1
 
 
-@pytest.mark.gen_test
 async def test_a_user_registered_either_way_logs_in_and_uses_the_api(api):
     await api.register(email="board@example.com", name="Ada Lovelace", username="ada")
     await api.register(email="org@example.com", firstName="Grace", lastName="Hopper")

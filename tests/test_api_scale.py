@@ -11,7 +11,10 @@ from bson import ObjectId
 
 from models import organisations as org_model
 from models.common import utcnow
-from tests.helpers import assert_error
+from tests.helpers import assert_error, sign_up
+
+# Heavy (20,000 memberships through the stand-in): out of the fast suite, still in CI's full run.
+pytestmark = [pytest.mark.slow, pytest.mark.gen_test]
 
 MEMBERS = 20_000
 ORGANISATIONS = 300
@@ -25,13 +28,6 @@ async def bulk_load_memberships(services, docs: list) -> None:
     await services.database.ensure_indexes()  # fails on a duplicate (orgId, userId), as start-up would
 
 
-async def sign_up(api, email, **fields):
-    """Register a user; returns (access token, user id as an ObjectId)."""
-    body = await api.register(email=email, **fields)
-    return body["tokens"]["access"]["token"], ObjectId(body["user"]["id"])
-
-
-@pytest.mark.gen_test
 async def test_membership_indexes_exist(services):
     indexes = await services.organisations.memberships.index_information()
     assert list(indexes["org_user_unique"]["key"]) == [("orgId", 1), ("userId", 1)]
@@ -54,7 +50,7 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
     big = response.json["data"]["orgId"]
     now = utcnow()
     docs = [{"orgId": ObjectId(big), "userId": ObjectId(), "createdAt": now} for _ in range(MEMBERS)]
-    docs[-2]["userId"] = deep_id  # joined near the end of a long list
+    docs[-2]["userId"] = ObjectId(deep_id)  # joined near the end of a long list
     await bulk_load_memberships(services, docs)
     assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
 
@@ -104,7 +100,7 @@ async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, s
     # by membership id, never by organisation id.
     joined = list(reversed(orgs))
     await bulk_load_memberships(services, [
-        {"_id": ObjectId(), "orgId": org["_id"], "userId": user_id,
+        {"_id": ObjectId(), "orgId": org["_id"], "userId": ObjectId(user_id),
          "createdAt": now + dt.timedelta(seconds=1 + i // 10)} for i, org in enumerate(joined)])
 
     response = await api.get("/api/organisations", token=token)
@@ -123,11 +119,11 @@ async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, serv
     _, inviter_id = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     orgs_before = (await api.get("/api/organisations", token=token)).json
     now = utcnow()
-    orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": "", "createdBy": inviter_id,
+    orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": "", "createdBy": ObjectId(inviter_id),
              "createdAt": now} for i in range(500)]
     await services.organisations.organisations.insert_many(orgs)
     await services.organisations.invitations.insert_many([
-        {"orgId": org["_id"], "userId": user_id, "invitedBy": inviter_id,
+        {"orgId": org["_id"], "userId": ObjectId(user_id), "invitedBy": ObjectId(inviter_id),
          "createdAt": now + dt.timedelta(milliseconds=i)} for i, org in enumerate(orgs)])
 
     assert (await api.get("/api/organisations", token=token)).json == orgs_before

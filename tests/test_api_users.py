@@ -5,6 +5,8 @@ from bson import ObjectId
 from tests.helpers import PASSWORD, assert_error
 from tests.organisations_fixtures import create_org, invitations, invite, join, leave, org_ids
 
+pytestmark = pytest.mark.gen_test
+
 USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
              "isEmailVerified", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
 
@@ -14,7 +16,6 @@ def user_body(user: dict) -> dict:
     return {"status": "success", "message": "User retrieved successfully", "data": user, "user": user}
 
 
-@pytest.mark.gen_test
 async def test_caller_reads_themselves_with_every_field(api):
     registered = await api.register(email="mark@example.com", phone="09001234567")
     user = registered["user"]
@@ -25,7 +26,6 @@ async def test_caller_reads_themselves_with_every_field(api):
     assert "passwordHash" not in response.body.decode() and "$2b$" not in response.body.decode()
 
 
-@pytest.mark.gen_test
 async def test_both_register_shapes_read_themselves_after_login(api):
     board = (await api.register(email="ada@example.com", name="Ada King Lovelace", username="Ada.L"))["user"]
     org = (await api.register(email="grace@example.com", firstName="Grace", lastName="Hopper"))["user"]
@@ -38,7 +38,6 @@ async def test_both_register_shapes_read_themselves_after_login(api):
     assert (org["name"], org["username"]) == ("Grace Hopper", None)
 
 
-@pytest.mark.gen_test
 async def test_members_of_one_organisation_read_each_other(api):
     owner = await api.register(email="owner@example.com")
     member = await api.register(email="member@example.com", name="Ada Lovelace")
@@ -51,7 +50,6 @@ async def test_members_of_one_organisation_read_each_other(api):
         assert response.json == user_body(user)
 
 
-@pytest.mark.gen_test
 async def test_a_stranger_inviting_someone_cannot_read_their_record(api, services):
     # Issue #9 item 7: create an organisation, add the victim by id, read their email, phone and role.
     victim = await api.register(email="victim@example.com", phone="09001234567")
@@ -79,7 +77,6 @@ async def test_a_stranger_inviting_someone_cannot_read_their_record(api, service
     assert await invitations(api, victim_token) == []
 
 
-@pytest.mark.gen_test
 async def test_an_invitation_never_opens_a_record_either_way(api):
     owner = await api.register(email="owner@example.com")
     invitee = await api.register(email="invitee@example.com")
@@ -91,7 +88,6 @@ async def test_an_invitation_never_opens_a_record_either_way(api):
     assert org_id not in await org_ids(api, invitee_token)
 
 
-@pytest.mark.gen_test
 async def test_someone_sharing_no_organisation_is_403_and_unknown_is_404(api):
     first = await api.register(email="first@example.com")
     second = await api.register(email="second@example.com")
@@ -104,7 +100,6 @@ async def test_someone_sharing_no_organisation_is_403_and_unknown_is_404(api):
         assert_error(await api.get(f"/api/users/{user_id}", token=token), 404, "User not found")
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("how", ["leaving", "account deletion"])
 async def test_sharing_ends_when_the_other_user_leaves_every_shared_organisation(api, services, how):
     first = await api.register(email="first@example.com")

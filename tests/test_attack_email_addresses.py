@@ -11,6 +11,8 @@ from models import outbox as outbox_model
 from tests.helpers import PASSWORD, error_fields
 from tests.users_fixtures import make_admin, sign_up, stored
 
+pytestmark = pytest.mark.gen_test
+
 ENCODED_WORD = "=?x?q?attacker=40evil.com=3e=00?=foo@corp.com"
 CRAFTED = [
     ENCODED_WORD,
@@ -84,7 +86,6 @@ async def test_crafted_addresses_are_refused_by_admin_create_and_update(api, ser
     assert sorted(m["To"] for m in mailbox.messages) == ["ada@example.com", "admin@example.com"]
 
 
-@pytest.mark.gen_test
 async def test_addresses_are_stored_trimmed_lower_case_and_mailed_exactly_there(api, services, mailbox):
     body = await api.register(email="  Mixed.Case+Tag@Example.COM ")
     assert body["user"]["email"] == "mixed.case+tag@example.com"

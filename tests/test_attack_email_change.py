@@ -10,6 +10,8 @@ from models import sessions as session_model
 from tests.helpers import PASSWORD, assert_error, error_fields, link_token, text_part
 from tests.users_fixtures import make_admin, sign_up, stored
 
+pytestmark = pytest.mark.gen_test
+
 ATTACKER = "attacker@evil.com"
 
 
@@ -82,7 +84,6 @@ async def test_an_admin_changes_someone_elses_email_without_a_password_and_the_o
     assert (await stored(services, admin.id))["email"] == "admin@example.com"
 
 
-@pytest.mark.gen_test
 async def test_an_update_that_changes_nothing_is_422_and_checks_no_password(api, services):
     ada = await sign_up(api, username="ada")
     before = await stored(services, ada.id)

@@ -16,13 +16,14 @@ import pytest
 from tests.attack_helpers import mail_settled
 from tests.helpers import html_part, link_token, text_part
 
+pytestmark = pytest.mark.gen_test
+
 
 @pytest.fixture
 def settings_env(smtp_env):
     return smtp_env
 
 
-@pytest.mark.gen_test
 async def test_opening_the_verify_link_does_not_verify_by_itself(api, mailbox, services):
     await api.register(email="victim@example.com")  # registered by a squatter, mailed to the victim
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
@@ -38,7 +39,6 @@ async def test_opening_the_verify_link_does_not_verify_by_itself(api, mailbox, s
 PHISHING = "Locked. Unlock at evil.example now"
 
 
-@pytest.mark.gen_test
 async def test_a_registrants_name_is_not_mailed_to_an_unverified_address(api, mailbox, services):
     response = await api.post("/auth/register", json={"firstName": PHISHING, "lastName": "X",
                                                       "email": "victim@example.com", "password": "password 123"})
@@ -77,7 +77,6 @@ async def answer_time(api, email: str) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.gen_test
 async def test_forgot_password_takes_as_long_for_unknown_emails(api, services, monkeypatch, mailbox):
     await api.register(email="mark@example.com")
     monkeypatch.setattr(services.sessions, "tokens", SlowTokens(services.sessions.tokens))
@@ -88,7 +87,6 @@ async def test_forgot_password_takes_as_long_for_unknown_emails(api, services, m
     assert abs(known - unknown) < SlowTokens.DELAY, (known, unknown)
 
 
-@pytest.mark.gen_test
 async def test_reset_mail_greets_by_name_only_a_verified_address(api, mailbox, services):
     await api.register(email="mark@example.com", firstName="Mark", lastName="Essien")
     await mailbox.wait_for(1)
@@ -105,7 +103,6 @@ async def test_reset_mail_greets_by_name_only_a_verified_address(api, mailbox, s
     await mail_settled(services)
 
 
-@pytest.mark.gen_test
 async def test_forgot_password_work_that_fails_after_the_answer_is_logged(api, services, monkeypatch, caplog):
     await api.register(email="mark@example.com")
 

@@ -11,9 +11,11 @@ import asyncio
 import pytest
 from bson import ObjectId
 
-from tests.helpers import assert_error
-from tests.organisations_fixtures import accept, create_org, invitations, invite, sign_up
+from tests.helpers import assert_error, sign_up
+from tests.organisations_fixtures import accept, create_org, invitations, invite
 from tests.test_api_invitations import Held
+
+pytestmark = pytest.mark.gen_test
 
 FLOOD = 101
 
@@ -41,7 +43,6 @@ async def test_a_stranger_cannot_bury_a_real_invitation(api, services):
         {"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])}) < FLOOD
 
 
-@pytest.mark.gen_test
 async def test_an_accept_racing_account_deletion_leaves_no_membership(api, services, monkeypatch):
     owner = await sign_up(api, "owner@example.com", firstName="Olive", lastName="Owner")
     invitee = await sign_up(api, "invitee@example.com", firstName="Ivy", lastName="Invitee")

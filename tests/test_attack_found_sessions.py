@@ -11,6 +11,8 @@ import pytest
 from tests.attack_helpers import mail_settled
 from tests.helpers import PASSWORD, assert_error, link_token
 
+pytestmark = pytest.mark.gen_test
+
 NEW_PASSWORD = "a brand new password"
 
 
@@ -43,7 +45,6 @@ async def sessions_of(services, user_id):
     return await services.sessions.sessions.count_documents({"userId": user_id})
 
 
-@pytest.mark.gen_test
 async def test_a_login_racing_a_password_change_gets_no_lasting_session(api, services, monkeypatch):
     body = await api.register(email="victim@example.com")
     victim_token = body["tokens"]["access"]["token"]
@@ -71,7 +72,6 @@ def settings_env(smtp_env):
     return smtp_env
 
 
-@pytest.mark.gen_test
 async def test_a_login_racing_a_password_reset_gets_no_lasting_session(api, services, monkeypatch, mailbox):
     await api.register(email="victim@example.com")
     await mailbox.wait_for(1)  # the verification email

@@ -11,6 +11,8 @@ import asyncio
 import aiosmtplib
 import pytest
 
+pytestmark = pytest.mark.gen_test
+
 
 @pytest.fixture
 def settings_env(smtp_env):

@@ -3,8 +3,9 @@ import pytest
 
 from tests.helpers import PASSWORD
 
+pytestmark = pytest.mark.gen_test
 
-@pytest.mark.gen_test
+
 async def test_an_update_keeps_name_equal_to_first_and_last_name(api, services):
     body = await api.register(email="mark@example.com", firstName="Mark", lastName="Essien")
     token, user_id = body["tokens"]["access"]["token"], body["user"]["id"]
@@ -18,7 +19,6 @@ async def test_an_update_keeps_name_equal_to_first_and_last_name(api, services):
     assert stored["name"] == " ".join(p for p in (stored["firstName"], stored["lastName"]) if p), stored
 
 
-@pytest.mark.gen_test
 async def test_an_admin_created_user_has_a_consistent_name(api, services):
     await services.users.ensure_admin("admin@example.com", "admin password 1", "Admin")
     token = (await api.login("admin@example.com", "admin password 1"))["tokens"]["access"]["token"]
@@ -32,7 +32,6 @@ async def test_an_admin_created_user_has_a_consistent_name(api, services):
         assert await services.users.find_by_email("ada@example.com") is None
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("shape", [{"firstName": "Mark", "lastName": "Essien"}, {"name": "Mark Essien"}])
 async def test_a_registration_userid_is_ignored(api, services, shape):
     sent_id = "0123456789abcdef01234567"
@@ -44,7 +43,6 @@ async def test_a_registration_userid_is_ignored(api, services, shape):
     assert "userId" not in stored and str(stored["_id"]) != sent_id
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("sent,stored", [
     ({"name": "Ada Lovelace", "lastName": "Lovelace"}, ("Ada Lovelace", "Ada", "Lovelace")),
     ({"name": "Mary Ann Smith", "firstName": "Mary Ann"}, ("Mary Ann Smith", "Mary Ann", "Smith")),

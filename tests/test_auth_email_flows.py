@@ -8,6 +8,8 @@ from aiosmtpd.controller import Controller
 from tests.helpers import (PASSWORD, Mailbox, assert_error, error_fields, free_port, html_part, link_token,
                            text_part)
 
+pytestmark = pytest.mark.gen_test
+
 NEW_PASSWORD = "a brand new password"
 
 
@@ -16,7 +18,6 @@ def settings_env(smtp_env):
     return smtp_env
 
 
-@pytest.mark.gen_test
 async def test_registration_sends_a_verification_email(api, mailbox):
     await api.register(email="mark@example.com")
     (message,) = await mailbox.wait_for(1)
@@ -27,7 +28,6 @@ async def test_registration_sends_a_verification_email(api, mailbox):
     assert "https://app.example.com/verify-email?token=" in html_part(message)
 
 
-@pytest.mark.gen_test
 async def test_verify_email_link_works_once(api, mailbox, services):
     body = await api.register(email="mark@example.com")
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
@@ -44,7 +44,6 @@ async def test_verify_email_link_works_once(api, mailbox, services):
     assert (await api.post("/auth/send-verification-email", token=body["tokens"]["access"]["token"])).code == 204
 
 
-@pytest.mark.gen_test
 async def test_send_verification_email_replaces_the_previous_link(api, mailbox):
     body = await api.register(email="mark@example.com")
     first = link_token((await mailbox.wait_for(1))[0], "verify-email")
@@ -55,7 +54,6 @@ async def test_send_verification_email_replaces_the_previous_link(api, mailbox):
     assert (await api.post(f"/auth/verify-email?token={second}")).code == 204
 
 
-@pytest.mark.gen_test
 async def test_expired_verify_token_is_refused(api, mailbox, services):
     await api.register(email="mark@example.com")
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
@@ -64,7 +62,6 @@ async def test_expired_verify_token_is_refused(api, mailbox, services):
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
 
 
-@pytest.mark.gen_test
 async def test_forgot_password_emails_a_reset_link_and_reset_ends_every_session(api, mailbox, services):
     registered = await api.register(email="mark@example.com")
     other = await api.login()
@@ -84,7 +81,6 @@ async def test_forgot_password_emails_a_reset_link_and_reset_ends_every_session(
     assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": "yet another one"}), 401)
 
 
-@pytest.mark.gen_test
 async def test_forgot_password_for_unknown_email_is_204_and_sends_nothing(api, mailbox, services):
     await api.register(email="mark@example.com")
     await mailbox.wait_for(1)
@@ -95,7 +91,6 @@ async def test_forgot_password_for_unknown_email_is_204_and_sends_nothing(api, m
     assert [m["To"] for m in mailbox.messages] == ["mark@example.com", "mark@example.com"]
 
 
-@pytest.mark.gen_test
 async def test_reset_password_validates_and_rejects_bad_tokens(api, mailbox):
     await api.register(email="mark@example.com")
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
@@ -110,7 +105,6 @@ async def test_reset_password_validates_and_rejects_bad_tokens(api, mailbox):
     assert (await api.post(f"/auth/reset-password?token={newer}", json={"password": NEW_PASSWORD})).code == 204
 
 
-@pytest.mark.gen_test
 async def test_expired_reset_token_is_refused(api, mailbox, services):
     await api.register(email="mark@example.com")
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
@@ -120,7 +114,6 @@ async def test_expired_reset_token_is_refused(api, mailbox, services):
     assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}), 401)
 
 
-@pytest.mark.gen_test
 async def test_delivered_emails_do_not_keep_their_token_bearing_bodies(api, mailbox, services):
     await api.register(email="mark@example.com")
     await mailbox.wait_for(1)
@@ -132,7 +125,6 @@ async def test_delivered_emails_do_not_keep_their_token_bearing_bodies(api, mail
     assert stored["status"] == "sent" and "text" not in stored and "html" not in stored
 
 
-@pytest.mark.gen_test
 async def test_change_password_ends_the_other_sessions(api):
     current = (await api.register(email="mark@example.com"))["tokens"]
     other = (await api.login())["tokens"]
@@ -145,7 +137,6 @@ async def test_change_password_ends_the_other_sessions(api):
     await api.login(password=NEW_PASSWORD)
 
 
-@pytest.mark.gen_test
 async def test_change_password_checks_email_password_and_token(api):
     token = (await api.register(email="mark@example.com"))["tokens"]["access"]["token"]
     await api.register(email="other@example.com")

@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import PASSWORD, assert_error, claims, error_fields
 
+pytestmark = pytest.mark.gen_test
+
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
              "isEmailVerified", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
@@ -19,7 +21,6 @@ def check_pair(pair):
         assert ISO_Z.match(pair[kind]["expires"])
 
 
-@pytest.mark.gen_test
 async def test_register_with_first_and_last_name(api, services):
     response = await api.post("/auth/register", json={
         "firstName": "Mark", "lastName": "Essien", "email": "  MarkEssien@HNG.com ", "password": PASSWORD,
@@ -44,7 +45,6 @@ async def test_register_with_first_and_last_name(api, services):
     assert "password" not in response.body.decode() and "$2b$" not in response.body.decode()
 
 
-@pytest.mark.gen_test
 async def test_register_with_name_and_username(api):
     body = await api.register(email="ada@example.com", name="Ada King Lovelace", username="Ada.L")
     user = body["user"]
@@ -52,13 +52,11 @@ async def test_register_with_name_and_username(api):
     assert user["username"] == "ada.l" and user["phone"] is None
 
 
-@pytest.mark.gen_test
 async def test_register_single_word_name_has_empty_last_name(api):
     user = (await api.register(email="cher@example.com", name="Cher"))["user"]
     assert (user["firstName"], user["lastName"]) == ("Cher", "")
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("shape", ["parts", "name"])
 async def test_register_creates_default_organisation(api, services, shape):
     fields = {"name": "Mark Essien"} if shape == "name" else {"firstName": "Mark", "lastName": "Essien"}
@@ -69,7 +67,6 @@ async def test_register_creates_default_organisation(api, services, shape):
     assert org["name"] == "Mark's Organisation" and org["description"] == "Default organisation"
 
 
-@pytest.mark.gen_test
 async def test_access_token_claims_and_lifetime(api, config):
     body = await api.register()
     token = claims(body["tokens"]["access"]["token"])
@@ -85,7 +82,6 @@ async def test_access_token_claims_and_lifetime(api, config):
     assert config.refresh_token_days - 0.01 < days <= config.refresh_token_days
 
 
-@pytest.mark.gen_test
 async def test_missing_fields_are_named_as_the_client_sent_them(api):
     fields = error_fields(await api.post("/auth/register", json={"lastName": "Essien", "email": "a@b.co"}))
     assert fields == {"firstName": "is required", "password": "is required"}
@@ -93,7 +89,6 @@ async def test_missing_fields_are_named_as_the_client_sent_them(api):
     assert fields == {"email": "is required"}
 
 
-@pytest.mark.gen_test
 async def test_invalid_fields_each_get_one_entry(api):
     response = await api.post("/auth/register", json={
         "firstName": "", "lastName": "x" * 101, "email": "not-an-email", "password": "short", "phone": "abc",
@@ -104,14 +99,12 @@ async def test_invalid_fields_each_get_one_entry(api):
     assert "short" not in response.body.decode()  # the rejected password is not echoed
 
 
-@pytest.mark.gen_test
 async def test_blank_name_is_rejected_after_trimming(api):
     fields = error_fields(await api.post("/auth/register", json={
         "firstName": "   ", "lastName": "E", "email": "a@b.co", "password": PASSWORD}))
     assert set(fields) == {"firstName"}
 
 
-@pytest.mark.gen_test
 async def test_password_limit_is_72_bytes_not_characters(api):
     await api.register(email="a@example.com", password="a" * 72)
     await api.login("a@example.com", "a" * 72)
@@ -126,7 +119,6 @@ async def test_password_limit_is_72_bytes_not_characters(api):
     await api.login("d@example.com", "€" * 24)
 
 
-@pytest.mark.gen_test
 async def test_passwords_keep_their_spaces(api):
     await api.register(email="s@example.com", password="  spaced out  ")
     await api.login("s@example.com", "  spaced out  ")
@@ -134,7 +126,6 @@ async def test_passwords_keep_their_spaces(api):
     assert_error(response, 401, "Authentication failed")
 
 
-@pytest.mark.gen_test
 async def test_duplicate_email_and_username_are_422(api, services):
     await api.register(email="dup@example.com", name="First User", username="taken")
     response = await api.post("/auth/register", json={
@@ -162,7 +153,6 @@ async def test_twelve_concurrent_registrations_make_one_account(api, services):
     assert await services.organisations.memberships.count_documents({}) == 1
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("injected", [{"$ne": None}, {"$gt": ""}, ["a@b.co"], 5, None, True])
 async def test_operators_and_non_strings_never_reach_a_query(api, injected):
     await api.register(email="victim@example.com")

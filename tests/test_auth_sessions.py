@@ -7,8 +7,9 @@ import pytest
 
 from tests.helpers import PASSWORD, assert_error, claims, error_fields
 
+pytestmark = pytest.mark.gen_test
 
-@pytest.mark.gen_test
+
 async def test_login_body_matches_the_contract(api):
     registered = await api.register(email="Mark@Example.com")
     body = await api.login("  MARK@example.com ", PASSWORD)
@@ -20,7 +21,6 @@ async def test_login_body_matches_the_contract(api):
     assert claims(body["tokens"]["access"]["token"])["sid"] != claims(registered["tokens"]["access"]["token"])["sid"]
 
 
-@pytest.mark.gen_test
 async def test_wrong_password_and_unknown_email_look_the_same(api):
     await api.register()
     wrong = await api.post("/auth/login", json={"email": "mark@example.com", "password": "not the password"})
@@ -30,14 +30,12 @@ async def test_wrong_password_and_unknown_email_look_the_same(api):
     assert wrong.json == unknown.json
 
 
-@pytest.mark.gen_test
 async def test_overlong_login_password_is_just_a_failed_login(api):
     await api.register()
     response = await api.post("/auth/login", json={"email": "mark@example.com", "password": "x" * 200})
     assert_error(response, 401, "Authentication failed")
 
 
-@pytest.mark.gen_test
 async def test_bearer_token_reaches_protected_endpoints(api):
     token = (await api.register())["tokens"]["access"]["token"]
     assert (await api.post("/auth/send-verification-email", token=token)).code == 204
@@ -46,7 +44,6 @@ async def test_bearer_token_reaches_protected_endpoints(api):
     assert_error(await api.post("/auth/send-verification-email", token="not.a.jwt"), 401)
 
 
-@pytest.mark.gen_test
 async def test_tampered_expired_and_foreign_tokens_are_refused(api, config):
     token = (await api.register())["tokens"]["access"]["token"]
     good = claims(token)
@@ -60,7 +57,6 @@ async def test_tampered_expired_and_foreign_tokens_are_refused(api, config):
         assert_error(await api.post("/auth/send-verification-email", token=bad), 401)
 
 
-@pytest.mark.gen_test
 async def test_refresh_returns_a_new_pair_and_retires_the_old_token(api):
     tokens = (await api.register())["tokens"]
     response = await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})
@@ -82,7 +78,6 @@ async def age_retirement(services, refresh_token: str, seconds: float) -> None:
         {"_id": token["_id"]}, {"$set": {"usedAt": token["usedAt"] - dt.timedelta(seconds=seconds)}})
 
 
-@pytest.mark.gen_test
 async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_session(api, services):
     tokens = (await api.register())["tokens"]
     first = (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).json
@@ -94,7 +89,6 @@ async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_sessi
     assert await services.sessions.sessions.count_documents({}) == 0
 
 
-@pytest.mark.gen_test
 async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_session(api, services):
     tokens = (await api.register())["tokens"]
     sid = claims(tokens["access"]["token"])["sid"]
@@ -111,7 +105,6 @@ async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_sess
     assert await services.sessions.sessions.count_documents({}) == 1
 
 
-@pytest.mark.gen_test
 async def test_concurrent_use_of_one_refresh_token_gives_every_tab_a_pair_of_one_session(api, services):
     tokens = (await api.register())["tokens"]
     responses = await asyncio.gather(*[
@@ -131,7 +124,6 @@ class TestNoGrace:
     def settings_env(self):
         return {"REFRESH_REUSE_GRACE_SECONDS": "0"}
 
-    @pytest.mark.gen_test
     async def test_concurrent_use_yields_at_most_one_pair(self, api):
         tokens = (await api.register())["tokens"]
         responses = await asyncio.gather(*[
@@ -140,7 +132,6 @@ class TestNoGrace:
         assert all(r.code in (200, 401) for r in responses)
 
 
-@pytest.mark.gen_test
 async def test_unknown_expired_and_malformed_refresh_tokens(api, services):
     tokens = (await api.register())["tokens"]
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": "made-up"}), 401)
@@ -152,7 +143,6 @@ async def test_unknown_expired_and_malformed_refresh_tokens(api, services):
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
 
 
-@pytest.mark.gen_test
 async def test_refresh_tokens_are_stored_only_as_hashes(api, services):
     tokens = (await api.register())["tokens"]
     stored = await services.sessions.tokens.find({}).to_list(None)
@@ -161,7 +151,6 @@ async def test_refresh_tokens_are_stored_only_as_hashes(api, services):
     assert any(len(doc["hash"]) == 64 for doc in stored)
 
 
-@pytest.mark.gen_test
 async def test_logout_with_refresh_token_ends_that_session_only(api):
     first = (await api.register())["tokens"]
     second = (await api.login())["tokens"]
@@ -173,7 +162,6 @@ async def test_logout_with_refresh_token_ends_that_session_only(api):
     assert_error(await api.post("/auth/logout", json={"refreshToken": first["refresh"]["token"]}), 401)
 
 
-@pytest.mark.gen_test
 async def test_logout_with_bearer_token_and_no_body(api):
     tokens = (await api.register())["tokens"]
     assert (await api.post("/auth/logout", token=tokens["access"]["token"])).code == 204
@@ -187,7 +175,6 @@ class TestAttemptLimit:
     def settings_env(self):
         return {"LOGIN_ATTEMPTS_LIMIT": "3", "LOGIN_ATTEMPTS_WINDOW_SECONDS": "600", "TRUST_PROXY": "true"}
 
-    @pytest.mark.gen_test
     async def test_failures_past_the_limit_get_429_with_retry_after(self, api):
         await api.register()
         wrong = {"email": "mark@example.com", "password": "wrong password"}
@@ -203,14 +190,12 @@ class TestAttemptLimit:
         assert (await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD},
                                headers=other)).code == 200
 
-    @pytest.mark.gen_test
     async def test_concurrent_guesses_cannot_slip_past_the_limit(self, api):
         await api.register()
         wrong = {"email": "mark@example.com", "password": "wrong password"}
         responses = await asyncio.gather(*[api.post("/auth/login", json=wrong) for _ in range(12)])
         assert sorted(r.code for r in responses) == [401] * 3 + [429] * 9
 
-    @pytest.mark.gen_test
     async def test_unknown_emails_are_limited_too_and_success_resets(self, api):
         await api.register()
         for _ in range(3):
@@ -223,7 +208,6 @@ class TestAttemptLimit:
         for _ in range(3):
             assert_error(await api.post("/auth/login", json=wrong), 401)
 
-    @pytest.mark.gen_test
     async def test_x_real_ip_is_the_address_behind_nginx(self, api):
         await api.register()
         wrong = {"email": "mark@example.com", "password": "wrong password"}
@@ -238,7 +222,6 @@ class TestForwardedHeadersIgnoredByDefault:
     def settings_env(self):
         return {"LOGIN_ATTEMPTS_LIMIT": "2"}
 
-    @pytest.mark.gen_test
     async def test_spoofed_addresses_do_not_escape_the_limit(self, api):
         await api.register()
         wrong = {"email": "mark@example.com", "password": "wrong password"}
@@ -254,7 +237,6 @@ class TestAttemptLimitOff:
     def settings_env(self):
         return {"LOGIN_ATTEMPTS_LIMIT": "0", "LOGIN_ATTEMPTS_PER_ADDRESS": "0"}
 
-    @pytest.mark.gen_test
     async def test_zero_turns_the_limit_off(self, api, services):
         await api.register()
         for _ in range(12):

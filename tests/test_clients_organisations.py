@@ -12,6 +12,8 @@ from bson import ObjectId
 from tests.client_replay import BrowserPage
 from tests.helpers import PASSWORD
 
+pytestmark = pytest.mark.gen_test
+
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
 

@@ -27,6 +27,8 @@ from tests.client_replay import BrowserPage, FormData
 from tests.helpers import PASSWORD, link_token
 from tests.users_fixtures import png
 
+pytestmark = pytest.mark.gen_test
+
 APP = "https://app.example.com"
 SERVER_URL = "https://totask-server.onrender.com"  # the app's VITE_SERVER_URL, echoed in its odd header
 JSON = {"Content-Type": "application/json", "Accept": "application/json",

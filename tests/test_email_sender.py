@@ -4,6 +4,8 @@ import random
 
 import pytest
 
+pytestmark = pytest.mark.gen_test
+
 
 @pytest.mark.gen_test(timeout=60)
 async def test_sender_stops_when_cancelled_even_just_as_mail_wakes_it(services):

@@ -3,8 +3,9 @@ import pytest
 
 from tests.helpers import PASSWORD, assert_error, error_fields
 
+pytestmark = pytest.mark.gen_test
 
-@pytest.mark.gen_test
+
 async def test_unknown_route_is_404_in_the_envelope(api):
     for method in ("GET", "POST", "DELETE"):
         response = await api.request(method, "/no/such/route", body=b"" if method != "GET" else None)
@@ -12,28 +13,24 @@ async def test_unknown_route_is_404_in_the_envelope(api):
         assert response.headers["Content-Type"].startswith("application/json")
 
 
-@pytest.mark.gen_test
 async def test_unsupported_method_is_405(api):
     assert_error(await api.delete("/auth/login"), 405)
     assert_error(await api.get("/auth/register"), 405)
     assert_error(await api.request("BREW", "/health"), 405)
 
 
-@pytest.mark.gen_test
 async def test_malformed_json_is_400(api):
     for raw in (b"{bad", b'{"email": "a@b.co",}', b"\xff\xfe", b'{"a": NaN}', b"[" * 100000):
         response = await api.post("/auth/login", body=raw, headers={"Content-Type": "application/json"})
         assert_error(response, 400, "Malformed JSON body")
 
 
-@pytest.mark.gen_test
 async def test_json_that_is_not_an_object_is_422(api):
     for raw in (b"[]", b'"text"', b"42", b"null"):
         response = await api.post("/auth/login", body=raw, headers={"Content-Type": "application/json"})
         assert error_fields(response) == {"body": "must be an object"}
 
 
-@pytest.mark.gen_test
 async def test_wrong_content_type_is_415(api):
     response = await api.post("/auth/login", body=b"email=a@b.co&password=x",
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -68,7 +65,6 @@ async def test_body_over_the_limit_is_413_and_nothing_is_written(api, services):
     assert (await api.get("/health")).code == 200
 
 
-@pytest.mark.gen_test
 async def test_every_response_has_security_headers_and_a_request_id(api):
     for response in (await api.get("/health"), await api.get("/nope")):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -81,7 +77,6 @@ async def test_every_response_has_security_headers_and_a_request_id(api):
     assert forged.headers["X-Request-ID"] != "bad id <script>"
 
 
-@pytest.mark.gen_test
 async def test_no_cors_headers_without_configured_origins(api):
     response = await api.request("OPTIONS", "/auth/login", headers={"Origin": "https://evil.example.com",
                                                                    "Access-Control-Request-Method": "POST"})
@@ -94,7 +89,6 @@ class TestCors:
     def settings_env(self):
         return {"CORS_ORIGINS": "https://app.example.com, https://admin.example.com"}
 
-    @pytest.mark.gen_test
     async def test_listed_origins_get_preflight_and_response_headers(self, api):
         # What Chromium asks before the task-board app's requests: its own names, lower-case, comma-joined.
         asked = "access-control-allow-origin,authorization,content-type,x-csrf-token"
@@ -118,7 +112,6 @@ class TestCors:
                           "Access-Control-Request-Headers": asked})):
             assert not [name for name in other.headers if name.lower().startswith("access-control-")], other.headers
 
-    @pytest.mark.gen_test
     async def test_requested_headers_that_are_not_header_names_are_not_echoed(self, api):
         for asked in ("x-a\tb", "x-a;evil", "a,,b", "x" * 0):
             preflight = await api.request("OPTIONS", "/users/user", headers={

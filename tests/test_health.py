@@ -10,8 +10,9 @@ from settings import Settings
 from tests.conftest import TEST_ENV, stop_services
 from tests.helpers import PASSWORD, assert_error, free_port
 
+pytestmark = pytest.mark.gen_test
 
-@pytest.mark.gen_test
+
 async def test_health_and_ready(api):
     response = await api.get("/health")
     assert response.code == 200 and response.json == {"status": "ok"}

@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers import PASSWORD
 
+pytestmark = pytest.mark.gen_test
+
 LIMIT = 2048  # MAX_BODY_BYTES here, so a body just over it is cheap to send
 
 

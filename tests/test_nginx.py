@@ -14,7 +14,8 @@ from tests.service_process import ROOT, http, running, wait_until_answering
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)),
                                       None)
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")
+pytestmark = [pytest.mark.slow,  # every test starts nginx and run.py
+              pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")]
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 
@@ -126,7 +127,6 @@ def upstream_keepalive(site: str) -> int:
     return int(re.search(r"^\s*keepalive (\d+);", upstream, re.M).group(1))
 
 
-@pytest.mark.slow
 def test_errors_do_not_cost_later_requests_on_reused_upstream_connections(service, nginx):
     """200 rounds of a 401 then a POST: with the upstream connection dropped after the 401 unannounced,
     nginx sent some POSTs on dead connections and answered them 502."""
@@ -146,7 +146,6 @@ def test_errors_do_not_cost_later_requests_on_reused_upstream_connections(servic
     assert statuses == [401, 204] * 200, [s for s in statuses if s not in (401, 204)]
 
 
-@pytest.mark.slow
 def test_twenty_alternating_errors_and_successes_through_nginx(service, nginx, tmp_path):
     token = http("POST", nginx + "/auth/register", json={"name": "Mark Essien", "email": "mark@example.com",
                                                          "password": PASSWORD}).json["tokens"]["access"]["token"]

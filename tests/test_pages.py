@@ -10,6 +10,8 @@ from pymongo.errors import ServerSelectionTimeoutError
 from services.sessions import hash_token
 from tests.helpers import PASSWORD, assert_error, link_token
 
+pytestmark = pytest.mark.gen_test
+
 NEW_PASSWORD = "  a brand new password  "  # spaces kept: the form must not trim
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -114,7 +116,6 @@ async def confirm(browser, token):
     return await browser.submit(page, "/verify-email", {"token": token})
 
 
-@pytest.mark.gen_test
 async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_once(api, mailbox, services):
     token = await verify_token(api, mailbox)
     # A mail scanner opens it first: it sees the button, and nothing changes.
@@ -141,7 +142,6 @@ async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_onc
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
 
 
-@pytest.mark.gen_test
 async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mailbox, services):
     token = await verify_token(api, mailbox)
     # Posted from elsewhere (no _xsrf cookie or field): refused, nothing verified (CWE-352).
@@ -158,7 +158,6 @@ async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mai
     assert user["isEmailVerified"] is False
 
 
-@pytest.mark.gen_test
 @pytest.mark.parametrize("query", ["", "?token=made-up-token-0123456789", "?token=%3Cscript%3Ealert(1)%3C/script%3E",
                                    "?token=a&token=b"])
 async def test_unknown_or_malformed_verify_links_offer_a_new_link(api, services, query):
@@ -167,7 +166,6 @@ async def test_unknown_or_malformed_verify_links_offer_a_new_link(api, services,
     assert "alert(1)" not in html
 
 
-@pytest.mark.gen_test
 async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api, mailbox, services):
     token = await verify_token(api, mailbox)
     await expire(services, "verify")
@@ -177,7 +175,6 @@ async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api
     assert user["isEmailVerified"] is False
 
 
-@pytest.mark.gen_test
 async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_unverified_accounts(api, mailbox, services):
     await verify_token(api, mailbox)
     browser = Browser(api)
@@ -200,7 +197,6 @@ async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_un
     assert await services.outbox.collection.count_documents({}) == 2
 
 
-@pytest.mark.gen_test
 async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_error(api, services):
     browser = Browser(api)
     page = await browser.get("/verify-email/resend")
@@ -213,7 +209,6 @@ async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_er
     assert await services.outbox.collection.count_documents({}) == 0
 
 
-@pytest.mark.gen_test
 async def test_forms_without_the_xsrf_cookie_are_refused_and_change_nothing(api, mailbox, services):
     await verify_token(api, mailbox)
     for action in ("/verify-email/resend", "/forgot-password"):
@@ -224,7 +219,6 @@ async def test_forms_without_the_xsrf_cookie_are_refused_and_change_nothing(api,
 
 # ---- reset-password -------------------------------------------------------------------------------
 
-@pytest.mark.gen_test
 async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, services):
     token = await reset_token(api, mailbox)
     browser = Browser(api)
@@ -239,7 +233,6 @@ async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, ser
     assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
 
 
-@pytest.mark.gen_test
 async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_the_password_fields(
         api, mailbox, services):
     token = await reset_token(api, mailbox)
@@ -254,7 +247,6 @@ async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_t
                          "/forgot-password")
 
 
-@pytest.mark.gen_test
 async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)
     for password, confirm, field, message in (
@@ -271,7 +263,6 @@ async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
     assert not await can_login(api, "a long password")
 
 
-@pytest.mark.gen_test
 async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_success_without_changing_anything(
         api, mailbox, services):
     token, browser, page = await reset_form(api, mailbox)
@@ -298,7 +289,6 @@ async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_succes
     assert await can_login(api, NEW_PASSWORD)
 
 
-@pytest.mark.gen_test
 async def test_the_forgot_password_form_mails_a_link_only_for_an_account_and_answers_alike(api, mailbox, services):
     await verify_token(api, mailbox)
     browser = Browser(api)
@@ -313,7 +303,6 @@ async def test_the_forgot_password_form_mails_a_link_only_for_an_account_and_ans
                 "Choose a new password")
 
 
-@pytest.mark.gen_test
 async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothing(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)
     other = Browser(api)
@@ -330,7 +319,6 @@ async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothi
     assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
 
 
-@pytest.mark.gen_test
 async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
@@ -342,7 +330,6 @@ async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mai
     assert await can_login(api, PASSWORD)
 
 
-@pytest.mark.gen_test
 async def test_the_database_down_is_a_page_not_json(api, mailbox, services, monkeypatch):
     token, browser, page = await reset_form(api, mailbox)
 
@@ -362,7 +349,6 @@ async def test_the_database_down_is_a_page_not_json(api, mailbox, services, monk
 
 # ---- the home page and API errors met in a browser ------------------------------------------------
 
-@pytest.mark.gen_test
 async def test_home_page_names_the_service_and_points_at_the_docs(api):
     html = assert_page(await api.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}), 200,
                        'href="/docs"', 'href="/openapi.json"')
@@ -373,7 +359,6 @@ async def test_home_page_names_the_service_and_points_at_the_docs(api):
     assert response.headers["Vary"] == "Accept"
 
 
-@pytest.mark.gen_test
 async def test_every_401_says_how_to_authenticate(api):
     await api.register(email="mark@example.com")
     for response in (await api.get("/users/user"), await api.get("/users/user", token="not-a-jwt"),

@@ -8,9 +8,13 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.conftest import TEST_ENV
 from tests.helpers import PASSWORD
 from tests.service_process import ROOT, running
+
+pytestmark = pytest.mark.slow  # every test starts run.py
 
 
 def slow_register(port: int, sent: threading.Event) -> tuple:

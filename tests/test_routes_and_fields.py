@@ -5,8 +5,10 @@ import pytest
 from bson import ObjectId
 
 from handlers.routes import routes
-from tests.helpers import PASSWORD, assert_error, error_fields
-from tests.users_fixtures import make_admin, multipart, sign_up, stored
+from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.users_fixtures import make_admin, multipart, stored
+
+pytestmark = pytest.mark.gen_test
 
 
 def concrete(pattern: str) -> str:
@@ -35,7 +37,6 @@ async def test_every_route_answers_the_same_with_a_trailing_slash(api, services)
     assert created.code == 201
 
 
-@pytest.mark.gen_test
 async def test_endpoints_that_take_no_body_ignore_what_they_are_sent(api, services):
     ada = await sign_up(api)
     junk = [({"body": b"\xff\xfe not json", "headers": {"Content-Type": "application/json"}}),
@@ -52,7 +53,6 @@ async def test_endpoints_that_take_no_body_ignore_what_they_are_sent(api, servic
         assert_error(await api.get("/users/user", token=session["tokens"]["access"]["token"]), 401)
 
 
-@pytest.mark.gen_test
 async def test_usernames_are_2_to_30_letters_digits_dots_underscores(api, services):
     ada = await sign_up(api, username="Ad")
     assert ada.user["username"] == "ad"
@@ -66,7 +66,6 @@ async def test_usernames_are_2_to_30_letters_digits_dots_underscores(api, servic
         "username": "must be 2-30 letters, digits, . or _"}
 
 
-@pytest.mark.gen_test
 async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, services):
     body = {"firstName": "John", "lastName": "Doe", "password": PASSWORD}
     for n, good in enumerate(("080419", "123", "+44 (0)20 7946.0958", "1-2-3", "0" * 20)):
@@ -79,7 +78,6 @@ async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, serv
     assert await services.users.collection.count_documents({"email": "k@example.com"}) == 0
 
 
-@pytest.mark.gen_test
 async def test_a_user_id_in_a_registration_body_is_ignored(api, services):
     for body in ({"firstName": "John", "lastName": "Doe", "email": "john@example.com", "userId": "given-id"},
                  {"name": "Ada", "email": "ada@example.com", "userId": {"any": ["shape"]}}):

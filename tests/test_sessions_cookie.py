@@ -9,6 +9,8 @@ from bson import ObjectId
 
 from tests.helpers import PASSWORD, assert_error, claims, link_token
 
+pytestmark = pytest.mark.gen_test
+
 APP = "https://app.example.com"
 WEB = "https://web.example.com"  # listed in CORS_ORIGINS
 
@@ -35,7 +37,6 @@ async def signed_in(api, **register):
     return registered.json, morsel.value
 
 
-@pytest.mark.gen_test
 async def test_login_and_register_set_an_httponly_lax_cookie_stored_only_as_a_hash(api, services):
     registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
                                                         "password": PASSWORD})
@@ -53,7 +54,6 @@ async def test_login_and_register_set_an_httponly_lax_cookie_stored_only_as_a_ha
     assert await services.sessions.sessions.count_documents({"cookieHash": {"$exists": True}}) == 2
 
 
-@pytest.mark.gen_test
 async def test_the_cookie_authenticates_and_the_bearer_header_wins(api, services):
     ada, cookie = await signed_in(api)
     me = await api.get("/users/user", headers=with_cookie(cookie))
@@ -70,7 +70,6 @@ async def test_the_cookie_authenticates_and_the_bearer_header_wins(api, services
     assert (await api.get("/users/user", headers=with_cookie(cookie))).code == 200
 
 
-@pytest.mark.gen_test
 async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, services):
     ada, cookie = await signed_in(api)
     user_id = ObjectId(ada["user"]["id"])
@@ -89,7 +88,6 @@ async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, 
     assert (await api.get("/users/getFav", headers=with_cookie(cookie))).code == 200  # reads need no Origin
 
 
-@pytest.mark.gen_test
 async def test_logout_with_only_the_cookie_ends_that_session_and_clears_it(api, services):
     ada, cookie = await signed_in(api)
     other = await api.login(email="ada@example.com")
@@ -107,7 +105,6 @@ async def test_logout_with_only_the_cookie_ends_that_session_and_clears_it(api, 
     assert_error(await api.post("/auth/logout"), 401)
 
 
-@pytest.mark.gen_test
 async def test_password_change_and_account_deletion_end_cookie_sessions(api, services):
     ada, cookie = await signed_in(api)
     second = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
@@ -139,7 +136,6 @@ class TestCookiesOff:
     def settings_env(self):
         return {"SESSION_COOKIE": "false"}
 
-    @pytest.mark.gen_test
     async def test_no_cookie_is_set_stored_or_believed(self, api, services):
         registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
                                                             "password": PASSWORD})
@@ -156,7 +152,6 @@ class TestPasswordReset:
     def settings_env(self, smtp_env):
         return smtp_env
 
-    @pytest.mark.gen_test
     async def test_a_password_reset_ends_every_cookie_session(self, api, services, mailbox):
         _, cookie = await signed_in(api)
         assert (await api.get("/users/user", headers=with_cookie(cookie))).code == 200
@@ -173,7 +168,6 @@ class TestPlainHttpAppUrl:
     def settings_env(self):
         return {"APP_URL": "http://localhost:3000"}
 
-    @pytest.mark.gen_test
     async def test_the_cookie_is_not_secure_and_the_app_url_origin_is_trusted(self, api, services):
         _, cookie = await signed_in(api)
         logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})

@@ -5,8 +5,9 @@ import pytest
 
 from models.sessions import SESSIONS
 
+pytestmark = pytest.mark.gen_test
 
-@pytest.mark.gen_test
+
 async def test_sweep_removes_expired_documents_and_keeps_live_ones(api, services):
     await api.register(email="old@example.com")
     live = await api.register(email="new@example.com")
@@ -22,7 +23,6 @@ async def test_sweep_removes_expired_documents_and_keeps_live_ones(api, services
     assert (await api.post("/auth/send-verification-email", token=live["tokens"]["access"]["token"])).code == 204
 
 
-@pytest.mark.gen_test
 async def test_ttl_indexes_expire_on_a_real_server_and_by_sweep_on_the_embedded_store(services, config):
     info = await services.database[SESSIONS].index_information()
     ttl = info["expiry_ttl"]

@@ -5,8 +5,10 @@ from urllib.parse import quote
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, error_fields
-from tests.users_fixtures import make_admin, set_created_at, sign_up, stored
+from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.users_fixtures import make_admin, set_created_at, stored
+
+pytestmark = pytest.mark.gen_test
 
 USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
              "isEmailVerified", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
@@ -14,7 +16,6 @@ USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", 
 
 # ---- POST /users --------------------------------------------------------------------------------
 
-@pytest.mark.gen_test
 async def test_admin_creates_a_user_with_a_role(api, services):
     admin = await make_admin(api, services)
     response = await api.post("/users", token=admin.token, json={
@@ -34,7 +35,6 @@ async def test_admin_creates_a_user_with_a_role(api, services):
     assert await services.organisations.memberships.count_documents({"userId": ObjectId(user["id"])}) == 1
 
 
-@pytest.mark.gen_test
 async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, services):
     admin = await make_admin(api, services)
     response = await api.post("/users", token=admin.token, json={
@@ -46,7 +46,6 @@ async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, se
     assert response.json["username"] is None and response.json["phone"] is None
 
 
-@pytest.mark.gen_test
 async def test_create_rejects_duplicates_bad_fields_and_missing_fields(api, services):
     admin = await make_admin(api, services)
     await sign_up(api, email="taken@example.com", username="taken")
@@ -64,7 +63,6 @@ async def test_create_rejects_duplicates_bad_fields_and_missing_fields(api, serv
     assert await services.users.collection.count_documents({}) == 2
 
 
-@pytest.mark.gen_test
 async def test_only_admins_create_and_list(api):
     user = await sign_up(api)
     body = {"name": "X", "email": "x@example.com", "password": PASSWORD}
@@ -108,7 +106,6 @@ async def test_pagination_arithmetic_and_the_last_partial_page(api, services):
     assert seen == ids
 
 
-@pytest.mark.gen_test
 async def test_no_results_means_no_pages(api, services):
     admin = await make_admin(api, services)
     body = (await api.get("/users?name=nobody-by-that-name", token=admin.token)).json
@@ -117,7 +114,6 @@ async def test_no_results_means_no_pages(api, services):
 
 # ---- GET /users: filters ------------------------------------------------------------------------
 
-@pytest.mark.gen_test
 async def test_name_and_username_filters_are_case_insensitive_substrings(api, services):
     admin = await make_admin(api, services)
     ada = await sign_up(api, email="ada@example.com", name="Ada Lovelace", username="countess_ada")
@@ -133,7 +129,6 @@ async def test_name_and_username_filters_are_case_insensitive_substrings(api, se
     assert [u["name"] for u in both["results"]] == ["Alan Turing"]
 
 
-@pytest.mark.gen_test
 async def test_role_filter_is_exact(api, services):
     admin = await make_admin(api, services)
     await sign_up(api, email="u1@example.com")
@@ -146,7 +141,6 @@ async def test_role_filter_is_exact(api, services):
         "role": "must be one of: user, admin"}
 
 
-@pytest.mark.gen_test
 async def test_filters_match_regex_metacharacters_literally(api, services):
     admin = await make_admin(api, services)
     odd = await sign_up(api, email="odd@example.com", name="Mr. (Odd) [Name]+*")
@@ -205,7 +199,6 @@ async def test_ties_are_broken_by_id_so_pages_never_overlap(api, services):
 
 # ---- GET /users: bad query strings --------------------------------------------------------------
 
-@pytest.mark.gen_test
 async def test_bad_query_parameters_are_422_naming_the_parameter(api, services):
     admin = await make_admin(api, services)
     cases = {

@@ -3,8 +3,10 @@ import datetime as dt
 
 import pytest
 
-from tests.helpers import assert_error, error_fields
-from tests.users_fixtures import make_admin, set_created_at, sign_up
+from tests.helpers import assert_error, error_fields, sign_up
+from tests.users_fixtures import make_admin, set_created_at
+
+pytestmark = pytest.mark.gen_test
 
 UTC = dt.timezone.utc
 
@@ -33,7 +35,6 @@ def row(year, month, name, count):
     return {"year": year, "month": month, "monthName": name, "count": count}
 
 
-@pytest.mark.gen_test
 async def test_without_a_range_only_months_with_sign_ups_oldest_first(api, services):
     admin = await populate(api, services)
     response = await api.get("/users/usersByMonth", token=admin.token)
@@ -43,7 +44,6 @@ async def test_without_a_range_only_months_with_sign_ups_oldest_first(api, servi
         row(2025, 2, "February", 3), row(2026, 2, "February", 1)]}
 
 
-@pytest.mark.gen_test
 async def test_a_range_lists_every_month_zeros_included(api, services):
     admin = await populate(api, services)
     response = await api.get("/users/usersByMonth?from=2024-10&to=2025-03", token=admin.token)
@@ -57,7 +57,6 @@ async def test_a_range_lists_every_month_zeros_included(api, services):
     assert [r["monthName"] for r in empty_years.json["results"]][::11] == ["January", "December"]
 
 
-@pytest.mark.gen_test
 async def test_the_range_is_at_most_120_months(api, services):
     admin = await make_admin(api, services)
     ten_years = await api.get("/users/usersByMonth?from=2016-01&to=2025-12", token=admin.token)
@@ -68,7 +67,6 @@ async def test_the_range_is_at_most_120_months(api, services):
     assert far.code == 200 and len(far.json["results"]) == 120
 
 
-@pytest.mark.gen_test
 async def test_bad_ranges_are_422(api, services):
     admin = await make_admin(api, services)
     cases = {"from=2025-13&to=2025-12": {"from": "must be a month as YYYY-MM"},
@@ -84,7 +82,6 @@ async def test_bad_ranges_are_422(api, services):
         assert error_fields(await api.get(f"/users/usersByMonth?{query}", token=admin.token)) == expected, query
 
 
-@pytest.mark.gen_test
 async def test_admins_only(api):
     user = await sign_up(api)
     assert_error(await api.get("/users/usersByMonth", token=user.token), 403)

@@ -3,9 +3,11 @@ import pytest
 from bson import ObjectId
 
 from models.common import utcnow
-from tests.helpers import PASSWORD, assert_error, error_fields
+from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
 from tests.organisations_fixtures import invite, join
-from tests.users_fixtures import make_admin, photo_form, png, sign_up, stored
+from tests.users_fixtures import make_admin, photo_form, png, stored
+
+pytestmark = pytest.mark.gen_test
 
 
 async def leave_traces(api, services, account):
@@ -47,7 +49,6 @@ async def assert_erased(api, services, account, other, org_id):
     assert_error(await api.get(account.photo_url), 404)  # the public URL too
 
 
-@pytest.mark.gen_test
 async def test_self_delete_with_password_cascades(api, services):
     ada = await sign_up(api)
     other, org_id = await leave_traces(api, services, ada)
@@ -61,7 +62,6 @@ async def test_self_delete_with_password_cascades(api, services):
     await sign_up(api)
 
 
-@pytest.mark.gen_test
 async def test_self_delete_needs_the_right_password_by_post_and_delete(api, services):
     ada = await sign_up(api)
     for method in ("POST", "DELETE"):
@@ -75,7 +75,6 @@ async def test_self_delete_needs_the_right_password_by_post_and_delete(api, serv
     assert await stored(services, ada.id) is None
 
 
-@pytest.mark.gen_test
 async def test_admin_deletes_others_without_a_password(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
@@ -90,7 +89,6 @@ async def test_admin_deletes_others_without_a_password(api, services):
     assert (await api.get("/users/user", token=admin.token)).code == 200
 
 
-@pytest.mark.gen_test
 async def test_others_cannot_delete(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
@@ -100,7 +98,6 @@ async def test_others_cannot_delete(api, services):
     assert await stored(services, bob.id) is not None
 
 
-@pytest.mark.gen_test
 async def test_an_interrupted_deletion_is_finished_by_the_replay(api, services):
     ada = await sign_up(api)
     other, org_id = await leave_traces(api, services, ada)
@@ -116,7 +113,6 @@ async def test_an_interrupted_deletion_is_finished_by_the_replay(api, services):
     assert (await api.get("/users/user", token=other.token)).code == 200
 
 
-@pytest.mark.gen_test
 async def test_a_replay_after_a_crash_midway_finishes_the_rest(api, services):
     ada = await sign_up(api)
     other, org_id = await leave_traces(api, services, ada)

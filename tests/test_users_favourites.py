@@ -4,8 +4,10 @@ import asyncio
 import pytest
 from bson import ObjectId
 
-from tests.helpers import assert_error, error_fields
-from tests.users_fixtures import sign_up, stored
+from tests.helpers import assert_error, error_fields, sign_up
+from tests.users_fixtures import stored
+
+pytestmark = pytest.mark.gen_test
 
 
 async def add(api, account, board_id):
@@ -16,7 +18,6 @@ async def remove(api, account, board_id):
     return await api.put("/users/removeFromFav", token=account.token, json={"boardId": board_id})
 
 
-@pytest.mark.gen_test
 async def test_add_remove_and_get_keep_order_without_duplicates(api, services):
     ada = await sign_up(api)
     for board in ("b1", "b2", "b3"):
@@ -58,7 +59,6 @@ async def test_concurrent_duplicates_leave_one_copy(api, services):
     assert all(r.json == {"favoriteBoards": []} for r in responses)
 
 
-@pytest.mark.gen_test
 async def test_at_most_500(api, services):
     ada = await sign_up(api)
     full = [f"b{n}" for n in range(500)]
@@ -71,7 +71,6 @@ async def test_at_most_500(api, services):
     assert len(added.json["favoriteBoards"]) == 500
 
 
-@pytest.mark.gen_test
 async def test_board_id_is_validated_and_a_token_required(api):
     ada = await sign_up(api)
     cases = [({}, {"boardId": "is required"}), ({"boardId": ""}, None), ({"boardId": "x" * 65}, None),

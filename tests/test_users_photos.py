@@ -12,6 +12,8 @@ from tests.helpers import assert_error, error_fields
 from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, make_admin,
                                   multipart, opened, photo_form, png, sign_up, stored)
 
+pytestmark = pytest.mark.gen_test
+
 PUBLIC = "public, max-age=31536000, immutable"
 CURRENT = "private, no-cache"
 
@@ -26,7 +28,6 @@ async def stored_photo(services, user_id: str):
     return await services.photos.collection.find_one({"_id": ObjectId(user_id)})
 
 
-@pytest.mark.gen_test
 async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, services):
     ada = await sign_up(api)
     user = await upload(api, ada, png(3, 2), name="Ada King")
@@ -48,7 +49,6 @@ async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, ser
     assert (await api.get(f"/users/{ada.id}", token=ada.token)).json["profilePhotoUrl"] == url
 
 
-@pytest.mark.gen_test
 async def test_a_wrong_or_outdated_version_is_404(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
@@ -68,7 +68,6 @@ async def test_a_wrong_or_outdated_version_is_404(api, services):
     assert (await api.get(new_url)).code == 200 and (await api.get(bob_url)).code == 200
 
 
-@pytest.mark.gen_test
 async def test_without_a_version_the_current_photo_for_self_or_admin(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
@@ -89,7 +88,6 @@ async def test_without_a_version_the_current_photo_for_self_or_admin(api, servic
     assert_error(await api.get("/users/0123456789abcdef01234567/photo", token=admin.token), 404)
 
 
-@pytest.mark.gen_test
 async def test_if_none_match_gives_304_and_a_new_photo_a_new_etag(api):
     ada = await sign_up(api)
     url = (await upload(api, ada))["profilePhotoUrl"]
@@ -109,7 +107,6 @@ async def test_if_none_match_gives_304_and_a_new_photo_a_new_etag(api):
     assert (await upload(api, ada, png(2, 2)))["profilePhotoUrl"] != new_url
 
 
-@pytest.mark.gen_test
 async def test_each_size_is_its_own_cacheable_image(api, services):
     ada = await sign_up(api)
     image = Image.new("RGB", (1000, 800), BLUE)
@@ -137,7 +134,6 @@ async def test_each_size_is_its_own_cacheable_image(api, services):
     assert all(max(r["width"], r["height"]) == int(size) for size, r in photo["renditions"].items())
 
 
-@pytest.mark.gen_test
 async def test_a_small_photo_is_never_enlarged(api):
     ada = await sign_up(api)
     url = (await upload(api, ada, encoded(Image.new("RGB", (40, 30), RED), "WEBP")))["profilePhotoUrl"]
@@ -145,7 +141,6 @@ async def test_a_small_photo_is_never_enlarged(api):
         assert opened((await api.get(f"{url}&size={size}")).body).size == (40, 30)
 
 
-@pytest.mark.gen_test
 async def test_form_fields_follow_the_json_rules(api, services):
     ada = await sign_up(api, username="ada")
     path = f"/users/{ada.id}"
@@ -167,7 +162,6 @@ async def test_form_fields_follow_the_json_rules(api, services):
     assert error_fields(await api.patch(path, token=ada.token, **photo)) == {"photo": "is not allowed"}
 
 
-@pytest.mark.gen_test
 async def test_malformed_multipart_is_400(api):
     ada = await sign_up(api)
     path = f"/users/{ada.id}"
@@ -180,7 +174,6 @@ async def test_malformed_multipart_is_400(api):
         assert_error(response, 400, "Malformed multipart body")
 
 
-@pytest.mark.gen_test
 async def test_photo_404s(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
@@ -189,7 +182,6 @@ async def test_photo_404s(api, services):
     assert_error(await api.get(f"/users/{ada.id}/photo?size=big", token=admin.token), 422)
 
 
-@pytest.mark.gen_test
 async def test_delete_profile_pic(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")

@@ -5,15 +5,16 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, error_fields
-from tests.users_fixtures import make_admin, sign_up, stored
+from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.users_fixtures import make_admin, stored
+
+pytestmark = pytest.mark.gen_test
 
 NEW_PASSWORD = "a brand new password"
 OTHER_ID = "0123456789abcdef01234567"
 PAST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
-@pytest.mark.gen_test
 async def test_users_user_is_the_caller(api):
     ada = await sign_up(api, username="ada")
     response = await api.get("/users/user", token=ada.token)
@@ -21,7 +22,6 @@ async def test_users_user_is_the_caller(api):
     assert_error(await api.get("/users/user"), 401)
 
 
-@pytest.mark.gen_test
 async def test_get_self_or_admin_else_403_and_bad_ids_404(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
@@ -38,7 +38,6 @@ async def test_get_self_or_admin_else_403_and_bad_ids_404(api, services):
     assert_error(await api.get(f"/users/{ada.id}"), 401)
 
 
-@pytest.mark.gen_test
 async def test_route_words_are_not_ids(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
@@ -59,7 +58,6 @@ async def backdate(services, user_id) -> None:
     await services.users.collection.update_one({"_id": ObjectId(user_id)}, {"$set": {"updatedAt": PAST}})
 
 
-@pytest.mark.gen_test
 async def test_put_and_patch_update_fields_and_updated_at(api, services):
     ada = await sign_up(api, username="ada")
     await backdate(services, ada.id)
@@ -74,7 +72,6 @@ async def test_put_and_patch_update_fields_and_updated_at(api, services):
     assert (await api.get("/users/user", token=ada.token)).json == response.json
 
 
-@pytest.mark.gen_test
 async def test_name_and_its_parts_stay_consistent(api, services):
     ada = await sign_up(api)
     path = f"/users/{ada.id}"
@@ -96,7 +93,6 @@ async def test_name_and_its_parts_stay_consistent(api, services):
     assert (body["name"], body["firstName"], body["lastName"]) == ("Mononym", "Mononym", "")
 
 
-@pytest.mark.gen_test
 async def test_null_username_and_phone_remove_the_field(api, services):
     ada = await sign_up(api, username="ada")
     await sign_up(api, email="ben@example.com", name="Ben")
@@ -107,7 +103,6 @@ async def test_null_username_and_phone_remove_the_field(api, services):
     assert "username" not in doc and "phone" not in doc  # absent, so the sparse unique index skips them
 
 
-@pytest.mark.gen_test
 async def test_changed_email_is_lower_cased_unverified_and_unique(api, services):
     ada = await sign_up(api)
     await sign_up(api, email="taken@example.com", name="Taken", username="taken")
@@ -128,7 +123,6 @@ async def test_changed_email_is_lower_cased_unverified_and_unique(api, services)
     await api.login("new.ada@example.com", PASSWORD)
 
 
-@pytest.mark.gen_test
 async def test_concurrent_updates_to_one_email_leave_one_owner(api):
     people = [await sign_up(api, email=f"p{n}@example.com", name=f"P {n}") for n in range(5)]
     responses = await asyncio.gather(*[
@@ -137,7 +131,6 @@ async def test_concurrent_updates_to_one_email_leave_one_owner(api):
     assert sorted(r.code for r in responses) == [200, 422, 422, 422, 422]
 
 
-@pytest.mark.gen_test
 async def test_invalid_and_empty_updates_are_422(api):
     ada = await sign_up(api)
     path = f"/users/{ada.id}"
@@ -153,7 +146,6 @@ async def test_invalid_and_empty_updates_are_422(api):
                                headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
 
 
-@pytest.mark.gen_test
 async def test_others_cannot_update_and_admins_can(api, services):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
@@ -166,7 +158,6 @@ async def test_others_cannot_update_and_admins_can(api, services):
     assert (await stored(services, bob.id))["name"] == "Robert"
 
 
-@pytest.mark.gen_test
 async def test_only_admins_change_roles(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
@@ -183,7 +174,6 @@ async def test_only_admins_change_roles(api, services):
 
 # ---- password changes ---------------------------------------------------------------------------
 
-@pytest.mark.gen_test
 async def test_self_password_change_needs_the_current_one_and_ends_other_sessions(api):
     ada = await sign_up(api)
     other = (await api.login("ada@example.com", PASSWORD))["tokens"]
@@ -203,7 +193,6 @@ async def test_self_password_change_needs_the_current_one_and_ends_other_session
     await api.login("ada@example.com", NEW_PASSWORD)
 
 
-@pytest.mark.gen_test
 async def test_admin_sets_another_users_password_without_it_and_ends_all_their_sessions(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
@@ -215,7 +204,6 @@ async def test_admin_sets_another_users_password_without_it_and_ends_all_their_s
     await api.login("ada@example.com", NEW_PASSWORD)
 
 
-@pytest.mark.gen_test
 async def test_admin_changing_their_own_password_is_a_self_change(api, services):
     admin = await make_admin(api, services)
     assert error_fields(await api.put(f"/users/{admin.id}", token=admin.token, json={"password": NEW_PASSWORD})) \

@@ -4,9 +4,10 @@ from urllib.parse import quote
 import pytest
 from bson import ObjectId
 
-from tests.helpers import assert_error, error_fields
+from tests.helpers import assert_error, error_fields, sign_up
 from tests.index_coverage import RECORDED, served
-from tests.users_fixtures import sign_up
+
+pytestmark = pytest.mark.gen_test
 
 
 async def verified(services, account):
@@ -28,7 +29,6 @@ async def search(api, token, email, limit=None):
     return [user["email"] for user in response.json["results"]]
 
 
-@pytest.mark.gen_test
 async def test_prefix_any_case_brief_view_sorted_by_email_verified_only(api, services):
     ada = await sign_up_verified(api, services, "ada@example.com", "Ada Lovelace", username="ada")
     await sign_up_verified(api, services, "ada.byron@example.org", "Byron")
@@ -47,7 +47,6 @@ async def test_prefix_any_case_brief_view_sorted_by_email_verified_only(api, ser
     assert await search(api, ada.token, "nobody") == []
 
 
-@pytest.mark.gen_test
 async def test_regex_metacharacters_are_literal(api, services):
     ada = await sign_up_verified(api, services, "a+b@example.com")
     # ( ) [ ] are not allowed in addresses (email-validator), so { } | * stand in for metacharacters.
@@ -68,7 +67,6 @@ async def test_regex_metacharacters_are_literal(api, services):
     assert await search(api, ada.token, "(?i)") == []
 
 
-@pytest.mark.gen_test
 async def test_the_query_is_an_anchored_prefix_served_by_the_verified_email_index(api, services):
     ada = await sign_up_verified(api, services, "ada@example.com")
     before = len(RECORDED)
@@ -88,7 +86,6 @@ async def test_limit_default_5_max_20(api, services):
     assert await search(api, ada.token, "user", limit=1) == ["user00@example.com"]
 
 
-@pytest.mark.gen_test
 async def test_bad_parameters_are_422_and_a_token_required(api):
     ada = await sign_up(api)
     cases = {"": "email", "email=": "email", f"email={'a' * 101}": "email", "email=a&limit=0": "limit",

@@ -7,22 +7,9 @@ import zlib
 from bson import ObjectId
 from PIL import ExifTags, Image, ImageCms
 
+from tests.helpers import Account, sign_up
+
 BOUNDARY = "users-test-boundary-7d1f"
-
-
-class Account:
-    """A registered user as the tests use it."""
-
-    def __init__(self, body: dict):
-        self.user = body["user"]
-        self.id = body["user"]["id"]
-        self.token = body["tokens"]["access"]["token"]
-        self.refresh = body["tokens"]["refresh"]["token"]
-
-
-async def sign_up(api, email: str = "ada@example.com", name: str = "Ada Lovelace", **fields) -> Account:
-    """Register with the task-board app's shape."""
-    return Account(await api.register(email=email, name=name, **fields))
 
 
 async def make_admin(api, services, email: str = "admin@example.com", name: str = "Grace Admin") -> Account:

@@ -1,6 +1,7 @@
 """Every query the services sent while the suite ran is served by an index declared in models/.
 
-Named to run last: it reads what the other tests recorded (tests/index_coverage.py).
+Runs last (tests/conftest.py pytest_collection_modifyitems moves it there): it reads what the other tests
+recorded (tests/index_coverage.py).
 """
 import pytest
 

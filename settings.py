@@ -85,11 +85,13 @@ def mongodb_uri(name: str, raw: str) -> str:
     return raw
 
 
-def jwt_secret(name: str, raw: str) -> str:
-    if len(raw) < 32:
-        # HS256 with a short key can be brute-forced offline from any token (CWE-326).
-        raise SettingsError(f"{name} must be at least 32 characters")
-    return raw
+def secret(minimum: int) -> Callable[[str, str], str]:
+    """A secret of at least `minimum` characters: a short one can be guessed or brute-forced offline."""
+    def read(name: str, raw: str) -> str:
+        if len(raw) < minimum:
+            raise SettingsError(f"{name} must be at least {minimum} characters")
+        return raw
+    return read
 
 
 def display_name(name: str, raw: str) -> str:
@@ -105,13 +107,6 @@ def plain_address(name: str, raw: str) -> str:
     if not is_plain_address(raw):
         # The same rule as every sign-up: the admin's mail must go exactly where it says (CWE-20).
         raise SettingsError(f"{name} must be a plain email address like admin@example.com")
-    return raw
-
-
-def metrics_token(name: str, raw: str) -> str:
-    if len(raw) < 16:
-        # /metrics answers whoever holds it; a short one can be guessed (CWE-521).
-        raise SettingsError(f"{name} must be at least 16 characters")
     return raw
 
 
@@ -149,7 +144,8 @@ class Settings:
     mongodb_operation_timeout_ms: int = setting(
         "MONGODB_OPERATION_TIMEOUT_MS", integer(100, 600000), 5000,
         "the longest any database operation may take (`timeoutMS`); past it the request is a 503")
-    jwt_secret: str = setting("JWT_SECRET", jwt_secret, "",
+    # Short HS256 keys can be brute-forced offline from any token (CWE-326).
+    jwt_secret: str = setting("JWT_SECRET", secret(32), "",
                               "HS256 key, at least 32 characters; required with `MONGODB_URI`",
                               "*(random in embedded mode)*", secret=True)
     bcrypt_rounds: int = setting("BCRYPT_ROUNDS", integer(4, 31), 12, "bcrypt cost")
@@ -209,7 +205,8 @@ class Settings:
     email_poll_seconds: float = setting("EMAIL_POLL_SECONDS", number(0.05, 3600), 5.0,
                                         "how often a process looks for due emails (it is also woken when it "
                                         "queues one)")
-    metrics_token: Optional[str] = setting("METRICS_TOKEN", metrics_token, None,
+    # /metrics answers whoever holds the token: a short one can be guessed (CWE-521).
+    metrics_token: Optional[str] = setting("METRICS_TOKEN", secret(16), None,
                                            "bearer token Prometheus sends to `/metrics`, at least 16 characters; "
                                            "unset, `/metrics` answers 404", "*(none)*", secret=True)
     shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", number(0, 3600), 20.0,

@@ -4,6 +4,7 @@ import datetime as dt
 
 import jwt
 import pytest
+from bson import ObjectId
 
 from tests.helpers import PASSWORD, assert_error, claims, error_fields
 
@@ -50,14 +51,20 @@ async def test_bearer_token_reaches_protected_endpoints(api):
 async def test_tampered_expired_and_foreign_tokens_are_refused(api, config):
     token = (await api.register())["tokens"]["access"]["token"]
     good = claims(token)
+    # Another user's live session: its sid paired with the first user's sub (and the reverse) must not pass.
+    other = claims((await api.register(email="other@example.com"))["tokens"]["access"]["token"])
+    mixed = [jwt.encode({**good, "sid": other["sid"]}, config.jwt_secret, algorithm="HS256"),
+             jwt.encode({**other, "sid": good["sid"]}, config.jwt_secret, algorithm="HS256")]
     tampered = jwt.encode({**good, "role": "admin"}, "another-secret-that-is-at-least-32-bytes!", algorithm="HS256")
     expired = jwt.encode({**good, "iat": good["iat"] - 7200, "exp": good["iat"] - 3600}, config.jwt_secret,
                          algorithm="HS256")
     unsigned = jwt.encode({**good}, None, algorithm="none")
     wrong_type = jwt.encode({**good, "type": "refresh"}, config.jwt_secret, algorithm="HS256")
     no_sid = jwt.encode({k: v for k, v in good.items() if k != "sid"}, config.jwt_secret, algorithm="HS256")
-    for bad in (tampered, expired, unsigned, wrong_type, no_sid):
+    for bad in (tampered, expired, unsigned, wrong_type, no_sid, *mixed):
         assert_error(await api.post("/auth/send-verification-email", token=bad), 401)
+    # The genuine tokens still work: nothing above was refused for a reason other than its forgery.
+    assert (await api.get("/users/user", token=token)).json["email"] == "mark@example.com"
 
 
 @pytest.mark.gen_test
@@ -85,13 +92,36 @@ async def test_reusing_a_retired_refresh_token_revokes_the_session(api, services
     assert await services.sessions.sessions.count_documents({}) == 0
 
 
+# What five concurrent refreshes with one token end in. Today there is no reuse grace: one request wins
+# the rotation and the other four present a retired token, which ends the session (theft detection).
+# With REFRESH_REUSE_GRACE_SECONDS (API.md), presentations within the grace get pairs in the same session:
+# then this becomes CONCURRENT_REFRESHES (all 200) and SESSION_SURVIVES = True.
+CONCURRENT_REFRESHES = 5
+CONCURRENT_REFRESH_WINNERS = 1
+SESSION_SURVIVES_CONCURRENT_REFRESH = False
+
+
 @pytest.mark.gen_test
-async def test_concurrent_use_of_one_refresh_token_yields_at_most_one_pair(api):
+async def test_concurrent_use_of_one_refresh_token(api, services):
     tokens = (await api.register())["tokens"]
-    responses = await asyncio.gather(*[
-        api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
-    assert sum(r.code == 200 for r in responses) <= 1
-    assert all(r.code in (200, 401) for r in responses)
+    sid = ObjectId(claims(tokens["access"]["token"])["sid"])
+    responses = await asyncio.gather(*[api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})
+                                       for _ in range(CONCURRENT_REFRESHES)])
+    codes = sorted(r.code for r in responses)
+    assert codes == [200] * CONCURRENT_REFRESH_WINNERS + [401] * (CONCURRENT_REFRESHES - CONCURRENT_REFRESH_WINNERS)
+    for response in responses:
+        if response.code == 401:
+            assert_error(response, 401, "Invalid refresh token")
+    pairs = [r.json for r in responses if r.code == 200]
+    alive = await services.sessions.sessions.count_documents({"_id": sid}) == 1
+    assert alive is SESSION_SURVIVES_CONCURRENT_REFRESH
+    for pair in pairs:
+        assert claims(pair["access"]["token"])["sid"] == str(sid)
+        works = (await api.get("/users/user", token=pair["access"]["token"])).code == 200
+        assert works is SESSION_SURVIVES_CONCURRENT_REFRESH
+    if not SESSION_SURVIVES_CONCURRENT_REFRESH:
+        assert await services.sessions.tokens.count_documents({"sessionId": sid}) == 0
+        assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": pairs[0]["refresh"]["token"]}), 401)
 
 
 @pytest.mark.gen_test

@@ -3,6 +3,8 @@ import json
 import logging
 import sys
 
+import pytest
+
 from logconfig import JsonFormatter
 from tests.helpers import PASSWORD, link_token
 from tests.service_process import running, wait_for_mail
@@ -14,6 +16,7 @@ TOO_LONG_PASSWORD = "too long password " + "y" * 60
 FORGED_BEARER = "forged.bearer.token-4444"
 
 
+@pytest.mark.slow
 def test_a_whole_flow_leaves_json_lines_without_secrets(mailbox):
     with running(LOG_LEVEL="DEBUG", SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port),
                  SMTP_STARTTLS="false") as service:

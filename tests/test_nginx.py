@@ -12,7 +12,8 @@ from tests.service_process import ROOT, http, running, wait_until_answering
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)),
                                       None)
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")
+pytestmark = [pytest.mark.slow,  # nginx and run.py as processes
+              pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")]
 
 # The smallest complete nginx.conf around the site file: everything it writes stays in the temp dir.
 MAIN_CONF = """\

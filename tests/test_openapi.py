@@ -79,6 +79,7 @@ async def test_docs_page_and_its_assets_are_served_without_a_cdn(api):
     assert missing.code == 404 and missing.json["statusCode"] == 404
 
 
+@pytest.mark.slow
 def test_docs_page_renders_every_operation_from_local_files_only(browser):
     with running() as service:
         browser.get(service.url + "/docs")

@@ -145,6 +145,7 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+@pytest.mark.slow
 def test_verify_link_in_a_browser(browser, service, mailbox):
     registered = service.request("POST", "/auth/register", json={
         "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD})
@@ -159,6 +160,7 @@ def test_verify_link_in_a_browser(browser, service, mailbox):
     assert INVALID in page_text(browser)
 
 
+@pytest.mark.slow
 def test_reset_link_and_form_in_a_browser(browser, service, mailbox):
     assert service.request("POST", "/auth/register", json={
         "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD}).code == 201

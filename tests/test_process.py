@@ -8,8 +8,12 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.helpers import PASSWORD
 from tests.service_process import ROOT, running
+
+pytestmark = pytest.mark.slow  # every test here starts run.py
 
 
 def slow_register(port: int, sent: threading.Event) -> tuple:

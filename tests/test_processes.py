@@ -7,8 +7,12 @@ import os
 import signal
 import time
 
+import pytest
+
 from tests.helpers import assert_error, free_port
 from tests.service_process import running
+
+pytestmark = pytest.mark.slow  # run.py with forked workers
 
 UNREACHABLE_MONGODB = {"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300"}
 

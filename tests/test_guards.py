@@ -154,73 +154,75 @@ async def test_every_required_claim_is_required(api):
 
 # ---- single-use tokens: kind and email ---------------------------------------------------------------
 
-@pytest.fixture
-def settings_env(smtp_env):
-    return smtp_env
+class TestSingleUseTokens:
+    """Reset and verify links, read out of mail delivered to a real SMTP server."""
+
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return smtp_env
+
+    @pytest.mark.gen_test
+    async def test_a_refresh_token_is_not_a_reset_token(self, api, services, mailbox):
+        ada = await sign_up(api)
+        await mailbox.wait_for(1)
+        response = await api.post(f"/auth/reset-password?token={ada.refresh}", json={"password": NEW_PASSWORD})
+        assert_error(response, 401, "Invalid or expired token")
+        # Nothing changed: the old password works, the new one does not, and the refresh token still rotates.
+        await api.login(email="ada@example.com", password=PASSWORD)
+        assert_error(await api.post("/auth/login", json={"email": "ada@example.com", "password": NEW_PASSWORD}), 401)
+        assert (await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})).code == 200
 
 
-@pytest.mark.gen_test
-async def test_a_refresh_token_is_not_a_reset_token(api, services, mailbox):
-    ada = await sign_up(api)
-    await mailbox.wait_for(1)
-    response = await api.post(f"/auth/reset-password?token={ada.refresh}", json={"password": NEW_PASSWORD})
-    assert_error(response, 401, "Invalid or expired token")
-    # Nothing changed: the old password works, the new one does not, and the refresh token still rotates.
-    await api.login(email="ada@example.com", password=PASSWORD)
-    assert_error(await api.post("/auth/login", json={"email": "ada@example.com", "password": NEW_PASSWORD}), 401)
-    assert (await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})).code == 200
+    @pytest.mark.gen_test
+    async def test_reset_and_verify_tokens_do_not_stand_in_for_each_other(self, api, services, mailbox):
+        await sign_up(api)
+        verify = link_token((await mailbox.wait_for(1))[0], "verify-email")
+        assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
+        reset = link_token((await mailbox.wait_for(2))[1], "reset-password")
+        assert_error(await api.post(f"/auth/reset-password?token={verify}", json={"password": NEW_PASSWORD}), 401)
+        assert_error(await api.post(f"/auth/verify-email?token={reset}"), 401)
+        user = await services.users.collection.find_one({"email": "ada@example.com"})
+        assert user["isEmailVerified"] is False
+        await api.login(email="ada@example.com", password=PASSWORD)
+        # Both links still work for what they were issued for.
+        assert (await api.post(f"/auth/verify-email?token={verify}")).code == 204
+        assert (await api.post(f"/auth/reset-password?token={reset}", json={"password": NEW_PASSWORD})).code == 204
 
 
-@pytest.mark.gen_test
-async def test_reset_and_verify_tokens_do_not_stand_in_for_each_other(api, services, mailbox):
-    await sign_up(api)
-    verify = link_token((await mailbox.wait_for(1))[0], "verify-email")
-    assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
-    reset = link_token((await mailbox.wait_for(2))[1], "reset-password")
-    assert_error(await api.post(f"/auth/reset-password?token={verify}", json={"password": NEW_PASSWORD}), 401)
-    assert_error(await api.post(f"/auth/verify-email?token={reset}"), 401)
-    user = await services.users.collection.find_one({"email": "ada@example.com"})
-    assert user["isEmailVerified"] is False
-    await api.login(email="ada@example.com", password=PASSWORD)
-    # Both links still work for what they were issued for.
-    assert (await api.post(f"/auth/verify-email?token={verify}")).code == 204
-    assert (await api.post(f"/auth/reset-password?token={reset}", json={"password": NEW_PASSWORD})).code == 204
+    @pytest.mark.gen_test
+    async def test_a_verify_link_does_not_verify_an_email_changed_after_it_was_sent(self, api, services, mailbox):
+        ada = await sign_up(api)
+        token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+        # The address changes behind the link's back (written straight to the store, so this is the verify
+        # step's own check and not the voiding of links on a profile update).
+        await services.users.collection.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "new@example.com"}})
+        assert_error(await api.post(f"/auth/verify-email?token={token}"), 401, "Invalid or expired token")
+        assert (await stored(services, ada.id))["isEmailVerified"] is False
+        assert (await caller(api, ada.token)).json["isEmailVerified"] is False
 
 
-@pytest.mark.gen_test
-async def test_a_verify_link_does_not_verify_an_email_changed_after_it_was_sent(api, services, mailbox):
-    ada = await sign_up(api)
-    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
-    # The address changes behind the link's back (written straight to the store, so this is the verify
-    # step's own check and not the voiding of links on a profile update).
-    await services.users.collection.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "new@example.com"}})
-    assert_error(await api.post(f"/auth/verify-email?token={token}"), 401, "Invalid or expired token")
-    assert (await stored(services, ada.id))["isEmailVerified"] is False
-    assert (await caller(api, ada.token)).json["isEmailVerified"] is False
+    @pytest.mark.gen_test
+    async def test_a_verify_link_sent_before_a_profile_email_change_verifies_nothing(self, api, services, mailbox):
+        ada = await sign_up(api)
+        token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+        changed = await api.put(f"/users/{ada.id}", token=ada.token,
+                                json={"email": "new@example.com", "currentPassword": PASSWORD})
+        assert changed.code == 200 and changed.json["email"] == "new@example.com", changed
+        assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
+        assert (await stored(services, ada.id))["isEmailVerified"] is False
 
 
-@pytest.mark.gen_test
-async def test_a_verify_link_sent_before_a_profile_email_change_verifies_nothing(api, services, mailbox):
-    ada = await sign_up(api)
-    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
-    changed = await api.put(f"/users/{ada.id}", token=ada.token,
-                            json={"email": "new@example.com", "currentPassword": PASSWORD})
-    assert changed.code == 200 and changed.json["email"] == "new@example.com", changed
-    assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
-    assert (await stored(services, ada.id))["isEmailVerified"] is False
-
-
-@pytest.mark.gen_test
-async def test_an_already_verified_user_is_sent_no_verification_email(api, services, mailbox):
-    ada = await sign_up(api)
-    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
-    assert (await api.post(f"/auth/verify-email?token={token}")).code == 204
-    queued = await services.outbox.collection.count_documents({})
-    assert (await api.post("/auth/send-verification-email", token=ada.token)).code == 204
-    # Nothing queued, no new verify token; then a mail that must go out arrives alone.
-    assert await services.outbox.collection.count_documents({}) == queued
-    assert await services.sessions.tokens.count_documents({"type": "verify"}) == 0
-    assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
-    messages = await mailbox.wait_for(2)
-    assert [m["Subject"] for m in messages] == ["Verify your email address", "Reset your password"]
-    assert await services.outbox.collection.count_documents({}) == queued + 1
+    @pytest.mark.gen_test
+    async def test_an_already_verified_user_is_sent_no_verification_email(self, api, services, mailbox):
+        ada = await sign_up(api)
+        token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+        assert (await api.post(f"/auth/verify-email?token={token}")).code == 204
+        queued = await services.outbox.collection.count_documents({})
+        assert (await api.post("/auth/send-verification-email", token=ada.token)).code == 204
+        # Nothing queued, no new verify token; then a mail that must go out arrives alone.
+        assert await services.outbox.collection.count_documents({}) == queued
+        assert await services.sessions.tokens.count_documents({"type": "verify"}) == 0
+        assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
+        messages = await mailbox.wait_for(2)
+        assert [m["Subject"] for m in messages] == ["Verify your email address", "Reset your password"]
+        assert await services.outbox.collection.count_documents({}) == queued + 1

@@ -105,7 +105,8 @@ SESSION_SURVIVES_CONCURRENT_REFRESH = False
 async def test_concurrent_use_of_one_refresh_token(api, services):
     tokens = (await api.register())["tokens"]
     sid = ObjectId(claims(tokens["access"]["token"])["sid"])
-    responses = await asyncio.gather(*[api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})
+    body = {"refreshToken": tokens["refresh"]["token"]}
+    responses = await asyncio.gather(*[api.post("/auth/refresh-tokens", json=body)
                                        for _ in range(CONCURRENT_REFRESHES)])
     codes = sorted(r.code for r in responses)
     assert codes == [200] * CONCURRENT_REFRESH_WINNERS + [401] * (CONCURRENT_REFRESHES - CONCURRENT_REFRESH_WINNERS)

@@ -315,3 +315,38 @@ async def test_organisations_are_listed_in_the_order_they_were_joined(api, servi
     await services.organisations.organisations.delete_one({"_id": ObjectId(created[1])})
     listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
     assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
+    # The order is the joining time, not the id: joined "Mid" first, then the default, then "Zeta".
+    memberships = services.organisations.memberships
+    for org_id, joined in ((created[2], 1), (None, 2), (created[0], 3)):
+        query = {"orgId": ObjectId(org_id)} if org_id else {"orgId": {"$nin": [ObjectId(i) for i in created]}}
+        when = dt.datetime(2026, 1, joined, tzinfo=dt.timezone.utc)
+        await memberships.update_one(query, {"$set": {"createdAt": when}})
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Mid", "Ada's Organisation", "Zeta"]
+
+
+# ---- CORS ---------------------------------------------------------------------------------------------
+
+class TestCorsPreflight:
+    @pytest.fixture
+    def settings_env(self):
+        return {"CORS_ORIGINS": "https://app.example.com"}
+
+    @pytest.mark.gen_test
+    async def test_the_preflight_allows_the_contract_s_methods_and_headers_and_says_for_how_long(self, api):
+        preflight = await api.request("OPTIONS", "/users/user", headers={
+            "Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        assert preflight.code == 204 and preflight.body == b""
+        methods = {m.strip() for m in preflight.headers["Access-Control-Allow-Methods"].split(",")}
+        assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= methods
+        allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+        assert {"authorization", "content-type"} <= allowed
+        assert int(preflight.headers["Access-Control-Max-Age"]) > 0
+        exposed = {h.strip().lower() for h in preflight.headers["Access-Control-Expose-Headers"].split(",")}
+        assert {"retry-after", "x-request-id"} <= exposed
+        # An unlisted origin's preflight gets none of it.
+        other = await api.request("OPTIONS", "/users/user", headers={
+            "Origin": "https://evil.example.com", "Access-Control-Request-Method": "PUT"})
+        assert other.code == 204
+        assert not [name for name in other.headers if name.lower().startswith("access-control-")]

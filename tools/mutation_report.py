@@ -52,7 +52,7 @@ def main(patterns: list) -> int:
         print(f"{'total':32} {total_checked:7} {total_killed:7} {100 * total_killed / total_checked:6.1f}%")
     for source, by_status in found.items():
         for status, names in by_status.items():
-            if status not in KILLED:
+            if status not in KILLED and status != "not checked":
                 for name in names:
                     print(f"{status}: {name}")
     return 0

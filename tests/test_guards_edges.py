@@ -350,3 +350,23 @@ class TestCorsPreflight:
             "Origin": "https://evil.example.com", "Access-Control-Request-Method": "PUT"})
         assert other.code == 204
         assert not [name for name in other.headers if name.lower().startswith("access-control-")]
+
+
+# ---- expiry instants ------------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry_instant(api, services,
+                                                                                        monkeypatch):
+    import services.sessions as sessions_module
+
+    ada = await sign_up(api)
+    user = await services.users.find_by_email("ada@example.com")
+    raw_reset, _ = await services.sessions.issue_single_use(user, "reset", 10)
+    instant = sessions_module.utcnow()
+    monkeypatch.setattr(sessions_module, "utcnow", lambda: instant)  # the clock stops at the expiry instant
+    sid = ObjectId(claims(ada.token)["sid"])
+    await services.sessions.tokens.update_many({"userId": user["_id"]}, {"$set": {"expiresAt": instant}})
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401)
+    assert_error(await api.post(f"/auth/reset-password?token={raw_reset}", json={"password": "a brand new one"}), 401)
+    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": instant}})
+    assert_error(await api.get("/users/user", token=ada.token), 401)

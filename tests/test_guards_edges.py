@@ -107,6 +107,10 @@ async def test_change_password_keeps_only_the_caller_s_session(api, services):
         ObjectId(claims(ada.token)["sid"])]
     for pair in others:
         assert_error(await api.get("/users/user", token=pair["access"]["token"]), 401)
+        # Their refresh tokens are gone from the store too, not merely unusable.
+        assert await services.sessions.tokens.count_documents(
+            {"sessionId": ObjectId(claims(pair["access"]["token"])["sid"])}) == 0
+    assert await services.sessions.tokens.count_documents({"sessionId": ObjectId(claims(ada.token)["sid"])}) == 1
     assert (await api.get("/users/user", token=bob.token)).code == 200  # another user's session is untouched
 
 

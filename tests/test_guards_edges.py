@@ -327,6 +327,14 @@ async def test_organisations_are_listed_in_the_order_they_were_joined(api, servi
         await memberships.update_one(query, {"$set": {"createdAt": when}})
     listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
     assert [org["name"] for org in listed] == ["Mid", "Ada's Organisation", "Zeta"]
+    # Joined at the same instant: by id, whatever order the store holds them in (the default's
+    # membership, the oldest id, is written back last).
+    await memberships.update_many({}, {"$set": {"createdAt": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)}})
+    default = await memberships.find_one({"orgId": {"$nin": [ObjectId(i) for i in created]}})
+    await memberships.delete_one({"_id": default["_id"]})
+    await memberships.insert_one(default)
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
 
 
 # ---- CORS ---------------------------------------------------------------------------------------------

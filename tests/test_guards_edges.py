@@ -162,6 +162,15 @@ class TestAttemptWindow:
                                headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"})).code == 200
 
     @pytest.mark.gen_test
+    async def test_without_forwarding_headers_the_peer_address_counts(self, api):
+        await sign_up(api)
+        for _ in range(2):
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        # The same client named by nginx's header is the same counter.
+        assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Forwarded-For": "127.0.0.1"}), 429)
+        assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Real-IP": " 127.0.0.1 "}), 429)
+
+    @pytest.mark.gen_test
     async def test_a_lost_insert_race_still_counts_the_attempt(self, api, services, monkeypatch):
         await sign_up(api)
         collection = services.login_attempts.collection

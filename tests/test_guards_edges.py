@@ -185,9 +185,26 @@ class TestAttemptWindow:
             return await real(*args, **kwargs)
 
         monkeypatch.setattr(collection, "find_one_and_update", first_insert_loses)
-        assert_error(await api.post("/auth/login", json=WRONG), 401)
-        assert raced and (await collection.find_one({}))["count"] == 2
+        # Two first attempts race and the limit is 1: the loser's retry counts second, and is refused.
+        monkeypatch.setattr(services.login_attempts, "limit", 1)
         assert_error(await api.post("/auth/login", json=WRONG), 429)
+        assert raced and (await collection.find_one({}))["count"] == 2
+
+    @pytest.mark.gen_test
+    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(self, api, services,
+                                                                                       monkeypatch):
+        await sign_up(api)
+        monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+5:30: a naive local time would be stored 5.5 h off
+        time.tzset()
+        try:
+            before = time.time()
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+        window_end = (int(before) // 600 + 1) * 600
+        (counter,) = await services.login_attempts.collection.find({}).to_list(None)
+        assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.timezone.utc)
 
 
 # ---- the error envelope's other paths ----------------------------------------------------------------

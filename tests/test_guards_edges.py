@@ -408,3 +408,15 @@ async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry
     assert_error(await api.post(f"/auth/reset-password?token={raw_reset}", json={"password": "a brand new one"}), 401)
     await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": instant}})
     assert_error(await api.get("/users/user", token=ada.token), 401)
+
+
+@pytest.mark.gen_test
+async def test_a_path_that_is_not_utf_8_is_400_and_logged_as_a_warning(api, caplog):
+    ada = await sign_up(api)
+    with caplog.at_level(logging.INFO, logger="accounts.http"):
+        response = await api.get("/users/%FF%FE", token=ada.token)
+    assert_error(response, 400, "Bad Request")
+    (record,) = [r for r in caplog.records if r.name == "accounts.http"]
+    assert record.levelno == logging.WARNING
+    request_id = response.headers["X-Request-ID"]
+    assert record.getMessage() == f"400 Invalid unicode in url: b'\\xff\\xfe' request_id={request_id}"

@@ -420,3 +420,31 @@ async def test_a_path_that_is_not_utf_8_is_400_and_logged_as_a_warning(api, capl
     assert record.levelno == logging.WARNING
     request_id = response.headers["X-Request-ID"]
     assert record.getMessage() == f"400 Invalid unicode in url: b'\\xff\\xfe' request_id={request_id}"
+
+
+@pytest.mark.gen_test
+async def test_a_new_organisation_is_stored_with_exactly_its_fields(api, services):
+    ada = await sign_up(api)
+    response = await api.post("/api/organisations", json={"name": "Acme", "description": "Anvils"}, token=ada.token)
+    org_id = ObjectId(response.json["data"]["orgId"])
+    stored_org = await services.organisations.organisations.find_one({"_id": org_id})
+    assert set(stored_org) == {"_id", "name", "description", "createdBy", "createdAt"}
+    assert (stored_org["name"], stored_org["description"], stored_org["createdBy"]) == ("Acme", "Anvils",
+                                                                                       ObjectId(ada.id))
+    assert close_to(stored_org["createdAt"], now())
+    membership = await services.organisations.memberships.find_one({"orgId": org_id})
+    assert membership["userId"] == ObjectId(ada.id) and membership["createdAt"] == stored_org["createdAt"]
+
+
+@pytest.mark.gen_test
+async def test_the_pair_s_expiry_times_are_utc_whatever_the_local_zone(api, monkeypatch):
+    await sign_up(api)
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        pair = (await api.login(email="ada@example.com"))["tokens"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    exp = dt.datetime.fromtimestamp(claims(pair["access"]["token"])["exp"], dt.timezone.utc)
+    assert pair["access"]["expires"] == exp.strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -40,8 +40,12 @@ async def test_verify_email_link_works_once(api, mailbox, services):
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
     assert_error(await api.post("/auth/verify-email?token=nonsense"), 401)
     assert error_fields(await api.post("/auth/verify-email")) == {"token": "is required"}
-    # Once verified, asking again sends nothing.
+    # Once verified, asking again sends nothing: no message queued, and the next email to arrive is the reset.
+    queued = await services.outbox.collection.count_documents({})
     assert (await api.post("/auth/send-verification-email", token=body["tokens"]["access"]["token"])).code == 204
+    assert await services.outbox.collection.count_documents({}) == queued
+    assert (await api.post("/auth/forgot-password", json={"email": "mark@example.com"})).code == 204
+    assert [m["Subject"] for m in await mailbox.wait_for(2)] == ["[Accounts] Verify your email address", "[Accounts] Reset your password"]
 
 
 async def test_send_verification_email_replaces_the_previous_link(api, mailbox):

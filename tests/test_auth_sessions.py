@@ -4,6 +4,7 @@ import datetime as dt
 
 import jwt
 import pytest
+from bson import ObjectId
 
 from tests.helpers import PASSWORD, assert_error, claims, error_fields
 
@@ -47,14 +48,20 @@ async def test_bearer_token_reaches_protected_endpoints(api):
 async def test_tampered_expired_and_foreign_tokens_are_refused(api, config):
     token = (await api.register())["tokens"]["access"]["token"]
     good = claims(token)
+    # Another user's live session: its sid paired with the first user's sub (and the reverse) must not pass.
+    other = claims((await api.register(email="other@example.com"))["tokens"]["access"]["token"])
+    mixed = [jwt.encode({**good, "sid": other["sid"]}, config.jwt_secret, algorithm="HS256"),
+             jwt.encode({**other, "sid": good["sid"]}, config.jwt_secret, algorithm="HS256")]
     tampered = jwt.encode({**good, "role": "admin"}, "another-secret-that-is-at-least-32-bytes!", algorithm="HS256")
     expired = jwt.encode({**good, "iat": good["iat"] - 7200, "exp": good["iat"] - 3600}, config.jwt_secret,
                          algorithm="HS256")
     unsigned = jwt.encode({**good}, None, algorithm="none")
     wrong_type = jwt.encode({**good, "type": "refresh"}, config.jwt_secret, algorithm="HS256")
     no_sid = jwt.encode({k: v for k, v in good.items() if k != "sid"}, config.jwt_secret, algorithm="HS256")
-    for bad in (tampered, expired, unsigned, wrong_type, no_sid):
+    for bad in (tampered, expired, unsigned, wrong_type, no_sid, *mixed):
         assert_error(await api.post("/auth/send-verification-email", token=bad), 401)
+    # The genuine tokens still work: nothing above was refused for a reason other than its forgery.
+    assert (await api.get("/users/user", token=token)).json["email"] == "mark@example.com"
 
 
 async def test_refresh_returns_a_new_pair_and_retires_the_old_token(api):
@@ -124,12 +131,23 @@ class TestNoGrace:
     def settings_env(self):
         return {"REFRESH_REUSE_GRACE_SECONDS": "0"}
 
-    async def test_concurrent_use_yields_at_most_one_pair(self, api):
+    async def test_concurrent_use_gives_one_pair_and_then_ends_the_session(self, api, services):
+        # Without a grace, one request wins the rotation; the other four present a retired token, which
+        # ends the session (theft detection): exactly one 200, and the session is gone afterwards.
         tokens = (await api.register())["tokens"]
-        responses = await asyncio.gather(*[
-            api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
-        assert sum(r.code == 200 for r in responses) <= 1
-        assert all(r.code in (200, 401) for r in responses)
+        sid = ObjectId(claims(tokens["access"]["token"])["sid"])
+        body = {"refreshToken": tokens["refresh"]["token"]}
+        responses = await asyncio.gather(*[api.post("/auth/refresh-tokens", json=body) for _ in range(5)])
+        assert sorted(r.code for r in responses) == [200] + [401] * 4
+        for response in responses:
+            if response.code == 401:
+                assert_error(response, 401, "Invalid refresh token")
+        (pair,) = [r.json for r in responses if r.code == 200]
+        assert claims(pair["access"]["token"])["sid"] == str(sid)
+        assert await services.sessions.sessions.count_documents({"_id": sid}) == 0
+        assert await services.sessions.tokens.count_documents({"sessionId": sid}) == 0
+        assert (await api.get("/users/user", token=pair["access"]["token"])).code == 401
+        assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": pair["refresh"]["token"]}), 401)
 
 
 async def test_unknown_expired_and_malformed_refresh_tokens(api, services):

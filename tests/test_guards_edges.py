@@ -1,0 +1,454 @@
+"""Boundaries, stored state and failure paths that mutmut's survivors showed no test looked at (issue #16).
+
+Sessions and tokens, the login-attempt window's arithmetic, the error envelope's other paths, body
+limits at the byte, and what the logs say. docs/testing.md has the run these came from.
+"""
+import datetime as dt
+import logging
+import math
+import time
+
+import pytest
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
+
+from tests.helpers import PASSWORD, assert_error, claims
+from tests.users_fixtures import sign_up
+
+DAY = dt.timedelta(days=1)
+WRONG = {"email": "ada@example.com", "password": "wrong password"}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def close_to(value: dt.datetime, expected: dt.datetime, seconds: float = 30) -> bool:
+    return abs((value - expected).total_seconds()) <= seconds
+
+
+# ---- sessions and the token pair --------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_the_token_pair_and_its_claims_match_the_contract(api, services):
+    ada = await sign_up(api)
+    pair = (await api.login(email="ada@example.com"))["tokens"]
+    access = claims(pair["access"]["token"])
+    assert set(access) == {"sub", "userId", "email", "role", "type", "sid", "iat", "exp", "jti"}
+    user_id = (await services.users.find_by_email("ada@example.com"))["_id"]
+    assert access["sub"] == access["userId"] == ada.id == str(user_id)
+    assert (access["email"], access["role"], access["type"]) == ("ada@example.com", "user", "access")
+    assert access["exp"] - access["iat"] == 30 * 60
+    assert abs(access["iat"] - time.time()) < 30
+    assert len(access["jti"]) == 32 and access["jti"] != claims(ada.token)["jti"]
+    expires = dt.datetime.fromisoformat(pair["access"]["expires"].replace("Z", "+00:00"))
+    assert expires == dt.datetime.fromtimestamp(access["exp"], dt.timezone.utc)
+    refresh_expires = dt.datetime.fromisoformat(pair["refresh"]["expires"].replace("Z", "+00:00"))
+    assert close_to(refresh_expires, now() + 30 * DAY)
+    # Stored: the session, and the refresh token as a hash bound to that session and user.
+    sid = ObjectId(access["sid"])
+    session = await services.sessions.sessions.find_one({"_id": sid})
+    assert session["userId"] == user_id and close_to(session["createdAt"], now())
+    assert close_to(session["expiresAt"], now() + 30 * DAY)
+    token = await services.sessions.tokens.find_one({"sessionId": sid})
+    assert token["type"] == "refresh" and token["userId"] == user_id and token["usedAt"] is None
+    assert close_to(token["createdAt"], now()) and token["expiresAt"] == refresh_expires
+
+
+@pytest.mark.gen_test
+async def test_refreshing_extends_the_session_and_retires_the_old_token(api, services):
+    ada = await sign_up(api)
+    sid = ObjectId(claims(ada.token)["sid"])
+    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": now() + dt.timedelta(minutes=5)}})
+    response = await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})
+    assert response.code == 200, response
+    session = await services.sessions.sessions.find_one({"_id": sid})
+    assert close_to(session["expiresAt"], now() + 30 * DAY)
+    old = await services.sessions.tokens.find_one({"sessionId": sid, "usedAt": {"$ne": None}})
+    assert old is not None and close_to(old["usedAt"], now())
+    assert await services.sessions.tokens.count_documents({"sessionId": sid, "usedAt": None}) == 1
+
+
+@pytest.mark.gen_test
+async def test_refresh_of_a_gone_session_or_user_is_401(api, services):
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
+    # The session document is gone but its refresh token is still stored.
+    await services.sessions.sessions.delete_one({"_id": ObjectId(claims(ada.token)["sid"])})
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
+                 "Invalid refresh token")
+    # The user is gone but session and token are still stored.
+    await services.users.collection.delete_one({"_id": ObjectId(bob.id)})
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": bob.refresh}), 401,
+                 "Invalid refresh token")
+
+
+@pytest.mark.gen_test
+async def test_refresh_and_logout_messages(api, services):
+    ada = await sign_up(api)
+    await services.sessions.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": now() - DAY}})
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
+                 "Invalid refresh token")
+    assert_error(await api.post("/auth/logout", json={"refreshToken": "made-up"}), 401, "Invalid refresh token")
+    assert_error(await api.get("/users/user"), 401, "Please authenticate")
+    # An expired refresh token is refused without ending its session: the access token still works.
+    assert (await api.get("/users/user", token=ada.token)).code == 200
+
+
+@pytest.mark.gen_test
+async def test_change_password_keeps_only_the_caller_s_session(api, services):
+    ada = await sign_up(api)
+    others = [(await api.login(email="ada@example.com"))["tokens"] for _ in range(2)]
+    bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
+    body = {"email": "ada@example.com", "password": PASSWORD, "newPassword": "a brand new password"}
+    assert (await api.post("/auth/change-password", json=body, token=ada.token)).code == 204
+    user_id = ObjectId(ada.id)
+    assert [s["_id"] for s in await services.sessions.sessions.find({"userId": user_id}).to_list(None)] == [
+        ObjectId(claims(ada.token)["sid"])]
+    for pair in others:
+        assert_error(await api.get("/users/user", token=pair["access"]["token"]), 401)
+        # Their refresh tokens are gone from the store too, not merely unusable.
+        assert await services.sessions.tokens.count_documents(
+            {"sessionId": ObjectId(claims(pair["access"]["token"])["sid"])}) == 0
+    assert await services.sessions.tokens.count_documents({"sessionId": ObjectId(claims(ada.token)["sid"])}) == 1
+    assert (await api.get("/users/user", token=bob.token)).code == 200  # another user's session is untouched
+
+
+@pytest.mark.gen_test
+async def test_reset_token_of_a_deleted_user_is_401(api, services):
+    await sign_up(api)
+    user = await services.users.find_by_email("ada@example.com")
+    raw, _ = await services.sessions.issue_single_use(user, "reset", 10)
+    stored = await services.sessions.tokens.find_one({"type": "reset"})
+    assert stored["email"] == "ada@example.com" and stored["userId"] == user["_id"]
+    assert close_to(stored["createdAt"], now()) and close_to(stored["expiresAt"], now() + dt.timedelta(minutes=10))
+    await services.users.collection.delete_one({"_id": user["_id"]})
+    response = await api.post(f"/auth/reset-password?token={raw}", json={"password": "a brand new password"})
+    assert_error(response, 401, "Invalid or expired token")
+
+
+# ---- the login-attempt window -----------------------------------------------------------------------
+
+class TestAttemptWindow:
+    @pytest.fixture
+    def settings_env(self):
+        return {"LOGIN_ATTEMPTS_LIMIT": "2", "LOGIN_ATTEMPTS_WINDOW_SECONDS": "600", "TRUST_PROXY": "true"}
+
+    @pytest.mark.gen_test
+    async def test_retry_after_is_the_rest_of_the_window_and_the_count_expires_with_it(self, api, services):
+        await sign_up(api)
+        for _ in range(2):
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        before = time.time()
+        blocked = await api.post("/auth/login", json=WRONG)
+        assert_error(blocked, 429, "Too many login attempts, try again later")
+        window_end = (int(before) // 600 + 1) * 600
+        assert abs(int(blocked.headers["Retry-After"]) - math.ceil(window_end - before)) <= 2
+        # Two counters: this email from this address, and this address across all emails.
+        counters = await services.login_attempts.collection.find({}).to_list(None)
+        assert len(counters) == 2
+        for counter in counters:
+            assert counter["count"] == 3
+            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.timezone.utc)
+            assert counter["_id"].endswith(f":{window_end - 600}") and "ada" not in counter["_id"]
+
+    @pytest.mark.gen_test
+    async def test_the_address_is_the_last_forwarded_hop(self, api):
+        await sign_up(api)
+        # nginx appends the peer it saw; whatever the client wrote before it is not believed.
+        for spoofed in ("10.0.0.1", "10.0.0.2"):
+            headers = {"X-Forwarded-For": f"{spoofed}, 203.0.113.9"}
+            assert_error(await api.post("/auth/login", json=WRONG, headers=headers), 401)
+        blocked = await api.post("/auth/login", json=WRONG, headers={"X-Forwarded-For": "10.0.0.3,203.0.113.9 "})
+        assert_error(blocked, 429)
+        assert (await api.post("/auth/login", json={**WRONG, "password": PASSWORD},
+                               headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"})).code == 200
+
+    @pytest.mark.gen_test
+    async def test_without_forwarding_headers_the_peer_address_counts(self, api):
+        await sign_up(api)
+        for _ in range(2):
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        # The same client named by nginx's header is the same counter.
+        assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Forwarded-For": "127.0.0.1"}), 429)
+        assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Real-IP": " 127.0.0.1 "}), 429)
+
+    @pytest.mark.gen_test
+    async def test_a_lost_insert_race_still_counts_the_attempt(self, api, services, monkeypatch):
+        await sign_up(api)
+        collection = services.login_attempts.collection
+        real = collection.find_one_and_update
+        raced = []
+
+        async def first_insert_loses(*args, **kwargs):
+            if not raced:
+                raced.append(True)
+                await real(*args, **kwargs)  # the other request's insert
+                raise DuplicateKeyError("E11000 duplicate key error", 11000)
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(collection, "find_one_and_update", first_insert_loses)
+        # Two first attempts race (on the per-address counter, counted first) and its limit is 1: the
+        # loser's retry counts second, and is refused.
+        monkeypatch.setattr(services.login_attempts, "per_address", 1)
+        assert_error(await api.post("/auth/login", json=WRONG), 429)
+        assert raced and [doc["count"] for doc in await collection.find({}).to_list(None)] == [2]
+
+    @pytest.mark.gen_test
+    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(self, api, services,
+                                                                                       monkeypatch):
+        await sign_up(api)
+        monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+5:30: a naive local time would be stored 5.5 h off
+        time.tzset()
+        try:
+            before = time.time()
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+        window_end = (int(before) // 600 + 1) * 600
+        for counter in await services.login_attempts.collection.find({}).to_list(None):
+            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.timezone.utc)
+
+
+# ---- the error envelope's other paths ----------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_database_unavailable_is_503_in_the_envelope(api, services, monkeypatch, caplog):
+    async def unreachable(email):
+        raise ServerSelectionTimeoutError("no server")
+
+    monkeypatch.setattr(services.auth, "forgot_password", unreachable)
+    with caplog.at_level(logging.INFO, logger="accounts.http"):
+        response = await api.post("/auth/forgot-password", json={"email": "ada@example.com"})
+    body = assert_error(response, 503, "Database unavailable")
+    assert set(body) == {"status", "statusCode", "code", "message"}
+    (record,) = [r for r in caplog.records if r.name == "accounts.http"]
+    assert record.levelno == logging.WARNING and "database unavailable" in record.getMessage()
+    assert record.exc_info is None and response.headers["X-Request-ID"] in record.getMessage()
+
+
+@pytest.mark.gen_test
+async def test_unexpected_errors_are_logged_with_their_traceback_and_client_errors_are_not(api, services, monkeypatch,
+                                                                                          caplog):
+    async def broken(email):
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.INFO, logger="accounts.http"):
+        assert_error(await api.post("/auth/login", json={}), 422)
+        assert_error(await api.get("/users/user"), 401)
+        assert not [r for r in caplog.records if r.name == "accounts.http"]
+        monkeypatch.setattr(services.auth, "forgot_password", broken)
+        response = await api.post("/auth/forgot-password", json={"email": "ada@example.com"})
+    assert_error(response, 500)
+    (record,) = [r for r in caplog.records if r.name == "accounts.http"]
+    assert record.levelno == logging.ERROR and record.exc_info[0] is RuntimeError
+    message = record.getMessage()
+    assert response.headers["X-Request-ID"] in message and "POST /auth/forgot-password" in message
+
+
+@pytest.mark.gen_test
+async def test_tornado_s_own_errors_keep_their_reason(api, caplog):
+    with caplog.at_level(logging.INFO, logger="accounts.http"):
+        assert_error(await api.delete("/auth/login"), 405, "Method Not Allowed")
+    assert not [r for r in caplog.records if r.name == "accounts.http" and r.levelno >= logging.ERROR]
+
+
+@pytest.mark.gen_test
+async def test_every_request_leaves_the_in_flight_count_at_zero(api, app):
+    await api.get("/health")
+    await api.get("/no/such/route")
+    await api.post("/auth/login", json={})
+    await api.post("/auth/login", body=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"})
+    assert app.in_flight == 0
+
+
+# ---- request bodies at the byte ----------------------------------------------------------------------
+
+class TestBodyLimit:
+    LIMIT = 2048
+
+    @pytest.fixture
+    def settings_env(self):
+        return {"MAX_BODY_BYTES": str(self.LIMIT)}
+
+    @staticmethod
+    def body_of(size: int) -> bytes:
+        """A login body of exactly size bytes (JSON, padded with spaces)."""
+        core = b'{"email": "ada@example.com", "password": "wrong password"}'
+        return core + b" " * (size - len(core))
+
+    @pytest.mark.gen_test
+    async def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413(self, api):
+        json_type = {"Content-Type": "application/json"}
+        at_limit = await api.post("/auth/login", body=self.body_of(self.LIMIT), headers=json_type)
+        assert_error(at_limit, 401, "Authentication failed")
+        assert_error(await api.post("/auth/login", body=self.body_of(self.LIMIT + 1), headers=json_type), 413,
+                     "Request body too large")
+
+    @pytest.mark.gen_test
+    async def test_the_same_holds_for_chunked_bodies(self, api):
+        def chunked(body: bytes):
+            async def produce(write):
+                for start in range(0, len(body), 500):
+                    await write(body[start:start + 500])
+            return produce
+
+        json_type = {"Content-Type": "application/json"}
+        at_limit = await api.post("/auth/login", body_producer=chunked(self.body_of(self.LIMIT)), headers=json_type)
+        assert_error(at_limit, 401, "Authentication failed")
+        over = await api.post("/auth/login", body_producer=chunked(self.body_of(self.LIMIT + 1)), headers=json_type)
+        assert_error(over, 413, "Request body too large")
+
+
+@pytest.mark.gen_test
+async def test_json_media_type_is_matched_without_case_or_spacing(api):
+    body = b'{"email": "ada@example.com", "password": "wrong password"}'
+    for content_type in ("Application/JSON", " application/json ; charset=utf-8", "application/json;charset=UTF-8"):
+        assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 401)
+    for content_type in ("application/jsonp", "text/json", ""):
+        assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 415)
+    # No body at all needs no content type.
+    assert_error(await api.post("/auth/login", body=b"  ", headers={"Content-Type": "text/plain"}), 422)
+
+
+# ---- organisations -----------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(api, services, monkeypatch):
+    async def lost_race(document, *args, **kwargs):
+        raise DuplicateKeyError("E11000 duplicate key error collection: users index: email_unique", 11000)
+
+    monkeypatch.setattr(services.users.collection, "insert_one", lost_race)
+    response = await api.post("/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com",
+                                                      "password": PASSWORD})
+    assert_error(response, 422)
+    assert await services.organisations.organisations.count_documents({}) == 0
+    assert await services.organisations.memberships.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+async def test_a_user_in_no_organisation_still_sees_themselves(api, services):
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
+    await services.organisations.memberships.delete_many({"userId": ObjectId(ada.id)})
+    response = await api.get(f"/api/users/{ada.id}", token=ada.token)
+    assert response.code == 200 and response.json["data"]["id"] == ada.id
+    assert_error(await api.get(f"/api/users/{bob.id}", token=ada.token), 403)
+    assert_error(await api.get(f"/api/users/{ada.id}", token=bob.token), 403)
+
+
+@pytest.mark.gen_test
+async def test_organisations_are_listed_in_the_order_they_were_joined(api, services):
+    ada = await sign_up(api)
+    created = []
+    for name in ("Zeta", "Alpha", "Mid"):
+        response = await api.post("/api/organisations", json={"name": name}, token=ada.token)
+        created.append(response.json["data"]["orgId"])
+    # An organisation deleted behind its memberships' back is not listed.
+    await services.organisations.organisations.delete_one({"_id": ObjectId(created[1])})
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
+    # The order is the joining time, not the id: joined "Mid" first, then the default, then "Zeta".
+    memberships = services.organisations.memberships
+    for org_id, joined in ((created[2], 1), (None, 2), (created[0], 3)):
+        query = {"orgId": ObjectId(org_id)} if org_id else {"orgId": {"$nin": [ObjectId(i) for i in created]}}
+        when = dt.datetime(2026, 1, joined, tzinfo=dt.timezone.utc)
+        await memberships.update_one(query, {"$set": {"createdAt": when}})
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Mid", "Ada's Organisation", "Zeta"]
+    # Joined at the same instant: by id, whatever order the store holds them in (the default's
+    # membership, the oldest id, is written back last).
+    await memberships.update_many({}, {"$set": {"createdAt": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)}})
+    default = await memberships.find_one({"orgId": {"$nin": [ObjectId(i) for i in created]}})
+    await memberships.delete_one({"_id": default["_id"]})
+    await memberships.insert_one(default)
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
+
+
+# ---- CORS ---------------------------------------------------------------------------------------------
+
+class TestCorsPreflight:
+    @pytest.fixture
+    def settings_env(self):
+        return {"CORS_ORIGINS": "https://app.example.com"}
+
+    @pytest.mark.gen_test
+    async def test_the_preflight_allows_the_contract_s_methods_and_headers_and_says_for_how_long(self, api):
+        preflight = await api.request("OPTIONS", "/users/user", headers={
+            "Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        assert preflight.code == 204 and preflight.body == b""
+        methods = {m.strip() for m in preflight.headers["Access-Control-Allow-Methods"].split(",")}
+        assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= methods
+        allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+        assert {"authorization", "content-type"} <= allowed
+        assert int(preflight.headers["Access-Control-Max-Age"]) > 0
+        exposed = {h.strip().lower() for h in preflight.headers["Access-Control-Expose-Headers"].split(",")}
+        assert {"retry-after", "x-request-id"} <= exposed
+        # An unlisted origin's preflight gets none of it.
+        other = await api.request("OPTIONS", "/users/user", headers={
+            "Origin": "https://evil.example.com", "Access-Control-Request-Method": "PUT"})
+        assert other.code == 204
+        assert not [name for name in other.headers if name.lower().startswith("access-control-")]
+
+
+# ---- expiry instants ------------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry_instant(api, services,
+                                                                                        monkeypatch):
+    import services.sessions as sessions_module
+
+    ada = await sign_up(api)
+    user = await services.users.find_by_email("ada@example.com")
+    raw_reset, _ = await services.sessions.issue_single_use(user, "reset", 10)
+    instant = sessions_module.utcnow()
+    monkeypatch.setattr(sessions_module, "utcnow", lambda: instant)  # the clock stops at the expiry instant
+    sid = ObjectId(claims(ada.token)["sid"])
+    await services.sessions.tokens.update_many({"userId": user["_id"]}, {"$set": {"expiresAt": instant}})
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401)
+    assert_error(await api.post(f"/auth/reset-password?token={raw_reset}", json={"password": "a brand new one"}), 401)
+    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": instant}})
+    assert_error(await api.get("/users/user", token=ada.token), 401)
+
+
+@pytest.mark.gen_test
+async def test_a_path_that_is_not_utf_8_is_400_and_logged_as_a_warning(api, caplog):
+    ada = await sign_up(api)
+    with caplog.at_level(logging.INFO, logger="accounts.http"):
+        response = await api.get("/users/%FF%FE", token=ada.token)
+    assert_error(response, 400, "Bad Request")
+    (record,) = [r for r in caplog.records if r.name == "accounts.http"]
+    assert record.levelno == logging.WARNING
+    request_id = response.headers["X-Request-ID"]
+    assert record.getMessage() == f"400 Invalid unicode in url: b'\\xff\\xfe' request_id={request_id}"
+
+
+@pytest.mark.gen_test
+async def test_a_new_organisation_is_stored_with_exactly_its_fields(api, services):
+    ada = await sign_up(api)
+    response = await api.post("/api/organisations", json={"name": "Acme", "description": "Anvils"}, token=ada.token)
+    org_id = ObjectId(response.json["data"]["orgId"])
+    stored_org = await services.organisations.organisations.find_one({"_id": org_id})
+    assert set(stored_org) == {"_id", "name", "description", "createdBy", "createdAt"}
+    assert (stored_org["name"], stored_org["description"], stored_org["createdBy"]) == ("Acme", "Anvils",
+                                                                                       ObjectId(ada.id))
+    assert close_to(stored_org["createdAt"], now())
+    membership = await services.organisations.memberships.find_one({"orgId": org_id})
+    assert membership["userId"] == ObjectId(ada.id) and membership["createdAt"] == stored_org["createdAt"]
+
+
+@pytest.mark.gen_test
+async def test_the_pair_s_expiry_times_are_utc_whatever_the_local_zone(api, monkeypatch):
+    await sign_up(api)
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        pair = (await api.login(email="ada@example.com"))["tokens"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    exp = dt.datetime.fromtimestamp(claims(pair["access"]["token"])["exp"], dt.timezone.utc)
+    assert pair["access"]["expires"] == exp.strftime("%Y-%m-%dT%H:%M:%S.000Z")

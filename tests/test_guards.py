@@ -202,6 +202,24 @@ class TestSingleUseTokens:
 
 
     @pytest.mark.gen_test
+    async def test_an_email_change_racing_the_verify_step_verifies_nothing(self, api, services, mailbox, monkeypatch):
+        # The link is checked against the email when it is consumed, and again when the user is marked
+        # verified: an address changed between the two steps (a concurrent update) must not be verified.
+        ada = await sign_up(api)
+        token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+        consume = services.sessions.consume_single_use
+
+        async def consume_then_email_changes(*args, **kwargs):
+            record = await consume(*args, **kwargs)
+            await services.users.collection.update_one({"_id": ObjectId(ada.id)},
+                                                       {"$set": {"email": "new@example.com"}})
+            return record
+
+        monkeypatch.setattr(services.sessions, "consume_single_use", consume_then_email_changes)
+        assert_error(await api.post(f"/auth/verify-email?token={token}"), 401, "Invalid or expired token")
+        assert (await stored(services, ada.id))["isEmailVerified"] is False
+
+    @pytest.mark.gen_test
     async def test_a_verify_link_sent_before_a_profile_email_change_verifies_nothing(self, api, services, mailbox):
         ada = await sign_up(api)
         token = link_token((await mailbox.wait_for(1))[0], "verify-email")

@@ -5,7 +5,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from models.database import StartupStopped
+from services.database import StartupStopped
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites

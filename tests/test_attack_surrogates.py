@@ -4,7 +4,7 @@ Before: {"password": "\\ud800"} on login (and 10 other endpoints) was a 500; on 
 string would also have failed inside BSON encoding.
 """
 import pytest
-from models.openapi import document
+from handlers.openapi import document
 from tests.helpers import PASSWORD, assert_error
 from tests.users_fixtures import make_admin, multipart, sign_up, stored
 

@@ -14,7 +14,7 @@ from pymongo.errors import (AutoReconnect, ConfigurationError, CursorNotFound, D
                             NetworkTimeout, NotPrimaryError, OperationFailure, ServerSelectionTimeoutError,
                             WriteConcernError, WTimeoutError)
 
-from models.database import Database, driver_error_answer
+from services.database import Database, driver_error_answer
 from services.container import Services
 from settings import Settings
 from tests.conftest import TEST_ENV

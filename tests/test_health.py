@@ -4,7 +4,7 @@ import time
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from models.database import Database
+from services.database import Database
 from services.container import Services
 from settings import Settings
 from tests.conftest import TEST_ENV, stop_services

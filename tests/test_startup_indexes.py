@@ -12,7 +12,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
 from models import users as user_model
-from models.database import INDEXES, Database
+from models.indexes import INDEXES
+from services.database import Database
 from services.container import Services
 from tests.conftest import stop_services
 from tests.helpers import assert_error, server_error
@@ -251,7 +252,7 @@ class TestTransientErrors:
 
 def test_every_declared_index_compares_equal_to_itself_as_listed():
     # The comparison sees a declaration and the server's list_indexes document of it alike.
-    from models.database import index_spec
+    from services.database import index_spec
     for models in INDEXES.values():
         for model in models:
             listed = {"v": 2, **model.document, "key": dict(model.document["key"])}
@@ -259,7 +260,7 @@ def test_every_declared_index_compares_equal_to_itself_as_listed():
 
 
 def test_a_ttl_of_zero_seconds_is_a_difference():
-    from models.database import index_spec
+    from services.database import index_spec
     ttl = {"key": {"expiresAt": 1}, "name": "expiry_ttl", "expireAfterSeconds": 0}
     plain = {"key": {"expiresAt": 1}, "name": "expiry_ttl"}
     assert index_spec(ttl) != index_spec(plain)

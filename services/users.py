@@ -32,8 +32,7 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, sessions=None, photos=None, *, login_attempts=None,
-                 outbox=None):
+    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox):
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
         self.passwords = passwords

@@ -12,9 +12,9 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 import logconfig
-# models.database imports no prometheus_client; the app and services are imported in serve() (see there).
+# services.database imports no prometheus_client; the app and services are imported in serve() (see there).
 from metrics_dir import VARIABLE as METRICS_DIR_VARIABLE, MetricsDirectory
-from models.database import Database, describe_error, fix_for, server_message
+from services.database import Database, describe_error, fix_for, server_message
 from settings import Settings, SettingsError
 
 log = logging.getLogger("accounts")
@@ -101,7 +101,7 @@ async def serve(settings: Settings, sockets) -> None:
     # Imported only now that PROMETHEUS_MULTIPROC_DIR is set: prometheus_client chooses where metric
     # values live when it is first imported.
     from handlers.routes import make_app
-    from models.database import Database
+    from services.database import Database
     from services import metrics
     from services.container import Services
 

@@ -72,7 +72,7 @@ async def seed_minimal(users_count: int, secret: str, tokens_file: str):
     session each; writes one signed access token per session to tokens_file."""
     from mongomock_motor import AsyncMongoMockClient
 
-    from models.database import Database
+    from services.database import Database
     from models.sessions import SESSIONS
     from models.users import COLLECTION as USERS
 

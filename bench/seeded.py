@@ -29,7 +29,7 @@ import logconfig  # noqa: E402
 import seed  # noqa: E402
 from handlers.routes import make_app  # noqa: E402
 from models import organisations as org_model  # noqa: E402
-from models.database import Database  # noqa: E402
+from services.database import Database  # noqa: E402
 from services.container import Services  # noqa: E402
 from settings import Settings  # noqa: E402
 

@@ -15,7 +15,7 @@ from tornado import httputil
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from models.common import parse_object_id
-from models.database import describe_error, driver_error_answer
+from services.database import describe_error, driver_error_answer
 from services import metrics
 from services.errors import ApiError, forbidden, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate

@@ -7,7 +7,7 @@ from tornado import httputil
 from tornado.web import HTTPError, StaticFileHandler
 
 from handlers.base import BaseHandler, error_envelope
-from models.openapi import document
+from handlers.openapi import document
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS_DIR = os.path.join(ROOT, "static", "docs")

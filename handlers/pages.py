@@ -16,7 +16,7 @@ from tornado import httputil
 from tornado.web import HTTPError
 
 from handlers.base import BaseHandler
-from models.database import is_unavailable
+from services.database import is_unavailable
 from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.email import duration

@@ -6,7 +6,7 @@ from models import photos as photo_model
 from models import users as user_model
 from models.common import parse_object_id
 from models.schemas import users as schemas
-from services.errors import ApiError, field_error, forbidden, not_found
+from services.errors import ApiError, field_error, not_found
 from services.validation import compile_schema, trim_strings, validate
 
 CREATE = compile_schema(schemas.CREATE)
@@ -29,18 +29,13 @@ class UsersBaseHandler(BaseHandler):
     """Who may act on whom under /users."""
 
     def require_admin(self) -> None:
-        # Checked on the stored role of a live session, never on the token's claim (CWE-285).
-        if self.current_user["role"] != "admin":
-            raise forbidden("Admins only")
+        """403 unless the caller is an admin (the rule, with its CWE, is Users.require_admin)."""
+        self.services.users.require_admin(self.current_user)
 
     async def target_user(self, raw_id: str) -> dict:
-        """The user a path names, when the caller is that user or an admin: else 403; malformed or unknown 404."""
-        user_id = self.path_id(raw_id, "User")
-        if user_id == self.current_user["_id"]:
-            return self.current_user
-        # Non-admins get 403 whether or not the id exists, so ids cannot be probed (CWE-639).
-        self.require_admin()
-        return await self.services.users.require(user_id)
+        """The user a path names, when the caller is that user or an admin: else 403; malformed or unknown 404
+        (the rule, with its CWE, is Users.target_for; a malformed id is a 404 before it is checked)."""
+        return await self.services.users.target_for(self.current_user, self.path_id(raw_id, "User"))
 
     def send_user(self, user: dict, status: int = 200) -> None:
         self.send_json(user_model.public_view(user), status)

@@ -3,7 +3,7 @@
 An upload is at most MAX_PHOTO_BYTES (5 MiB by default) and what is stored is far smaller (at most
 512x512 and its smaller sizes, re-encoded), well under MongoDB's 16 MiB document limit, so one
 document holds them all and GridFS is not needed. Every look-up is by _id, so the collection needs
-no index of its own (and has no entry in models.database.INDEXES).
+no index of its own (and has no entry in models.indexes.INDEXES).
 
 The document: {_id: user id, version, contentType, updatedAt,
                renditions: {"64"|"128"|"256"|"512": {data, width, height}}}.

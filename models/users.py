@@ -52,7 +52,7 @@ RETIRED_INDEXES = (
     "username_unique",  # sparse unique: replaced by username_string_unique, which also skips null
 )
 
-# GET /users shapes no index serves (listed in models.database.QUERY_EXCEPTIONS): a sortBy of several
+# GET /users shapes no index serves (listed in models.indexes.QUERY_EXCEPTIONS): a sortBy of several
 # keys, or one combined with a filter on another field, and the filtered count for totalResults.
 # Indexing every filter x sort combination would cost more on each write than it saves on this page.
 _LIST_SCAN = ("GET /users, admins only: a multi-key sort or a filter plus a sort on another field, and the "

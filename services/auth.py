@@ -32,7 +32,7 @@ def greeting_name(user: dict):
 class Auth:
     """Each method is one /auth operation."""
 
-    def __init__(self, users, passwords, sessions, login_attempts, outbox, settings):
+    def __init__(self, users, passwords, *, sessions, login_attempts, outbox, settings):
         self.users = users
         self.passwords = passwords
         self.sessions = sessions

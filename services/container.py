@@ -5,7 +5,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from models.database import StartupStopped
+from services.database import StartupStopped
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -44,12 +44,13 @@ class Services:
                                             settings.login_attempts_window_seconds,
                                             settings.login_attempts_per_address)
         self.outbox = Outbox(database, settings)
-        self.users = Users(database, self.passwords, self.organisations, self.sessions, self.photos,
+        self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
                            login_attempts=self.login_attempts, outbox=self.outbox)
         self.favourites = Favourites(database)
         self.signups = Signups(database)
         self.email_sender = EmailSender(self.outbox, settings)
-        self.auth = Auth(self.users, self.passwords, self.sessions, self.login_attempts, self.outbox, settings)
+        self.auth = Auth(self.users, self.passwords, sessions=self.sessions, login_attempts=self.login_attempts,
+                         outbox=self.outbox, settings=settings)
         self._tasks = []
 
     def start(self) -> None:

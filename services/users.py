@@ -32,8 +32,7 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, sessions=None, photos=None, *, login_attempts=None,
-                 outbox=None):
+    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox):
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
         self.passwords = passwords
@@ -87,6 +86,23 @@ class Users:
         if user is None:
             raise not_found("User not found")
         return user
+
+    # Who may act on whom under /users; actor is the caller's stored user (BaseHandler.current_user).
+
+    @staticmethod
+    def require_admin(actor: dict) -> None:
+        """403 "Admins only" unless the actor is an admin."""
+        # Checked on the stored role of a live session, never on the token's claim (CWE-285).
+        if actor["role"] != "admin":
+            raise forbidden("Admins only")
+
+    async def target_for(self, actor: dict, user_id: ObjectId) -> dict:
+        """The user actor may act on: themselves, or anyone when an admin (else 403); unknown 404."""
+        if user_id == actor["_id"]:
+            return actor
+        # Non-admins get 403 whether or not the id exists, so ids cannot be probed (CWE-639).
+        self.require_admin(actor)
+        return await self.require(user_id)
 
     async def find_by_email(self, email: str) -> Optional[dict]:
         """The user with this email (any case), or None."""

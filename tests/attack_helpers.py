@@ -3,6 +3,7 @@ import asyncio
 import time
 
 from models import outbox as outbox_model
+from tests.helpers import Store
 
 
 async def mail_settled(services, timeout: float = 15.0) -> None:
@@ -11,7 +12,8 @@ async def mail_settled(services, timeout: float = 15.0) -> None:
     A stop that lands during an SMTP send can hang Services.stop (tests/test_attack_found_shutdown.py);
     until that is fixed, tests that send real mail end only once the sender is idle.
     """
+    store = Store(services.database)
     deadline = time.monotonic() + timeout
-    while await services.outbox.collection.count_documents({"status": outbox_model.PENDING}):
+    while await store.outbox.count_documents({"status": outbox_model.PENDING}):
         assert time.monotonic() < deadline, "emails still pending"
         await asyncio.sleep(0.02)

@@ -13,7 +13,7 @@ import pytest
 from handlers.routes import make_app
 from services.container import Services
 from settings import Settings
-from tests.helpers import Api, smtp_server
+from tests.helpers import Api, Store, smtp_server
 from tests.index_coverage import RecordingDatabase
 
 # The `browser` fixture (headless Chromium) for the tests of pages a person sees.
@@ -96,6 +96,12 @@ def services(io_loop, config):
     io_loop.run_sync(start)
     yield services
     io_loop.run_sync(lambda: stop_services(services, config))
+
+
+@pytest.fixture
+def store(services):
+    """The test's collections by model name (store.users, store.sessions, ...): see tests/helpers.py Store."""
+    return Store(services.database)
 
 
 async def stop_services(services, config) -> None:

@@ -9,6 +9,8 @@ import time
 
 import jwt
 
+from models import login_attempts, organisations, outbox, photos, sessions, users
+
 PASSWORD = "correct horse battery"
 
 
@@ -94,6 +96,28 @@ class Account:
 
     def __getitem__(self, index):
         return (self.token, self.id)[index]
+
+
+class Store:
+    """The service's collections by their model names: the one way tests read or arrange stored state.
+
+    Tests take the `store` fixture (tests/conftest.py); a helper given `services` builds
+    Store(services.database). Never read state through a service's attributes (services.users.collection...);
+    only a fault injection patches a service's own collection object (monkeypatch.setattr(services.users.
+    collection, "find_one", fail)), since store.users is another handle on the same collection."""
+
+    def __init__(self, database):
+        self.users = database[users.COLLECTION]
+        self.deletions = database[users.DELETIONS]
+        self.sessions = database[sessions.SESSIONS]
+        self.tokens = database[sessions.TOKENS]
+        self.organisations = database[organisations.ORGANISATIONS]
+        self.memberships = database[organisations.MEMBERSHIPS]
+        self.invitations = database[organisations.INVITATIONS]
+        self.outbox = database[outbox.COLLECTION]
+        self.send_counts = database[outbox.SEND_COUNTS]
+        self.photos = database[photos.COLLECTION]
+        self.login_attempts = database[login_attempts.COLLECTION]
 
 
 async def sign_up(api, email: str = "ada@example.com", **fields) -> Account:

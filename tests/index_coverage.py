@@ -16,7 +16,8 @@ import re
 import sys
 from typing import Optional
 
-from models.database import INDEXES, QUERY_EXCEPTIONS, Database
+from models.indexes import INDEXES, QUERY_EXCEPTIONS
+from services.database import Database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_DIRS = tuple(os.path.join(ROOT, d) + os.sep for d in ("services", "models"))
@@ -137,7 +138,7 @@ def served(query: Query) -> bool:
 
 
 def excepted(query: Query) -> bool:
-    """True when the shape is one of the documented exceptions in models/database.py."""
+    """True when the shape is one of the documented exceptions in models/indexes.py."""
     for exception in QUERY_EXCEPTIONS:
         if "source" in exception and query.where.split(":")[0] != exception["source"]:
             continue  # an exception covers only the code it was written for

@@ -1,6 +1,8 @@
 """HTTP helpers for the /api organisation and invitation tests."""
 from bson import ObjectId
 
+from tests.helpers import Store
+
 INVITED = {"status": "success", "message": "User added to organisation successfully"}
 
 
@@ -51,15 +53,18 @@ async def invitations(api, token):
 
 
 async def member_count(services, org_id):
-    return await services.organisations.memberships.count_documents({"orgId": ObjectId(org_id)})
+    store = Store(services.database)
+    return await store.memberships.count_documents({"orgId": ObjectId(org_id)})
 
 
 async def is_member(services, org_id, user_id) -> bool:
-    return await services.organisations.memberships.count_documents(
+    store = Store(services.database)
+    return await store.memberships.count_documents(
         {"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
 
 
 async def stored_invitations(services, **query) -> list:
     """The invitation documents matching query (ids given as strings), oldest first."""
+    store = Store(services.database)
     query = {key: ObjectId(value) for key, value in query.items()}
-    return await services.organisations.invitations.find(query).sort("_id").to_list(None)
+    return await store.invitations.find(query).sort("_id").to_list(None)

@@ -32,7 +32,7 @@ class TestCreate:
         assert claims(body["tokens"]["access"]["token"])["role"] == "admin"
 
 
-async def test_existing_user_is_promoted_and_gets_the_admin_password(api, services):
+async def test_existing_user_is_promoted_and_gets_the_admin_password(api, services, store):
     await api.register(email="root@example.com")
     await services.users.ensure_admin("root@example.com", "admin password 1", "Site Admin")
     admin = await api.login("root@example.com", "admin password 1")
@@ -40,4 +40,4 @@ async def test_existing_user_is_promoted_and_gets_the_admin_password(api, servic
     assert (await api.get("/users/user", token=admin["tokens"]["access"]["token"])).code == 200  # not logged out
     assert (await api.post("/auth/login", json={"email": "root@example.com", "password": PASSWORD})).code == 401
     assert admin["data"]["user"]["role"] == "admin"
-    assert await services.users.collection.count_documents({}) == 1
+    assert await store.users.count_documents({}) == 1

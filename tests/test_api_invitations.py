@@ -133,7 +133,7 @@ async def test_leaving_ends_membership_and_visibility(api, services):
     assert (await org_ids(api, member[0]))[1:] == [later, acme]
 
 
-async def test_the_creator_may_leave_and_the_organisation_stays_with_the_others(api, services):
+async def test_the_creator_may_leave_and_the_organisation_stays_with_the_others(api, services, store):
     owner, member, acme = await org_with_invitee(api)
     assert (await accept(api, member[0], acme)).code == 200
     assert (await leave(api, owner[0], acme, owner[1])).code == 204
@@ -141,14 +141,14 @@ async def test_the_creator_may_leave_and_the_organisation_stays_with_the_others(
     assert acme not in await org_ids(api, owner[0])
     assert_error(await api.get(f"/api/organisations/{acme}", token=owner[0]), 403)
     assert_error(await invite(api, owner[0], acme, owner[1]), 403)
-    stored = await services.organisations.organisations.find_one({"_id": ObjectId(acme)})
+    stored = await store.organisations.find_one({"_id": ObjectId(acme)})
     assert stored["createdBy"] == ObjectId(owner[1])
     assert (await org_ids(api, member[0]))[1:] == [acme]
     assert (await api.get(f"/api/organisations/{acme}", token=member[0])).code == 200
     # The last member leaving leaves an organisation nobody sees.
     assert (await leave(api, member[0], acme, member[1])).code == 204
     assert await member_count(services, acme) == 0
-    assert await services.organisations.organisations.count_documents({"_id": ObjectId(acme)}) == 1
+    assert await store.organisations.count_documents({"_id": ObjectId(acme)}) == 1
 
 
 async def test_nobody_removes_someone_else(api, services):
@@ -174,18 +174,18 @@ async def test_an_invitation_outlives_its_inviter_leaving(api, services):
     assert (await api.get(f"/api/users/{other[1]}", token=invitee[0])).code == 200
 
 
-async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed_nor_joined(api, services):
+async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed_nor_joined(api, services, store):
     # What a deletion in progress leaves for a moment: an inviter erased, or a registration rolled back.
     owner, invitee, acme = await org_with_invitee(api)
     gone_org, gone_user = ObjectId(), ObjectId()
     owner_default = (await org_ids(api, owner[0]))[0]
-    await services.organisations.invitations.insert_many([
+    await store.invitations.insert_many([
         {"orgId": gone_org, "userId": ObjectId(invitee[1]), "invitedBy": ObjectId(owner[1]), "createdAt": utcnow()},
         {"orgId": ObjectId(owner_default), "userId": ObjectId(invitee[1]), "invitedBy": gone_user,
          "createdAt": utcnow()}])
     assert [inv["orgId"] for inv in await invitations(api, invitee[0])] == [acme]
     assert_error(await accept(api, invitee[0], str(gone_org)), 404, "Organisation not found")
-    assert await services.organisations.memberships.count_documents({"orgId": gone_org}) == 0
+    assert await store.memberships.count_documents({"orgId": gone_org}) == 0
     assert await stored_invitations(services, orgId=str(gone_org)) == []
     # The organisation is real: the invitation can still be accepted.
     assert (await accept(api, invitee[0], owner_default)).code == 200
@@ -193,7 +193,7 @@ async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_at_most_100_invitations_are_listed_newest_first(api, services, monkeypatch):
+async def test_at_most_100_invitations_are_listed_newest_first(api, store, monkeypatch):
     # One inviter sends them all here; the hourly cap per inviter (tests/test_attack_found_invitations.py) is lifted.
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 1000)
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
@@ -203,7 +203,7 @@ async def test_at_most_100_invitations_are_listed_newest_first(api, services, mo
         org = await create_org(api, inviter[0], name=f"Org {number:03d}")
         assert (await invite(api, inviter[0], org["orgId"], invitee[1])).code == 200
         orgs.append(org["orgId"])
-    assert await services.organisations.invitations.count_documents({"userId": ObjectId(invitee[1])}) == 105
+    assert await store.invitations.count_documents({"userId": ObjectId(invitee[1])}) == 105
     listed = await invitations(api, invitee[0])
     assert [inv["orgId"] for inv in listed] == orgs[::-1][:100]
     times = [dt.datetime.fromisoformat(inv["invitedAt"].replace("Z", "+00:00")) for inv in listed]
@@ -256,10 +256,10 @@ class Held:
         return held
 
 
-async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_invitation(api, services,
+async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_invitation(api, services, store,
                                                                                           monkeypatch):
     owner, invitee, acme = await org_with_invitee(api)
-    memberships = Held(services.organisations.memberships, "update_one")  # the accept's membership upsert
+    memberships = Held(store.memberships, "update_one")  # the accept's membership upsert
     monkeypatch.setattr(services.organisations, "memberships", memberships)
     accepting = asyncio.ensure_future(accept(api, invitee[0], acme))
     await asyncio.wait_for(memberships.reached.wait(), 10)
@@ -273,9 +273,9 @@ async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_i
     assert await invitations(api, invitee[0]) == []
 
 
-async def test_an_accept_between_an_invites_check_and_its_write_leaves_no_invitation(api, services, monkeypatch):
+async def test_an_accept_between_an_invites_check_and_its_write_leaves_no_invitation(api, services, store, monkeypatch):
     owner, invitee, acme = await org_with_invitee(api)
-    pending = Held(services.organisations.invitations, "update_one")  # the second invite's upsert
+    pending = Held(store.invitations, "update_one")  # the second invite's upsert
     monkeypatch.setattr(services.organisations, "invitations", pending)
     inviting = asyncio.ensure_future(invite(api, owner[0], acme, invitee[1]))
     await asyncio.wait_for(pending.reached.wait(), 10)

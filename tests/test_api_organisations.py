@@ -16,28 +16,28 @@ DESCRIPTION_RULE = "must be at most 500 characters without control characters"
 
 
 @pytest.mark.parametrize("shape", ["parts", "name"])
-async def test_default_organisation_is_listed_for_both_register_shapes(api, services, shape):
+async def test_default_organisation_is_listed_for_both_register_shapes(api, store, shape):
     fields = {"name": "Mark Essien"} if shape == "name" else {"firstName": "Mark", "lastName": "Essien"}
     token, user_id = await sign_up(api, "mark@example.com", **fields)
     response = await api.get("/api/organisations", token=token)
     assert response.code == 200, response
-    stored = await services.organisations.memberships.find_one({"userId": ObjectId(user_id)})
+    stored = await store.memberships.find_one({"userId": ObjectId(user_id)})
     assert response.json == {
         "status": "success", "message": "Organisations retrieved successfully",
         "data": {"organisations": [
             {"orgId": str(stored["orgId"]), "name": "Mark's Organisation", "description": "Default organisation"}]}}
 
 
-async def test_create_organisation_makes_the_caller_a_member(api, services):
+async def test_create_organisation_makes_the_caller_a_member(api, store):
     token, user_id = await sign_up(api, "mark@example.com")
     response = await api.post("/api/organisations", json={"name": "  Acme  ", "description": "Widgets"}, token=token)
     assert response.code == 201, response
     org_id = response.json["data"]["orgId"]
     assert response.json == {"status": "success", "message": "Organisation created successfully",
                              "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"}}
-    stored = await services.organisations.organisations.find_one({"_id": ObjectId(org_id)})
+    stored = await store.organisations.find_one({"_id": ObjectId(org_id)})
     assert stored["name"] == "Acme" and stored["createdBy"] == ObjectId(user_id)
-    assert await services.organisations.memberships.count_documents(
+    assert await store.memberships.count_documents(
         {"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
     response = await api.get(f"/api/organisations/{org_id}", token=token)
     assert response.code == 200, response
@@ -55,7 +55,7 @@ async def test_description_is_optional(api, given, stored):
     assert (await create_org(api, token, name="n" * 100))["description"] == ""
 
 
-async def test_create_organisation_validation(api, services):
+async def test_create_organisation_validation(api, store):
     token, _ = await sign_up(api, "mark@example.com")
     cases = [
         ({}, {"name": "is required"}),
@@ -74,7 +74,7 @@ async def test_create_organisation_validation(api, services):
     ]
     for body, expected in cases:
         assert error_fields(await api.post("/api/organisations", json=body, token=token)) == expected, body
-    assert await services.organisations.organisations.count_documents({}) == 1  # the default one only
+    assert await store.organisations.count_documents({}) == 1  # the default one only
 
 
 async def test_malformed_requests_are_client_errors(api):
@@ -153,14 +153,14 @@ async def test_a_member_who_accepted_can_invite_others_but_an_invitee_cannot(api
     assert await member_count(services, acme) == 2
 
 
-async def test_inviting_a_member_or_an_invitee_again_changes_nothing(api, services):
+async def test_inviting_a_member_or_an_invitee_again_changes_nothing(api, services, store):
     token, user_id = await sign_up(api, "owner@example.com")
     other_token, other_id = await sign_up(api, "other@example.com")
     _, invitee_id = await sign_up(api, "invitee@example.com")
     acme = (await create_org(api, token, name="Acme"))["orgId"]
     await join(api, token, acme, other_id, other_token)
     assert (await invite(api, token, acme, invitee_id)).code == 200
-    members_before = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
+    members_before = await store.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
     invitations_before = await stored_invitations(services, orgId=acme)
     assert [inv["userId"] for inv in invitations_before] == [ObjectId(invitee_id)]
     for given in (other_id, user_id, other_id.upper(), invitee_id, invitee_id.upper()):
@@ -168,7 +168,7 @@ async def test_inviting_a_member_or_an_invitee_again_changes_nothing(api, servic
             response = await invite(api, inviter, acme, given)
             assert response.code == 200, response
             assert response.json == INVITED
-    members_after = await services.organisations.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
+    members_after = await store.memberships.find({"orgId": ObjectId(acme)}).sort("_id").to_list(None)
     assert members_after == members_before and len(members_after) == 2
     assert await stored_invitations(services, orgId=acme) == invitations_before  # same inviter, same time
     assert await invitations(api, other_token) == []
@@ -185,7 +185,7 @@ async def test_concurrent_invitations_of_one_user_make_one_invitation(api, servi
     assert await member_count(services, acme) == 1
 
 
-async def test_invite_validation_and_unknown_user(api, services):
+async def test_invite_validation_and_unknown_user(api, services, store):
     token, _ = await sign_up(api, "owner@example.com")
     acme = (await create_org(api, token, name="Acme"))["orgId"]
     path = f"/api/organisations/{acme}/users"
@@ -204,10 +204,10 @@ async def test_invite_validation_and_unknown_user(api, services):
         assert error_fields(await api.post(path, json=body, token=token)) == expected, body
     assert_error(await api.post(path, json={"userId": str(ObjectId())}, token=token), 404, "User not found")
     assert await member_count(services, acme) == 1
-    assert await services.organisations.invitations.count_documents({}) == 0
+    assert await store.invitations.count_documents({}) == 0
 
 
-async def test_every_api_route_needs_a_token(api, services):
+async def test_every_api_route_needs_a_token(api, store):
     _, user_id = await sign_up(api, "mark@example.com")
     org_id = str(ObjectId())
     routes = [("GET", f"/api/users/{user_id}"), ("GET", "/api/users/bad"), ("GET", "/api/organisations"),
@@ -219,11 +219,11 @@ async def test_every_api_route_needs_a_token(api, services):
         body = {"name": "Acme", "userId": user_id} if method == "POST" else None
         assert_error(await api.request(method, path, json=body), 401)
         assert_error(await api.request(method, path, json=body, token="not.a.jwt"), 401)
-    assert await services.organisations.organisations.count_documents({}) == 1  # the default one only
-    assert await services.organisations.invitations.count_documents({}) == 0
+    assert await store.organisations.count_documents({}) == 1  # the default one only
+    assert await store.invitations.count_documents({}) == 0
 
 
-async def test_deleted_member_leaves_their_organisations_to_the_others(api, services):
+async def test_deleted_member_leaves_their_organisations_to_the_others(api, services, store):
     # The account deletion itself belongs to /users; it calls remove_user, exercised here directly.
     owner_token, owner_id = await sign_up(api, "owner@example.com")
     leaver_token, leaver_id = await sign_up(api, "leaver@example.com")
@@ -234,7 +234,7 @@ async def test_deleted_member_leaves_their_organisations_to_the_others(api, serv
 
     await services.organisations.remove_user(ObjectId(leaver_id))
 
-    assert await services.organisations.memberships.count_documents({"userId": ObjectId(leaver_id)}) == 0
+    assert await store.memberships.count_documents({"userId": ObjectId(leaver_id)}) == 0
     assert (await org_ids(api, owner_token))[1:] == [acme, founded]
     response = await api.get(f"/api/organisations/{founded}", token=owner_token)
     assert response.code == 200 and response.json["data"]["name"] == "Founded by the leaver"

@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from models import organisations as org_model
 from models.common import utcnow
-from tests.helpers import assert_error, sign_up
+from tests.helpers import Store, assert_error, sign_up
 
 # Heavy (20,000 memberships through the stand-in): out of the fast suite, still in CI's full run.
 pytestmark = [pytest.mark.slow, pytest.mark.gen_test]
@@ -22,19 +22,20 @@ ORGANISATIONS = 300
 
 async def bulk_load_memberships(services, docs: list) -> None:
     """Insert many memberships, then (re)build the membership indexes over them."""
-    memberships = services.organisations.memberships
+    store = Store(services.database)
+    memberships = store.memberships
     await memberships.drop_index("org_user_unique")
     await memberships.insert_many(docs)
     await services.database.ensure_indexes()  # fails on a duplicate (orgId, userId), as start-up would
 
 
-async def test_membership_indexes_exist(services):
-    indexes = await services.organisations.memberships.index_information()
+async def test_membership_indexes_exist(store):
+    indexes = await store.memberships.index_information()
     assert list(indexes["org_user_unique"]["key"]) == [("orgId", 1), ("userId", 1)]
     assert indexes["org_user_unique"]["unique"] is True
     assert list(indexes["user_org"]["key"]) == [("userId", 1), ("orgId", 1)]
     assert list(indexes["user_joined"]["key"]) == [("userId", 1), ("createdAt", 1), ("_id", 1)]
-    indexes = await services.organisations.invitations.index_information()
+    indexes = await store.invitations.index_information()
     assert list(indexes["org_user_unique"]["key"]) == [("orgId", 1), ("userId", 1)]
     assert indexes["org_user_unique"]["unique"] is True
     assert list(indexes["user_invited"]["key"]) == [("userId", 1), ("createdAt", 1), ("_id", 1)]
@@ -42,7 +43,7 @@ async def test_membership_indexes_exist(services):
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_membership_checks_in_an_organisation_with_many_members(api, services):
+async def test_membership_checks_in_an_organisation_with_many_members(api, services, store):
     owner_token, owner_id = await sign_up(api, "owner@example.com")
     deep_token, deep_id = await sign_up(api, "deep@example.com", name="Deep Member")
     outsider_token, outsider_id = await sign_up(api, "outsider@example.com")
@@ -52,7 +53,7 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
     docs = [{"orgId": ObjectId(big), "userId": ObjectId(), "createdAt": now} for _ in range(MEMBERS)]
     docs[-2]["userId"] = ObjectId(deep_id)  # joined near the end of a long list
     await bulk_load_memberships(services, docs)
-    assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
+    assert await store.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
 
     assert (await api.get(f"/api/organisations/{big}", token=deep_token)).code == 200
     assert (await api.get(f"/api/users/{owner_id}", token=deep_token)).code == 200
@@ -68,14 +69,14 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
         response = await api.post(f"/api/organisations/{big}/users", json={"userId": str(outsider_id)},
                                   token=deep_token)
         assert response.code == 200, response
-    assert await services.organisations.invitations.count_documents({"orgId": ObjectId(big)}) == 1
-    assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
+    assert await store.invitations.count_documents({"orgId": ObjectId(big)}) == 1
+    assert await store.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
     assert_error(await api.get(f"/api/users/{owner_id}", token=outsider_token), 403)
     # Accepted: a member.
     response = await api.post(f"/api/invitations/{big}/accept", token=outsider_token)
     assert response.code == 200, response
-    assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 2
-    assert await services.organisations.invitations.count_documents({"orgId": ObjectId(big)}) == 0
+    assert await store.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 2
+    assert await store.invitations.count_documents({"orgId": ObjectId(big)}) == 0
     assert (await api.get(f"/api/organisations/{big}", token=outsider_token)).code == 200
     assert (await api.get(f"/api/users/{owner_id}", token=outsider_token)).code == 200
     assert big in [org["orgId"] for org in
@@ -83,19 +84,19 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
     # The deep member leaves: one membership less, and the big organisation's records close to them.
     response = await api.delete(f"/api/organisations/{big}/users/{deep_id}", token=deep_token)
     assert response.code == 204, response
-    assert await services.organisations.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
+    assert await store.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
     assert_error(await api.get(f"/api/organisations/{big}", token=deep_token), 403)
     assert_error(await api.get(f"/api/users/{owner_id}", token=deep_token), 403)
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, services):
+async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, services, store):
     token, user_id = await sign_up(api, "busy@example.com")
     default_org = (await api.get("/api/organisations", token=token)).json["data"]["organisations"][0]
     now = utcnow()
     orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": f"number {i}", "createdBy": ObjectId(),
              "createdAt": now} for i in range(ORGANISATIONS)]
-    await services.organisations.organisations.insert_many(orgs)
+    await store.organisations.insert_many(orgs)
     # Joined newest organisation first, ten at a time in the same millisecond: order is by join time, then
     # by membership id, never by organisation id.
     joined = list(reversed(orgs))
@@ -113,7 +114,7 @@ async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, s
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, services):
+async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, store):
     # Issue #9 item 7: being added to 500 organisations made the victim's list 304 KB and ~1 s.
     token, user_id = await sign_up(api, "victim@example.com")
     _, inviter_id = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
@@ -121,8 +122,8 @@ async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, serv
     now = utcnow()
     orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": "", "createdBy": ObjectId(inviter_id),
              "createdAt": now} for i in range(500)]
-    await services.organisations.organisations.insert_many(orgs)
-    await services.organisations.invitations.insert_many([
+    await store.organisations.insert_many(orgs)
+    await store.invitations.insert_many([
         {"orgId": org["_id"], "userId": ObjectId(user_id), "invitedBy": ObjectId(inviter_id),
          "createdAt": now + dt.timedelta(milliseconds=i)} for i, org in enumerate(orgs)])
 

@@ -50,14 +50,14 @@ async def test_members_of_one_organisation_read_each_other(api):
         assert response.json == user_body(user)
 
 
-async def test_a_stranger_inviting_someone_cannot_read_their_record(api, services):
+async def test_a_stranger_inviting_someone_cannot_read_their_record(api, store):
     # Issue #9 item 7: create an organisation, add the victim by id, read their email, phone and role.
     victim = await api.register(email="victim@example.com", phone="09001234567")
     victim_token, victim_id = victim["tokens"]["access"]["token"], victim["user"]["id"]
     stranger = await api.register(email="stranger@example.com", name="Sam Stranger")
     stranger_token = stranger["tokens"]["access"]["token"]
     victim_orgs_before = (await api.get("/api/organisations", token=victim_token)).json
-    memberships_before = await services.organisations.memberships.count_documents({"userId": ObjectId(victim_id)})
+    memberships_before = await store.memberships.count_documents({"userId": ObjectId(victim_id)})
     trap = (await create_org(api, stranger_token, name="Trap"))["orgId"]
 
     response = await invite(api, stranger_token, trap, victim_id)
@@ -68,7 +68,7 @@ async def test_a_stranger_inviting_someone_cannot_read_their_record(api, service
         assert secret not in response.body.decode()
     # The victim's organisations are as they were: only an invitation is waiting for them.
     assert (await api.get("/api/organisations", token=victim_token)).json == victim_orgs_before
-    assert await services.organisations.memberships.count_documents(
+    assert await store.memberships.count_documents(
         {"userId": ObjectId(victim_id)}) == memberships_before
     assert [inv["orgId"] for inv in await invitations(api, victim_token)] == [trap]
     # Declined, it is gone, and the record stays closed.

@@ -16,7 +16,7 @@ SQUATTER_PASSWORD = "squatter's own password"
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_squatter_on_the_admin_email_is_locked_out_and_the_admin_gets_in(api, services):
+async def test_a_squatter_on_the_admin_email_is_locked_out_and_the_admin_gets_in(api, services, store):
     squatter = await api.register(email=ADMIN_EMAIL, password=SQUATTER_PASSWORD)
     squatter_id = ObjectId(squatter["user"]["id"])
     assert (await api.post("/auth/forgot-password", json={"email": ADMIN_EMAIL})).code == 204
@@ -30,24 +30,24 @@ async def test_a_squatter_on_the_admin_email_is_locked_out_and_the_admin_gets_in
         assert_error(await api.get("/users", token=tokens["access"]["token"]), 401)
         assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
     assert_error(await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": SQUATTER_PASSWORD}), 401)
-    assert await services.sessions.sessions.count_documents({"userId": squatter_id}) == 0
-    assert await services.sessions.tokens.count_documents(
+    assert await store.sessions.count_documents({"userId": squatter_id}) == 0
+    assert await store.tokens.count_documents(
         {"userId": squatter_id, "type": {"$in": [session_model.RESET, session_model.VERIFY]}}) == 0
 
     admin = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
     assert admin["data"]["user"]["role"] == "admin" and claims(admin["tokens"]["access"]["token"])["role"] == "admin"
     assert (await api.get("/users", token=admin["tokens"]["access"]["token"])).code == 200
-    assert await services.users.collection.count_documents({"email": ADMIN_EMAIL}) == 1
+    assert await store.users.count_documents({"email": ADMIN_EMAIL}) == 1
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_restart_leaves_a_bootstrapped_admin_signed_in(api, services):
+async def test_a_restart_leaves_a_bootstrapped_admin_signed_in(api, services, store):
     await services.users.ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD, "Site Admin")
     admin = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
-    before = await services.users.collection.find_one({"email": ADMIN_EMAIL})
+    before = await store.users.find_one({"email": ADMIN_EMAIL})
     await services.users.ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD, "Site Admin")
     assert (await api.get("/users/user", token=admin["tokens"]["access"]["token"])).code == 200
-    assert await services.users.collection.find_one({"email": ADMIN_EMAIL}) == before
+    assert await store.users.find_one({"email": ADMIN_EMAIL}) == before
 
 
 class TestAtStartUp:

@@ -54,20 +54,20 @@ async def only_mail_is_for(mailbox, address):
 
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("shape", ["name", "firstName"])
-async def test_crafted_addresses_cannot_register(api, services, mailbox, shape):
+async def test_crafted_addresses_cannot_register(api, store, mailbox, shape):
     for address in CRAFTED:
         body = {"email": address, "password": PASSWORD,
                 **({"name": "Eve"} if shape == "name" else {"firstName": "Eve", "lastName": "Vil"})}
         response = await api.post("/auth/register", json=body)
         assert error_fields(response) == {"email": "must be a valid email address"}, (address, response)
-    assert await services.users.collection.count_documents({}) == 0
-    assert await services.outbox.collection.count_documents({}) == 0
+    assert await store.users.count_documents({}) == 0
+    assert await store.outbox.count_documents({}) == 0
     await api.register(email="honest@example.com")
     await only_mail_is_for(mailbox, "honest@example.com")
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_crafted_addresses_are_refused_by_admin_create_and_update(api, services, mailbox):
+async def test_crafted_addresses_are_refused_by_admin_create_and_update(api, services, store, mailbox):
     admin = await make_admin(api, services)
     ada = await sign_up(api)
     for address in CRAFTED:
@@ -79,7 +79,7 @@ async def test_crafted_addresses_are_refused_by_admin_create_and_update(api, ser
                                       json={"email": address, "currentPassword": PASSWORD})
             assert error_fields(updated) == {"email": "must be a valid email address"}, address
     assert (await stored(services, ada.id))["email"] == "ada@example.com"
-    assert await services.users.collection.count_documents({}) == 2
+    assert await store.users.count_documents({}) == 2
     # Only the two sign-ups' verification emails, each to its own address.
     await mailbox.wait_for(2)
     assert sorted(mailbox.recipients) == [["ada@example.com"], ["admin@example.com"]]
@@ -95,15 +95,15 @@ async def test_addresses_are_stored_trimmed_lower_case_and_mailed_exactly_there(
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_crafted_address_stored_before_the_fix_gets_no_mail_and_blocks_nothing(api, services, mailbox):
+async def test_a_crafted_address_stored_before_the_fix_gets_no_mail_and_blocks_nothing(api, store, mailbox):
     # An account that registered under the old, loose pattern asks for a reset link.
     eve = await sign_up(api, email="eve@example.com", name="Eve")
     await mailbox.wait_for(1)
-    await services.users.collection.update_one({"_id": ObjectId(eve.id)}, {"$set": {"email": ENCODED_WORD}})
+    await store.users.update_one({"_id": ObjectId(eve.id)}, {"$set": {"email": ENCODED_WORD}})
     assert (await api.post("/auth/forgot-password", json={"email": ENCODED_WORD})).code == 204
     await api.register(email="next@example.com")
     await mailbox.wait_for(2)
     assert mailbox.recipients == [["eve@example.com"], ["next@example.com"]]
     assert all("evil" not in str(m["To"]) for m in mailbox.messages)
-    poisoned = await services.outbox.collection.find_one({"to": ENCODED_WORD})
+    poisoned = await store.outbox.find_one({"to": ENCODED_WORD})
     assert poisoned["status"] == outbox_model.FAILED and poisoned["attempts"] == 1

@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 
 from models import sessions as session_model
-from tests.helpers import PASSWORD, assert_error, error_fields, link_token, text_part
+from tests.helpers import PASSWORD, Store, assert_error, error_fields, link_token, text_part
 from tests.users_fixtures import make_admin, sign_up, stored
 
 pytestmark = pytest.mark.gen_test
@@ -21,7 +21,8 @@ def settings_env(smtp_env):
 
 
 async def single_use_tokens(services, user_id: str) -> int:
-    return await services.sessions.tokens.count_documents(
+    store = Store(services.database)
+    return await store.tokens.count_documents(
         {"userId": ObjectId(user_id), "type": {"$in": [session_model.RESET, session_model.VERIFY]}})
 
 

@@ -13,7 +13,7 @@ import pytest
 from models import outbox as outbox_model
 from models.common import utcnow
 from services import container
-from tests.helpers import link_token
+from tests.helpers import Store, link_token
 
 
 @pytest.fixture
@@ -23,8 +23,9 @@ def settings_env(smtp_env):
 
 async def poisoned(services, to: str) -> dict:
     """The outbox document of the message to `to`, once the sender has dealt with it."""
+    store = Store(services.database)
     for _ in range(500):
-        message = await services.outbox.collection.find_one({"to": to})
+        message = await store.outbox.find_one({"to": to})
         if message is not None and message["status"] != outbox_model.PENDING:
             return message
         await asyncio.sleep(0.02)
@@ -69,7 +70,7 @@ async def test_a_message_that_cannot_be_composed_is_failed_and_the_next_one_goes
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_transient_failure_is_retried_not_failed(api, services, mailbox):
+async def test_a_transient_failure_is_retried_not_failed(api, services, store, mailbox):
     original = services.email_sender._deliver
     failures = []
 
@@ -83,12 +84,12 @@ async def test_a_transient_failure_is_retried_not_failed(api, services, mailbox)
     services.email_sender._deliver = greylisted_once
     await api.register(email="later@example.com")
     for _ in range(500):
-        message = await services.outbox.collection.find_one({"to": "later@example.com"})
+        message = await store.outbox.find_one({"to": "later@example.com"})
         if message["attempts"] == 1 and message["status"] == outbox_model.PENDING and "lastError" in message:
             break
         await asyncio.sleep(0.02)
     assert message["status"] == outbox_model.PENDING and message["nextAttemptAt"] > utcnow()
-    await services.outbox.collection.update_one({"_id": message["_id"]}, {"$set": {"nextAttemptAt": utcnow()}})
+    await store.outbox.update_one({"_id": message["_id"]}, {"$set": {"nextAttemptAt": utcnow()}})
     services.outbox.queued.set()
     await mailbox.wait_for(1)
     assert failures == ["later@example.com"] and mailbox.recipients == [["later@example.com"]]

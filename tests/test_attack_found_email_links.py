@@ -77,9 +77,9 @@ async def answer_time(api, email: str) -> float:
     return time.monotonic() - started
 
 
-async def test_forgot_password_takes_as_long_for_unknown_emails(api, services, monkeypatch, mailbox):
+async def test_forgot_password_takes_as_long_for_unknown_emails(api, services, store, monkeypatch, mailbox):
     await api.register(email="mark@example.com")
-    monkeypatch.setattr(services.sessions, "tokens", SlowTokens(services.sessions.tokens))
+    monkeypatch.setattr(services.sessions, "tokens", SlowTokens(store.tokens))
     known = await answer_time(api, "mark@example.com")
     unknown = await answer_time(api, "nobody@example.com")
     await mail_settled(services)
@@ -103,7 +103,7 @@ async def test_reset_mail_greets_by_name_only_a_verified_address(api, mailbox, s
     await mail_settled(services)
 
 
-async def test_forgot_password_work_that_fails_after_the_answer_is_logged(api, services, monkeypatch, caplog):
+async def test_forgot_password_work_that_fails_after_the_answer_is_logged(api, services, store, monkeypatch, caplog):
     await api.register(email="mark@example.com")
 
     async def broken(*args, **kwargs):
@@ -117,4 +117,4 @@ async def test_forgot_password_work_that_fails_after_the_answer_is_logged(api, s
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
     assert any("forgot-password failed" in record.getMessage() for record in caplog.records)
-    assert await services.outbox.collection.count_documents({"subject": {"$regex": "Reset"}}) == 0
+    assert await store.outbox.count_documents({"subject": {"$regex": "Reset"}}) == 0

@@ -31,7 +31,7 @@ async def raw_exchange(port: int, request: bytes) -> tuple:
 
 @pytest.mark.gen_test
 @pytest.mark.parametrize("digit", [b"\xb2", b"\xb3", b"\xb9"])
-async def test_a_content_length_of_superscript_digits_is_a_400_not_a_500(api, services, http_port, digit):
+async def test_a_content_length_of_superscript_digits_is_a_400_not_a_500(api, store, http_port, digit):
     status, headers, body = await raw_exchange(http_port, (
         b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: " + digit + b"\r\n\r\n"))
@@ -39,7 +39,7 @@ async def test_a_content_length_of_superscript_digits_is_a_400_not_a_500(api, se
     if body:  # Tornado's own 400 has no body; the service's has the envelope
         assert json.loads(body)["statusCode"] == 400
     # Nothing was logged in: no session was opened.
-    assert await services.sessions.sessions.count_documents({}) == 0
+    assert await store.sessions.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
@@ -67,7 +67,7 @@ async def registered(api):
 @pytest.mark.gen_test
 @pytest.mark.parametrize("body,content_type", [(b"x", "text/plain"), (b'{"a": 1}', "application/json"),
                                                (b"[]", "application/json")])
-async def test_a_body_sent_to_a_no_body_endpoint_is_ignored(api, services, body, content_type):
+async def test_a_body_sent_to_a_no_body_endpoint_is_ignored(api, store, body, content_type):
     token, user_id = await registered(api)
     headers = {"Content-Type": content_type}
     sent = await api.post("/auth/send-verification-email", token=token, body=body, headers=headers)
@@ -77,7 +77,7 @@ async def test_a_body_sent_to_a_no_body_endpoint_is_ignored(api, services, body,
     # verify-email with a bad token: the token decides (401), not the ignored body.
     assert_error(await api.post("/auth/verify-email?token=nonsense", body=body, headers=headers), 401)
     # Two verification emails are queued now (registration and the request above).
-    assert await services.outbox.collection.count_documents({"to": "mark@example.com"}) == 2
+    assert await store.outbox.count_documents({"to": "mark@example.com"}) == 2
 
 
 @pytest.mark.gen_test
@@ -98,7 +98,7 @@ async def test_a_month_with_a_trailing_newline_is_a_422(api, services):
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_body_of_many_unknown_fields_gets_a_short_answer(api, services):
+async def test_a_body_of_many_unknown_fields_gets_a_short_answer(api, store):
     body = json.dumps({f"k{number}": 1 for number in range(80000)})
     assert len(body) < 1024 * 1024  # under MAX_BODY_BYTES: it is read and validated
     response = await api.post("/auth/forgot-password", body=body, headers={"Content-Type": "application/json"})
@@ -106,12 +106,12 @@ async def test_a_body_of_many_unknown_fields_gets_a_short_answer(api, services):
     # The answer is bounded whatever the body holds: a few field errors, not one per unknown key.
     assert len(response.json["errors"]) <= 100
     assert len(response.body) < 64 * 1024
-    assert await services.outbox.collection.estimated_document_count() == 0
+    assert await store.outbox.estimated_document_count() == 0
 
 
 @pytest.mark.gen_test
 @pytest.mark.parametrize("declared", [b"abc", b"12a", b"-1", b"+5", b"0x10", b"1_0", b"\xd9\xa1"])
-async def test_a_content_length_that_is_not_ascii_digits_is_a_400(api, services, http_port, declared):
+async def test_a_content_length_that_is_not_ascii_digits_is_a_400(api, store, http_port, declared):
     # Whether Tornado or the service refuses it, it is a 400 (the service's in the envelope), never a 500.
     status, headers, body = await raw_exchange(http_port, (
         b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -119,7 +119,7 @@ async def test_a_content_length_that_is_not_ascii_digits_is_a_400(api, services,
     assert status == 400, (status, body)
     if body:
         assert json.loads(body)["statusCode"] == 400
-    assert await services.sessions.sessions.count_documents({}) == 0
+    assert await store.sessions.count_documents({}) == 0
 
 
 def _nested(depth: int):
@@ -144,13 +144,13 @@ EXPENSIVE_BODIES = {
 
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("shape", list(EXPENSIVE_BODIES))
-async def test_no_body_shape_makes_validation_expensive(api, services, shape):
+async def test_no_body_shape_makes_validation_expensive(api, store, shape):
     body = json.dumps(EXPENSIVE_BODIES[shape])
     assert len(body) < 1024 * 1024
     response = await api.post("/auth/forgot-password", body=body, headers={"Content-Type": "application/json"})
     assert_error(response, 422, "Validation failed")
     assert len(response.body) < 1024, response.body[:200]
-    assert await services.outbox.collection.estimated_document_count() == 0
+    assert await store.outbox.estimated_document_count() == 0
 
 
 @pytest.mark.parametrize("shape", list(EXPENSIVE_BODIES))

@@ -21,7 +21,7 @@ FLOOD = 101
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_a_stranger_cannot_bury_a_real_invitation(api, services):
+async def test_a_stranger_cannot_bury_a_real_invitation(api, store):
     colleague = await sign_up(api, "colleague@example.com", firstName="Colin", lastName="League")
     victim = await sign_up(api, "victim@example.com", firstName="Vic", lastName="Tim")
     stranger = await sign_up(api, "stranger@example.com", firstName="Your", lastName="Admin")
@@ -39,16 +39,16 @@ async def test_a_stranger_cannot_bury_a_real_invitation(api, services):
     # The real invitation is still shown, and the stranger was stopped somewhere along the way.
     assert team in listed
     assert refused > 0
-    assert await services.organisations.invitations.count_documents(
+    assert await store.invitations.count_documents(
         {"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])}) < FLOOD
 
 
-async def test_an_accept_racing_account_deletion_leaves_no_membership(api, services, monkeypatch):
+async def test_an_accept_racing_account_deletion_leaves_no_membership(api, services, store, monkeypatch):
     owner = await sign_up(api, "owner@example.com", firstName="Olive", lastName="Owner")
     invitee = await sign_up(api, "invitee@example.com", firstName="Ivy", lastName="Invitee")
     acme = (await create_org(api, owner[0], name="Acme"))["orgId"]
     assert (await invite(api, owner[0], acme, invitee[1])).code == 200
-    memberships = Held(services.organisations.memberships, "update_one")  # the accept's membership upsert
+    memberships = Held(store.memberships, "update_one")  # the accept's membership upsert
     monkeypatch.setattr(services.organisations, "memberships", memberships)
     accepting = asyncio.ensure_future(accept(api, invitee[0], acme))
     await asyncio.wait_for(memberships.reached.wait(), 10)
@@ -59,12 +59,12 @@ async def test_an_accept_racing_account_deletion_leaves_no_membership(api, servi
     await accepting
     assert await services.users.get(ObjectId(invitee[1])) is None
     # No trace of the deleted user may be left in the organisation.
-    assert await services.organisations.memberships.count_documents({"userId": ObjectId(invitee[1])}) == 0
+    assert await store.memberships.count_documents({"userId": ObjectId(invitee[1])}) == 0
     assert_error(await api.get(f"/api/users/{invitee[1]}", token=owner[0]), 404)
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_past_the_hourly_cap_an_invitation_is_a_429_with_retry_after_and_stores_nothing(api, services,
+async def test_past_the_hourly_cap_an_invitation_is_a_429_with_retry_after_and_stores_nothing(api, store,
                                                                                             monkeypatch):
     from models import organisations as org_model
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 3)
@@ -77,5 +77,5 @@ async def test_past_the_hourly_cap_an_invitation_is_a_429_with_retry_after_and_s
     refused = await invite(api, inviter[0], orgs[3], colleague[1])
     assert_error(refused, 429)
     assert 1 <= int(refused.headers["Retry-After"]) <= 3600
-    assert await services.organisations.invitations.count_documents({"invitedBy": ObjectId(inviter[1])}) == 3
+    assert await store.invitations.count_documents({"invitedBy": ObjectId(inviter[1])}) == 3
     assert orgs[3] not in [inv["orgId"] for inv in await invitations(api, colleague[0])]

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from tests.attack_helpers import mail_settled
-from tests.helpers import PASSWORD, assert_error, link_token
+from tests.helpers import PASSWORD, Store, assert_error, link_token
 
 pytestmark = pytest.mark.gen_test
 
@@ -42,7 +42,8 @@ async def login_held_in_its_password_check(api, services, monkeypatch, email):
 
 
 async def sessions_of(services, user_id):
-    return await services.sessions.sessions.count_documents({"userId": user_id})
+    store = Store(services.database)
+    return await store.sessions.count_documents({"userId": user_id})
 
 
 async def test_a_login_racing_a_password_change_gets_no_lasting_session(api, services, monkeypatch):

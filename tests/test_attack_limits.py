@@ -102,10 +102,10 @@ class TestPerAddress:
         await api.login("ada@example.com", PASSWORD, headers={"X-Real-IP": "198.51.100.1"})
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_the_count_is_in_mongodb_with_hashed_keys_and_an_expiry(self, api, services):
+    async def test_the_count_is_in_mongodb_with_hashed_keys_and_an_expiry(self, api, store):
         await api.post("/auth/login", json={"email": "who@example.com", "password": WRONG},
                        headers={"X-Real-IP": "203.0.113.8"})
-        documents = await services.login_attempts.collection.find({}).to_list(10)
+        documents = await store.login_attempts.find({}).to_list(10)
         assert len(documents) == 2  # one for the address, one for (email, address)
         for document in documents:
             assert "203.0.113.8" not in document["_id"] and "who@" not in document["_id"]
@@ -118,7 +118,7 @@ class TestEmailsPerAddress:
         return {**smtp_env, "EMAILS_PER_ADDRESS_PER_HOUR": "3"}
 
     @pytest.mark.gen_test(timeout=60)
-    async def test_forgot_password_floods_no_inbox(self, api, services, mailbox):
+    async def test_forgot_password_floods_no_inbox(self, api, store, mailbox):
         ada = await sign_up(api)  # its verification email is the first of three this hour
         for _ in range(20):
             assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
@@ -127,7 +127,7 @@ class TestEmailsPerAddress:
         await mailbox.wait_for(4)
         assert [r for r in mailbox.recipients if r == ["ada@example.com"]] == [["ada@example.com"]] * 3
         assert mailbox.recipients[-1] == ["sentinel@example.com"] and len(mailbox.messages) == 4
-        assert await services.outbox.collection.count_documents({"to": "ada@example.com"}) == 3
+        assert await store.outbox.count_documents({"to": "ada@example.com"}) == 3
 
     @pytest.mark.gen_test(timeout=60)
     async def test_send_verification_email_is_capped_too_and_the_last_link_still_works(self, api, services, mailbox):

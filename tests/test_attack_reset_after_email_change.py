@@ -38,12 +38,12 @@ async def test_reset_link_dies_when_the_email_changes(api, services, mailbox):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_link_is_bound_to_its_email_even_if_it_survived_the_change(api, services, mailbox):
+async def test_a_link_is_bound_to_its_email_even_if_it_survived_the_change(api, services, store, mailbox):
     # The email moves without the links being voided (a change racing the forgot-password request).
     ada = await sign_up(api)
     verify = link_token((await mailbox.wait_for(1))[0], "verify-email")
     reset = await reset_link(api, mailbox, "ada@example.com", 2)
-    await services.users.collection.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "moved@example.com"}})
+    await store.users.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "moved@example.com"}})
     before = await stored(services, ada.id)
     assert_error(await api.post(f"/auth/reset-password?token={reset}", json={"password": NEW_PASSWORD}), 401)
     assert_error(await api.post(f"/auth/verify-email?token={verify}"), 401)

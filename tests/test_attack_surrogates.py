@@ -4,7 +4,7 @@ Before: {"password": "\\ud800"} on login (and 10 other endpoints) was a 500; on 
 string would also have failed inside BSON encoding.
 """
 import pytest
-from models.openapi import document
+from handlers.openapi import document
 from tests.helpers import PASSWORD, assert_error
 from tests.users_fixtures import make_admin, multipart, sign_up, stored
 
@@ -42,12 +42,12 @@ def test_the_operations_are_all_found():
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_every_json_endpoint_answers_400_and_changes_nothing(api, services):
+async def test_every_json_endpoint_answers_400_and_changes_nothing(api, services, store):
     admin = await make_admin(api, services)
     org = await api.post("/api/organisations", token=admin.token, json={"name": "Admins"})
     ids = {"userId": admin.id, "id": admin.id, "orgId": org.json["data"]["orgId"]}
     before = await stored(services, admin.id)
-    users_before = await services.users.collection.count_documents({})
+    users_before = await store.users.count_documents({})
     checked = []
     for method, path, schema in json_body_operations():
         takes_a_body = bool(schema.get("properties") or schema.get("then"))
@@ -62,7 +62,7 @@ async def test_every_json_endpoint_answers_400_and_changes_nothing(api, services
         checked.append((method, path))
     assert len(checked) >= 12
     assert await stored(services, admin.id) == before
-    assert await services.users.collection.count_documents({}) == users_before
+    assert await store.users.count_documents({}) == users_before
     await api.login("admin@example.com", PASSWORD)
 
 

@@ -28,12 +28,12 @@ async def test_registration_sends_a_verification_email(api, mailbox):
     assert "https://app.example.com/verify-email?token=" in html_part(message)
 
 
-async def test_verify_email_link_works_once(api, mailbox, services):
+async def test_verify_email_link_works_once(api, mailbox, store):
     body = await api.register(email="mark@example.com")
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
     response = await api.post(f"/auth/verify-email?token={token}")
     assert response.code == 204
-    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is True
     login = await api.login()
     assert login["data"]["user"]["isEmailVerified"] is True
@@ -58,11 +58,11 @@ async def test_send_verification_email_replaces_the_previous_link(api, mailbox):
     assert (await api.post(f"/auth/verify-email?token={second}")).code == 204
 
 
-async def test_expired_verify_token_is_refused(api, mailbox, services):
+async def test_expired_verify_token_is_refused(api, mailbox, store):
     await api.register(email="mark@example.com")
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-    await services.sessions.tokens.update_many({"type": "verify"}, {"$set": {"expiresAt": past}})
+    await store.tokens.update_many({"type": "verify"}, {"$set": {"expiresAt": past}})
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
 
 
@@ -109,20 +109,20 @@ async def test_reset_password_validates_and_rejects_bad_tokens(api, mailbox):
     assert (await api.post(f"/auth/reset-password?token={newer}", json={"password": NEW_PASSWORD})).code == 204
 
 
-async def test_expired_reset_token_is_refused(api, mailbox, services):
+async def test_expired_reset_token_is_refused(api, mailbox, store):
     await api.register(email="mark@example.com")
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
     token = link_token((await mailbox.wait_for(2))[1], "reset-password")
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-    await services.sessions.tokens.update_many({"type": "reset"}, {"$set": {"expiresAt": past}})
+    await store.tokens.update_many({"type": "reset"}, {"$set": {"expiresAt": past}})
     assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}), 401)
 
 
-async def test_delivered_emails_do_not_keep_their_token_bearing_bodies(api, mailbox, services):
+async def test_delivered_emails_do_not_keep_their_token_bearing_bodies(api, mailbox, store):
     await api.register(email="mark@example.com")
     await mailbox.wait_for(1)
     for _ in range(100):
-        stored = await services.outbox.collection.find_one({})
+        stored = await store.outbox.find_one({})
         if stored["status"] == "sent":
             break
         await asyncio.sleep(0.02)
@@ -168,12 +168,12 @@ class TestSmtpDown:
                 "SMTP_TIMEOUT_SECONDS": "1"}
 
     @pytest.mark.gen_test(timeout=20)
-    async def test_failed_send_is_retried_with_backoff_until_delivered(self, api, services, smtp_port):
+    async def test_failed_send_is_retried_with_backoff_until_delivered(self, api, store, smtp_port):
         response = await api.post("/auth/register", json={
             "firstName": "Mark", "lastName": "Essien", "email": "mark@example.com", "password": PASSWORD})
         assert response.code == 201
         for _ in range(200):
-            message = await services.outbox.collection.find_one({})
+            message = await store.outbox.find_one({})
             if message.get("lastError"):
                 break
             await asyncio.sleep(0.02)
@@ -185,7 +185,7 @@ class TestSmtpDown:
         controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
         try:
-            await services.outbox.collection.update_one({"_id": message["_id"]},
+            await store.outbox.update_one({"_id": message["_id"]},
                                                         {"$set": {"nextAttemptAt": dt.datetime.now(dt.timezone.utc)}})
             (delivered,) = await mailbox.wait_for(1)
             assert delivered["To"] == "mark@example.com"

@@ -21,7 +21,7 @@ def check_pair(pair):
         assert ISO_Z.match(pair[kind]["expires"])
 
 
-async def test_register_with_first_and_last_name(api, services):
+async def test_register_with_first_and_last_name(api, store):
     response = await api.post("/auth/register", json={
         "firstName": "Mark", "lastName": "Essien", "email": "  MarkEssien@HNG.com ", "password": PASSWORD,
         "phone": "09001234567"})
@@ -40,7 +40,7 @@ async def test_register_with_first_and_last_name(api, services):
     assert ISO_Z.match(user["createdAt"]) and ISO_Z.match(user["updatedAt"])
     assert body["data"] == {"accessToken": body["tokens"]["access"]["token"], "user": user}
     check_pair(body["tokens"])
-    stored = await services.users.collection.find_one({"email": "markessien@hng.com"})
+    stored = await store.users.find_one({"email": "markessien@hng.com"})
     assert stored["passwordHash"].startswith("$2b$") and PASSWORD not in str(stored)
     assert "password" not in response.body.decode() and "$2b$" not in response.body.decode()
 
@@ -58,12 +58,12 @@ async def test_register_single_word_name_has_empty_last_name(api):
 
 
 @pytest.mark.parametrize("shape", ["parts", "name"])
-async def test_register_creates_default_organisation(api, services, shape):
+async def test_register_creates_default_organisation(api, store, shape):
     fields = {"name": "Mark Essien"} if shape == "name" else {"firstName": "Mark", "lastName": "Essien"}
     user_id = (await api.register(**fields))["user"]["id"]
-    memberships = await services.organisations.memberships.find({}).to_list(None)
+    memberships = await store.memberships.find({}).to_list(None)
     assert len(memberships) == 1 and str(memberships[0]["userId"]) == user_id
-    org = await services.organisations.organisations.find_one({"_id": memberships[0]["orgId"]})
+    org = await store.organisations.find_one({"_id": memberships[0]["orgId"]})
     assert org["name"] == "Mark's Organisation" and org["description"] == "Default organisation"
 
 
@@ -126,7 +126,7 @@ async def test_passwords_keep_their_spaces(api):
     assert_error(response, 401, "Authentication failed")
 
 
-async def test_duplicate_email_and_username_are_422(api, services):
+async def test_duplicate_email_and_username_are_422(api, store):
     await api.register(email="dup@example.com", name="First User", username="taken")
     response = await api.post("/auth/register", json={
         "firstName": "X", "lastName": "Y", "email": "DUP@example.com", "password": PASSWORD})
@@ -134,12 +134,12 @@ async def test_duplicate_email_and_username_are_422(api, services):
     response = await api.post("/auth/register", json={
         "name": "Other", "email": "other@example.com", "password": PASSWORD, "username": "TAKEN"})
     assert error_fields(response) == {"username": "is already taken"}
-    assert await services.users.collection.count_documents({}) == 1
-    assert await services.organisations.organisations.count_documents({}) == 1
+    assert await store.users.count_documents({}) == 1
+    assert await store.organisations.count_documents({}) == 1
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_twelve_concurrent_registrations_make_one_account(api, services):
+async def test_twelve_concurrent_registrations_make_one_account(api, store):
     body = {"firstName": "Race", "lastName": "Condition", "email": "race@example.com", "password": PASSWORD}
     responses = await asyncio.gather(*[api.post("/auth/register", json=body) for _ in range(12)])
     codes = sorted(r.code for r in responses)
@@ -147,10 +147,10 @@ async def test_twelve_concurrent_registrations_make_one_account(api, services):
     for response in responses:
         if response.code == 422:
             assert error_fields(response) == {"email": "is already taken"}
-    assert await services.users.collection.count_documents({"email": "race@example.com"}) == 1
+    assert await store.users.count_documents({"email": "race@example.com"}) == 1
     # The losers' default organisations were removed again.
-    assert await services.organisations.organisations.count_documents({}) == 1
-    assert await services.organisations.memberships.count_documents({}) == 1
+    assert await store.organisations.count_documents({}) == 1
+    assert await store.memberships.count_documents({}) == 1
 
 
 @pytest.mark.parametrize("injected", [{"$ne": None}, {"$gt": ""}, ["a@b.co"], 5, None, True])

@@ -6,7 +6,7 @@ import jwt
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, claims, error_fields
+from tests.helpers import PASSWORD, Store, assert_error, claims, error_fields
 
 pytestmark = pytest.mark.gen_test
 
@@ -79,13 +79,14 @@ async def test_refresh_returns_a_new_pair_and_retires_the_old_token(api):
 
 async def age_retirement(services, refresh_token: str, seconds: float) -> None:
     """Move a retired refresh token's rotation this many seconds into the past."""
+    store = Store(services.database)
     from services.sessions import hash_token
-    token = await services.sessions.tokens.find_one({"hash": hash_token(refresh_token)})
-    await services.sessions.tokens.update_one(
+    token = await store.tokens.find_one({"hash": hash_token(refresh_token)})
+    await store.tokens.update_one(
         {"_id": token["_id"]}, {"$set": {"usedAt": token["usedAt"] - dt.timedelta(seconds=seconds)}})
 
 
-async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_session(api, services):
+async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_session(api, services, store):
     tokens = (await api.register())["tokens"]
     first = (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).json
     await age_retirement(services, tokens["refresh"]["token"], 10.5)  # REFRESH_REUSE_GRACE_SECONDS is 10
@@ -93,10 +94,10 @@ async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_sessi
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": first["refresh"]["token"]}), 401)
     assert_error(await api.post("/auth/send-verification-email", token=first["access"]["token"]), 401)
-    assert await services.sessions.sessions.count_documents({}) == 0
+    assert await store.sessions.count_documents({}) == 0
 
 
-async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_session(api, services):
+async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_session(api, services, store):
     tokens = (await api.register())["tokens"]
     sid = claims(tokens["access"]["token"])["sid"]
     first = (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).json
@@ -109,20 +110,20 @@ async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_sess
     for pair in (first, second.json):
         assert (await api.get("/users/user", token=pair["access"]["token"])).code == 200
         assert (await api.post("/auth/refresh-tokens", json={"refreshToken": pair["refresh"]["token"]})).code == 200
-    assert await services.sessions.sessions.count_documents({}) == 1
+    assert await store.sessions.count_documents({}) == 1
 
 
-async def test_concurrent_use_of_one_refresh_token_gives_every_tab_a_pair_of_one_session(api, services):
+async def test_concurrent_use_of_one_refresh_token_gives_every_tab_a_pair_of_one_session(api, services, store):
     tokens = (await api.register())["tokens"]
     responses = await asyncio.gather(*[
         api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
     assert [r.code for r in responses] == [200] * 5
     assert {claims(r.json["access"]["token"])["sid"] for r in responses} == {claims(tokens["access"]["token"])["sid"]}
     assert len({r.json["refresh"]["token"] for r in responses}) == 5
-    assert await services.sessions.sessions.count_documents({}) == 1
+    assert await store.sessions.count_documents({}) == 1
     # The token was retired once: its rotation time is the first one, so the grace does not slide.
     from services.sessions import hash_token
-    retired = await services.sessions.tokens.find_one({"hash": hash_token(tokens["refresh"]["token"])})
+    retired = await store.tokens.find_one({"hash": hash_token(tokens["refresh"]["token"])})
     assert retired["usedAt"] is not None
 
 
@@ -150,20 +151,20 @@ class TestNoGrace:
         assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": pair["refresh"]["token"]}), 401)
 
 
-async def test_unknown_expired_and_malformed_refresh_tokens(api, services):
+async def test_unknown_expired_and_malformed_refresh_tokens(api, store):
     tokens = (await api.register())["tokens"]
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": "made-up"}), 401)
     assert error_fields(await api.post("/auth/refresh-tokens", json={})) == {"refreshToken": "is required"}
     assert error_fields(await api.post("/auth/refresh-tokens", json={"refreshToken": 1})) == {
         "refreshToken": "must be a string"}
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-    await services.sessions.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": past}})
+    await store.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": past}})
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
 
 
-async def test_refresh_tokens_are_stored_only_as_hashes(api, services):
+async def test_refresh_tokens_are_stored_only_as_hashes(api, store):
     tokens = (await api.register())["tokens"]
-    stored = await services.sessions.tokens.find({}).to_list(None)
+    stored = await store.tokens.find({}).to_list(None)
     dump = repr(stored)
     assert tokens["refresh"]["token"] not in dump and tokens["access"]["token"] not in dump
     assert any(len(doc["hash"]) == 64 for doc in stored)
@@ -255,9 +256,9 @@ class TestAttemptLimitOff:
     def settings_env(self):
         return {"LOGIN_ATTEMPTS_LIMIT": "0", "LOGIN_ATTEMPTS_PER_ADDRESS": "0"}
 
-    async def test_zero_turns_the_limit_off(self, api, services):
+    async def test_zero_turns_the_limit_off(self, api, store):
         await api.register()
         for _ in range(12):
             assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": "nope"}), 401)
         await api.login()
-        assert await services.login_attempts.collection.count_documents({}) == 0
+        assert await store.login_attempts.count_documents({}) == 0

@@ -32,7 +32,7 @@ async def call(client, method, path, body=None, token=None):
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_register_with_a_short_phone_and_a_user_id_then_use_the_organisations(client, services):
+async def test_register_with_a_short_phone_and_a_user_id_then_use_the_organisations(client, store):
     sent_id = "a-client-made-id"
     registered = await call(client, "POST", "/auth/register", {
         "userId": sent_id, "firstName": "John", "lastName": "Doe", "email": "john@example.com",
@@ -40,7 +40,7 @@ async def test_register_with_a_short_phone_and_a_user_id_then_use_the_organisati
     assert registered.code == 201, registered
     user = registered.json["data"]["user"]
     assert user["phone"] == "080419" and user["userId"] == user["id"] != sent_id
-    stored = await services.users.collection.find_one({"email": "john@example.com"})
+    stored = await store.users.find_one({"email": "john@example.com"})
     assert "userId" not in stored and stored["phone"] == "080419"
     assert (await call(client, "POST", "/auth/register", {
         "firstName": "Jane", "lastName": "Roe", "email": "jane@example.com", "password": PASSWORD,

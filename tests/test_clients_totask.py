@@ -69,7 +69,7 @@ async def sign_up_and_in(page, email="ada@example.com", username="ad"):
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page, services, mailbox):
+async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page, store, mailbox):
     assert (await page.fetch("GET", "/csrf-token", headers=GET)).code == 404
     await sign_up_and_in(page)
     assert set(page.cookies) == {"session"}
@@ -88,7 +88,7 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     changed = await form(page, "PUT", f"/users/{user_id}", FormData().file("file", "me.png", image, "image/png"))
     assert changed.code == 200, changed
     photo_url = changed.json["profilePhotoUrl"]
-    assert photo_url and (await services.photos.collection.find_one({"_id": ObjectId(user_id)}))["renditions"]
+    assert photo_url and (await store.photos.find_one({"_id": ObjectId(user_id)}))["renditions"]
     # ... and with none ({file: null}: an empty form; a plain <form> would send an empty file part).
     for nothing in (FormData(), FormData().no_file_chosen("file")):
         unchanged = await form(page, "PUT", f"/users/{user_id}", nothing)
@@ -101,7 +101,7 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     # Delete photo: PUT with {file: null} as a multipart form.
     deleted = await form(page, "PUT", f"/users/deleteProfilePic/{user_id}", FormData())
     assert deleted.code == 200 and deleted.json["profilePhotoUrl"] is None, deleted
-    assert await services.photos.collection.count_documents({}) == 0
+    assert await store.photos.count_documents({}) == 0
 
     # Favourites.
     added = await page.fetch("PUT", "/users/addToFav", as_json({"boardId": "board-1"}), JSON)
@@ -122,7 +122,7 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     assert (await page.fetch("POST", "/auth/logout", headers={"Accept": "application/json",
                                                               "Access-Control-Allow-Origin": SERVER_URL})).code == 204
     assert page.cookies == {}
-    assert await services.sessions.sessions.count_documents({"userId": ObjectId(user_id)}) == 1  # registration's
+    assert await store.sessions.count_documents({"userId": ObjectId(user_id)}) == 1  # registration's
     assert (await page.fetch("GET", "/users/user", headers=GET)).code == 401
 
     # All of it on one keep-alive connection, errors included, each request after its preflight.
@@ -132,9 +132,9 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_the_admin_pages_list_users_with_a_trailing_slash(page, services):
+async def test_the_admin_pages_list_users_with_a_trailing_slash(page, store):
     await sign_up_and_in(page, email="admin@example.com", username="admin")
-    await services.users.collection.update_one({"email": "admin@example.com"}, {"$set": {"role": "admin"}})
+    await store.users.update_one({"email": "admin@example.com"}, {"$set": {"role": "admin"}})
     listed = await page.fetch("GET", "/users/?limit=9&page=1&sortBy=createdAt:desc", headers=GET)
     assert listed.code == 200, listed
     assert listed.json["limit"] == 9 and [u["email"] for u in listed.json["results"]] == ["admin@example.com"]
@@ -146,7 +146,7 @@ async def test_the_admin_pages_list_users_with_a_trailing_slash(page, services):
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_page_of_another_site_cannot_use_the_cookie(page, base_url, services):
+async def test_a_page_of_another_site_cannot_use_the_cookie(page, base_url, store):
     await sign_up_and_in(page)
     user_id = (await page.fetch("GET", "/users/user", headers=GET)).json["id"]
     # Another site's page making the browser send the same cookie (a form post, which needs no preflight).
@@ -161,6 +161,6 @@ async def test_a_page_of_another_site_cannot_use_the_cookie(page, base_url, serv
             assert answer.code == 403
     finally:
         attacker.close()
-    stored = await services.users.collection.find_one({"_id": ObjectId(user_id)})
+    stored = await store.users.find_one({"_id": ObjectId(user_id)})
     assert stored["favoriteBoards"] == []
     assert (await page.fetch("GET", "/users/user", headers=GET)).code == 200  # still signed in

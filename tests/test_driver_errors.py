@@ -14,7 +14,7 @@ from pymongo.errors import (AutoReconnect, ConfigurationError, CursorNotFound, D
                             NetworkTimeout, NotPrimaryError, OperationFailure, ServerSelectionTimeoutError,
                             WriteConcernError, WTimeoutError)
 
-from models.database import Database, driver_error_answer
+from services.database import Database, driver_error_answer
 from services.container import Services
 from settings import Settings
 from tests.conftest import TEST_ENV
@@ -95,11 +95,11 @@ class FailingCollection:
 
 @pytest.mark.parametrize("name, fail, expected", CASES, ids=[case[0] for case in CASES])
 @pytest.mark.gen_test
-async def test_driver_error_is_answered_in_the_envelope_and_logged_once(name, fail, expected, api, services,
+async def test_driver_error_is_answered_in_the_envelope_and_logged_once(name, fail, expected, api, services, store,
                                                                          monkeypatch, caplog):
     message, status = expected
     token = (await api.register())["tokens"]["access"]["token"]
-    failing = FailingCollection(services.favourites.collection, fail)
+    failing = FailingCollection(store.users, fail)
     monkeypatch.setattr(services.favourites, "collection", failing)
     caplog.clear()
     response = await api.put("/users/addToFav", json={"boardId": "board-1"}, token=token)

@@ -4,7 +4,7 @@ import time
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from models.database import Database
+from services.database import Database
 from services.container import Services
 from settings import Settings
 from tests.conftest import TEST_ENV, stop_services
@@ -74,7 +74,7 @@ class TestIndexesRecover:
         io_loop.run_sync(lambda: stop_services(services, config))
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_ready_turns_200_once_indexes_exist(self, api, services):
+    async def test_ready_turns_200_once_indexes_exist(self, api, store):
         import asyncio
         assert_error(await api.get("/ready"), 503)
         for _ in range(200):
@@ -82,5 +82,5 @@ class TestIndexesRecover:
                 break
             await asyncio.sleep(0.02)
         assert (await api.get("/ready")).code == 200
-        info = await services.users.collection.index_information()
+        info = await store.users.index_information()
         assert "email_unique" in info

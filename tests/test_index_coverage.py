@@ -53,7 +53,7 @@ def test_regexes_are_prefixes_only_when_anchored_literal_and_case_sensitive(cond
 def test_a_partial_index_serves_only_queries_that_imply_its_filter(monkeypatch):
     from pymongo import IndexModel
 
-    from models.database import INDEXES
+    from models.indexes import INDEXES
     monkeypatch.setitem(INDEXES, "things", [IndexModel([("x", 1)], partialFilterExpression={"flag": True})])
 
     def query(flag):

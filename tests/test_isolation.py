@@ -7,13 +7,15 @@ get a 422 if it saw the first's user.
 import pytest
 
 from tests.conftest import server_env
+from tests.helpers import Store
 
 SEEN = []  # (database name, client) of each test below, in the order they ran
 
 
 async def register_on_a_clean_store(api, services, config):
-    assert await services.users.collection.count_documents({}) == 0
-    assert await services.organisations.organisations.count_documents({}) == 0
+    store = Store(services.database)
+    assert await store.users.count_documents({}) == 0
+    assert await store.organisations.count_documents({}) == 0
     response = await api.post("/auth/register", json={"name": "Same Person", "email": "same@example.com",
                                                        "password": "same-password-123"})
     assert response.code == 201, response

@@ -222,7 +222,7 @@ class TestEmails:
         return {**smtp_env, "METRICS_TOKEN": TOKEN}
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_a_delivered_email_counts_as_sent(self, api, mailbox, services):
+    async def test_a_delivered_email_counts_as_sent(self, api, mailbox, store):
         before = await scrape(api)
         await api.register(email="new@example.com")
         (message,) = await mailbox.wait_for(1)
@@ -230,11 +230,11 @@ class TestEmails:
         after = await scrape_until(api, lambda now: now.delta(before, EMAILS, state="sent") >= 1)
         assert after.delta(before, EMAILS, state="sent") == 1
         assert after.delta(before, EMAILS, state="retried") == 0 and after.delta(before, EMAILS, state="failed") == 0
-        pending = await services.outbox.collection.count_documents({"status": outbox.PENDING})
+        pending = await store.outbox.count_documents({"status": outbox.PENDING})
         assert after.value(QUEUE) == pending == 0
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_a_refused_send_counts_as_retried_and_stays_in_the_queue(self, api, mailbox, services):
+    async def test_a_refused_send_counts_as_retried_and_stays_in_the_queue(self, api, mailbox, store):
         async def refuse(server, session, envelope):
             return "451 4.3.0 Try again later"
 
@@ -247,14 +247,14 @@ class TestEmails:
         assert after.delta(before, EMAILS, state="sent") == 0 and after.delta(before, EMAILS, state="failed") == 0
         assert mailbox.messages == []
         # Retried 10 s later: until then it waits in the outbox, and the gauge says so.
-        stored = await services.outbox.collection.find_one({"to": "new@example.com"})
+        stored = await store.outbox.find_one({"to": "new@example.com"})
         assert stored["status"] == outbox.PENDING and stored["attempts"] == 1
         assert after.value(QUEUE) == 1
 
 
 @pytest.mark.gen_test
-async def test_queue_depth_is_the_number_of_pending_messages(api, services):
-    collection = services.outbox.collection
+async def test_queue_depth_is_the_number_of_pending_messages(api, store):
+    collection = store.outbox
     before = await scrape(api)
     assert before.value(QUEUE) == await collection.count_documents({"status": outbox.PENDING})
     await collection.insert_many([{"to": f"q{i}@example.com", "status": status, "attempts": 0}

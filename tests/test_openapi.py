@@ -10,7 +10,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tornado.web import RequestHandler
 
 from handlers.routes import routes
-from models.openapi import UNDOCUMENTED, document
+from handlers.openapi import UNDOCUMENTED, document
 from tests.service_process import running
 
 JSON = "application/json"

@@ -8,7 +8,7 @@ import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
 from services.sessions import hash_token
-from tests.helpers import PASSWORD, assert_error, link_token
+from tests.helpers import PASSWORD, Store, assert_error, link_token
 
 pytestmark = pytest.mark.gen_test
 
@@ -77,8 +77,9 @@ def assert_redirect(response, location):
 
 
 async def expire(services, kind):
+    store = Store(services.database)
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-    await services.sessions.tokens.update_many({"type": kind}, {"$set": {"expiresAt": past}})
+    await store.tokens.update_many({"type": kind}, {"$set": {"expiresAt": past}})
 
 
 async def verify_token(api, mailbox):
@@ -116,23 +117,23 @@ async def confirm(browser, token):
     return await browser.submit(page, "/verify-email", {"token": token})
 
 
-async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_once(api, mailbox, services):
+async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_once(api, mailbox, store):
     token = await verify_token(api, mailbox)
     # A mail scanner opens it first: it sees the button, and nothing changes.
     html = assert_page(await api.get(f"/verify-email?token={token}"), 200, CONFIRM)
     assert "<title>Confirm your email address – Task Board</title>" in html and 'method="post"' in html
-    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is False
-    assert (await services.sessions.tokens.find_one({"hash": hash_token(token)})).get("usedAt") is None
+    assert (await store.tokens.find_one({"hash": hash_token(token)})).get("usedAt") is None
     # Then the person presses the button: verified, and shown so on a page of its own (Post/Redirect/Get).
     browser = Browser(api)
     page = await browser.get(f"/verify-email?token={token}")
     assert_redirect(await browser.submit(page, "/verify-email", {"token": token}), "/verify-email/done")
     assert_page(await api.get("/verify-email/done"), 200, VERIFIED,
                 'href="https://board.example.com">Go to Task Board</a>')
-    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is True
-    stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
+    stored = await store.tokens.find_one({"hash": hash_token(token)})
     assert stored["usedAt"] is not None  # kept, marked used, until it expires
     # A second click of the button (a double submit) lands on the same page, changing nothing more.
     assert_redirect(await browser.submit(page, "/verify-email", {"token": token}), "/verify-email/done")
@@ -142,7 +143,7 @@ async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_onc
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
 
 
-async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mailbox, services):
+async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mailbox, services, store):
     token = await verify_token(api, mailbox)
     # Posted from elsewhere (no _xsrf cookie or field): refused, nothing verified (CWE-352).
     refused = await api.post("/verify-email", body=urlencode({"token": token}), headers=FORM)
@@ -154,7 +155,7 @@ async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mai
         assert_new_link_form(html, "/verify-email/resend")
     await expire(services, "verify")
     assert_page(await browser.submit(page, "/verify-email", {"token": token}), 400, DEAD_VERIFY)
-    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is False
 
 
@@ -166,16 +167,16 @@ async def test_unknown_or_malformed_verify_links_offer_a_new_link(api, services,
     assert "alert(1)" not in html
 
 
-async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api, mailbox, services):
+async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api, mailbox, services, store):
     token = await verify_token(api, mailbox)
     await expire(services, "verify")
     assert_new_link_form(assert_page(await api.get(f"/verify-email?token={token}"), 400, DEAD_VERIFY),
                          "/verify-email/resend")
-    user = await services.users.collection.find_one({"email": "mark@example.com"})
+    user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is False
 
 
-async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_unverified_accounts(api, mailbox, services):
+async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_unverified_accounts(api, mailbox, store):
     await verify_token(api, mailbox)
     browser = Browser(api)
     page = await browser.get("/verify-email?token=made-up-token-0123456789")
@@ -190,14 +191,14 @@ async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_un
     new_token = link_token(messages[1], "verify-email")
     assert_page(await api.get("/verify-email/resend?sent=1"), 200, SENT, "1 hour")
     assert_redirect(await confirm(browser, new_token), "/verify-email/done")
-    assert (await services.users.collection.find_one({"email": "mark@example.com"}))["isEmailVerified"] is True
+    assert (await store.users.find_one({"email": "mark@example.com"}))["isEmailVerified"] is True
     # A verified account gets nothing more, and the answer is the same.
     assert_redirect(await browser.submit(page, "/verify-email/resend", {"email": "mark@example.com"}),
                     "/verify-email/resend?sent=1")
-    assert await services.outbox.collection.count_documents({}) == 2
+    assert await store.outbox.count_documents({}) == 2
 
 
-async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_error(api, services):
+async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_error(api, store):
     browser = Browser(api)
     page = await browser.get("/verify-email/resend")
     assert_page(page, 200, "Get a new verification link")
@@ -206,20 +207,20 @@ async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_er
         assert re.search(r'<input type="email" id="email" name="email" value="%s"[^>]*aria-invalid="true" '
                          r'autofocus>' % re.escape(typed), html, re.S), html
         assert 'aria-describedby="email-error"' in html and '<p class="error" id="email-error">' in html
-    assert await services.outbox.collection.count_documents({}) == 0
+    assert await store.outbox.count_documents({}) == 0
 
 
-async def test_forms_without_the_xsrf_cookie_are_refused_and_change_nothing(api, mailbox, services):
+async def test_forms_without_the_xsrf_cookie_are_refused_and_change_nothing(api, mailbox, store):
     await verify_token(api, mailbox)
     for action in ("/verify-email/resend", "/forgot-password"):
         response = await api.post(action, body=urlencode({"email": "mark@example.com"}), headers=FORM)
         assert_page(response, 403, "This form has expired", f'href="{action}"')
-    assert await services.outbox.collection.count_documents({}) == 1  # only the registration's email
+    assert await store.outbox.count_documents({}) == 1  # only the registration's email
 
 
 # ---- reset-password -------------------------------------------------------------------------------
 
-async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, services):
+async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, store):
     token = await reset_token(api, mailbox)
     browser = Browser(api)
     for _ in range(2):  # a mail scanner's GET first, then the person's
@@ -228,7 +229,7 @@ async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, ser
     first = await Browser(api).get(f"/reset-password?token={token}")
     flags = {part.strip().lower() for part in first.headers["Set-Cookie"].split(";")[1:]}
     assert {"httponly", "samesite=lax", "secure", "path=/"} <= flags  # APP_URL is https here
-    stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
+    stored = await store.tokens.find_one({"hash": hash_token(token)})
     assert stored.get("usedAt") is None
     assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
 
@@ -264,12 +265,12 @@ async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
 
 
 async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_success_without_changing_anything(
-        api, mailbox, services):
+        api, mailbox, store):
     token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
     assert await can_login(api, NEW_PASSWORD) and not await can_login(api, PASSWORD)
-    stored = await services.sessions.tokens.find_one({"hash": hash_token(token)})
+    stored = await store.tokens.find_one({"hash": hash_token(token)})
     assert stored["usedAt"] is not None and stored["usedBy"]
     assert_page(await browser.get("/reset-password/done"), 200, CHANGED,
                 'href="https://board.example.com">Sign in to Task Board</a>')

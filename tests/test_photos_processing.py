@@ -48,7 +48,7 @@ def close_to(colour, expected, slack: int = 40) -> bool:
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_camera_photo_comes_back_small_upright_and_without_metadata(api, services):
+async def test_a_camera_photo_comes_back_small_upright_and_without_metadata(api, store):
     ada = await sign_up(api)
     original = camera_jpeg()  # 4000x3000 stored sideways, red where its top-left quadrant is
     assert b"SpyCam" in original and jpeg_markers(original).count(0xE1) == 2
@@ -68,7 +68,7 @@ async def test_a_camera_photo_comes_back_small_upright_and_without_metadata(api,
         for secret in (b"Exif", b"SpyCam", b"SERIAL-0042", b"SECRET-XMP", b"taken at home", b"http://ns.adobe"):
             assert secret not in served.body
     # Nothing of the upload is kept beside the renditions: no original bytes, no metadata.
-    photo = await services.photos.collection.find_one({"_id": ObjectId(ada.id)})
+    photo = await store.photos.find_one({"_id": ObjectId(ada.id)})
     assert set(photo) == {"_id", "version", "contentType", "updatedAt", "renditions"}
     assert all(set(r) == {"data", "width", "height"} for r in photo["renditions"].values())
     assert max(len(r["data"]) for r in photo["renditions"].values()) < 100_000
@@ -193,29 +193,29 @@ def truncated_jpeg() -> bytes:
     ("bomb", TOO_MANY_PIXELS),
 ], ids=["png-header-then-html", "png-cut-short", "jpeg-magic-then-svg", "gif-magic-then-script", "webp-header-only",
         "svg", "bmp", "tiff", "truncated-jpeg", "bomb-20000x20000"])
-async def test_anything_that_does_not_decode_whole_is_422_and_nothing_is_stored(api, services, data, errors):
+async def test_anything_that_does_not_decode_whole_is_422_and_nothing_is_stored(api, services, store, data, errors):
     data = {"truncated": truncated_jpeg, "bomb": lambda: png_bomb(20000, 20000)}.get(data, lambda: data)()
     ada = await sign_up(api)
     kept = (await upload(api, ada, encoded(Image.new("RGB", (8, 8), RED), "PNG"))).json["profilePhotoUrl"]
     before_user = await stored(services, ada.id)
-    before_photo = await services.photos.collection.find_one({"_id": ObjectId(ada.id)})
+    before_photo = await store.photos.find_one({"_id": ObjectId(ada.id)})
     response = await upload(api, ada, data, name="Changed Name", filename="photo.jpg", content_type="image/jpeg")
     assert error_fields(response) == errors
     assert await stored(services, ada.id) == before_user  # the name not changed either
-    assert await services.photos.collection.find_one({"_id": ObjectId(ada.id)}) == before_photo
-    assert await services.photos.collection.count_documents({}) == 1
+    assert await store.photos.find_one({"_id": ObjectId(ada.id)}) == before_photo
+    assert await store.photos.count_documents({}) == 1
     assert (await api.get(kept)).code == 200
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_bomb_under_pillows_own_limit_is_refused_from_its_header_without_decoding(api, services):
+async def test_a_bomb_under_pillows_own_limit_is_refused_from_its_header_without_decoding(api, services, store):
     ada = await sign_up(api)
     bomb = png_bomb(7000, 6000, rgb=True)  # 42 Mpx: 120 kB that Pillow would decode into 168 MB
     assert len(bomb) < 200_000 and 7000 * 6000 < Image.MAX_IMAGE_PIXELS
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, the process's high-water mark
     assert error_fields(await upload(api, ada, bomb)) == TOO_MANY_PIXELS
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 100 * 1024
-    assert await services.photos.collection.count_documents({}) == 0
+    assert await store.photos.count_documents({}) == 0
     assert "photoVersion" not in await stored(services, ada.id)
 
 

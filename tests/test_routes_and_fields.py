@@ -66,7 +66,7 @@ async def test_usernames_are_2_to_30_letters_digits_dots_underscores(api, servic
         "username": "must be 2-30 letters, digits, . or _"}
 
 
-async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, services):
+async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, store):
     body = {"firstName": "John", "lastName": "Doe", "password": PASSWORD}
     for n, good in enumerate(("080419", "123", "+44 (0)20 7946.0958", "1-2-3", "0" * 20)):
         registered = await api.post("/auth/register", json={**body, "email": f"j{n}@example.com", "phone": good})
@@ -75,7 +75,7 @@ async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, serv
         response = await api.post("/auth/register", json={**body, "email": "k@example.com", "phone": bad})
         assert error_fields(response) == {
             "phone": "must be at most 20 digits, spaces, +, -, (, ) or ., with at least 3 digits"}, bad
-    assert await services.users.collection.count_documents({"email": "k@example.com"}) == 0
+    assert await store.users.count_documents({"email": "k@example.com"}) == 0
 
 
 async def test_a_user_id_in_a_registration_body_is_ignored(api, services):

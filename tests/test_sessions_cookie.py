@@ -37,7 +37,7 @@ async def signed_in(api, **register):
     return registered.json, morsel.value
 
 
-async def test_login_and_register_set_an_httponly_lax_cookie_stored_only_as_a_hash(api, services):
+async def test_login_and_register_set_an_httponly_lax_cookie_stored_only_as_a_hash(api, store):
     registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
                                                         "password": PASSWORD})
     morsel, line = session_cookie(registered)
@@ -45,13 +45,13 @@ async def test_login_and_register_set_an_httponly_lax_cookie_stored_only_as_a_ha
     assert morsel["httponly"] and morsel["secure"] and morsel["samesite"] == "Lax" and morsel["path"] == "/"
     assert morsel["max-age"] == str(7 * 86400), line
     sid = ObjectId(claims(registered.json["tokens"]["access"]["token"])["sid"])
-    session = await services.sessions.sessions.find_one({"_id": sid})
+    session = await store.sessions.find_one({"_id": sid})
     assert session["cookieHash"] == hashlib.sha256(morsel.value.encode()).hexdigest()
-    assert morsel.value not in repr(await services.sessions.sessions.find({}).to_list(None))
+    assert morsel.value not in repr(await store.sessions.find({}).to_list(None))
     logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     other, _ = session_cookie(logged_in)
     assert other.value != morsel.value
-    assert await services.sessions.sessions.count_documents({"cookieHash": {"$exists": True}}) == 2
+    assert await store.sessions.count_documents({"cookieHash": {"$exists": True}}) == 2
 
 
 async def test_the_cookie_authenticates_and_the_bearer_header_wins(api, services):
@@ -70,7 +70,7 @@ async def test_the_cookie_authenticates_and_the_bearer_header_wins(api, services
     assert (await api.get("/users/user", headers=with_cookie(cookie))).code == 200
 
 
-async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, services):
+async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, store):
     ada, cookie = await signed_in(api)
     user_id = ObjectId(ada["user"]["id"])
     for headers in (with_cookie(cookie), with_cookie(cookie, "https://evil.example.com"),
@@ -78,7 +78,7 @@ async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, 
                     with_cookie(cookie, Referer="not a url")):
         refused = await api.put("/users/addToFav", json={"boardId": "planted"}, headers=headers)
         assert_error(refused, 403)
-    assert (await services.users.collection.find_one({"_id": user_id}))["favoriteBoards"] == []
+    assert (await store.users.find_one({"_id": user_id}))["favoriteBoards"] == []
     for n, headers in enumerate((with_cookie(cookie, APP), with_cookie(cookie, WEB),
                                  with_cookie(cookie, Referer=f"{APP}/settings?tab=1"))):
         accepted = await api.put("/users/addToFav", json={"boardId": f"b{n}"}, headers=headers)
@@ -105,7 +105,7 @@ async def test_logout_with_only_the_cookie_ends_that_session_and_clears_it(api, 
     assert_error(await api.post("/auth/logout"), 401)
 
 
-async def test_password_change_and_account_deletion_end_cookie_sessions(api, services):
+async def test_password_change_and_account_deletion_end_cookie_sessions(api, store):
     ada, cookie = await signed_in(api)
     second = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     second_cookie = session_cookie_value(second)
@@ -118,7 +118,7 @@ async def test_password_change_and_account_deletion_end_cookie_sessions(api, ser
                              headers=with_cookie(second_cookie, APP))
     assert deleted.code == 204
     assert_error(await api.get("/users/user", headers=with_cookie(second_cookie)), 401)
-    assert await services.sessions.sessions.count_documents({}) == 0
+    assert await store.sessions.count_documents({}) == 0
 
 
 def assert_cleared(response) -> None:
@@ -136,13 +136,13 @@ class TestCookiesOff:
     def settings_env(self):
         return {"SESSION_COOKIE": "false"}
 
-    async def test_no_cookie_is_set_stored_or_believed(self, api, services):
+    async def test_no_cookie_is_set_stored_or_believed(self, api, store):
         registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
                                                             "password": PASSWORD})
         assert registered.code == 201 and not registered.headers.get_list("Set-Cookie")
         logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
         assert not logged_in.headers.get_list("Set-Cookie")
-        assert await services.sessions.sessions.count_documents({"cookieHash": {"$exists": True}}) == 0
+        assert await store.sessions.count_documents({"cookieHash": {"$exists": True}}) == 0
         assert_error(await api.get("/users/user", headers=with_cookie("a" * 43)), 401)
         assert (await api.get("/users/user", token=logged_in.json["tokens"]["access"]["token"])).code == 200
 
@@ -152,7 +152,7 @@ class TestPasswordReset:
     def settings_env(self, smtp_env):
         return smtp_env
 
-    async def test_a_password_reset_ends_every_cookie_session(self, api, services, mailbox):
+    async def test_a_password_reset_ends_every_cookie_session(self, api, store, mailbox):
         _, cookie = await signed_in(api)
         assert (await api.get("/users/user", headers=with_cookie(cookie))).code == 200
         assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
@@ -160,7 +160,7 @@ class TestPasswordReset:
         reset = await api.post(f"/auth/reset-password?token={token}", json={"password": "another good password"})
         assert reset.code == 204
         assert_error(await api.get("/users/user", headers=with_cookie(cookie)), 401)
-        assert await services.sessions.sessions.count_documents({}) == 0
+        assert await store.sessions.count_documents({}) == 0
 
 
 class TestPlainHttpAppUrl:

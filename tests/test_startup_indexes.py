@@ -12,7 +12,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
 from models import users as user_model
-from models.database import INDEXES, Database
+from models.indexes import INDEXES
+from services.database import Database
 from services.container import Services
 from tests.conftest import stop_services
 from tests.helpers import assert_error, server_error
@@ -96,7 +97,7 @@ class TestSameNameOtherSpec:
         return starter(conflict)
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_not_ready_with_one_line_naming_index_difference_and_fix(self, api, services, caplog):
+    async def test_not_ready_with_one_line_naming_index_difference_and_fix(self, api, services, store, caplog):
         await until(lambda: services.database.stopped_reason)
         ready = await api.get("/ready")
         assert_error(ready, 503)
@@ -107,17 +108,17 @@ class TestSameNameOtherSpec:
         assert "python run.py --sync-indexes" in line
         assert not retries(caplog)
         # The later start-up steps never ran: no admin was bootstrapped over a store without unique emails.
-        assert await services.users.collection.count_documents({}) == 0
+        assert await store.users.count_documents({}) == 0
         assert not services.database.indexes_ready
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_sync_indexes_rebuilds_it_and_the_next_start_is_ready(self, services, io_loop):
+    async def test_sync_indexes_rebuilds_it_and_the_next_start_is_ready(self, services, store, io_loop):
         await until(lambda: services.database.stopped_reason)
         lines = []
         await services.database.sync_indexes(report=lines.append)
         assert lines[0] == "users: dropped index email_unique"
         assert "users: created index email_unique {email: 1} unique" in lines
-        info = await services.database[user_model.COLLECTION].index_information()
+        info = await store.users.index_information()
         assert info["email_unique"].get("unique") is True
         assert not (await services.database.index_plan()).conflicts
 
@@ -137,7 +138,7 @@ class TestRetiredAndRenamed:
         return starter(old_version)
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_start_up_names_both_and_sync_drops_only_those(self, api, services, caplog):
+    async def test_start_up_names_both_and_sync_drops_only_those(self, api, services, store, caplog):
         await until(lambda: services.database.stopped_reason)
         assert_error(await api.get("/ready"), 503)
         [line] = stop_lines(caplog)
@@ -145,7 +146,7 @@ class TestRetiredAndRenamed:
         lines = []
         await services.database.sync_indexes(report=lines.append)
         assert "users: dropped index username_unique" in lines and "users: dropped index role_1__id_1" in lines
-        info = await services.database[user_model.COLLECTION].index_information()
+        info = await store.users.index_information()
         assert {"username_string_unique", "role_sort", "ops_phone"} <= set(info)
         assert not {"username_unique", "role_1__id_1"} & set(info)
         # Every declared index is in place: a second sync changes nothing.
@@ -190,7 +191,7 @@ class TestErrorsWaitingCannotFix:
 
     @pytest.mark.parametrize("failure", FAILURES, indirect=True, ids=["86", "85", "11000", "18"])
     @pytest.mark.gen_test(timeout=30)
-    async def test_logged_once_not_retried_and_not_ready(self, failure, api, services, caplog):
+    async def test_logged_once_not_retried_and_not_ready(self, failure, api, services, store, caplog):
         _method, error, fix = failure
         await until(lambda: services.database.stopped_reason)
         await asyncio.sleep(0.2)  # twenty retry periods: a retry would have happened by now
@@ -204,7 +205,7 @@ class TestErrorsWaitingCannotFix:
         assert ready.json["message"].startswith(f"creating indexes failed: {type(error).__name__} code={error.code}")
         assert fix in ready.json["message"]
         assert (await api.get("/health")).code == 200
-        assert await services.users.collection.count_documents({}) == 0  # admin bootstrap never ran
+        assert await store.users.count_documents({}) == 0  # admin bootstrap never ran
 
 
 TRANSIENT = [
@@ -251,7 +252,7 @@ class TestTransientErrors:
 
 def test_every_declared_index_compares_equal_to_itself_as_listed():
     # The comparison sees a declaration and the server's list_indexes document of it alike.
-    from models.database import index_spec
+    from services.database import index_spec
     for models in INDEXES.values():
         for model in models:
             listed = {"v": 2, **model.document, "key": dict(model.document["key"])}
@@ -259,7 +260,7 @@ def test_every_declared_index_compares_equal_to_itself_as_listed():
 
 
 def test_a_ttl_of_zero_seconds_is_a_difference():
-    from models.database import index_spec
+    from services.database import index_spec
     ttl = {"key": {"expiresAt": 1}, "name": "expiry_ttl", "expireAfterSeconds": 0}
     plain = {"key": {"expiresAt": 1}, "name": "expiry_ttl"}
     assert index_spec(ttl) != index_spec(plain)

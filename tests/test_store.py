@@ -8,11 +8,11 @@ from models.sessions import SESSIONS
 pytestmark = pytest.mark.gen_test
 
 
-async def test_sweep_removes_expired_documents_and_keeps_live_ones(api, services):
+async def test_sweep_removes_expired_documents_and_keeps_live_ones(api, services, store):
     await api.register(email="old@example.com")
     live = await api.register(email="new@example.com")
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-    sessions, tokens = services.sessions.sessions, services.sessions.tokens
+    sessions, tokens = store.sessions, store.tokens
     old_user = (await services.users.find_by_email("old@example.com"))["_id"]
     await sessions.update_many({"userId": old_user}, {"$set": {"expiresAt": past}})
     await tokens.update_many({"userId": old_user}, {"$set": {"expiresAt": past}})
@@ -23,8 +23,8 @@ async def test_sweep_removes_expired_documents_and_keeps_live_ones(api, services
     assert (await api.post("/auth/send-verification-email", token=live["tokens"]["access"]["token"])).code == 204
 
 
-async def test_ttl_indexes_expire_on_a_real_server_and_by_sweep_on_the_embedded_store(services, config):
-    info = await services.database[SESSIONS].index_information()
+async def test_ttl_indexes_expire_on_a_real_server_and_by_sweep_on_the_embedded_store(store, config):
+    info = await store.sessions.index_information()
     ttl = info["expiry_ttl"]
     if config.embedded:
         assert "expireAfterSeconds" not in ttl  # the stand-in would check it on every access

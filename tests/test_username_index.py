@@ -20,8 +20,8 @@ def test_the_unique_username_index_says_what_it_means():
 
 
 @pytest.mark.gen_test
-async def test_two_null_usernames_coexist_and_two_equal_strings_do_not(services):
-    users = services.users.collection
+async def test_two_null_usernames_coexist_and_two_equal_strings_do_not(store):
+    users = store.users
     await users.insert_one({"_id": ObjectId(), "email": "a@example.com", "username": None})
     await users.insert_one({"_id": ObjectId(), "email": "b@example.com", "username": None})
     await users.insert_one({"_id": ObjectId(), "email": "c@example.com"})
@@ -32,11 +32,11 @@ async def test_two_null_usernames_coexist_and_two_equal_strings_do_not(services)
 
 
 @pytest.mark.gen_test
-async def test_the_service_never_stores_a_null_username(api, services):
+async def test_the_service_never_stores_a_null_username(api, store):
     first = await api.register(name="First User", email="first@example.com", username="first")
     await api.register(email="second@example.com")
     token, user_id = first["tokens"]["access"]["token"], first["user"]["id"]
     response = await api.patch(f"/users/{user_id}", json={"username": None}, token=token)
     assert response.code == 200 and response.json["username"] is None
-    stored = await services.users.collection.find({}, {"username": 1}).to_list(None)
+    stored = await store.users.find({}, {"username": 1}).to_list(None)
     assert len(stored) == 2 and all("username" not in doc for doc in stored)

@@ -16,7 +16,7 @@ USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", 
 
 # ---- POST /users --------------------------------------------------------------------------------
 
-async def test_admin_creates_a_user_with_a_role(api, services):
+async def test_admin_creates_a_user_with_a_role(api, services, store):
     admin = await make_admin(api, services)
     response = await api.post("/users", token=admin.token, json={
         "name": "Linus Admin", "email": " Linus@Example.COM ", "password": PASSWORD, "role": "admin",
@@ -32,7 +32,7 @@ async def test_admin_creates_a_user_with_a_role(api, services):
     assert doc["role"] == "admin" and doc["passwordHash"].startswith("$2")
     # The new account works, and got its default organisation like any sign-up.
     assert (await api.login("linus@example.com", PASSWORD))["user"] == user["id"]
-    assert await services.organisations.memberships.count_documents({"userId": ObjectId(user["id"])}) == 1
+    assert await store.memberships.count_documents({"userId": ObjectId(user["id"])}) == 1
 
 
 async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, services):
@@ -46,7 +46,7 @@ async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, se
     assert response.json["username"] is None and response.json["phone"] is None
 
 
-async def test_create_rejects_duplicates_bad_fields_and_missing_fields(api, services):
+async def test_create_rejects_duplicates_bad_fields_and_missing_fields(api, services, store):
     admin = await make_admin(api, services)
     await sign_up(api, email="taken@example.com", username="taken")
     duplicate = await api.post("/users", token=admin.token, json={
@@ -60,7 +60,7 @@ async def test_create_rejects_duplicates_bad_fields_and_missing_fields(api, serv
     bad = await api.post("/users", token=admin.token, json={
         "name": "X", "email": "x@example.com", "password": "short", "role": "root", "isAdmin": True})
     assert set(error_fields(bad)) == {"password", "role", "isAdmin"}
-    assert await services.users.collection.count_documents({}) == 2
+    assert await store.users.count_documents({}) == 2
 
 
 async def test_only_admins_create_and_list(api):

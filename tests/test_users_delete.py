@@ -3,7 +3,7 @@ import pytest
 from bson import ObjectId
 
 from models.common import utcnow
-from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.helpers import PASSWORD, Store, assert_error, error_fields, sign_up
 from tests.organisations_fixtures import invite, join
 from tests.users_fixtures import make_admin, photo_form, png, stored
 
@@ -14,6 +14,7 @@ async def leave_traces(api, services, account):
     """Give an account everything deletion must remove: a photo, a second session, a reset token, an
     organisation shared with someone else, an invitation to them and one from them. Returns (the other
     member's account, the organisation id)."""
+    store = Store(services.database)
     account.photo_url = (await api.put(f"/users/{account.id}", token=account.token,
                                        **photo_form(png()))).json["profilePhotoUrl"]
     assert (await api.get(account.photo_url)).code == 200
@@ -21,30 +22,31 @@ async def leave_traces(api, services, account):
     assert (await api.post("/auth/forgot-password", json={"email": account.user["email"]})).code == 204
     other = await sign_up(api, email="other@example.com", name="Other Member")
     invitee = await sign_up(api, email="invitee@example.com", name="Ivy Invitee")
-    org = await services.organisations.organisations.find_one({"createdBy": ObjectId(account.id)})
-    other_org = await services.organisations.organisations.find_one({"createdBy": ObjectId(other.id)})
+    org = await store.organisations.find_one({"createdBy": ObjectId(account.id)})
+    other_org = await store.organisations.find_one({"createdBy": ObjectId(other.id)})
     await join(api, account.token, str(org["_id"]), other.id, other.token)
     assert (await invite(api, account.token, str(org["_id"]), invitee.id)).code == 200
     assert (await invite(api, other.token, str(other_org["_id"]), account.id)).code == 200
     for sent in ({"userId": ObjectId(account.id)}, {"invitedBy": ObjectId(account.id)}):
-        assert await services.organisations.invitations.count_documents(sent) == 1
+        assert await store.invitations.count_documents(sent) == 1
     return other, org["_id"]
 
 
 async def assert_erased(api, services, account, other, org_id):
     """Nothing of the account is left; the organisation it created stays with its other member."""
+    store = Store(services.database)
     user_id = ObjectId(account.id)
     assert await stored(services, account.id) is None
-    assert await services.sessions.sessions.count_documents({"userId": user_id}) == 0
-    assert await services.sessions.tokens.count_documents({"userId": user_id}) == 0
-    assert await services.photos.collection.count_documents({"_id": user_id}) == 0
-    assert await services.organisations.memberships.count_documents({"userId": user_id}) == 0
+    assert await store.sessions.count_documents({"userId": user_id}) == 0
+    assert await store.tokens.count_documents({"userId": user_id}) == 0
+    assert await store.photos.count_documents({"_id": user_id}) == 0
+    assert await store.memberships.count_documents({"userId": user_id}) == 0
     # Invitations to them, and those they sent, which would show a deleted account as the inviter.
-    assert await services.organisations.invitations.count_documents({"userId": user_id}) == 0
-    assert await services.organisations.invitations.count_documents({"invitedBy": user_id}) == 0
-    assert await services.users.deletions.count_documents({}) == 0
-    assert await services.organisations.organisations.count_documents({"_id": org_id}) == 1
-    assert await services.organisations.memberships.count_documents(
+    assert await store.invitations.count_documents({"userId": user_id}) == 0
+    assert await store.invitations.count_documents({"invitedBy": user_id}) == 0
+    assert await store.deletions.count_documents({}) == 0
+    assert await store.organisations.count_documents({"_id": org_id}) == 1
+    assert await store.memberships.count_documents(
         {"orgId": org_id, "userId": ObjectId(other.id)}) == 1
     assert_error(await api.get(account.photo_url), 404)  # the public URL too
 
@@ -98,27 +100,27 @@ async def test_others_cannot_delete(api, services):
     assert await stored(services, bob.id) is not None
 
 
-async def test_an_interrupted_deletion_is_finished_by_the_replay(api, services):
+async def test_an_interrupted_deletion_is_finished_by_the_replay(api, services, store):
     ada = await sign_up(api)
     other, org_id = await leave_traces(api, services, ada)
     # As if a process wrote the journal entry and died before (or during) the cascade.
-    await services.users.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
+    await store.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
     assert await services.users.replay_deletions() == 1
     await assert_erased(api, services, ada, other, org_id)
     assert_error(await api.get("/users/user", token=ada.token), 401)
     # Done twice, or with nothing pending, it changes nothing.
-    await services.users.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
+    await store.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
     assert await services.users.replay_deletions() == 1
     assert await services.users.replay_deletions() == 0
     assert (await api.get("/users/user", token=other.token)).code == 200
 
 
-async def test_a_replay_after_a_crash_midway_finishes_the_rest(api, services):
+async def test_a_replay_after_a_crash_midway_finishes_the_rest(api, services, store):
     ada = await sign_up(api)
     other, org_id = await leave_traces(api, services, ada)
     # The process died after deleting the user document and sessions, before the photo and memberships.
-    await services.users.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
-    await services.users.collection.delete_one({"_id": ObjectId(ada.id)})
+    await store.deletions.insert_one({"_id": ObjectId(ada.id), "at": utcnow()})
+    await store.users.delete_one({"_id": ObjectId(ada.id)})
     await services.sessions.end_all(ObjectId(ada.id))
     assert_error(await api.get("/users/user", token=ada.token), 401)  # already unusable
     await services.users.replay_deletions()

@@ -59,10 +59,10 @@ async def test_concurrent_duplicates_leave_one_copy(api, services):
     assert all(r.json == {"favoriteBoards": []} for r in responses)
 
 
-async def test_at_most_500(api, services):
+async def test_at_most_500(api, store):
     ada = await sign_up(api)
     full = [f"b{n}" for n in range(500)]
-    await services.users.collection.update_one({"_id": ObjectId(ada.id)}, {"$set": {"favoriteBoards": full}})
+    await store.users.update_one({"_id": ObjectId(ada.id)}, {"$set": {"favoriteBoards": full}})
     assert error_fields(await add(api, ada, "one-more")) == {"boardId": "favourites are full: at most 500 boards"}
     assert (await add(api, ada, "b7")).json["favoriteBoards"] == full  # already there: fine
     assert (await remove(api, ada, "b0")).code == 200

@@ -8,7 +8,7 @@ from PIL import Image
 
 from models.common import utcnow
 
-from tests.helpers import assert_error, error_fields
+from tests.helpers import Store, assert_error, error_fields
 from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, make_admin,
                                   multipart, opened, photo_form, png, sign_up, stored)
 
@@ -25,7 +25,8 @@ async def upload(api, account, data=None, **kwargs):
 
 
 async def stored_photo(services, user_id: str):
-    return await services.photos.collection.find_one({"_id": ObjectId(user_id)})
+    store = Store(services.database)
+    return await store.photos.find_one({"_id": ObjectId(user_id)})
 
 
 async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, services):
@@ -182,7 +183,7 @@ async def test_photo_404s(api, services):
     assert_error(await api.get(f"/users/{ada.id}/photo?size=big", token=admin.token), 422)
 
 
-async def test_delete_profile_pic(api, services):
+async def test_delete_profile_pic(api, services, store):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob")
     admin = await make_admin(api, services)
@@ -192,7 +193,7 @@ async def test_delete_profile_pic(api, services):
     response = await api.put(f"/users/deleteProfilePic/{ada.id}", token=ada.token)
     assert response.code == 200 and response.json["profilePhotoUrl"] is None and response.json["id"] == ada.id
     assert_error(await api.get(url, token=ada.token), 404)
-    assert await services.photos.collection.count_documents({}) == 0
+    assert await store.photos.count_documents({}) == 0
     assert "photoVersion" not in await stored(services, ada.id)
     # No photo left: still 200. Admins may do it for anyone; unknown or junk ids are 404.
     assert (await api.put(f"/users/deleteProfilePic/{ada.id}", token=ada.token, json={})).code == 200
@@ -228,10 +229,11 @@ class TestSizeLimits:
 
 async def store_as_before(services, account, data: bytes, version: str) -> None:
     """A photo as the service stored it before uploads were redrawn: the upload's bytes, a 64-bit version."""
-    await services.photos.collection.insert_one({"_id": ObjectId(account.id), "data": Binary(data),
+    store = Store(services.database)
+    await store.photos.insert_one({"_id": ObjectId(account.id), "data": Binary(data),
                                                  "contentType": "image/jpeg", "size": len(data),
                                                  "version": version, "updatedAt": utcnow()})
-    await services.users.collection.update_one({"_id": ObjectId(account.id)}, {"$set": {"photoVersion": version}})
+    await store.users.update_one({"_id": ObjectId(account.id)}, {"$set": {"photoVersion": version}})
 
 
 @pytest.mark.gen_test(timeout=30)

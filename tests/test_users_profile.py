@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.helpers import PASSWORD, Store, assert_error, error_fields, sign_up
 from tests.users_fixtures import make_admin, stored
 
 pytestmark = pytest.mark.gen_test
@@ -55,7 +55,8 @@ async def test_route_words_are_not_ids(api, services):
 
 async def backdate(services, user_id) -> None:
     """Move updatedAt into the past, so a change is visible whatever the clock's resolution."""
-    await services.users.collection.update_one({"_id": ObjectId(user_id)}, {"$set": {"updatedAt": PAST}})
+    store = Store(services.database)
+    await store.users.update_one({"_id": ObjectId(user_id)}, {"$set": {"updatedAt": PAST}})
 
 
 async def test_put_and_patch_update_fields_and_updated_at(api, services):
@@ -103,10 +104,10 @@ async def test_null_username_and_phone_remove_the_field(api, services):
     assert "username" not in doc and "phone" not in doc  # absent, so the sparse unique index skips them
 
 
-async def test_changed_email_is_lower_cased_unverified_and_unique(api, services):
+async def test_changed_email_is_lower_cased_unverified_and_unique(api, services, store):
     ada = await sign_up(api)
     await sign_up(api, email="taken@example.com", name="Taken", username="taken")
-    await services.users.collection.update_one({"email": "ada@example.com"}, {"$set": {"isEmailVerified": True}})
+    await store.users.update_one({"email": "ada@example.com"}, {"$set": {"isEmailVerified": True}})
     same = await api.put(f"/users/{ada.id}", token=ada.token, json={"email": "ADA@example.com"})
     # The same address in other case is no change (and an update that changes nothing is a 422).
     assert error_fields(same) == {"body": "must change at least one field"}

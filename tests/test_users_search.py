@@ -4,7 +4,7 @@ from urllib.parse import quote
 import pytest
 from bson import ObjectId
 
-from tests.helpers import assert_error, error_fields, sign_up
+from tests.helpers import Store, assert_error, error_fields, sign_up
 from tests.index_coverage import RECORDED, served
 
 pytestmark = pytest.mark.gen_test
@@ -12,7 +12,8 @@ pytestmark = pytest.mark.gen_test
 
 async def verified(services, account):
     """Mark an account's email verified in the store (the email link flow is tested elsewhere)."""
-    await services.users.collection.update_one({"_id": ObjectId(account.id)}, {"$set": {"isEmailVerified": True}})
+    store = Store(services.database)
+    await store.users.update_one({"_id": ObjectId(account.id)}, {"$set": {"isEmailVerified": True}})
     return account
 
 

@@ -7,25 +7,28 @@ import zlib
 from bson import ObjectId
 from PIL import ExifTags, Image, ImageCms
 
-from tests.helpers import Account, sign_up
+from tests.helpers import Account, Store, sign_up
 
 BOUNDARY = "users-test-boundary-7d1f"
 
 
 async def make_admin(api, services, email: str = "admin@example.com", name: str = "Grace Admin") -> Account:
     """Register, then promote in the store (the role is read from the store on every request)."""
+    store = Store(services.database)
     account = await sign_up(api, email=email, name=name)
-    await services.users.collection.update_one({"_id": ObjectId(account.id)}, {"$set": {"role": "admin"}})
+    await store.users.update_one({"_id": ObjectId(account.id)}, {"$set": {"role": "admin"}})
     return account
 
 
 async def stored(services, user_id: str) -> dict:
     """The user document as stored, or None."""
-    return await services.users.collection.find_one({"_id": ObjectId(user_id)})
+    store = Store(services.database)
+    return await store.users.find_one({"_id": ObjectId(user_id)})
 
 
 async def set_created_at(services, user_id: str, when: dt.datetime) -> None:
-    await services.users.collection.update_one({"_id": ObjectId(user_id)}, {"$set": {"createdAt": when}})
+    store = Store(services.database)
+    await store.users.update_one({"_id": ObjectId(user_id)}, {"$set": {"createdAt": when}})
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:

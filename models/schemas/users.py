@@ -11,7 +11,7 @@ CREATE = body({"name": NAME, "email": EMAIL, "password": PASSWORD, "role": ROLE,
 UPDATE = body({"name": NAME, "firstName": NAME, "lastName": NAME, "email": EMAIL, "password": PASSWORD,
                "currentPassword": LOGIN_PASSWORD, "role": ROLE, "username": USERNAME, "phone": PHONE})
 
-# The multipart form of an update, as documented (models/openapi.py): UPDATE's fields as text parts plus
+# The multipart form of an update, as documented (handlers/openapi.py): UPDATE's fields as text parts plus
 # the photo. The handler checks the text parts against UPDATE itself and the file by its content.
 UPDATE_FORM = body({**UPDATE["properties"],
                     "file": {"type": "string", "contentMediaType": "application/octet-stream",

@@ -1,5 +1,5 @@
-"""The MongoDB connection (real server through Motor, or the embedded stand-in), its indexes, and what
-each driver error means to a client.
+"""The MongoDB connection (real server through Motor, or the embedded stand-in), the indexes declared in
+models/indexes.py made real on it, and what each driver error means to a client.
 
 Motor is imported here and nowhere else (docs/mongodb.md says what moving to PyMongo's AsyncMongoClient
 would change).
@@ -17,42 +17,17 @@ from bson.errors import BSONError, InvalidDocument, InvalidId, InvalidStringData
 from pymongo import IndexModel
 from pymongo.errors import ConfigurationError, ConnectionFailure, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
 
-from models import login_attempts, organisations, outbox, sessions, users
 from models.common import utcnow
+from models.indexes import INDEXES, RETIRED_INDEXES
 
 log = logging.getLogger("accounts.database")
 
 MAX_RETRY_SECONDS = 30.0
 
-# Every index the service relies on, by collection. Declared here once; created at start-up.
-INDEXES = {
-    users.COLLECTION: users.INDEXES,
-    sessions.SESSIONS: sessions.SESSION_INDEXES,
-    sessions.TOKENS: sessions.TOKEN_INDEXES,
-    organisations.ORGANISATIONS: organisations.ORGANISATION_INDEXES,
-    organisations.MEMBERSHIPS: organisations.MEMBERSHIP_INDEXES,
-    organisations.INVITATIONS: organisations.INVITATION_INDEXES,
-    outbox.COLLECTION: outbox.INDEXES,
-    outbox.SEND_COUNTS: outbox.SEND_COUNT_INDEXES,
-    login_attempts.COLLECTION: login_attempts.INDEXES,
-}
-
-# Indexes this service created in earlier versions and no longer declares, by collection: still there,
-# they keep the service not ready, and python run.py --sync-indexes drops them.
-RETIRED_INDEXES = {
-    users.COLLECTION: users.RETIRED_INDEXES,
-}
-
 # What makes two indexes different to MongoDB, besides their keys (name aside).
 COMPARED_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation")
 
 SYNC_COMMAND = "python run.py --sync-indexes"
-
-# Query shapes that no index can serve, each declared beside its model's indexes with why and what
-# bounds its cost. The index-coverage test (tests/test_zz_index_coverage.py) fails on any other
-# unserved shape the services send. fields: field -> "eq" | "range" | "regex", as
-# tests/index_coverage.py classifies a filter; source: the only file allowed to send that shape.
-QUERY_EXCEPTIONS = list(users.QUERY_EXCEPTIONS)
 
 # Server error codes that mean "this server cannot answer right now, another try may work": a member
 # stepping down or shutting down, the network, a cursor the server dropped (a new request opens a new

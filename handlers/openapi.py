@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the service, built from the same schemas the handlers validate with."""
 import copy
 
-from models import openapi_examples as examples
+from handlers import openapi_examples as examples
 from models.schemas import auth, organisations, responses, users
 from models.schemas.common import OBJECT_ID
 
@@ -310,7 +310,7 @@ def _describe_parameters(path: str, op: dict) -> None:
 
 
 def _add_examples(op: dict, given: dict) -> None:
-    """The request's example(s) and the JSON success response's example, from models/openapi_examples.py."""
+    """The request's example(s) and the JSON success response's example, from handlers/openapi_examples.py."""
     request = given.get("request")
     body = op.get("requestBody", {}).get("content", {}).get(JSON)
     if body is not None and request is not None:

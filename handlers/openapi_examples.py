@@ -1,5 +1,5 @@
 """What /docs teaches beyond the schemas: the flows (info.description), parameter descriptions and an
-example for every request and response. models/openapi.py applies them; tests/test_openapi.py checks
+example for every request and response. handlers/openapi.py applies them; tests/test_openapi.py checks
 that every example validates against its schema and that each error example carries its own status."""
 
 GUIDE = """\

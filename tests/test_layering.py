@@ -1,0 +1,49 @@
+"""The layering rule: run -> handlers -> services -> models, nothing imports upward.
+
+Reads every module's imports with ast (no import side effects), including imports inside functions.
+"""
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# Each layer and the layers above it, which it must never import.
+FORBIDDEN = {
+    "models": ("services", "handlers", "run"),
+    "services": ("handlers", "run"),
+    "handlers": ("run",),
+}
+
+
+def imported_modules(path: pathlib.Path) -> list:
+    """(line, module) for every absolute import in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def upward_imports(layer: str) -> list:
+    problems = []
+    for path in sorted((ROOT / layer).rglob("*.py")):
+        for line, module in imported_modules(path):
+            if module.split(".")[0] in FORBIDDEN[layer]:
+                problems.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    return problems
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_no_layer_imports_a_layer_above_it(layer):
+    assert upward_imports(layer) == []
+
+
+def test_the_check_sees_imports_inside_functions(tmp_path):
+    # A guard against a check that cannot fail: a nested upward import is found.
+    module = tmp_path / "sample.py"
+    module.write_text("def f():\n    from handlers.base import BaseHandler\n", encoding="utf-8")
+    assert imported_modules(module) == [(2, "handlers.base")]

@@ -41,9 +41,9 @@ async def test_verify_email_link_works_once(api, mailbox, store):
     assert_error(await api.post("/auth/verify-email?token=nonsense"), 401)
     assert error_fields(await api.post("/auth/verify-email")) == {"token": "is required"}
     # Once verified, asking again sends nothing: no message queued, and the next email to arrive is the reset.
-    queued = await services.outbox.collection.count_documents({})
+    queued = await store.outbox.count_documents({})
     assert (await api.post("/auth/send-verification-email", token=body["tokens"]["access"]["token"])).code == 204
-    assert await services.outbox.collection.count_documents({}) == queued
+    assert await store.outbox.count_documents({}) == queued
     assert (await api.post("/auth/forgot-password", json={"email": "mark@example.com"})).code == 204
     assert [m["Subject"] for m in await mailbox.wait_for(2)] == ["[Accounts] Verify your email address", "[Accounts] Reset your password"]
 

@@ -132,7 +132,7 @@ class TestNoGrace:
     def settings_env(self):
         return {"REFRESH_REUSE_GRACE_SECONDS": "0"}
 
-    async def test_concurrent_use_gives_one_pair_and_then_ends_the_session(self, api, services):
+    async def test_concurrent_use_gives_one_pair_and_then_ends_the_session(self, api, services, store):
         # Without a grace, one request wins the rotation; the other four present a retired token, which
         # ends the session (theft detection): exactly one 200, and the session is gone afterwards.
         tokens = (await api.register())["tokens"]
@@ -145,8 +145,8 @@ class TestNoGrace:
                 assert_error(response, 401, "Invalid refresh token")
         (pair,) = [r.json for r in responses if r.code == 200]
         assert claims(pair["access"]["token"])["sid"] == str(sid)
-        assert await services.sessions.sessions.count_documents({"_id": sid}) == 0
-        assert await services.sessions.tokens.count_documents({"sessionId": sid}) == 0
+        assert await store.sessions.count_documents({"_id": sid}) == 0
+        assert await store.tokens.count_documents({"sessionId": sid}) == 0
         assert (await api.get("/users/user", token=pair["access"]["token"])).code == 401
         assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": pair["refresh"]["token"]}), 401)
 

@@ -90,11 +90,11 @@ async def test_api_answers_carry_every_security_header_including_csp(api):
 # ---- access tokens: the session behind them --------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_access_token_stops_working_at_its_session_s_expiry(api, services):
+async def test_access_token_stops_working_at_its_session_s_expiry(api, services, store):
     ada = await sign_up(api)
     assert (await caller(api, ada.token)).code == 200
     sid = ObjectId(claims(ada.token)["sid"])
-    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": PAST}})
+    await store.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": PAST}})
     assert_error(await caller(api, ada.token), 401)
     # A token forged for that expired session (right user, right secret) fares no better.
     assert_error(await caller(api, forge(ada.id, str(sid))), 401)
@@ -102,16 +102,16 @@ async def test_access_token_stops_working_at_its_session_s_expiry(api, services)
 
 
 @pytest.mark.gen_test
-async def test_a_session_expiring_right_now_is_over(api, services):
+async def test_a_session_expiring_right_now_is_over(api, services, store):
     ada = await sign_up(api)
     sid = ObjectId(claims(ada.token)["sid"])
     soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60)
-    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": soon}})
+    await store.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": soon}})
     assert (await caller(api, ada.token)).code == 200  # a minute left: still valid
 
 
 @pytest.mark.gen_test
-async def test_one_user_s_sub_with_another_user_s_live_sid_is_refused(api, services):
+async def test_one_user_s_sub_with_another_user_s_live_sid_is_refused(api, services, store):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
     ada_sid, bob_sid = claims(ada.token)["sid"], claims(bob.token)["sid"]
@@ -122,11 +122,11 @@ async def test_one_user_s_sub_with_another_user_s_live_sid_is_refused(api, servi
     # Nothing changed: both sessions still work for their own users.
     assert (await caller(api, ada.token)).json["id"] == ada.id
     assert (await caller(api, bob.token)).json["id"] == bob.id
-    assert await services.sessions.sessions.count_documents({}) == 2
+    assert await store.sessions.count_documents({}) == 2
 
 
 @pytest.mark.gen_test
-async def test_forged_tokens_with_unknown_or_malformed_ids_are_refused(api, services):
+async def test_forged_tokens_with_unknown_or_malformed_ids_are_refused(api, services, store):
     ada = await sign_up(api)
     ada_sid = claims(ada.token)["sid"]
     unknown = str(ObjectId())
@@ -135,7 +135,7 @@ async def test_forged_tokens_with_unknown_or_malformed_ids_are_refused(api, serv
                    forge(ada.id, ada_sid, type=None)):
         assert_error(await caller(api, forged), 401)
     # After the user is gone their still-live-looking session document authenticates nothing.
-    await services.users.collection.delete_one({"_id": ObjectId(ada.id)})
+    await store.users.delete_one({"_id": ObjectId(ada.id)})
     assert_error(await caller(api, ada.token), 401)
 
 
@@ -174,14 +174,14 @@ class TestSingleUseTokens:
 
 
     @pytest.mark.gen_test
-    async def test_reset_and_verify_tokens_do_not_stand_in_for_each_other(self, api, services, mailbox):
+    async def test_reset_and_verify_tokens_do_not_stand_in_for_each_other(self, api, services, store, mailbox):
         await sign_up(api)
         verify = link_token((await mailbox.wait_for(1))[0], "verify-email")
         assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
         reset = link_token((await mailbox.wait_for(2))[1], "reset-password")
         assert_error(await api.post(f"/auth/reset-password?token={verify}", json={"password": NEW_PASSWORD}), 401)
         assert_error(await api.post(f"/auth/verify-email?token={reset}"), 401)
-        user = await services.users.collection.find_one({"email": "ada@example.com"})
+        user = await store.users.find_one({"email": "ada@example.com"})
         assert user["isEmailVerified"] is False
         await api.login(email="ada@example.com", password=PASSWORD)
         # Both links still work for what they were issued for.
@@ -190,19 +190,19 @@ class TestSingleUseTokens:
 
 
     @pytest.mark.gen_test
-    async def test_a_verify_link_does_not_verify_an_email_changed_after_it_was_sent(self, api, services, mailbox):
+    async def test_a_verify_link_does_not_verify_an_email_changed_after_it_was_sent(self, api, services, store, mailbox):
         ada = await sign_up(api)
         token = link_token((await mailbox.wait_for(1))[0], "verify-email")
         # The address changes behind the link's back (written straight to the store, so this is the verify
         # step's own check and not the voiding of links on a profile update).
-        await services.users.collection.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "new@example.com"}})
+        await store.users.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "new@example.com"}})
         assert_error(await api.post(f"/auth/verify-email?token={token}"), 401, "Invalid or expired token")
         assert (await stored(services, ada.id))["isEmailVerified"] is False
         assert (await caller(api, ada.token)).json["isEmailVerified"] is False
 
 
     @pytest.mark.gen_test
-    async def test_an_email_change_racing_the_verify_step_verifies_nothing(self, api, services, mailbox, monkeypatch):
+    async def test_an_email_change_racing_the_verify_step_verifies_nothing(self, api, services, store, mailbox, monkeypatch):
         # The link is checked against the email when it is consumed, and again when the user is marked
         # verified: an address changed between the two steps (a concurrent update) must not be verified.
         ada = await sign_up(api)
@@ -211,7 +211,7 @@ class TestSingleUseTokens:
 
         async def consume_then_email_changes(*args, **kwargs):
             record = await consume(*args, **kwargs)
-            await services.users.collection.update_one({"_id": ObjectId(ada.id)},
+            await store.users.update_one({"_id": ObjectId(ada.id)},
                                                        {"$set": {"email": "new@example.com"}})
             return record
 
@@ -231,17 +231,17 @@ class TestSingleUseTokens:
 
 
     @pytest.mark.gen_test
-    async def test_an_already_verified_user_is_sent_no_verification_email(self, api, services, mailbox):
+    async def test_an_already_verified_user_is_sent_no_verification_email(self, api, services, store, mailbox):
         ada = await sign_up(api)
         token = link_token((await mailbox.wait_for(1))[0], "verify-email")
         assert (await api.post(f"/auth/verify-email?token={token}")).code == 204
-        queued = await services.outbox.collection.count_documents({})
+        queued = await store.outbox.count_documents({})
         assert (await api.post("/auth/send-verification-email", token=ada.token)).code == 204
         # Nothing queued, no new verify token (the used one is kept, marked used, for the pages); then a
         # mail that must go out arrives alone.
-        assert await services.outbox.collection.count_documents({}) == queued
-        assert await services.sessions.tokens.count_documents({"type": "verify", "usedAt": None}) == 0
+        assert await store.outbox.count_documents({}) == queued
+        assert await store.tokens.count_documents({"type": "verify", "usedAt": None}) == 0
         assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
         messages = await mailbox.wait_for(2)
         assert [m["Subject"] for m in messages] == ["[Accounts] Verify your email address", "[Accounts] Reset your password"]
-        assert await services.outbox.collection.count_documents({}) == queued + 1
+        assert await store.outbox.count_documents({}) == queued + 1

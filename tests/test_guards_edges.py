@@ -30,7 +30,7 @@ def close_to(value: dt.datetime, expected: dt.datetime, seconds: float = 30) -> 
 # ---- sessions and the token pair --------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_the_token_pair_and_its_claims_match_the_contract(api, services):
+async def test_the_token_pair_and_its_claims_match_the_contract(api, services, store):
     ada = await sign_up(api)
     pair = (await api.login(email="ada@example.com"))["tokens"]
     access = claims(pair["access"]["token"])
@@ -47,46 +47,46 @@ async def test_the_token_pair_and_its_claims_match_the_contract(api, services):
     assert close_to(refresh_expires, now() + 30 * DAY)
     # Stored: the session, and the refresh token as a hash bound to that session and user.
     sid = ObjectId(access["sid"])
-    session = await services.sessions.sessions.find_one({"_id": sid})
+    session = await store.sessions.find_one({"_id": sid})
     assert session["userId"] == user_id and close_to(session["createdAt"], now())
     assert close_to(session["expiresAt"], now() + 30 * DAY)
-    token = await services.sessions.tokens.find_one({"sessionId": sid})
+    token = await store.tokens.find_one({"sessionId": sid})
     assert token["type"] == "refresh" and token["userId"] == user_id and token["usedAt"] is None
     assert close_to(token["createdAt"], now()) and token["expiresAt"] == refresh_expires
 
 
 @pytest.mark.gen_test
-async def test_refreshing_extends_the_session_and_retires_the_old_token(api, services):
+async def test_refreshing_extends_the_session_and_retires_the_old_token(api, services, store):
     ada = await sign_up(api)
     sid = ObjectId(claims(ada.token)["sid"])
-    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": now() + dt.timedelta(minutes=5)}})
+    await store.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": now() + dt.timedelta(minutes=5)}})
     response = await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})
     assert response.code == 200, response
-    session = await services.sessions.sessions.find_one({"_id": sid})
+    session = await store.sessions.find_one({"_id": sid})
     assert close_to(session["expiresAt"], now() + 30 * DAY)
-    old = await services.sessions.tokens.find_one({"sessionId": sid, "usedAt": {"$ne": None}})
+    old = await store.tokens.find_one({"sessionId": sid, "usedAt": {"$ne": None}})
     assert old is not None and close_to(old["usedAt"], now())
-    assert await services.sessions.tokens.count_documents({"sessionId": sid, "usedAt": None}) == 1
+    assert await store.tokens.count_documents({"sessionId": sid, "usedAt": None}) == 1
 
 
 @pytest.mark.gen_test
-async def test_refresh_of_a_gone_session_or_user_is_401(api, services):
+async def test_refresh_of_a_gone_session_or_user_is_401(api, services, store):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
     # The session document is gone but its refresh token is still stored.
-    await services.sessions.sessions.delete_one({"_id": ObjectId(claims(ada.token)["sid"])})
+    await store.sessions.delete_one({"_id": ObjectId(claims(ada.token)["sid"])})
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
                  "Invalid refresh token")
     # The user is gone but session and token are still stored.
-    await services.users.collection.delete_one({"_id": ObjectId(bob.id)})
+    await store.users.delete_one({"_id": ObjectId(bob.id)})
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": bob.refresh}), 401,
                  "Invalid refresh token")
 
 
 @pytest.mark.gen_test
-async def test_refresh_and_logout_messages(api, services):
+async def test_refresh_and_logout_messages(api, services, store):
     ada = await sign_up(api)
-    await services.sessions.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": now() - DAY}})
+    await store.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": now() - DAY}})
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
                  "Invalid refresh token")
     assert_error(await api.post("/auth/logout", json={"refreshToken": "made-up"}), 401, "Invalid refresh token")
@@ -96,33 +96,33 @@ async def test_refresh_and_logout_messages(api, services):
 
 
 @pytest.mark.gen_test
-async def test_change_password_keeps_only_the_caller_s_session(api, services):
+async def test_change_password_keeps_only_the_caller_s_session(api, services, store):
     ada = await sign_up(api)
     others = [(await api.login(email="ada@example.com"))["tokens"] for _ in range(2)]
     bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
     body = {"email": "ada@example.com", "password": PASSWORD, "newPassword": "a brand new password"}
     assert (await api.post("/auth/change-password", json=body, token=ada.token)).code == 204
     user_id = ObjectId(ada.id)
-    assert [s["_id"] for s in await services.sessions.sessions.find({"userId": user_id}).to_list(None)] == [
+    assert [s["_id"] for s in await store.sessions.find({"userId": user_id}).to_list(None)] == [
         ObjectId(claims(ada.token)["sid"])]
     for pair in others:
         assert_error(await api.get("/users/user", token=pair["access"]["token"]), 401)
         # Their refresh tokens are gone from the store too, not merely unusable.
-        assert await services.sessions.tokens.count_documents(
+        assert await store.tokens.count_documents(
             {"sessionId": ObjectId(claims(pair["access"]["token"])["sid"])}) == 0
-    assert await services.sessions.tokens.count_documents({"sessionId": ObjectId(claims(ada.token)["sid"])}) == 1
+    assert await store.tokens.count_documents({"sessionId": ObjectId(claims(ada.token)["sid"])}) == 1
     assert (await api.get("/users/user", token=bob.token)).code == 200  # another user's session is untouched
 
 
 @pytest.mark.gen_test
-async def test_reset_token_of_a_deleted_user_is_401(api, services):
+async def test_reset_token_of_a_deleted_user_is_401(api, services, store):
     await sign_up(api)
     user = await services.users.find_by_email("ada@example.com")
     raw, _ = await services.sessions.issue_single_use(user, "reset", 10)
-    stored = await services.sessions.tokens.find_one({"type": "reset"})
+    stored = await store.tokens.find_one({"type": "reset"})
     assert stored["email"] == "ada@example.com" and stored["userId"] == user["_id"]
     assert close_to(stored["createdAt"], now()) and close_to(stored["expiresAt"], now() + dt.timedelta(minutes=10))
-    await services.users.collection.delete_one({"_id": user["_id"]})
+    await store.users.delete_one({"_id": user["_id"]})
     response = await api.post(f"/auth/reset-password?token={raw}", json={"password": "a brand new password"})
     assert_error(response, 401, "Invalid or expired token")
 
@@ -135,7 +135,7 @@ class TestAttemptWindow:
         return {"LOGIN_ATTEMPTS_LIMIT": "2", "LOGIN_ATTEMPTS_WINDOW_SECONDS": "600", "TRUST_PROXY": "true"}
 
     @pytest.mark.gen_test
-    async def test_retry_after_is_the_rest_of_the_window_and_the_count_expires_with_it(self, api, services):
+    async def test_retry_after_is_the_rest_of_the_window_and_the_count_expires_with_it(self, api, services, store):
         await sign_up(api)
         for _ in range(2):
             assert_error(await api.post("/auth/login", json=WRONG), 401)
@@ -145,7 +145,7 @@ class TestAttemptWindow:
         window_end = (int(before) // 600 + 1) * 600
         assert abs(int(blocked.headers["Retry-After"]) - math.ceil(window_end - before)) <= 2
         # Two counters: this email from this address, and this address across all emails.
-        counters = await services.login_attempts.collection.find({}).to_list(None)
+        counters = await store.login_attempts.find({}).to_list(None)
         assert len(counters) == 2
         for counter in counters:
             assert counter["count"] == 3
@@ -174,9 +174,9 @@ class TestAttemptWindow:
         assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Real-IP": " 127.0.0.1 "}), 429)
 
     @pytest.mark.gen_test
-    async def test_a_lost_insert_race_still_counts_the_attempt(self, api, services, monkeypatch):
+    async def test_a_lost_insert_race_still_counts_the_attempt(self, api, services, store, monkeypatch):
         await sign_up(api)
-        collection = services.login_attempts.collection
+        collection = services.login_attempts.collection  # the service's own handle: patched below
         real = collection.find_one_and_update
         raced = []
 
@@ -195,7 +195,7 @@ class TestAttemptWindow:
         assert raced and [doc["count"] for doc in await collection.find({}).to_list(None)] == [2]
 
     @pytest.mark.gen_test
-    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(self, api, services,
+    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(self, api, services, store,
                                                                                        monkeypatch):
         await sign_up(api)
         monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+5:30: a naive local time would be stored 5.5 h off
@@ -207,7 +207,7 @@ class TestAttemptWindow:
             monkeypatch.undo()
             time.tzset()
         window_end = (int(before) // 600 + 1) * 600
-        for counter in await services.login_attempts.collection.find({}).to_list(None):
+        for counter in await store.login_attempts.find({}).to_list(None):
             assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.timezone.utc)
 
 
@@ -315,7 +315,7 @@ async def test_json_media_type_is_matched_without_case_or_spacing(api):
 # ---- organisations -----------------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(api, services, monkeypatch):
+async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(api, services, store, monkeypatch):
     async def lost_race(document, *args, **kwargs):
         raise DuplicateKeyError("E11000 duplicate key error collection: users index: email_unique", 11000)
 
@@ -323,15 +323,15 @@ async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(a
     response = await api.post("/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com",
                                                       "password": PASSWORD})
     assert_error(response, 422)
-    assert await services.organisations.organisations.count_documents({}) == 0
-    assert await services.organisations.memberships.count_documents({}) == 0
+    assert await store.organisations.count_documents({}) == 0
+    assert await store.memberships.count_documents({}) == 0
 
 
 @pytest.mark.gen_test
-async def test_a_user_in_no_organisation_still_sees_themselves(api, services):
+async def test_a_user_in_no_organisation_still_sees_themselves(api, services, store):
     ada = await sign_up(api)
     bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
-    await services.organisations.memberships.delete_many({"userId": ObjectId(ada.id)})
+    await store.memberships.delete_many({"userId": ObjectId(ada.id)})
     response = await api.get(f"/api/users/{ada.id}", token=ada.token)
     assert response.code == 200 and response.json["data"]["id"] == ada.id
     assert_error(await api.get(f"/api/users/{bob.id}", token=ada.token), 403)
@@ -339,18 +339,18 @@ async def test_a_user_in_no_organisation_still_sees_themselves(api, services):
 
 
 @pytest.mark.gen_test
-async def test_organisations_are_listed_in_the_order_they_were_joined(api, services):
+async def test_organisations_are_listed_in_the_order_they_were_joined(api, services, store):
     ada = await sign_up(api)
     created = []
     for name in ("Zeta", "Alpha", "Mid"):
         response = await api.post("/api/organisations", json={"name": name}, token=ada.token)
         created.append(response.json["data"]["orgId"])
     # An organisation deleted behind its memberships' back is not listed.
-    await services.organisations.organisations.delete_one({"_id": ObjectId(created[1])})
+    await store.organisations.delete_one({"_id": ObjectId(created[1])})
     listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
     assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
     # The order is the joining time, not the id: joined "Mid" first, then the default, then "Zeta".
-    memberships = services.organisations.memberships
+    memberships = store.memberships
     for org_id, joined in ((created[2], 1), (None, 2), (created[0], 3)):
         query = {"orgId": ObjectId(org_id)} if org_id else {"orgId": {"$nin": [ObjectId(i) for i in created]}}
         when = dt.datetime(2026, 1, joined, tzinfo=dt.timezone.utc)
@@ -397,7 +397,7 @@ class TestCorsPreflight:
 # ---- expiry instants ------------------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry_instant(api, services,
+async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry_instant(api, services, store,
                                                                                         monkeypatch):
     import services.sessions as sessions_module
 
@@ -407,10 +407,10 @@ async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry
     instant = sessions_module.utcnow()
     monkeypatch.setattr(sessions_module, "utcnow", lambda: instant)  # the clock stops at the expiry instant
     sid = ObjectId(claims(ada.token)["sid"])
-    await services.sessions.tokens.update_many({"userId": user["_id"]}, {"$set": {"expiresAt": instant}})
+    await store.tokens.update_many({"userId": user["_id"]}, {"$set": {"expiresAt": instant}})
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401)
     assert_error(await api.post(f"/auth/reset-password?token={raw_reset}", json={"password": "a brand new one"}), 401)
-    await services.sessions.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": instant}})
+    await store.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": instant}})
     assert_error(await api.get("/users/user", token=ada.token), 401)
 
 
@@ -427,16 +427,16 @@ async def test_a_path_that_is_not_utf_8_is_400_and_logged_as_a_warning(api, capl
 
 
 @pytest.mark.gen_test
-async def test_a_new_organisation_is_stored_with_exactly_its_fields(api, services):
+async def test_a_new_organisation_is_stored_with_exactly_its_fields(api, services, store):
     ada = await sign_up(api)
     response = await api.post("/api/organisations", json={"name": "Acme", "description": "Anvils"}, token=ada.token)
     org_id = ObjectId(response.json["data"]["orgId"])
-    stored_org = await services.organisations.organisations.find_one({"_id": org_id})
+    stored_org = await store.organisations.find_one({"_id": org_id})
     assert set(stored_org) == {"_id", "name", "description", "createdBy", "createdAt"}
     assert (stored_org["name"], stored_org["description"], stored_org["createdBy"]) == ("Acme", "Anvils",
                                                                                        ObjectId(ada.id))
     assert close_to(stored_org["createdAt"], now())
-    membership = await services.organisations.memberships.find_one({"orgId": org_id})
+    membership = await store.memberships.find_one({"orgId": org_id})
     assert membership["userId"] == ObjectId(ada.id) and membership["createdAt"] == stored_org["createdAt"]
 
 

@@ -18,7 +18,7 @@ from models.common import parse_object_id
 from models.database import describe_error, driver_error_answer
 from services import metrics
 from services.errors import ApiError, forbidden, not_found, unauthenticated
-from services.validation import query_instance, trim_strings, validate
+from services.validation import query_instance, trim_strings, validate, validator_for
 
 log = logging.getLogger("accounts.http")
 
@@ -214,8 +214,10 @@ class BaseHandler(RequestHandler):
     def media_type(self) -> str:
         return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
-    def json_body(self, validator) -> dict:
-        """The JSON body checked against a schema: 413, 415, 400 or 422 when it is not acceptable."""
+    def json_body(self, schema: dict) -> dict:
+        """The JSON body checked against a schema (a models.schemas constant): 413, 415, 400 or 422 when it is
+        not acceptable."""
+        validator = validator_for(schema)
         raw = self.raw_body()
         if not raw.strip():
             data = {}
@@ -225,8 +227,10 @@ class BaseHandler(RequestHandler):
             data = parse_json(raw)
         return validate(validator, trim_strings(data, validator))
 
-    def query(self, validator) -> dict:
-        """The query string as an object checked against a schema (422 when it is not acceptable)."""
+    def query(self, schema: dict) -> dict:
+        """The query string as an object checked against a schema (a models.schemas constant); 422 when it is
+        not acceptable."""
+        validator = validator_for(schema)
         return validate(validator, query_instance(self.request.query_arguments, validator))
 
     @staticmethod

@@ -6,10 +6,6 @@ from models import organisations as org_model
 from models import users as user_model
 from models.schemas import organisations as schemas
 from services.errors import forbidden
-from services.validation import compile_schema
-
-CREATE = compile_schema(schemas.CREATE)
-ADD_MEMBER = compile_schema(schemas.ADD_MEMBER)
 
 
 class ApiHandler(BaseHandler):
@@ -35,7 +31,7 @@ class OrganisationsHandler(ApiHandler):
                         "data": {"organisations": [org_model.public_view(org) for org in orgs]}})
 
     async def post(self) -> None:
-        body = self.json_body(CREATE)
+        body = self.json_body(schemas.CREATE)
         org = await self.services.organisations.create_as_caller(body["name"], body.get("description") or "",
                                                                  self.caller_id)
         self.send_json({"status": "success", "message": "Organisation created successfully",
@@ -56,7 +52,7 @@ class OrganisationUsersHandler(ApiHandler):
 
     async def post(self, org_id: str) -> None:
         org_id = self.path_id(org_id, "Organisation")
-        body = self.json_body(ADD_MEMBER)
+        body = self.json_body(schemas.ADD_MEMBER)
         org = await self.services.organisations.require_member(org_id, self.caller_id)
         user = await self.services.users.require(ObjectId(body["userId"]))
         await self.services.organisations.invite(org["_id"], user["_id"], self.caller_id)

@@ -21,15 +21,13 @@ from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.email import duration
 from services.errors import ApiError
-from services.validation import compile_schema, validate
+from services.validation import validate, validator_for
 
 log = logging.getLogger("accounts.pages")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATES = os.path.join(ROOT, "templates")
 FORMS_SCRIPT = os.path.join(ROOT, "static", "pages", "forms.js")
-
-RESET_PASSWORD = compile_schema(schemas.RESET_PASSWORD)
 
 # Scripts and forms from this origin only, inline styles, no framing (CWE-79, CWE-1021).
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -319,7 +317,7 @@ class ResetPasswordPage(PageHandler):
 def password_problem(password: str) -> Optional[str]:
     """The contract's password rule (services.validation decides), in words for a person, or None."""
     try:
-        validate(RESET_PASSWORD, {"password": password})
+        validate(validator_for(schemas.RESET_PASSWORD), {"password": password})
     except ApiError as error:
         return MESSAGES["password_long" if "at most" in error.errors[0]["message"] else "password_short"]
     return None

@@ -5,7 +5,7 @@ from models.schemas import auth as schemas
 
 
 class RegisterHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER))
@@ -18,7 +18,7 @@ class RegisterHandler(BaseHandler):
 
 
 class LoginHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         body = self.json_body(schemas.LOGIN)
@@ -33,7 +33,7 @@ class LoginHandler(BaseHandler):
 class LogoutHandler(BaseHandler):
     """Ends the session of the given refresh token, or without one the session of the bearer token or cookie."""
 
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         refresh_token = self.refresh_token()
@@ -54,7 +54,7 @@ class LogoutHandler(BaseHandler):
 
 
 class RefreshTokensHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         body = self.json_body(schemas.REFRESH)
@@ -62,7 +62,7 @@ class RefreshTokensHandler(BaseHandler):
 
 
 class ForgotPasswordHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         body = self.json_body(schemas.FORGOT_PASSWORD)
@@ -71,7 +71,7 @@ class ForgotPasswordHandler(BaseHandler):
 
 
 class ResetPasswordHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         token = self.query(schemas.TOKEN_QUERY)["token"]
@@ -95,7 +95,7 @@ class SendVerificationEmailHandler(BaseHandler):
 
 
 class VerifyEmailHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         token = self.query(schemas.TOKEN_QUERY)["token"]

@@ -76,9 +76,10 @@ def after_body(method):
 class BaseHandler(RequestHandler):
     """Every handler of the service derives from this."""
 
-    # "required": a request without valid credentials (bearer token or session cookie) is refused with 401;
-    # "none": the handler decides.
-    authentication = "required"
+    # False: a request without valid credentials (bearer token or session cookie) is refused with 401.
+    # True on handlers anyone may call (they authenticate themselves where they need to). A boolean
+    # defaulting to the safe value, so a misspelt attribute still leaves authentication on (CWE-306).
+    public = False
     # The largest body this handler accepts, by settings attribute.
     body_limit_setting = "max_body_bytes"
 
@@ -141,7 +142,7 @@ class BaseHandler(RequestHandler):
     async def prepare(self) -> None:
         """Decide early answers (body far too large, 401) without giving them: see after_body."""
         self._limit_body()
-        if self.request.method != "OPTIONS" and self.authentication == "required":
+        if self.request.method != "OPTIONS" and not self.public:
             try:
                 await self.authenticate()
             except Exception as error:  # answered once the body is read; nothing of it is kept meanwhile
@@ -403,7 +404,7 @@ class NotFoundHandler(BaseHandler):
     """Unknown routes answer 404 in the envelope, whatever the method (once the body is read). A preflight
     is answered as on any route, so a page of a listed origin can read that 404."""
 
-    authentication = "none"
+    public = True
 
     def prepare(self) -> None:
         self._limit_body()

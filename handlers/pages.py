@@ -59,7 +59,7 @@ def xsrf_cookie_kwargs(config) -> dict:
 class PageHandler(BaseHandler):
     """HTML pages: their own CSP, the token from a link, the forms and the outcome pages."""
 
-    authentication = "none"
+    public = True
     # What a form refused by the xsrf check says, and where it offers to start again.
     form_expired_text = "Open the page again and send the form once more."
 

@@ -144,7 +144,7 @@ class PhotoHandler(UsersBaseHandler):
     """GET /users/:userId/photo: public with the photo's version (?v=), else the current one for self or admin."""
 
     # The versioned URL is an <img src>, which sends no token; get() authenticates when there is no v.
-    authentication = "none"
+    public = True
 
     async def get(self, raw_id: str) -> None:
         query = self.query(schemas.PHOTO_QUERY)

@@ -80,8 +80,6 @@ class BaseHandler(RequestHandler):
     # True on handlers anyone may call (they authenticate themselves where they need to). A boolean
     # defaulting to the safe value, so a misspelt attribute still leaves authentication on (CWE-306).
     public = False
-    # The largest body this handler accepts, by settings attribute.
-    body_limit_setting = "max_body_bytes"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -177,7 +175,8 @@ class BaseHandler(RequestHandler):
     # ---- request bodies -------------------------------------------------------------------------
 
     def body_limit(self) -> int:
-        return getattr(self.config, self.body_limit_setting)
+        """The largest body this request may have (MAX_BODY_BYTES); a handler taking uploads overrides it."""
+        return self.config.max_body_bytes
 
     def _limit_body(self) -> None:
         limit = self.body_limit()

@@ -98,24 +98,37 @@ class UserHandler(UsersBaseHandler):
         return validate(update, fields), photo
 
 
-class FavouritesHandler(UsersBaseHandler):
+class FavouritesBaseHandler(UsersBaseHandler):
+    """What the /users favourites endpoints share: the board a body names, and the list as the answer."""
+
+    def board_id(self) -> str:
+        return self.json_body(schemas.BOARD)["boardId"]
+
+    def send_favourites(self, user: dict) -> None:
+        self.send_json(user_model.favourites_view(user))
+
+
+class FavouritesHandler(FavouritesBaseHandler):
+    """GET /users/getFav: the caller's favourite boards."""
+
     async def get(self) -> None:
-        self.send_json(user_model.favourites_view(self.current_user))
+        self.send_favourites(self.current_user)
 
 
-class AddFavouriteHandler(UsersBaseHandler):
-    """PUT /users/addToFav; RemoveFavouriteHandler is the same with another operation."""
-
-    operation = "add"
+class AddFavouriteHandler(FavouritesBaseHandler):
+    """PUT /users/addToFav: add a board to the caller's favourites."""
 
     async def put(self) -> None:
-        board_id = self.json_body(schemas.BOARD)["boardId"]
-        change = getattr(self.services.favourites, self.operation)
-        self.send_json(user_model.favourites_view(await change(self.current_user["_id"], board_id)))
+        board_id = self.board_id()
+        self.send_favourites(await self.services.favourites.add(self.current_user["_id"], board_id))
 
 
-class RemoveFavouriteHandler(AddFavouriteHandler):
-    operation = "remove"
+class RemoveFavouriteHandler(FavouritesBaseHandler):
+    """PUT /users/removeFromFav: remove a board from the caller's favourites."""
+
+    async def put(self) -> None:
+        board_id = self.board_id()
+        self.send_favourites(await self.services.favourites.remove(self.current_user["_id"], board_id))
 
 
 class SearchHandler(UsersBaseHandler):

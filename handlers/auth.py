@@ -12,9 +12,8 @@ class RegisterHandler(BaseHandler):
         self.current_user = user  # so the access log names the new user
         self.set_session_cookie(pair.cookie)
         view = user_model.public_view(user)
-        self.send_json({"status": "success", "message": "Registration successful",
-                        "data": {"accessToken": pair["access"]["token"], "user": view},
-                        "user": view, "tokens": pair}, status=201)
+        self.send_success("Registration successful", status=201,
+                          data={"accessToken": pair["access"]["token"], "user": view}, user=view, tokens=pair)
 
 
 class LoginHandler(BaseHandler):
@@ -25,9 +24,9 @@ class LoginHandler(BaseHandler):
         user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address())
         self.current_user = user  # so the access log names who logged in
         self.set_session_cookie(pair.cookie)
-        self.send_json({"status": "success", "message": "Login successful",
-                        "data": {"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
-                        "user": str(user["_id"]), "tokens": pair})
+        self.send_success("Login successful",
+                          data={"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
+                          user=str(user["_id"]), tokens=pair)
 
 
 class LogoutHandler(BaseHandler):

@@ -308,6 +308,10 @@ class BaseHandler(RequestHandler):
         self.set_status(status)
         self.finish(body)
 
+    def send_success(self, message: str, status: int = 200, **fields) -> None:
+        """The contract's success envelope: {"status": "success", "message": ..., then fields (data, ...)}."""
+        self.send_json({"status": "success", "message": message, **fields}, status)
+
     def no_content(self) -> None:
         self.set_status(204)
         self.finish()

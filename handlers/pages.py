@@ -193,13 +193,40 @@ def email_problem(email: str) -> Optional[str]:
     return None
 
 
-class VerifyEmailPage(PageHandler):
+class LinkPage(PageHandler):
+    """A page opened from a link in an email, whose form posts the link's token back."""
+
+    form_expired_retry = None  # the page needs the link's token, which only the email has
+
+    def read_link_form(self) -> Optional[tuple]:
+        """(form, the link's token) of a posted form; None once answered: the xsrf check failed (403), or the
+        token is missing or malformed (the dead-link page)."""
+        form = self.read_form()
+        if form is None:
+            return None
+        token = self.well_formed(form.get("token"))
+        if token is None:
+            self.dead_link()
+            return None
+        return form, token
+
+    def dead_link(self) -> None:
+        raise NotImplementedError
+
+    def show_dead_link(self, title: str, lifetime_minutes: int, account: str, new_link_url: str) -> None:
+        """400: why the link cannot be used, and the form that sends a new one."""
+        self.show("new_link.html", 400, title=title,
+                  intro=f"Links in our emails work once and expire after {duration(lifetime_minutes)}. "
+                        f"Enter the address of {account} and we will send a new link.",
+                  action=new_link_url, email="", error=None)
+
+
+class VerifyEmailPage(LinkPage):
     """GET checks the link without using it and shows a "Confirm my email address" button (mail scanners open
     every link: verifying on GET would verify squatted addresses, CWE-352/CWE-285); POST verifies and redirects
     to /verify-email/done."""
 
     form_expired_text = "Open the link in the email again to confirm your address."
-    form_expired_retry = None  # the page needs the link's token, which only the email has
 
     async def get(self) -> None:
         token = self.link_token()
@@ -215,21 +242,17 @@ class VerifyEmailPage(PageHandler):
         self.dead_link()
 
     async def post(self) -> None:
-        form = self.read_form()
-        if form is None:
+        posted = self.read_link_form()
+        if posted is None:
             return
-        token = self.well_formed(form.get("token"))
-        state = auth_service.DEAD if token is None else await self.services.auth.open_verify_link(token)
-        if state == auth_service.DEAD:
+        _form, token = posted
+        if await self.services.auth.open_verify_link(token) == auth_service.DEAD:
             return self.dead_link()
         self.see_other("/verify-email/done")  # DONE, or ALREADY for a second click of the button
 
     def dead_link(self) -> None:
-        app_name = self.config.app_name
-        self.show("new_link.html", 400, title="This verification link has expired or is not valid",
-                  intro=f"Links in our emails work once and expire after {duration(self.config.verify_token_minutes)}."
-                        f" Enter the address of your {app_name} account and we will send a new link.",
-                  action="/verify-email/resend", email="", error=None)
+        self.show_dead_link("This verification link has expired or is not valid", self.config.verify_token_minutes,
+                            f"your {self.config.app_name} account", "/verify-email/resend")
 
 
 class EmailVerifiedPage(PageHandler):
@@ -261,12 +284,11 @@ class ForgotPasswordPage(NewLinkPage):
     what = "uses that address, a link to choose a new password"
 
 
-class ResetPasswordPage(PageHandler):
+class ResetPasswordPage(LinkPage):
     """GET checks the link without using it (mail scanners open links) and shows the form, or says why
     not; POST sets the password and redirects to /reset-password/done."""
 
     form_expired_text = "Open the link in the email again to choose a new password."
-    form_expired_retry = None  # the page needs the link's token, which only the email has
 
     async def get(self) -> None:
         token = self.link_token()
@@ -278,12 +300,10 @@ class ResetPasswordPage(PageHandler):
         self.dead_link()
 
     async def post(self) -> None:
-        form = self.read_form()
-        if form is None:
+        posted = self.read_link_form()
+        if posted is None:
             return
-        token = self.well_formed(form.get("token"))
-        if token is None:
-            return self.dead_link()
+        form, token = posted
         password, confirm = self.field(form, "password"), self.field(form, "confirm")
         problem = password_problem(password)
         if problem:
@@ -308,10 +328,8 @@ class ResetPasswordPage(PageHandler):
                   password_error=password_error, confirm_error=confirm_error)
 
     def dead_link(self) -> None:
-        self.show("new_link.html", 400, title="This password reset link has expired or was already used",
-                  intro=f"Links in our emails work once and expire after {duration(self.config.reset_token_minutes)}."
-                        " Enter the address of your account and we will send a new link.",
-                  action="/forgot-password", email="", error=None)
+        self.show_dead_link("This password reset link has expired or was already used",
+                            self.config.reset_token_minutes, "your account", "/forgot-password")
 
 
 def password_problem(password: str) -> Optional[str]:

@@ -198,17 +198,19 @@ class LinkPage(PageHandler):
 
     form_expired_retry = None  # the page needs the link's token, which only the email has
 
-    def read_link_form(self) -> Optional[tuple]:
-        """(form, the link's token) of a posted form; None once answered: the xsrf check failed (403), or the
-        token is missing or malformed (the dead-link page)."""
+    async def post(self) -> None:
+        """The posted form, xsrf checked, and its token; a missing or malformed token is a dead link."""
         form = self.read_form()
         if form is None:
-            return None
+            return  # answered: the form has expired (403)
         token = self.well_formed(form.get("token"))
         if token is None:
-            self.dead_link()
-            return None
-        return form, token
+            return self.dead_link()
+        await self.use_link(form, token)
+
+    async def use_link(self, form: dict, token: str) -> None:
+        """What the posted form does with a well-formed token."""
+        raise NotImplementedError
 
     def dead_link(self) -> None:
         raise NotImplementedError
@@ -241,11 +243,7 @@ class VerifyEmailPage(LinkPage):
                                 f"more to do: you can use your {app_name} account.", next_step=f"Go to {app_name}")
         self.dead_link()
 
-    async def post(self) -> None:
-        posted = self.read_link_form()
-        if posted is None:
-            return
-        _form, token = posted
+    async def use_link(self, form: dict, token: str) -> None:
         if await self.services.auth.open_verify_link(token) == auth_service.DEAD:
             return self.dead_link()
         self.see_other("/verify-email/done")  # DONE, or ALREADY for a second click of the button
@@ -299,11 +297,7 @@ class ResetPasswordPage(LinkPage):
             return self.password_changed()
         self.dead_link()
 
-    async def post(self) -> None:
-        posted = self.read_link_form()
-        if posted is None:
-            return
-        form, token = posted
+    async def use_link(self, form: dict, token: str) -> None:
         password, confirm = self.field(form, "password"), self.field(form, "confirm")
         problem = password_problem(password)
         if problem:

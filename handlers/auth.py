@@ -2,50 +2,37 @@
 from handlers.base import BaseHandler
 from models import users as user_model
 from models.schemas import auth as schemas
-from services.validation import compile_schema
-
-REGISTER = compile_schema(schemas.REGISTER)
-LOGIN = compile_schema(schemas.LOGIN)
-REFRESH = compile_schema(schemas.REFRESH)
-LOGOUT = compile_schema(schemas.LOGOUT)
-# A JSON object with a refreshToken is checked against LOGOUT; anything else JSON means "no token".
-LOGOUT_BODY = compile_schema({"if": {"type": "object", "required": ["refreshToken"]}, "then": schemas.LOGOUT})
-FORGOT_PASSWORD = compile_schema(schemas.FORGOT_PASSWORD)
-RESET_PASSWORD = compile_schema(schemas.RESET_PASSWORD)
-CHANGE_PASSWORD = compile_schema(schemas.CHANGE_PASSWORD)
-TOKEN_QUERY = compile_schema(schemas.TOKEN_QUERY)
 
 
 class RegisterHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
-        user, pair = await self.services.auth.register(self.json_body(REGISTER))
+        user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER))
         self.current_user = user  # so the access log names the new user
         self.set_session_cookie(pair.cookie)
         view = user_model.public_view(user)
-        self.send_json({"status": "success", "message": "Registration successful",
-                        "data": {"accessToken": pair["access"]["token"], "user": view},
-                        "user": view, "tokens": pair}, status=201)
+        self.send_success("Registration successful", status=201,
+                          data={"accessToken": pair["access"]["token"], "user": view}, user=view, tokens=pair)
 
 
 class LoginHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
-        body = self.json_body(LOGIN)
+        body = self.json_body(schemas.LOGIN)
         user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address())
         self.current_user = user  # so the access log names who logged in
         self.set_session_cookie(pair.cookie)
-        self.send_json({"status": "success", "message": "Login successful",
-                        "data": {"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
-                        "user": str(user["_id"]), "tokens": pair})
+        self.send_success("Login successful",
+                          data={"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
+                          user=str(user["_id"]), tokens=pair)
 
 
 class LogoutHandler(BaseHandler):
     """Ends the session of the given refresh token, or without one the session of the bearer token or cookie."""
 
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
         refresh_token = self.refresh_token()
@@ -61,40 +48,40 @@ class LogoutHandler(BaseHandler):
         """The body's refreshToken; any other body (none, empty, a form, `{}`) is ignored, as by the web app."""
         if self.media_type() != "application/json":
             return None
-        body = self.json_body(LOGOUT_BODY)
+        body = self.json_body(schemas.LOGOUT_BODY)
         return body.get("refreshToken") if isinstance(body, dict) else None
 
 
 class RefreshTokensHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
-        body = self.json_body(REFRESH)
+        body = self.json_body(schemas.REFRESH)
         self.send_json(await self.services.auth.refresh(body["refreshToken"]))
 
 
 class ForgotPasswordHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
-        body = self.json_body(FORGOT_PASSWORD)
+        body = self.json_body(schemas.FORGOT_PASSWORD)
         await self.services.auth.forgot_password(body["email"])
         self.no_content()
 
 
 class ResetPasswordHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
-        token = self.query(TOKEN_QUERY)["token"]
-        body = self.json_body(RESET_PASSWORD)
+        token = self.query(schemas.TOKEN_QUERY)["token"]
+        body = self.json_body(schemas.RESET_PASSWORD)
         await self.services.auth.reset_password(token, body["password"])
         self.no_content()
 
 
 class ChangePasswordHandler(BaseHandler):
     async def post(self) -> None:
-        body = self.json_body(CHANGE_PASSWORD)
+        body = self.json_body(schemas.CHANGE_PASSWORD)
         await self.services.auth.change_password(self.current_user, self.session_id, body["email"],
                                                  body["password"], body["newPassword"], self.client_address())
         self.no_content()
@@ -107,9 +94,9 @@ class SendVerificationEmailHandler(BaseHandler):
 
 
 class VerifyEmailHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     async def post(self) -> None:
-        token = self.query(TOKEN_QUERY)["token"]
+        token = self.query(schemas.TOKEN_QUERY)["token"]
         await self.services.auth.verify_email(token)
         self.no_content()

@@ -18,7 +18,7 @@ from models.common import parse_object_id
 from services.database import describe_error, driver_error_answer
 from services import metrics
 from services.errors import ApiError, forbidden, not_found, unauthenticated
-from services.validation import query_instance, trim_strings, validate
+from services.validation import query_instance, trim_strings, validate, validator_for
 
 log = logging.getLogger("accounts.http")
 
@@ -76,11 +76,10 @@ def after_body(method):
 class BaseHandler(RequestHandler):
     """Every handler of the service derives from this."""
 
-    # "required": a request without valid credentials (bearer token or session cookie) is refused with 401;
-    # "none": the handler decides.
-    authentication = "required"
-    # The largest body this handler accepts, by settings attribute.
-    body_limit_setting = "max_body_bytes"
+    # False: a request without valid credentials (bearer token or session cookie) is refused with 401.
+    # True on handlers anyone may call (they authenticate themselves where they need to). A boolean
+    # defaulting to the safe value, so a misspelt attribute still leaves authentication on (CWE-306).
+    public = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -141,7 +140,7 @@ class BaseHandler(RequestHandler):
     async def prepare(self) -> None:
         """Decide early answers (body far too large, 401) without giving them: see after_body."""
         self._limit_body()
-        if self.request.method != "OPTIONS" and self.authentication == "required":
+        if self.request.method != "OPTIONS" and not self.public:
             try:
                 await self.authenticate()
             except Exception as error:  # answered once the body is read; nothing of it is kept meanwhile
@@ -176,7 +175,8 @@ class BaseHandler(RequestHandler):
     # ---- request bodies -------------------------------------------------------------------------
 
     def body_limit(self) -> int:
-        return getattr(self.config, self.body_limit_setting)
+        """The largest body this request may have (MAX_BODY_BYTES); a handler taking uploads overrides it."""
+        return self.config.max_body_bytes
 
     def _limit_body(self) -> None:
         limit = self.body_limit()
@@ -214,8 +214,10 @@ class BaseHandler(RequestHandler):
     def media_type(self) -> str:
         return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
-    def json_body(self, validator) -> dict:
-        """The JSON body checked against a schema: 413, 415, 400 or 422 when it is not acceptable."""
+    def json_body(self, schema: dict) -> dict:
+        """The JSON body checked against a schema (a models.schemas constant): 413, 415, 400 or 422 when it is
+        not acceptable."""
+        validator = validator_for(schema)
         raw = self.raw_body()
         if not raw.strip():
             data = {}
@@ -225,8 +227,10 @@ class BaseHandler(RequestHandler):
             data = parse_json(raw)
         return validate(validator, trim_strings(data, validator))
 
-    def query(self, validator) -> dict:
-        """The query string as an object checked against a schema (422 when it is not acceptable)."""
+    def query(self, schema: dict) -> dict:
+        """The query string as an object checked against a schema (a models.schemas constant); 422 when it is
+        not acceptable."""
+        validator = validator_for(schema)
         return validate(validator, query_instance(self.request.query_arguments, validator))
 
     @staticmethod
@@ -303,6 +307,10 @@ class BaseHandler(RequestHandler):
     def send_json(self, body: dict, status: int = 200) -> None:
         self.set_status(status)
         self.finish(body)
+
+    def send_success(self, message: str, status: int = 200, **fields) -> None:
+        """The contract's success envelope: {"status": "success", "message": ..., then fields (data, ...)}."""
+        self.send_json({"status": "success", "message": message, **fields}, status)
 
     def no_content(self) -> None:
         self.set_status(204)
@@ -399,7 +407,7 @@ class NotFoundHandler(BaseHandler):
     """Unknown routes answer 404 in the envelope, whatever the method (once the body is read). A preflight
     is answered as on any route, so a page of a listed origin can read that 404."""
 
-    authentication = "none"
+    public = True
 
     def prepare(self) -> None:
         self._limit_body()

@@ -27,7 +27,7 @@ def _read(name: str) -> bytes:
 
 
 class OpenApiHandler(BaseHandler):
-    authentication = "none"
+    public = True
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -37,7 +37,7 @@ class OpenApiHandler(BaseHandler):
 class DocsPageHandler(BaseHandler):
     """The page, or its start-up script, read once at start-up."""
 
-    authentication = "none"
+    public = True
     FILES = {"index.html": ("text/html; charset=UTF-8", _read("index.html")),
              "init.js": ("application/javascript; charset=UTF-8", _read("init.js"))}
 

@@ -6,7 +6,7 @@ from services.errors import ApiError
 class HealthHandler(BaseHandler):
     """200 while the process runs, whatever the database does."""
 
-    authentication = "none"
+    public = True
 
     def get(self) -> None:
         self.send_json({"status": "ok"})
@@ -15,7 +15,7 @@ class HealthHandler(BaseHandler):
 class ReadyHandler(BaseHandler):
     """200 when MongoDB answers a ping and the indexes are in place, else 503 (with why start-up stopped, if it did)."""
 
-    authentication = "none"
+    public = True
 
     async def get(self) -> None:
         database = self.services.database

@@ -12,7 +12,7 @@ from services.errors import ApiError, not_found
 class MetricsHandler(BaseHandler):
     """404 unless METRICS_TOKEN is set, as if there were no such route; then 401 without that bearer token."""
 
-    authentication = "none"  # not a user's token: the operators' METRICS_TOKEN, checked here
+    public = True  # not a user's token: the operators' METRICS_TOKEN, checked here
 
     async def get(self) -> None:
         token = self.config.metrics_token

@@ -71,7 +71,6 @@ OBJECT_ID_TEXT = "24 hex characters; a malformed id is answered like an unknown 
 # name -> description, or (path, name) -> description where one name means different things.
 PARAMETERS = {
     "size": "A smaller square bound for the photo, in pixels: 64, 128, 256 or 512 (default: 512, the stored size).",
-    "v": "The photo's version, from profilePhotoUrl: with it the URL needs no token and may be cached for good.",
     "token": "The token of the emailed link, as it appears after `?token=`.",
     "userId": OBJECT_ID_TEXT, "id": OBJECT_ID_TEXT, "orgId": OBJECT_ID_TEXT,
     "name": "Case-insensitive substring of the name, matched literally (never as a pattern).",

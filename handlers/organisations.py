@@ -6,10 +6,6 @@ from models import organisations as org_model
 from models import users as user_model
 from models.schemas import organisations as schemas
 from services.errors import forbidden
-from services.validation import compile_schema
-
-CREATE = compile_schema(schemas.CREATE)
-ADD_MEMBER = compile_schema(schemas.ADD_MEMBER)
 
 
 class ApiHandler(BaseHandler):
@@ -25,28 +21,26 @@ class ApiUserHandler(ApiHandler):
         user = await self.services.users.require(self.path_id(user_id, "User"))
         await self.services.organisations.require_visible(self.caller_id, user["_id"])
         view = user_model.public_view(user)
-        self.send_json({"status": "success", "message": "User retrieved successfully", "data": view, "user": view})
+        self.send_success("User retrieved successfully", data=view, user=view)
 
 
 class OrganisationsHandler(ApiHandler):
     async def get(self) -> None:
         orgs = await self.services.organisations.for_user(self.caller_id)
-        self.send_json({"status": "success", "message": "Organisations retrieved successfully",
-                        "data": {"organisations": [org_model.public_view(org) for org in orgs]}})
+        self.send_success("Organisations retrieved successfully",
+                          data={"organisations": [org_model.public_view(org) for org in orgs]})
 
     async def post(self) -> None:
-        body = self.json_body(CREATE)
+        body = self.json_body(schemas.CREATE)
         org = await self.services.organisations.create_as_caller(body["name"], body.get("description") or "",
                                                                  self.caller_id)
-        self.send_json({"status": "success", "message": "Organisation created successfully",
-                        "data": org_model.public_view(org)}, status=201)
+        self.send_success("Organisation created successfully", status=201, data=org_model.public_view(org))
 
 
 class OrganisationHandler(ApiHandler):
     async def get(self, org_id: str) -> None:
         org = await self.services.organisations.require_member(self.path_id(org_id, "Organisation"), self.caller_id)
-        self.send_json({"status": "success", "message": "Organisation retrieved successfully",
-                        "data": org_model.public_view(org)})
+        self.send_success("Organisation retrieved successfully", data=org_model.public_view(org))
 
 
 class OrganisationUsersHandler(ApiHandler):
@@ -56,11 +50,11 @@ class OrganisationUsersHandler(ApiHandler):
 
     async def post(self, org_id: str) -> None:
         org_id = self.path_id(org_id, "Organisation")
-        body = self.json_body(ADD_MEMBER)
+        body = self.json_body(schemas.ADD_MEMBER)
         org = await self.services.organisations.require_member(org_id, self.caller_id)
         user = await self.services.users.require(ObjectId(body["userId"]))
         await self.services.organisations.invite(org["_id"], user["_id"], self.caller_id)
-        self.send_json({"status": "success", "message": "User added to organisation successfully"})
+        self.send_success("User added to organisation successfully")
 
 
 class MembershipHandler(ApiHandler):
@@ -77,8 +71,7 @@ class MembershipHandler(ApiHandler):
 class InvitationsHandler(ApiHandler):
     async def get(self) -> None:
         invitations = await self.services.organisations.invitations_for(self.caller_id)
-        self.send_json({"status": "success", "message": "Invitations retrieved successfully",
-                        "data": {"invitations": invitations}})
+        self.send_success("Invitations retrieved successfully", data={"invitations": invitations})
 
 
 class InvitationHandler(ApiHandler):
@@ -92,4 +85,4 @@ class InvitationHandler(ApiHandler):
 class AcceptInvitationHandler(ApiHandler):
     async def post(self, org_id: str) -> None:
         org = await self.services.organisations.accept(self.path_id(org_id, "Invitation"), self.caller_id)
-        self.send_json({"status": "success", "message": "Invitation accepted", "data": org_model.public_view(org)})
+        self.send_success("Invitation accepted", data=org_model.public_view(org))

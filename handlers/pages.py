@@ -21,15 +21,13 @@ from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.email import duration
 from services.errors import ApiError
-from services.validation import compile_schema, validate
+from services.validation import validate, validator_for
 
 log = logging.getLogger("accounts.pages")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATES = os.path.join(ROOT, "templates")
 FORMS_SCRIPT = os.path.join(ROOT, "static", "pages", "forms.js")
-
-RESET_PASSWORD = compile_schema(schemas.RESET_PASSWORD)
 
 # Scripts and forms from this origin only, inline styles, no framing (CWE-79, CWE-1021).
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -61,7 +59,7 @@ def xsrf_cookie_kwargs(config) -> dict:
 class PageHandler(BaseHandler):
     """HTML pages: their own CSP, the token from a link, the forms and the outcome pages."""
 
-    authentication = "none"
+    public = True
     # What a form refused by the xsrf check says, and where it offers to start again.
     form_expired_text = "Open the page again and send the form once more."
 
@@ -195,13 +193,42 @@ def email_problem(email: str) -> Optional[str]:
     return None
 
 
-class VerifyEmailPage(PageHandler):
+class LinkPage(PageHandler):
+    """A page opened from a link in an email, whose form posts the link's token back."""
+
+    form_expired_retry = None  # the page needs the link's token, which only the email has
+
+    async def post(self) -> None:
+        """The posted form, xsrf checked, and its token; a missing or malformed token is a dead link."""
+        form = self.read_form()
+        if form is None:
+            return  # answered: the form has expired (403)
+        token = self.well_formed(form.get("token"))
+        if token is None:
+            return self.dead_link()
+        await self.use_link(form, token)
+
+    async def use_link(self, form: dict, token: str) -> None:
+        """What the posted form does with a well-formed token."""
+        raise NotImplementedError
+
+    def dead_link(self) -> None:
+        raise NotImplementedError
+
+    def show_dead_link(self, title: str, lifetime_minutes: int, account: str, new_link_url: str) -> None:
+        """400: why the link cannot be used, and the form that sends a new one."""
+        self.show("new_link.html", 400, title=title,
+                  intro=f"Links in our emails work once and expire after {duration(lifetime_minutes)}. "
+                        f"Enter the address of {account} and we will send a new link.",
+                  action=new_link_url, email="", error=None)
+
+
+class VerifyEmailPage(LinkPage):
     """GET checks the link without using it and shows a "Confirm my email address" button (mail scanners open
     every link: verifying on GET would verify squatted addresses, CWE-352/CWE-285); POST verifies and redirects
     to /verify-email/done."""
 
     form_expired_text = "Open the link in the email again to confirm your address."
-    form_expired_retry = None  # the page needs the link's token, which only the email has
 
     async def get(self) -> None:
         token = self.link_token()
@@ -216,22 +243,14 @@ class VerifyEmailPage(PageHandler):
                                 f"more to do: you can use your {app_name} account.", next_step=f"Go to {app_name}")
         self.dead_link()
 
-    async def post(self) -> None:
-        form = self.read_form()
-        if form is None:
-            return
-        token = self.well_formed(form.get("token"))
-        state = auth_service.DEAD if token is None else await self.services.auth.open_verify_link(token)
-        if state == auth_service.DEAD:
+    async def use_link(self, form: dict, token: str) -> None:
+        if await self.services.auth.open_verify_link(token) == auth_service.DEAD:
             return self.dead_link()
         self.see_other("/verify-email/done")  # DONE, or ALREADY for a second click of the button
 
     def dead_link(self) -> None:
-        app_name = self.config.app_name
-        self.show("new_link.html", 400, title="This verification link has expired or is not valid",
-                  intro=f"Links in our emails work once and expire after {duration(self.config.verify_token_minutes)}."
-                        f" Enter the address of your {app_name} account and we will send a new link.",
-                  action="/verify-email/resend", email="", error=None)
+        self.show_dead_link("This verification link has expired or is not valid", self.config.verify_token_minutes,
+                            f"your {self.config.app_name} account", "/verify-email/resend")
 
 
 class EmailVerifiedPage(PageHandler):
@@ -263,12 +282,11 @@ class ForgotPasswordPage(NewLinkPage):
     what = "uses that address, a link to choose a new password"
 
 
-class ResetPasswordPage(PageHandler):
+class ResetPasswordPage(LinkPage):
     """GET checks the link without using it (mail scanners open links) and shows the form, or says why
     not; POST sets the password and redirects to /reset-password/done."""
 
     form_expired_text = "Open the link in the email again to choose a new password."
-    form_expired_retry = None  # the page needs the link's token, which only the email has
 
     async def get(self) -> None:
         token = self.link_token()
@@ -279,13 +297,7 @@ class ResetPasswordPage(PageHandler):
             return self.password_changed()
         self.dead_link()
 
-    async def post(self) -> None:
-        form = self.read_form()
-        if form is None:
-            return
-        token = self.well_formed(form.get("token"))
-        if token is None:
-            return self.dead_link()
+    async def use_link(self, form: dict, token: str) -> None:
         password, confirm = self.field(form, "password"), self.field(form, "confirm")
         problem = password_problem(password)
         if problem:
@@ -310,16 +322,14 @@ class ResetPasswordPage(PageHandler):
                   password_error=password_error, confirm_error=confirm_error)
 
     def dead_link(self) -> None:
-        self.show("new_link.html", 400, title="This password reset link has expired or was already used",
-                  intro=f"Links in our emails work once and expire after {duration(self.config.reset_token_minutes)}."
-                        " Enter the address of your account and we will send a new link.",
-                  action="/forgot-password", email="", error=None)
+        self.show_dead_link("This password reset link has expired or was already used",
+                            self.config.reset_token_minutes, "your account", "/forgot-password")
 
 
 def password_problem(password: str) -> Optional[str]:
     """The contract's password rule (services.validation decides), in words for a person, or None."""
     try:
-        validate(RESET_PASSWORD, {"password": password})
+        validate(validator_for(schemas.RESET_PASSWORD), {"password": password})
     except ApiError as error:
         return MESSAGES["password_long" if "at most" in error.errors[0]["message"] else "password_short"]
     return None

@@ -7,16 +7,7 @@ from models import users as user_model
 from models.common import parse_object_id
 from models.schemas import users as schemas
 from services.errors import ApiError, field_error, not_found
-from services.validation import compile_schema, trim_strings, validate
-
-CREATE = compile_schema(schemas.CREATE)
-UPDATE = compile_schema(schemas.UPDATE)
-DELETE = compile_schema(schemas.DELETE)
-BOARD = compile_schema(schemas.BOARD)
-LIST_QUERY = compile_schema(schemas.LIST_QUERY)
-SEARCH_QUERY = compile_schema(schemas.SEARCH_QUERY)
-BY_MONTH_QUERY = compile_schema(schemas.BY_MONTH_QUERY)
-PHOTO_QUERY = compile_schema(schemas.PHOTO_QUERY)
+from services.validation import trim_strings, validate, validator_for
 
 MULTIPART = "multipart/form-data"
 # Room for the form's boundaries, part headers and text fields around a photo of MAX_PHOTO_BYTES.
@@ -46,12 +37,12 @@ class UsersHandler(UsersBaseHandler):
 
     async def get(self) -> None:
         self.require_admin()
-        page = await self.services.users.list_page(self.query(LIST_QUERY))
+        page = await self.services.users.list_page(self.query(schemas.LIST_QUERY))
         self.send_json({**page, "results": [user_model.public_view(user) for user in page["results"]]})
 
     async def post(self) -> None:
         self.require_admin()
-        self.send_user(await self.services.users.add(self.json_body(CREATE)), status=201)
+        self.send_user(await self.services.users.add(self.json_body(schemas.CREATE)), status=201)
 
 
 class CurrentUserHandler(UsersBaseHandler):
@@ -81,7 +72,7 @@ class UserHandler(UsersBaseHandler):
 
     async def post(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
-        password = self.json_body(DELETE).get("password")
+        password = self.json_body(schemas.DELETE).get("password")
         await self.services.users.delete(user, actor=self.current_user, password=password,
                                          address=self.client_address())
         self.no_content()
@@ -89,43 +80,57 @@ class UserHandler(UsersBaseHandler):
     delete = post
 
     def update_body(self) -> tuple:
-        """(fields, photo bytes or None) from a JSON body or a multipart form; both go through UPDATE."""
+        """(fields, photo bytes or None) from a JSON body or a multipart form; both go through schemas.UPDATE."""
         if self.media_type() != MULTIPART:
-            return self.json_body(UPDATE), None
+            return self.json_body(schemas.UPDATE), None
         fields, photo = parse_form(self.request.headers["Content-Type"], self.raw_body())
         self.release_body()
-        fields = trim_strings(fields, UPDATE)
+        update = validator_for(schemas.UPDATE)
+        fields = trim_strings(fields, update)
         for name in NULLABLE_FORM_FIELDS:
             if fields.get(name) == "":
                 fields[name] = None
-        return validate(UPDATE, fields), photo
+        return validate(update, fields), photo
 
 
-class FavouritesHandler(UsersBaseHandler):
+class FavouritesBaseHandler(UsersBaseHandler):
+    """What the /users favourites endpoints share: the board a body names, and the list as the answer."""
+
+    def board_id(self) -> str:
+        return self.json_body(schemas.BOARD)["boardId"]
+
+    def send_favourites(self, user: dict) -> None:
+        self.send_json(user_model.favourites_view(user))
+
+
+class FavouritesHandler(FavouritesBaseHandler):
+    """GET /users/getFav: the caller's favourite boards."""
+
     async def get(self) -> None:
-        self.send_json(user_model.favourites_view(self.current_user))
+        self.send_favourites(self.current_user)
 
 
-class AddFavouriteHandler(UsersBaseHandler):
-    """PUT /users/addToFav; RemoveFavouriteHandler is the same with another operation."""
-
-    operation = "add"
+class AddFavouriteHandler(FavouritesBaseHandler):
+    """PUT /users/addToFav: add a board to the caller's favourites."""
 
     async def put(self) -> None:
-        board_id = self.json_body(BOARD)["boardId"]
-        change = getattr(self.services.favourites, self.operation)
-        self.send_json(user_model.favourites_view(await change(self.current_user["_id"], board_id)))
+        board_id = self.board_id()
+        self.send_favourites(await self.services.favourites.add(self.current_user["_id"], board_id))
 
 
-class RemoveFavouriteHandler(AddFavouriteHandler):
-    operation = "remove"
+class RemoveFavouriteHandler(FavouritesBaseHandler):
+    """PUT /users/removeFromFav: remove a board from the caller's favourites."""
+
+    async def put(self) -> None:
+        board_id = self.board_id()
+        self.send_favourites(await self.services.favourites.remove(self.current_user["_id"], board_id))
 
 
 class SearchHandler(UsersBaseHandler):
     """GET /users/getUsers: find people by part of their email."""
 
     async def get(self) -> None:
-        query = self.query(SEARCH_QUERY)
+        query = self.query(schemas.SEARCH_QUERY)
         users = await self.services.users.search_by_email(query["email"], query.get("limit", 5))
         self.send_json({"results": [user_model.brief_view(user) for user in users]})
 
@@ -133,7 +138,7 @@ class SearchHandler(UsersBaseHandler):
 class SignupsByMonthHandler(UsersBaseHandler):
     async def get(self) -> None:
         self.require_admin()
-        query = self.query(BY_MONTH_QUERY)
+        query = self.query(schemas.BY_MONTH_QUERY)
         self.send_json({"results": await self.services.signups.by_month(query.get("from"), query.get("to"))})
 
 
@@ -147,10 +152,10 @@ class PhotoHandler(UsersBaseHandler):
     """GET /users/:userId/photo: public with the photo's version (?v=), else the current one for self or admin."""
 
     # The versioned URL is an <img src>, which sends no token; get() authenticates when there is no v.
-    authentication = "none"
+    public = True
 
     async def get(self, raw_id: str) -> None:
-        query = self.query(PHOTO_QUERY)
+        query = self.query(schemas.PHOTO_QUERY)
         size = query.get("size", photo_model.LARGEST)
         if "v" in query:
             user_id = parse_object_id(raw_id)

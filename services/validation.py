@@ -92,6 +92,19 @@ def compile_schema(schema: dict) -> Draft202012Validator:
     return _Validator(schema, format_checker=_formats)
 
 
+# id(schema) -> (schema, its validator). The schema is kept in the entry so its id cannot be reused by
+# another dict; the schemas are module-level constants, so this holds one entry per schema.
+_compiled = {}
+
+
+def validator_for(schema: dict) -> Draft202012Validator:
+    """The validator of a schema, compiled on first use and cached."""
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = _compiled[id(schema)] = (schema, compile_schema(schema))
+    return entry[1]
+
+
 def validate(validator: Draft202012Validator, instance) -> dict:
     """Return the instance if valid; otherwise raise a 422 naming each bad field once (at most MAX_FIELD_ERRORS)."""
     _refuse_oversized(instance)

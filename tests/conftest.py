@@ -3,7 +3,6 @@
 Without MONGODB_URI the store is the embedded stand-in; with it, each test uses a database of
 its own on that server, dropped afterwards, so the same suite runs against real MongoDB.
 """
-import asyncio
 import os
 import subprocess
 import uuid

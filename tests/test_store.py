@@ -3,7 +3,6 @@ import datetime as dt
 
 import pytest
 
-from models.sessions import SESSIONS
 
 pytestmark = pytest.mark.gen_test
 

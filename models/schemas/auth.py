@@ -22,6 +22,9 @@ LOGIN = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD}, required=["emai
 REFRESH = body({"refreshToken": TOKEN}, required=["refreshToken"])
 
 LOGOUT = body({"refreshToken": TOKEN})
+# What POST /auth/logout validates: a JSON object with a refreshToken is checked against LOGOUT; anything
+# else JSON means "no token".
+LOGOUT_BODY = {"if": {"type": "object", "required": ["refreshToken"]}, "then": LOGOUT}
 
 FORGOT_PASSWORD = body({"email": LOGIN_EMAIL}, required=["email"])
 

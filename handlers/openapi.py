@@ -104,6 +104,12 @@ def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
     return op
 
 
+def new_link_form(link: str, when: str) -> dict:
+    """The GET and POST of a page's form for a new emailed link (answered alike whatever the address)."""
+    return {"get": page(f"The form for a new {link} link", NEW_LINK_GET, query_token=False),
+            "post": page(f"Send a new {link} link {when}", NEW_LINK_POST, query_token=False, form=EMAIL_FORM)}
+
+
 def photo_operation(user_id: tuple) -> dict:
     """GET /users/{userId}/photo: public with `v` (an <img src> sends no token), else a token of self or an admin."""
     op = operation(
@@ -170,10 +176,7 @@ def paths() -> dict:
                 query_token=False, form=VERIFY_FORM)},
         "/verify-email/done": {"get": page("\"Your email address is verified\"", {200: "The page"},
                                            query_token=False)},
-        "/verify-email/resend": {
-            "get": page("The form for a new verify-email link", NEW_LINK_GET, query_token=False),
-            "post": page("Send a new verify-email link if the address has an unverified account", NEW_LINK_POST,
-                         query_token=False, form=EMAIL_FORM)},
+        "/verify-email/resend": new_link_form("verify-email", "if the address has an unverified account"),
         "/reset-password": {
             "get": page("The reset-password link: checked (not used up) on opening; the form, or why not", {
                 200: "The form; or, in the browser that already used this link, \"password changed\"",
@@ -185,10 +188,7 @@ def paths() -> dict:
         },
         "/reset-password/done": {"get": page("\"Your password has been changed\"", {200: "The page"},
                                              query_token=False)},
-        "/forgot-password": {
-            "get": page("The form for a reset-password link", NEW_LINK_GET, query_token=False),
-            "post": page("Send a reset-password link if the address has an account", NEW_LINK_POST,
-                         query_token=False, form=EMAIL_FORM)},
+        "/forgot-password": new_link_form("reset-password", "if the address has an account"),
         "/auth/register": {"post": operation(
             "Create an account (either client's shape); opens a session", "auth", 201, r.REGISTERED,
             body=alternatives(auth.REGISTER), auth_needed=False)},

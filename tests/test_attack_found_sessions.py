@@ -54,17 +54,17 @@ async def test_a_login_racing_a_password_change_gets_no_lasting_session(api, ser
     changed = await api.post("/auth/change-password", token=victim_token, json={
         "email": "victim@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
     assert changed.code == 204, changed
-    held.released.set()
-    response = await attacker_login
-    await mail_settled(services)  # before any assertion: no send may be in flight at teardown
-    await assert_no_lasting_session(api, response)
+    await release_and_check_raced_login(api, services, held, attacker_login)
     # Only the victim's own session (kept by change-password) is left.
     assert await sessions_of(services, (await services.users.find_by_email("victim@example.com"))["_id"]) == 1
 
 
-async def assert_no_lasting_session(api, response) -> None:
-    """The raced login was refused, or signed in with the old password to a session that did not outlive
-    the change: neither its access nor its refresh token works."""
+async def release_and_check_raced_login(api, services, held, attacker_login) -> None:
+    """Let the held login finish. It was refused, or signed in with the old password to a session that did
+    not outlive the change: neither its access nor its refresh token works."""
+    held.released.set()
+    response = await attacker_login
+    await mail_settled(services)  # before any assertion: no send may be in flight at teardown
     if response.code != 200:
         assert_error(response, 401, "Authentication failed")
         return
@@ -87,9 +87,6 @@ async def test_a_login_racing_a_password_reset_gets_no_lasting_session(api, serv
     # The victim resets the password (say, because the attacker knows it) while the attacker logs in.
     reset = await api.post(f"/auth/reset-password?token={reset_token}", json={"password": NEW_PASSWORD})
     assert reset.code == 204, reset
-    held.released.set()
-    response = await attacker_login
-    await mail_settled(services)  # before any assertion: no send may be in flight at teardown
-    await assert_no_lasting_session(api, response)
+    await release_and_check_raced_login(api, services, held, attacker_login)
     # A reset ends every session: none may be left.
     assert await sessions_of(services, (await services.users.find_by_email("victim@example.com"))["_id"]) == 0

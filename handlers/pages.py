@@ -6,7 +6,6 @@ apps. Every form is protected by Tornado's xsrf cookie, checked here only: the J
 with bearer tokens and must not need a cookie. After a form is sent the answer is a redirect to a
 page (Post/Redirect/Get), so a reload or Back never sends it again. docs/pages.md tells the states.
 """
-import hashlib
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.email import duration
 from services.errors import ApiError
+from services.sessions import hash_token
 from services.validation import validate, validator_for
 
 log = logging.getLogger("accounts.pages")
@@ -116,7 +116,7 @@ class PageHandler(BaseHandler):
     def browser(self) -> Optional[str]:
         """A hash naming this browser: its _xsrf cookie, which is HttpOnly and set once per browser."""
         cookie = self.get_cookie("_xsrf")
-        return hashlib.sha256(cookie.encode("utf-8")).hexdigest() if cookie else None
+        return hash_token(cookie) if cookie else None
 
     def read_form(self) -> Optional[dict]:
         """The url-encoded body as name -> [bytes], xsrf checked; None (answered with 403) if the check fails."""

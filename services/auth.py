@@ -61,9 +61,11 @@ class Auth:
             # One answer for both cases, so it does not tell which emails have accounts (CWE-204).
             metrics.LOGIN_FAILED.inc()
             raise authentication_failed()
-        metrics.LOGIN_SUCCEEDED.inc()
         await self.login_attempts.clear(email, address)
-        return user, await self.sessions.start(user, verified_hash=user["passwordHash"])
+        # Counted once the session exists: a login undone by a racing password change is not a success.
+        pair = await self.sessions.start(user, verified_hash=user["passwordHash"])
+        metrics.LOGIN_SUCCEEDED.inc()
+        return user, pair
 
     async def logout(self, refresh_token: str = None, session_id: ObjectId = None) -> None:
         """End the session of a refresh token, or the caller's current session."""

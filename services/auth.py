@@ -32,11 +32,9 @@ def greeting_name(user: dict):
 class Auth:
     """Each method is one /auth operation."""
 
-    def __init__(self, users, passwords, *, sessions, login_attempts, outbox, settings):
+    def __init__(self, users, *, sessions, outbox, settings):
         self.users = users
-        self.passwords = passwords
         self.sessions = sessions
-        self.login_attempts = login_attempts
         self.outbox = outbox
         self.settings = settings
         self.background = set()  # tasks doing work after their request's answer (see _after_answer)
@@ -55,13 +53,11 @@ class Auth:
     async def login(self, email: str, password: str, address: str) -> tuple:
         """Check credentials and open a session; returns (user, pair). Unknown email and wrong password look alike."""
         email = normalise_email(email)
-        await self.login_attempts.attempt(email, address)
         user = await self.users.find_by_email(email)
-        if not await self.passwords.verify(password, user["passwordHash"] if user else None):
+        if not await self.users.password_matches(email, password, user, address):
             # One answer for both cases, so it does not tell which emails have accounts (CWE-204).
             metrics.LOGIN_FAILED.inc()
             raise authentication_failed()
-        await self.login_attempts.clear(email, address)
         # Counted once the session exists: a login undone by a racing password change is not a success.
         pair = await self.sessions.start(user, verified_hash=user["passwordHash"])
         metrics.LOGIN_SUCCEEDED.inc()

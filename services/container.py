@@ -49,8 +49,7 @@ class Services:
         self.favourites = Favourites(database)
         self.signups = Signups(database)
         self.email_sender = EmailSender(self.outbox, settings)
-        self.auth = Auth(self.users, self.passwords, sessions=self.sessions, login_attempts=self.login_attempts,
-                         outbox=self.outbox, settings=settings)
+        self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings)
         self._tasks = []
 
     def start(self) -> None:

@@ -242,16 +242,22 @@ class Users:
             await self.erase(user_id)
         return len(pending)
 
+    async def password_matches(self, email: str, password: str, user: Optional[dict], address: str) -> bool:
+        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit."""
+        await self.login_attempts.attempt(email, address)
+        if not await self.passwords.verify(password, user["passwordHash"] if user else None):
+            return False
+        await self.login_attempts.clear(email, address)
+        return True
+
     async def confirm_password(self, user: dict, password: Optional[str], field: str, address: str) -> None:
         """Re-check a signed-in user's password (`field` names it when missing); 401 when wrong, 429 past the limit."""
         if password is None:
             raise field_error(field, "is required")
-        # Counted like a login, or a stolen access token would be an unlimited password oracle (CWE-307).
-        await self.login_attempts.attempt(user["email"], address)
-        # Re-checked so a stolen access token alone cannot take the account over (CWE-620).
-        if not await self.passwords.verify(password, user["passwordHash"]):
+        # Re-checked so a stolen access token alone cannot take the account over (CWE-620); counted like a
+        # login, or the token would be an unlimited password oracle (CWE-307).
+        if not await self.password_matches(user["email"], password, user, address):
             raise authentication_failed()
-        await self.login_attempts.clear(user["email"], address)
 
     async def _apply(self, user_id: ObjectId, changes: dict, removals: dict) -> dict:
         update = {"$set": changes, **({"$unset": removals} if removals else {})}

@@ -13,7 +13,7 @@ from handlers.routes import make_app
 from services.container import Services
 from settings import Settings
 from tests.helpers import Api, Store, smtp_server
-from tests.index_coverage import RecordingDatabase
+from tests.index_coverage import RECORDED, RecordingDatabase, unserved
 
 # The `browser` fixture (headless Chromium) for the tests of pages a person sees.
 pytest_plugins = ["tests.browser"]
@@ -23,17 +23,6 @@ TEST_ENV = {
     "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",
     "EMAIL_POLL_SECONDS": "0.05",
 }
-
-
-# Checks what every other test recorded (tests/index_coverage.py), so it must run after all of them.
-INDEX_COVERAGE_TEST = "tests/test_index_coverage.py::test_every_recorded_query_is_served_by_a_declared_index"
-
-
-def pytest_collection_modifyitems(items):
-    """Move the index-coverage test to the end: its verdict covers only the queries recorded before it ran,
-    and ordering by file name (it used to be test_zz_...) breaks as soon as a file sorts after it."""
-    last = [item for item in items if item.nodeid == INDEX_COVERAGE_TEST]
-    items[:] = [item for item in items if item.nodeid != INDEX_COVERAGE_TEST] + last
 
 
 class _SlowGuard:
@@ -70,6 +59,17 @@ def server_env(**extra) -> dict:
         env["MONGODB_DB"] = f"accounts_test_{uuid.uuid4().hex[:16]}"
     env.update(extra)
     return env
+
+
+@pytest.fixture(autouse=True)
+def queries_use_declared_indexes():
+    """Fails (at teardown) the test during which the services sent a query that no index declared in models/
+    serves: the stand-in has no query planner, so this is what keeps queries O(log n) on MongoDB."""
+    RECORDED.clear()
+    yield
+    problems = unserved(RECORDED)
+    RECORDED.clear()
+    assert not problems, "no index declared in models/indexes.py serves:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class Query:
         return f"{self.collection} filter={self.fields} sort={self.sort} at {self.where}"
 
 
-RECORDED: list = []
+RECORDED: list = []  # the queries of the running test (tests/conftest.py empties it before each)
 
 
 def shape(filter_doc: Optional[dict]) -> dict:
@@ -148,10 +148,10 @@ def excepted(query: Query) -> bool:
     return False
 
 
-def unserved() -> list:
-    """Every recorded shape that no declared index serves and no exception documents."""
+def unserved(queries) -> list:
+    """Every shape among these queries that no declared index serves and no exception documents."""
     seen, problems = set(), []
-    for query in RECORDED:
+    for query in queries:
         key = (query.collection, tuple(sorted(query.fields.items())), tuple(query.sort))
         if key in seen:
             continue

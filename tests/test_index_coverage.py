@@ -1,17 +1,25 @@
-"""Every query the services sent while the suite ran is served by an index declared in models/.
+"""Every query the services send is served by an index declared in models/.
 
-Runs last (tests/conftest.py pytest_collection_modifyitems moves it there): it reads what the other tests
-recorded (tests/index_coverage.py).
+tests/conftest.py's autouse fixture `queries_use_declared_indexes` checks each test's queries as it ends
+(tests/index_coverage.py records them); these tests check the checker.
 """
 import pytest
+from pymongo import IndexModel
 
+from models import users
+from models.indexes import INDEXES
+from tests.helpers import sign_up
 from tests.index_coverage import RECORDED, Query, served, shape, unserved, equalities
 
 
-def test_every_recorded_query_is_served_by_a_declared_index():
-    if len(RECORDED) < 50:
-        pytest.skip("run with the whole suite: only the queries of the tests that ran are recorded")
-    assert unserved() == []
+@pytest.mark.gen_test
+async def test_a_query_no_declared_index_serves_is_reported_with_the_line_that_sent_it(api, monkeypatch):
+    await sign_up(api, "mark@example.com")
+    assert unserved(RECORDED) == []
+    monkeypatch.setitem(INDEXES, users.COLLECTION, [])  # as if models/users.py declared none
+    problems = unserved(RECORDED)
+    RECORDED.clear()  # the test's own verdict, not the fixture's
+    assert any(p.startswith("users filter={'email': 'eq'} sort=[] at services/users.py:") for p in problems), problems
 
 
 @pytest.mark.parametrize("fields, sort, expected", [
@@ -51,9 +59,6 @@ def test_regexes_are_prefixes_only_when_anchored_literal_and_case_sensitive(cond
 
 
 def test_a_partial_index_serves_only_queries_that_imply_its_filter(monkeypatch):
-    from pymongo import IndexModel
-
-    from models.indexes import INDEXES
     monkeypatch.setitem(INDEXES, "things", [IndexModel([("x", 1)], partialFilterExpression={"flag": True})])
 
     def query(flag):

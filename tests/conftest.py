@@ -5,9 +5,15 @@ its own on that server, dropped afterwards, so the same suite runs against real 
 """
 import os
 import subprocess
+import sys
 import uuid
 
 import pytest
+
+# pytest rewrites the asserts of every test module as it imports it, in each pytest-xdist worker; under
+# PYTHONDONTWRITEBYTECODE that is redone on every run (seconds per worker), so the suite keeps its
+# bytecode in the git-ignored __pycache__ directories as Python does by default.
+sys.dont_write_bytecode = False
 
 from handlers.routes import make_app
 from services.container import Services
@@ -21,8 +27,18 @@ pytest_plugins = ["tests.browser"]
 TEST_ENV = {
     "BCRYPT_ROUNDS": "4",  # the minimum: the suite tests behaviour, not bcrypt's cost
     "JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",
-    "EMAIL_POLL_SECONDS": "0.05",
+    # New mail wakes the sender at once; the poll finds only retries that fall due (tests of those set it
+    # lower), and polling 20 times a second cost every test CPU.
+    "EMAIL_POLL_SECONDS": "2",
 }
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (pytest.ini: --dist loadgroup), the slow tests run one after another on one worker:
+    their processes, browsers and nginx would otherwise compete for the same cores and time out."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 
 class _SlowGuard:

@@ -165,7 +165,7 @@ class TestSmtpDown:
     @pytest.fixture
     def settings_env(self, smtp_port):
         return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "false",
-                "SMTP_TIMEOUT_SECONDS": "1"}
+                "SMTP_TIMEOUT_SECONDS": "1", "EMAIL_POLL_SECONDS": "0.05"}  # a retry is found by polling
 
     @pytest.mark.gen_test(timeout=20)
     async def test_failed_send_is_retried_with_backoff_until_delivered(self, api, store, smtp_port):

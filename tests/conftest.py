@@ -33,11 +33,15 @@ TEST_ENV = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: a heavy test is a slow one
 def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (pytest.ini: --dist loadgroup), the slow tests run one after another on one worker:
-    their processes, browsers and nginx would otherwise compete for the same cores and time out."""
+    """Heavy tests are slow ones (pytest.ini). Under pytest-xdist (--dist loadgroup) the tests that start
+    processes run one after another on one worker: their processes, browsers and nginx would otherwise
+    compete for the same cores and time out."""
     for item in items:
-        if item.get_closest_marker("slow"):
+        if item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.slow)
+        elif item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.xdist_group("processes"))
 
 

@@ -95,6 +95,7 @@ async def test_a_transient_failure_is_retried_not_failed(api, services, store, m
     assert failures == ["later@example.com"] and mailbox.recipients == [["later@example.com"]]
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=30)
 async def test_a_crashed_sender_is_logged_and_restarted(api, services, mailbox, caplog):
     original = services.email_sender.send_next

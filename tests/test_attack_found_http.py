@@ -97,6 +97,7 @@ async def test_a_month_with_a_trailing_newline_is_a_422(api, services):
     assert response.code == 422, response
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=60)
 async def test_a_body_of_many_unknown_fields_gets_a_short_answer(api, store):
     body = json.dumps({f"k{number}": 1 for number in range(80000)})
@@ -142,6 +143,7 @@ EXPENSIVE_BODIES = {
 }
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("shape", list(EXPENSIVE_BODIES))
 async def test_no_body_shape_makes_validation_expensive(api, store, shape):

@@ -19,6 +19,7 @@ def settings_env(smtp_env):
     return smtp_env
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=30)
 async def test_stopping_while_an_email_is_sent_finishes(api, services, monkeypatch, mailbox):
     sending = asyncio.Event()
@@ -46,6 +47,7 @@ async def test_stopping_while_an_email_is_sent_finishes(api, services, monkeypat
     assert all(task.done() for task in tasks)
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=30)
 async def test_stop_gives_up_on_a_task_that_never_ends_and_returns(api, services, monkeypatch):
     from services import container

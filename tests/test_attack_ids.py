@@ -67,6 +67,7 @@ def test_the_schemas_have_patterns_to_check():
     assert len(schema_patterns()) >= 5
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=60)
 async def test_ids_with_trailing_whitespace_are_404_everywhere(api, services):
     ada = await sign_up(api)

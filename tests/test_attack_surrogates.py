@@ -41,6 +41,7 @@ def test_the_operations_are_all_found():
     assert len([op for op in found if op[1] != "/auth/send-verification-email"]) >= 11
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=120)
 async def test_every_json_endpoint_answers_400_and_changes_nothing(api, services, store):
     admin = await make_admin(api, services)

@@ -164,6 +164,7 @@ class TestOperationTimeout:
         yield services
         io_loop.run_sync(services.stop)
 
+    @pytest.mark.heavy
     @pytest.mark.gen_test(timeout=30)
     async def test_a_timed_out_operation_is_a_503_within_the_operation_timeout(self, api, caplog):
         started = time.monotonic()

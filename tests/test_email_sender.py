@@ -7,6 +7,7 @@ import pytest
 pytestmark = pytest.mark.gen_test
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=60)
 async def test_sender_stops_when_cancelled_even_just_as_mail_wakes_it(services):
     # Python 3.11's asyncio.wait_for swallows a cancellation that lands as the wait completes;

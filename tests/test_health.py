@@ -36,6 +36,7 @@ class TestMongoUnreachable:
         yield services
         io_loop.run_sync(services.stop)
 
+    @pytest.mark.heavy
     @pytest.mark.gen_test(timeout=30)
     async def test_process_serves_health_and_answers_503_fast(self, api):
         assert (await api.get("/health")).code == 200

@@ -266,6 +266,7 @@ async def test_queue_depth_is_the_number_of_pending_messages(api, store):
 
 # ---- MongoDB errors ----------------------------------------------------------------------------
 
+@pytest.mark.heavy
 @pytest.mark.gen_test
 async def test_mongodb_errors_that_reach_handlers_are_counted_by_kind(api, services, monkeypatch):
     injected = [

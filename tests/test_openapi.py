@@ -39,6 +39,7 @@ def document_operations() -> set:
             for path, methods in document()["paths"].items() for method in methods}
 
 
+@pytest.mark.heavy
 def test_document_is_valid_openapi_3_1():
     doc = document()
     assert doc["openapi"].startswith("3.1")

@@ -207,6 +207,7 @@ async def test_anything_that_does_not_decode_whole_is_422_and_nothing_is_stored(
     assert (await api.get(kept)).code == 200
 
 
+@pytest.mark.heavy
 @pytest.mark.gen_test(timeout=60)
 async def test_a_bomb_under_pillows_own_limit_is_refused_from_its_header_without_decoding(api, services, store):
     ada = await sign_up(api)

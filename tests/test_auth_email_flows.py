@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from aiosmtpd.controller import Controller
+from pymongo.errors import AutoReconnect
 
 from tests.helpers import (PASSWORD, Mailbox, assert_error, error_fields, free_port, html_part, link_token,
                            text_part)
@@ -191,3 +192,59 @@ class TestSmtpDown:
             assert delivered["To"] == "mark@example.com"
         finally:
             controller.stop()
+
+
+async def reset_link(api, mailbox) -> str:
+    await api.register(email="mark@example.com")
+    await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    return link_token((await mailbox.wait_for(2))[1], "reset-password")
+
+
+async def test_reset_page_is_a_dead_link_once_the_account_has_left_the_address(api, mailbox, store):
+    token = await reset_link(api, mailbox)
+    assert (await api.get(f"/reset-password?token={token}")).code == 200  # the form while the address is the same
+    # An email change whose voiding of the links did not happen (the process died between the two writes).
+    await store.users.update_one({"email": "mark@example.com"}, {"$set": {"email": "moved@example.com"}})
+    page = await api.get(f"/reset-password?token={token}")
+    assert page.code == 400 and b"expired or was already used" in page.body
+    assert await store.tokens.count_documents({"type": "reset", "usedAt": {"$ne": None}}) == 0  # looked, not used
+
+
+async def test_reset_racing_an_email_change_sets_no_password_and_ends_no_session(api, mailbox, services, store,
+                                                                                   monkeypatch):
+    token = await reset_link(api, mailbox)
+    hash_before = (await store.users.find_one({"email": "mark@example.com"}))["passwordHash"]
+    consume = services.sessions.consume_single_use
+
+    async def consume_then_email_changes(*args, **kwargs):
+        record = await consume(*args, **kwargs)
+        # A concurrent PATCH of the email lands between the token's check and the password write (CWE-640).
+        await store.users.update_one({"_id": record["userId"]}, {"$set": {"email": "moved@example.com"}})
+        return record
+
+    monkeypatch.setattr(services.sessions, "consume_single_use", consume_then_email_changes)
+    response = await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})
+    # The same answer as any dead link: the race tells the caller nothing more.
+    assert_error(response, 401, "Invalid or expired token")
+    assert (await store.users.find_one({"email": "moved@example.com"}))["passwordHash"] == hash_before
+    assert await store.sessions.count_documents({}) == 1  # the registration's session was not ended
+    await api.login("moved@example.com", PASSWORD)
+
+
+async def test_verify_page_is_a_dead_link_when_the_link_was_used_but_the_address_is_unverified(
+        api, mailbox, services, store, monkeypatch):
+    await api.register(email="mark@example.com")
+    token = link_token((await mailbox.wait_for(1))[0], "verify-email")
+
+    async def database_gone(*args, **kwargs):
+        raise AutoReconnect("connection closed")
+
+    # The token is used up, then the write that marks the address verified fails.
+    mark_verified = services.users.mark_verified
+    monkeypatch.setattr(services.users, "mark_verified", database_gone)
+    assert (await api.post(f"/auth/verify-email?token={token}")).code == 503
+    monkeypatch.setattr(services.users, "mark_verified", mark_verified)
+    assert (await store.users.find_one({"email": "mark@example.com"}))["isEmailVerified"] is False
+    page = await api.get(f"/verify-email?token={token}")
+    assert page.code == 400 and b"This verification link has expired or is not valid" in page.body
+    assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)

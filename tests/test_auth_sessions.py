@@ -113,6 +113,17 @@ async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_sess
     assert await store.sessions.count_documents({}) == 1
 
 
+async def test_a_retired_token_presented_exactly_at_the_end_of_the_grace_ends_the_session(api, store, monkeypatch):
+    import services.sessions as sessions_module
+    tokens = (await api.register())["tokens"]
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # whole seconds: stored as MongoDB stores dates
+    monkeypatch.setattr(sessions_module, "utcnow", lambda: now)
+    assert (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).code == 200
+    now += dt.timedelta(seconds=10)  # REFRESH_REUSE_GRACE_SECONDS is 10: the grace is "less than 10 s ago"
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
+    assert await store.sessions.count_documents({}) == 0
+
+
 async def test_concurrent_use_of_one_refresh_token_gives_every_tab_a_pair_of_one_session(api, services, store):
     tokens = (await api.register())["tokens"]
     responses = await asyncio.gather(*[

@@ -1,5 +1,6 @@
 """The pages behind the email links and the new-link forms, over HTTP in-process (tests/test_pages_browser.py
 walks the same paths in headless Chromium)."""
+import asyncio
 import datetime as dt
 import re
 from urllib.parse import urlencode
@@ -174,6 +175,27 @@ async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api
                          "/verify-email/resend")
     user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is False
+
+
+async def test_resend_work_that_fails_after_the_answer_is_logged_under_its_name(api, services, monkeypatch, caplog):
+    await api.register(email="mark@example.com")
+    browser = Browser(api)
+    page = await browser.get("/verify-email/resend")
+
+    async def database_gone(*args, **kwargs):
+        raise ServerSelectionTimeoutError("no servers")
+
+    monkeypatch.setattr(services.users, "find_by_email", database_gone)
+    response = await browser.submit(page, "/verify-email/resend", {"email": "mark@example.com"})
+    assert_redirect(response, "/verify-email/resend?sent=1")  # answered before the work, which cannot fail it
+    for _ in range(1000):
+        if not services.auth.background:
+            break
+        await asyncio.sleep(0.01)
+    # Operators find the failed work by the operation's name in this line.
+    (logged,) = [record for record in caplog.records if record.name == "accounts.auth"]
+    assert logged.getMessage() == "resend-verification failed after the answer"
+    assert isinstance(logged.exc_info[1], ServerSelectionTimeoutError)
 
 
 async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_unverified_accounts(api, mailbox, store):

@@ -3,6 +3,7 @@
 Sessions and tokens, the login-attempt window's arithmetic, the error envelope's other paths, body
 limits at the byte, and what the logs say. docs/testing.md has the run these came from.
 """
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -262,6 +263,32 @@ async def test_every_request_leaves_the_in_flight_count_at_zero(api, app):
     await api.get("/no/such/route")
     await api.post("/auth/login", json={})
     await api.post("/auth/login", body=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"})
+    assert app.in_flight == 0
+
+
+@pytest.mark.gen_test
+async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, services, monkeypatch, http_port):
+    # The SIGTERM drain waits for in_flight to reach 0: counted twice down, it would stop waiting early.
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(email):
+        entered.set()
+        await release.wait()
+
+    monkeypatch.setattr(services.auth, "forgot_password", slow)
+    body = b'{"email": "mark@example.com"}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    writer.write(b"POST /auth/forgot-password HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    await asyncio.wait_for(entered.wait(), 10)
+    writer.close()
+    deadline = time.monotonic() + 10
+    while app.in_flight != 0 and time.monotonic() < deadline:  # the server notices the hang-up
+        await asyncio.sleep(0.01)
+    assert app.in_flight == 0
+    release.set()  # the handler now finishes its answer to nobody
+    await api.get("/health")  # by its answer, the woken handler has run to its end
     assert app.in_flight == 0
 
 

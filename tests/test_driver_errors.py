@@ -114,6 +114,9 @@ async def test_driver_error_is_answered_in_the_envelope_and_logged_once(name, fa
     [line] = [r for r in caplog.records if r.name == "accounts.http"]  # logged once, without a traceback
     assert line.exc_info is None
     error = _raised(fail)
+    # What operators grep for: "database unavailable" (transient, retry) or "database error", and the request id.
+    kind = "unavailable" if message == "Database unavailable" else "error"
+    assert line.getMessage().startswith(f"database {kind} request_id={response.headers['X-Request-ID']} ")
     assert f"status={status} error={type(error).__name__}" in line.getMessage()
     if getattr(error, "code", None) is not None:
         assert f"code={error.code}" in line.getMessage()

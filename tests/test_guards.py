@@ -4,6 +4,7 @@ Each test here was checked by breaking its guard by hand and watching it fail; d
 lists the one-line mutations. Every attack asserts the refusal AND that nothing changed.
 """
 import datetime as dt
+import logging
 import uuid
 
 import jwt
@@ -47,6 +48,22 @@ async def test_an_unexpected_exception_is_a_500_envelope_without_a_traceback(api
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     text = response.body.decode()
     assert "Traceback" not in text and "boom" not in text and "RuntimeError" not in text
+
+
+@pytest.mark.gen_test
+async def test_an_unexpected_exception_is_logged_once_with_its_request_and_traceback(api, services, monkeypatch,
+                                                                                       caplog):
+    async def broken(email):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services.auth, "forgot_password", broken)
+    caplog.clear()
+    response = await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
+    assert_error(response, 500, "Internal server error")
+    [line] = [r for r in caplog.records if r.name == "accounts.http"]
+    assert line.levelno == logging.ERROR
+    assert line.getMessage() == f"unexpected error request_id={response.headers['X-Request-ID']} POST /auth/forgot-password"
+    assert line.exc_info[0] is RuntimeError
 
 
 @pytest.mark.gen_test

@@ -3,7 +3,9 @@
 Sessions and tokens, the login-attempt window's arithmetic, the error envelope's other paths, body
 limits at the byte, and what the logs say. docs/testing.md has the run these came from.
 """
+import asyncio
 import datetime as dt
+import json
 import logging
 import math
 import time
@@ -13,6 +15,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from tests.helpers import PASSWORD, assert_error, claims
+from tests.test_attack_found_http import raw_exchange
 from tests.users_fixtures import sign_up
 
 DAY = dt.timedelta(days=1)
@@ -263,6 +266,32 @@ async def test_every_request_leaves_the_in_flight_count_at_zero(api, app):
     assert app.in_flight == 0
 
 
+@pytest.mark.gen_test
+async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, services, monkeypatch, http_port):
+    # The SIGTERM drain waits for in_flight to reach 0: counted twice down, it would stop waiting early.
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(email):
+        entered.set()
+        await release.wait()
+
+    monkeypatch.setattr(services.auth, "forgot_password", slow)
+    body = b'{"email": "mark@example.com"}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    writer.write(b"POST /auth/forgot-password HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    await asyncio.wait_for(entered.wait(), 10)
+    writer.close()
+    deadline = time.monotonic() + 10
+    while app.in_flight != 0 and time.monotonic() < deadline:  # the server notices the hang-up
+        await asyncio.sleep(0.01)
+    assert app.in_flight == 0
+    release.set()  # the handler now finishes its answer to nobody
+    await api.get("/health")  # by its answer, the woken handler has run to its end
+    assert app.in_flight == 0
+
+
 # ---- request bodies at the byte ----------------------------------------------------------------------
 
 class TestBodyLimit:
@@ -300,6 +329,24 @@ class TestBodyLimit:
         over = await api.post("/auth/login", body_producer=chunked(self.body_of(self.LIMIT + 1)), headers=json_type)
         assert_error(over, 413, "Request body too large")
 
+    @pytest.mark.gen_test
+    async def test_a_body_up_to_eight_times_the_limit_is_read_before_the_413_and_past_that_is_not(self, api,
+                                                                                                  http_port):
+        async def post(size: int) -> tuple:
+            body = self.body_of(size)
+            return await raw_exchange(http_port, (
+                b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body))
+
+        # Read and dropped first (DISCARD_FACTOR = 8): the 413 keeps the keep-alive connection usable.
+        status, headers, body = await post(8 * self.LIMIT)
+        assert (status, json.loads(body)["message"]) == (413, "Request body too large")
+        assert "connection" not in headers
+        # One byte more is refused unread, and the answer says the connection ends.
+        status, headers, body = await post(8 * self.LIMIT + 1)
+        assert (status, json.loads(body)["message"]) == (413, "Request body too large")
+        assert headers["connection"] == "close"
+
 
 @pytest.mark.gen_test
 async def test_json_media_type_is_matched_without_case_or_spacing(api):
@@ -307,7 +354,8 @@ async def test_json_media_type_is_matched_without_case_or_spacing(api):
     for content_type in ("Application/JSON", " application/json ; charset=utf-8", "application/json;charset=UTF-8"):
         assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 401)
     for content_type in ("application/jsonp", "text/json", ""):
-        assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 415)
+        assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 415,
+                     "Content-Type must be application/json")
     # No body at all needs no content type.
     assert_error(await api.post("/auth/login", body=b"  ", headers={"Content-Type": "text/plain"}), 422)
 

@@ -45,6 +45,11 @@ async def test_every_method_of_a_new_handler_is_wrapped_once_the_inherited_ones_
     assert Private.post.__wrapped__.__qualname__.endswith("Private.post")
     assert Public.get.__wrapped__.__qualname__.endswith("Public.get")
 
+    class Narrower(Public):  # a subclass of a subclass inherits the wrapped methods as they are
+        pass
+
+    assert all(getattr(Narrower, name) is getattr(Public, name) for name in HTTP_METHODS)
+
 
 async def test_a_refusal_comes_before_the_method_runs_and_the_connection_stays_usable(app, base_url, api):
     Private, Public, calls = probe_classes()

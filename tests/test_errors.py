@@ -142,6 +142,15 @@ class TestCors:
                           "Access-Control-Request-Headers": asked})):
             assert not [name for name in other.headers if name.lower().startswith("access-control-")], other.headers
 
+    async def test_preflight_without_requested_headers_allows_none_and_varies_on_them(self, api):
+        preflight = await api.request("OPTIONS", "/users/user", headers={
+            "Origin": "https://app.example.com", "Access-Control-Request-Method": "DELETE"})
+        assert preflight.code == 204 and "Access-Control-Allow-Headers" not in preflight.headers
+        assert preflight.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, PATCH, DELETE"
+        assert preflight.headers["Access-Control-Max-Age"] == "600"
+        # Caches must key the preflight on the headers asked for too, not only on the Origin.
+        assert preflight.headers.get_list("Vary") == ["Origin", "Access-Control-Request-Headers"]
+
     async def test_requested_headers_that_are_not_header_names_are_not_echoed(self, api):
         for asked in ("x-a\tb", "x-a;evil", "a,,b", "x" * 0):
             preflight = await api.request("OPTIONS", "/users/user", headers={

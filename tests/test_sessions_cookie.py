@@ -77,7 +77,7 @@ async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, 
                     with_cookie(cookie, "null"), with_cookie(cookie, Referer="https://evil.example.com/app"),
                     with_cookie(cookie, Referer="not a url")):
         refused = await api.put("/users/addToFav", json={"boardId": "planted"}, headers=headers)
-        assert_error(refused, 403)
+        assert_error(refused, 403, "Cross-site request refused: Origin is not trusted")
     assert (await store.users.find_one({"_id": user_id}))["favoriteBoards"] == []
     for n, headers in enumerate((with_cookie(cookie, APP), with_cookie(cookie, WEB),
                                  with_cookie(cookie, Referer=f"{APP}/settings?tab=1"))):
@@ -121,10 +121,14 @@ async def test_password_change_and_account_deletion_end_cookie_sessions(api, sto
     assert await store.sessions.count_documents({}) == 0
 
 
-def assert_cleared(response) -> None:
-    """Set-Cookie empties the cookie with an expiry in the past (Tornado's clear_cookie)."""
+def assert_cleared(response, secure: bool = True) -> None:
+    """Set-Cookie empties the cookie with an expiry in the past (Tornado's clear_cookie), with the attributes
+    it was set with: a browser lets only a Secure Set-Cookie overwrite a Secure cookie, and one for another
+    Path would leave the session cookie in place."""
     cleared, line = session_cookie(response)
     assert cleared.value == "" and parsedate_to_datetime(cleared["expires"]) < dt.datetime.now(dt.timezone.utc), line
+    assert cleared["path"] == "/" and cleared["httponly"] is True and cleared["samesite"] == "Lax", line
+    assert bool(cleared["secure"]) is secure, line
 
 
 def session_cookie_value(response) -> str:
@@ -145,6 +149,11 @@ class TestCookiesOff:
         assert await store.sessions.count_documents({"cookieHash": {"$exists": True}}) == 0
         assert_error(await api.get("/users/user", headers=with_cookie("a" * 43)), 401)
         assert (await api.get("/users/user", token=logged_in.json["tokens"]["access"]["token"])).code == 200
+        # A cookie left from before cookies were turned off is neither believed nor touched on logout.
+        out = await api.post("/auth/logout", token=logged_in.json["tokens"]["access"]["token"],
+                             headers=with_cookie("a" * 43))
+        assert out.code == 204 and not out.headers.get_list("Set-Cookie")
+        assert await store.sessions.count_documents({}) == 1  # registration's session; login's ended
 
 
 class TestPasswordReset:
@@ -173,6 +182,9 @@ class TestPlainHttpAppUrl:
         logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
         morsel, _ = session_cookie(logged_in)
         assert not morsel["secure"] and morsel["httponly"]
+        out = await api.post("/auth/logout", headers=with_cookie(morsel.value, "http://localhost:3000"))
+        assert out.code == 204
+        assert_cleared(out, secure=False)
         assert (await api.put("/users/addToFav", json={"boardId": "b"},
                               headers=with_cookie(cookie, "http://localhost:3000"))).code == 200
         assert_error(await api.put("/users/addToFav", json={"boardId": "c"},

@@ -250,3 +250,49 @@ async def test_a_user_registered_either_way_logs_in_and_uses_the_api(api):
         response = await api.get("/api/organisations", token=token)
         assert [org["name"] for org in response.json["data"]["organisations"]] == [default_name]
         assert (await create_org(api, token, name="Shared"))["name"] == "Shared"
+
+
+class HeldCheck:
+    """The users collection as the organisations service reads it, its first find held until released: for a
+    create, the window between its writes and its check that the creator's account still exists."""
+
+    def __init__(self, collection):
+        self.collection = collection
+        self.reached, self.released = asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.collection, name)
+
+    def find(self, *args, **kwargs):
+        if self.reached.is_set():
+            return self.collection.find(*args, **kwargs)
+        self.reached.set()
+        return self._released_find(*args, **kwargs)
+
+    async def _released_find(self, *args, **kwargs):
+        await self.released.wait()
+        async for doc in self.collection.find(*args, **kwargs):
+            yield doc
+
+
+async def test_a_create_racing_its_creators_deletion_leaves_nothing_of_the_organisation(api, services, store,
+                                                                                      monkeypatch):
+    creator = await sign_up(api, "creator@example.com", firstName="Cree", lastName="Ator")
+    member = await sign_up(api, "member@example.com", firstName="Mel", lastName="Member")
+    guest = await sign_up(api, "guest@example.com", firstName="Gus", lastName="Guest")
+    check = HeldCheck(store.users)
+    monkeypatch.setattr(services.organisations, "users", check)
+    creating = asyncio.ensure_future(api.post("/api/organisations", json={"name": "Acme"}, token=creator[0]))
+    await asyncio.wait_for(check.reached.wait(), 10)
+    # Written, not yet answered: one who guessed its id joins, and invites another, before the creator's account is
+    # deleted, whose cascade ran too early to see any of it (CWE-367).
+    acme = str((await store.organisations.find_one({"name": "Acme"}))["_id"])
+    await join(api, creator[0], acme, member[1], member[0])
+    assert (await invite(api, member[0], acme, guest[1])).code == 200
+    assert (await api.delete(f"/users/{creator[1]}", token=creator[0], json={"password": PASSWORD})).code == 204
+    check.released.set()
+    assert_error(await creating, 401)
+    for collection, key in (("organisations", "_id"), ("memberships", "orgId"), ("invitations", "orgId")):
+        assert await getattr(store, collection).count_documents({key: ObjectId(acme)}) == 0, collection
+    assert acme not in await org_ids(api, member[0])
+    assert await invitations(api, guest[0]) == []

@@ -53,16 +53,17 @@ def main(files: list, patterns: list) -> int:
     print(f"{len(survivors)} survivors, against {len(files)} changed test files")
     with ThreadPoolExecutor(int(os.environ.get("MAX_CHILDREN", "2"))) as pool:
         codes = list(pool.map(lambda survivor: run_tests(survivor[1], files), survivors))
-    killed = 0
+    killed, changed = 0, set()
     for (meta_path, name), code in zip(survivors, codes):
         if code == KILLED:
             metas[meta_path]["exit_code_by_key"][name] = KILLED
+            changed.add(meta_path)
             killed += 1
         elif code != 0:
             print(f"{name}: pytest exit {code} (not counted)")
-    for meta_path, meta in metas.items():
+    for meta_path in changed:  # only these: another recheck of other files may be writing the rest
         with open(meta_path, "w", encoding="utf-8") as f:
-            json.dump(meta, f)
+            json.dump(metas[meta_path], f)
     print(f"killed now: {killed} of {len(survivors)}")
     return 0
 

@@ -36,6 +36,15 @@ HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 # Methods that change state: with the session cookie they must come from a trusted origin (CWE-352).
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SESSION_COOKIE = "session"
+# On every answer. An API answer is never a page: nothing in it may run, be framed, be sniffed into another
+# type, leak the URL onward or be kept by a cache (its bodies hold tokens and personal data).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # CWE-1021
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # CWE-525
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
 
 
 def error_status(status: int) -> str:
@@ -120,11 +129,8 @@ class BaseHandler(RequestHandler):
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # no product/version banner for scanners (CWE-200)
         self.set_header("X-Request-ID", self.request_id)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "no-referrer")
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
         self.add_header("Vary", "Origin")
         if self.cors_allowed():
             # Only listed origins, echoed one at a time; never "*" (CWE-942).
@@ -181,13 +187,14 @@ class BaseHandler(RequestHandler):
     def _limit_body(self) -> None:
         limit = self.body_limit()
         declared = self.request.headers.get("Content-Length")
+        # Both refusals come before the body is read, so finish() adds Connection: close to them.
         if declared is not None and not _CONTENT_LENGTH.fullmatch(declared):
-            raise ApiError(400, "Malformed Content-Length", headers={"Connection": "close"})
+            raise ApiError(400, "Malformed Content-Length")
         declared = int(declared) if declared is not None else None
         if declared is not None and declared > limit:
             self._too_large = True
             if declared > limit * DISCARD_FACTOR:
-                raise ApiError(413, "Request body too large", headers={"Connection": "close"})
+                raise ApiError(413, "Request body too large")
         # Bounds chunked bodies too: past this the connection is dropped (CWE-400).
         self.request.connection.set_max_body_size(max(declared or 0, limit) if self._too_large else limit * DISCARD_FACTOR)
 
@@ -329,12 +336,12 @@ class BaseHandler(RequestHandler):
         elif isinstance(error, HTTPError):
             status = error.status_code
             message = error.reason or httputil.responses.get(status, "Error")
-        elif self.application.shutting_down and status_code >= 500:
+        elif self.application.shutting_down:
             # Past SIGTERM's grace period the executor and MongoDB are closing under this request.
             status, message = 503, "Service is shutting down"
         else:
-            status = status_code
-            message = "Internal server error" if status >= 500 else httputil.responses.get(status, "Error")
+            # Anything else is a bug or a cancelled handler: Tornado sends both as 500, with nothing of the error.
+            status, message = 500, "Internal server error"
         if status == 401:
             self.set_header("WWW-Authenticate", "Bearer")  # RFC 6750 3: how to authenticate, for every 401
         self.set_status(status)

@@ -2,6 +2,7 @@
 process agrees, and removed by the collection's TTL index once the window is over."""
 import datetime as dt
 import hashlib
+import json
 import math
 import time
 
@@ -13,7 +14,8 @@ from models.common import utcnow
 
 def digest(*parts: str) -> str:
     """A key for counted things: hashed, so no collection holds email addresses or IPs in clear."""
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
+    # JSON, not a separator: ("a\nb", "c") and ("a", "b\nc") would share one key, and so one count (CWE-694).
+    return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:32]
 
 
 class WindowCounter:

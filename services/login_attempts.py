@@ -25,7 +25,7 @@ class LoginAttempts:
                 metrics.LOGIN_LIMITED.inc()
                 raise _too_many(retry_after)
         if self.limit:
-            count, retry_after = await self.counter.count(digest(email, address))
+            count, retry_after = await self.counter.count(digest("pair", email, address))
             if count > self.limit:
                 # Slows password guessing against one account from one place (CWE-307).
                 metrics.LOGIN_LIMITED.inc()
@@ -34,7 +34,7 @@ class LoginAttempts:
     async def clear(self, email: str, address: str) -> None:
         """Forget the attempts of a pair after a successful check (the address's own count stays)."""
         if self.limit:
-            await self.counter.reset(digest(email, address))
+            await self.counter.reset(digest("pair", email, address))
 
 
 def _too_many(retry_after: int) -> ApiError:

@@ -170,7 +170,7 @@ def _caller() -> Optional[str]:
             frame = frame.f_back
             continue
         if filename.startswith(SERVICE_DIRS):
-            return f"{os.path.relpath(filename, ROOT)}:{frame.f_lineno}"
+            return f"{filename[len(ROOT) + 1:]}:{frame.f_lineno}"  # SERVICE_DIRS are under ROOT
         return None
     return None
 
@@ -182,6 +182,14 @@ def _record(collection: str, filter_doc, sort=None) -> Optional[Query]:
     query = Query(collection, shape(filter_doc), normalise_sort(sort), where, equalities(filter_doc))
     RECORDED.append(query)
     return query
+
+
+def check_return_document(value) -> None:
+    """pymongo refuses a return_document that is not ReturnDocument.BEFORE/AFTER before anything is sent
+    (pymongo/asynchronous/collection.py, __find_and_modify); the stand-in takes anything and returns the document
+    before, so code that fails on every call in production would pass the suite without this."""
+    if not isinstance(value, bool):
+        raise TypeError(f"return_document must be ReturnDocument.BEFORE or ReturnDocument.AFTER, not {type(value)}")
 
 
 class RecordingCursor:
@@ -253,6 +261,8 @@ class RecordingCollection:
 
         def recorded(filter=None, *args, **kwargs):
             _record(self._name, filter, kwargs.get("sort"))
+            if name in ("find_one_and_update", "find_one_and_replace"):
+                check_return_document(kwargs.get("return_document", False))
             return attribute(filter, *args, **kwargs)
 
         return recorded

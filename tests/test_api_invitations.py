@@ -193,16 +193,21 @@ async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_at_most_100_invitations_are_listed_newest_first(api, store, monkeypatch):
+async def test_at_most_100_invitations_are_listed_newest_first(api, services, store, monkeypatch):
     # One inviter sends them all here; the hourly cap per inviter (tests/test_attack_found_invitations.py) is lifted.
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 1000)
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     invitee = await sign_up(api, "invitee@example.com")
-    orgs = []
-    for number in range(105):
-        org = await create_org(api, inviter[0], name=f"Org {number:03d}")
-        assert (await invite(api, inviter[0], org["orgId"], invitee[1])).code == 200
-        orgs.append(org["orgId"])
+    # The first and the last through HTTP; the 103 between them through the service the handlers call, which
+    # writes the same documents without 206 requests' worth of HTTP.
+    orgs = [(await create_org(api, inviter[0], name="Org 000"))["orgId"]]
+    assert (await invite(api, inviter[0], orgs[0], invitee[1])).code == 200
+    for number in range(1, 104):
+        org = await services.organisations.create(f"Org {number:03d}", "", ObjectId(inviter[1]))
+        await services.organisations.invite(org["_id"], ObjectId(invitee[1]), ObjectId(inviter[1]))
+        orgs.append(str(org["_id"]))
+    orgs.append((await create_org(api, inviter[0], name="Org 104"))["orgId"])
+    assert (await invite(api, inviter[0], orgs[-1], invitee[1])).code == 200
     assert await store.invitations.count_documents({"userId": ObjectId(invitee[1])}) == 105
     listed = await invitations(api, invitee[0])
     assert [inv["orgId"] for inv in listed] == orgs[::-1][:100]

@@ -37,14 +37,17 @@ async def test_a_stranger_cannot_bury_a_real_invitation(api, store):
         response = await invite(api, stranger[0], org_id, victim[1])
         if response.code == 429:
             refused += 1
+            if refused == 3:  # stopped, and still stopped: the rest of the flood would only repeat it
+                break
         else:
             assert response.code == 200, response
+            assert refused == 0, "an invitation got through after a refusal"
     listed = [inv["orgId"] for inv in await invitations(api, victim[0])]
-    # The real invitation is still shown, and the stranger was stopped somewhere along the way.
+    # The real invitation is still shown, and the stranger was stopped well before 100 (what the list shows).
     assert team in listed
-    assert refused > 0
+    assert refused == 3
     assert await store.invitations.count_documents(
-        {"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])}) < FLOOD
+        {"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])}) == org_model.MAX_INVITATIONS_PER_HOUR < 100
 
 
 async def test_an_accept_racing_account_deletion_leaves_no_membership(api, services, store, monkeypatch):

@@ -5,9 +5,11 @@ Every method of a subclass, inherited 405 ones included, is wrapped so that a re
 The classes are defined inside the tests so that the class creation itself is what is tested (mutmut
 changes code at call time; the service's own handlers were created at import).
 """
+import asyncio
 import json
 
 import pytest
+from tornado.web import HTTPError
 
 from handlers.base import HTTP_METHODS, BaseHandler
 from tests.helpers import sign_up
@@ -71,3 +73,34 @@ async def test_a_refusal_comes_before_the_method_runs_and_the_connection_stays_u
     assert (not_allowed[0], json.loads(not_allowed[2])["code"]) == (405, 405), not_allowed
     assert calls == ["post", "get"]  # the refused POST and the 405 never ran a method body
     assert len({refused[3], allowed[3], greeted[3], not_allowed[3]}) == 1  # one connection throughout
+
+
+# ---- failures no route of the service gives today, answered in the envelope all the same ----------------
+
+
+def public_handler(method):
+    """A public handler class whose GET is method."""
+    return type("Probe", (BaseHandler,), {"public": True, "get": method})
+
+
+async def test_an_http_error_of_a_status_without_a_name_or_reason_is_the_envelope_with_a_plain_message(app, api):
+    def get(self):
+        raise HTTPError(499)  # no reason given, and httputil.responses has no name for 499
+
+    app.add_handlers(r".*", [(r"/probe/odd", public_handler(get))])
+    response = await api.get("/probe/odd")
+    assert response.code == 499
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert response.json == {"status": "Bad request", "statusCode": 499, "code": 499, "message": "Error"}
+
+
+async def test_a_handler_whose_own_task_is_cancelled_answers_the_500_envelope(app, api, caplog):
+    async def get(self):
+        asyncio.current_task().cancel()  # Tornado then sends send_error(500) without exc_info
+        await asyncio.sleep(0)
+
+    app.add_handlers(r".*", [(r"/probe/cancelled", public_handler(get))])
+    response = await api.get("/probe/cancelled")
+    assert response.code == 500
+    assert response.json == {"status": "Error", "statusCode": 500, "code": 500, "message": "Internal server error"}
+    assert not [r for r in caplog.records if "write_error" in r.getMessage()]  # write_error itself did not fail

@@ -68,7 +68,7 @@ class TestIndexesRecover:
             await real(self)
 
         monkeypatch.setattr(Database, "ensure_indexes", flaky)
-        monkeypatch.setattr(Database, "RETRY_SECONDS", 0.05)
+        monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
         services = Services(config, Database.connect(config))
         io_loop.run_sync(lambda: _start(services))
         yield services

@@ -4,12 +4,12 @@ tests/conftest.py's autouse fixture `queries_use_declared_indexes` checks each t
 (tests/index_coverage.py records them); these tests check the checker.
 """
 import pytest
-from pymongo import IndexModel
+from pymongo import IndexModel, MongoClient, ReturnDocument
 
 from models import users
 from models.indexes import INDEXES
 from tests.helpers import sign_up
-from tests.index_coverage import RECORDED, Query, served, shape, unserved, equalities
+from tests.index_coverage import RECORDED, Query, check_return_document, equalities, served, shape, unserved
 
 
 @pytest.mark.gen_test
@@ -74,3 +74,17 @@ def test_filter_shapes():
     assert shape({"a": 1, "b": {"$gt": 2}, "c": {"$in": [1]}, "d": {"$regex": "x"}, "e": None}) == {
         "a": "eq", "b": "range", "c": "eq", "d": "regex", "e": "eq"}
     assert shape({"$and": [{"a": 1}, {"b": {"$lt": 1}}]}) == {"a": "eq", "b": "range"}
+
+
+@pytest.mark.parametrize("value", [None, 1, "after"])
+def test_the_recording_collections_refuse_a_return_document_as_pymongo_does(value):
+    # pymongo checks the argument before it selects a server, so a client that can reach none still answers.
+    real = MongoClient("mongodb://127.0.0.1:9", connect=False, serverSelectionTimeoutMS=1)["db"]["c"]
+    with pytest.raises(TypeError) as pymongo_refusal:
+        real.find_one_and_update({}, {"$set": {"a": 1}}, return_document=value)
+    real.database.client.close()
+    with pytest.raises(TypeError) as shim_refusal:
+        check_return_document(value)
+    assert str(shim_refusal.value) == str(pymongo_refusal.value)
+    check_return_document(ReturnDocument.BEFORE)
+    check_return_document(ReturnDocument.AFTER)

@@ -194,7 +194,7 @@ class TestErrorsWaitingCannotFix:
     async def test_logged_once_not_retried_and_not_ready(self, failure, api, services, store, caplog):
         _method, error, fix = failure
         await until(lambda: services.database.stopped_reason)
-        await asyncio.sleep(0.2)  # twenty retry periods: a retry would have happened by now
+        await asyncio.sleep(0.05)  # five retry periods: a retry would have happened by now
         assert len(self.calls) == 1
         [line] = stop_lines(caplog)
         assert f"code={error.code} ({error.details['codeName']})" in line

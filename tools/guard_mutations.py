@@ -20,7 +20,8 @@ TIMEOUT = 300  # seconds for one test run, however loaded the machine
 
 # name: (file, original text, mutated text, tests that must fail)
 MUTATIONS = {
-    "500": ("handlers/base.py", "            status = status_code\n", "            status = 200\n",
+    "500": ("handlers/base.py", '            status, message = 500, "Internal server error"\n',
+            '            status, message = 200, "Internal server error"\n',
             [GUARDS + "test_an_unexpected_exception_is_a_500_envelope_without_a_traceback"]),
     "verify-email-bound": ("services/users.py",
                            '{"_id": user_id, "email": email}, {"$set": {"isEmailVerified": True',
@@ -40,7 +41,7 @@ MUTATIONS = {
                          [MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
                           "tests/test_auth_email_flows.py::test_verify_email_link_works_once"]),
     "csp": ("handlers/base.py",
-            "        self.set_header(\"Content-Security-Policy\", \"default-src 'none'; frame-ancestors 'none'\")\n",
+            "    \"Content-Security-Policy\": \"default-src 'none'; frame-ancestors 'none'\",\n",
             "", [GUARDS + "test_api_answers_carry_every_security_header_including_csp",
                  "tests/test_errors.py::test_every_response_has_security_headers_and_a_request_id"]),
     "session-user": ("services/sessions.py", '{"_id": session_id, "userId": user_id}', '{"_id": session_id}',

@@ -7,6 +7,10 @@ from bson import ObjectId
 
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
+# The projection of a query that needs to know only whether, or which, documents match: nothing else of them
+# is read from disk or crosses the wire.
+ID_ONLY = {"_id": 1}
+
 
 def utcnow() -> dt.datetime:
     """Now in UTC, cut to milliseconds: the precision MongoDB stores, so a value reads back equal."""

@@ -16,6 +16,8 @@ SORT_FIELDS = ("name", "email", "username", "role", "createdAt")
 UNIQUE_SORT_FIELDS = ("email",)
 
 MAX_FAVOURITES = 500
+# A re-read of the password hash alone (has it changed since it was checked?): nothing else of the user.
+PASSWORD_HASH_ONLY = {"passwordHash": 1}
 
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")

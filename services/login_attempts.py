@@ -20,12 +20,12 @@ class LoginAttempts:
         """Count one password check, before any bcrypt work; 429 with Retry-After past either limit."""
         if self.per_address:
             # Random emails from one place would otherwise make bcrypt work without bound (CWE-770).
-            count, retry_after = await self.counter.count(digest("address", address))
+            count, retry_after = await self.counter.count(digest(address))  # one part: never a pair's key
             if count > self.per_address:
                 metrics.LOGIN_LIMITED.inc()
                 raise _too_many(retry_after)
         if self.limit:
-            count, retry_after = await self.counter.count(digest("pair", email, address))
+            count, retry_after = await self.counter.count(digest(email, address))
             if count > self.limit:
                 # Slows password guessing against one account from one place (CWE-307).
                 metrics.LOGIN_LIMITED.inc()
@@ -34,7 +34,7 @@ class LoginAttempts:
     async def clear(self, email: str, address: str) -> None:
         """Forget the attempts of a pair after a successful check (the address's own count stays)."""
         if self.limit:
-            await self.counter.reset(digest("pair", email, address))
+            await self.counter.reset(digest(email, address))
 
 
 def _too_many(retry_after: int) -> ApiError:

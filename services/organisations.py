@@ -9,7 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import organisations as model
 from models import users as user_model
-from models.common import utcnow
+from models.common import ID_ONLY, utcnow
 from services.errors import ApiError, forbidden, not_found, unauthenticated
 
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
@@ -61,7 +61,7 @@ class Organisations:
 
     async def is_member(self, org_id: ObjectId, user_id: ObjectId) -> bool:
         """True when the user belongs to the organisation: one lookup on the unique (orgId, userId) index."""
-        return await self.memberships.find_one({"orgId": org_id, "userId": user_id}, {"_id": 1}) is not None
+        return await self.memberships.find_one({"orgId": org_id, "userId": user_id}, ID_ONLY) is not None
 
     async def require_member(self, org_id: ObjectId, user_id: ObjectId) -> dict:
         """The organisation if the user belongs to it: 404 when there is no such organisation, else 403."""
@@ -72,17 +72,17 @@ class Organisations:
 
     async def for_user(self, user_id: ObjectId) -> list:
         """The user's organisations in the order they joined: two indexed queries, no $lookup."""
-        memberships = self.memberships.find({"userId": user_id}, {"orgId": 1, "_id": 0}).sort(JOIN_ORDER)
+        memberships = self.memberships.find({"userId": user_id}, model.ORG_ID_ONLY).sort(JOIN_ORDER)
         org_ids = [doc["orgId"] async for doc in memberships]
         by_id = await self._by_id(self.organisations, org_ids)
         return [by_id[org_id] for org_id in org_ids if org_id in by_id]  # a vanished organisation is skipped
 
     async def share_one(self, user_id: ObjectId, other_id: ObjectId) -> bool:
         """True when two users belong to at least one organisation in common."""
-        org_ids = [doc["orgId"] async for doc in self.memberships.find({"userId": user_id}, {"orgId": 1, "_id": 0})]
+        org_ids = [doc["orgId"] async for doc in self.memberships.find({"userId": user_id}, model.ORG_ID_ONLY)]
         if not org_ids:
             return False
-        shared = await self.memberships.find_one({"userId": other_id, "orgId": {"$in": org_ids}}, {"_id": 1})
+        shared = await self.memberships.find_one({"userId": other_id, "orgId": {"$in": org_ids}}, ID_ONLY)
         return shared is not None
 
     async def require_visible(self, viewer_id: ObjectId, user_id: ObjectId) -> None:
@@ -122,14 +122,14 @@ class Organisations:
         if await self.invitations.count_documents(recent, limit=cap + 1) <= cap:
             return
         await self.invitations.delete_one({"_id": new_id})
-        oldest = await self.invitations.find_one(recent, {"createdAt": 1}, sort=[("createdAt", 1)])
+        oldest = await self.invitations.find_one(recent, model.CREATED_AT_ONLY, sort=[("createdAt", 1)])
         frees_at = (oldest["createdAt"] if oldest else since) + dt.timedelta(seconds=INVITATION_WINDOW_SECONDS)
         retry_after = max(1, math.ceil((frees_at - utcnow()).total_seconds()))
         raise ApiError(429, "Too many invitations, try again later", headers={"Retry-After": str(retry_after)})
 
     async def _missing_users(self, user_ids: list) -> set:
         """Which of these user ids no longer name a user (one query on _id)."""
-        found = {doc["_id"] async for doc in self.users.find({"_id": {"$in": user_ids}}, {"_id": 1})}
+        found = {doc["_id"] async for doc in self.users.find({"_id": {"$in": user_ids}}, ID_ONLY)}
         return set(user_ids) - found
 
     async def create_as_caller(self, name: str, description: str, creator_id: ObjectId) -> dict:
@@ -146,7 +146,7 @@ class Organisations:
             model.MAX_INVITATIONS_LISTED).to_list(None)
         orgs = await self._by_id(self.organisations, [inv["orgId"] for inv in invitations])
         inviters = await self._by_id(self.users, [inv["invitedBy"] for inv in invitations],
-                                     {"firstName": 1, "lastName": 1})
+                                     model.INVITER_NAME)
         # One whose organisation or inviter is being deleted right now is left out.
         return [model.invitation_view(inv, orgs[inv["orgId"]], inviters[inv["invitedBy"]])
                 for inv in invitations if inv["orgId"] in orgs and inv["invitedBy"] in inviters]

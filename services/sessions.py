@@ -11,8 +11,8 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from models import sessions as model
-from models.common import isoformat, parse_object_id, utcnow
-from models.users import COLLECTION as USERS
+from models.common import ID_ONLY, isoformat, parse_object_id, utcnow
+from models.users import COLLECTION as USERS, PASSWORD_HASH_ONLY
 from services.errors import authentication_failed, unauthenticated
 
 # The shape of a session cookie start() issues (secrets.token_urlsafe(32)).
@@ -62,7 +62,7 @@ class Sessions:
 
     async def _hash_unchanged(self, user_id: ObjectId, password_hash: str) -> bool:
         """True while the user's stored password hash is still password_hash (one read by _id)."""
-        user = await self.users.find_one({"_id": user_id}, {"passwordHash": 1})
+        user = await self.users.find_one({"_id": user_id}, PASSWORD_HASH_ONLY)
         return user is not None and user.get("passwordHash") == password_hash
 
     async def rotate(self, refresh_token: str) -> dict:
@@ -150,7 +150,7 @@ class Sessions:
         query = {"userId": user_id}
         if keep is not None:
             query["_id"] = {"$ne": keep}
-        ended = [doc["_id"] async for doc in self.sessions.find(query, {"_id": 1})]
+        ended = [doc["_id"] async for doc in self.sessions.find(query, ID_ONLY)]
         if ended:
             await self.sessions.delete_many({"_id": {"$in": ended}})
             await self.tokens.delete_many({"sessionId": {"$in": ended}})
@@ -186,7 +186,7 @@ class Sessions:
         )
         # A link mailed to an address the account has since left must not act on the account (CWE-640).
         if token is None or not token.get("email") or \
-                await self.users.find_one({"_id": token["userId"], "email": token["email"]}, {"_id": 1}) is None:
+                await self.users.find_one({"_id": token["userId"], "email": token["email"]}, ID_ONLY) is None:
             raise unauthenticated("Invalid or expired token")
         return token
 

@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import organisations as org_model
 from models import users as model
-from models.common import utcnow
+from models.common import ID_ONLY, utcnow
 from services import pagination
 from services.email import mask_address
 from services.errors import ApiError, authentication_failed, field_error, forbidden, not_found
@@ -138,9 +138,9 @@ class Users:
 
     async def _check_free(self, email: Optional[str], username: Optional[str], exclude: ObjectId = None) -> None:
         others = {"_id": {"$ne": exclude}} if exclude else {}
-        if email and await self.collection.find_one({"email": email, **others}, {"_id": 1}):
+        if email and await self.collection.find_one({"email": email, **others}, ID_ONLY):
             raise field_error("email", "is already taken")
-        if username and await self.collection.find_one({"username": username, **others}, {"_id": 1}):
+        if username and await self.collection.find_one({"username": username, **others}, ID_ONLY):
             raise field_error("username", "is already taken")
 
     async def mark_verified(self, user_id: ObjectId, email: str) -> bool:
@@ -237,7 +237,7 @@ class Users:
 
     async def replay_deletions(self) -> int:
         """Finish every deletion an earlier process left half-done; returns how many there were."""
-        pending = [doc["_id"] async for doc in self.deletions.find({}, {"_id": 1})]
+        pending = [doc["_id"] async for doc in self.deletions.find({}, ID_ONLY)]
         for user_id in pending:
             await self.erase(user_id)
         return len(pending)

@@ -8,6 +8,7 @@ import socket
 import time
 
 import jwt
+from prometheus_client.parser import text_string_to_metric_families
 
 from models import login_attempts, organisations, outbox, photos, sessions, users
 
@@ -232,3 +233,61 @@ def server_error(cls, message: str, code: int, code_name: str, **details):
     """A pymongo OperationFailure (or subclass) as the driver raises it from a server's reply."""
     return cls(message, code=code, details={"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name,
                                              **details})
+
+
+class Held:
+    """A collection whose first call of one method waits until released: a race's window held open. A held
+    `find` returns a cursor at once, as Motor's does, and waits when it is first read."""
+
+    def __init__(self, collection, method: str):
+        self.collection, self.method = collection, method
+        self.reached, self.released = asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name):
+        attribute = getattr(self.collection, name)
+        if name != self.method or self.reached.is_set():
+            return attribute
+        if name == "find":
+            return self._held_find
+
+        async def held(*args, **kwargs):
+            self.reached.set()
+            await self.released.wait()
+            return await attribute(*args, **kwargs)
+
+        return held
+
+    def _held_find(self, *args, **kwargs):
+        self.reached.set()
+        return self._released_find(*args, **kwargs)
+
+    async def _released_find(self, *args, **kwargs):
+        await self.released.wait()
+        async for doc in self.collection.find(*args, **kwargs):
+            yield doc
+
+
+REQUESTS = "accounts_http_requests_total"
+
+
+class Scrape:
+    """One parsed scrape: sample values by name and labels."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+
+    def value(self, name: str, **labels) -> float:
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def has(self, name: str, **labels) -> bool:
+        return (name, frozenset(labels.items())) in self.samples
+
+    def labels(self, name: str, label: str) -> set:
+        return {dict(labels)[label] for sample, labels in self.samples if sample == name}
+
+    def delta(self, before: "Scrape", name: str, **labels) -> float:
+        return self.value(name, **labels) - before.value(name, **labels)

@@ -132,3 +132,33 @@ def _drop_test_database(env: dict) -> None:
 
     with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
         client.drop_database(env["MONGODB_DB"])
+
+
+UNREACHABLE_MONGODB = {"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
+                       "MONGODB_OPERATION_TIMEOUT_MS": "300"}
+
+
+def children(pid: int) -> set:
+    """Pids of the live processes whose parent is pid, read from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while we looked
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def wait_for(predicate, timeout: float = 15.0):
+    """predicate()'s first truthy value, polled for up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")

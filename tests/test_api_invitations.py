@@ -9,7 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models import organisations as org_model
 from models.common import isoformat, parse_object_id, utcnow
-from tests.helpers import assert_error, sign_up
+from tests.helpers import Held, assert_error, sign_up
 from tests.organisations_fixtures import (INVITED, accept, create_org, invitations, invite, is_member, join, leave,
                                           member_count, org_ids, stored_invitations)
 
@@ -239,26 +239,6 @@ async def test_concurrent_accept_and_decline_have_one_outcome(api, services):
         if accepted.code == 200:
             assert (await leave(api, invitee[0], acme, invitee[1])).code == 204
         assert (await invite(api, owner[0], acme, invitee[1])).code == 200
-
-
-class Held:
-    """A collection whose first call of one method waits until released: a race's window held open."""
-
-    def __init__(self, collection, method: str):
-        self.collection, self.method = collection, method
-        self.reached, self.released = asyncio.Event(), asyncio.Event()
-
-    def __getattr__(self, name):
-        attribute = getattr(self.collection, name)
-        if name != self.method or self.reached.is_set():
-            return attribute
-
-        async def held(*args, **kwargs):
-            self.reached.set()
-            await self.released.wait()
-            return await attribute(*args, **kwargs)
-
-        return held
 
 
 async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_invitation(api, services, store,

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.helpers import PASSWORD, Held, assert_error, error_fields, sign_up
 from tests.organisations_fixtures import (INVITED, create_org, invitations, invite, is_member, join, member_count,
                                           org_ids, stored_invitations)
 
@@ -252,35 +252,12 @@ async def test_a_user_registered_either_way_logs_in_and_uses_the_api(api):
         assert (await create_org(api, token, name="Shared"))["name"] == "Shared"
 
 
-class HeldCheck:
-    """The users collection as the organisations service reads it, its first find held until released: for a
-    create, the window between its writes and its check that the creator's account still exists."""
-
-    def __init__(self, collection):
-        self.collection = collection
-        self.reached, self.released = asyncio.Event(), asyncio.Event()
-
-    def __getattr__(self, name):
-        return getattr(self.collection, name)
-
-    def find(self, *args, **kwargs):
-        if self.reached.is_set():
-            return self.collection.find(*args, **kwargs)
-        self.reached.set()
-        return self._released_find(*args, **kwargs)
-
-    async def _released_find(self, *args, **kwargs):
-        await self.released.wait()
-        async for doc in self.collection.find(*args, **kwargs):
-            yield doc
-
-
 async def test_a_create_racing_its_creators_deletion_leaves_nothing_of_the_organisation(api, services, store,
                                                                                       monkeypatch):
     creator = await sign_up(api, "creator@example.com", firstName="Cree", lastName="Ator")
     member = await sign_up(api, "member@example.com", firstName="Mel", lastName="Member")
     guest = await sign_up(api, "guest@example.com", firstName="Gus", lastName="Guest")
-    check = HeldCheck(store.users)
+    check = Held(store.users, "find")
     monkeypatch.setattr(services.organisations, "users", check)
     creating = asyncio.ensure_future(api.post("/api/organisations", json={"name": "Acme"}, token=creator[0]))
     await asyncio.wait_for(check.reached.wait(), 10)

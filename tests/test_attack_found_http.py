@@ -1,32 +1,11 @@
 """Attack findings: malformed or unusual HTTP that gets a 500, a contract violation, or an information leak."""
-import asyncio
 import json
 import time
 
 import pytest
 
 from tests.helpers import assert_error
-
-
-async def raw_exchange(port: int, request: bytes) -> tuple:
-    """Send request bytes on a fresh connection; return (status, headers dict, body) of the answer."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ")[1])
-        headers = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
-        return status, headers, body
-    finally:
-        writer.close()
+from tests.wire import raw_exchange
 
 
 @pytest.mark.gen_test

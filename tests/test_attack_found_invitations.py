@@ -15,9 +15,8 @@ from bson import ObjectId
 from models import organisations as org_model
 from models.common import utcnow
 from services import organisations as organisations_service
-from tests.helpers import PASSWORD, assert_error, sign_up
+from tests.helpers import PASSWORD, Held, assert_error, sign_up
 from tests.organisations_fixtures import INVITED, accept, create_org, invitations, invite, join, member_count
-from tests.test_api_invitations import Held
 
 pytestmark = pytest.mark.gen_test
 

@@ -15,7 +15,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from tests.helpers import PASSWORD, assert_error, claims
-from tests.test_attack_found_http import raw_exchange
+from tests.wire import raw_exchange
 from tests.users_fixtures import sign_up
 
 DAY = dt.timedelta(days=1)

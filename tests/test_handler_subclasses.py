@@ -13,7 +13,7 @@ from tornado.web import HTTPError
 
 from handlers.base import HTTP_METHODS, BaseHandler
 from tests.helpers import sign_up
-from tests.test_keepalive import exchange, one_connection, run
+from tests.wire import exchange, one_connection, run
 
 pytestmark = pytest.mark.gen_test
 

@@ -4,14 +4,12 @@ Tornado closes a connection it answered before reading the request body, without
 request on it then meets a reset. Each refusal is therefore given once the body is read; the answers that
 cannot wait (a body declared far over the limit) say `Connection: close`.
 """
-import asyncio
-import http.client
 import json
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.helpers import PASSWORD
+from tests.wire import exchange, one_connection, run
 
 pytestmark = pytest.mark.gen_test
 
@@ -21,24 +19,6 @@ LIMIT = 2048  # MAX_BODY_BYTES here, so a body just over it is cheap to send
 @pytest.fixture
 def settings_env():
     return {"MAX_BODY_BYTES": str(LIMIT)}
-
-
-def one_connection(base_url: str) -> http.client.HTTPConnection:
-    parts = urlsplit(base_url)
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-
-
-def exchange(connection, method, path, body=None, headers=None):
-    """(status, headers, body, client port) of one request on the connection."""
-    connection.request(method, path, body=body, headers=headers or {})
-    port = connection.sock.getsockname()[1]
-    response = connection.getresponse()
-    return response.status, response.headers, response.read(), port
-
-
-async def run(blocking, *args):
-    """http.client blocks: it runs in a thread while the server goes on serving on the IOLoop."""
-    return await asyncio.get_running_loop().run_in_executor(None, blocking, *args)
 
 
 def error_and_success_rounds(connection, token: str) -> list:

@@ -9,7 +9,6 @@ import time
 
 import pytest
 from bson import ObjectId
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo.errors import AutoReconnect, ExecutionTimeout, OperationFailure, ServerSelectionTimeoutError
 
 from handlers.access_log import route_label
@@ -17,11 +16,10 @@ from handlers.routes import routes
 from models import outbox
 from services.metrics import mongodb_error_kind
 from settings import Settings, SettingsError
-from tests.helpers import PASSWORD, assert_error
+from tests.helpers import PASSWORD, REQUESTS, Scrape, assert_error
 
 TOKEN = "metrics-token-0123456789abcdef"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
-REQUESTS = "accounts_http_requests_total"
 DURATION_COUNT = "accounts_http_request_duration_seconds_count"
 LOGINS = "accounts_logins_total"
 EMAILS = "accounts_emails_total"
@@ -32,29 +30,6 @@ MONGODB_ERRORS = "accounts_mongodb_errors_total"
 @pytest.fixture
 def settings_env():
     return {"METRICS_TOKEN": TOKEN, "LOGIN_ATTEMPTS_LIMIT": "2"}
-
-
-class Scrape:
-    """One parsed scrape: sample values by name and labels."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-
-    def value(self, name: str, **labels) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def has(self, name: str, **labels) -> bool:
-        return (name, frozenset(labels.items())) in self.samples
-
-    def labels(self, name: str, label: str) -> set:
-        return {dict(labels)[label] for sample, labels in self.samples if sample == name}
-
-    def delta(self, before: "Scrape", name: str, **labels) -> float:
-        return self.value(name, **labels) - before.value(name, **labels)
 
 
 async def scrape(api) -> Scrape:

@@ -16,10 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.helpers import PASSWORD, assert_error
-from tests.service_process import ROOT, running
-from tests.test_metrics import REQUESTS, Scrape
-from tests.test_processes import UNREACHABLE_MONGODB, children, wait_for
+from tests.helpers import PASSWORD, REQUESTS, Scrape, assert_error
+from tests.service_process import ROOT, UNREACHABLE_MONGODB, children, running, wait_for
 
 pytestmark = pytest.mark.slow
 

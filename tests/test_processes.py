@@ -5,43 +5,13 @@ supervising them needs.
 """
 import os
 import signal
-import time
 
 import pytest
 
-from tests.helpers import assert_error, free_port
-from tests.service_process import running
+from tests.helpers import assert_error
+from tests.service_process import UNREACHABLE_MONGODB, children, running, wait_for
 
 pytestmark = pytest.mark.slow  # starts run.py --processes 2
-
-UNREACHABLE_MONGODB = {"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
-                       "MONGODB_OPERATION_TIMEOUT_MS": "300"}
-
-
-def children(pid: int) -> set:
-    """Pids of the live processes whose parent is pid, read from /proc."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # exited while we looked
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.add(int(entry))
-    return found
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
 
 def test_workers_serve_are_replaced_and_stop_on_sigterm():
     with running("--processes", "2", **UNREACHABLE_MONGODB) as service:

@@ -47,3 +47,13 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "sample.py"
     module.write_text("def f():\n    from handlers.base import BaseHandler\n", encoding="utf-8")
     assert imported_modules(module) == [(2, "handlers.base")]
+
+
+def test_no_test_module_imports_another():
+    # Shared helpers live in helper modules (tests/helpers.py, tests/wire.py, ...): importing a test module
+    # from another would run its module-level setup and collect its tests' names twice over.
+    problems = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+                for path in sorted((ROOT / "tests").glob("*.py"))
+                for line, module in imported_modules(path)
+                if module.startswith("tests.test_")]
+    assert problems == []

@@ -2,6 +2,13 @@
 
     python tools/mutation_report.py                      # every mutated file
     python tools/mutation_report.py "services.auth.*"    # the files these mutmut name patterns fall in
+    python tools/mutation_report.py --check-docs "handlers.base.*" ...
+                                                         # and: is every survivor explained in docs/mutants.md?
+
+docs/mutants.md explains each survivor in a table row under the heading of its file (`## handlers/base.py`):
+`| <function> | <numbers> | change | why |`, the function as mutmut names it without the module
+(`xǁBaseHandlerǁoptions`, `x_hash_token`), the numbers as `3, 4, 10-12`. --check-docs exits 1 when a
+survivor has no row, or a row names a mutant that is not a survivor (killed since, or renumbered).
 
 A mutant counts as killed when a test failed against it (or it timed out); "no tests" means no fast
 test reaches that function at all, which is a survivor too. Mutants not checked yet are reported apart.
@@ -10,6 +17,7 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import sys
 
 from mutmut.stats import status_by_exit_code
@@ -32,7 +40,41 @@ def tally(patterns: list) -> dict:
     return found
 
 
-def main(patterns: list) -> int:
+DOCS = os.path.join(ROOT, "docs", "mutants.md")
+ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*([0-9][0-9,\s-]*)\|")
+
+
+def documented(path: str = DOCS) -> set:
+    """The mutant names docs/mutants.md explains, e.g. handlers.base.xǁBaseHandlerǁoptions__mutmut_6."""
+    names, module = set(), None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("## "):
+                heading = line[3:].strip()
+                module = heading[:-3].replace("/", ".") if heading.endswith(".py") else None
+            elif module and (row := ROW.match(line)):
+                for part in row.group(2).replace(" ", "").strip(",").split(","):
+                    first, _, last = part.partition("-")
+                    for number in range(int(first), int(last or first) + 1):
+                        names.add(f"{module}.{row.group(1)}__mutmut_{number}")
+    return names
+
+
+def check_docs(found: dict) -> int:
+    """1 when the survivors and docs/mutants.md's rows differ, naming each difference."""
+    survivors = {name for by_status in found.values() for status, names in by_status.items()
+                 if status not in KILLED and status != "not checked" for name in names}
+    modules = {source[:-3].replace(os.sep, ".") for source in found}
+    explained = {name for name in documented() if name.rsplit(".", 1)[0] in modules}
+    for name in sorted(survivors - explained):
+        print(f"not in docs/mutants.md: {name}")
+    for name in sorted(explained - survivors):
+        print(f"in docs/mutants.md but not a survivor: {name}")
+    print(f"docs/mutants.md explains {len(survivors & explained)} of {len(survivors)} survivors")
+    return int(survivors != explained)
+
+
+def main(patterns: list, docs: bool = False) -> int:
     found = tally(patterns)
     if not found:
         print("no mutants found: run tools/mutation.sh first")
@@ -55,8 +97,9 @@ def main(patterns: list) -> int:
             if status not in KILLED and status != "not checked":
                 for name in names:
                     print(f"{status}: {name}")
-    return 0
+    return check_docs(found) if docs else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    arguments = sys.argv[1:]
+    sys.exit(main([a for a in arguments if a != "--check-docs"], docs="--check-docs" in arguments))

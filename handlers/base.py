@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+from typing import Optional
 from urllib.parse import urlsplit
 
 from tornado import httputil
@@ -27,8 +28,9 @@ log = logging.getLogger("accounts.http")
 DISCARD_FACTOR = 8
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# RFC 9110 8.6: ASCII digits only; str.isdigit() also takes "²", which int() then refuses (CWE-20).
-_CONTENT_LENGTH = re.compile(r"[0-9]+")
+# RFC 9110 8.6: ASCII digits only; str.isdigit() also takes "²", which int() then refuses (CWE-20). At most 18,
+# which no real body comes near: int() refuses over 4,300 digits, a 500 before this bound (CWE-20).
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 # What a browser puts in Access-Control-Request-Headers: header names and commas, nothing to inject (CWE-113).
 _REQUESTED_HEADERS = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+( *, *[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$")
 
@@ -44,6 +46,18 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",  # CWE-525
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+# CORS, only for the origins listed in CORS_ORIGINS (cors_allowed). On every answer to them, beside their
+# echoed Origin: credentials, and the headers the web client reads (when to retry, the id for a bug report,
+# a photo's version).
+CORS_HEADERS = {
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Expose-Headers": "Retry-After, X-Request-ID, ETag",
+}
+# And on their preflights, beside the request headers echoed back; a browser may reuse the answer 10 minutes.
+CORS_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+    "Access-Control-Max-Age": "600",
 }
 
 
@@ -96,7 +110,7 @@ class BaseHandler(RequestHandler):
         # after the body is read, so the connection stays usable.
         for name in HTTP_METHODS:
             method = getattr(cls, name)
-            if not getattr(method, "after_body", False):
+            if not hasattr(method, "after_body"):
                 setattr(cls, name, after_body(method))
 
     def initialize(self) -> None:
@@ -129,14 +143,16 @@ class BaseHandler(RequestHandler):
     def set_default_headers(self) -> None:
         self.clear_header("Server")  # no product/version banner for scanners (CWE-200)
         self.set_header("X-Request-ID", self.request_id)
-        for name, value in SECURITY_HEADERS.items():
-            self.set_header(name, value)
+        self.set_headers(SECURITY_HEADERS)
         self.add_header("Vary", "Origin")
         if self.cors_allowed():
             # Only listed origins, echoed one at a time; never "*" (CWE-942).
             self.set_header("Access-Control-Allow-Origin", self.request.headers["Origin"])
-            self.set_header("Access-Control-Allow-Credentials", "true")
-            self.set_header("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, ETag")
+            self.set_headers(CORS_HEADERS)
+
+    def set_headers(self, headers: dict) -> None:
+        for name, value in headers.items():
+            self.set_header(name, value)
 
     def cors_allowed(self) -> bool:
         """True when the request comes from a web origin listed in CORS_ORIGINS."""
@@ -155,18 +171,17 @@ class BaseHandler(RequestHandler):
     def refuse(self, error: Exception) -> None:
         """Answer this request with error once its body has been read (and dropped)."""
         self._refusal = error
-        self._chunks = []
+        self._chunks.clear()
 
     def options(self, *args) -> None:
         """CORS preflight: allowed origins may use these methods, the headers they ask for, and credentials."""
         if self.cors_allowed():
-            self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+            self.set_headers(CORS_PREFLIGHT_HEADERS)
             requested = self.request.headers.get("Access-Control-Request-Headers", "").strip()
             if _REQUESTED_HEADERS.match(requested):
                 # Echoed, as the usual CORS middlewares do: only listed origins get any CORS header, and
                 # their cookie-authenticated changes are still checked by Origin (check_origin).
                 self.set_header("Access-Control-Allow-Headers", requested)
-            self.set_header("Access-Control-Max-Age", "600")
             self.add_header("Vary", "Access-Control-Request-Headers")
         self.set_status(204)
         self.finish()
@@ -190,20 +205,18 @@ class BaseHandler(RequestHandler):
         # Both refusals come before the body is read, so finish() adds Connection: close to them.
         if declared is not None and not _CONTENT_LENGTH.fullmatch(declared):
             raise ApiError(400, "Malformed Content-Length")
-        declared = int(declared) if declared is not None else None
-        if declared is not None and declared > limit:
-            self._too_large = True
-            if declared > limit * DISCARD_FACTOR:
-                raise ApiError(413, "Request body too large")
-        # Bounds chunked bodies too: past this the connection is dropped (CWE-400).
-        self.request.connection.set_max_body_size(max(declared or 0, limit) if self._too_large else limit * DISCARD_FACTOR)
+        if declared is not None and int(declared) > limit * DISCARD_FACTOR:
+            raise ApiError(413, "Request body too large")
+        # Smaller bodies over the limit are read and dropped by data_received, then answered 413. This also
+        # bounds chunked bodies: past it the connection is dropped (CWE-400).
+        self.request.connection.set_max_body_size(limit * DISCARD_FACTOR)
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
         if self._received > self.body_limit():
             self._too_large = True
-            self._chunks = []
-        elif not self._too_large and self._refusal is None:
+            self._chunks.clear()
+        elif self._refusal is None:
             self._chunks.append(chunk)
 
     def raw_body(self) -> bytes:
@@ -216,7 +229,7 @@ class BaseHandler(RequestHandler):
 
     def release_body(self) -> None:
         """Forget the body once parsed: a photo form waiting for a free core holds only the photo."""
-        self._chunks = []
+        self._chunks.clear()
 
     def media_type(self) -> str:
         return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -280,7 +293,7 @@ class BaseHandler(RequestHandler):
         """A cookie-authenticated change must come from a page of a trusted origin: 403 otherwise (CWE-352)."""
         if self.request.method not in UNSAFE_METHODS:
             return
-        origin = self.request.headers.get("Origin") or origin_of(self.request.headers.get("Referer", ""))
+        origin = self.request.headers.get("Origin") or origin_of(self.request.headers.get("Referer"))
         if origin not in trusted_origins(self.config):
             raise forbidden("Cross-site request refused: Origin is not trusted")
 
@@ -378,8 +391,10 @@ class BaseHandler(RequestHandler):
             self.application.in_flight -= 1
 
 
-def origin_of(url: str):
-    """scheme://host[:port] of an absolute http(s) URL, or None."""
+def origin_of(url: Optional[str]):
+    """scheme://host[:port] of an absolute http(s) URL, or None (for None too)."""
+    if not url:
+        return None
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -397,10 +412,10 @@ def trusted_origins(config) -> set:
 def parse_json(raw: bytes):
     """Decode a JSON document strictly (UTF-8, no NaN or Infinity, no lone surrogates); 400 when it is malformed."""
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(raw.decode(), parse_constant=_reject_constant)  # str.decode's default is UTF-8
         # A "\ud800" escape decodes to a lone surrogate, which is not text: it fails later in BSON, in
         # logs, in email, anywhere. Re-encoding the whole document (keys and values) finds any (CWE-176).
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        json.dumps(data, ensure_ascii=False).encode()
         return data
     except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "Malformed JSON body") from None

@@ -10,7 +10,7 @@ class LoginAttempts:
     """Fixed-window counters of password checks: per (email, address) pair, which a success clears, and
     per address across all emails, which it does not."""
 
-    def __init__(self, database, limit: int, window_seconds: int, per_address: int = 0):
+    def __init__(self, database, limit: int, window_seconds: int, per_address: int):
         self.collection = database[model.COLLECTION]
         self.counter = WindowCounter(self.collection, window_seconds)
         self.limit = limit

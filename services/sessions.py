@@ -21,7 +21,7 @@ _COOKIE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 def hash_token(raw: str) -> str:
     """The SHA-256 under which a token is stored; the token itself never is (CWE-256)."""
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class TokenPair(dict):

@@ -1,4 +1,6 @@
-"""Attack findings: malformed or unusual HTTP that gets a 500, a contract violation, or an information leak."""
+"""Attack findings: malformed or unusual HTTP that gets a 500, a contract violation, or an information leak.
+
+- A Content-Length of thousands of digits was a 500: Python's int() refuses strings over 4,300 digits."""
 import json
 import time
 
@@ -17,6 +19,19 @@ async def test_a_content_length_of_superscript_digits_is_a_400_not_a_500(api, st
     assert status == 400, (status, body)
     assert json.loads(body)["message"] == "Malformed Content-Length"  # the service's envelope, not Tornado's bare 400
     # Nothing was logged in: no session was opened.
+    assert await store.sessions.count_documents({}) == 0
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("length", [b"9" * 5000, b"0" * 4999 + b"5"], ids=["huge", "zero-padded"])
+async def test_a_content_length_too_long_to_be_a_number_is_a_400_not_a_500(api, store, http_port, length):
+    # Python refuses int() of a string over 4,300 digits (ValueError): found by sending one.
+    status, headers, body = await raw_exchange(http_port, (
+        b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + length + b"\r\n\r\n"))
+    assert status == 400, (status, body)
+    assert json.loads(body)["message"] == "Malformed Content-Length"
+    assert headers["connection"] == "close"
     assert await store.sessions.count_documents({}) == 0
 
 

@@ -292,6 +292,26 @@ async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, se
     assert app.in_flight == 0
 
 
+@pytest.mark.gen_test
+async def test_requests_in_flight_together_are_each_counted(api, app, services, monkeypatch):
+    # What the SIGTERM drain waits on: three requests held at once are three, and each answer takes one away.
+    entered, release = asyncio.Semaphore(0), asyncio.Event()
+
+    async def slow(email):
+        entered.release()
+        await release.wait()
+
+    monkeypatch.setattr(services.auth, "forgot_password", slow)
+    asking = [asyncio.ensure_future(api.post("/auth/forgot-password", json={"email": f"u{n}@example.com"}))
+              for n in range(3)]
+    for _ in asking:
+        await asyncio.wait_for(entered.acquire(), 10)
+    assert app.in_flight == 3
+    release.set()
+    assert [(await answer).code for answer in asking] == [204, 204, 204]
+    assert app.in_flight == 0
+
+
 # ---- request bodies at the byte ----------------------------------------------------------------------
 
 class TestBodyLimit:

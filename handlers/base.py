@@ -121,8 +121,7 @@ class BaseHandler(RequestHandler):
         self._too_large = False
         self._refusal = None
         self._body_read = False
-        self.application.in_flight += 1
-        self._counted = True
+        self.application.requests.add(self)
 
     @property
     def services(self):
@@ -151,6 +150,7 @@ class BaseHandler(RequestHandler):
             self.set_headers(CORS_HEADERS)
 
     def set_headers(self, headers: dict) -> None:
+        """set_header for each name and value of a table (SECURITY_HEADERS, CORS_HEADERS, ...)."""
         for name, value in headers.items():
             self.set_header(name, value)
 
@@ -223,9 +223,9 @@ class BaseHandler(RequestHandler):
         """The request body; 413 when it was over the limit."""
         if self._too_large:
             raise ApiError(413, "Request body too large")
-        if len(self._chunks) > 1:
-            self._chunks = [b"".join(self._chunks)]  # one copy of a 5 MiB photo form held, not two
-        return self._chunks[0] if self._chunks else b""
+        body = b"".join(self._chunks)  # one chunk comes back as it is, not copied
+        self._chunks = [body]  # of several, only the joined copy is kept: a 5 MiB photo form is held once, not twice
+        return body
 
     def release_body(self) -> None:
         """Forget the body once parsed: a photo form waiting for a free core holds only the photo."""
@@ -379,16 +379,11 @@ class BaseHandler(RequestHandler):
                       self.request.path, exc_info=(typ, value, tb))
 
     def on_finish(self) -> None:
-        self._uncount()
+        self.application.requests.discard(self)
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
-        self._uncount()
-
-    def _uncount(self) -> None:
-        if self._counted:
-            self._counted = False
-            self.application.in_flight -= 1
+        self.application.requests.discard(self)  # a hang-up mid-request; on_finish may follow, and finds it gone
 
 
 def origin_of(url: Optional[str]):
@@ -412,7 +407,7 @@ def trusted_origins(config) -> set:
 def parse_json(raw: bytes):
     """Decode a JSON document strictly (UTF-8, no NaN or Infinity, no lone surrogates); 400 when it is malformed."""
     try:
-        data = json.loads(raw.decode(), parse_constant=_reject_constant)  # str.decode's default is UTF-8
+        data = json.loads(raw.decode(), parse_constant=_reject_constant)  # bytes.decode's default is UTF-8
         # A "\ud800" escape decodes to a lone surrogate, which is not text: it fails later in BSON, in
         # logs, in email, anywhere. Re-encoding the whole document (keys and values) finds any (CWE-176).
         json.dumps(data, ensure_ascii=False).encode()

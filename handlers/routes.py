@@ -65,10 +65,18 @@ def slash_optional(table: list) -> list:
 
 
 class AccountsApplication(Application):
-    """The Tornado application, counting requests in flight so SIGTERM can wait for them."""
+    """The Tornado application, knowing its requests in flight so SIGTERM can wait for them."""
 
-    in_flight = 0
     shutting_down = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The handlers of the requests in flight: a set, so a request is counted once however it ends.
+        self.requests = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.requests)
 
 
 def make_app(services, config) -> AccountsApplication:

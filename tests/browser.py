@@ -1,9 +1,10 @@
-"""Debian's Chromium driven through chromedriver (selenium), for tests of what a person sees."""
+"""Debian's Chromium driven through chromedriver (selenium), for tests of what a person sees.
+
+selenium's webdriver is imported when a browser is started, not when the suite is collected: every pytest-xdist
+worker collects every module, and the fast suite starts no browser."""
 import os
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service as ChromeService
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -17,6 +18,9 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 def browser(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as ChromeService
+
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
@@ -28,3 +32,10 @@ def browser(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+def wait_until(driver, condition, timeout: float = 30, ignored_exceptions=None):
+    """WebDriverWait(driver, timeout).until(condition): condition's first truthy value."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored_exceptions).until(condition)

@@ -3,9 +3,11 @@
 Without MONGODB_URI the store is the embedded stand-in; with it, each test uses a database of
 its own on that server, dropped afterwards, so the same suite runs against real MongoDB.
 """
+import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -110,7 +112,12 @@ def services(io_loop, config):
 
     async def start():
         services.start()
-        await services.database.ensure_indexes()
+        # The start-up steps create the indexes in the background (as in run.py); the test begins once they
+        # exist, without creating them a second time.
+        deadline = time.monotonic() + 30
+        while not services.database.indexes_ready:
+            assert time.monotonic() < deadline, f"no indexes after 30 s: {services.database.stopped_reason}"
+            await asyncio.sleep(0.001)
 
     io_loop.run_sync(start)
     yield services

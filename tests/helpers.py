@@ -271,23 +271,41 @@ REQUESTS = "accounts_http_requests_total"
 
 
 class Scrape:
-    """One parsed scrape: sample values by name and labels."""
+    """One scrape: sample values by name and labels. Each metric family is parsed (by prometheus_client's own
+    parser) when first asked about: a process's exposition grows with every route and status the suite has
+    touched, and a test reads two or three families of it. tests/test_metrics.py parses whole ones."""
 
     def __init__(self, text: str):
         self.text = text
-        self.samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        self._lines = {}  # family name -> its lines, from its "# HELP" on
+        family = None
+        for line in text.splitlines(keepends=True):
+            if line.startswith("# HELP "):
+                family = line.split(" ", 3)[2]
+                self._lines[family] = []
+            if family is not None:
+                self._lines[family].append(line)
+        self._parsed = {}
+
+    def samples(self, name: str) -> dict:
+        """(sample name, labels) -> value, for the family a sample name belongs to (its longest prefix)."""
+        family = max((f for f in self._lines if name.startswith(f)), key=len, default=None)
+        if family is None:
+            return {}
+        if family not in self._parsed:
+            self._parsed[family] = {(sample.name, frozenset(sample.labels.items())): sample.value
+                                    for parsed in text_string_to_metric_families("".join(self._lines[family]))
+                                    for sample in parsed.samples}
+        return self._parsed[family]
 
     def value(self, name: str, **labels) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
+        return self.samples(name).get((name, frozenset(labels.items())), 0.0)
 
     def has(self, name: str, **labels) -> bool:
-        return (name, frozenset(labels.items())) in self.samples
+        return (name, frozenset(labels.items())) in self.samples(name)
 
     def labels(self, name: str, label: str) -> set:
-        return {dict(labels)[label] for sample, labels in self.samples if sample == name}
+        return {dict(labels)[label] for sample, labels in self.samples(name) if sample == name}
 
     def delta(self, before: "Scrape", name: str, **labels) -> float:
         return self.value(name, **labels) - before.value(name, **labels)

@@ -193,19 +193,29 @@ async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_at_most_100_invitations_are_listed_newest_first(api, services, store, monkeypatch):
+async def test_at_most_100_invitations_are_listed_newest_first(api, store, monkeypatch):
     # One inviter sends them all here; the hourly cap per inviter (tests/test_attack_found_invitations.py) is lifted.
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 1000)
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     invitee = await sign_up(api, "invitee@example.com")
-    # The first and the last through HTTP; the 103 between them through the service the handlers call, which
-    # writes the same documents without 206 requests' worth of HTTP.
+    # The first and the last through HTTP. The 103 between them are copies of the first one's documents (its
+    # organisation, the creator's membership, the invitation), a millisecond apart, in one write per collection.
     orgs = [(await create_org(api, inviter[0], name="Org 000"))["orgId"]]
     assert (await invite(api, inviter[0], orgs[0], invitee[1])).code == 200
+    first = ObjectId(orgs[0])
+    org, membership = await store.organisations.find_one({"_id": first}), await store.memberships.find_one({"orgId": first})
+    invitation = await store.invitations.find_one({"orgId": first})
+    oldest = utcnow() - dt.timedelta(seconds=1)  # all of them older than the last, however fast this runs
+    await store.invitations.update_one({"_id": invitation["_id"]}, {"$set": {"createdAt": oldest}})
+    copies = {"organisations": [], "memberships": [], "invitations": []}
     for number in range(1, 104):
-        org = await services.organisations.create(f"Org {number:03d}", "", ObjectId(inviter[1]))
-        await services.organisations.invite(org["_id"], ObjectId(invitee[1]), ObjectId(inviter[1]))
-        orgs.append(str(org["_id"]))
+        org_id, at = ObjectId(), oldest + dt.timedelta(milliseconds=number)
+        copies["organisations"].append({**org, "_id": org_id, "name": f"Org {number:03d}", "createdAt": at})
+        copies["memberships"].append({**membership, "_id": ObjectId(), "orgId": org_id, "createdAt": at})
+        copies["invitations"].append({**invitation, "_id": ObjectId(), "orgId": org_id, "createdAt": at})
+        orgs.append(str(org_id))
+    for name, documents in copies.items():
+        await getattr(store, name).insert_many(documents)
     orgs.append((await create_org(api, inviter[0], name="Org 104"))["orgId"])
     assert (await invite(api, inviter[0], orgs[-1], invitee[1])).code == 200
     assert await store.invitations.count_documents({"userId": ObjectId(invitee[1])}) == 105

@@ -12,8 +12,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import wait_until
 from tests.helpers import PASSWORD, free_port
 from tests.service_process import running
 from tests.users_fixtures import png
@@ -98,7 +98,7 @@ def test_a_page_of_another_origin_signs_in_by_cookie_and_shows_the_photo(browser
                            "password": json.dumps(PASSWORD), "photo": json.dumps(base64.b64encode(png(3, 2)).decode())}
         with AppServer(app_port, html):
             browser.get(app_origin + "/")
-            result = WebDriverWait(browser, 30).until(lambda d: d.execute_script("return window.appResult"))
+            result = wait_until(browser, lambda d: d.execute_script("return window.appResult"))
     assert "error" not in result, result
     assert (result["login"], result["me"], result["email"], result["upload"]) == (200, 200, "ada@example.com", 200)
     assert result["cookieVisibleToScript"] is False  # HttpOnly

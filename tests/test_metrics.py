@@ -8,6 +8,8 @@ import asyncio
 import time
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 from bson import ObjectId
 from pymongo.errors import AutoReconnect, ExecutionTimeout, OperationFailure, ServerSelectionTimeoutError
 
@@ -71,6 +73,11 @@ async def test_scrapers_asking_for_openmetrics_get_it_and_a_malformed_accept_is_
     response = await api.get("/metrics", headers={**AUTHORIZED, "Accept": "application/openmetrics-text; version=1.0.0"})
     assert response.code == 200 and response.headers["Content-Type"].startswith("application/openmetrics-text")
     assert response.body.endswith(b"# EOF\n")
+    assert {family.name for family in parse_openmetrics(response.body.decode())} >= {  # the whole exposition parses
+        "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth"}
+    plain = (await api.get("/metrics", headers=AUTHORIZED)).body.decode()
+    assert {family.name for family in text_string_to_metric_families(plain)} >= {
+        "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth"}
     for accept in ("text/plain; version=1..0", "application/openmetrics-text; version=abc", ";;,"):
         response = await api.get("/metrics", headers={**AUTHORIZED, "Accept": accept})
         assert response.code == 200 and response.headers["Content-Type"].startswith("text/plain"), accept

@@ -9,8 +9,8 @@ import time
 import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import wait_until
 from tests.helpers import PASSWORD, free_port, link_token, smtp_server, text_part
 from tests.service_process import running
 
@@ -93,8 +93,8 @@ class Person:
 
     def sees(self, heading: str) -> None:
         """Wait for the page whose h1 is `heading`, then check it as a person and a screen reader would."""
-        WebDriverWait(self.driver, 30, ignored_exceptions=(WebDriverException,)).until(
-            lambda d: d.find_element(By.TAG_NAME, "h1").text == heading)
+        wait_until(self.driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == heading,
+                   ignored_exceptions=(WebDriverException,))
         assert self.driver.title == f"{heading} – Task Board"
         assert self.driver.find_element(By.TAG_NAME, "header").text == "Task Board"
         self.check_page(heading)
@@ -231,6 +231,6 @@ def test_used_and_unknown_reset_links_offer_the_new_link_form_at_once(person):
 
 def test_the_home_page(person):
     person.driver.get(person.service.url + "/")
-    WebDriverWait(person.driver, 30).until(lambda d: d.title == "Task Board")
+    wait_until(person.driver, lambda d: d.title == "Task Board")
     assert person.driver.find_element(By.LINK_TEXT, "API documentation").get_attribute("href").endswith("/docs")
     person.check_page("home")

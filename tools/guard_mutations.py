@@ -58,8 +58,9 @@ def copy_tree(target: str) -> None:
 def run_tests(tree: str, tests: list) -> int:
     """pytest's exit status for these tests in tree: 0 passed, 1 some failed; None when it timed out."""
     try:
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:randomly", *tests], cwd=tree,
-                                capture_output=True, text=True, timeout=TIMEOUT)
+        # -n 0: under pytest-xdist workers, -x stops with exit status 2, which would read as "not killed".
+        command = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:randomly", *tests]
+        result = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired as timed_out:
         print(f"  timed out after {TIMEOUT} s:", (timed_out.stdout or b"")[-500:], flush=True)
         return None

@@ -47,9 +47,10 @@ def default_organisation_name(first_name: str) -> str:
 DEFAULT_DESCRIPTION = "Default organisation"
 
 # What the queries read, beside the indexes above that serve them.
-# A user's organisation ids: with user_org or user_joined this is a covered query, answered from the index alone.
+# A user's organisation ids: with user_org (share_one) a covered query, answered from the index alone; in join
+# order (for_user) read through user_joined, which holds no orgId.
 ORG_ID_ONLY = {"orgId": 1, "_id": 0}
-# When an inviter's oldest invitation of the hour was sent (the 429's Retry-After), from invited_by_created alone.
+# When an inviter's oldest invitation of the hour was sent (the 429's Retry-After), found through invited_by_created.
 CREATED_AT_ONLY = {"createdAt": 1}
 # What invitation_view shows of the inviter, and so all that is read of their user document.
 INVITER_NAME = {"firstName": 1, "lastName": 1}

@@ -266,22 +266,30 @@ async def test_every_request_leaves_the_in_flight_count_at_zero(api, app):
     assert app.in_flight == 0
 
 
-@pytest.mark.gen_test
-async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, services, monkeypatch, http_port):
-    # The SIGTERM drain waits for in_flight to reach 0: counted twice down, it would stop waiting early.
-    entered, release = asyncio.Event(), asyncio.Event()
+@pytest.fixture
+def held_forgot_password(services, monkeypatch):
+    """forgot-password requests held in the service until released: (entered, release). Each request that
+    reaches the service releases `entered` once."""
+    entered, release = asyncio.Semaphore(0), asyncio.Event()
 
-    async def slow(email):
-        entered.set()
+    async def held(email):
+        entered.release()
         await release.wait()
 
-    monkeypatch.setattr(services.auth, "forgot_password", slow)
+    monkeypatch.setattr(services.auth, "forgot_password", held)
+    return entered, release
+
+
+@pytest.mark.gen_test
+async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, held_forgot_password, http_port):
+    # The SIGTERM drain waits for in_flight to reach 0: counted twice down, it would stop waiting early.
+    entered, release = held_forgot_password
     body = b'{"email": "mark@example.com"}'
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     writer.write(b"POST /auth/forgot-password HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     await writer.drain()
-    await asyncio.wait_for(entered.wait(), 10)
+    await asyncio.wait_for(entered.acquire(), 10)
     writer.close()
     deadline = time.monotonic() + 10
     while app.in_flight != 0 and time.monotonic() < deadline:  # the server notices the hang-up
@@ -293,15 +301,9 @@ async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, se
 
 
 @pytest.mark.gen_test
-async def test_requests_in_flight_together_are_each_counted(api, app, services, monkeypatch):
+async def test_requests_in_flight_together_are_each_counted(api, app, held_forgot_password):
     # What the SIGTERM drain waits on: three requests held at once are three, and each answer takes one away.
-    entered, release = asyncio.Semaphore(0), asyncio.Event()
-
-    async def slow(email):
-        entered.release()
-        await release.wait()
-
-    monkeypatch.setattr(services.auth, "forgot_password", slow)
+    entered, release = held_forgot_password
     asking = [asyncio.ensure_future(api.post("/auth/forgot-password", json={"email": f"u{n}@example.com"}))
               for n in range(3)]
     for _ in asking:

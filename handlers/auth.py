@@ -8,7 +8,7 @@ class RegisterHandler(BaseHandler):
     public = True
 
     async def post(self) -> None:
-        user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER))
+        user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER), self.device())
         self.current_user = user  # so the access log names the new user
         self.set_session_cookie(pair.cookie)
         view = user_model.public_view(user)
@@ -21,7 +21,8 @@ class LoginHandler(BaseHandler):
 
     async def post(self) -> None:
         body = self.json_body(schemas.LOGIN)
-        user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address())
+        user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address(),
+                                                    user_agent=self.request.headers.get("User-Agent"))
         self.current_user = user  # so the access log names who logged in
         self.set_session_cookie(pair.cookie)
         self.send_success("Login successful",
@@ -83,7 +84,8 @@ class ChangePasswordHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body(schemas.CHANGE_PASSWORD)
         await self.services.auth.change_password(self.current_user, self.session_id, body["email"],
-                                                 body["password"], body["newPassword"], self.client_address())
+                                                 body["password"], body["newPassword"], self.client_address(),
+                                                 access_jti=self.current_jti)
         self.no_content()
 
 

@@ -116,6 +116,7 @@ class BaseHandler(RequestHandler):
     def initialize(self) -> None:
         self.current_user = None
         self.session_id = None
+        self.current_jti = None  # the access token's jti (None for the session cookie): see Sessions.keep_current
         self._chunks = []
         self._received = 0
         self._too_large = False
@@ -270,13 +271,15 @@ class BaseHandler(RequestHandler):
             scheme, _, token = self.request.headers["Authorization"].partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise unauthenticated()
-            self.current_user, self.session_id = await self.services.sessions.authenticate(token.strip())
+            self.current_user, self.session_id, self.current_jti = \
+                await self.services.sessions.authenticate(token.strip())
             return self.current_user
         cookie = self.session_cookie()
         if cookie is None:
             raise unauthenticated()
         try:
-            self.current_user, self.session_id = await self.services.sessions.authenticate_cookie(cookie)
+            self.current_user, self.session_id, self.current_jti = \
+                await self.services.sessions.authenticate_cookie(cookie)
         except ApiError:
             self.clear_session_cookie()  # ended or expired: the browser may drop it
             raise
@@ -309,6 +312,10 @@ class BaseHandler(RequestHandler):
         if self.config.session_cookie and self.get_cookie(SESSION_COOKIE) is not None:
             self.clear_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
                               secure=self.config.app_url.startswith("https://"))
+
+    def device(self) -> dict:
+        """What a new session records of the client, for the session list: its User-Agent and address."""
+        return {"user_agent": self.request.headers.get("User-Agent"), "ip_address": self.client_address()}
 
     def client_address(self) -> str:
         """The client's IP: from nginx's headers only when TRUST_PROXY says they can be believed."""

@@ -65,7 +65,8 @@ class UserHandler(UsersBaseHandler):
         user = await self.target_user(raw_id)
         fields, photo = self.update_body()
         self.send_user(await self.services.users.update(user, fields, actor=self.current_user,
-                                                        session_id=self.session_id, photo=photo,
+                                                        session_id=self.session_id, access_jti=self.current_jti,
+                                                        photo=photo,
                                                         address=self.client_address()))
 
     patch = put

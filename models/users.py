@@ -16,8 +16,10 @@ SORT_FIELDS = ("name", "email", "username", "role", "createdAt")
 UNIQUE_SORT_FIELDS = ("email",)
 
 MAX_FAVOURITES = 500
-# A re-read of the password hash alone (has it changed since it was checked?): nothing else of the user.
-PASSWORD_HASH_ONLY = {"passwordHash": 1}
+# A re-read of the password hash and session epoch alone (has either changed since the password was checked?).
+HASH_AND_EPOCH = {"passwordHash": 1, "sessionEpoch": 1}
+# The session epoch alone: what a revoking write returns, for keep_current.
+EPOCH_ONLY = {"sessionEpoch": 1}
 
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")
@@ -71,6 +73,18 @@ QUERY_EXCEPTIONS = [
     {"collection": DELETIONS, "fields": {}, "source": "services/users.py",
      "why": "The start-up replay reads the whole deletion journal, which holds only deletions in progress."},
 ]
+
+
+def revoke_sessions() -> dict:
+    """The update fragment that ends every session of a user, merged into the very update that makes the change
+    (password, email, role, two-factor): a session is live only while it carries its user's current epoch, so
+    no failure after that one write can leave an old session alive (CWE-613)."""
+    return {"$inc": {"sessionEpoch": 1}}
+
+
+def session_epoch(doc: dict) -> int:
+    """A user's session epoch (users from before epochs have none: 0)."""
+    return doc.get("sessionEpoch", 0)
 
 
 def split_name(name: str) -> tuple:

@@ -39,18 +39,18 @@ class Auth:
         self.settings = settings
         self.background = set()  # tasks doing work after their request's answer (see _after_answer)
 
-    async def register(self, fields: dict) -> tuple:
+    async def register(self, fields: dict, device: dict = None) -> tuple:
         """Create an account, open its first session and queue the verification email; returns (user, pair)."""
         user = await self.users.create(
             email=fields["email"], password=fields["password"], name=fields.get("name"),
             first_name=fields.get("firstName"), last_name=fields.get("lastName"),
             username=fields.get("username"), phone=fields.get("phone"),
         )
-        pair = await self.sessions.start(user)
+        pair = await self.sessions.start(user, **(device or {}))
         await self.send_verification(user)
         return user, pair
 
-    async def login(self, email: str, password: str, address: str) -> tuple:
+    async def login(self, email: str, password: str, address: str, user_agent: str = None) -> tuple:
         """Check credentials and open a session; returns (user, pair). Unknown email and wrong password look alike."""
         email = normalise_email(email)
         user = await self.users.find_by_email(email)
@@ -59,7 +59,8 @@ class Auth:
             metrics.LOGIN_FAILED.inc()
             raise authentication_failed()
         # Counted once the session exists: a login undone by a racing password change is not a success.
-        pair = await self.sessions.start(user, verified_hash=user["passwordHash"])
+        pair = await self.sessions.start(user, verified_hash=user["passwordHash"], user_agent=user_agent,
+                                         ip_address=address)
         metrics.LOGIN_SUCCEEDED.inc()
         return user, pair
 
@@ -90,18 +91,20 @@ class Auth:
         """Set a new password with a reset token and end every session of that user."""
         record = await self.sessions.consume_single_use(token, session_model.RESET, used_by)
         # Only while the email it was mailed to is still the user's, even if it changes meanwhile (CWE-640).
-        if not await self.users.set_password(record["userId"], password, email=record["email"]):
+        # The same write ends every session (the epoch); removing their documents is cleanup (CWE-613).
+        if await self.users.set_password(record["userId"], password, email=record["email"]) is None:
             raise unauthenticated("Invalid or expired token")
-        await self.sessions.end_all(record["userId"])
+        await self.sessions.clean_up(record["userId"])
 
     async def change_password(self, user: dict, session_id: ObjectId, email: str, password: str, new_password: str,
-                              address: str) -> None:
-        """Change the caller's password after re-checking it; the caller's other sessions end."""
+                              address: str, access_jti: str = None) -> None:
+        """Change the caller's password after re-checking it; every other session, and every other pair of the
+        caller's own session, ends in the same write (keep_current keeps the caller's pair)."""
         await self.users.confirm_password(user, password, "password", address)
         if normalise_email(email) != user["email"]:
             raise authentication_failed()
-        await self.users.set_password(user["_id"], new_password)
-        await self.sessions.end_all(user["_id"], keep=session_id)
+        epoch = await self.users.set_password(user["_id"], new_password)
+        await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti, epoch)
 
     async def send_verification(self, user: dict) -> None:
         """Queue a verify-email link, unless the email is already verified."""

@@ -17,6 +17,9 @@ from services.errors import ApiError, authentication_failed, field_error, forbid
 
 log = logging.getLogger("accounts.users")
 
+# ensure_admin starts again this many times when the account at ADMIN_EMAIL keeps leaving the address.
+ADMIN_BOOTSTRAP_TRIES = 5
+
 
 def normalise_email(email: str) -> str:
     """Emails are compared and stored trimmed and lower-case."""
@@ -108,33 +111,57 @@ class Users:
         """The user with this email (any case), or None."""
         return await self.collection.find_one({"email": normalise_email(email)})
 
-    async def set_password(self, user_id: ObjectId, password: str, *, email: Optional[str] = None) -> bool:
-        """Replace a user's password hash (only while their email is `email`, when given); False if no such user."""
+    async def set_password(self, user_id: ObjectId, password: str, *, email: Optional[str] = None) -> Optional[int]:
+        """Replace a user's password hash (only while their email is `email`, when given), ending every session of
+        theirs in the same write; returns their new session epoch (for keep_current), None if no such user."""
         hashed = await self.passwords.hash(password)
         query = {"_id": user_id} if email is None else {"_id": user_id, "email": email}
-        result = await self.collection.update_one(query, {"$set": {"passwordHash": hashed, "updatedAt": utcnow()}})
-        return result.matched_count == 1
+        updated = await self.collection.find_one_and_update(
+            query, {"$set": {"passwordHash": hashed, "updatedAt": utcnow()}, **model.revoke_sessions()},
+            projection=model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
+        return None if updated is None else model.session_epoch(updated)
 
     async def ensure_admin(self, email: str, password: str, name: str) -> None:
-        """Make sure an admin with this email and ADMIN_PASSWORD exists: create it, or take the existing account over."""
+        """Make sure an admin with this email and ADMIN_PASSWORD exists: create it, or take the existing account over.
+
+        The take-over is one conditional write on {_id, email}: if the account left the address while
+        ADMIN_PASSWORD was being hashed, it is not promoted (its sessions still end: it sat on the admin's
+        address), and the bootstrap starts again from the address, creating the admin anew (CWE-367)."""
+        for _ in range(ADMIN_BOOTSTRAP_TRIES):
+            if await self._ensure_admin_once(email, password, name):
+                return
+        raise RuntimeError("ADMIN_EMAIL kept changing hands during the admin bootstrap")
+
+    async def _ensure_admin_once(self, email: str, password: str, name: str) -> bool:
+        """One try of ensure_admin; False when the account found at the address left it meanwhile."""
         existing = await self.find_by_email(email)
         if existing is None:
             try:
                 await self.create(email=email, password=password, name=name, role="admin")
                 log.info("admin %s created", mask_address(email))
-                return
-            except ApiError:  # another process created it first
-                pass
-            existing = await self.find_by_email(email)
+                return True
+            except ApiError:  # another process (or a squatter) created it first
+                return False
         if existing["role"] == "admin" and await self.passwords.verify(password, existing["passwordHash"]):
-            return  # already bootstrapped: a restart logs nobody out
+            return True  # already bootstrapped: a restart logs nobody out
         # Someone may have registered the admin's address in advance: their password and sessions go (CWE-284).
         hashed = await self.passwords.hash(password)
-        await self.collection.update_one({"_id": existing["_id"]}, {"$set": {
-            "role": "admin", "passwordHash": hashed, "updatedAt": utcnow()}})
-        await self.sessions.end_all(existing["_id"])
+        # One write, only while the account still has the admin's address: the role, the password and the end
+        # of its sessions together, or none of them (CWE-367, CWE-613).
+        promoted = await self.collection.update_one(
+            {"_id": existing["_id"], "email": email},
+            {"$set": {"role": "admin", "passwordHash": hashed, "updatedAt": utcnow()}, **model.revoke_sessions()})
+        if promoted.matched_count != 1:
+            # It moved away while the hash was computed: not the admin, and nothing it held at the address lives on.
+            await self.collection.update_one({"_id": existing["_id"]}, model.revoke_sessions())
+            log.warning("account on %s changed its email during the admin bootstrap; not promoted, sessions ended",
+                        mask_address(email))
+            await self.sessions.clean_up(existing["_id"])
+            return False
+        await self.sessions.clean_up(existing["_id"])
         await self.sessions.void_single_use(existing["_id"])
         log.info("account %s made the admin with ADMIN_PASSWORD; its sessions ended", mask_address(email))
+        return True
 
     async def _check_free(self, email: Optional[str], username: Optional[str], exclude: ObjectId = None) -> None:
         others = {"_id": {"$ne": exclude}} if exclude else {}
@@ -175,7 +202,7 @@ class Users:
         return await cursor.to_list(limit)
 
     async def update(self, user: dict, fields: dict, *, actor: dict, session_id: ObjectId,
-                     photo: Optional[bytes] = None, address: str = "") -> dict:
+                     access_jti: Optional[str] = None, photo: Optional[bytes] = None, address: str = "") -> dict:
         """Apply a PUT / PATCH by actor to user (fields and an optional photo); returns the updated user."""
         if "role" in fields and actor["role"] != "admin":
             # Role is the authorisation itself: only an admin may grant or drop it (CWE-269).
@@ -193,15 +220,18 @@ class Users:
         await self._check_free(changes.get("email"), changes.get("username"), exclude=user["_id"])
         if prepared is not None:
             changes["photoVersion"] = await self.photos.save(user["_id"], prepared)
+        # A new password, email or role ends the sessions in the same write (the caller's own kept) (CWE-613).
+        revokes = "password" in fields or "email" in changes or changes.get("role", user["role"]) != user["role"]
         try:
-            updated = await self._apply(user["_id"], changes, removals)
+            updated = await self._apply(user["_id"], changes, removals, revoke=revokes)
         except ApiError as error:
             if prepared is not None and error.status == 404:
                 await self.photos.delete(user["_id"])  # deleted meanwhile: leave no photo behind
             raise
-        if "password" in fields:
-            # A new password ends the other sessions (or all of them when an admin set it) (CWE-613).
-            await self.sessions.end_all(user["_id"], keep=session_id if is_self else None)
+        if revokes and is_self:
+            await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti, model.session_epoch(updated))
+        elif revokes:
+            await self.sessions.clean_up(user["_id"])
         if "email" in changes:
             await self.email_changed(user, updated["email"])
         return updated
@@ -259,8 +289,9 @@ class Users:
         if not await self.password_matches(user["email"], password, user, address):
             raise authentication_failed()
 
-    async def _apply(self, user_id: ObjectId, changes: dict, removals: dict) -> dict:
-        update = {"$set": changes, **({"$unset": removals} if removals else {})}
+    async def _apply(self, user_id: ObjectId, changes: dict, removals: dict, revoke: bool = False) -> dict:
+        update = {"$set": changes, **({"$unset": removals} if removals else {}),
+                  **(model.revoke_sessions() if revoke else {})}
         try:
             updated = await self.collection.find_one_and_update({"_id": user_id}, update,
                                                                 return_document=ReturnDocument.AFTER)

@@ -37,7 +37,9 @@ async def test_the_token_pair_and_its_claims_match_the_contract(api, services, s
     ada = await sign_up(api)
     pair = (await api.login(email="ada@example.com"))["tokens"]
     access = claims(pair["access"]["token"])
-    assert set(access) == {"sub", "userId", "email", "role", "type", "sid", "iat", "exp", "jti"}
+    # The contract's claims, and `gen`: the session's token generation (docs/two-factor.md, "Sessions").
+    assert set(access) == {"sub", "userId", "email", "role", "type", "sid", "iat", "exp", "jti", "gen"}
+    assert access["gen"] == 0
     user_id = (await services.users.find_by_email("ada@example.com"))["_id"]
     assert access["sub"] == access["userId"] == ada.id == str(user_id)
     assert (access["email"], access["role"], access["type"]) == ("ada@example.com", "user", "access")

@@ -167,10 +167,18 @@ async def test_only_admins_change_roles(api, services):
     assert (await stored(services, ada.id))["role"] == "user"
     promoted = await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "admin"})
     assert promoted.json["role"] == "admin"
-    # Effective at once: the role is read from the store on each request.
-    assert (await api.get("/users", token=ada.token)).code == 200
-    await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "user"})
-    assert_error(await api.get("/users", token=ada.token), 403)
+    # A role change ends the account's sessions in the same write (API.md "Revocation that holds").
+    assert_error(await api.get("/users/user", token=ada.token), 401)
+    as_admin = (await api.login("ada@example.com", PASSWORD))["tokens"]["access"]["token"]
+    assert (await api.get("/users", token=as_admin)).code == 200
+    demoted = await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "user"})
+    assert demoted.code == 200 and demoted.json["role"] == "user"
+    assert_error(await api.get("/users", token=as_admin), 401)
+    as_user = (await api.login("ada@example.com", PASSWORD))["tokens"]["access"]["token"]
+    assert_error(await api.get("/users", token=as_user), 403)
+    # Setting the role it already has changes nothing and ends nothing.
+    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "user", "name": "Ada L"})).code == 200
+    assert (await api.get("/users/user", token=as_user)).code == 200
 
 
 # ---- password changes ---------------------------------------------------------------------------

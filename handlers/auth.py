@@ -1,5 +1,6 @@
 """The /auth endpoints."""
 from handlers.base import BaseHandler
+from models import sessions as session_model
 from models import users as user_model
 from models.schemas import auth as schemas
 
@@ -101,4 +102,27 @@ class VerifyEmailHandler(BaseHandler):
     async def post(self) -> None:
         token = self.query(schemas.TOKEN_QUERY)["token"]
         await self.services.auth.verify_email(token)
+        self.no_content()
+
+
+class SessionsHandler(BaseHandler):
+    """GET /auth/sessions: the caller's live sessions; DELETE: every one of them but the current one."""
+
+    async def get(self) -> None:
+        sessions = await self.services.sessions.live_sessions(self.current_user)
+        self.send_json({"sessions": [session_model.public_view(session, self.session_id) for session in sessions]})
+
+    async def delete(self) -> None:
+        await self.services.sessions.end_all(self.current_user["_id"], keep=self.session_id)
+        self.no_content()
+
+
+class SessionHandler(BaseHandler):
+    """DELETE /auth/sessions/:id: end one of the caller's sessions (its tokens and cookie), at once."""
+
+    async def delete(self, raw_id: str) -> None:
+        session_id = self.path_id(raw_id, "Session")
+        await self.services.sessions.end_mine(self.current_user["_id"], session_id)
+        if session_id == self.session_id:
+            self.clear_session_cookie()
         self.no_content()

@@ -212,6 +212,13 @@ def paths() -> dict:
         "/auth/verify-email": {"post": operation("Mark the email as verified with a verify token", "auth", 204,
                                                  body=none, query=auth.TOKEN_QUERY, auth_needed=False,
                                                  body_required=False, errors=(401,))},
+        "/auth/sessions": {
+            "get": operation("The caller's live sessions (devices), newest first; `current` marks this request's",
+                             "auth", 200, r.SESSIONS),
+            "delete": operation("End every session of the caller but the current one", "auth", 204)},
+        "/auth/sessions/{sessionId}": {"delete": operation(
+            "End one of the caller's sessions at once (its tokens and cookie); another user's or an unknown id: 404",
+            "auth", 204, path=("sessionId",))},
         "/users": {
             "post": operation("Create a user (admin)", "users", 201, r.USER, body=users.CREATE, errors=(403,)),
             "get": operation("List users (admin)", "users", 200, r.USER_PAGE, query=users.LIST_QUERY, errors=(403,)),

@@ -73,6 +73,7 @@ PARAMETERS = {
     "size": "A smaller square bound for the photo, in pixels: 64, 128, 256 or 512 (default: 512, the stored size).",
     "token": "The token of the emailed link, as it appears after `?token=`.",
     "userId": OBJECT_ID_TEXT, "id": OBJECT_ID_TEXT, "orgId": OBJECT_ID_TEXT,
+    "sessionId": "A session's `id` from `GET /auth/sessions` (24 hex characters); not a credential.",
     "name": "Case-insensitive substring of the name, matched literally (never as a pattern).",
     "username": "Case-insensitive substring of the username, matched literally.",
     "role": "Exactly this role.",
@@ -166,6 +167,14 @@ OPERATIONS = {
                                                     "newPassword": "a brand new password"}},
     ("post", "/auth/send-verification-email"): {"request": {}},
     ("post", "/auth/verify-email"): {"request": {}},
+    ("get", "/auth/sessions"): {"response": {"sessions": [
+        {"id": "665f1c2ab3e4d5f6a7b8c9f2", "createdAt": "2026-01-15T09:30:00.000Z",
+         "lastUsedAt": "2026-01-15T11:02:00.000Z", "expiresAt": "2026-02-14T09:30:00.000Z",
+         "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)", "ipAddress": "203.0.113.7",
+         "current": True},
+        {"id": "665f1c2ab3e4d5f6a7b8c9f1", "createdAt": "2026-01-02T18:00:00.000Z",
+         "lastUsedAt": "2026-01-14T21:40:00.000Z", "expiresAt": "2026-02-13T21:40:00.000Z",
+         "userAgent": "okhttp/4.12.0", "ipAddress": "198.51.100.23", "current": False}]}},
     ("post", "/users"): {
         "request": {"name": "Ada Obi", "email": "ada@example.com", "password": PASSWORD, "role": "admin",
                     "username": "ada.obi"},

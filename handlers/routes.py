@@ -26,6 +26,8 @@ def routes() -> list:
         (r"/auth/change-password", auth.ChangePasswordHandler),
         (r"/auth/send-verification-email", auth.SendVerificationEmailHandler),
         (r"/auth/verify-email", auth.VerifyEmailHandler),
+        (r"/auth/sessions", auth.SessionsHandler),
+        (r"/auth/sessions/([^/]+)", auth.SessionHandler),
         # /users: the fixed words come first, since none of them is a user id.
         (r"/users", users.UsersHandler),
         (r"/users/user", users.CurrentUserHandler),

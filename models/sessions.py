@@ -15,8 +15,8 @@ MAX_LISTED = 100
 SESSION_INDEXES = [
     # Ending every session of a user (reset, deletion, change-password).
     IndexModel([("userId", ASCENDING)], name="user"),
-    # GET /auth/sessions: a user's sessions, newest first.
-    IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING)], name="user_created"),
+    # GET /auth/sessions: a user's sessions, newest first (the id breaks ties within a millisecond).
+    IndexModel([("userId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)], name="user_created"),
     # Browser requests name their session by the SHA-256 of its cookie; sessions opened with cookies off have none.
     IndexModel([("cookieHash", ASCENDING)], unique=True, sparse=True, name="cookie_hash_unique"),
     # A session dies with its last refresh token.

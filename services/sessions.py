@@ -235,7 +235,7 @@ class Sessions:
     async def live_sessions(self, user: dict) -> list:
         """The user's live sessions, newest first (at most model.MAX_LISTED)."""
         query = {"userId": user["_id"], "expiresAt": {"$gt": utcnow()}}
-        cursor = self.sessions.find(query).sort([("createdAt", -1)]).limit(model.MAX_LISTED)
+        cursor = self.sessions.find(query).sort([("createdAt", -1), ("_id", -1)]).limit(model.MAX_LISTED)
         return [session for session in await cursor.to_list(model.MAX_LISTED) if is_current(session, user)]
 
     async def end_by_refresh_token(self, refresh_token: str) -> None:

@@ -63,6 +63,10 @@ INVITATIONS = success("Invitations retrieved successfully",
                       data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": MAX_INVITATIONS_LISTED}}))
 INVITATION_ACCEPTED = success("Invitation accepted", data=ORGANISATION)
 
+SESSION = closed({"id": ID, "createdAt": TIME, "lastUsedAt": TIME, "expiresAt": TIME,
+                  "userAgent": NULLABLE_STRING, "ipAddress": NULLABLE_STRING, "current": {"type": "boolean"}})
+SESSIONS = closed({"sessions": {"type": "array", "items": SESSION}})
+
 HEALTH = closed({"status": {"const": "ok"}})
 READY = closed({"status": {"const": "ready"}})
 

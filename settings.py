@@ -148,6 +148,12 @@ class Settings:
     jwt_secret: str = setting("JWT_SECRET", secret(32), "",
                               "HS256 key, at least 32 characters; required with `MONGODB_URI`",
                               "*(random in embedded mode)*", secret=True)
+    # The key two-factor secrets are encrypted with (HKDF-derived); apart from JWT_SECRET so either can rotate alone.
+    totp_encryption_key: Optional[str] = setting(
+        "TOTP_ENCRYPTION_KEY", secret(32), None,
+        "key the two-factor secrets are encrypted with at rest, at least 32 characters; unset, derived from "
+        "`JWT_SECRET` (changing that then leaves only the recovery codes working)", "*(from `JWT_SECRET`)*",
+        secret=True)
     bcrypt_rounds: int = setting("BCRYPT_ROUNDS", integer(4, 31), 12, "bcrypt cost")
     access_token_minutes: int = setting("ACCESS_TOKEN_MINUTES", integer(1, 24 * 60), 30, "access JWT lifetime")
     refresh_token_days: int = setting("REFRESH_TOKEN_DAYS", integer(1, 365), 30,

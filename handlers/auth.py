@@ -23,7 +23,8 @@ class LoginHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body(schemas.LOGIN)
         user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address(),
-                                                    user_agent=self.request.headers.get("User-Agent"))
+                                                    user_agent=self.request.headers.get("User-Agent"),
+                                                    otp=body.get("otp"))
         self.current_user = user  # so the access log names who logged in
         self.set_session_cookie(pair.cookie)
         self.send_success("Login successful",
@@ -125,4 +126,34 @@ class SessionHandler(BaseHandler):
         await self.services.sessions.end_mine(self.current_user["_id"], session_id)
         if session_id == self.session_id:
             self.clear_session_cookie()
+        self.no_content()
+
+
+class TwoFactorSetupHandler(BaseHandler):
+    """POST /auth/2fa/setup: a new TOTP secret, pending until enabled."""
+
+    async def post(self) -> None:
+        body = self.json_body(schemas.TWO_FACTOR_SETUP)
+        self.send_json(await self.services.two_factor.setup(self.current_user, body["currentPassword"],
+                                                            self.client_address()))
+
+
+class TwoFactorEnableHandler(BaseHandler):
+    """POST /auth/2fa/enable: turn it on with a current code; the recovery codes, shown this once."""
+
+    async def post(self) -> None:
+        body = self.json_body(schemas.TWO_FACTOR_ENABLE)
+        codes = await self.services.two_factor.enable(self.current_user, body["code"],
+                                                      session_id=self.session_id, access_jti=self.current_jti)
+        self.send_json({"recoveryCodes": codes})
+
+
+class TwoFactorDisableHandler(BaseHandler):
+    """POST /auth/2fa/disable: turn it off with the password and a code or a recovery code."""
+
+    async def post(self) -> None:
+        body = self.json_body(schemas.TWO_FACTOR_DISABLE)
+        await self.services.two_factor.disable(self.current_user, body["currentPassword"], body["code"],
+                                               self.client_address(), session_id=self.session_id,
+                                               access_jti=self.current_jti)
         self.no_content()

@@ -72,11 +72,12 @@ def error_status(status: int) -> str:
     return "Bad request"
 
 
-def error_envelope(status: int, message: str, errors=None) -> dict:
+def error_envelope(status: int, message: str, errors=None, extra=None) -> dict:
     """The body of every error response; both client families find the keys they read."""
     body = {"status": error_status(status), "statusCode": status, "code": status, "message": message}
     if errors is not None:
         body["errors"] = errors
+    body.update(extra or {})
     return body
 
 
@@ -346,9 +347,9 @@ class BaseHandler(RequestHandler):
     def write_error(self, status_code: int, **kwargs) -> None:
         """The one place where any failure becomes the contract's error envelope."""
         error = kwargs.get("exc_info", (None, None, None))[1]
-        errors = None
+        errors, extra = None, None
         if isinstance(error, ApiError):
-            status, message, errors = error.status, error.message, error.errors
+            status, message, errors, extra = error.status, error.message, error.errors, error.extra
             for name, value in error.headers.items():
                 self.set_header(name, value)
         elif (answer := driver_error_answer(error)) is not None:  # a driver error is never a 500 (docs/mongodb.md)
@@ -366,7 +367,7 @@ class BaseHandler(RequestHandler):
             self.set_header("WWW-Authenticate", "Bearer")  # RFC 6750 3: how to authenticate, for every 401
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(error_envelope(status, message, errors)))
+        self.finish(json.dumps(error_envelope(status, message, errors, extra)))
 
     def log_exception(self, typ, value, tb) -> None:
         metrics.record_mongodb_error(value)

@@ -148,6 +148,22 @@ def alternatives(schema: dict) -> dict:
                       {"title": "Organisation client (firstName, lastName)", **schema["else"]}]}
 
 
+def login_operation(r) -> dict:
+    """POST /auth/login, whose 401 is also "Two-factor code required" (with mfaRequired) when otp is missing."""
+    op = operation("Log in; with two-factor sign-in on, `otp` too (a current code or an unused recovery code)",
+                   "auth", 200, r.LOGGED_IN, body=auth.LOGIN, auth_needed=False, errors=(401, 429))
+    op["responses"]["401"] = {
+        "description": "Wrong email, password or otp (`Authentication failed`); or a right password to an account "
+                       "with two-factor on and no `otp` (`Two-factor code required`, `mfaRequired: true`)",
+        "headers": {"WWW-Authenticate": {"schema": {"const": "Bearer"}}},
+        "content": {JSON: {"schema": {"oneOf": [_strip_extensions(r.ERROR), r.TWO_FACTOR_REQUIRED]},
+                           "examples": {"failed": {"summary": "Wrong credentials", "value": examples.error(401) | {
+                                            "message": "Authentication failed"}},
+                                        "mfaRequired": {"summary": "Two-factor code required",
+                                                        "value": examples.MFA_REQUIRED}}}}}
+    return op
+
+
 def paths() -> dict:
     """Every route and method the service answers (tests/test_openapi.py holds the route table to it)."""
     r = responses
@@ -192,8 +208,7 @@ def paths() -> dict:
         "/auth/register": {"post": operation(
             "Create an account (either client's shape); opens a session", "auth", 201, r.REGISTERED,
             body=alternatives(auth.REGISTER), auth_needed=False)},
-        "/auth/login": {"post": operation("Log in", "auth", 200, r.LOGGED_IN, body=auth.LOGIN, auth_needed=False,
-                                          errors=(401, 429))},
+        "/auth/login": {"post": login_operation(r)},
         "/auth/logout": {"post": operation(
             "End the session of a refresh token, or (without one) of the bearer token or session cookie",
             "auth", 204,
@@ -212,6 +227,17 @@ def paths() -> dict:
         "/auth/verify-email": {"post": operation("Mark the email as verified with a verify token", "auth", 204,
                                                  body=none, query=auth.TOKEN_QUERY, auth_needed=False,
                                                  body_required=False, errors=(401,))},
+        "/auth/2fa/setup": {"post": operation(
+            "Start setting up two-factor sign-in: a new TOTP secret (pending until enabled; replaces a pending one); "
+            "the password is re-checked and counted like a login", "auth", 200, r.TWO_FACTOR_SETUP,
+            body=auth.TWO_FACTOR_SETUP, errors=(429,))},
+        "/auth/2fa/enable": {"post": operation(
+            "Turn two-factor sign-in on with a current code of the pending secret; returns 10 single-use recovery "
+            "codes, shown this once; the caller's other sessions end", "auth", 200, r.RECOVERY_CODES,
+            body=auth.TWO_FACTOR_ENABLE)},
+        "/auth/2fa/disable": {"post": operation(
+            "Turn two-factor sign-in off with the password and a current code or an unused recovery code; the "
+            "caller's other sessions end", "auth", 204, body=auth.TWO_FACTOR_DISABLE, errors=(429,))},
         "/auth/sessions": {
             "get": operation("The caller's live sessions (devices), newest first; `current` marks this request's",
                              "auth", 200, r.SESSIONS),

@@ -102,7 +102,7 @@ REFRESH = "3q2-7wEXAMPLE-opaque-refresh-token-43-chars"
 
 USER = {"id": MARK_ID, "userId": MARK_ID, "name": "Mark Essien", "firstName": "Mark", "lastName": "Essien",
         "email": "markessien@hng.com", "phone": "09001234567", "username": None, "role": "user",
-        "isEmailVerified": False, "profilePhotoUrl": None, "favoriteBoards": [], "createdAt": T0, "updatedAt": T0}
+        "isEmailVerified": False, "twoFactorEnabled": False, "profilePhotoUrl": None, "favoriteBoards": [], "createdAt": T0, "updatedAt": T0}
 VERIFIED_USER = {**USER, "username": "mark.essien", "isEmailVerified": True,
                  "profilePhotoUrl": f"/users/{MARK_ID}/photo?v=Jq3mR9x2TtY8bWc1LpQe5A",
                  "favoriteBoards": ["board-42"], "updatedAt": "2026-01-16T08:00:00Z"}
@@ -138,6 +138,10 @@ def error(code: int) -> dict:
     return body
 
 
+MFA_REQUIRED = {"status": "Bad request", "statusCode": 401, "code": 401, "message": "Two-factor code required",
+                "mfaRequired": True}
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
 # (method, path) -> {"request": example or {name: (summary, example)}, "response": example}
 OPERATIONS = {
     ("get", "/"): {"response": {"name": "Accounts", "docs": "/docs", "openapi": "/openapi.json"}},
@@ -156,7 +160,11 @@ OPERATIONS = {
         "response": success("Registration successful", data={"accessToken": ACCESS, "user": USER}, user=USER,
                             tokens=PAIR)},
     ("post", "/auth/login"): {
-        "request": {"email": "markessien@hng.com", "password": PASSWORD},
+        "request": {
+            "password": ("Email and password", {"email": "markessien@hng.com", "password": PASSWORD}),
+            "twoFactor": ("With two-factor sign-in on: the code from the authenticator app (or a recovery code)",
+                          {"email": "markessien@hng.com", "password": PASSWORD, "otp": "492039"}),
+        },
         "response": success("Login successful", data={"accessToken": ACCESS, "user": USER}, user=MARK_ID,
                             tokens=PAIR)},
     ("post", "/auth/logout"): {"request": {"refreshToken": REFRESH}},
@@ -167,6 +175,22 @@ OPERATIONS = {
                                                     "newPassword": "a brand new password"}},
     ("post", "/auth/send-verification-email"): {"request": {}},
     ("post", "/auth/verify-email"): {"request": {}},
+    ("post", "/auth/2fa/setup"): {
+        "request": {"currentPassword": PASSWORD},
+        "response": {"secret": TOTP_SECRET, "otpauthUrl": f"otpauth://totp/Accounts:markessien%40hng.com?secret="
+                                                          f"{TOTP_SECRET}&issuer=Accounts"}},
+    ("post", "/auth/2fa/enable"): {
+        "request": {"code": "492039"},
+        "response": {"recoveryCodes": [code for code in (
+            "k7qm-2xwd-p4ta-vnre", "b3zs-q6hy-m2lc-t7fa", "w5gj-r4kp-x3ne-d6ub", "h2vt-n7ca-z5qs-e4lm",
+            "p6df-y3bw-k2rx-j5gn", "c4ue-m6zt-v7hq-s2ka", "t3nb-g5xw-a6dp-r7jy", "f7kc-w2qe-u4zm-b3hs",
+            "y5ra-d3vn-q7tg-m6wx", "n2hp-s4jb-e5ka-z3cu")]}},
+    ("post", "/auth/2fa/disable"): {
+        "request": {
+            "totp": ("With a current code", {"currentPassword": PASSWORD, "code": "492039"}),
+            "recovery": ("With an unused recovery code (the device is lost)",
+                         {"currentPassword": PASSWORD, "code": "k7qm-2xwd-p4ta-vnre"}),
+        }},
     ("get", "/auth/sessions"): {"response": {"sessions": [
         {"id": "665f1c2ab3e4d5f6a7b8c9f2", "createdAt": "2026-01-15T09:30:00.000Z",
          "lastUsedAt": "2026-01-15T11:02:00.000Z", "expiresAt": "2026-02-14T09:30:00.000Z",

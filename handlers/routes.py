@@ -26,6 +26,9 @@ def routes() -> list:
         (r"/auth/change-password", auth.ChangePasswordHandler),
         (r"/auth/send-verification-email", auth.SendVerificationEmailHandler),
         (r"/auth/verify-email", auth.VerifyEmailHandler),
+        (r"/auth/2fa/setup", auth.TwoFactorSetupHandler),
+        (r"/auth/2fa/enable", auth.TwoFactorEnableHandler),
+        (r"/auth/2fa/disable", auth.TwoFactorDisableHandler),
         (r"/auth/sessions", auth.SessionsHandler),
         (r"/auth/sessions/([^/]+)", auth.SessionHandler),
         # /users: the fixed words come first, since none of them is a user id.

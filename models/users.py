@@ -20,6 +20,9 @@ MAX_FAVOURITES = 500
 HASH_AND_EPOCH = {"passwordHash": 1, "sessionEpoch": 1}
 # The session epoch alone: what a revoking write returns, for keep_current.
 EPOCH_ONLY = {"sessionEpoch": 1}
+# What two-factor sign-in keeps on a user ($unset when it is turned off): the sealed secret, the last time
+# step used, the hashed recovery codes, and a secret set up but not yet enabled.
+TWO_FACTOR_STATE = {"totpSecret": "", "totpLastStep": "", "recoveryCodes": "", "totpPending": ""}
 
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")
@@ -118,6 +121,7 @@ def public_view(doc: dict) -> dict:
         "username": doc.get("username"),
         "role": doc["role"],
         "isEmailVerified": doc.get("isEmailVerified", False),
+        "twoFactorEnabled": bool(doc.get("twoFactorEnabled", False)),
         "profilePhotoUrl": photo_url(doc),
         "favoriteBoards": list(doc.get("favoriteBoards", [])),
         "createdAt": isoformat(doc["createdAt"]),

@@ -6,7 +6,7 @@ from bson import ObjectId
 
 from models import sessions as session_model
 from services import metrics
-from services.errors import ApiError, authentication_failed, unauthenticated
+from services.errors import ApiError, authentication_failed, two_factor_required, unauthenticated
 from services.users import normalise_email
 
 log = logging.getLogger("accounts.auth")
@@ -32,9 +32,10 @@ def greeting_name(user: dict):
 class Auth:
     """Each method is one /auth operation."""
 
-    def __init__(self, users, *, sessions, outbox, settings):
+    def __init__(self, users, *, sessions, outbox, settings, two_factor):
         self.users = users
         self.sessions = sessions
+        self.two_factor = two_factor
         self.outbox = outbox
         self.settings = settings
         self.background = set()  # tasks doing work after their request's answer (see _after_answer)
@@ -50,14 +51,25 @@ class Auth:
         await self.send_verification(user)
         return user, pair
 
-    async def login(self, email: str, password: str, address: str, user_agent: str = None) -> tuple:
-        """Check credentials and open a session; returns (user, pair). Unknown email and wrong password look alike."""
+    async def login(self, email: str, password: str, address: str, user_agent: str = None, otp: str = None) -> tuple:
+        """Check credentials (and, with two-factor on, the otp) and open a session; returns (user, pair). Unknown
+        email and wrong password look alike."""
         email = normalise_email(email)
         user = await self.users.find_by_email(email)
-        if not await self.users.password_matches(email, password, user, address):
+        two_factor = bool(user and user.get("twoFactorEnabled"))
+        # With two-factor on, the attempt stays counted until the code passes too (CWE-307).
+        if not await self.users.password_matches(email, password, user, address, clear=not two_factor):
             # One answer for both cases, so it does not tell which emails have accounts (CWE-204).
             metrics.LOGIN_FAILED.inc()
             raise authentication_failed()
+        if two_factor:
+            # Asked for only after a right password: whether an account has two-factor on is no one else's (CWE-204).
+            if otp is None:
+                raise two_factor_required()
+            if not await self.two_factor.check_code(user, otp):
+                metrics.LOGIN_FAILED.inc()
+                raise authentication_failed()  # counted: the attempt was not cleared
+            await self.users.attempts_passed(email, address)
         # Counted once the session exists: a login undone by a racing password change is not a success.
         pair = await self.sessions.start(user, verified_hash=user["passwordHash"], user_agent=user_agent,
                                          ip_address=address)

@@ -15,6 +15,7 @@ from services.passwords import Passwords
 from services.photos import Photos
 from services.sessions import Sessions
 from services.signups import Signups
+from services.two_factor import TwoFactor
 from services.users import Users
 
 log = logging.getLogger("accounts.services")
@@ -49,7 +50,9 @@ class Services:
         self.favourites = Favourites(database)
         self.signups = Signups(database)
         self.email_sender = EmailSender(self.outbox, settings)
-        self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings)
+        self.two_factor = TwoFactor(database, settings, users=self.users, sessions=self.sessions)
+        self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings,
+                         two_factor=self.two_factor)
         self._tasks = []
 
     def start(self) -> None:

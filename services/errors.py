@@ -5,12 +5,14 @@ from typing import Optional
 class ApiError(Exception):
     """A failure the client can act on: an HTTP status, a human message, optional field errors."""
 
-    def __init__(self, status: int, message: str, errors: Optional[list] = None, headers: Optional[dict] = None):
+    def __init__(self, status: int, message: str, errors: Optional[list] = None, headers: Optional[dict] = None,
+                 extra: Optional[dict] = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        self.extra = extra or {}  # more keys of the envelope (mfaRequired)
 
 
 def validation_failed(errors: list) -> ApiError:
@@ -30,6 +32,11 @@ def unauthenticated(message: str = "Please authenticate") -> ApiError:
 def authentication_failed() -> ApiError:
     """401 for wrong credentials: one message whether the email or the password was wrong (CWE-204)."""
     return ApiError(401, "Authentication failed")
+
+
+def two_factor_required() -> ApiError:
+    """401 after a right password, when the account has two-factor on and the login sent no `otp`."""
+    return ApiError(401, "Two-factor code required", extra={"mfaRequired": True})
 
 
 def forbidden(message: str = "Forbidden") -> ApiError:

@@ -207,6 +207,10 @@ class Users:
         if "role" in fields and actor["role"] != "admin":
             # Role is the authorisation itself: only an admin may grant or drop it (CWE-269).
             raise forbidden("Only an admin may change a role")
+        if "twoFactorEnabled" in fields and (actor["role"] != "admin" or actor["_id"] == user["_id"]):
+            # Without a code only an admin, for someone else who lost their device; one's own second factor goes
+            # only through /auth/2fa/disable, with a code: a stolen session must not remove it (CWE-308).
+            raise forbidden("Only an admin may turn off someone else's two-factor sign-in")
         changes, removals = field_changes(user, fields)
         if "password" not in fields and photo is None and not changes_anything(user, changes, removals):
             raise field_error("body", "must change at least one field")
@@ -220,8 +224,10 @@ class Users:
         await self._check_free(changes.get("email"), changes.get("username"), exclude=user["_id"])
         if prepared is not None:
             changes["photoVersion"] = await self.photos.save(user["_id"], prepared)
-        # A new password, email or role ends the sessions in the same write (the caller's own kept) (CWE-613).
-        revokes = "password" in fields or "email" in changes or changes.get("role", user["role"]) != user["role"]
+        # A new password, email or role, or two-factor turned off, ends the sessions in the same write (the
+        # caller's own kept) (CWE-613).
+        revokes = "password" in fields or "email" in changes or changes.get("role", user["role"]) != user["role"] \
+            or "twoFactorEnabled" in changes
         try:
             updated = await self._apply(user["_id"], changes, removals, revoke=revokes)
         except ApiError as error:
@@ -272,21 +278,29 @@ class Users:
             await self.erase(user_id)
         return len(pending)
 
-    async def password_matches(self, email: str, password: str, user: Optional[dict], address: str) -> bool:
-        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit."""
+    async def password_matches(self, email: str, password: str, user: Optional[dict], address: str,
+                               clear: bool = True) -> bool:
+        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit.
+        clear=False: a right password leaves the attempt counted until attempts_passed (a second factor follows)."""
         await self.login_attempts.attempt(email, address)
         if not await self.passwords.verify(password, user["passwordHash"] if user else None):
             return False
-        await self.login_attempts.clear(email, address)
+        if clear:
+            await self.login_attempts.clear(email, address)
         return True
 
-    async def confirm_password(self, user: dict, password: Optional[str], field: str, address: str) -> None:
+    async def attempts_passed(self, email: str, address: str) -> None:
+        """The second factor passed too: the attempt counted by password_matches(clear=False) is a success."""
+        await self.login_attempts.clear(email, address)
+
+    async def confirm_password(self, user: dict, password: Optional[str], field: str, address: str,
+                               clear: bool = True) -> None:
         """Re-check a signed-in user's password (`field` names it when missing); 401 when wrong, 429 past the limit."""
         if password is None:
             raise field_error(field, "is required")
         # Re-checked so a stolen access token alone cannot take the account over (CWE-620); counted like a
         # login, or the token would be an unlimited password oracle (CWE-307).
-        if not await self.password_matches(user["email"], password, user, address):
+        if not await self.password_matches(user["email"], password, user, address, clear=clear):
             raise authentication_failed()
 
     async def _apply(self, user_id: ObjectId, changes: dict, removals: dict, revoke: bool = False) -> dict:
@@ -344,4 +358,7 @@ def field_changes(user: dict, fields: dict) -> tuple:
             changes[key] = fields[key].lower() if key == "username" else fields[key]
     if "role" in fields:
         changes["role"] = fields["role"]
+    if "twoFactorEnabled" in fields and user.get("twoFactorEnabled"):  # the schema allows only false
+        changes["twoFactorEnabled"] = False
+        removals.update(model.TWO_FACTOR_STATE)
     return changes, removals

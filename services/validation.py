@@ -204,7 +204,7 @@ def _describe(error):
         names = error.instance if isinstance(error.instance, dict) else []
         extra = itertools.islice((name for name in names if name not in known), MAX_FIELD_ERRORS)
         return [(_field(path + [name]), "is not allowed") for name in extra]
-    if "x-message" in spec and kind in ("pattern", "format", "minLength", "maxLength"):
+    if "x-message" in spec and kind in ("pattern", "format", "minLength", "maxLength", "const"):
         return [(_field(path), spec["x-message"])]
     return [(_field(path), _MESSAGES.get(kind, _generic)(error.validator_value))]
 

@@ -8,7 +8,7 @@ from tests.organisations_fixtures import create_org, invitations, invite, join, 
 pytestmark = pytest.mark.gen_test
 
 USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
-             "isEmailVerified", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
+             "isEmailVerified", "twoFactorEnabled", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
 
 
 def user_body(user: dict) -> dict:

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.gen_test
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
-             "isEmailVerified", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
+             "isEmailVerified", "twoFactorEnabled", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
 
 
 def check_pair(pair):

@@ -11,7 +11,7 @@ from tests.users_fixtures import make_admin, set_created_at, stored
 pytestmark = pytest.mark.gen_test
 
 USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
-             "isEmailVerified", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
+             "isEmailVerified", "twoFactorEnabled", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
 
 
 # ---- POST /users --------------------------------------------------------------------------------

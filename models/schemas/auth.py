@@ -17,7 +17,14 @@ REGISTER = {
                   "userId": IGNORED_USER_ID}, required=["firstName", "lastName", "email", "password"]),
 }
 
-LOGIN = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD}, required=["email", "password"])
+# A current TOTP code (6 digits) or an unused recovery code (xxxx-xxxx-xxxx-xxxx).
+# Trimmed like other text (not writeOnly): a code pasted with a space around it still works.
+OTP = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9 -]+$",
+       "x-message": "must be a 6-digit code or a recovery code"}
+SIX_DIGITS = {"type": "string", "pattern": r"^[0-9]{6}$", "x-message": "must be 6 digits"}
+
+# otp: with two-factor sign-in on, the second factor (API.md "Two-factor sign-in").
+LOGIN = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD, "otp": OTP}, required=["email", "password"])
 
 REFRESH = body({"refreshToken": TOKEN}, required=["refreshToken"])
 
@@ -32,6 +39,10 @@ RESET_PASSWORD = body({"password": PASSWORD}, required=["password"])
 
 CHANGE_PASSWORD = body({"email": LOGIN_EMAIL, "password": LOGIN_PASSWORD, "newPassword": PASSWORD},
                        required=["email", "password", "newPassword"])
+
+TWO_FACTOR_SETUP = body({"currentPassword": LOGIN_PASSWORD}, required=["currentPassword"])
+TWO_FACTOR_ENABLE = body({"code": SIX_DIGITS}, required=["code"])
+TWO_FACTOR_DISABLE = body({"currentPassword": LOGIN_PASSWORD, "code": OTP}, required=["currentPassword", "code"])
 
 TOKEN_QUERY = body({"token": TOKEN}, required=["token"])
 

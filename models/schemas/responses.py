@@ -18,7 +18,7 @@ USER = closed({
     "id": ID, "userId": ID, "name": {"type": "string"}, "firstName": {"type": "string"},
     "lastName": {"type": "string"}, "email": {"type": "string"}, "phone": NULLABLE_STRING,
     "username": NULLABLE_STRING, "role": {"type": "string", "enum": list(ROLES)},
-    "isEmailVerified": {"type": "boolean"}, "profilePhotoUrl": NULLABLE_STRING,
+    "isEmailVerified": {"type": "boolean"}, "twoFactorEnabled": {"type": "boolean"}, "profilePhotoUrl": NULLABLE_STRING,
     "favoriteBoards": {"type": "array", "items": {"type": "string"}}, "createdAt": TIME, "updatedAt": TIME,
 })
 
@@ -62,6 +62,15 @@ INVITATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"t
 INVITATIONS = success("Invitations retrieved successfully",
                       data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": MAX_INVITATIONS_LISTED}}))
 INVITATION_ACCEPTED = success("Invitation accepted", data=ORGANISATION)
+
+TWO_FACTOR_SETUP = closed({"secret": {"type": "string", "pattern": "^[A-Z2-7]+=*$"},
+                           "otpauthUrl": {"type": "string", "format": "uri", "description": "otpauth://totp/..."}})
+RECOVERY_CODES = closed({"recoveryCodes": {"type": "array", "items": {"type": "string"}, "minItems": 10,
+                                           "maxItems": 10}})
+# 401 from a login with a right password to an account with two-factor on, when no otp was sent.
+TWO_FACTOR_REQUIRED = closed({"status": {"const": "Bad request"}, "statusCode": {"const": 401},
+                              "code": {"const": 401}, "message": {"const": "Two-factor code required"},
+                              "mfaRequired": {"const": True}})
 
 SESSION = closed({"id": ID, "createdAt": TIME, "lastUsedAt": TIME, "expiresAt": TIME,
                   "userAgent": NULLABLE_STRING, "ipAddress": NULLABLE_STRING, "current": {"type": "boolean"}})

@@ -8,8 +8,11 @@ CREATE = body({"name": NAME, "email": EMAIL, "password": PASSWORD, "role": ROLE,
               required=["name", "email", "password"])
 
 # PUT / PATCH: every field optional; a multipart form sends the same fields as text parts.
+# twoFactorEnabled: an admin may turn it off for someone who lost their device; nobody turns it on this way.
 UPDATE = body({"name": NAME, "firstName": NAME, "lastName": NAME, "email": EMAIL, "password": PASSWORD,
-               "currentPassword": LOGIN_PASSWORD, "role": ROLE, "username": USERNAME, "phone": PHONE})
+               "currentPassword": LOGIN_PASSWORD, "role": ROLE, "username": USERNAME, "phone": PHONE,
+               "twoFactorEnabled": {"const": False, "x-message": "must be false: it is turned on with "
+                                                                 "/auth/2fa/setup and /auth/2fa/enable"}})
 
 # The multipart form of an update, as documented (handlers/openapi.py): UPDATE's fields as text parts plus
 # the photo. The handler checks the text parts against UPDATE itself and the file by its content.

@@ -1,0 +1,300 @@
+"""Two-factor sign-in (issue 22, API.md "Two-factor sign-in"): TOTP with pyotp, recovery codes, login with otp.
+
+Codes are made here as an authenticator app makes them (pyotp, from the secret setup returned). A code is
+accepted once: its time step must be later than the last one used, so after enabling with the current
+step's code the tests sign in with the next step's (one step of drift is allowed).
+"""
+import asyncio
+import re
+import time
+
+import pyotp
+import pytest
+from bson import ObjectId
+
+from tests.attack_helpers import mail_settled
+from tests.helpers import PASSWORD, assert_error, error_fields, link_token, sign_up
+from tests.users_fixtures import make_admin
+
+pytestmark = pytest.mark.gen_test
+
+APP = "https://app.example.com"
+NEW_PASSWORD = "a brand new password"
+MFA_REQUIRED = {"status": "Bad request", "statusCode": 401, "code": 401, "message": "Two-factor code required",
+                "mfaRequired": True}
+
+
+@pytest.fixture
+def settings_env():
+    return {"APP_URL": APP, "APP_NAME": "Task Board", "LOGIN_ATTEMPTS_LIMIT": "4"}
+
+
+def code(secret: str, steps: int = 0) -> str:
+    """The code an authenticator app shows now (steps=1: the next one, within the allowed drift)."""
+    return pyotp.TOTP(secret).at(time.time() + steps * 30)
+
+
+def wrong(right: str) -> str:
+    return f"{(int(right) + 1) % 1_000_000:06d}"
+
+
+async def set_up(api, token) -> str:
+    response = await api.post("/auth/2fa/setup", token=token, json={"currentPassword": PASSWORD})
+    assert response.code == 200, response
+    return response.json["secret"]
+
+
+async def turn_on(api, token) -> tuple:
+    """Set up and enable; returns (secret, recovery codes)."""
+    secret = await set_up(api, token)
+    response = await api.post("/auth/2fa/enable", token=token, json={"code": code(secret)})
+    assert response.code == 200, response
+    return secret, response.json["recoveryCodes"]
+
+
+async def login(api, otp=None, password=PASSWORD, email="ada@example.com"):
+    body = {"email": email, "password": password, **({"otp": otp} if otp is not None else {})}
+    return await api.post("/auth/login", json=body)
+
+
+async def test_setup_enable_and_sign_in_with_a_code(api, store):
+    ada = await sign_up(api)
+    user_id = ObjectId(ada.id)
+    assert_error(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": "not it at all"}), 401,
+                 "Authentication failed")
+    assert error_fields(await api.post("/auth/2fa/setup", token=ada.token, json={})) == {"currentPassword": "is required"}
+    assert "totpPending" not in await store.users.find_one({"_id": user_id})
+
+    setup = await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})
+    assert setup.code == 200, setup
+    secret = setup.json["secret"]
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret)
+    assert setup.json["otpauthUrl"] == f"otpauth://totp/Task%20Board:ada%40example.com?secret={secret}&issuer=Task%20Board"
+    stored = await store.users.find_one({"_id": user_id})
+    assert secret not in str(stored) and stored["totpPending"]  # sealed, never the base32 secret
+    assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is False
+    assert (await login(api)).code == 200  # pending: not on until enabled
+
+    right = code(secret)
+    assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": wrong(right)})) == {
+        "code": "is not the current code"}
+    assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": "12345"})) == {
+        "code": "must be 6 digits"}
+    assert (await store.users.find_one({"_id": user_id})) == stored  # refused: nothing changed
+    enabled = await api.post("/auth/2fa/enable", token=ada.token, json={"code": right})
+    assert enabled.code == 200, enabled
+    codes = enabled.json["recoveryCodes"]
+    assert len(codes) == len(set(codes)) == 10 and all(re.fullmatch(r"([a-z2-7]{4}-){3}[a-z2-7]{4}", c) for c in codes)
+    stored = await store.users.find_one({"_id": user_id})
+    assert stored["twoFactorEnabled"] is True and "totpPending" not in stored and len(stored["recoveryCodes"]) == 10
+    for text in (secret, *codes, *(c.replace("-", "") for c in codes)):
+        assert text not in str(stored)
+    assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is True
+    assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(secret, 1)})) == {
+        "code": "two-factor sign-in is already on"}
+    assert error_fields(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})) == {
+        "body": "two-factor sign-in is already on"}
+    assert (await store.users.find_one({"_id": user_id}))["totpSecret"] == stored["totpSecret"]
+
+    # Without otp: asked for it, and nothing else: no tokens, no cookie, no session.
+    sessions = await store.sessions.count_documents({})
+    asked = await login(api)
+    assert asked.code == 401 and asked.json == MFA_REQUIRED and not asked.headers.get_list("Set-Cookie")
+    assert_error(await login(api, otp=wrong(code(secret, 1))), 401, "Authentication failed")
+    # A right code with a wrong password: refused, and the code is not used up by it.
+    assert_error(await login(api, otp=code(secret, 1), password="not the password"), 401, "Authentication failed")
+    assert await store.sessions.count_documents({}) == sessions
+    signed_in = await login(api, otp=code(secret, 1))
+    assert signed_in.code == 200, signed_in
+    assert signed_in.json["tokens"]["access"]["token"] and signed_in.headers.get_list("Set-Cookie")
+    assert signed_in.json["data"]["user"]["twoFactorEnabled"] is True
+    # The same code again, inside its window: refused.
+    assert_error(await login(api, otp=code(secret, 1)), 401, "Authentication failed")
+    assert_error(await login(api, otp=right), 401, "Authentication failed")  # an older step too
+
+
+async def test_a_wrong_or_missing_password_never_says_whether_two_factor_is_on(api):
+    ada = await sign_up(api)
+    await turn_on(api, ada.token)
+    for response in (await login(api, password="not the password"), await login(api, email="nobody@example.com")):
+        assert_error(response, 401, "Authentication failed")
+        assert "mfaRequired" not in response.json
+
+
+async def test_recovery_codes_sign_in_once_each(api, store):
+    ada = await sign_up(api)
+    _, codes = await turn_on(api, ada.token)
+    typed = codes[0].upper().replace("-", " ")  # as a person may type it
+    assert (await login(api, otp=typed)).code == 200
+    assert_error(await login(api, otp=codes[0]), 401, "Authentication failed")
+    assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 9
+    assert (await login(api, otp=codes[1])).code == 200
+    assert_error(await login(api, otp="aaaa-bbbb-cccc-dddd"), 401, "Authentication failed")
+
+
+async def test_the_same_code_sent_twice_at_once_signs_in_once(api):
+    ada = await sign_up(api)
+    secret, codes = await turn_on(api, ada.token)
+    for otp in (code(secret, 1), codes[2]):
+        answers = await asyncio.gather(login(api, otp=otp), login(api, otp=otp))
+        assert sorted(a.code for a in answers) == [200, 401]
+
+
+async def test_the_login_limiter_counts_wrong_otps(api, store):
+    ada = await sign_up(api)
+    secret, codes = await turn_on(api, ada.token)
+    for _ in range(4):  # LOGIN_ATTEMPTS_LIMIT: the right password each time, a wrong code
+        assert_error(await login(api, otp=wrong(code(secret, 1))), 401, "Authentication failed")
+    limited = await login(api, otp=codes[0])
+    assert_error(limited, 429) and limited.headers["Retry-After"]
+    # Refused before any check: the recovery code was not used up.
+    assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 10
+
+
+async def test_a_right_password_without_its_second_factor_is_not_a_success(api):
+    """Only the second factor clears the attempts: a password guessed right cannot reset the count."""
+    ada = await sign_up(api)
+    secret, _ = await turn_on(api, ada.token)
+    for _ in range(4):
+        assert (await login(api)).json == MFA_REQUIRED
+    assert_error(await login(api, otp=code(secret, 1)), 429)
+
+
+async def test_the_setup_password_check_is_counted_like_a_login(api, store):
+    ada = await sign_up(api)
+    for _ in range(4):
+        assert_error(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": "wrong one!"}), 401)
+    assert_error(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD}), 429)
+    assert "totpPending" not in await store.users.find_one({"_id": ObjectId(ada.id)})
+
+
+async def test_a_new_setup_replaces_a_pending_one(api, store):
+    ada = await sign_up(api)
+    first = await set_up(api, ada.token)
+    second = await set_up(api, ada.token)
+    assert first != second
+    assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(first)})) == {
+        "code": "is not the current code"} or code(first) == code(second)
+    assert (await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(second)})).code == 200
+
+
+async def test_enable_without_setup_is_a_422(api, store):
+    ada = await sign_up(api)
+    assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": "123456"})) == {
+        "code": "set up two-factor sign-in first"}
+    assert "twoFactorEnabled" not in await store.users.find_one({"_id": ObjectId(ada.id)})
+
+
+async def test_enable_and_disable_end_the_other_sessions_and_keep_the_callers(api, store):
+    ada = await sign_up(api)
+    other = (await login(api)).json["tokens"]
+    secret, codes = await turn_on(api, ada.token)
+    assert_error(await api.get("/users/user", token=other["access"]["token"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": other["refresh"]["token"]}), 401)
+    assert (await api.get("/users/user", token=ada.token)).code == 200
+    assert (await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})).code == 200
+    laptop = (await login(api, otp=codes[0])).json["tokens"]
+    phone = (await login(api, otp=codes[1])).json["tokens"]
+
+    disable = {"currentPassword": PASSWORD, "code": codes[2]}
+    assert_error(await api.post("/auth/2fa/disable", token=phone["access"]["token"],
+                                json={**disable, "currentPassword": "not the password"}), 401)
+    assert error_fields(await api.post("/auth/2fa/disable", token=phone["access"]["token"],
+                                       json={**disable, "code": "aaaa-bbbb-cccc-dddd"})) == {
+        "code": "is not a current code or an unused recovery code"}
+    assert error_fields(await api.post("/auth/2fa/disable", token=phone["access"]["token"],
+                                       json={**disable, "code": wrong(code(secret, 1))})) == {
+        "code": "is not a current code or an unused recovery code"}
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert stored["twoFactorEnabled"] is True and len(stored["recoveryCodes"]) == 8
+    assert (await api.get("/users/user", token=laptop["access"]["token"])).code == 200  # refusals end nothing
+
+    assert (await api.post("/auth/2fa/disable", token=phone["access"]["token"], json=disable)).code == 204
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert stored["twoFactorEnabled"] is False
+    assert not {"totpSecret", "totpLastStep", "recoveryCodes", "totpPending"} & set(stored)
+    assert_error(await api.get("/users/user", token=laptop["access"]["token"]), 401)
+    assert (await api.get("/users/user", token=phone["access"]["token"])).json["twoFactorEnabled"] is False
+    assert (await login(api)).code == 200
+    assert error_fields(await api.post("/auth/2fa/disable", token=phone["access"]["token"], json=disable)) == {
+        "code": "two-factor sign-in is not on"}
+
+
+async def test_disable_with_a_current_code(api, store):
+    ada = await sign_up(api)
+    secret, _ = await turn_on(api, ada.token)
+    response = await api.post("/auth/2fa/disable", token=ada.token,
+                              json={"currentPassword": PASSWORD, "code": code(secret, 1)})
+    assert response.code == 204, response
+    assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["twoFactorEnabled"] is False
+
+
+async def test_wrong_codes_on_disable_are_counted_even_with_the_right_password(api, store):
+    ada = await sign_up(api)
+    _, codes = await turn_on(api, ada.token)
+    for _ in range(4):
+        response = await api.post("/auth/2fa/disable", token=ada.token,
+                                  json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"})
+        assert response.code == 422
+    assert_error(await api.post("/auth/2fa/disable", token=ada.token,
+                                json={"currentPassword": PASSWORD, "code": codes[0]}), 429)
+    assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["twoFactorEnabled"] is True
+
+
+async def test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_on(api, services, store):
+    ada = await sign_up(api)
+    admin = await make_admin(api, services)
+    await turn_on(api, ada.token)
+    before = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert_error(await api.put(f"/users/{ada.id}", token=ada.token, json={"twoFactorEnabled": False}), 403)
+    assert error_fields(await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": True})) == {
+        "twoFactorEnabled": "must be false: it is turned on with /auth/2fa/setup and /auth/2fa/enable"}
+    assert await store.users.find_one({"_id": ObjectId(ada.id)}) == before
+    assert_error(await api.put(f"/users/{admin.id}", token=admin.token, json={"twoFactorEnabled": False}), 403)
+
+    turned_off = await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})
+    assert turned_off.code == 200 and turned_off.json["twoFactorEnabled"] is False
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert not {"totpSecret", "totpLastStep", "recoveryCodes", "totpPending"} & set(stored)
+    assert stored["sessionEpoch"] == before["sessionEpoch"] + 1
+    assert_error(await api.get("/users/user", token=ada.token), 401)  # her sessions end with it
+    assert (await login(api)).code == 200
+    assert error_fields(await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})) == {
+        "body": "must change at least one field"}
+
+
+async def test_a_sealed_secret_copied_to_another_account_does_not_open(api, store):
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com")
+    secret, _ = await turn_on(api, ada.token)
+    stolen = await store.users.find_one({"_id": ObjectId(ada.id)})
+    await store.users.update_one({"_id": ObjectId(bob.id)}, {"$set": {
+        "twoFactorEnabled": True, "totpSecret": stolen["totpSecret"], "recoveryCodes": []}})
+    assert_error(await login(api, email="bob@example.com", otp=code(secret, 1)), 401, "Authentication failed")
+
+
+async def test_browsers_get_the_cookie_only_once_the_code_passed(api):
+    ada = await sign_up(api)
+    secret, _ = await turn_on(api, ada.token)
+    headers = {"Origin": APP}
+    response = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}, headers=headers)
+    assert response.code == 401 and not response.headers.get_list("Set-Cookie")
+    response = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD,
+                                                   "otp": code(secret, 1)}, headers=headers)
+    assert response.code == 200 and response.headers.get_list("Set-Cookie")
+
+
+class TestReset:
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return smtp_env
+
+    async def test_a_password_reset_leaves_two_factor_on(self, api, services, mailbox):
+        ada = await sign_up(api)
+        secret, _ = await turn_on(api, ada.token)
+        assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
+        token = link_token((await mailbox.wait_for(2))[1], "reset-password")
+        assert (await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})).code == 204
+        assert (await login(api, password=NEW_PASSWORD)).json == MFA_REQUIRED
+        assert (await login(api, password=NEW_PASSWORD, otp=code(secret, 1))).code == 200
+        await mail_settled(services)

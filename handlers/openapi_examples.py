@@ -30,7 +30,19 @@ press **Authorize**.
    tabs refreshing at once both get a pair. A mobile app should refresh from one place and store the new
    pair before using it.
 5. `POST /auth/logout` with `{"refreshToken"}` (or no body, with the bearer token or the session cookie)
-   ends that session. A password reset, a password change and account deletion end sessions too.
+   ends that session. A password reset, a password change and account deletion end sessions too; so do an
+   email or role change and two-factor turned on or off (the caller's own session is kept where they made
+   the change).
+6. **Your devices**: `GET /auth/sessions` lists the caller's sessions (`current` marks this one);
+   `DELETE /auth/sessions/{sessionId}` ends one at once, `DELETE /auth/sessions` all but the current one.
+
+## Two-factor sign-in (TOTP)
+`POST /auth/2fa/setup {"currentPassword"}` returns a `secret` and its `otpauthUrl` (show it as a QR code);
+`POST /auth/2fa/enable {"code"}` with the app's current code turns it on and returns 10 single-use
+`recoveryCodes` (shown once). Then `POST /auth/login` needs `otp` too: without it, a right password gets
+401 with `"mfaRequired": true` (ask for the code, send the login again with `otp`); a wrong code is
+`Authentication failed` and counts as a failed attempt. `POST /auth/2fa/disable {"currentPassword", "code"}`
+turns it off (a current code or an unused recovery code).
 
 ## Browser sessions (cookie)
 Login and registration also set `session=<opaque>; HttpOnly; SameSite=Lax; Path=/` (`Secure` on https),

@@ -114,7 +114,8 @@ REFRESH = "3q2-7wEXAMPLE-opaque-refresh-token-43-chars"
 
 USER = {"id": MARK_ID, "userId": MARK_ID, "name": "Mark Essien", "firstName": "Mark", "lastName": "Essien",
         "email": "markessien@hng.com", "phone": "09001234567", "username": None, "role": "user",
-        "isEmailVerified": False, "twoFactorEnabled": False, "profilePhotoUrl": None, "favoriteBoards": [], "createdAt": T0, "updatedAt": T0}
+        "isEmailVerified": False, "twoFactorEnabled": False, "profilePhotoUrl": None, "favoriteBoards": [],
+        "createdAt": T0, "updatedAt": T0}
 VERIFIED_USER = {**USER, "username": "mark.essien", "isEmailVerified": True,
                  "profilePhotoUrl": f"/users/{MARK_ID}/photo?v=Jq3mR9x2TtY8bWc1LpQe5A",
                  "favoriteBoards": ["board-42"], "updatedAt": "2026-01-16T08:00:00Z"}
@@ -189,8 +190,8 @@ OPERATIONS = {
     ("post", "/auth/verify-email"): {"request": {}},
     ("post", "/auth/2fa/setup"): {
         "request": {"currentPassword": PASSWORD},
-        "response": {"secret": TOTP_SECRET, "otpauthUrl": f"otpauth://totp/Accounts:markessien%40hng.com?secret="
-                                                          f"{TOTP_SECRET}&issuer=Accounts"}},
+        "response": {"secret": TOTP_SECRET, "otpauthUrl": "otpauth://totp/Accounts:markessien%40hng.com"
+                                                          f"?secret={TOTP_SECRET}&issuer=Accounts"}},
     ("post", "/auth/2fa/enable"): {
         "request": {"code": "492039"},
         "response": {"recoveryCodes": [code for code in (

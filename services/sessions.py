@@ -157,8 +157,8 @@ class Sessions:
         last_used = session.get("lastUsedAt")
         if last_used is None or last_used < now - LAST_USED_STEP:
             # Conditional, so of several processes and requests in the same minute only one writes.
-            await self.sessions.update_one({"_id": session["_id"], "lastUsedAt": {"$not": {"$gte": now - LAST_USED_STEP}}},
-                                           {"$set": {"lastUsedAt": now}})
+            stale = {"$not": {"$gte": now - LAST_USED_STEP}}  # older, or none (sessions from before lastUsedAt)
+            await self.sessions.update_one({"_id": session["_id"], "lastUsedAt": stale}, {"$set": {"lastUsedAt": now}})
         return user
 
     async def authenticate(self, access_token: str) -> tuple:

@@ -175,6 +175,6 @@ class TwoFactor:
                 {"$set": {"totpLastStep": step}})
             return result.modified_count == 1
         digest = recovery_hash(code)
-        result = await self.collection.update_one({"_id": user["_id"], "twoFactorEnabled": True, "recoveryCodes": digest},
-                                                  {"$pull": {"recoveryCodes": digest}})
+        unused = {"_id": user["_id"], "twoFactorEnabled": True, "recoveryCodes": digest}
+        result = await self.collection.update_one(unused, {"$pull": {"recoveryCodes": digest}})
         return result.modified_count == 1

@@ -106,7 +106,7 @@ async def test_ending_one_session_by_id_ends_its_access_refresh_and_cookie_at_on
     assert await store.tokens.count_documents({"sessionId": ObjectId(laptop["sid"])}) == 0
     assert await works(api, phone) == {"access": True, "cookie": True, "refresh": True}
     # Gone: a second time is a 404.
-    assert_error(await api.delete(f"/auth/sessions/{laptop['sid']}", token=phone["cookie"]), 401)
+    assert_error(await api.delete(f"/auth/sessions/{laptop['sid']}", token=phone["access"]), 404, "Session not found")
 
 
 async def test_another_users_unknown_or_malformed_session_id_is_a_404_and_ends_nothing(api, store):

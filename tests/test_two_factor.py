@@ -298,3 +298,32 @@ class TestReset:
         assert (await login(api, password=NEW_PASSWORD)).json == MFA_REQUIRED
         assert (await login(api, password=NEW_PASSWORD, otp=code(secret, 1))).code == 200
         await mail_settled(services)
+
+
+async def test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails(api, services, monkeypatch):
+    from pymongo.errors import NetworkTimeout
+
+    def network_timeout(*args, **kwargs):
+        raise NetworkTimeout("localhost:27017: timed out (configured timeouts: timeoutMS: 5000.0ms)")
+
+    ada = await sign_up(api)
+    secret = await set_up(api, ada.token)
+    other = (await login(api)).json["tokens"]
+    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
+    assert (await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(secret)})).code == 200
+    assert_error(await api.get("/users/user", token=other["access"]["token"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": other["refresh"]["token"]}), 401)
+    monkeypatch.undo()
+    other = (await login(api, otp=code(secret, 1))).json["tokens"]
+    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
+    turned_off = await api.post("/auth/2fa/disable", token=ada.token,
+                                json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"})
+    assert turned_off.code == 422  # a wrong code ends nothing
+    assert (await api.get("/users/user", token=other["access"]["token"])).code == 200
+    codes_left = (await api.post("/auth/2fa/disable", token=other["access"]["token"],
+                                 json={"currentPassword": PASSWORD, "code": code(secret, 1)}))
+    assert codes_left.code == 422  # that code was used by the login: refused
+    admin = await make_admin(api, services)
+    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})).code == 200
+    for token in (ada.token, other["access"]["token"]):
+        assert_error(await api.get("/users/user", token=token), 401)

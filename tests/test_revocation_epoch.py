@@ -290,3 +290,26 @@ async def test_a_login_racing_a_role_change_gets_no_session(api, services, store
     released.set()
     assert_error(await login, 401, "Authentication failed")
     assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 0
+
+
+async def test_sessions_from_before_epochs_stay_valid_until_the_next_change(api, services, store):
+    """Documents written by the previous version have no epoch, gen, accessJti or lastUsedAt: all read as 0."""
+    await sign_up(api)
+    old, mine = await Device.login(api), await Device.login(api)
+    await store.users.update_many({}, {"$unset": {"sessionEpoch": ""}})
+    await store.sessions.update_many({}, {"$unset": {"epoch": "", "gen": "", "lastUsedAt": "", "userAgent": "",
+                                                     "ipAddress": ""}})
+    await store.tokens.update_many({}, {"$unset": {"gen": "", "accessJti": ""}})
+    assert await old.works(api) == {"access": True, "cookie": True}
+    assert await old.refresh_works(api)
+    listed = await api.get("/auth/sessions", token=mine.access)
+    assert listed.code == 200 and len(listed.json["sessions"]) == 3
+    changed = await api.post("/auth/change-password", token=mine.access, json={
+        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+    assert changed.code == 204
+    await assert_ended(api, old)
+    assert (await api.get("/users/user", token=mine.access)).code == 200
+    # A refresh token from before names no access token: it cannot be told from a copy, so it ends too (the
+    # safe direction; that device signs in again once its access token expires).
+    assert not await mine.refresh_works(api)
+    await mail_settled(services)

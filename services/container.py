@@ -5,7 +5,9 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from services.database import StartupStopped
+from pymongo.errors import PyMongoError
+
+from services.database import StartupStopped, describe_error
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -20,6 +22,8 @@ from services.users import Users
 log = logging.getLogger("accounts.services")
 
 TTL_SWEEP_SECONDS = 60
+# How often every process finishes the account deletions a failure left half-done (docs/users.md).
+DELETION_SWEEP_SECONDS = 60
 # A crashed background task is restarted after this, doubling up to RESTART_MAX_SECONDS while it keeps crashing.
 RESTART_SECONDS = 0.5
 RESTART_MAX_SECONDS = 30.0
@@ -56,6 +60,7 @@ class Services:
         """Start the background work: indexes (retried until MongoDB answers), admin bootstrap, email."""
         self._spawn("database preparation", self._prepare_database)
         self._spawn("email sender", self.email_sender.run)
+        self._spawn("deletion sweep", self._sweep_deletions)
         if self.database.embedded:
             self._spawn("expiry sweep", self._sweep_expired)
 
@@ -85,7 +90,8 @@ class Services:
         try:
             await self._prepare_steps()
         except StartupStopped:
-            pass  # logged once by until_done; /ready answers 503 with the reason
+            # Logged by until_done; /ready answers 503 with the reason; the log repeats it each minute.
+            await self.database.remind_stopped()
 
     async def _prepare_steps(self) -> None:
         database, settings = self.database, self.settings
@@ -97,6 +103,21 @@ class Services:
         if settings.admin_email:
             await database.until_done("admin bootstrap", lambda: self.users.ensure_admin(
                 settings.admin_email, settings.admin_password, settings.admin_name))
+
+    async def _sweep_deletions(self) -> None:
+        """Finish, every DELETION_SWEEP_SECONDS, the account deletions a failure left half-done (here or in
+        another process), once start-up has confirmed the indexes; a transient error waits for the next round."""
+        while True:
+            await asyncio.sleep(DELETION_SWEEP_SECONDS)
+            if not self.database.indexes_ready:
+                continue
+            try:
+                finished = await self.users.replay_deletions()
+            except PyMongoError as error:
+                log.warning("deletion sweep failed (%s); next in %ss", describe_error(error), DELETION_SWEEP_SECONDS)
+                continue
+            if finished:
+                log.info("finished %d interrupted account deletion(s)", finished)
 
     async def _sweep_expired(self) -> None:
         while True:

@@ -22,6 +22,7 @@ class Organisations:
     """Create organisations, invite users into them, and manage who belongs to them."""
 
     def __init__(self, database):
+        self.database = database
         self.organisations = database[model.ORGANISATIONS]
         self.memberships = database[model.MEMBERSHIPS]
         self.invitations = database[model.INVITATIONS]
@@ -93,6 +94,7 @@ class Organisations:
     async def invite(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId) -> None:
         """Invite a user into an organisation; a member or an already invited user is left as they are;
         a new invitation past MAX_INVITATIONS_PER_HOUR from one inviter is a 429."""
+        self.database.require_unique_indexes()  # invitations.org_user_unique makes the upsert one invitation
         if await self.is_member(org_id, user_id):
             return
         try:
@@ -153,6 +155,7 @@ class Organisations:
 
     async def accept(self, org_id: ObjectId, user_id: ObjectId) -> dict:
         """Turn the user's invitation into a membership; 404 when there is no invitation."""
+        self.database.require_unique_indexes()  # before the claim: a 503 must leave the invitation in place
         # Claimed by deleting it: of two accepts, or an accept and a decline, exactly one finds it.
         if await self.invitations.find_one_and_delete({"orgId": org_id, "userId": user_id}) is None:
             raise not_found("Invitation not found")
@@ -181,6 +184,7 @@ class Organisations:
 
     async def add_member(self, org_id: ObjectId, user_id: ObjectId) -> None:
         """Make the user a member of the organisation; an existing member is left as they are."""
+        self.database.require_unique_indexes()  # memberships.org_user_unique makes the upsert one membership
         try:
             await self.memberships.update_one({"orgId": org_id, "userId": user_id},
                                               {"$setOnInsert": {"createdAt": utcnow()}}, upsert=True)

@@ -27,8 +27,17 @@ log = logging.getLogger("accounts.database")
 
 MAX_RETRY_SECONDS = 30.0
 
-# What makes two indexes different to MongoDB, besides their keys (name aside).
-COMPARED_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation")
+# What makes two indexes different to MongoDB, besides their keys (name aside); and whether the planner may use
+# it: a hidden index (listIndexes says `hidden: true`) still enforces its unique constraint but serves no query,
+# so it does not count as the declared one.
+COMPARED_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden")
+FLAGS = ("unique", "sparse", "hidden")  # absent and false are the same index
+# Two indexes on the same keys may coexist when these differ (createIndexes refuses the second, code 85,
+# otherwise): a different collation or a different partial filter makes another index.
+DISTINGUISHING_OPTIONS = ("collation", "partialFilterExpression")
+# A collation's option that every ICU locale defaults alike; listIndexes fills in all of them (and the ICU
+# version), so only the declared options and this one are compared.
+COLLATION_DEFAULTS = {"strength": 3}
 
 SYNC_COMMAND = "python run.py --sync-indexes"
 
@@ -195,12 +204,41 @@ def index_spec(document) -> dict:
     spec = {"key": [(field, _direction(value)) for field, value in dict(document["key"]).items()]}
     for option in COMPARED_OPTIONS:
         value = document.get(option)
-        if option in ("unique", "sparse"):
+        if option in FLAGS:
             if value:  # absent and false are the same index
                 spec[option] = True
         elif value is not None:  # expireAfterSeconds 0 is a TTL index
             spec[option] = int(value) if option == "expireAfterSeconds" else value
     return spec
+
+
+def same_index(found: dict, wanted: dict) -> bool:
+    """True when an index as the server lists it (index_spec of a listIndexes document) is the declared one."""
+    if found.keys() != wanted.keys():
+        return False
+    return all(_same_collation(found[option], wanted[option]) if option == "collation" else found[option] == wanted[option]
+               for option in found)
+
+
+def _same_collation(found: dict, wanted: dict) -> bool:
+    """The server lists a collation expanded with every option and its ICU version ({locale: "en", caseLevel:
+    false, caseFirst: "off", strength: 2, ..., version: "57.1"}): the declared options must match, and strength
+    (the same default in every locale); the locale-dependent defaults (caseFirst, alternate, backwards...) are
+    what the server filled in for the declared locale."""
+    return all(found.get(option) == value for option, value in {**COLLATION_DEFAULTS, **wanted}.items())
+
+
+def may_coexist(found: dict, wanted: dict) -> bool:
+    """True when the server keeps both an index it lists (found) and a declared one (wanted) on the same keys:
+    they differ in collation or partial filter."""
+    for option in DISTINGUISHING_OPTIONS:
+        if (option in found) != (option in wanted):
+            return True
+        if option in found:
+            same = _same_collation if option == "collation" else (lambda a, b: a == b)
+            if not same(found[option], wanted[option]):
+                return True
+    return False
 
 
 def _direction(value):
@@ -210,7 +248,7 @@ def _direction(value):
 def describe_spec(spec: dict) -> str:
     """An index spec as a shell user would write it: {email: 1} unique."""
     keys = ", ".join(f"{field}: {direction}" for field, direction in spec["key"])
-    options = " ".join(f"{option}={spec[option]}" if option != "unique" and option != "sparse" else option
+    options = " ".join(option if option in FLAGS else f"{option}={spec[option]}"
                        for option in COMPARED_OPTIONS if option in spec)
     return "{" + keys + "}" + (f" {options}" if options else "")
 
@@ -311,7 +349,7 @@ class Database:
             name, wanted = model.document["name"], index_spec(model.document)
             if name in existing:
                 found = index_spec(existing[name])
-                if found != wanted:
+                if not same_index(found, wanted):
                     plan.conflicts.append(f"{collection}.{name} is {describe_spec(found)} on the server, "
                                           f"declared {describe_spec(wanted)}")
                     plan.drops.append((collection, name))
@@ -319,7 +357,8 @@ class Database:
                 continue
             plan.missing.append((collection, model))
             for other, doc in existing.items():
-                if other not in declared_names and index_spec(doc)["key"] == wanted["key"]:
+                spec = index_spec(doc)
+                if other not in declared_names and spec["key"] == wanted["key"] and not may_coexist(spec, wanted):
                     plan.conflicts.append(f"{collection}.{other} {describe_spec(index_spec(doc))} has the keys of "
                                           f"{name}, declared {describe_spec(wanted)}")
                     plan.drops.append((collection, other))

@@ -41,7 +41,7 @@ class Services:
         # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
-        self.organisations = Organisations(database)
+        self.organisations = Organisations(database, settings.max_organisations_per_user)
         self.sessions = Sessions(database, settings)
         self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
@@ -49,9 +49,10 @@ class Services:
                                             settings.login_attempts_per_address)
         self.outbox = Outbox(database, settings)
         self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
-                           login_attempts=self.login_attempts, outbox=self.outbox)
+                           login_attempts=self.login_attempts, outbox=self.outbox,
+                           admin_query_seconds=settings.admin_query_timeout_ms / 1000)
         self.favourites = Favourites(database)
-        self.signups = Signups(database)
+        self.signups = Signups(database, settings.admin_query_timeout_ms / 1000)
         self.email_sender = EmailSender(self.outbox, settings)
         self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings)
         self._tasks = []

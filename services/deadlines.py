@@ -63,6 +63,12 @@ def budget(seconds: float):
         _CLOCK.reset(token)
 
 
+def current_budget() -> Optional[float]:
+    """The seconds of the budget the current task's database calls share, or None outside any."""
+    clock = _CLOCK.get()
+    return clock.seconds if clock is not None else None
+
+
 def detached() -> contextvars.Context:
     """A copy of the current context without the request's budget, for work that outlives the request
     (a task started by a request): its calls get a budget each, as background calls do."""

@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from models import organisations as org_model
 from models import users as model
 from models.common import ID_ONLY, utcnow
-from services import pagination
+from services import deadlines, pagination
 from services.email import mask_address
 from services.errors import ApiError, authentication_failed, field_error, forbidden, not_found
 
@@ -32,7 +32,8 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox):
+    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox,
+                 admin_query_seconds: float = 30.0):
         self.database = database
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
@@ -42,6 +43,7 @@ class Users:
         self.photos = photos
         self.login_attempts = login_attempts
         self.outbox = outbox
+        self.admin_query_seconds = admin_query_seconds
 
     async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
                      last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
@@ -166,7 +168,10 @@ class Users:
         if "role" in query:
             filters["role"] = query["role"]
         page = pagination.page_request(query, model.SORT_FIELDS, model.UNIQUE_SORT_FIELDS)
-        return await pagination.fetch_page(self.collection, filters, page)
+        # Admins only; a filtered page and its count may read the whole collection (models/users.py _LIST_SCAN):
+        # ADMIN_QUERY_TIMEOUT_MS instead of the request's budget (docs/users.md, "What admin queries cost").
+        with deadlines.budget(self.admin_query_seconds):
+            return await pagination.fetch_page(self.collection, filters, page)
 
     async def search_by_email(self, text: str, limit: int) -> list:
         """Up to limit users with a verified email starting with text (any case), by email."""

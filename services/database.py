@@ -267,6 +267,7 @@ class Database:
         self.indexes_ready = False
         # Why start-up stopped for good (index conflict, bad credentials...): /ready answers it.
         self.stopped_reason: Optional[str] = None
+        self._stop_line = ""  # the same, as logged with its fix (remind_stopped repeats it)
         self.index_build_timeout = index_build_timeout
         # Never more slots than Motor has threads: a call holding a slot then never queues for a thread, where
         # no deadline reaches it (services/deadlines.py).

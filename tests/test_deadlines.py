@@ -136,3 +136,25 @@ def test_a_clock_counts_only_the_time_calls_are_in_flight():
     clock.stop()
     spent = clock.spent
     assert clock.remaining() == 5.0 - spent  # stopped: time between calls (bcrypt, a body) does not count
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_work_a_request_leaves_behind_has_no_share_of_its_budget(api, services, monkeypatch):
+    # forgot-password answers at once and looks the account up afterwards: that look-up must not spend (or be
+    # cut short by) what is left of the answered request's budget; it gets a budget per call, as background work.
+    seen = []
+    real = services.users.find_by_email
+
+    async def noting(email):
+        seen.append(deadlines.current_budget())
+        return await real(email)
+
+    monkeypatch.setattr(services.users, "find_by_email", noting)
+    assert (await api.post("/auth/forgot-password", json={"email": "nobody@example.com"})).code == 204
+    while not seen:
+        await asyncio.sleep(0.01)
+    assert seen == [None]
+    # Within a request, the request's budget.
+    seen.clear()
+    assert (await api.post("/auth/login", json={"email": "nobody@example.com", "password": "password-123"})).code == 401
+    assert seen == [5.0]

@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 import pytest
+from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo import _csot as pymongo_csot
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
@@ -18,7 +19,8 @@ from services import database as database_module
 from services.database import Database, describe_error
 from services.container import Services
 from tests.conftest import stop_services
-from tests.helpers import assert_error, server_error
+from tests.helpers import PASSWORD, assert_error, server_error, sign_up
+from tests.organisations_fixtures import invite, org_ids
 
 ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-123"}
 
@@ -397,3 +399,37 @@ class TestSlowIndexBuild:
 
 def progress(caplog) -> list:
     return [r.getMessage() for r in database_log(caplog) if "still building" in r.getMessage()]
+
+
+class TestUniqueWritesWaitForTheIndexes:
+    """Every write that relies on a unique index answers 503 while the indexes are unconfirmed (as after a
+    restart whose index step is still running) and changes nothing; the rest of the API is served."""
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_each_refused_and_nothing_changes(self, api, services, store):
+        ada = await sign_up(api)
+        bob = await sign_up(api, email="bob@example.com", name="Bob Builder")
+        bobs_org = (await org_ids(api, bob.token))[0]
+        assert (await invite(api, bob.token, bobs_org, ada.id)).code == 200
+        adas_org = (await org_ids(api, ada.token))[0]
+        before = {name: await getattr(store, name).count_documents({})
+                  for name in ("users", "organisations", "memberships", "invitations")}
+        services.database.indexes_ready = False  # what start-up holds until its index step has finished
+
+        waiting = "Database indexes are being created"
+        assert_error(await api.post("/auth/register", json={"email": "cy@example.com", "password": PASSWORD,
+                                                            "name": "Cy Young"}), 503, waiting)
+        assert_error(await api.put(f"/users/{ada.id}", json={"email": "ada2@example.com",
+                                                              "currentPassword": PASSWORD}, token=ada.token), 503, waiting)
+        assert_error(await api.put(f"/users/{ada.id}", json={"username": "ada"}, token=ada.token), 503, waiting)
+        assert_error(await invite(api, ada.token, adas_org, bob.id), 503, waiting)
+        assert_error(await api.post(f"/api/invitations/{bobs_org}/accept", token=ada.token), 503, waiting)
+        after = {name: await getattr(store, name).count_documents({}) for name in before}
+        assert after == before
+        user = await store.users.find_one({"_id": ObjectId(ada.id)})
+        assert user["email"] == "ada@example.com" and "username" not in user
+        # Writes that rely on no unique index, and reads, are served.
+        assert (await api.put(f"/users/{ada.id}", json={"phone": "+44 20 7946 0000"}, token=ada.token)).code == 200
+        assert (await api.get("/api/invitations", token=ada.token)).code == 200
+        services.database.indexes_ready = True
+        assert (await api.post(f"/api/invitations/{bobs_org}/accept", token=ada.token)).code == 200

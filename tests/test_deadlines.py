@@ -65,7 +65,7 @@ async def test_the_budget_reaches_motors_thread():
         with deadlines.budget(0.25), pytest.raises(ServerSelectionTimeoutError) as caught:
             await gate.run(client.accounts.users.find_one, {})
         timeout = float(str(caught.value).split("Timeout: ")[1].split("s,")[0])
-        assert 0 < timeout <= 0.25
+        assert timeout <= 0.25  # what was left of the budget when the thread ran, never the 20 s
     finally:
         client.close()
 

@@ -143,7 +143,23 @@ class Settings:
                                       "server selection / connect timeout")
     mongodb_operation_timeout_ms: int = setting(
         "MONGODB_OPERATION_TIMEOUT_MS", integer(100, 600000), 5000,
-        "the longest any database operation may take (`timeoutMS`); past it the request is a 503")
+        "a request's one database deadline: its time waiting for the database (for a slot, a thread, the "
+        "server) in total; past it the request is a 503")
+    mongodb_max_in_flight: int = setting(
+        "MONGODB_MAX_IN_FLIGHT", integer(1, 10000), 0,
+        "database calls in flight per process; more wait for a slot, within their deadline (at most Motor's "
+        "threads)", "*(Motor's threads: 5 × cores)*")
+    mongodb_index_build_timeout_ms: int = setting(
+        "MONGODB_INDEX_BUILD_TIMEOUT_MS", integer(1000, 86_400_000), 3_600_000,
+        "the longest one index build may take (start-up, `--sync-indexes`); past it the build is abandoned "
+        "and retried")
+    admin_query_timeout_ms: int = setting(
+        "ADMIN_QUERY_TIMEOUT_MS", integer(100, 600000), 30_000,
+        "the database deadline of admin reports (`usersByMonth`) and filtered admin listings, instead of "
+        "`MONGODB_OPERATION_TIMEOUT_MS`")
+    max_organisations_per_user: int = setting(
+        "MAX_ORGANISATIONS_PER_USER", integer(1, 100_000), 1000,
+        "organisations one user may belong to; creating or accepting past it is a 422")
     # Short HS256 keys can be brute-forced offline from any token (CWE-326).
     jwt_secret: str = setting("JWT_SECRET", secret(32), "",
                               "HS256 key, at least 32 characters; required with `MONGODB_URI`",

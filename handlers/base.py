@@ -17,7 +17,7 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from models.common import parse_object_id
 from services.database import describe_error, driver_error_answer
-from services import metrics
+from services import deadlines, metrics
 from services.errors import ApiError, forbidden, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate, validator_for
 
@@ -163,6 +163,9 @@ class BaseHandler(RequestHandler):
 
     async def prepare(self) -> None:
         """Decide early answers (body far too large, 401) without giving them: see after_body."""
+        # The request's one database budget, MONGODB_OPERATION_TIMEOUT_MS, spent while it waits for the
+        # database: an outage is a 503 within it, however many requests queue (docs/mongodb.md, CWE-400).
+        deadlines.start_request(self.config.mongodb_operation_timeout_ms / 1000)
         self._limit_body()
         if self.request.method != "OPTIONS" and not self.public:
             try:

@@ -276,7 +276,8 @@ def paths() -> dict:
                                              r.API_USER, path=("id",), errors=(403,))},
         "/api/organisations": {
             "get": operation("The caller's organisations", "api", 200, r.ORGANISATIONS),
-            "post": operation("Create an organisation; the caller becomes a member", "api", 201,
+            "post": operation("Create an organisation; the caller becomes a member (a 422 past "
+                              "MAX_ORGANISATIONS_PER_USER)", "api", 201,
                               r.ORGANISATION_CREATED, body=organisations.CREATE),
         },
         "/api/organisations/{orgId}": {"get": operation("An organisation (members only)", "api", 200,
@@ -290,8 +291,8 @@ def paths() -> dict:
         "/api/invitations": {"get": operation("The caller's pending invitations, newest first (at most 100)", "api",
                                               200, r.INVITATIONS)},
         "/api/invitations/{orgId}/accept": {"post": operation(
-            "Accept an invitation: the caller becomes a member", "api", 200, r.INVITATION_ACCEPTED,
-            path=("orgId",))},
+            "Accept an invitation: the caller becomes a member (a 422 past MAX_ORGANISATIONS_PER_USER, the "
+            "invitation kept)", "api", 200, r.INVITATION_ACCEPTED, path=("orgId",), errors=(422,))},
         "/api/invitations/{orgId}": {"delete": operation("Decline an invitation", "api", 204, path=("orgId",))},
     }
 

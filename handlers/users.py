@@ -72,7 +72,7 @@ class UserHandler(UsersBaseHandler):
     patch = put
 
     async def post(self, raw_id: str) -> None:
-        user = await self.target_user(raw_id)
+        user = await self.services.users.deletion_target(self.current_user, self.path_id(raw_id, "User"))
         password = self.json_body(schemas.DELETE).get("password")
         await self.services.users.delete(user, actor=self.current_user, password=password,
                                          address=self.client_address())
@@ -161,7 +161,7 @@ class PhotoHandler(UsersBaseHandler):
         if "v" in query:
             user_id = parse_object_id(raw_id)
             # The version is the capability: unguessable, checked in constant time, so no token (CWE-639).
-            photo = await self.services.photos.published(user_id, query["v"], size) if user_id else None
+            photo = await self.services.users.published_photo(user_id, query["v"], size) if user_id else None
             cache_control = photo_model.PUBLIC_CACHE
         else:
             await self.authenticate()

@@ -74,7 +74,8 @@ QUERY_EXCEPTIONS = [
     for size in range(len(_LIST_FILTERS) + 1) for subset in combinations(_LIST_FILTERS, size)
 ] + [
     {"collection": DELETIONS, "fields": {}, "source": "services/users.py",
-     "why": "The start-up replay reads the whole deletion journal, which holds only deletions in progress."},
+     "why": "The deletion sweep (every minute, in every process) reads the whole deletion journal, which holds "
+            "only deletions in progress."},
 ]
 
 

@@ -5,7 +5,7 @@ import logging
 from bson import ObjectId
 
 from models import sessions as session_model
-from services import metrics
+from services import deadlines, metrics
 from services.errors import ApiError, authentication_failed, two_factor_required, unauthenticated
 from services.users import normalise_email
 
@@ -147,7 +147,8 @@ class Auth:
 
     def _after_answer(self, what: str, work) -> None:
         """Run work in a background task, so the answer takes as long whether or not the account exists (CWE-208)."""
-        task = asyncio.get_running_loop().create_task(_logged(what, work))
+        # Its own database budget per call, not what is left of the answered request's (services/deadlines.py).
+        task = asyncio.get_running_loop().create_task(_logged(what, work), context=deadlines.detached())
         self.background.add(task)  # held until done: the event loop keeps only weak references to tasks
         task.add_done_callback(self.background.discard)
 

@@ -5,7 +5,9 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from services.database import StartupStopped
+from pymongo.errors import PyMongoError
+
+from services.database import StartupStopped, describe_error
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -21,6 +23,8 @@ from services.users import Users
 log = logging.getLogger("accounts.services")
 
 TTL_SWEEP_SECONDS = 60
+# How often every process finishes the account deletions a failure left half-done (docs/users.md).
+DELETION_SWEEP_SECONDS = 60
 # A crashed background task is restarted after this, doubling up to RESTART_MAX_SECONDS while it keeps crashing.
 RESTART_SECONDS = 0.5
 RESTART_MAX_SECONDS = 30.0
@@ -38,7 +42,7 @@ class Services:
         # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
-        self.organisations = Organisations(database)
+        self.organisations = Organisations(database, settings.max_organisations_per_user)
         self.sessions = Sessions(database, settings)
         self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
@@ -46,9 +50,10 @@ class Services:
                                             settings.login_attempts_per_address)
         self.outbox = Outbox(database, settings)
         self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
-                           login_attempts=self.login_attempts, outbox=self.outbox)
+                           login_attempts=self.login_attempts, outbox=self.outbox,
+                           admin_query_seconds=settings.admin_query_timeout_ms / 1000)
         self.favourites = Favourites(database)
-        self.signups = Signups(database)
+        self.signups = Signups(database, settings.admin_query_timeout_ms / 1000)
         self.email_sender = EmailSender(self.outbox, settings)
         self.two_factor = TwoFactor(database, settings, users=self.users, sessions=self.sessions)
         self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings,
@@ -59,6 +64,7 @@ class Services:
         """Start the background work: indexes (retried until MongoDB answers), admin bootstrap, email."""
         self._spawn("database preparation", self._prepare_database)
         self._spawn("email sender", self.email_sender.run)
+        self._spawn("deletion sweep", self._sweep_deletions)
         if self.database.embedded:
             self._spawn("expiry sweep", self._sweep_expired)
 
@@ -88,7 +94,8 @@ class Services:
         try:
             await self._prepare_steps()
         except StartupStopped:
-            pass  # logged once by until_done; /ready answers 503 with the reason
+            # Logged by until_done; /ready answers 503 with the reason; the log repeats it each minute.
+            await self.database.remind_stopped()
 
     async def _prepare_steps(self) -> None:
         database, settings = self.database, self.settings
@@ -100,6 +107,21 @@ class Services:
         if settings.admin_email:
             await database.until_done("admin bootstrap", lambda: self.users.ensure_admin(
                 settings.admin_email, settings.admin_password, settings.admin_name))
+
+    async def _sweep_deletions(self) -> None:
+        """Finish, every DELETION_SWEEP_SECONDS, the account deletions a failure left half-done (here or in
+        another process), once start-up has confirmed the indexes; a transient error waits for the next round."""
+        while True:
+            await asyncio.sleep(DELETION_SWEEP_SECONDS)
+            if not self.database.indexes_ready:
+                continue
+            try:
+                finished = await self.users.replay_deletions()
+            except PyMongoError as error:
+                log.warning("deletion sweep failed (%s); next in %ss", describe_error(error), DELETION_SWEEP_SECONDS)
+                continue
+            if finished:
+                log.info("finished %d interrupted account deletion(s)", finished)
 
     async def _sweep_expired(self) -> None:
         while True:

@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import time
 from typing import Optional
 
 import bson
@@ -19,29 +20,47 @@ from pymongo.errors import ConfigurationError, ConnectionFailure, DocumentTooLar
 
 from models.common import utcnow
 from models.indexes import INDEXES, RETIRED_INDEXES
+from services.deadlines import Gate, GatedCollection
+from services.errors import ApiError
 
 log = logging.getLogger("accounts.database")
 
 MAX_RETRY_SECONDS = 30.0
 
-# What makes two indexes different to MongoDB, besides their keys (name aside).
-COMPARED_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation")
+# What makes two indexes different to MongoDB, besides their keys (name aside); and whether the planner may use
+# it: a hidden index (listIndexes says `hidden: true`) still enforces its unique constraint but serves no query,
+# so it does not count as the declared one.
+COMPARED_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden")
+FLAGS = ("unique", "sparse", "hidden")  # absent and false are the same index
+# Two indexes on the same keys may coexist when these differ (createIndexes refuses the second, code 85,
+# otherwise): a different collation or a different partial filter makes another index.
+DISTINGUISHING_OPTIONS = ("collation", "partialFilterExpression")
+# A collation's option that every ICU locale defaults alike; listIndexes fills in all of them (and the ICU
+# version), so only the declared options and this one are compared.
+COLLATION_DEFAULTS = {"strength": 3}
 
 SYNC_COMMAND = "python run.py --sync-indexes"
 
-# Server error codes that mean "this server cannot answer right now, another try may work": a member
-# stepping down or shutting down, the network, a cursor the server dropped (a new request opens a new
-# one), a write or index build racing another. Most reach us as pymongo's NotPrimaryError (a
-# ConnectionFailure); listed for those that do not.
+# Server error codes that mean "this server cannot answer right now, another try may work" (the server's
+# src/mongo/base/error_codes.yml names them): a member stepping down or shutting down, the network, a replica
+# set still electing or still making its keys, a lock or a write racing another, a cursor the server dropped
+# (a new request opens a new one). Most reach us as pymongo's NotPrimaryError (a ConnectionFailure) or with a
+# label below; listed for those that do not. A request meeting one answers 503 "Database unavailable";
+# start-up retries it with a backoff. Everything else at start-up waits for a person (FIXES).
 TRANSIENT_CODES = frozenset({
     6,  # HostUnreachable
     7,  # HostNotFound
+    24,  # LockTimeout: a lock held by another operation (an index build, a collection drop) past its wait
     43,  # CursorNotFound
+    46,  # LockBusy: the same, refused at once rather than waited for
     89,  # NetworkTimeout
     91,  # ShutdownInProgress
     112,  # WriteConflict
+    133,  # FailedToSatisfyReadPreference: no member of the wanted kind yet (an election under way)
     134,  # ReadConcernMajorityNotAvailableYet
     189,  # PrimarySteppedDown
+    202,  # NetworkInterfaceExceededTimeLimit: a member-to-member call (a commit quorum) ran out of time
+    211,  # KeyNotFound: a new replica set has not made its cluster-time signing keys yet
     262,  # ExceededTimeLimit
     276,  # IndexBuildAborted (another process's build of the same index was interrupted)
     285,  # IndexBuildAlreadyInProgress (several processes starting at once build the same index)
@@ -53,7 +72,10 @@ TRANSIENT_CODES = frozenset({
     13435,  # NotPrimaryNoSecondaryOk
     13436,  # NotPrimaryOrSecondary
 })
-TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError")
+# Labels the server or the driver puts on errors that another try may fix: the retryable-writes and
+# transactions specifications' two, and pymongo 4.20's overload pair (pool_shared.py adds both when a
+# server sheds load; mongo_client.py retries on them).
+TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError", "RetryableError", "SystemOverloadedError")
 
 # What ops should do about a start-up error that waiting will not fix, by server code.
 FIXES = {
@@ -65,6 +87,11 @@ FIXES = {
            f"(docs/mongodb.md), then run `{SYNC_COMMAND}` or restart",
 }
 DEFAULT_FIX = "see docs/mongodb.md; restart once it is fixed"
+
+# How often start-up says it is still retrying, or still waiting for a person; and how often an index build
+# that has not finished says so.
+LOG_EVERY_SECONDS = 60.0
+INDEX_PROGRESS_SECONDS = 30.0
 
 _DRIVER_DIRS = tuple(os.path.dirname(module.__file__) + os.sep for module in (bson, pymongo))
 
@@ -127,9 +154,13 @@ def _bson_encoding_error(error: BaseException) -> bool:
 def describe_error(error: BaseException) -> str:
     """Class, server code and code name of a driver error, for one log line (no document values)."""
     text = error.__class__.__name__
+    details = getattr(error, "details", None)
+    details = details if isinstance(details, dict) else {}
     code = getattr(error, "code", None)
+    if code is None:
+        code = details.get("code")  # NotPrimaryError (a ConnectionFailure) keeps the server's code in its details only
     if code is not None:
-        name = (getattr(error, "details", None) or {}).get("codeName")
+        name = details.get("codeName")
         text += f" code={code}" + (f" ({name})" if name else "")
     return text
 
@@ -173,12 +204,41 @@ def index_spec(document) -> dict:
     spec = {"key": [(field, _direction(value)) for field, value in dict(document["key"]).items()]}
     for option in COMPARED_OPTIONS:
         value = document.get(option)
-        if option in ("unique", "sparse"):
+        if option in FLAGS:
             if value:  # absent and false are the same index
                 spec[option] = True
         elif value is not None:  # expireAfterSeconds 0 is a TTL index
             spec[option] = int(value) if option == "expireAfterSeconds" else value
     return spec
+
+
+def same_index(found: dict, wanted: dict) -> bool:
+    """True when an index as the server lists it (index_spec of a listIndexes document) is the declared one."""
+    if found.keys() != wanted.keys():
+        return False
+    return all(_same_collation(found[option], wanted[option]) if option == "collation" else found[option] == wanted[option]
+               for option in found)
+
+
+def _same_collation(found: dict, wanted: dict) -> bool:
+    """The server lists a collation expanded with every option and its ICU version ({locale: "en", caseLevel:
+    false, caseFirst: "off", strength: 2, ..., version: "57.1"}): the declared options must match, and strength
+    (the same default in every locale); the locale-dependent defaults (caseFirst, alternate, backwards...) are
+    what the server filled in for the declared locale."""
+    return all(found.get(option) == value for option, value in {**COLLATION_DEFAULTS, **wanted}.items())
+
+
+def may_coexist(found: dict, wanted: dict) -> bool:
+    """True when the server keeps both an index it lists (found) and a declared one (wanted) on the same keys:
+    they differ in collation or partial filter."""
+    for option in DISTINGUISHING_OPTIONS:
+        if (option in found) != (option in wanted):
+            return True
+        if option in found:
+            same = _same_collation if option == "collation" else (lambda a, b: a == b)
+            if not same(found[option], wanted[option]):
+                return True
+    return False
 
 
 def _direction(value):
@@ -188,17 +248,18 @@ def _direction(value):
 def describe_spec(spec: dict) -> str:
     """An index spec as a shell user would write it: {email: 1} unique."""
     keys = ", ".join(f"{field}: {direction}" for field, direction in spec["key"])
-    options = " ".join(f"{option}={spec[option]}" if option != "unique" and option != "sparse" else option
+    options = " ".join(option if option in FLAGS else f"{option}={spec[option]}"
                        for option in COMPARED_OPTIONS if option in spec)
     return "{" + keys + "}" + (f" {options}" if options else "")
 
 
 class Database:
-    """One MongoDB database with the service's collections and indexes."""
+    """One MongoDB database with the service's collections and indexes, and the gate every call passes."""
 
     RETRY_SECONDS = 2.0  # the first wait of until_done; it doubles up to MAX_RETRY_SECONDS
 
-    def __init__(self, client, name: str, embedded: bool, index_client_factory=None):
+    def __init__(self, client, name: str, embedded: bool, *, operation_timeout: float = 5.0,
+                 index_build_timeout: float = 3600.0, max_in_flight: int = 0):
         self.client = client
         self.name = name
         self.db = client[name]
@@ -206,48 +267,52 @@ class Database:
         self.indexes_ready = False
         # Why start-up stopped for good (index conflict, bad credentials...): /ready answers it.
         self.stopped_reason: Optional[str] = None
-        self._index_client_factory = index_client_factory
-        self._index_client = None
+        self._stop_line = ""  # the same, as logged with its fix (remind_stopped repeats it)
+        self.index_build_timeout = index_build_timeout
+        # Never more slots than Motor has threads: a call holding a slot then never queues for a thread, where
+        # no deadline reaches it (services/deadlines.py).
+        threads = motor_threads()
+        self.gate = Gate(min(max_in_flight, threads) if max_in_flight else threads, operation_timeout)
 
     @classmethod
     def connect(cls, settings) -> "Database":
-        """Open the client; never blocks: Motor connects lazily and each operation times out."""
+        """Open the one client of this process; never blocks: Motor connects lazily and each call times out."""
+        options = dict(operation_timeout=settings.mongodb_operation_timeout_ms / 1000,
+                       index_build_timeout=settings.mongodb_index_build_timeout_ms / 1000,
+                       max_in_flight=settings.mongodb_max_in_flight)
         if settings.embedded:
             from mongomock_motor import AsyncMongoMockClient
 
-            return cls(AsyncMongoMockClient(tz_aware=True), settings.mongodb_db, embedded=True)
+            return cls(AsyncMongoMockClient(tz_aware=True), settings.mongodb_db, embedded=True, **options)
         from motor.motor_asyncio import AsyncIOMotorClient
 
         timeout = settings.mongodb_timeout_ms
-        # A down or unreachable server must turn into a 503 within seconds, never a hung request.
-        reach = dict(tz_aware=True, appname="accounts", serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
-        # timeoutMS (client-side operation timeout, PyMongo 4.2+): every operation, server selection,
-        # connection checkout and server time included, ends within it (then a 503); socketTimeoutMS is
-        # ignored under it.
-        client = AsyncIOMotorClient(settings.mongodb_uri, timeoutMS=settings.mongodb_operation_timeout_ms, **reach)
-        # Index builds on a big collection take minutes, and a build cut off by the operation timeout
-        # (sent as maxTimeMS) is abandoned: index management uses its own client, without one.
-        return cls(client, settings.mongodb_db, embedded=False,
-                   index_client_factory=lambda: AsyncIOMotorClient(settings.mongodb_uri, **reach))
+        # timeoutMS (client-side operation timeout, PyMongo 4.2+) is the bound of a call made outside any
+        # pymongo.timeout block; every call of the service is made inside one (the gate's, or an index build's),
+        # which overrides it. Given as a keyword it also overrides a timeoutMS in MONGODB_URI, and under it a
+        # socketTimeoutMS there is ignored (pool_shared.py apply_timeout uses the remaining time instead).
+        client = AsyncIOMotorClient(settings.mongodb_uri, timeoutMS=settings.mongodb_operation_timeout_ms,
+                                    tz_aware=True, appname="accounts", serverSelectionTimeoutMS=timeout,
+                                    connectTimeoutMS=timeout)
+        return cls(client, settings.mongodb_db, embedded=False, **options)
 
     def __getitem__(self, collection: str):
-        return self.db[collection]
-
-    def _index_db(self):
-        """The database as index management reaches it (no operation timeout on a real server)."""
-        if self._index_client_factory is None:
-            return self.db
-        if self._index_client is None:
-            self._index_client = self._index_client_factory()
-        return self._index_client[self.name]
+        return GatedCollection(self.db[collection], self.gate)
 
     async def ping(self) -> bool:
-        """True when the server answers a ping."""
+        """True when the server answers a ping (within the caller's budget, like any call)."""
         try:
-            await self.db.command("ping")
+            await self.gate.run(self.db.command, "ping")
             return True
         except PyMongoError:
             return False
+
+    def require_unique_indexes(self) -> None:
+        """503 until start-up has confirmed the declared indexes: a write that relies on a unique index
+        (registration, an email or username change, an invitation, a membership) must not run without it."""
+        if not self.indexes_ready:
+            # Without the index two concurrent sign-ups could both take one email (CWE-362).
+            raise ApiError(503, "Database indexes are being created", headers={"Retry-After": "5"})
 
     async def ensure_indexes(self) -> None:
         """Create every declared index that is missing; IndexConflict when existing ones differ."""
@@ -261,20 +326,20 @@ class Database:
         """Drop the indexes that differ from the declared ones or are retired, then create what is
         missing (python run.py --sync-indexes); report() gets one line per change."""
         plan = await self.index_plan()
-        db = self._index_db()
         for collection, name in plan.drops:
-            await db[collection].drop_index(name)
+            with pymongo.timeout(self.index_build_timeout):
+                await self.db[collection].drop_index(name)
             report(f"{collection}: dropped index {name}")
         await self._create(plan.missing, report)
         self.indexes_ready = True
         return plan
 
     async def index_plan(self) -> IndexPlan:
-        """Compare the declared indexes with the server's (list_indexes), collection by collection."""
+        """Compare the declared indexes with the server's (list_indexes), collection by collection. Read
+        within the ordinary operation timeout: an unreachable server is retried in seconds."""
         plan = IndexPlan()
-        db = self._index_db()
         for collection, models in INDEXES.items():
-            existing = {doc["name"]: doc async for doc in db[collection].list_indexes() if doc["name"] != "_id_"}
+            existing = {doc["name"]: doc async for doc in self[collection].list_indexes() if doc["name"] != "_id_"}
             self._plan_collection(plan, collection, [self._as_created(model) for model in models], existing)
         return plan
 
@@ -285,7 +350,7 @@ class Database:
             name, wanted = model.document["name"], index_spec(model.document)
             if name in existing:
                 found = index_spec(existing[name])
-                if found != wanted:
+                if not same_index(found, wanted):
                     plan.conflicts.append(f"{collection}.{name} is {describe_spec(found)} on the server, "
                                           f"declared {describe_spec(wanted)}")
                     plan.drops.append((collection, name))
@@ -293,7 +358,8 @@ class Database:
                 continue
             plan.missing.append((collection, model))
             for other, doc in existing.items():
-                if other not in declared_names and index_spec(doc)["key"] == wanted["key"]:
+                spec = index_spec(doc)
+                if other not in declared_names and spec["key"] == wanted["key"] and not may_coexist(spec, wanted):
                     plan.conflicts.append(f"{collection}.{other} {describe_spec(index_spec(doc))} has the keys of "
                                           f"{name}, declared {describe_spec(wanted)}")
                     plan.drops.append((collection, other))
@@ -303,11 +369,34 @@ class Database:
                 plan.drops.append((collection, name))
 
     async def _create(self, missing: list, report=None) -> None:
-        db = self._index_db()
         for collection, model in missing:
-            await db[collection].create_indexes([model])
+            await self._build(collection, model)
             if report:
                 report(f"{collection}: created index {model.document['name']} {describe_spec(index_spec(model.document))}")
+
+    async def _build(self, collection: str, model: IndexModel) -> None:
+        """createIndexes for one index under its own bound (MONGODB_INDEX_BUILD_TIMEOUT_MS, not the operation
+        timeout: a build interrupted by maxTimeMS is abandoned), saying every INDEX_PROGRESS_SECONDS that it
+        is still running (on a replica set it waits for its commit quorum: with a voting member down, for good)."""
+        name = f"{collection}.{model.document['name']}"
+        started = time.monotonic()
+
+        async def progress():
+            while True:
+                await asyncio.sleep(INDEX_PROGRESS_SECONDS)
+                log.info("creating index %s: still building after %.0fs (bound %.0fs, "
+                         "MONGODB_INDEX_BUILD_TIMEOUT_MS); on a replica set the build waits for every voting "
+                         "member (its commit quorum)", name, time.monotonic() - started, self.index_build_timeout)
+
+        reporter = asyncio.get_running_loop().create_task(progress())
+        try:
+            with pymongo.timeout(self.index_build_timeout):
+                await self.db[collection].create_indexes([model])
+        finally:
+            reporter.cancel()
+        elapsed = time.monotonic() - started
+        if elapsed >= INDEX_PROGRESS_SECONDS:
+            log.info("created index %s in %.0fs", name, elapsed)
 
     def _as_created(self, model: IndexModel) -> IndexModel:
         """The index as this store gets it. The stand-in would check every document's expiry on every
@@ -324,12 +413,18 @@ class Database:
         return IndexModel(list(spec["key"].items()), **options)
 
     async def until_done(self, what: str, operation):
-        """Await operation() until it succeeds, backing off while MongoDB cannot be reached; its result.
-        An error that waiting cannot fix is logged once and raises StartupStopped."""
+        """Await operation() until it succeeds, backing off while the error is transient (is_unavailable), with
+        one line a minute while it lasts; its result. An error that waiting cannot fix is logged and raises
+        StartupStopped (remind_stopped then repeats it each minute)."""
         delay = self.RETRY_SECONDS
+        failures, first, logged = 0, time.monotonic(), None
         while True:
             try:
-                return await operation()
+                result = await operation()
+                if failures:
+                    log.info("%s succeeded after %d failed attempt(s) over %.0fs", what, failures,
+                             time.monotonic() - first)
+                return result
             except IndexConflict as conflict:
                 names = ", ".join(f"{collection}.{name}" for collection, name in conflict.plan.drops)
                 self._stop(what, f"index conflict on {names}", f"index conflict: {conflict}",
@@ -338,15 +433,28 @@ class Database:
                 if not is_unavailable(error):
                     self._stop(what, describe_error(error), f"{describe_error(error)}: {server_message(error)}",
                                fix_for(error))
-                log.warning("%s failed (%s); retrying in %.0fs", what, describe_error(error), delay)
+                failures += 1
+                now = time.monotonic()
+                if logged is None or now - logged >= LOG_EVERY_SECONDS:
+                    logged = now
+                    log.warning("%s failed (%s: %s); retrying, next in %.0fs (%d attempt(s) failed over %.0fs; the "
+                                "service is not ready meanwhile)", what, describe_error(error), server_message(error),
+                                delay, failures, now - first)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     def _stop(self, what: str, cause: str, detail: str, fix: str):
         """Log the one line ops need, keep the reason for /ready, and end the start-up steps."""
         self.stopped_reason = f"{what} failed: {cause}; {fix}"
+        self._stop_line = f"{detail}; fix: {fix}"
         log.error("%s failed and will not be retried (the service stays up, not ready): %s; fix: %s", what, detail, fix)
         raise StartupStopped(self.stopped_reason)
+
+    async def remind_stopped(self) -> None:
+        """Repeat, each minute, why start-up stopped and what a person must do (until the process restarts)."""
+        while True:
+            await asyncio.sleep(LOG_EVERY_SECONDS)
+            log.error("still not ready, waiting for a person: %s", self._stop_line)
 
     async def sweep_expired(self) -> int:
         """Delete documents past their declared TTL, as MongoDB's TTL monitor does (embedded store only)."""
@@ -364,5 +472,12 @@ class Database:
 
     def close(self) -> None:
         self.client.close()
-        if self._index_client is not None:
-            self._index_client.close()
+
+
+def motor_threads() -> int:
+    """How many threads Motor runs calls on in this process (MOTOR_MAX_WORKERS, else 5 x cores)."""
+    try:
+        from motor.frameworks.asyncio import max_workers
+    except ImportError:  # pragma: no cover - Motor is a requirement; the embedded store alone does not need it
+        return 5 * (os.cpu_count() or 1)
+    return max_workers

@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from models import organisations as model
 from models import users as user_model
 from models.common import ID_ONLY, utcnow
-from services.errors import ApiError, forbidden, not_found, unauthenticated
+from services.errors import ApiError, field_error, forbidden, not_found, unauthenticated
 
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
 JOIN_ORDER = [("createdAt", 1), ("_id", 1)]
@@ -21,7 +21,10 @@ INVITATION_WINDOW_SECONDS = 3600
 class Organisations:
     """Create organisations, invite users into them, and manage who belongs to them."""
 
-    def __init__(self, database):
+    def __init__(self, database, max_per_user: int = 1000):
+        self.database = database
+        # MAX_ORGANISATIONS_PER_USER: what bounds a user's listing and share_one's $in (CWE-770).
+        self.max_per_user = max_per_user
         self.organisations = database[model.ORGANISATIONS]
         self.memberships = database[model.MEMBERSHIPS]
         self.invitations = database[model.INVITATIONS]
@@ -93,6 +96,7 @@ class Organisations:
     async def invite(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId) -> None:
         """Invite a user into an organisation; a member or an already invited user is left as they are;
         a new invitation past MAX_INVITATIONS_PER_HOUR from one inviter is a 429."""
+        self.database.require_unique_indexes()  # invitations.org_user_unique makes the upsert one invitation
         if await self.is_member(org_id, user_id):
             return
         try:
@@ -133,12 +137,32 @@ class Organisations:
         return set(user_ids) - found
 
     async def create_as_caller(self, name: str, description: str, creator_id: ObjectId) -> dict:
-        """create() for a signed-in caller; undone (401) if their account was deleted meanwhile."""
+        """create() for a signed-in caller; undone (401) if their account was deleted meanwhile, or (422) if it
+        makes more than MAX_ORGANISATIONS_PER_USER."""
+        await self._check_room(creator_id)
         org = await self.create(name, description, creator_id)
         if await self._missing_users([creator_id]):  # erase's cascade may have run before our writes (CWE-367)
             await self.delete(org["_id"])
             raise unauthenticated()
+        if await self._over_cap(creator_id):  # concurrent creates each saw room: the one over the cap is undone
+            await self.delete(org["_id"])
+            raise self._cap_error()
         return org
+
+    async def _check_room(self, user_id: ObjectId) -> None:
+        """422 when the user already belongs to MAX_ORGANISATIONS_PER_USER organisations."""
+        if await self.memberships.count_documents({"userId": user_id}, limit=self.max_per_user) >= self.max_per_user:
+            raise self._cap_error()
+
+    async def _over_cap(self, user_id: ObjectId) -> bool:
+        """True when a write just made the user a member of more than MAX_ORGANISATIONS_PER_USER (counted after
+        it, so concurrent writes see each other and the cap is never overshot)."""
+        cap = self.max_per_user
+        return await self.memberships.count_documents({"userId": user_id}, limit=cap + 1) > cap
+
+    def _cap_error(self) -> ApiError:
+        return field_error("body", f"you already belong to {self.max_per_user} organisations, the most one user may "
+                                   "(leave one first)")
 
     async def invitations_for(self, user_id: ObjectId) -> list:
         """The user's pending invitations, newest first, at most MAX_INVITATIONS_LISTED, as the user sees them."""
@@ -153,11 +177,21 @@ class Organisations:
 
     async def accept(self, org_id: ObjectId, user_id: ObjectId) -> dict:
         """Turn the user's invitation into a membership; 404 when there is no invitation."""
+        self.database.require_unique_indexes()  # before the claim: a 503 must leave the invitation in place
+        await self._check_room(user_id)  # before the claim too: the invitation stays for after leaving one
         # Claimed by deleting it: of two accepts, or an accept and a decline, exactly one finds it.
-        if await self.invitations.find_one_and_delete({"orgId": org_id, "userId": user_id}) is None:
+        invitation = await self.invitations.find_one_and_delete({"orgId": org_id, "userId": user_id})
+        if invitation is None:
             raise not_found("Invitation not found")
         org = await self.require(org_id)  # an invitation outliving its organisation joins nothing
-        await self.add_member(org_id, user_id)
+        joined = await self.add_member(org_id, user_id)
+        if joined and await self._over_cap(user_id):  # concurrent accepts each saw room: undone, invitation kept
+            await self.memberships.delete_one({"orgId": org_id, "userId": user_id})
+            try:
+                await self.invitations.insert_one(invitation)
+            except DuplicateKeyError:
+                pass  # invited again meanwhile: that invitation stands
+            raise self._cap_error()
         # An invite that ran between the claim and the membership may have left a new invitation.
         await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
         if await self._missing_users([user_id]):
@@ -179,13 +213,15 @@ class Organisations:
         if result.deleted_count == 0:
             raise not_found("You are not a member of this organisation")
 
-    async def add_member(self, org_id: ObjectId, user_id: ObjectId) -> None:
-        """Make the user a member of the organisation; an existing member is left as they are."""
+    async def add_member(self, org_id: ObjectId, user_id: ObjectId) -> bool:
+        """Make the user a member of the organisation (True) or leave an existing member as they are (False)."""
+        self.database.require_unique_indexes()  # memberships.org_user_unique makes the upsert one membership
         try:
-            await self.memberships.update_one({"orgId": org_id, "userId": user_id},
-                                              {"$setOnInsert": {"createdAt": utcnow()}}, upsert=True)
+            result = await self.memberships.update_one({"orgId": org_id, "userId": user_id},
+                                                       {"$setOnInsert": {"createdAt": utcnow()}}, upsert=True)
         except DuplicateKeyError:
-            pass  # a concurrent add of the same member won the upsert: the outcome is the same
+            return False  # a concurrent add of the same member won the upsert: the outcome is the same
+        return result.upserted_id is not None
 
     @staticmethod
     async def _by_id(collection, ids: list, projection: dict = None) -> dict:

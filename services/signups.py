@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Optional
 
 from models import users as model
+from services import deadlines
 from services.errors import field_error
 
 MAX_MONTHS = 120
@@ -12,8 +13,9 @@ MAX_MONTHS = 120
 class Signups:
     """Counts of new users by calendar month."""
 
-    def __init__(self, database):
+    def __init__(self, database, admin_query_seconds: float = 30.0):
         self.collection = database[model.COLLECTION]
+        self.admin_query_seconds = admin_query_seconds
 
     async def by_month(self, first: Optional[str], last: Optional[str]) -> list:
         """Sign-ups per calendar month (UTC), oldest first; with a range, every month of it, zeros included."""
@@ -30,8 +32,11 @@ class Signups:
                         "count": {"$sum": 1}}},
             {"$sort": {"_id.year": 1, "_id.month": 1}},
         ]
-        counts = {(row["_id"]["year"], row["_id"]["month"]): row["count"]
-                  async for row in self.collection.aggregate(pipeline)}
+        # An admin report: without a range it walks the whole created_at index (docs/users.md, "What admin
+        # queries cost"), so it has ADMIN_QUERY_TIMEOUT_MS instead of the request's budget.
+        with deadlines.budget(self.admin_query_seconds):
+            counts = {(row["_id"]["year"], row["_id"]["month"]): row["count"]
+                      async for row in self.collection.aggregate(pipeline)}
         return [model.month_view(year, month, counts.get((year, month), 0)) for year, month in months or counts]
 
 

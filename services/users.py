@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from models import organisations as org_model
 from models import users as model
 from models.common import ID_ONLY, utcnow
-from services import pagination
+from services import deadlines, pagination
 from services.email import mask_address
 from services.errors import ApiError, authentication_failed, field_error, forbidden, not_found
 
@@ -35,7 +35,9 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox):
+    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox,
+                 admin_query_seconds: float = 30.0):
+        self.database = database
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
         self.passwords = passwords
@@ -44,11 +46,13 @@ class Users:
         self.photos = photos
         self.login_attempts = login_attempts
         self.outbox = outbox
+        self.admin_query_seconds = admin_query_seconds
 
     async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
                      last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
                      role: str = "user") -> dict:
         """Create a user and their default organisation; a taken email or username is a 422."""
+        self.database.require_unique_indexes()  # email_unique, username_string_unique
         email = normalise_email(email)
         username = username.lower() if username else None
         await self._check_free(email, username)
@@ -191,7 +195,10 @@ class Users:
         if "role" in query:
             filters["role"] = query["role"]
         page = pagination.page_request(query, model.SORT_FIELDS, model.UNIQUE_SORT_FIELDS)
-        return await pagination.fetch_page(self.collection, filters, page)
+        # Admins only; a filtered page and its count may read the whole collection (models/users.py _LIST_SCAN):
+        # ADMIN_QUERY_TIMEOUT_MS instead of the request's budget (docs/users.md, "What admin queries cost").
+        with deadlines.budget(self.admin_query_seconds):
+            return await pagination.fetch_page(self.collection, filters, page)
 
     async def search_by_email(self, text: str, limit: int) -> list:
         """Up to limit users with a verified email starting with text (any case), by email."""
@@ -214,6 +221,8 @@ class Users:
         changes, removals = field_changes(user, fields)
         if "password" not in fields and photo is None and not changes_anything(user, changes, removals):
             raise field_error("body", "must change at least one field")
+        if "email" in changes or "username" in changes:
+            self.database.require_unique_indexes()  # email_unique, username_string_unique
         prepared = await self.photos.prepare(photo) if photo is not None else None
         is_self = actor["_id"] == user["_id"]
         if is_self and ("password" in fields or "email" in changes):
@@ -253,6 +262,24 @@ class Users:
         await self.photos.delete(user_id)
         return updated
 
+    async def deletion_target(self, actor: dict, user_id: ObjectId) -> dict:
+        """target_for for a deletion, except that an admin naming an account whose deletion failed midway (the
+        user document gone, its journal entry left) gets it: the admin's retry finishes the deletion."""
+        try:
+            return await self.target_for(actor, user_id)
+        except ApiError as error:
+            # Only after target_for's admin check: to anyone else the id stays a 403 (CWE-639).
+            if error.status != 404 or await self.deletions.find_one({"_id": user_id}, ID_ONLY) is None:
+                raise
+            return {"_id": user_id}
+
+    async def published_photo(self, user_id: ObjectId, version: str, size: int) -> Optional[dict]:
+        """The photo behind a public versioned URL, or None: also once the user is gone, even while their
+        deletion is still unfinished and the photo's bytes are still stored."""
+        if await self.collection.find_one({"_id": user_id}, ID_ONLY) is None:
+            return None
+        return await self.photos.published(user_id, version, size)
+
     async def delete(self, user: dict, *, actor: dict, password: Optional[str] = None, address: str = "") -> None:
         """Delete an account: the user themselves must give their password, an admin deleting another need not."""
         if actor["_id"] == user["_id"]:
@@ -260,7 +287,8 @@ class Users:
         await self.erase(user["_id"])
 
     async def erase(self, user_id: ObjectId) -> None:
-        """Remove a user and all that is theirs; journalled, so a crash midway is finished by replay_deletions."""
+        """Remove a user and all that is theirs; journalled, so a failure midway is finished by replay_deletions
+        (the sweep every process runs each DELETION_SWEEP_SECONDS, services/container.py)."""
         # Each step is idempotent, and the journal entry goes first and last: once it is written the
         # deletion will complete, here or in the next process to start.
         await self.deletions.update_one({"_id": user_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
@@ -272,7 +300,8 @@ class Users:
         await self.deletions.delete_one({"_id": user_id})
 
     async def replay_deletions(self) -> int:
-        """Finish every deletion an earlier process left half-done; returns how many there were."""
+        """Finish every deletion left half-done (by a failure midway, here or in another process); returns how
+        many there were. Idempotent: every step of erase is, so two processes sweeping at once do no harm."""
         pending = [doc["_id"] async for doc in self.deletions.find({}, ID_ONLY)]
         for user_id in pending:
             await self.erase(user_id)

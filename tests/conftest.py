@@ -36,10 +36,15 @@ TEST_ENV = {
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: a heavy test is a slow one
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Heavy tests are slow ones (pytest.ini). Under pytest-xdist (--dist loadgroup) the tests that start
     processes run one after another on one worker: their processes, browsers and nginx would otherwise
-    compete for the same cores and time out."""
+    compete for the same cores and time out. A step-down test runs only alone: it leaves the replica set
+    without a primary for seconds, which would fail every test running beside it."""
+    stepdowns = [item for item in items if item.get_closest_marker("stepdown")]
+    if stepdowns and len(stepdowns) < len(items):
+        items[:] = [item for item in items if item not in stepdowns]
+        config.hook.pytest_deselected(items=stepdowns)
     for item in items:
         if item.get_closest_marker("heavy"):
             item.add_marker(pytest.mark.slow)

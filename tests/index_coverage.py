@@ -272,4 +272,4 @@ class RecordingDatabase(Database):
     """The service's Database, handing out recording collections."""
 
     def __getitem__(self, collection: str):
-        return RecordingCollection(self.db[collection], collection)
+        return RecordingCollection(super().__getitem__(collection), collection)

@@ -153,6 +153,29 @@ def test_the_client_has_an_operation_timeout():
         database.close()
 
 
+def test_one_client_whose_timeouts_come_from_the_settings_not_the_uri():
+    # A timeoutMS in MONGODB_URI would otherwise bound every call, index builds included; the keyword wins.
+    config = Settings.from_env({**TEST_ENV, "MONGODB_URI": "mongodb://127.0.0.1:27017/?timeoutMS=100&socketTimeoutMS=100",
+                                "MONGODB_INDEX_BUILD_TIMEOUT_MS": "7200000", "MONGODB_MAX_IN_FLIGHT": "3"})
+    database = Database.connect(config)
+    try:
+        assert database.client.options.timeout == 5.0
+        assert database.index_build_timeout == 7200.0
+        assert database.gate.slots == 3
+        # One client per process: every collection the services get is on it.
+        assert database["users"].database.client is database.client
+    finally:
+        database.close()
+    # The slots never outnumber Motor's threads, where no deadline reaches a queued call.
+    from motor.frameworks.asyncio import max_workers
+    database = Database.connect(Settings.from_env({**TEST_ENV, "MONGODB_URI": "mongodb://127.0.0.1:27017/",
+                                                   "MONGODB_MAX_IN_FLIGHT": "10000"}))
+    try:
+        assert database.gate.slots == max_workers
+    finally:
+        database.close()
+
+
 class TestOperationTimeout:
     """Server selection allows 20 s, the operation timeout 600 ms: the request ends after the latter."""
 

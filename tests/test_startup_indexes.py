@@ -8,15 +8,19 @@ import asyncio
 import logging
 
 import pytest
+from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
+from pymongo import _csot as pymongo_csot
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
 from models import users as user_model
 from models.indexes import INDEXES
-from services.database import Database
+from services import database as database_module
+from services.database import Database, describe_error
 from services.container import Services
 from tests.conftest import stop_services
-from tests.helpers import assert_error, server_error
+from tests.helpers import PASSWORD, assert_error, server_error, sign_up
+from tests.organisations_fixtures import invite, org_ids
 
 ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-123"}
 
@@ -208,28 +212,47 @@ class TestErrorsWaitingCannotFix:
         assert await store.users.count_documents({}) == 0  # admin bootstrap never ran
 
 
+def overloaded():
+    """MongoDB 8.2's ingress rate limiter shedding load, as the server answers it (labels included)."""
+    return server_error(OperationFailure, "Request rejected: rate limit exceeded, possibly due to system overload. "
+                        "Throttling workload is recommended.", 462, "IngressRequestRateLimitExceeded",
+                        errorLabels=["SystemOverloadedError", "RetryableError"])
+
+
 TRANSIENT = [
     AutoReconnect("connection closed"),
     server_error(OperationFailure, "Identical index already exists: email_unique", 285, "IndexBuildAlreadyInProgress"),
     server_error(OperationFailure, "Not primary while creating indexes in accounts.users", 10107, "NotWritablePrimary"),
+    server_error(OperationFailure, "No primary exists currently", 133, "FailedToSatisfyReadPreference"),
+    server_error(OperationFailure, "No keys found for HMAC that is valid for time: { ts: Timestamp(1733526000, 1) } "
+                 "with id: 0", 211, "KeyNotFound"),
+    server_error(OperationFailure, "Unable to acquire IX lock on '{1234: Database, accounts}' within 5ms", 24,
+                 "LockTimeout"),
+    server_error(OperationFailure, "Failed to acquire collection lock", 46, "LockBusy"),
+    overloaded(),
+    server_error(OperationFailure, "Transaction with { txnNumber: 7 } has been aborted", 251, "NoSuchTransaction",
+                 errorLabels=["TransientTransactionError"]),
 ]
+TRANSIENT_IDS = ["AutoReconnect", "285", "10107", "133", "211", "24", "46", "462 labels", "TransientTransactionError"]
 
 
 class TestTransientErrors:
-    """The index step fails three times in a way a later try fixes: retried, then the later steps run."""
+    """The index step fails three times in a way a later try fixes: retried with a backoff, one line a minute
+    (so one here), then the later steps run."""
 
     @pytest.fixture
     def transient(self, request):
         return request.param
 
     @pytest.fixture
-    def services(self, starter, monkeypatch, transient):
+    def services(self, starter, monkeypatch, transient, caplog):
+        caplog.set_level(logging.INFO, logger="accounts.database")
         real = Database._create
-        failures = []
+        self.failures = []
 
         async def flaky(database, missing, report=None):
-            if len(failures) < 3:
-                failures.append(1)
+            if len(self.failures) < 3:
+                self.failures.append(1)
                 raise transient
             await real(database, missing, report)
 
@@ -237,17 +260,59 @@ class TestTransientErrors:
         monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
         return starter()
 
-    @pytest.mark.parametrize("transient", TRANSIENT, indirect=True, ids=["AutoReconnect", "285", "10107"])
+    @pytest.mark.parametrize("transient", TRANSIENT, indirect=True, ids=TRANSIENT_IDS)
     @pytest.mark.gen_test(timeout=30)
     async def test_keep_being_retried(self, transient, api, services, caplog):
         await until(lambda: services.database.indexes_ready)
-        assert len(retries(caplog)) == 3 and services.database.stopped_reason is None
+        assert len(self.failures) == 3 and services.database.stopped_reason is None
+        [line] = [r.getMessage() for r in retries(caplog)]
+        assert line.startswith(f"creating indexes failed ({describe_error(transient)}: ")
+        assert "the service is not ready meanwhile" in line
+        assert any("creating indexes succeeded after 3 failed attempt(s)" in r.getMessage() for r in database_log(caplog))
         for _ in range(500):  # then the later steps run: the admin appears
             if await services.users.find_by_email("admin@example.com"):
                 break
             await asyncio.sleep(0.01)
         assert await services.users.find_by_email("admin@example.com") is not None
         assert (await api.get("/ready")).code == 200
+
+
+class TestTransientErrorsSayLogLineEachMinute:
+    """An outage that lasts: the retries go on, with one line each LOG_EVERY_SECONDS (shortened here)."""
+
+    @pytest.fixture
+    def services(self, starter, monkeypatch):
+        self.calls = fail_with(monkeypatch, "index_plan", overloaded())
+        monkeypatch.setattr(database_module, "LOG_EVERY_SECONDS", 0.05)
+        monkeypatch.setattr(database_module, "MAX_RETRY_SECONDS", 0.01)
+        return starter()
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_retried_with_a_line_per_interval_and_not_ready(self, api, services, store, caplog):
+        await until(lambda: len(retries(caplog)) >= 3)
+        assert len(self.calls) > len(retries(caplog))  # more tries than lines: the lines are per interval
+        assert services.database.stopped_reason is None and not stop_lines(caplog)
+        assert_error(await api.get("/ready"), 503)
+        assert all("IngressRequestRateLimitExceeded" in r.getMessage() for r in retries(caplog))
+
+
+class TestErrorsWaitingCannotFixSaySoEachMinute:
+    @pytest.fixture
+    def services(self, starter, monkeypatch):
+        self.calls = fail_with(monkeypatch, "index_plan", BAD_CREDENTIALS)
+        monkeypatch.setattr(database_module, "LOG_EVERY_SECONDS", 0.05)
+        return starter()
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_the_stop_is_repeated_not_retried(self, api, services, caplog):
+        await until(lambda: len(stop_lines(caplog)) >= 3)
+        assert len(self.calls) == 1
+        first, *reminders = stop_lines(caplog)
+        assert "will not be retried" in first
+        for line in reminders:
+            assert line.startswith("still not ready, waiting for a person: OperationFailure code=18 "
+                                   "(AuthenticationFailed): Authentication failed.; fix: check the user name")
+        assert_error(await api.get("/ready"), 503)
 
 
 def test_every_declared_index_compares_equal_to_itself_as_listed():
@@ -266,3 +331,105 @@ def test_a_ttl_of_zero_seconds_is_a_difference():
     assert index_spec(ttl) != index_spec(plain)
     assert index_spec({**plain, "unique": False}) == index_spec(plain)
     assert index_spec({**ttl, "expireAfterSeconds": 0.0, "key": {"expiresAt": 1.0}}) == index_spec(ttl)
+
+
+class HeldBuilds:
+    """The database as the index step reaches it, except that createIndexes waits until released (a build
+    waiting for its commit quorum); it notes the pymongo.timeout() each build ran under."""
+
+    def __init__(self, db):
+        self._db = db
+        self.released = asyncio.Event()
+        self.timeouts = []
+
+    def __getitem__(self, name):
+        collection = self._db[name]
+        builds = self
+
+        class Collection:
+            def __getattr__(self, attribute):
+                return getattr(collection, attribute)
+
+            async def create_indexes(self, models, **kwargs):
+                builds.timeouts.append(pymongo_csot.get_timeout())
+                await builds.released.wait()
+                return await collection.create_indexes(models, **kwargs)
+
+        return Collection()
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+class TestSlowIndexBuild:
+    """A build that does not finish: a progress line every INDEX_PROGRESS_SECONDS (shortened here), its own time
+    bound, and meanwhile the writes that rely on a unique index answer 503 while reads are served."""
+
+    @pytest.fixture
+    def services(self, starter, monkeypatch, caplog, settings_env):
+        caplog.set_level(logging.INFO, logger="accounts.database")
+        monkeypatch.setattr(database_module, "INDEX_PROGRESS_SECONDS", 0.02)
+        self.builds = None
+
+        async def hold(database):
+            self.builds = database.db = HeldBuilds(database.db)
+
+        services = starter(hold)
+        yield services
+        self.builds.released.set()
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_progress_is_logged_and_unique_writes_wait(self, api, services, store, caplog, config):
+        await until(lambda: len(progress(caplog)) >= 3)
+        assert progress(caplog)[0].startswith("creating index users.email_unique: still building after 0s")
+        assert "MONGODB_INDEX_BUILD_TIMEOUT_MS" in progress(caplog)[0]
+        assert self.builds.timeouts == [config.mongodb_index_build_timeout_ms / 1000]  # not the request's 5 s
+        response = await api.post("/auth/register", json={"email": "ada@example.com", "password": "password-123",
+                                                          "firstName": "Ada", "lastName": "Lovelace"})
+        assert_error(response, 503, "Database indexes are being created")
+        assert response.headers["Retry-After"] == "5"
+        assert await store.users.count_documents({}) == 0 and await store.organisations.count_documents({}) == 0
+        assert_error(await api.get("/ready"), 503, "Database indexes are being created")
+        assert (await api.get("/health")).code == 200
+        self.builds.released.set()
+        await until(lambda: services.database.indexes_ready)
+        assert (await api.post("/auth/register", json={"email": "ada@example.com", "password": "password-123",
+                                                       "firstName": "Ada", "lastName": "Lovelace"})).code == 201
+
+
+def progress(caplog) -> list:
+    return [r.getMessage() for r in database_log(caplog) if "still building" in r.getMessage()]
+
+
+class TestUniqueWritesWaitForTheIndexes:
+    """Every write that relies on a unique index answers 503 while the indexes are unconfirmed (as after a
+    restart whose index step is still running) and changes nothing; the rest of the API is served."""
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_each_refused_and_nothing_changes(self, api, services, store):
+        ada = await sign_up(api)
+        bob = await sign_up(api, email="bob@example.com", name="Bob Builder")
+        bobs_org = (await org_ids(api, bob.token))[0]
+        assert (await invite(api, bob.token, bobs_org, ada.id)).code == 200
+        adas_org = (await org_ids(api, ada.token))[0]
+        before = {name: await getattr(store, name).count_documents({})
+                  for name in ("users", "organisations", "memberships", "invitations")}
+        services.database.indexes_ready = False  # what start-up holds until its index step has finished
+
+        waiting = "Database indexes are being created"
+        assert_error(await api.post("/auth/register", json={"email": "cy@example.com", "password": PASSWORD,
+                                                            "name": "Cy Young"}), 503, waiting)
+        assert_error(await api.put(f"/users/{ada.id}", json={"email": "ada2@example.com",
+                                                              "currentPassword": PASSWORD}, token=ada.token), 503, waiting)
+        assert_error(await api.put(f"/users/{ada.id}", json={"username": "ada"}, token=ada.token), 503, waiting)
+        assert_error(await invite(api, ada.token, adas_org, bob.id), 503, waiting)
+        assert_error(await api.post(f"/api/invitations/{bobs_org}/accept", token=ada.token), 503, waiting)
+        after = {name: await getattr(store, name).count_documents({}) for name in before}
+        assert after == before
+        user = await store.users.find_one({"_id": ObjectId(ada.id)})
+        assert user["email"] == "ada@example.com" and "username" not in user
+        # Writes that rely on no unique index, and reads, are served.
+        assert (await api.put(f"/users/{ada.id}", json={"phone": "+44 20 7946 0000"}, token=ada.token)).code == 200
+        assert (await api.get("/api/invitations", token=ada.token)).code == 200
+        services.database.indexes_ready = True
+        assert (await api.post(f"/api/invitations/{bobs_org}/accept", token=ada.token)).code == 200

@@ -1,8 +1,12 @@
 """Deleting a user (POST or DELETE /users/:id): who may, and the journalled cascade."""
+import asyncio
+
 import pytest
 from bson import ObjectId
+from pymongo.errors import NotPrimaryError
 
 from models.common import utcnow
+from services import container
 from tests.helpers import PASSWORD, Store, assert_error, error_fields, sign_up
 from tests.organisations_fixtures import invite, join
 from tests.users_fixtures import make_admin, photo_form, png, stored
@@ -125,3 +129,85 @@ async def test_a_replay_after_a_crash_midway_finishes_the_rest(api, services, st
     assert_error(await api.get("/users/user", token=ada.token), 401)  # already unusable
     await services.users.replay_deletions()
     await assert_erased(api, services, ada, other, org_id)
+
+
+class Outage:
+    """One method of a service's own collection fails as a replica set's primary stepping down makes it fail
+    (pymongo's NotPrimaryError with the server's code and label, after its own retry), until heal()."""
+
+    def __init__(self, monkeypatch, collection, method: str):
+        real = getattr(collection, method)
+        self.calls, self.healed = 0, False
+        self.error = NotPrimaryError("operation was interrupted because of a replica set state change", {
+            "ok": 0.0, "errmsg": "operation was interrupted because of a replica set state change", "code": 11602,
+            "codeName": "InterruptedDueToReplStateChange", "errorLabels": ["RetryableWriteError"]})
+
+        async def failing(*args, **kwargs):
+            if self.healed:
+                return await real(*args, **kwargs)
+            self.calls += 1
+            raise self.error
+
+        monkeypatch.setattr(collection, method, failing)
+
+    def heal(self) -> None:
+        self.healed = True
+
+
+async def fail_midway(api, services, store, monkeypatch, account, token) -> Outage:
+    """A deletion by `token` that fails after the user document and the sessions went, before the tokens,
+    the photo, the memberships and the invitations: answered 503, the journal entry left."""
+    outage = Outage(monkeypatch, services.sessions.tokens, "delete_many")
+    assert_error(await api.delete(f"/users/{account.id}", token=token, json={"password": PASSWORD}), 503,
+                 "Database unavailable")
+    user_id = ObjectId(account.id)
+    assert await stored(services, account.id) is None
+    assert await store.deletions.count_documents({"_id": user_id}) == 1
+    assert await store.tokens.count_documents({"userId": user_id}) >= 1  # reset and verify links
+    assert await store.photos.count_documents({"_id": user_id}) == 1
+    assert await store.memberships.count_documents({"userId": user_id}) == 1
+    return outage
+
+
+@pytest.fixture
+def fast_sweep(monkeypatch):
+    """The deletion sweep every 20 ms instead of every minute (set before the services start)."""
+    monkeypatch.setattr(container, "DELETION_SWEEP_SECONDS", 0.02)
+
+
+async def test_a_deletion_failing_midway_is_finished_by_the_sweep(fast_sweep, api, services, store, monkeypatch,
+                                                                  caplog):
+    ada = await sign_up(api)
+    other, org_id = await leave_traces(api, services, ada)
+    outage = await fail_midway(api, services, store, monkeypatch, ada, ada.token)
+    # The public photo URL refuses a user who no longer exists, though the photo's bytes are still stored.
+    assert_error(await api.get(ada.photo_url), 404, "No photo")
+    assert await store.photos.count_documents({"_id": ObjectId(ada.id)}) == 1
+    assert_error(await api.get("/users/user", token=ada.token), 401)
+    # The outage lasts: every sweep meets it, says so, and leaves the journal entry for the next one.
+    while outage.calls < 3:
+        await asyncio.sleep(0.01)
+    assert await store.deletions.count_documents({}) == 1
+    assert any(r.getMessage().startswith("deletion sweep failed (NotPrimaryError code=11602") for r in caplog.records)
+    outage.heal()
+    for _ in range(500):
+        if not await store.deletions.count_documents({}):
+            break
+        await asyncio.sleep(0.01)
+    await assert_erased(api, services, ada, other, org_id)
+    assert (await api.get("/users/user", token=other.token)).code == 200
+
+
+async def test_an_admins_retry_finishes_a_deletion_that_failed_midway(api, services, store, monkeypatch):
+    ada = await sign_up(api)
+    admin = await make_admin(api, services)
+    other, org_id = await leave_traces(api, services, ada)
+    outage = await fail_midway(api, services, store, monkeypatch, ada, admin.token)
+    # Anyone else naming the half-deleted account still gets the 403 any other id gets, and changes nothing.
+    assert_error(await api.delete(f"/users/{ada.id}", token=other.token), 403)
+    assert await store.deletions.count_documents({"_id": ObjectId(ada.id)}) == 1
+    outage.heal()
+    response = await api.delete(f"/users/{ada.id}", token=admin.token)
+    assert response.code == 204 and response.body == b""
+    await assert_erased(api, services, ada, other, org_id)
+    assert_error(await api.delete(f"/users/{ada.id}", token=admin.token), 404)  # nothing left to finish

@@ -8,7 +8,7 @@ class RegisterHandler(BaseHandler):
     public = True
 
     async def post(self) -> None:
-        user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER))
+        user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER), self.client_address())
         self.current_user = user  # so the access log names the new user
         self.set_session_cookie(pair.cookie)
         view = user_model.public_view(user)

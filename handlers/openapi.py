@@ -15,8 +15,10 @@ ERRORS = {
     413: ("TooLarge", "Body over the size limit"),
     415: ("UnsupportedMediaType", "Wrong Content-Type"),
     422: ("ValidationFailed", "Body or query parameters fail validation, or a uniqueness rule is broken"),
-    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks); see Retry-After"),
-    503: ("Unavailable", "Database unavailable"),
+    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks), or sign-ups or invitations from "
+                             "one client address; see Retry-After"),
+    503: ("Unavailable", "Database unavailable, or this process's queue of password checks is full "
+                         "(then with Retry-After)"),
 }
 
 BODY_ERRORS = (400, 413, 415, 422)
@@ -191,7 +193,7 @@ def paths() -> dict:
         "/forgot-password": new_link_form("reset-password", "if the address has an account"),
         "/auth/register": {"post": operation(
             "Create an account (either client's shape); opens a session", "auth", 201, r.REGISTERED,
-            body=alternatives(auth.REGISTER), auth_needed=False)},
+            body=alternatives(auth.REGISTER), auth_needed=False, errors=(429,))},
         "/auth/login": {"post": operation("Log in", "auth", 200, r.LOGGED_IN, body=auth.LOGIN, auth_needed=False,
                                           errors=(401, 429))},
         "/auth/logout": {"post": operation(
@@ -250,7 +252,7 @@ def paths() -> dict:
                                                         r.ORGANISATION_FOUND, path=("orgId",), errors=(403,))},
         "/api/organisations/{orgId}/users": {"post": operation(
             "Add a user to an organisation (members only)", "api", 200, r.MEMBER_ADDED, path=("orgId",),
-            body=organisations.ADD_MEMBER, errors=(403,))},
+            body=organisations.ADD_MEMBER, errors=(403, 429))},
         "/api/organisations/{orgId}/users/{userId}": {"delete": operation(
             "Leave an organisation (userId must be the caller's own id)", "api", 204, path=("orgId", "userId"),
             errors=(403,))},
@@ -279,6 +281,9 @@ def document(server_url: str = None) -> dict:
         if code == 429:
             error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"},
                                                                 "description": "Seconds to wait"}}
+        if code == 503:
+            error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": False,
+                                                                "description": "Seconds to wait, when too busy"}}
         if code == 401:
             error_responses[name]["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
     doc = {

@@ -32,15 +32,22 @@ def greeting_name(user: dict):
 class Auth:
     """Each method is one /auth operation."""
 
-    def __init__(self, users, *, sessions, outbox, settings):
+    def __init__(self, users, *, sessions, outbox, settings, registrations, passwords):
         self.users = users
+        self.passwords = passwords
+        self.registrations = registrations  # REGISTRATIONS_PER_ADDRESS_PER_HOUR
         self.sessions = sessions
         self.outbox = outbox
         self.settings = settings
         self.background = set()  # tasks doing work after their request's answer (see _after_answer)
 
-    async def register(self, fields: dict) -> tuple:
-        """Create an account, open its first session and queue the verification email; returns (user, pair)."""
+    async def register(self, fields: dict, address: str) -> tuple:
+        """Create an account, open its first session and queue the verification email; returns (user, pair).
+        Past the address's hourly budget a 429, before any bcrypt work or write."""
+        # Each sign-up costs a bcrypt hash and mails a stranger's address: one place may not make accounts
+        # without bound (CWE-770); a 503 from a full bcrypt queue comes first, so it spends no budget.
+        self.passwords.require_capacity()
+        await self.registrations.spend(address)
         user = await self.users.create(
             email=fields["email"], password=fields["password"], name=fields.get("name"),
             first_name=fields.get("firstName"), last_name=fields.get("lastName"),

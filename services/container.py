@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from services.database import StartupStopped
+from services.address_limits import AddressBudget
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -36,8 +37,10 @@ class Services:
         self.database = database
         # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
-        self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
-        self.organisations = Organisations(database)
+        self.passwords = Passwords(settings.bcrypt_rounds, self.executor, settings.bcrypt_queue_max)
+        self.organisations = Organisations(database, AddressBudget(
+            database, "invitations", settings.invitations_per_address_per_hour,
+            "Too many invitations from this address, try again later"))
         self.sessions = Sessions(database, settings)
         self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
@@ -49,7 +52,10 @@ class Services:
         self.favourites = Favourites(database)
         self.signups = Signups(database)
         self.email_sender = EmailSender(self.outbox, settings)
-        self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings)
+        registrations = AddressBudget(database, "registrations", settings.registrations_per_address_per_hour,
+                                      "Too many registrations from this address, try again later")
+        self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings,
+                         registrations=registrations, passwords=self.passwords)
         self._tasks = []
 
     def start(self) -> None:

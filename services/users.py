@@ -243,7 +243,9 @@ class Users:
         return len(pending)
 
     async def password_matches(self, email: str, password: str, user: Optional[dict], address: str) -> bool:
-        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit."""
+        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit,
+        503 when this process's bcrypt queue is full (then nothing is counted)."""
+        self.passwords.require_capacity()
         await self.login_attempts.attempt(email, address)
         if not await self.passwords.verify(password, user["passwordHash"] if user else None):
             return False

@@ -1,0 +1,127 @@
+"""Issue #23: 200 concurrent sign-ups at BCRYPT_ROUNDS=10 pushed an ordinary login from 0.065 s to a median of
+3.1 s: every password check waited behind every other in one unbounded queue.
+
+Now at most BCRYPT_QUEUE_MAX hashes wait (or run) per process; past it a login, a registration or any other
+password check answers 503 with Retry-After at once, having changed nothing, and /health stays fast. Here
+the queue is held full by an executor that takes work and runs none of it until released.
+"""
+import asyncio
+import concurrent.futures
+
+import pytest
+from bson import ObjectId
+
+from settings import Settings, SettingsError
+from tests.helpers import PASSWORD, assert_error, sign_up
+
+BUSY = "Too busy checking passwords, try again shortly"
+
+
+class PausedExecutor(concurrent.futures.Executor):
+    """Takes work and runs none of it until release(): the bcrypt workers all busy, for as long as a test needs."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def submit(self, fn, *args, **kwargs):
+        future = concurrent.futures.Future()
+        self.jobs.append((future, fn, args, kwargs))
+        return future
+
+    def release(self) -> None:
+        for future, fn, args, kwargs in self.jobs:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except Exception as error:  # noqa: BLE001 - handed to the waiting request, as a pool would
+                future.set_exception(error)
+        self.jobs.clear()
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.005)
+
+
+def assert_busy(response):
+    assert_error(response, 503, BUSY)
+    assert response.json["status"] == "Error"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+@pytest.fixture
+def settings_env():
+    return {"BCRYPT_QUEUE_MAX": "2"}
+
+
+def pause_bcrypt(services, monkeypatch) -> PausedExecutor:
+    """From now on, password work queues and waits for release() (only the password service's executor is swapped)."""
+    paused = PausedExecutor()
+    monkeypatch.setattr(services.passwords, "executor", paused)
+    return paused
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, services, store, monkeypatch):
+    ada = await sign_up(api, "ada@example.com")
+    held_queue = pause_bcrypt(services, monkeypatch)
+    waiting = [asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
+               for _ in range(2)]
+    await until(lambda: len(held_queue.jobs) == 2)
+    before = {name: await getattr(store, name).count_documents({})
+              for name in ("users", "organisations", "memberships", "sessions", "outbox", "login_attempts",
+                           "address_limits")}
+
+    # A sign-up: no user, no organisation, no email, and its address's budget not spent.
+    assert_busy(await api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
+                                                       "password": PASSWORD}))
+    assert await store.users.find_one({"email": "bob@example.com"}) is None
+    # A login, and a wrong one: refused before the attempt is counted, so a busy server locks nobody out.
+    assert_busy(await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
+    assert_busy(await api.post("/auth/login", json={"email": "nobody@example.com", "password": "wrong password"}))
+    # Other password checks: change-password, and deleting one's own account.
+    assert_busy(await api.post("/auth/change-password", token=ada.token, json={
+        "email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"}))
+    assert_busy(await api.delete(f"/users/{ada.id}", token=ada.token, json={"password": PASSWORD}))
+    after = {name: await getattr(store, name).count_documents({}) for name in before}
+    assert after == before
+    assert await store.users.find_one({"_id": ObjectId(ada.id)}) is not None
+    assert len(held_queue.jobs) == 2  # nothing more was queued
+
+    # The process still answers what needs no bcrypt.
+    health = await api.get("/health")
+    assert health.code == 200 and health.json == {"status": "ok"}
+    assert (await api.get("/users/user", token=ada.token)).code == 200
+
+    # Released, the two waiting logins finish, and the queue takes work again.
+    held_queue.release()
+    assert [response.code for response in await asyncio.gather(*waiting)] == [200, 200]
+    login = asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
+    await until(lambda: len(held_queue.jobs) == 1)
+    held_queue.release()
+    assert (await login).code == 200
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_below_the_bound_work_waits_rather_than_being_refused(api, services, store, monkeypatch):
+    await sign_up(api, "ada@example.com")
+    held_queue = pause_bcrypt(services, monkeypatch)
+    first = asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
+    await until(lambda: len(held_queue.jobs) == 1)
+    second = asyncio.ensure_future(api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
+                                                                    "password": PASSWORD}))
+    await until(lambda: len(held_queue.jobs) == 2)
+    held_queue.release()
+    assert (await first).code == 200
+    await until(lambda: len(held_queue.jobs) == 1 or second.done())
+    held_queue.release()
+    assert (await second).code == 201
+    assert await store.users.find_one({"email": "bob@example.com"}) is not None
+
+
+def test_the_bound_has_a_default_and_bounds():
+    assert Settings.from_env({}).bcrypt_queue_max == 64
+    for bad in ("0", "-1", "lots"):
+        with pytest.raises(SettingsError, match="BCRYPT_QUEUE_MAX"):
+            Settings.from_env({"BCRYPT_QUEUE_MAX": bad})

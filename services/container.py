@@ -42,7 +42,8 @@ class Services:
             database, "invitations", settings.invitations_per_address_per_hour,
             "Too many invitations from this address, try again later"))
         self.sessions = Sessions(database, settings)
-        self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor)
+        self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor,
+                             settings.max_photo_decode_bytes)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
                                             settings.login_attempts_window_seconds,
                                             settings.login_attempts_per_address)

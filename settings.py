@@ -197,6 +197,10 @@ class Settings:
         "INVITATIONS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 100,
         "new invitations per client address an hour, across every account there (beside the 50 per inviter); "
         "past it a 429; `0` turns it off")
+    searches_per_user_per_hour: int = setting(
+        "SEARCHES_PER_USER_PER_HOUR", integer(0, 10**6), 600,
+        "`GET /users/getUsers` searches per account an hour (typing in an invite box sends one a keystroke); "
+        "past it a 429, so the verified addresses cannot be walked out letter by letter; `0` turns it off")
     trust_proxy: bool = setting("TRUST_PROXY", boolean, False,
                                 "take the client address from `X-Real-IP` / `X-Forwarded-For` (only behind nginx)")
     cors_origins: tuple = setting("CORS_ORIGINS", origins, (),

@@ -15,8 +15,8 @@ ERRORS = {
     413: ("TooLarge", "Body over the size limit"),
     415: ("UnsupportedMediaType", "Wrong Content-Type"),
     422: ("ValidationFailed", "Body or query parameters fail validation, or a uniqueness rule is broken"),
-    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks), or sign-ups or invitations from "
-                             "one client address; see Retry-After"),
+    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks), sign-ups or invitations from "
+                             "one client address, or searches by one account; see Retry-After"),
     503: ("Unavailable", "Database unavailable, or this process's queue of password checks is full "
                          "(then with Retry-After)"),
 }
@@ -224,7 +224,7 @@ def paths() -> dict:
                                                   body=users.BOARD)},
         "/users/getFav": {"get": operation("The caller's favourite boards", "users", 200, r.FAVORITES)},
         "/users/getUsers": {"get": operation("Search verified users by email prefix", "users", 200, r.BRIEF_USERS,
-                                             query=users.SEARCH_QUERY)},
+                                             query=users.SEARCH_QUERY, errors=(429,))},
         "/users/usersByMonth": {"get": operation("Sign-ups per month (admin)", "users", 200, r.MONTHLY_SIGNUPS,
                                                  query=users.BY_MONTH_QUERY, errors=(403,))},
         "/users/deleteProfilePic/{userId}": {"put": operation(

@@ -95,6 +95,7 @@ class Auth:
 
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
+        self.passwords.require_capacity()  # a 503 before the single-use token is spent, never after it
         record = await self.sessions.consume_single_use(token, session_model.RESET, used_by)
         # Only while the email it was mailed to is still the user's, even if it changes meanwhile (CWE-640).
         if not await self.users.set_password(record["userId"], password, email=record["email"]):

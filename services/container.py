@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from services.database import StartupStopped
-from services.address_limits import AddressBudget
+from services.budgets import HourlyBudget
 from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
@@ -38,7 +38,7 @@ class Services:
         # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor, settings.bcrypt_queue_max)
-        self.organisations = Organisations(database, AddressBudget(
+        self.organisations = Organisations(database, HourlyBudget(
             database, "invitations", settings.invitations_per_address_per_hour,
             "Too many invitations from this address, try again later"))
         self.sessions = Sessions(database, settings)
@@ -48,12 +48,14 @@ class Services:
                                             settings.login_attempts_window_seconds,
                                             settings.login_attempts_per_address)
         self.outbox = Outbox(database, settings)
+        searches = HourlyBudget(database, "searches", settings.searches_per_user_per_hour,
+                                "Too many searches, try again later")
         self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
-                           login_attempts=self.login_attempts, outbox=self.outbox)
+                           login_attempts=self.login_attempts, outbox=self.outbox, searches=searches)
         self.favourites = Favourites(database)
         self.signups = Signups(database)
         self.email_sender = EmailSender(self.outbox, settings)
-        registrations = AddressBudget(database, "registrations", settings.registrations_per_address_per_hour,
+        registrations = HourlyBudget(database, "registrations", settings.registrations_per_address_per_hour,
                                       "Too many registrations from this address, try again later")
         self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings,
                          registrations=registrations, passwords=self.passwords)

@@ -22,7 +22,7 @@ class Organisations:
     """Create organisations, invite users into them, and manage who belongs to them."""
 
     def __init__(self, database, invitations_per_address):
-        self.invitations_per_address = invitations_per_address  # an AddressBudget: INVITATIONS_PER_ADDRESS_PER_HOUR
+        self.invitations_per_address = invitations_per_address  # an HourlyBudget: INVITATIONS_PER_ADDRESS_PER_HOUR
         self.organisations = database[model.ORGANISATIONS]
         self.memberships = database[model.MEMBERSHIPS]
         self.invitations = database[model.INVITATIONS]

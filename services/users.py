@@ -32,7 +32,7 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox):
+    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox, searches):
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
         self.passwords = passwords
@@ -41,6 +41,7 @@ class Users:
         self.photos = photos
         self.login_attempts = login_attempts
         self.outbox = outbox
+        self.searches = searches  # SEARCHES_PER_USER_PER_HOUR
 
     async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
                      last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
@@ -166,8 +167,12 @@ class Users:
         page = pagination.page_request(query, model.SORT_FIELDS, model.UNIQUE_SORT_FIELDS)
         return await pagination.fetch_page(self.collection, filters, page)
 
-    async def search_by_email(self, text: str, limit: int) -> list:
-        """Up to limit users with a verified email starting with text (any case), by email."""
+    async def search_by_email(self, text: str, limit: int, searcher_id: ObjectId) -> list:
+        """Up to limit users with a verified email starting with text (any case), by email; 429 past the searcher's
+        hourly budget."""
+        # A one-letter prefix answers 20 addresses: unbounded, a signed-in stranger would walk every verified
+        # address out of the index, prefix by prefix (CWE-799, CWE-200). docs/security.md says why not a minimum.
+        await self.searches.spend(str(searcher_id))
         # Stored emails are lower-case, so a case-sensitive prefix of the lower-cased text suffices: anchored
         # and escaped, it is one bounded range of the verified-email index, walked in order to the limit.
         query = {"email": {"$regex": "^" + re.escape(text.lower())}, "isEmailVerified": True}

@@ -11,6 +11,7 @@ import concurrent.futures
 import pytest
 from bson import ObjectId
 
+from models import sessions as session_model
 from settings import Settings, SettingsError
 from tests.helpers import PASSWORD, assert_error, sign_up
 
@@ -65,13 +66,16 @@ def pause_bcrypt(services, monkeypatch) -> PausedExecutor:
 @pytest.mark.gen_test(timeout=30)
 async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, services, store, monkeypatch):
     ada = await sign_up(api, "ada@example.com")
+    # A reset link, as forgot-password would mail it (the email flow is tested elsewhere).
+    reset_token, _ = await services.sessions.issue_single_use(
+        await store.users.find_one({"_id": ObjectId(ada.id)}), session_model.RESET, 10)
     held_queue = pause_bcrypt(services, monkeypatch)
     waiting = [asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
                for _ in range(2)]
     await until(lambda: len(held_queue.jobs) == 2)
     before = {name: await getattr(store, name).count_documents({})
               for name in ("users", "organisations", "memberships", "sessions", "outbox", "login_attempts",
-                           "address_limits")}
+                           "budgets")}
 
     # A sign-up: no user, no organisation, no email, and its address's budget not spent.
     assert_busy(await api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
@@ -84,6 +88,8 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
     assert_busy(await api.post("/auth/change-password", token=ada.token, json={
         "email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"}))
     assert_busy(await api.delete(f"/users/{ada.id}", token=ada.token, json={"password": PASSWORD}))
+    # A reset: refused before its single-use link is spent.
+    assert_busy(await api.post(f"/auth/reset-password?token={reset_token}", json={"password": "a new good password"}))
     after = {name: await getattr(store, name).count_documents({}) for name in before}
     assert after == before
     assert await store.users.find_one({"_id": ObjectId(ada.id)}) is not None
@@ -101,6 +107,12 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
     await until(lambda: len(held_queue.jobs) == 1)
     held_queue.release()
     assert (await login).code == 200
+    # The reset link refused while busy still works.
+    resetting = asyncio.ensure_future(api.post(f"/auth/reset-password?token={reset_token}",
+                                               json={"password": "a new good password"}))
+    await until(lambda: len(held_queue.jobs) == 1)
+    held_queue.release()
+    assert (await resetting).code == 204
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -124,7 +124,7 @@ class TestRegistrationsPerAddress:
     @pytest.mark.gen_test(timeout=30)
     async def test_the_count_is_in_mongodb_with_a_hashed_key_and_an_expiry(self, api, store):
         assert (await register(api, 0)).code == 201
-        documents = await store.address_limits.find({}).to_list(10)
+        documents = await store.budgets.find({}).to_list(10)
         assert len(documents) == 1
         assert "203.0.113.7" not in documents[0]["_id"] and documents[0]["count"] == 1
         assert documents[0]["expiresAt"] is not None
@@ -165,7 +165,7 @@ class TestRegistrationsUnlimited:
     async def test_zero_turns_it_off(self, api, store):
         for n in range(22):
             assert (await register(api, n)).code == 201
-        assert await store.address_limits.count_documents({}) == 0
+        assert await store.budgets.count_documents({}) == 0
 
 
 class TestInvitationsPerAddress:
@@ -205,7 +205,7 @@ class TestInvitationsPerAddress:
         for _ in range(5):
             assert (await self.invite(api, inviter, org_id, victim.id)).code == 200
         assert await store.invitations.count_documents({}) == 1
-        (counter,) = await store.address_limits.find({}).to_list(10)
+        (counter,) = await store.budgets.find({}).to_list(10)
         assert counter["count"] == 1
 
     @pytest.mark.gen_test(timeout=30)

@@ -104,9 +104,12 @@ def decoded_bytes(image: Image.Image) -> int:
 
 def header_bytes_per_pixel(image: Image.Image) -> int:
     """From the decoder's raw mode, as the header declares it: "RGBA;16B" is 4 samples of 16 bits."""
-    args = image.tile[0].args if image.tile else None
-    raw_mode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args and \
-        isinstance(args[0], str) else image.mode
+    raw_mode = image.mode
+    if image.tile:  # PNG's args are the raw mode; JPEG's and GIF's a tuple starting with it
+        args = image.tile[0].args
+        first = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(first, str):
+            raw_mode = first
     base, _, layout = raw_mode.partition(";")
     try:
         bands = Image.getmodebands(base)

@@ -8,6 +8,7 @@ the queue is held full by an executor that takes work and runs none of it until 
 import asyncio
 import concurrent.futures
 
+import bcrypt
 import pytest
 from bson import ObjectId
 
@@ -57,10 +58,24 @@ def settings_env():
 
 
 def pause_bcrypt(services, monkeypatch) -> PausedExecutor:
-    """From now on, password work queues and waits for release() (only the password service's executor is swapped)."""
+    """From now on, password work queues and waits for release() (only the password service's executor is
+    swapped), one hash at a time as on a one-core machine, whatever this one has."""
     paused = PausedExecutor()
     monkeypatch.setattr(services.passwords, "executor", paused)
+    monkeypatch.setattr(services.passwords, "workers", 1)
     return paused
+
+
+async def finish(held_queue, *requests) -> list:
+    """Release the held work until every request has its answer; returns the answers."""
+    while not all(request.done() for request in requests):
+        held_queue.release()
+        await asyncio.sleep(0.005)
+    return [request.result() for request in requests]
+
+
+def login(api):
+    return asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -70,9 +85,8 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
     reset_token, _ = await services.sessions.issue_single_use(
         await store.users.find_one({"_id": ObjectId(ada.id)}), session_model.RESET, 10)
     held_queue = pause_bcrypt(services, monkeypatch)
-    waiting = [asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
-               for _ in range(2)]
-    await until(lambda: len(held_queue.jobs) == 2)
+    waiting = [login(api) for _ in range(2)]
+    await until(lambda: services.passwords.pending == 2)
     before = {name: await getattr(store, name).count_documents({})
               for name in ("users", "organisations", "memberships", "sessions", "outbox", "login_attempts",
                            "budgets")}
@@ -93,43 +107,50 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
     after = {name: await getattr(store, name).count_documents({}) for name in before}
     assert after == before
     assert await store.users.find_one({"_id": ObjectId(ada.id)}) is not None
-    assert len(held_queue.jobs) == 2  # nothing more was queued
+    assert services.passwords.pending == 2 and len(held_queue.jobs) == 1  # nothing more was queued
 
     # The process still answers what needs no bcrypt.
     health = await api.get("/health")
     assert health.code == 200 and health.json == {"status": "ok"}
     assert (await api.get("/users/user", token=ada.token)).code == 200
 
-    # Released, the two waiting logins finish, and the queue takes work again.
-    held_queue.release()
-    assert [response.code for response in await asyncio.gather(*waiting)] == [200, 200]
-    login = asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
-    await until(lambda: len(held_queue.jobs) == 1)
-    held_queue.release()
-    assert (await login).code == 200
-    # The reset link refused while busy still works.
+    # Released, the two waiting logins finish, and the queue takes work again: the reset refused while busy
+    # still works, its link unspent.
+    assert [response.code for response in await finish(held_queue, *waiting)] == [200, 200]
     resetting = asyncio.ensure_future(api.post(f"/auth/reset-password?token={reset_token}",
                                                json={"password": "a new good password"}))
     await until(lambda: len(held_queue.jobs) == 1)
-    held_queue.release()
-    assert (await resetting).code == 204
+    assert [response.code for response in await finish(held_queue, resetting)] == [204]
+    assert [response.code for response in await finish(held_queue, login(api))] == [401]  # the password changed
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_below_the_bound_work_waits_rather_than_being_refused(api, services, store, monkeypatch):
-    await sign_up(api, "ada@example.com")
-    held_queue = pause_bcrypt(services, monkeypatch)
-    first = asyncio.ensure_future(api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
-    await until(lambda: len(held_queue.jobs) == 1)
-    second = asyncio.ensure_future(api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
-                                                                    "password": PASSWORD}))
-    await until(lambda: len(held_queue.jobs) == 2)
-    held_queue.release()
-    assert (await first).code == 200
-    await until(lambda: len(held_queue.jobs) == 1 or second.done())
-    held_queue.release()
-    assert (await second).code == 201
-    assert await store.users.find_one({"email": "bob@example.com"}) is not None
+class TestLoginsBeforeSignUps:
+    @pytest.fixture
+    def settings_env(self):
+        return {"BCRYPT_QUEUE_MAX": "3"}
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_below_the_bound_work_waits_and_a_login_goes_before_a_sign_up(self, api, services, store,
+                                                                              monkeypatch):
+        await sign_up(api, "ada@example.com")
+        held_queue = pause_bcrypt(services, monkeypatch)
+        first = login(api)
+        await until(lambda: len(held_queue.jobs) == 1)
+        sign_up_waiting = asyncio.ensure_future(api.post("/auth/register", json={
+            "name": "Bob Builder", "email": "bob@example.com", "password": PASSWORD}))
+        await until(lambda: services.passwords.pending == 2)
+        second = login(api)
+        await until(lambda: services.passwords.pending == 3)
+        # The sign-up came first, but the worker freed by the first login goes to the second login.
+        held_queue.release()
+        await until(lambda: len(held_queue.jobs) == 1)
+        assert held_queue.jobs[0][2][0] is bcrypt.checkpw
+        held_queue.release()
+        await until(lambda: second.done() and len(held_queue.jobs) == 1)
+        assert held_queue.jobs[0][2][0] is bcrypt.hashpw
+        assert [r.code for r in await finish(held_queue, first, second, sign_up_waiting)] == [200, 200, 201]
+        assert await store.users.find_one({"email": "bob@example.com"}) is not None
+        assert services.passwords.pending == 0
 
 
 def test_the_bound_has_a_default_and_bounds():

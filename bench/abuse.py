@@ -5,7 +5,8 @@
    the idle login latency measured just before on the same service: BCRYPT_ROUNDS=10, as the red team's run,
    and BCRYPT_QUEUE_MAX at its default (64). Logins come one after another on one keep-alive connection from
    one address, so the login limits (this row's own traffic) are off. Before #23 the median login took 3.1 s
-   during such a burst (0.065 s idle); now the hashes past the queue's bound are refused at once with a 503.
+   during such a burst (0.065 s idle); now sign-ups may fill half the queue and are refused past it with a
+   503 at once, and logins wait ahead of them. Latency is of the logins answered 200; the row counts 503s.
 2. the peak resident memory above idle while the largest accepted photo is processed: a PNG crafted with zlib,
    8-bit RGBA 5792x5792 (33.5 Mpx: 128 MiB decoded at 4 bytes a pixel, the MAX_PHOTO_DECODE_BYTES default),
    uploaded with PUT /users/:id; peak from VmHWM reset through /proc/<pid>/clear_refs. Target <= 160 MiB.
@@ -58,8 +59,9 @@ def post(port: int, path: str, body: dict, headers: dict = None, connection=None
 
 
 def summary(samples: list) -> dict:
-    """Latency and status counts of (status, seconds) samples."""
-    ms = [seconds * 1000 for _, seconds in samples]
+    """Status counts of (status, seconds) samples, and the latency of the answered ones (2xx: a 503 is quick)."""
+    answered = [sample for sample in samples if 200 <= sample[0] < 300] or samples
+    ms = [seconds * 1000 for _, seconds in answered]
     statuses = {}
     for status, _ in samples:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
@@ -168,8 +170,8 @@ def abuse_rows(result: dict, add) -> None:
     raw = result["raw"]
     idle, during, flood = (raw.get(k) for k in ("login_idle", "login_during_registrations", "registrations_burst"))
     if idle and during:
-        add(f"POST /auth/login p50 while {REGISTRATIONS} registrations arrive from {REGISTRATIONS} addresses "
-            f"(BCRYPT_ROUNDS={ABUSE_ROUNDS}), ms", during["p50_ms"], baseline=idle["p50_ms"],
+        add(f"POST /auth/login p50 (logins answered 200) while {REGISTRATIONS} registrations arrive from "
+            f"{REGISTRATIONS} addresses (BCRYPT_ROUNDS={ABUSE_ROUNDS}), ms", during["p50_ms"], baseline=idle["p50_ms"],
             ratio=round(during["p50_ms"] / idle["p50_ms"], 2) if idle["p50_ms"] else None,
             target="reported (baseline: idle login, same run)", key="login_during_registrations", unit="ms",
             latency=f"p99 {during['p99_ms']:g} ms (idle p99 {idle['p99_ms']:g} ms); logins {during['statuses']}; "

@@ -7,6 +7,7 @@ from bson import ObjectId
 from models import sessions as session_model
 from services import metrics
 from services.errors import ApiError, authentication_failed, unauthenticated
+from services.passwords import NEW_HASH
 from services.users import normalise_email
 
 log = logging.getLogger("accounts.auth")
@@ -46,7 +47,7 @@ class Auth:
         Past the address's hourly budget a 429, before any bcrypt work or write."""
         # Each sign-up costs a bcrypt hash and mails a stranger's address: one place may not make accounts
         # without bound (CWE-770); a 503 from a full bcrypt queue comes first, so it spends no budget.
-        self.passwords.require_capacity()
+        self.passwords.require_capacity(NEW_HASH)
         await self.registrations.spend(address)
         user = await self.users.create(
             email=fields["email"], password=fields["password"], name=fields.get("name"),
@@ -95,7 +96,7 @@ class Auth:
 
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
-        self.passwords.require_capacity()  # a 503 before the single-use token is spent, never after it
+        self.passwords.require_capacity(NEW_HASH)  # a 503 before the single-use token is spent, never after it
         record = await self.sessions.consume_single_use(token, session_model.RESET, used_by)
         # Only while the email it was mailed to is still the user's, even if it changes meanwhile (CWE-640).
         if not await self.users.set_password(record["userId"], password, email=record["email"]):

@@ -45,10 +45,11 @@ class Passwords:
         self._seconds_per_hash = FIRST_GUESS_SECONDS
         self._dummy_hash: Optional[bytes] = None
 
-    def require_capacity(self) -> None:
+    def require_capacity(self, priority: int = CHECK) -> None:
         """503 with Retry-After when the queue is full: called before any write or counted attempt, so a
-        refused request changes nothing."""
-        if self.pending >= self.queue_max:
+        refused request changes nothing. New hashes may fill only half of it: the other half stays for
+        logins, so a flood of sign-ups cannot lock everyone out."""
+        if self.pending >= (self.queue_max if priority == CHECK else max(1, self.queue_max // 2)):
             # A flood of sign-ups or logins must not make every password check wait for seconds, nor grow a
             # queue without bound (CWE-400): the excess is told when to come back.
             raise ApiError(503, "Too busy checking passwords, try again shortly",
@@ -80,7 +81,7 @@ class Passwords:
         return self._dummy_hash
 
     async def _run(self, priority: int, fn, *args):
-        self.require_capacity()
+        self.require_capacity(priority)
         self.pending += 1
         try:
             await self._turn(priority)

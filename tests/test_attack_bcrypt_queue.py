@@ -127,7 +127,22 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
 class TestLoginsBeforeSignUps:
     @pytest.fixture
     def settings_env(self):
-        return {"BCRYPT_QUEUE_MAX": "3"}
+        return {"BCRYPT_QUEUE_MAX": "4"}
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_sign_ups_may_fill_only_half_the_queue(self, api, services, store, monkeypatch):
+        await sign_up(api, "ada@example.com")
+        held_queue = pause_bcrypt(services, monkeypatch)
+        waiting = [login(api) for _ in range(2)]
+        await until(lambda: services.passwords.pending == 2)
+        users = await store.users.count_documents({})
+        assert_busy(await api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
+                                                           "password": PASSWORD}))
+        assert await store.users.count_documents({}) == users
+        # ...while a login still finds room, and waits its turn.
+        waiting.append(login(api))
+        await until(lambda: services.passwords.pending == 3)
+        assert [r.code for r in await finish(held_queue, *waiting)] == [200, 200, 200]
 
     @pytest.mark.gen_test(timeout=30)
     async def test_below_the_bound_work_waits_and_a_login_goes_before_a_sign_up(self, api, services, store,

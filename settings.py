@@ -151,8 +151,8 @@ class Settings:
     bcrypt_rounds: int = setting("BCRYPT_ROUNDS", integer(4, 31), 12, "bcrypt cost")
     bcrypt_queue_max: int = setting(
         "BCRYPT_QUEUE_MAX", integer(1, 10**6), 64,
-        "password hashes and checks waiting or running per process; past it a login, registration or other "
-        "password check answers 503 with `Retry-After` at once")
+        "password hashes and checks waiting or running per process; past it a login or other password check "
+        "answers 503 with `Retry-After` at once, and a sign-up or other new hash past half of it")
     access_token_minutes: int = setting("ACCESS_TOKEN_MINUTES", integer(1, 24 * 60), 30, "access JWT lifetime")
     refresh_token_days: int = setting("REFRESH_TOKEN_DAYS", integer(1, 365), 30,
                                       "refresh token, session and session cookie lifetime")

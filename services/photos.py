@@ -5,7 +5,6 @@ import ctypes
 import ctypes.util
 import hmac
 import io
-import re
 import secrets
 import warnings
 from concurrent.futures import Executor

@@ -171,6 +171,10 @@ class Settings:
         "`JWT_SECRET` (changing that then leaves only the recovery codes working)", "*(from `JWT_SECRET`)*",
         secret=True)
     bcrypt_rounds: int = setting("BCRYPT_ROUNDS", integer(4, 31), 12, "bcrypt cost")
+    bcrypt_queue_max: int = setting(
+        "BCRYPT_QUEUE_MAX", integer(1, 10**6), 64,
+        "password hashes and checks waiting or running per process; past it a login or other password check "
+        "answers 503 with `Retry-After` at once, and a sign-up or other new hash past half of it")
     access_token_minutes: int = setting("ACCESS_TOKEN_MINUTES", integer(1, 24 * 60), 30, "access JWT lifetime")
     refresh_token_days: int = setting("REFRESH_TOKEN_DAYS", integer(1, 365), 30,
                                       "refresh token, session and session cookie lifetime")
@@ -192,6 +196,10 @@ class Settings:
     max_photo_pixels: int = setting("MAX_PHOTO_PIXELS", integer(10_000, 80_000_000), 40_000_000,
                                     "largest photo in pixels, read from its header before decoding (a "
                                     "decompression bomb is a 422, never a memory spike)")
+    max_photo_decode_bytes: int = setting(
+        "MAX_PHOTO_DECODE_BYTES", integer(MIB, 1024 * MIB), 128 * MIB,
+        "largest decoded photo in bytes (width × height × bytes per pixel, read from its header before "
+        "decoding); over it a 422")
     login_attempts_limit: int = setting(
         "LOGIN_ATTEMPTS_LIMIT", integer(0, 10**6), 10,
         "login attempts per email and client address per window (a success clears them); `0` turns it off")
@@ -203,6 +211,18 @@ class Settings:
     emails_per_address_per_hour: int = setting(
         "EMAILS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 5,
         "reset and verification emails to one address an hour; past it the calls still answer 204; `0` turns it off")
+    registrations_per_address_per_hour: int = setting(
+        "REGISTRATIONS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 20,
+        "sign-ups (`POST /auth/register`) per client address an hour; past it a 429, before any bcrypt work; "
+        "accounts an admin creates are not counted; `0` turns it off")
+    invitations_per_address_per_hour: int = setting(
+        "INVITATIONS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 100,
+        "new invitations per client address an hour, across every account there (beside the 50 per inviter); "
+        "past it a 429; `0` turns it off")
+    searches_per_user_per_hour: int = setting(
+        "SEARCHES_PER_USER_PER_HOUR", integer(0, 10**6), 600,
+        "`GET /users/getUsers` searches per account an hour (typing in an invite box sends one a keystroke); "
+        "past it a 429, so the verified addresses cannot be walked out letter by letter; `0` turns it off")
     trust_proxy: bool = setting("TRUST_PROXY", boolean, False,
                                 "take the client address from `X-Real-IP` / `X-Forwarded-For` (only behind nginx)")
     cors_origins: tuple = setting("CORS_ORIGINS", origins, (),

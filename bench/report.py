@@ -2,6 +2,7 @@
 import re
 import statistics
 
+from abuse import abuse_rows
 from system import NOISY
 
 
@@ -135,6 +136,7 @@ def rows(result: dict) -> list:
         add(f"resident memory with {result['large']['users']:,} users, MiB", result["large"]["rss_mib"],
             target="reported", key="rss_large", unit="MiB")
     photo_rows(result, add)
+    abuse_rows(result, add)
     return out
 
 

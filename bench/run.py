@@ -15,6 +15,8 @@ One run measures, with wrk as the load generator on 127.0.0.1:
      --scale-duration seconds each. --only-scale runs just this (about three minutes).
   6. photo uploads (bench/photos.py): a 4000x3000 camera JPEG of 3-5 MB, one at a time (latency,
      peak memory above idle), then 8 at once while /health is probed (--only-photos: just these).
+  7. issue #23 (bench/abuse.py): login latency while 200 registrations arrive from 200 addresses, beside
+     the idle login latency; the peak memory of the largest photo accepted (--only-abuse: just these).
 The README's "Benchmark" section says how each measure is taken and why.
 
 It prints a markdown table (measure, value, baseline, ratio, target, met) and writes it with all
@@ -37,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import seed  # noqa: E402
 from photos import photo_run  # noqa: E402
+from abuse import abuse_run  # noqa: E402
 from load import ensure_wrk, parse_wrk, run_wrk, wrk_command  # noqa: E402
 from report import combine_slices, markdown, rows, summarise_profile  # noqa: E402
 from system import (BENCH, NOISY, RESULTS, WRK_DIR, NoiseWatch, Processes, busy_fraction, bcrypt_seconds,  # noqa: E402
@@ -170,6 +173,9 @@ class Bench:
             "LOG_LEVEL": "INFO",  # the default: every request writes its access line, as in production
             "BCRYPT_ROUNDS": str(rounds),
             "LOGIN_ATTEMPTS_LIMIT": "0",  # thousands of logins per account from one address: not what it guards
+            # The seeding signs up thousands of users from this one address: not what these budgets guard.
+            "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0",
+            "INVITATIONS_PER_ADDRESS_PER_HOUR": "0",
             "JWT_SECRET": JWT_SECRET,
             "ADMIN_EMAIL": seed.ADMIN_EMAIL,
             "ADMIN_PASSWORD": seed.PASSWORD,
@@ -411,6 +417,7 @@ class Bench:
             large = self.large_run() if o.large_users and not o.only_scale else None
         scale = self.scale_run() if o.scale and not o.only_photos else None
         photos = photo_run(self) if o.photo_uploads and not o.only_scale else None
+        abuse = abuse_run(self) if o.abuse and not o.only_scale else None
         elapsed = time.monotonic() - started
         cpu_after, own_after = machine_cpu(), own_cpu()
         others = max(0.0, (cpu_after["busy"] - cpu_before["busy"]) - (own_after - own_before))
@@ -438,6 +445,7 @@ class Bench:
             "large": large,
             "scale": scale,
             "photos": photos,
+            "abuse": abuse,
             "raw": self.raw,
             "profiles": self.profiles,
             "noise": noise,
@@ -480,11 +488,17 @@ def main(argv=None) -> int:
     parser.add_argument("--photo-uploads", type=int, default=20,
                         help="photo uploads timed one at a time (20; 0 skips the photo measures)")
     parser.add_argument("--only-photos", action="store_true", help="run only the photo measures")
+    parser.add_argument("--no-abuse", dest="abuse", action="store_false",
+                        help="skip issue #23's measures (bench/abuse.py: logins during a registration burst, "
+                             "the largest photo's peak memory)")
+    parser.add_argument("--only-abuse", action="store_true", help="run only issue #23's measures (about a minute)")
     parser.add_argument("--out", default=os.path.join(RESULTS, "latest.json"), help="where to write the JSON")
     options = parser.parse_args(argv)
     if options.users < options.connections + 5 or options.users % options.organisations:
         parser.error("--users must exceed --connections and be a multiple of --organisations")
 
+    if options.only_abuse:  # everything else off: the photo-only path with no photo uploads
+        options.only_photos, options.photo_uploads, options.abuse = True, 0, True
     options.slices = max(1, min(options.slices, options.duration))
     os.makedirs(RESULTS, exist_ok=True)
     ensure_wrk()

@@ -15,8 +15,10 @@ ERRORS = {
     413: ("TooLarge", "Body over the size limit"),
     415: ("UnsupportedMediaType", "Wrong Content-Type"),
     422: ("ValidationFailed", "Body or query parameters fail validation, or a uniqueness rule is broken"),
-    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks); see Retry-After"),
-    503: ("Unavailable", "Database unavailable"),
+    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks), sign-ups or invitations from "
+                             "one client address, or searches by one account; see Retry-After"),
+    503: ("Unavailable", "Database unavailable, or this process's queue of password checks is full "
+                         "(then with Retry-After)"),
 }
 
 BODY_ERRORS = (400, 413, 415, 422)
@@ -207,7 +209,7 @@ def paths() -> dict:
         "/forgot-password": new_link_form("reset-password", "if the address has an account"),
         "/auth/register": {"post": operation(
             "Create an account (either client's shape); opens a session", "auth", 201, r.REGISTERED,
-            body=alternatives(auth.REGISTER), auth_needed=False)},
+            body=alternatives(auth.REGISTER), auth_needed=False, errors=(429,))},
         "/auth/login": {"post": login_operation(r)},
         "/auth/logout": {"post": operation(
             "End the session of a refresh token, or (without one) of the bearer token or session cookie",
@@ -255,7 +257,7 @@ def paths() -> dict:
                                                   body=users.BOARD)},
         "/users/getFav": {"get": operation("The caller's favourite boards", "users", 200, r.FAVORITES)},
         "/users/getUsers": {"get": operation("Search verified users by email prefix", "users", 200, r.BRIEF_USERS,
-                                             query=users.SEARCH_QUERY)},
+                                             query=users.SEARCH_QUERY, errors=(429,))},
         "/users/usersByMonth": {"get": operation("Sign-ups per month (admin)", "users", 200, r.MONTHLY_SIGNUPS,
                                                  query=users.BY_MONTH_QUERY, errors=(403,))},
         "/users/deleteProfilePic/{userId}": {"put": operation(
@@ -284,7 +286,7 @@ def paths() -> dict:
                                                         r.ORGANISATION_FOUND, path=("orgId",), errors=(403,))},
         "/api/organisations/{orgId}/users": {"post": operation(
             "Add a user to an organisation (members only)", "api", 200, r.MEMBER_ADDED, path=("orgId",),
-            body=organisations.ADD_MEMBER, errors=(403,))},
+            body=organisations.ADD_MEMBER, errors=(403, 429))},
         "/api/organisations/{orgId}/users/{userId}": {"delete": operation(
             "Leave an organisation (userId must be the caller's own id)", "api", 204, path=("orgId", "userId"),
             errors=(403,))},
@@ -313,6 +315,9 @@ def document(server_url: str = None) -> dict:
         if code == 429:
             error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"},
                                                                 "description": "Seconds to wait"}}
+        if code == 503:
+            error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": False,
+                                                                "description": "Seconds to wait, when too busy"}}
         if code == 401:
             error_responses[name]["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
     doc = {

@@ -53,7 +53,7 @@ class OrganisationUsersHandler(ApiHandler):
         body = self.json_body(schemas.ADD_MEMBER)
         org = await self.services.organisations.require_member(org_id, self.caller_id)
         user = await self.services.users.require(ObjectId(body["userId"]))
-        await self.services.organisations.invite(org["_id"], user["_id"], self.caller_id)
+        await self.services.organisations.invite(org["_id"], user["_id"], self.caller_id, self.client_address())
         self.send_success("User added to organisation successfully")
 
 

@@ -132,7 +132,8 @@ class SearchHandler(UsersBaseHandler):
 
     async def get(self) -> None:
         query = self.query(schemas.SEARCH_QUERY)
-        users = await self.services.users.search_by_email(query["email"], query.get("limit", 5))
+        users = await self.services.users.search_by_email(query["email"], query.get("limit", 5),
+                                                          self.current_user["_id"])
         self.send_json({"results": [user_model.brief_view(user) for user in users]})
 
 

@@ -1,6 +1,6 @@
 """Every index the service declares, by collection, and the query shapes no index serves: model data,
 applied to the server by services/database.py (Database.ensure_indexes / sync_indexes)."""
-from models import login_attempts, organisations, outbox, sessions, users
+from models import budgets, login_attempts, organisations, outbox, sessions, users
 
 # Every index the service relies on, by collection. Declared here once; created at start-up.
 INDEXES = {
@@ -13,6 +13,7 @@ INDEXES = {
     outbox.COLLECTION: outbox.INDEXES,
     outbox.SEND_COUNTS: outbox.SEND_COUNT_INDEXES,
     login_attempts.COLLECTION: login_attempts.INDEXES,
+    budgets.COLLECTION: budgets.INDEXES,
 }
 
 # Indexes this service created in earlier versions and no longer declares, by collection: still there,

@@ -7,6 +7,7 @@ from bson import ObjectId
 from models import sessions as session_model
 from services import deadlines, metrics
 from services.errors import ApiError, authentication_failed, two_factor_required, unauthenticated
+from services.passwords import NEW_HASH
 from services.users import normalise_email
 
 log = logging.getLogger("accounts.auth")
@@ -32,16 +33,23 @@ def greeting_name(user: dict):
 class Auth:
     """Each method is one /auth operation."""
 
-    def __init__(self, users, *, sessions, outbox, settings, two_factor):
+    def __init__(self, users, *, sessions, outbox, settings, two_factor, registrations, passwords):
         self.users = users
+        self.passwords = passwords
+        self.registrations = registrations  # REGISTRATIONS_PER_ADDRESS_PER_HOUR
         self.sessions = sessions
         self.two_factor = two_factor
         self.outbox = outbox
         self.settings = settings
         self.background = set()  # tasks doing work after their request's answer (see _after_answer)
 
-    async def register(self, fields: dict, device: dict = None) -> tuple:
-        """Create an account, open its first session and queue the verification email; returns (user, pair)."""
+    async def register(self, fields: dict, device: dict) -> tuple:
+        """Create an account, open its first session and queue the verification email; returns (user, pair).
+        Past the client address's hourly budget a 429, before any bcrypt work or write."""
+        # Each sign-up costs a bcrypt hash and mails a stranger's address: one place may not make accounts
+        # without bound (CWE-770); a 503 from a full bcrypt queue comes first, so it spends no budget.
+        self.passwords.require_capacity(NEW_HASH)
+        await self.registrations.spend(device["ip_address"])
         user = await self.users.create(
             email=fields["email"], password=fields["password"], name=fields.get("name"),
             first_name=fields.get("firstName"), last_name=fields.get("lastName"),
@@ -101,6 +109,7 @@ class Auth:
 
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
         """Set a new password with a reset token and end every session of that user."""
+        self.passwords.require_capacity(NEW_HASH)  # a 503 before the single-use token is spent, never after it
         record = await self.sessions.consume_single_use(token, session_model.RESET, used_by)
         # Only while the email it was mailed to is still the user's, even if it changes meanwhile (CWE-640).
         # The same write ends every session (the epoch); removing their documents is cleanup (CWE-613).

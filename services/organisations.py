@@ -21,10 +21,11 @@ INVITATION_WINDOW_SECONDS = 3600
 class Organisations:
     """Create organisations, invite users into them, and manage who belongs to them."""
 
-    def __init__(self, database, max_per_user: int = 1000):
+    def __init__(self, database, max_per_user: int, invitations_per_address):
         self.database = database
         # MAX_ORGANISATIONS_PER_USER: what bounds a user's listing and share_one's $in (CWE-770).
         self.max_per_user = max_per_user
+        self.invitations_per_address = invitations_per_address  # an HourlyBudget: INVITATIONS_PER_ADDRESS_PER_HOUR
         self.organisations = database[model.ORGANISATIONS]
         self.memberships = database[model.MEMBERSHIPS]
         self.invitations = database[model.INVITATIONS]
@@ -93,9 +94,10 @@ class Organisations:
         if viewer_id != user_id and not await self.share_one(viewer_id, user_id):  # CWE-639
             raise forbidden("You do not share an organisation with this user")
 
-    async def invite(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId) -> None:
+    async def invite(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId, address: str) -> None:
         """Invite a user into an organisation; a member or an already invited user is left as they are;
-        a new invitation past MAX_INVITATIONS_PER_HOUR from one inviter is a 429."""
+        a new invitation past MAX_INVITATIONS_PER_HOUR from one inviter, or past INVITATIONS_PER_ADDRESS_PER_HOUR
+        from the client's address, is a 429 (and is undone)."""
         self.database.require_unique_indexes()  # invitations.org_user_unique makes the upsert one invitation
         if await self.is_member(org_id, user_id):
             return
@@ -106,6 +108,7 @@ class Organisations:
         except DuplicateKeyError:
             result = None  # a concurrent invitation of the same user won the upsert: the outcome is the same
         if result is not None and result.upserted_id is not None:
+            await self._limit_per_address(address, result.upserted_id)
             await self._limit_invitations(inviter_id, result.upserted_id)
         # An accept may have made them a member since the check above: then this invitation is stale.
         if await self.is_member(org_id, user_id):
@@ -115,6 +118,16 @@ class Organisations:
         if gone:
             await self.invitations.delete_one({"orgId": org_id, "userId": user_id, "invitedBy": inviter_id})
             raise unauthenticated() if inviter_id in gone else not_found("User not found")
+
+    async def _limit_per_address(self, address: str, new_id: ObjectId) -> None:
+        """Undo the new invitation and answer 429 past the address's hourly budget: many throwaway accounts at one
+        place would otherwise each spend a per-inviter cap and bury a victim's real invitations (CWE-770).
+        Only new invitations count: inviting a member or an invited user again creates nothing."""
+        try:
+            await self.invitations_per_address.spend(address)
+        except ApiError:
+            await self.invitations.delete_one({"_id": new_id})
+            raise
 
     async def _limit_invitations(self, inviter_id: ObjectId, new_id: ObjectId) -> None:
         """Undo the new invitation and answer 429 with Retry-After when it makes more than MAX_INVITATIONS_PER_HOUR

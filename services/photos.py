@@ -1,9 +1,10 @@
 """Profile photos: every upload decoded and redrawn off the IOLoop (upright, at most 512 px, no
 metadata), kept in MongoDB at each served size, and served by version. docs/photos.md says why."""
 import asyncio
+import ctypes
+import ctypes.util
 import hmac
 import io
-import os
 import secrets
 import warnings
 from concurrent.futures import Executor
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from bson import Binary, ObjectId
-from PIL import Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms
 
 from models import photos as model
 from models.common import utcnow
@@ -24,6 +25,17 @@ JPEG_FORMATS = ("JPEG", "MPO")
 NOT_AN_IMAGE = "must be a JPEG, PNG, WebP or GIF image"
 JPEG_QUALITY = 85
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+ORIENTATION = ExifTags.Base.Orientation
+# How each EXIF orientation is undone (as Pillow's ImageOps.exif_transpose does it).
+TRANSPOSITIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                  4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                  7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+# Modes Pillow holds in one byte a pixel; others take four (RGB padded), or two (16-bit grey).
+ONE_BYTE_MODES = ("1", "L", "P")
+# Modes reduced premultiplied, so the colour of see-through pixels does not bleed into their neighbours.
+PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+# Output rows per strip while shrinking: a strip of a 6,000-px-wide image at factor 5 is a few MB.
+STRIP_ROWS = 32
 
 # Pillow only warns between its own MAX_IMAGE_PIXELS and twice that; as an error, such an image is
 # refused like any other bomb, never decoded (CWE-409).
@@ -45,9 +57,12 @@ class ProcessedPhoto:
     renditions: dict
 
 
-def process(data: bytes, max_pixels: int) -> ProcessedPhoto:
+def process(data: bytes, max_pixels: int, max_decode_bytes: int) -> ProcessedPhoto:
     """Decode an upload fully, stand it upright in sRGB, drop its metadata, encode every size (CPU: executor only)."""
-    image = flatten(to_srgb(decode(data, max_pixels)))
+    image, orientation = decode(data, max_pixels, max_decode_bytes)
+    # The full-size image is the only large buffer: shrunk in strips, then dropped, before any other step.
+    image = upright(shrink(image), orientation)
+    image = flatten(to_srgb(image))
     image.thumbnail((model.LARGEST, model.LARGEST), Image.Resampling.LANCZOS)
     content_type = "image/png" if image.mode == "RGBA" else "image/jpeg"
     renditions = {}
@@ -57,8 +72,8 @@ def process(data: bytes, max_pixels: int) -> ProcessedPhoto:
     return ProcessedPhoto(content_type, renditions)
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
-    """The first frame, decoded to its last byte and turned as its EXIF orientation says; 422 otherwise."""
+def decode(data: bytes, max_pixels: int, max_decode_bytes: int) -> tuple:
+    """(the first frame decoded to its last byte, its EXIF orientation); 422 otherwise."""
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
         # From the header, before a single pixel is decoded: a small file can claim gigapixels (CWE-409).
@@ -67,8 +82,11 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         if image.format in JPEG_FORMATS:
             # libjpeg decodes at 1/2, 1/4 or 1/8 scale while staying at least 512 px: a fraction of the work.
             image.draft("RGB", (model.LARGEST, model.LARGEST))
+        # Also from the header: 16-bit channels under the pixel cap still decode into hundreds of MB (CWE-409).
+        if decoded_bytes(image) > max_decode_bytes:
+            raise too_many_bytes(max_decode_bytes)
         image.load()  # the whole image: a truncated file or a PNG header before HTML fails here (CWE-434)
-        return ImageOps.exif_transpose(image)
+        return image, image.getexif().get(ORIENTATION, 1)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_many_pixels(max_pixels) from None
     except ApiError:
@@ -77,8 +95,115 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         raise field_error("file", NOT_AN_IMAGE) from None
 
 
+def decoded_bytes(image: Image.Image) -> int:
+    """Width × height × bytes per pixel, before decoding: the larger of what the header's samples take (16-bit
+    RGBA: 8) and what Pillow holds a pixel of its mode in (RGB: 4, padded)."""
+    return image.width * image.height * max(header_bytes_per_pixel(image), held_bytes_per_pixel(image.mode))
+
+
+def header_bytes_per_pixel(image: Image.Image) -> int:
+    """From the decoder's raw mode, as the header declares it: "RGBA;16B" is 4 samples of 16 bits."""
+    raw_mode = image.mode
+    if image.tile:  # PNG's args are the raw mode; JPEG's and GIF's a tuple starting with it
+        args = image.tile[0].args
+        first = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(first, str):
+            raw_mode = first
+    base, _, layout = raw_mode.partition(";")
+    try:
+        bands = Image.getmodebands(base)
+    except (KeyError, ValueError):
+        bands = len(image.getbands())
+    return bands * (2 if layout.startswith("16") else 4 if layout.startswith("32") else 1)
+
+
+def held_bytes_per_pixel(mode: str) -> int:
+    return 1 if mode in ONE_BYTE_MODES else 2 if mode.startswith("I;16") else 4
+
+
 def too_many_pixels(max_pixels: int) -> ApiError:
     return field_error("file", f"must be at most {max_pixels} pixels (width × height)")
+
+
+def too_many_bytes(max_decode_bytes: int) -> ApiError:
+    return field_error("file", f"must decode to at most {max_decode_bytes // (1024 * 1024)} MiB "
+                               "(width × height × bytes per pixel)")
+
+
+def shrink(image: Image.Image) -> Image.Image:
+    """An image much larger than the largest size served, box-reduced by a whole factor to at least twice that
+    (what Image.thumbnail's reducing_gap does), a strip of rows at a time: no second full-size copy is ever made
+    (Pillow's own reduce of RGBA converts the whole image first). Smaller images are returned as they are."""
+    factor = max(image.size) // (2 * model.LARGEST)
+    if factor < 2:
+        return image
+    work_mode = reducible_mode(image)
+    reduced_size = (-(-image.width // factor), -(-image.height // factor))
+    out = Image.new(PREMULTIPLIED.get(work_mode, work_mode), reduced_size)
+    rows = factor * STRIP_ROWS
+    for top in range(0, image.height, rows):
+        strip = image.crop((0, top, image.width, min(top + rows, image.height)))
+        strip = reducible(strip, work_mode)
+        out.paste(strip.reduce(factor), (0, top // factor))
+    out = out.convert(work_mode) if work_mode in PREMULTIPLIED else out
+    out.info = dict(image.info)  # the colour profile, for to_srgb
+    return out
+
+
+def reducible_mode(image: Image.Image) -> str:
+    """The mode the strips are reduced in: the image's own where Pillow can reduce it, else what flatten would
+    make of it (palette and 1-bit to RGB(A) or L, 16-bit grey to L)."""
+    if image.mode in ("P", "PA"):
+        return "RGBA" if image.has_transparency_data else "RGB"
+    if image.mode == "1":
+        return "L"
+    if image.mode.startswith("I") or image.mode == "F":
+        return "L"
+    return image.mode
+
+
+def reducible(strip: Image.Image, work_mode: str) -> Image.Image:
+    if strip.mode.startswith("I") or strip.mode == "F":
+        strip = to_eight_bits(strip)
+    if strip.mode != work_mode:
+        strip = strip.convert(work_mode)
+    # Alpha is averaged premultiplied, as Pillow's resize does, or see-through pixels' colours would bleed.
+    return strip.convert(PREMULTIPLIED[work_mode]) if work_mode in PREMULTIPLIED else strip
+
+
+def to_eight_bits(image: Image.Image) -> Image.Image:
+    return image.convert("I").point(lambda value: value / 256).convert("L")  # 16-bit grey to 8
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    """The image turned as its EXIF orientation (read before shrinking) says."""
+    method = TRANSPOSITIONS.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
+def process_and_trim(data: bytes, max_pixels: int, max_decode_bytes: int) -> ProcessedPhoto:
+    """process(), then the freed image memory handed back to the system (docs/photos.md has the figures)."""
+    try:
+        return process(data, max_pixels, max_decode_bytes)
+    finally:
+        give_back_memory()
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None elsewhere (musl, macOS): there the memory stays with the process."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
+
+
+def give_back_memory() -> None:
+    """Return the free pages of the C heap to the system: without it a decode's hundred MB stays resident."""
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM(0)
 
 
 def to_srgb(image: Image.Image) -> Image.Image:
@@ -96,7 +221,7 @@ def to_srgb(image: Image.Image) -> Image.Image:
 def flatten(image: Image.Image) -> Image.Image:
     """RGBA when any pixel is see-through, else RGB or L: the modes the encoders take."""
     if image.mode.startswith("I") or image.mode == "F":
-        image = image.convert("I").point(lambda value: value / 256).convert("L")  # 16-bit grey to 8
+        image = to_eight_bits(image)
     if image.has_transparency_data:
         rgba = image.convert("RGBA")
         if rgba.getchannel("A").getextrema()[0] < 255:
@@ -120,13 +245,15 @@ def encode(image: Image.Image) -> bytes:
 class Photos:
     """Process, store, read and remove users' photos."""
 
-    def __init__(self, database, max_bytes: int, max_pixels: int, executor: Executor):
+    def __init__(self, database, max_bytes: int, max_pixels: int, executor: Executor, max_decode_bytes: int):
         self.collection = database[model.COLLECTION]
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.max_decode_bytes = max_decode_bytes
         self.executor = executor
-        # One core is left to the IOLoop and bcrypt: photos queue rather than starve them (CWE-400).
-        self._decoding = asyncio.Semaphore(max(1, (os.cpu_count() or 1) - 1))
+        # One decode at a time per process: each may hold up to max_decode_bytes, so two would hold twice that;
+        # and the other cores are left to the IOLoop and bcrypt (CWE-400).
+        self._decoding = asyncio.Lock()
 
     async def prepare(self, data: bytes) -> ProcessedPhoto:
         """An upload processed for storing; 413 when too large, 422 when not a whole accepted image."""
@@ -136,7 +263,8 @@ class Photos:
 
     async def _process(self, data: bytes) -> ProcessedPhoto:
         async with self._decoding:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, process, data, self.max_pixels)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, process_and_trim, data,
+                                                                    self.max_pixels, self.max_decode_bytes)
 
     async def save(self, user_id: ObjectId, photo: ProcessedPhoto) -> str:
         """Replace the user's photo, every size at once; returns its new version (a new one on every upload)."""

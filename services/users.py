@@ -35,7 +35,7 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox,
+    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox, searches,
                  admin_query_seconds: float = 30.0):
         self.database = database
         self.collection = database[model.COLLECTION]
@@ -47,6 +47,7 @@ class Users:
         self.login_attempts = login_attempts
         self.outbox = outbox
         self.admin_query_seconds = admin_query_seconds
+        self.searches = searches  # SEARCHES_PER_USER_PER_HOUR
 
     async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
                      last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
@@ -200,8 +201,12 @@ class Users:
         with deadlines.budget(self.admin_query_seconds):
             return await pagination.fetch_page(self.collection, filters, page)
 
-    async def search_by_email(self, text: str, limit: int) -> list:
-        """Up to limit users with a verified email starting with text (any case), by email."""
+    async def search_by_email(self, text: str, limit: int, searcher_id: ObjectId) -> list:
+        """Up to limit users with a verified email starting with text (any case), by email; 429 past the searcher's
+        hourly budget."""
+        # A one-letter prefix answers 20 addresses: unbounded, a signed-in stranger would walk every verified
+        # address out of the index, prefix by prefix (CWE-799, CWE-200). docs/security.md says why not a minimum.
+        await self.searches.spend(str(searcher_id))
         # Stored emails are lower-case, so a case-sensitive prefix of the lower-cased text suffices: anchored
         # and escaped, it is one bounded range of the verified-email index, walked in order to the limit.
         query = {"email": {"$regex": "^" + re.escape(text.lower())}, "isEmailVerified": True}
@@ -309,8 +314,10 @@ class Users:
 
     async def password_matches(self, email: str, password: str, user: Optional[dict], address: str,
                                clear: bool = True) -> bool:
-        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit.
+        """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit,
+        503 when this process's bcrypt queue is full (then nothing is counted).
         clear=False: a right password leaves the attempt counted until attempts_passed (a second factor follows)."""
+        self.passwords.require_capacity()
         await self.login_attempts.attempt(email, address)
         if not await self.passwords.verify(password, user["passwordHash"] if user else None):
             return False

@@ -33,6 +33,12 @@ def is_plain_address(address) -> bool:
     if not isinstance(address, str) or "=?" in address:
         # An RFC 2047 encoded word is decoded by mail software into another address entirely (CWE-20).
         return False
+    local_part = address.rpartition("@")[0]
+    if "%" in local_part or "!" in local_part:
+        # Sender-specified routing: a relay doing the "percent hack" or bang paths (Postfix does both for mail
+        # from its own networks, as the service's is) delivers attacker%evil.example@our.domain and
+        # evil.example!attacker@our.domain to evil.example, so a stranger would verify an address of ours (CWE-20).
+        return False
     try:
         # No quoted local parts, display names or IP literals: what is stored is exactly where mail goes (CWE-20, CWE-93).
         validate_email(address.lower(), check_deliverability=False, allow_quoted_local=False,

@@ -10,7 +10,7 @@ import time
 import jwt
 from prometheus_client.parser import text_string_to_metric_families
 
-from models import login_attempts, organisations, outbox, photos, sessions, users
+from models import budgets, login_attempts, organisations, outbox, photos, sessions, users
 
 PASSWORD = "correct horse battery"
 
@@ -119,6 +119,7 @@ class Store:
         self.send_counts = database[outbox.SEND_COUNTS]
         self.photos = database[photos.COLLECTION]
         self.login_attempts = database[login_attempts.COLLECTION]
+        self.budgets = database[budgets.COLLECTION]
 
 
 async def sign_up(api, email: str = "ada@example.com", **fields) -> Account:

@@ -11,8 +11,8 @@ from tests.organisations_fixtures import (INVITED, create_org, invitations, invi
 
 pytestmark = pytest.mark.gen_test
 
-NAME_RULE = "must be 1-100 characters without control characters"
-DESCRIPTION_RULE = "must be at most 500 characters without control characters"
+NAME_RULE = "must be 1-100 characters without control, invisible or reordering characters"
+DESCRIPTION_RULE = "must be at most 500 characters without control, invisible or reordering characters"
 
 
 @pytest.mark.parametrize("shape", ["parts", "name"])

@@ -34,6 +34,10 @@ CRAFTED = [
     "x@localhost",
     "@example.com",
     "x@",
+    # Issue #23: routing through a relay that does the percent hack or bang paths (docs/security.md).
+    "attacker%evil.example@example.com",
+    "evil.example!attacker@example.com",
+    "a%b!c@example.com",
 ]
 
 

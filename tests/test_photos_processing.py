@@ -250,13 +250,13 @@ async def test_decoding_runs_in_the_executor_while_the_ioloop_answers(api, servi
     started, release = threading.Event(), threading.Event()
     threads = []
 
-    def held_process(data, max_pixels):
+    def held_process(*args):
         # The real work, held until the test has seen the IOLoop answer. Were it run on the IOLoop, the
         # wait would block /health and the test would fail when it runs out, not hang.
         threads.append(threading.current_thread().name)
         started.set()
         release.wait(20)
-        return real_process(data, max_pixels)
+        return real_process(*args)
 
     monkeypatch.setattr(photos_service, "process", held_process)
     uploading = asyncio.ensure_future(upload(api, ada, camera_jpeg()))

@@ -77,6 +77,9 @@ async def test_the_query_is_an_anchored_prefix_served_by_the_verified_email_inde
     assert served(query)
 
 
+# More sign-ups from the test's one address than REGISTRATIONS_PER_ADDRESS_PER_HOUR allows: turned off, as the
+# contract says suites that sign up many accounts from one address do.
+@pytest.mark.parametrize("settings_env", [{"REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}], ids=["signups unlimited"])
 @pytest.mark.gen_test(timeout=30)
 async def test_limit_default_5_max_20(api, services):
     ada = await sign_up_verified(api, services, "user00@example.com")
@@ -96,3 +99,36 @@ async def test_bad_parameters_are_422_and_a_token_required(api):
         assert field in error_fields(await api.get(f"/users/getUsers?{query}", token=ada.token)), query
     assert (await api.get(f"/users/getUsers?email={'a' * 100}", token=ada.token)).code == 200
     assert_error(await api.get("/users/getUsers?email=a"), 401)
+
+
+class TestSearchesPerUser:
+    """Issue #23: one-letter prefixes stay (the contract's 1-100 characters, and the app searches from the first
+    keystroke), but each account has an hourly budget of searches, so the verified addresses cannot be walked out
+    prefix by prefix (docs/security.md)."""
+
+    @pytest.fixture
+    def settings_env(self):
+        # Sign-ups unlimited, so the only counters stored are the searches'.
+        return {"SEARCHES_PER_USER_PER_HOUR": "3", "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}
+
+    async def test_past_the_budget_a_429_per_account(self, api, services, store):
+        ada = await sign_up_verified(api, services, "ada@example.com")
+        bob = await sign_up_verified(api, services, "bob@example.com")
+        for prefix in ("a", "b", "c"):
+            await search(api, ada.token, prefix)
+        refused = await api.get("/users/getUsers?email=a", token=ada.token)
+        assert_error(refused, 429, "Too many searches, try again later")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+        # Counted per account, hashed, with an expiry: another account still searches.
+        assert await search(api, bob.token, "a") == ["ada@example.com"]
+        counters = await store.budgets.find({}).to_list(10)
+        assert sorted(c["count"] for c in counters) == [1, 4]
+        assert all(ada.id not in c["_id"] and c["expiresAt"] is not None for c in counters)
+
+    async def test_a_malformed_search_spends_nothing(self, api, services, store):
+        ada = await sign_up_verified(api, services, "ada@example.com")
+        for _ in range(5):
+            assert error_fields(await api.get("/users/getUsers?email=", token=ada.token)) == {
+                "email": "must be 1-100 characters without control characters"}
+        assert await store.budgets.count_documents({}) == 0
+        assert await search(api, ada.token, "a") == ["ada@example.com"]

@@ -19,7 +19,14 @@ async def test_users_user_is_the_caller(api):
     ada = await sign_up(api, username="ada")
     response = await api.get("/users/user", token=ada.token)
     assert response.code == 200 and response.json == ada.user
-    assert_error(await api.get("/users/user"), 401)
+    # Signed out (no Authorization header, no session cookie): null, which the web app reads as "signed out".
+    signed_out = await api.get("/users/user")
+    assert signed_out.code == 200 and signed_out.body == b"null" and signed_out.json is None
+    assert signed_out.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert signed_out.headers["Cache-Control"] == "no-store"
+    # A token client's failing Authorization header is still a 401: it refreshes on it.
+    for header in ("Bearer not-a-jwt", "Bearer ", "Basic YTpi", ada.token):
+        assert_error(await api.get("/users/user", headers={"Authorization": header}), 401, "Please authenticate")
 
 
 async def test_get_self_or_admin_else_403_and_bad_ids_404(api, services):

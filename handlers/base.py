@@ -285,6 +285,16 @@ class BaseHandler(RequestHandler):
         self.check_origin()
         return self.current_user
 
+    async def caller_or_none(self):
+        """The caller, or None when the request brings no Authorization header and no live session cookie (a
+        stale cookie is cleared); a failing Authorization header is still a 401, a database error a 503."""
+        try:
+            return await self.authenticate()
+        except ApiError as error:
+            if error.status != 401 or "Authorization" in self.request.headers:
+                raise
+            return None
+
     def session_cookie(self):
         """The session cookie's value, or None when there is none or cookies are off."""
         if not self.config.session_cookie:

@@ -58,15 +58,7 @@ class CurrentUserHandler(UsersBaseHandler):
     public = True
 
     async def get(self) -> None:
-        if "Authorization" in self.request.headers:
-            self.send_user(await self.authenticate())
-            return
-        try:
-            user = await self.authenticate()
-        except ApiError as error:
-            if error.status != 401:
-                raise  # a database error stays a 503: "signed out" only when no session was found
-            user = None  # a stale cookie was cleared by authenticate()
+        user = await self.caller_or_none()
         if user is not None:
             self.send_user(user)
         elif self.web_app:

@@ -230,6 +230,10 @@ class Settings:
                                   "(`*` is refused)", "*(none)*")
     session_cookie: bool = setting("SESSION_COOKIE", boolean, True,
                                    "login and registration set the browser session cookie")
+    totask_web_compat: bool = setting(
+        "TOTASK_WEB_COMPAT", boolean, False,
+        "answer getFav, addToFav, removeFromFav, getUsers, usersByMonth and a signed-out /users/user in the shapes "
+        "the published task-board web app reads (docs/clients.md); off, as documented")
     admin_email: Optional[str] = setting("ADMIN_EMAIL", plain_address, None,
                                          "at start-up, make sure this admin exists (created, or taken over)",
                                          "*(none)*")

@@ -48,8 +48,9 @@ class BareHandler(RequestHandler):
 class MinimalUserHandler(RequestHandler):
     """GET /users/user: JWT, session, user, public view. Nothing else."""
 
-    def initialize(self, secret, sessions, users):
+    def initialize(self, secret, sessions, users, app_url):
         self.secret = secret
+        self.app_url = app_url
         self.sessions = sessions
         self.users = users
 
@@ -64,7 +65,7 @@ class MinimalUserHandler(RequestHandler):
         user = await self.users.find_one({"_id": user_id}) if session else None
         if user is None:
             raise HTTPError(401)
-        self.write(public_view(user))
+        self.write(public_view(user, self.app_url))
 
 
 async def seed_minimal(users_count: int, secret: str, tokens_file: str):
@@ -112,7 +113,8 @@ async def serve(kind: str, port: int, users_count: int, secret: str, tokens_file
     else:
         _client, sessions, users = await seed_minimal(users_count, secret, tokens_file)
         app = Application([(r"/users/user", MinimalUserHandler,
-                            {"secret": secret, "sessions": sessions, "users": users})])
+                            {"secret": secret, "sessions": sessions, "users": users,
+                             "app_url": f"http://localhost:{port}"})])  # the service's default APP_URL
     server = app.listen(port, address="127.0.0.1")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

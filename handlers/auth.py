@@ -1,7 +1,6 @@
 """The /auth endpoints."""
 from handlers.base import BaseHandler
 from models import sessions as session_model
-from models import users as user_model
 from models.schemas import auth as schemas
 
 
@@ -12,7 +11,7 @@ class RegisterHandler(BaseHandler):
         user, pair = await self.services.auth.register(self.json_body(schemas.REGISTER), self.device())
         self.current_user = user  # so the access log names the new user
         self.set_session_cookie(pair.cookie)
-        view = user_model.public_view(user)
+        view = self.user_view(user)
         self.send_success("Registration successful", status=201,
                           data={"accessToken": pair["access"]["token"], "user": view}, user=view, tokens=pair)
 
@@ -28,7 +27,7 @@ class LoginHandler(BaseHandler):
         self.current_user = user  # so the access log names who logged in
         self.set_session_cookie(pair.cookie)
         self.send_success("Login successful",
-                          data={"accessToken": pair["access"]["token"], "user": user_model.public_view(user)},
+                          data={"accessToken": pair["access"]["token"], "user": self.user_view(user)},
                           user=str(user["_id"]), tokens=pair)
 
 

@@ -13,8 +13,10 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from tornado import httputil
+from tornado.escape import json_encode
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
+from models import users as user_model
 from models.common import parse_object_id
 from services.database import describe_error, driver_error_answer
 from services import deadlines, metrics
@@ -290,6 +292,16 @@ class BaseHandler(RequestHandler):
         self.check_origin()
         return self.current_user
 
+    async def caller_or_none(self):
+        """The caller, or None when the request brings no Authorization header and no live session cookie (a
+        stale cookie is cleared); a failing Authorization header is still a 401, a database error a 503."""
+        try:
+            return await self.authenticate()
+        except ApiError as error:
+            if error.status != 401 or "Authorization" in self.request.headers:
+                raise
+            return None
+
     def session_cookie(self):
         """The session cookie's value, or None when there is none or cookies are off."""
         if not self.config.session_cookie:
@@ -335,9 +347,20 @@ class BaseHandler(RequestHandler):
 
     # ---- responses ------------------------------------------------------------------------------
 
-    def send_json(self, body: dict, status: int = 200) -> None:
+    def send_json(self, body, status: int = 200) -> None:
+        """Any JSON value: an object, or an array or null (the answers the web app reads; TOTASK_WEB_COMPAT)."""
         self.set_status(status)
-        self.finish(body)
+        if isinstance(body, dict):
+            self.finish(body)
+            return
+        # Tornado writes objects only, against JSON hijacking by <script src> in very old browsers (CWE-352);
+        # nosniff and this JSON content type make a browser refuse to run the answer as a script.
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json_encode(body))
+
+    def user_view(self, user: dict) -> dict:
+        """The user as every endpoint returns it, its photo URL absolute under APP_URL."""
+        return user_model.public_view(user, self.config.app_url)
 
     def send_success(self, message: str, status: int = 200, **fields) -> None:
         """The contract's success envelope: {"status": "success", "message": ..., then fields (data, ...)}."""

@@ -129,6 +129,19 @@ def photo_operation(user_id: tuple) -> dict:
     return op
 
 
+def current_user_operation() -> dict:
+    """GET /users/user: the caller; signed out, null (the web app's route guard reads it), never a 401 unless an
+    Authorization header fails."""
+    op = operation(
+        "The caller. With no Authorization header and no live session cookie: 200 null (a stale cookie is "
+        "cleared); with TOTASK_WEB_COMPAT=true that answer is 200 with an empty body instead, as the task-board web "
+        "app's own server sent it. A failing Authorization header: 401", "users", 200,
+        {"oneOf": [{"title": "Signed in", **responses.USER},
+                   {"title": "Signed out (TOTASK_WEB_COMPAT=true: an empty body instead)", "type": "null"}]})
+    op["security"] = [{}, *op["security"]]  # {}: no credentials needed (the answer is then null)
+    return op
+
+
 RESET_FORM = {"type": "object", "properties": {name: {"type": "string"} for name in ("token", "password", "confirm",
                                                                                      "_xsrf")}}
 VERIFY_FORM = {"type": "object", "properties": {"token": {"type": "string"}, "_xsrf": {"type": "string"}}}
@@ -141,6 +154,11 @@ HOME = {"type": "object", "properties": {"name": {"type": "string"}, "docs": {"c
 NEW_LINK_GET = {200: "The form asking for an email address; with `sent`, the \"check your email\" page"}
 NEW_LINK_POST = {303: "Sent (or not: the answer is the same whether or not the address has an account): "
                       "to `?sent=1`", 403: "Missing or wrong xsrf token", 422: "The form again, with the problem"}
+
+
+def either(documented: dict, web_app: dict) -> dict:
+    """An answer whose shape the TOTASK_WEB_COMPAT setting picks: the documented one, or the web app's."""
+    return {"oneOf": [{"title": examples.DOCUMENTED, **documented}, {"title": examples.WEB_APP, **web_app}]}
 
 
 def alternatives(schema: dict) -> dict:
@@ -171,6 +189,7 @@ def paths() -> dict:
     r = responses
     none = auth.EMPTY
     user_id = ("userId",)
+    favourites = either(r.FAVORITES, r.WEB_FAVOURITES)
     return {
         "/health": {"get": operation("Liveness: 200 while the process runs", "operations", 200, r.HEALTH,
                                      auth_needed=False)},
@@ -251,14 +270,19 @@ def paths() -> dict:
             "post": operation("Create a user (admin)", "users", 201, r.USER, body=users.CREATE, errors=(403,)),
             "get": operation("List users (admin)", "users", 200, r.USER_PAGE, query=users.LIST_QUERY, errors=(403,)),
         },
-        "/users/user": {"get": operation("The caller", "users", 200, r.USER)},
-        "/users/addToFav": {"put": operation("Add a favourite board", "users", 200, r.FAVORITES, body=users.BOARD)},
-        "/users/removeFromFav": {"put": operation("Remove a favourite board", "users", 200, r.FAVORITES,
-                                                  body=users.BOARD)},
-        "/users/getFav": {"get": operation("The caller's favourite boards", "users", 200, r.FAVORITES)},
-        "/users/getUsers": {"get": operation("Search verified users by email prefix", "users", 200, r.BRIEF_USERS,
+        "/users/user": {"get": current_user_operation()},
+        "/users/addToFav": {"put": operation(
+            "Add a favourite board (shape: TOTASK_WEB_COMPAT; the web app's is the board added)", "users", 200,
+            either(r.FAVORITES, r.WEB_FAVOURITE), body=users.BOARD)},
+        "/users/removeFromFav": {"put": operation("Remove a favourite board (shape: TOTASK_WEB_COMPAT)", "users", 200,
+                                                  favourites, body=users.BOARD)},
+        "/users/getFav": {"get": operation("The caller's favourite boards (shape: TOTASK_WEB_COMPAT)", "users", 200,
+                                           favourites)},
+        "/users/getUsers": {"get": operation("Search verified users by email prefix (shape: TOTASK_WEB_COMPAT)",
+                                             "users", 200, either(r.BRIEF_USERS, r.WEB_BRIEF_USERS),
                                              query=users.SEARCH_QUERY, errors=(429,))},
-        "/users/usersByMonth": {"get": operation("Sign-ups per month (admin)", "users", 200, r.MONTHLY_SIGNUPS,
+        "/users/usersByMonth": {"get": operation("Sign-ups per month, admin (shape: TOTASK_WEB_COMPAT)", "users", 200,
+                                                 either(r.MONTHLY_SIGNUPS, r.WEB_MONTHLY_SIGNUPS),
                                                  query=users.BY_MONTH_QUERY, errors=(403,))},
         "/users/deleteProfilePic/{userId}": {"put": operation(
             "Remove a profile photo (self or admin)", "users", 200, r.USER, path=user_id, errors=(403,))},
@@ -361,6 +385,11 @@ def _add_examples(op: dict, given: dict) -> None:
     for code, response in op["responses"].items():
         content = response.get("content", {}).get(JSON)
         if code.startswith("2") and content is not None and "response" in given:
-            content["example"] = given["response"]
+            answer = given["response"]
+            if isinstance(answer, dict) and answer and all(isinstance(value, tuple) for value in answer.values()):
+                content["examples"] = {name: {"summary": summary, "value": value}
+                                       for name, (summary, value) in answer.items()}
+            else:
+                content["example"] = answer
         elif content is not None and code.isdigit() and int(code) in ERRORS:
             content["example"] = examples.error(int(code))

@@ -73,6 +73,14 @@ them: the invited user sees it in `GET /api/invitations`, then accepts
 later (`DELETE /api/organisations/{orgId}/users/{their own userId}`). Only shared memberships (not
 invitations) let one user read another with `GET /api/users/{id}`.
 
+## The task-board web app as published
+`GET /users/user` with no `Authorization` header and no live session cookie answers 200 `null` (a stale
+cookie is cleared); a failing `Authorization` header is still a 401. `profilePhotoUrl` is absolute, under
+`APP_URL`. With the setting `TOTASK_WEB_COMPAT=true` (off by default) the answers that app reads as bare
+arrays are bare arrays: `getFav`, `addToFav`, `removeFromFav` answer `[{"id": "<boardId>"}]`, `getUsers`
+the array of results, `usersByMonth` `[{"month": "January", "year", "count"}]`; and signed out,
+`GET /users/user` answers an empty body, as that app's own server did. Each such operation shows both shapes.
+
 ## Lists
 `GET /users` pages with `limit` (1-100, default 10) and `page` (1+), sorted by `sortBy`; ties are broken by
 id, so pages never overlap. `GET /users/getUsers?email=` is a prefix search over verified addresses.
@@ -117,12 +125,29 @@ USER = {"id": MARK_ID, "userId": MARK_ID, "name": "Mark Essien", "firstName": "M
         "isEmailVerified": False, "twoFactorEnabled": False, "profilePhotoUrl": None, "favoriteBoards": [],
         "createdAt": T0, "updatedAt": T0}
 VERIFIED_USER = {**USER, "username": "mark.essien", "isEmailVerified": True,
-                 "profilePhotoUrl": f"/users/{MARK_ID}/photo?v=Jq3mR9x2TtY8bWc1LpQe5A",
+                 "profilePhotoUrl": f"https://accounts.example.com/users/{MARK_ID}/photo?v=3f9c2a7be41d08c56e7f1a2b9c0d4e8f",
                  "favoriteBoards": ["board-42"], "updatedAt": "2026-01-16T08:00:00Z"}
 PAIR = {"access": {"token": ACCESS, "expires": "2026-01-15T10:00:00Z"},
         "refresh": {"token": REFRESH, "expires": "2026-02-14T09:30:00Z"}}
 ORGANISATION = {"orgId": ORG_ID, "name": "Mark's Organisation", "description": "Default organisation"}
 FAVOURITES = {"favoriteBoards": ["board-42", "roadmap-2026"]}
+DOCUMENTED = "As documented (TOTASK_WEB_COMPAT off, the default)"
+WEB_APP = "As the published task-board web app reads it (TOTASK_WEB_COMPAT=true)"
+
+
+def shapes(documented, web_app) -> dict:
+    """A response example in each shape TOTASK_WEB_COMPAT picks between."""
+    return {"documented": (DOCUMENTED, documented), "webApp": (WEB_APP, web_app)}
+
+
+def web_favourites(answer: dict) -> list:
+    return [{"id": board} for board in answer["favoriteBoards"]]
+
+
+SEARCH_RESULT = {"id": MARK_ID, "name": "Mark Essien", "email": "markessien@hng.com", "username": "mark.essien",
+                 "profilePhotoUrl": VERIFIED_USER["profilePhotoUrl"]}
+SIGNUPS = [{"year": 2026, "month": 1, "monthName": "January", "count": 3},
+           {"year": 2026, "month": 2, "monthName": "February", "count": 0}]
 
 
 def success(message: str, **fields) -> dict:
@@ -219,16 +244,18 @@ OPERATIONS = {
                      "phone": None, "username": "ada.obi", "role": "admin"}},
     ("get", "/users"): {"response": {"results": [VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1,
                                      "totalResults": 1}},
-    ("get", "/users/user"): {"response": VERIFIED_USER},
-    ("put", "/users/addToFav"): {"request": {"boardId": "roadmap-2026"}, "response": FAVOURITES},
-    ("put", "/users/removeFromFav"): {"request": {"boardId": "roadmap-2026"}, "response": {"favoriteBoards": ["board-42"]}},
-    ("get", "/users/getFav"): {"response": FAVOURITES},
-    ("get", "/users/getUsers"): {"response": {"results": [{
-        "id": MARK_ID, "name": "Mark Essien", "email": "markessien@hng.com", "username": "mark.essien",
-        "profilePhotoUrl": VERIFIED_USER["profilePhotoUrl"]}]}},
-    ("get", "/users/usersByMonth"): {"response": {"results": [
-        {"year": 2026, "month": 1, "monthName": "January", "count": 3},
-        {"year": 2026, "month": 2, "monthName": "February", "count": 0}]}},
+    ("get", "/users/user"): {"response": {"signedIn": ("Signed in", VERIFIED_USER),
+                                          "signedOut": ("Signed out: no Authorization header and no live session "
+                                                        "cookie (TOTASK_WEB_COMPAT=true: an empty body)", None)}},
+    ("put", "/users/addToFav"): {"request": {"boardId": "roadmap-2026"},
+                                 "response": shapes(FAVOURITES, {"id": "roadmap-2026"})},
+    ("put", "/users/removeFromFav"): {"request": {"boardId": "roadmap-2026"},
+                                      "response": shapes({"favoriteBoards": ["board-42"]}, [{"id": "board-42"}])},
+    ("get", "/users/getFav"): {"response": shapes(FAVOURITES, web_favourites(FAVOURITES))},
+    ("get", "/users/getUsers"): {"response": shapes({"results": [SEARCH_RESULT]}, [SEARCH_RESULT])},
+    ("get", "/users/usersByMonth"): {"response": shapes(
+        {"results": SIGNUPS}, [{"month": row["monthName"], "year": row["year"], "count": row["count"]}
+                               for row in SIGNUPS])},
     ("put", "/users/deleteProfilePic/{userId}"): {"response": {**VERIFIED_USER, "profilePhotoUrl": None}},
     ("get", "/users/{userId}"): {"response": VERIFIED_USER},
     ("put", "/users/{userId}"): {"request": {"name": "Mark E. Essien", "username": "mark.essien"},

@@ -3,7 +3,6 @@ from bson import ObjectId
 
 from handlers.base import BaseHandler
 from models import organisations as org_model
-from models import users as user_model
 from models.schemas import organisations as schemas
 from services.errors import forbidden
 
@@ -20,7 +19,7 @@ class ApiUserHandler(ApiHandler):
     async def get(self, user_id: str) -> None:
         user = await self.services.users.require(self.path_id(user_id, "User"))
         await self.services.organisations.require_visible(self.caller_id, user["_id"])
-        view = user_model.public_view(user)
+        view = self.user_view(user)
         self.send_success("User retrieved successfully", data=view, user=view)
 
 

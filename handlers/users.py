@@ -29,7 +29,12 @@ class UsersBaseHandler(BaseHandler):
         return await self.services.users.target_for(self.current_user, self.path_id(raw_id, "User"))
 
     def send_user(self, user: dict, status: int = 200) -> None:
-        self.send_json(user_model.public_view(user), status)
+        self.send_json(self.user_view(user), status)
+
+    @property
+    def web_app(self) -> bool:
+        """TOTASK_WEB_COMPAT: answer in the shapes the published task-board web app reads (models/users.py)."""
+        return self.config.totask_web_compat
 
 
 class UsersHandler(UsersBaseHandler):
@@ -38,7 +43,7 @@ class UsersHandler(UsersBaseHandler):
     async def get(self) -> None:
         self.require_admin()
         page = await self.services.users.list_page(self.query(schemas.LIST_QUERY))
-        self.send_json({**page, "results": [user_model.public_view(user) for user in page["results"]]})
+        self.send_json({**page, "results": [self.user_view(user) for user in page["results"]]})
 
     async def post(self) -> None:
         self.require_admin()
@@ -46,8 +51,23 @@ class UsersHandler(UsersBaseHandler):
 
 
 class CurrentUserHandler(UsersBaseHandler):
+    """GET /users/user: the caller. Signed out (no Authorization header, no live session cookie) it is 200 with
+    the body null; with TOTASK_WEB_COMPAT, 200 with an empty body, as the web app's own server answered."""
+
+    # get() authenticates: an Authorization header that fails is still a 401 (token clients refresh on it).
+    public = True
+
     async def get(self) -> None:
-        self.send_user(self.current_user)
+        user = await self.caller_or_none()
+        if user is not None:
+            self.send_user(user)
+        elif self.web_app:
+            # Express's res.send(null), what the app's server sent: axios reads the empty body as "", so the
+            # route guard's user.id is undefined; JSON null would make it throw on null.id and blank the page.
+            self.clear_header("Content-Type")
+            self.finish()
+        else:
+            self.send_json(None)
 
 
 class UserHandler(UsersBaseHandler):
@@ -101,7 +121,7 @@ class FavouritesBaseHandler(UsersBaseHandler):
         return self.json_body(schemas.BOARD)["boardId"]
 
     def send_favourites(self, user: dict) -> None:
-        self.send_json(user_model.favourites_view(user))
+        self.send_json(user_model.favourites_answer(user, self.web_app))
 
 
 class FavouritesHandler(FavouritesBaseHandler):
@@ -116,7 +136,8 @@ class AddFavouriteHandler(FavouritesBaseHandler):
 
     async def put(self) -> None:
         board_id = self.board_id()
-        self.send_favourites(await self.services.favourites.add(self.current_user["_id"], board_id))
+        user = await self.services.favourites.add(self.current_user["_id"], board_id)
+        self.send_json(user_model.added_favourite_answer(user, board_id, self.web_app))
 
 
 class RemoveFavouriteHandler(FavouritesBaseHandler):
@@ -134,14 +155,15 @@ class SearchHandler(UsersBaseHandler):
         query = self.query(schemas.SEARCH_QUERY)
         users = await self.services.users.search_by_email(query["email"], query.get("limit", 5),
                                                           self.current_user["_id"])
-        self.send_json({"results": [user_model.brief_view(user) for user in users]})
+        self.send_json(user_model.search_answer(users, self.config.app_url, self.web_app))
 
 
 class SignupsByMonthHandler(UsersBaseHandler):
     async def get(self) -> None:
         self.require_admin()
         query = self.query(schemas.BY_MONTH_QUERY)
-        self.send_json({"results": await self.services.signups.by_month(query.get("from"), query.get("to"))})
+        rows = await self.services.signups.by_month(query.get("from"), query.get("to"))
+        self.send_json(user_model.signups_answer(rows, self.web_app))
 
 
 class DeletePhotoHandler(UsersBaseHandler):
@@ -164,6 +186,9 @@ class PhotoHandler(UsersBaseHandler):
             # The version is the capability: unguessable, checked in constant time, so no token (CWE-639).
             photo = await self.services.users.published_photo(user_id, query["v"], size) if user_id else None
             cache_control = photo_model.PUBLIC_CACHE
+            # An <img> of the web app's origin loads it: said outright, so no site-wide same-origin policy
+            # (or an app under Cross-Origin-Embedder-Policy) breaks the avatar.
+            self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
         else:
             await self.authenticate()
             user = await self.target_user(raw_id)

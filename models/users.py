@@ -102,13 +102,14 @@ def join_name(first_name: str, last_name: str) -> str:
     return " ".join(part for part in (first_name.strip(), last_name.strip()) if part)
 
 
-def photo_url(doc: dict):
-    """Where the user's photo is served; the version changes with each upload, busting caches."""
+def photo_url(doc: dict, app_url: str):
+    """Where the user's photo is served, absolute under APP_URL: a web app puts it in <img src> as it is, on
+    its own origin. The version changes with each upload, busting caches."""
     version = doc.get("photoVersion")
-    return f"/users/{doc['_id']}/photo?v={version}" if version else None
+    return f"{app_url}/users/{doc['_id']}/photo?v={version}" if version else None
 
 
-def public_view(doc: dict) -> dict:
+def public_view(doc: dict, app_url: str) -> dict:
     """The user as every endpoint returns it: no password hash, id and userId the same."""
     user_id = str(doc["_id"])
     return {
@@ -123,29 +124,56 @@ def public_view(doc: dict) -> dict:
         "role": doc["role"],
         "isEmailVerified": doc.get("isEmailVerified", False),
         "twoFactorEnabled": bool(doc.get("twoFactorEnabled", False)),
-        "profilePhotoUrl": photo_url(doc),
+        "profilePhotoUrl": photo_url(doc, app_url),
         "favoriteBoards": list(doc.get("favoriteBoards", [])),
         "createdAt": isoformat(doc["createdAt"]),
         "updatedAt": isoformat(doc["updatedAt"]),
     }
 
 
-def brief_view(doc: dict) -> dict:
+def brief_view(doc: dict, app_url: str) -> dict:
     """The short form used by search results."""
     return {
         "id": str(doc["_id"]),
         "name": doc["name"],
         "email": doc["email"],
         "username": doc.get("username"),
-        "profilePhotoUrl": photo_url(doc),
+        "profilePhotoUrl": photo_url(doc, app_url),
     }
-
-
-def favourites_view(doc: dict) -> dict:
-    """The favourite boards, oldest first."""
-    return {"favoriteBoards": list(doc.get("favoriteBoards", []))}
 
 
 def month_view(year: int, month: int, count: int) -> dict:
     """One row of sign-ups per month."""
     return {"year": year, "month": month, "monthName": MONTH_NAMES[month - 1], "count": count}
+
+
+# ---- the answers as documented, or as the published web app reads them (TOTASK_WEB_COMPAT) ----------------
+# The web app (khalednadam/totask-app) reads these answers as bare arrays, the shapes its own server sent; the
+# choice is serialisation only: the same data, another shape (docs/clients.md).
+
+
+def favourites_answer(doc: dict, web_app: bool):
+    """The favourite boards, oldest first: {"favoriteBoards": [ids]}, or for the web app [{"id"}, ...] (it
+    compares board.id; the boards themselves live in the task server)."""
+    boards = list(doc.get("favoriteBoards", []))
+    return [{"id": board} for board in boards] if web_app else {"favoriteBoards": boards}
+
+
+def added_favourite_answer(doc: dict, board_id: str, web_app: bool):
+    """addToFav: the favourite boards as favourites_answer gives them, or for the web app the one board added,
+    {"id"}: its store pushes the answer onto the list it holds, as its own server answered."""
+    return {"id": board_id} if web_app else favourites_answer(doc, web_app)
+
+
+def search_answer(docs: list, app_url: str, web_app: bool):
+    """getUsers: {"results": [brief users]}, or for the web app the array itself."""
+    results = [brief_view(doc, app_url) for doc in docs]
+    return results if web_app else {"results": results}
+
+
+def signups_answer(rows: list, web_app: bool):
+    """usersByMonth: {"results": [month_view rows]}, or for the web app [{"month": "January", "year", "count"}]
+    (it labels its chart `${month} ${year}`)."""
+    if web_app:
+        return [{"month": row["monthName"], "year": row["year"], "count": row["count"]} for row in rows]
+    return {"results": rows}

@@ -148,8 +148,8 @@ def app(services, config):
 
 
 @pytest.fixture
-def api(http_client, base_url):
-    return Api(http_client, base_url)
+def api(http_client, base_url, config):
+    return Api(http_client, base_url, config.app_url)
 
 
 @pytest.fixture

@@ -33,9 +33,18 @@ class Response:
 class Api:
     """A thin client over pytest-tornado's http_client that never raises on error statuses."""
 
-    def __init__(self, http_client, base_url):
+    def __init__(self, http_client, base_url, app_url=None):
         self.http_client = http_client
         self.base_url = base_url
+        self.app_url = app_url
+
+    def url(self, path: str) -> str:
+        """A path on the test server; an absolute URL only under APP_URL (a profilePhotoUrl), which the test
+        server stands behind as the service does behind its public address."""
+        if path.startswith(("http://", "https://")):
+            assert self.app_url and path.startswith(self.app_url + "/"), f"{path} is not under APP_URL {self.app_url}"
+            path = path[len(self.app_url):]
+        return self.base_url + path
 
     async def request(self, method, path, json=None, body=None, token=None, headers=None, **kwargs) -> Response:
         all_headers = dict(headers or {})
@@ -44,7 +53,7 @@ class Api:
             all_headers.setdefault("Content-Type", "application/json")
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
-        raw = await self.http_client.fetch(self.base_url + path, method=method, body=body, headers=all_headers,
+        raw = await self.http_client.fetch(self.url(path), method=method, body=body, headers=all_headers,
                                            raise_error=False, allow_nonstandard_methods=True,
                                            request_timeout=60, **kwargs)
         return Response(raw)

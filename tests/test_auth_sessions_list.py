@@ -36,7 +36,7 @@ async def login(api, user_agent, email="ada@example.com", **headers):
 
 async def works(api, device) -> dict:
     access = (await api.get("/users/user", token=device["access"])).code == 200
-    cookie = (await api.get("/users/user", headers={"Cookie": f"session={device['cookie']}"})).code == 200
+    cookie = (await api.get("/users/getFav", headers={"Cookie": f"session={device['cookie']}"})).code == 200
     refresh = (await api.post("/auth/refresh-tokens", json={"refreshToken": device["refresh"]})).code == 200
     return {"access": access, "cookie": cookie, "refresh": refresh}
 
@@ -73,7 +73,7 @@ async def test_the_list_shows_the_callers_live_sessions_newest_first(api, store)
         for secret in (device["refresh"], hash_token(device["refresh"]), device["cookie"], hash_token(device["cookie"])):
             assert secret not in body
     assert_error(await api.get("/users/user", token=phone["sid"]), 401)
-    assert_error(await api.get("/users/user", headers={"Cookie": f"session={phone['sid']}"}), 401)
+    assert_error(await api.get("/users/getFav", headers={"Cookie": f"session={phone['sid']}"}), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": phone["sid"]}), 401)
 
 
@@ -154,7 +154,7 @@ async def test_cookie_clients_list_and_end_sessions_from_a_trusted_origin_only(a
     ended = await api.delete(f"/auth/sessions/{phone['sid']}", headers={**cookie, "Origin": APP})
     assert ended.code == 204
     assert any(v.startswith("session=;") or v.startswith('session="";') for v in ended.headers.get_list("Set-Cookie"))
-    assert_error(await api.get("/users/user", headers=cookie), 401)
+    assert_error(await api.get("/users/getFav", headers=cookie), 401)
 
 
 async def test_last_used_moves_at_most_once_a_minute(api, services, store, monkeypatch):
@@ -175,7 +175,7 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
     moved = (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc)
     assert abs((moved - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 30 and len(writes) == 1
     for _ in range(3):
-        assert (await api.get("/users/user", headers={"Cookie": f"session={device['cookie']}"})).code == 200
+        assert (await api.get("/users/getFav", headers={"Cookie": f"session={device['cookie']}"})).code == 200
         assert (await api.get("/users/user", token=device["access"])).code == 200
     assert len(writes) == 1  # no write per request
     assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc) == moved

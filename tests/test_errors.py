@@ -134,7 +134,7 @@ class TestCors:
         assert "Origin" in [v.strip() for v in response.headers["Vary"].split(",")]
         assert [v.strip() for v in (await api.get("/health")).headers["Vary"].split(",")] == ["Origin"]
         assert response.headers["Access-Control-Allow-Credentials"] == "true"
-        error = await api.get("/users/user", headers={"Origin": "https://admin.example.com"})
+        error = await api.get("/users/getFav", headers={"Origin": "https://admin.example.com"})
         assert error.code == 401 and error.headers["Access-Control-Allow-Credentials"] == "true"
         for other in (await api.get("/health", headers={"Origin": "https://evil.example.com"}),
                       await api.request("OPTIONS", "/users/user", headers={

@@ -95,7 +95,7 @@ async def test_refresh_and_logout_messages(api, services, store):
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
                  "Invalid refresh token")
     assert_error(await api.post("/auth/logout", json={"refreshToken": "made-up"}), 401, "Invalid refresh token")
-    assert_error(await api.get("/users/user"), 401, "Please authenticate")
+    assert_error(await api.get("/users/getFav"), 401, "Please authenticate")
     # An expired refresh token is refused without ending its session: the access token still works.
     assert (await api.get("/users/user", token=ada.token)).code == 200
 
@@ -241,7 +241,7 @@ async def test_unexpected_errors_are_logged_with_their_traceback_and_client_erro
 
     with caplog.at_level(logging.INFO, logger="accounts.http"):
         assert_error(await api.post("/auth/login", json={}), 422)
-        assert_error(await api.get("/users/user"), 401)
+        assert_error(await api.get("/users/getFav"), 401)
         assert not [r for r in caplog.records if r.name == "accounts.http"]
         monkeypatch.setattr(services.auth, "forgot_password", broken)
         response = await api.post("/auth/forgot-password", json={"email": "ada@example.com"})

@@ -25,7 +25,7 @@ def error_and_success_rounds(connection, token: str) -> list:
     bearer = {"Authorization": f"Bearer {token}"}
     as_json = {"Content-Type": "application/json"}
     errors = [
-        ("GET", "/users/user", None, {}, 401),
+        ("GET", "/users/getFav", None, {}, 401),
         ("PUT", "/users/addToFav", b'{"boardId": "b"}', as_json, 401),  # refused with a body to drop
         ("GET", "/users/user", None, {"Authorization": "Bearer nonsense"}, 401),
         ("GET", "/no/such/route", None, {}, 404),

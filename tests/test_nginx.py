@@ -135,7 +135,7 @@ def test_errors_do_not_cost_later_requests_on_reused_upstream_connections(servic
     statuses = []
     try:
         for _ in range(200):
-            for method, path, body in (("GET", "/users/user", None),
+            for method, path, body in (("GET", "/users/getFav", None),
                                        ("POST", "/auth/forgot-password", b'{"email": "nobody@example.com"}')):
                 connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
                 response = connection.getresponse()
@@ -151,7 +151,7 @@ def test_twenty_alternating_errors_and_successes_through_nginx(service, nginx, t
                                                          "password": PASSWORD}).json["tokens"]["access"]["token"]
     connection = HTTPConnection("127.0.0.1", int(nginx.rsplit(":", 1)[1]), timeout=30)
     as_json = {"Content-Type": "application/json"}
-    rounds = [("GET", "/users/user", None, {}, 401), ("GET", "/nowhere", None, {}, 404),
+    rounds = [("GET", "/users/getFav", None, {}, 401), ("GET", "/nowhere", None, {}, 404),
               ("POST", "/auth/login", b"x", {"Content-Type": "text/plain"}, 415),
               ("POST", "/auth/register", b"{}", as_json, 422),
               ("POST", "/auth/register", b"x" * (1024 * 1024 + 10), as_json, 413),

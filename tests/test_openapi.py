@@ -173,3 +173,30 @@ def test_docs_page_renders_every_operation_from_local_files_only(browser):
         assert any(url.endswith("/openapi.json") for url in loaded)
         # Swagger UI's scripts, styles and the document itself all came from the service: no CDN.
         assert loaded and all(url.startswith(service.url + "/") for url in loaded), loaded
+
+
+def test_the_answers_totask_web_compat_reshapes_show_both_shapes_and_name_the_setting():
+    doc = document()
+    # addToFav's web-app answer is the one board added (the app pushes it onto its list), the rest arrays.
+    web_app = {"getFav": ("get", [{"id": "board-42"}]), "addToFav": ("put", {"id": "board-42"}),
+               "removeFromFav": ("put", [{"id": "board-42"}]),
+               "getUsers": ("get", [{"id": "665f1c2ab3e4d5f6a7b8c9d0", "name": "Mark", "email": "mark@example.com",
+                                     "username": None, "profilePhotoUrl": None}]),
+               "usersByMonth": ("get", [{"month": "January", "year": 2026, "count": 3}])}
+    for name, (method, bare_array) in web_app.items():
+        op = doc["paths"][f"/users/{name}"][method]
+        content = op["responses"]["200"]["content"][JSON]
+        documented, reshaped = content["schema"]["oneOf"]
+        assert "TOTASK_WEB_COMPAT off" in documented["title"] and "TOTASK_WEB_COMPAT=true" in reshaped["title"]
+        assert documented["type"] == "object" and reshaped["type"] == ("object" if name == "addToFav" else "array")
+        assert "TOTASK_WEB_COMPAT" in op["summary"], name
+        assert jsonschema.Draft202012Validator(reshaped).is_valid(bare_array), name
+        assert not jsonschema.Draft202012Validator(documented).is_valid(bare_array), name
+        assert set(content["examples"]) == {"documented", "webApp"}, name
+        for key, shape in (("documented", documented), ("webApp", reshaped)):
+            assert jsonschema.Draft202012Validator(shape).is_valid(content["examples"][key]["value"]), (name, key)
+    current = doc["paths"]["/users/user"]["get"]
+    assert {} in current["security"] and "401" in current["responses"]
+    assert "empty body" in current["summary"] and "TOTASK_WEB_COMPAT" in current["summary"]
+    assert current["responses"]["200"]["content"][JSON]["examples"]["signedOut"]["value"] is None
+    assert "TOTASK_WEB_COMPAT" in doc["info"]["description"]

@@ -384,7 +384,7 @@ async def test_home_page_names_the_service_and_points_at_the_docs(api):
 
 async def test_every_401_says_how_to_authenticate(api):
     await api.register(email="mark@example.com")
-    for response in (await api.get("/users/user"), await api.get("/users/user", token="not-a-jwt"),
+    for response in (await api.get("/users/getFav"), await api.get("/users/user", token="not-a-jwt"),
                      await api.post("/auth/login", json={"email": "mark@example.com", "password": "wrong one"}),
                      await api.post("/auth/verify-email?token=nonsense")):
         assert_error(response, 401)

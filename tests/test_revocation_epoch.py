@@ -56,7 +56,7 @@ class Device:
     async def works(self, api) -> dict:
         """Which of its credentials still authenticate (the refresh token is not spent: a 401 spends nothing)."""
         access = (await api.get("/users/user", token=self.access)).code
-        cookie = (await api.get("/users/user", headers={"Cookie": f"session={self.cookie}"})).code
+        cookie = (await api.get("/users/getFav", headers={"Cookie": f"session={self.cookie}"})).code
         return {"access": access == 200, "cookie": cookie == 200}
 
     async def refresh_works(self, api) -> bool:

@@ -63,8 +63,7 @@ async def test_the_cookie_authenticates_and_the_bearer_header_wins(api, services
     assert as_bob.json["id"] == bob["user"]["id"]
     assert_error(await api.get("/users/user", headers=with_cookie(cookie, Authorization="Bearer junk")), 401)
     for junk in ("x", "a" * 43, cookie[:-1] + ("A" if cookie[-1] != "A" else "B")):
-        refused = await api.get("/users/user", headers=with_cookie(junk))
-        assert_error(refused, 401)
+        await assert_signed_out(api, junk)
     # Refreshing the tokens keeps the same session, so the cookie goes on working.
     await api.post("/auth/refresh-tokens", json={"refreshToken": ada["tokens"]["refresh"]["token"]})
     assert (await api.get("/users/user", headers=with_cookie(cookie))).code == 200
@@ -94,13 +93,11 @@ async def test_logout_with_only_the_cookie_ends_that_session_and_clears_it(api, 
     out = await api.post("/auth/logout", headers=with_cookie(cookie, APP))
     assert out.code == 204
     assert_cleared(out)
-    assert_error(await api.get("/users/user", headers=with_cookie(cookie)), 401)
+    await assert_signed_out(api, cookie)  # a dead cookie is cleared when presented
     assert_error(await api.get("/users/user", token=ada["tokens"]["access"]["token"]), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada["tokens"]["refresh"]["token"]}),
                  401)
     assert (await api.get("/users/user", token=other["tokens"]["access"]["token"])).code == 200
-    stale = await api.get("/users/user", headers=with_cookie(cookie))
-    assert_cleared(stale)  # a dead cookie is cleared when presented
     assert_error(await api.post("/auth/logout", headers=with_cookie(cookie, APP)), 401)
     assert_error(await api.post("/auth/logout"), 401)
 
@@ -112,12 +109,12 @@ async def test_password_change_and_account_deletion_end_cookie_sessions(api, sto
     changed = await api.post("/auth/change-password", token=second.json["tokens"]["access"]["token"], json={
         "email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"})
     assert changed.code == 204
-    assert_error(await api.get("/users/user", headers=with_cookie(cookie)), 401)
+    await assert_signed_out(api, cookie)
     assert (await api.get("/users/user", headers=with_cookie(second_cookie))).code == 200  # the caller's own
     deleted = await api.post(f"/users/{ada['user']['id']}", json={"password": "another good password"},
                              headers=with_cookie(second_cookie, APP))
     assert deleted.code == 204
-    assert_error(await api.get("/users/user", headers=with_cookie(second_cookie)), 401)
+    await assert_signed_out(api, second_cookie)
     assert await store.sessions.count_documents({}) == 0
 
 
@@ -129,6 +126,17 @@ def assert_cleared(response, secure: bool = True) -> None:
     assert cleared.value == "" and parsedate_to_datetime(cleared["expires"]) < dt.datetime.now(dt.timezone.utc), line
     assert cleared["path"] == "/" and cleared["httponly"] is True and cleared["samesite"] == "Lax", line
     assert bool(cleared["secure"]) is secure, line
+
+
+async def assert_signed_out(api, cookie: str) -> None:
+    """A cookie naming no live session: an endpoint that needs one is a 401, and GET /users/user (the web app's
+    signed-out check, docs/clients.md) is 200 with the body null; both clear the cookie."""
+    refused = await api.get("/users/getFav", headers=with_cookie(cookie))
+    assert_error(refused, 401)
+    assert_cleared(refused)
+    me = await api.get("/users/user", headers=with_cookie(cookie))
+    assert me.code == 200 and me.body == b"null", me
+    assert_cleared(me)
 
 
 def session_cookie_value(response) -> str:
@@ -147,7 +155,11 @@ class TestCookiesOff:
         logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
         assert not logged_in.headers.get_list("Set-Cookie")
         assert await store.sessions.count_documents({"cookieHash": {"$exists": True}}) == 0
-        assert_error(await api.get("/users/user", headers=with_cookie("a" * 43)), 401)
+        ignored = await api.get("/users/getFav", headers=with_cookie("a" * 43))
+        assert_error(ignored, 401)
+        assert not ignored.headers.get_list("Set-Cookie")
+        signed_out = await api.get("/users/user", headers=with_cookie("a" * 43))
+        assert signed_out.code == 200 and signed_out.body == b"null" and not signed_out.headers.get_list("Set-Cookie")
         assert (await api.get("/users/user", token=logged_in.json["tokens"]["access"]["token"])).code == 200
         # A cookie left from before cookies were turned off is neither believed nor touched on logout.
         out = await api.post("/auth/logout", token=logged_in.json["tokens"]["access"]["token"],
@@ -168,7 +180,7 @@ class TestPasswordReset:
         token = link_token((await mailbox.wait_for(2))[1], "reset-password")
         reset = await api.post(f"/auth/reset-password?token={token}", json={"password": "another good password"})
         assert reset.code == 204
-        assert_error(await api.get("/users/user", headers=with_cookie(cookie)), 401)
+        await assert_signed_out(api, cookie)
         assert await store.sessions.count_documents({}) == 0
 
 

@@ -7,6 +7,7 @@ PUBLIC_ROUTES = {
     r"/", r"/health", r"/ready", r"/metrics", r"/openapi.json", r"/docs", r"/docs/init.js",
     r"/auth/register", r"/auth/login", r"/auth/logout", r"/auth/refresh-tokens", r"/auth/forgot-password",
     r"/auth/reset-password", r"/auth/verify-email", r"/users/([^/]+)/photo",
+    r"/users/user",  # signed out it answers null; get() authenticates
     r"/verify-email", r"/verify-email/done", r"/verify-email/resend", r"/forgot-password", r"/reset-password",
     r"/reset-password/done", r"/pages/forms.js",
 }

@@ -29,13 +29,14 @@ async def stored_photo(services, user_id: str):
     return await store.photos.find_one({"_id": ObjectId(user_id)})
 
 
-async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, services):
+async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, services, config):
     ada = await sign_up(api)
     user = await upload(api, ada, png(3, 2), name="Ada King")
     assert user["name"] == "Ada King"
     url = user["profilePhotoUrl"]
     # 128 random bits as 32 hex characters.
-    version = re.fullmatch(rf"/users/{ada.id}/photo\?v=([0-9a-f]{{32}})", url).group(1)
+    # Absolute under APP_URL: a web app puts it in <img src> on its own origin as it is.
+    version = re.fullmatch(rf"{re.escape(config.app_url)}/users/{ada.id}/photo\?v=([0-9a-f]{{32}})", url).group(1)
     photo = await stored_photo(services, ada.id)
     assert photo["version"] == version and photo["contentType"] == "image/jpeg"  # an opaque PNG becomes a JPEG
     assert (await stored(services, ada.id))["photoVersion"] == version
@@ -44,6 +45,7 @@ async def test_the_photo_url_works_with_no_token_and_is_cached_for_good(api, ser
     assert served.headers["Content-Type"] == photo["contentType"]
     assert served.headers["Cache-Control"] == PUBLIC
     assert served.headers["ETag"] == f'"{version}-512"'
+    assert served.headers["Cross-Origin-Resource-Policy"] == "cross-origin"  # an <img> of any origin loads it
     assert opened(served.body).size == (3, 2)
     # Credentials, valid or not, change nothing on the public URL.
     assert (await api.get(url, token="not-a-token")).body == served.body
@@ -237,11 +239,11 @@ async def store_as_before(services, account, data: bytes, version: str) -> None:
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_photo_stored_before_redrawing_is_redrawn_on_first_fetch(api, services):
+async def test_a_photo_stored_before_redrawing_is_redrawn_on_first_fetch(api, services, config):
     ada = await sign_up(api)
     await store_as_before(services, ada, camera_jpeg(800, 600), "0123456789abcdef")
     url = (await api.get(f"/users/{ada.id}", token=ada.token)).json["profilePhotoUrl"]
-    assert url == f"/users/{ada.id}/photo?v=0123456789abcdef"
+    assert url == f"{config.app_url}/users/{ada.id}/photo?v=0123456789abcdef"
     served = await api.get(f"{url}&size=256")
     assert served.code == 200 and served.headers["Cache-Control"] == PUBLIC
     picture = opened(served.body)

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import AutoReconnect
 
 from tests.helpers import PASSWORD, Store, assert_error, error_fields, sign_up
 from tests.users_fixtures import make_admin, stored
@@ -19,7 +20,14 @@ async def test_users_user_is_the_caller(api):
     ada = await sign_up(api, username="ada")
     response = await api.get("/users/user", token=ada.token)
     assert response.code == 200 and response.json == ada.user
-    assert_error(await api.get("/users/user"), 401)
+    # Signed out (no Authorization header, no session cookie): null, which the web app reads as "signed out".
+    signed_out = await api.get("/users/user")
+    assert signed_out.code == 200 and signed_out.body == b"null" and signed_out.json is None
+    assert signed_out.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert signed_out.headers["Cache-Control"] == "no-store"
+    # A token client's failing Authorization header is still a 401: it refreshes on it.
+    for header in ("Bearer not-a-jwt", "Bearer ", "Basic YTpi", ada.token):
+        assert_error(await api.get("/users/user", headers={"Authorization": header}), 401, "Please authenticate")
 
 
 async def test_get_self_or_admin_else_403_and_bad_ids_404(api, services):
@@ -217,3 +225,34 @@ async def test_admin_changing_their_own_password_is_a_self_change(api, services)
     admin = await make_admin(api, services)
     assert error_fields(await api.put(f"/users/{admin.id}", token=admin.token, json={"password": NEW_PASSWORD})) \
         == {"currentPassword": "is required"}
+
+
+class SessionsDown:
+    """The sessions collection, except that find_one fails as the driver does when MongoDB is unreachable."""
+
+    def __init__(self, real):
+        self._real = real
+        self.calls = 0
+
+    async def find_one(self, *args, **kwargs):
+        self.calls += 1
+        raise AutoReconnect("connection closed")
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+async def test_signed_out_is_never_guessed_when_the_database_fails(api, services, monkeypatch):
+    registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
+                                                        "password": PASSWORD})
+    cookie = [v for v in registered.headers.get_list("Set-Cookie") if v.startswith("session=")][0]
+    cookie = cookie.split(";")[0]
+    down = SessionsDown(services.sessions.sessions)
+    monkeypatch.setattr(services.sessions, "sessions", down)
+    # A session that cannot be looked up is not "signed out": the web app would show its landing page to a
+    # signed-in person and drop nothing; the cookie stays (CWE-755).
+    answer = await api.get("/users/user", headers={"Cookie": cookie})
+    assert_error(answer, 503, "Database unavailable")
+    assert down.calls == 1 and not answer.headers.get_list("Set-Cookie")
+    monkeypatch.undo()
+    assert (await api.get("/users/user", headers={"Cookie": cookie})).json["email"] == "ada@example.com"

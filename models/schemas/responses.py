@@ -1,6 +1,6 @@
 """JSON Schemas of response bodies, for the OpenAPI document (and so for its consumers and fuzzers)."""
 from models.organisations import MAX_INVITATIONS_LISTED
-from models.users import ROLES
+from models.users import MONTH_NAMES, ROLES
 
 
 TIME = {"type": "string", "format": "date-time", "pattern": r"Z$"}
@@ -18,12 +18,13 @@ USER = closed({
     "id": ID, "userId": ID, "name": {"type": "string"}, "firstName": {"type": "string"},
     "lastName": {"type": "string"}, "email": {"type": "string"}, "phone": NULLABLE_STRING,
     "username": NULLABLE_STRING, "role": {"type": "string", "enum": list(ROLES)},
-    "isEmailVerified": {"type": "boolean"}, "twoFactorEnabled": {"type": "boolean"}, "profilePhotoUrl": NULLABLE_STRING,
+    "isEmailVerified": {"type": "boolean"}, "twoFactorEnabled": {"type": "boolean"},
+    "profilePhotoUrl": {**NULLABLE_STRING, "format": "uri"},
     "favoriteBoards": {"type": "array", "items": {"type": "string"}}, "createdAt": TIME, "updatedAt": TIME,
 })
 
 BRIEF_USER = closed({"id": ID, "name": {"type": "string"}, "email": {"type": "string"},
-                     "username": NULLABLE_STRING, "profilePhotoUrl": NULLABLE_STRING})
+                     "username": NULLABLE_STRING, "profilePhotoUrl": {**NULLABLE_STRING, "format": "uri"}})
 
 TOKEN = closed({"token": {"type": "string"}, "expires": TIME})
 TOKEN_PAIR = closed({"access": TOKEN, "refresh": TOKEN})
@@ -47,6 +48,14 @@ FAVORITES = closed({"favoriteBoards": {"type": "array", "items": {"type": "strin
 MONTHLY_SIGNUPS = closed({"results": {"type": "array", "items": closed({
     "year": {"type": "integer"}, "month": {"type": "integer", "minimum": 1, "maximum": 12},
     "monthName": {"type": "string"}, "count": {"type": "integer", "minimum": 0}})}})
+
+# The same answers as the published task-board web app reads them (TOTASK_WEB_COMPAT=true): bare arrays.
+WEB_FAVOURITE = closed({"id": {"type": "string"}})
+WEB_FAVOURITES = {"type": "array", "items": WEB_FAVOURITE, "maxItems": 500}
+WEB_BRIEF_USERS = {"type": "array", "items": BRIEF_USER}
+WEB_MONTHLY_SIGNUPS = {"type": "array", "items": closed({
+    "month": {"type": "string", "enum": list(MONTH_NAMES)}, "year": {"type": "integer"},
+    "count": {"type": "integer", "minimum": 0}})}
 
 ORGANISATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"}})
 API_USER = success("User retrieved successfully", data=USER, user=USER)

@@ -4,6 +4,7 @@ import copy
 from handlers import openapi_examples as examples
 from models.schemas import auth, organisations, responses, users
 from models.schemas.common import OBJECT_ID
+from version import __version__
 
 JSON = "application/json"
 
@@ -283,7 +284,7 @@ def document(server_url: str = None) -> dict:
             error_responses[name]["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
     doc = {
         "openapi": "3.1.0",
-        "info": {"title": "Accounts service", "version": "1.0.0", "description": examples.GUIDE},
+        "info": {"title": "Accounts service", "version": __version__, "description": examples.GUIDE},
         "paths": all_paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -81,7 +81,7 @@ class Auth:
     async def _queue_reset(self, email: str) -> None:
         user = await self.users.find_by_email(email)
         # Past the hourly cap no new token either: it would void the link already mailed.
-        if user is None or not await self.outbox.may_send(user["email"]):
+        if user is None or not await self.outbox.may_send(user["email"], "reset"):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
         await self.outbox.reset_email(user["email"], greeting_name(user), token, expires)
@@ -105,7 +105,7 @@ class Auth:
 
     async def send_verification(self, user: dict) -> None:
         """Queue a verify-email link, unless the email is already verified."""
-        if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):
+        if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verification"):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
         await self.outbox.verification_email(user["email"], greeting_name(user), token, expires)

@@ -14,7 +14,7 @@ from typing import Optional
 from tornado import httputil
 from tornado.web import HTTPError
 
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, NotFoundHandler
 from services.database import is_unavailable
 from models.schemas import auth as schemas
 from services import auth as auth_service
@@ -369,3 +369,26 @@ def prefers_json(accept: str) -> bool:
     """True when Accept names application/json (or any JSON type) and not text/html: API clients, not browsers."""
     accept = accept.lower()
     return "json" in accept and "text/html" not in accept
+
+
+class NotFoundPage(PageHandler, NotFoundHandler):
+    """Any path no route knows (the application's default handler): a browser navigating to it (a mistyped or
+    broken link from an email) gets a page with the ways on; API clients keep the JSON 404 envelope."""
+
+    def set_default_headers(self) -> None:
+        NotFoundHandler.set_default_headers(self)  # the page's CSP only on the page, below
+        self.add_header("Vary", "Accept")  # one URL, two answers: caches must keep them apart
+
+    def prepare(self) -> None:
+        if self.request.method == "GET" and wants_html(self.request.headers.get("Accept", "")):
+            self.set_header("Content-Security-Policy", PAGE_CSP)
+            return self.show("not_found.html", 404, title="This page does not exist")
+        super().prepare()
+
+
+def wants_html(accept: str) -> bool:
+    """True for a browser's navigation (Accept names text/html, before any JSON type), not for fetch() or an
+    API client, which send */* or JSON."""
+    accept = accept.lower()
+    html, json = accept.find("text/html"), accept.find("json")
+    return html >= 0 and (json < 0 or html < json)

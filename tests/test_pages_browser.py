@@ -234,3 +234,13 @@ def test_the_home_page(person):
     wait_until(person.driver, lambda d: d.title == "Task Board")
     assert person.driver.find_element(By.LINK_TEXT, "API documentation").get_attribute("href").endswith("/docs")
     person.check_page("home")
+
+
+def test_a_mistyped_link_shows_a_page_with_the_ways_on(person):
+    person.open(f"{person.service.url}/reset-pasword?token=made-up-token-0123456789", "This page does not exist")
+    links = {a.text: a.get_attribute("href") for a in person.driver.find_elements(By.CSS_SELECTOR, "main a")}
+    assert links == {"Reset your password": f"{person.service.url}/forgot-password",
+                     "Get a new link to verify your email address": f"{person.service.url}/verify-email/resend",
+                     "Back to Task Board": f"{CLIENT_URL}/"}
+    person.driver.find_element(By.LINK_TEXT, "Reset your password").click()
+    person.sees("Reset your password")

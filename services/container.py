@@ -37,13 +37,13 @@ class Services:
         # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor)
-        self.organisations = Organisations(database)
+        self.outbox = Outbox(database, settings)
+        self.organisations = Organisations(database, self.outbox)
         self.sessions = Sessions(database, settings)
         self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor)
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
                                             settings.login_attempts_window_seconds,
                                             settings.login_attempts_per_address)
-        self.outbox = Outbox(database, settings)
         self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
                            login_attempts=self.login_attempts, outbox=self.outbox)
         self.favourites = Favourites(database)
@@ -63,9 +63,10 @@ class Services:
         """Cancel the background work and close the database."""
         # A cancel can be swallowed inside a library (Python 3.11 wait_for in aiosmtplib): cancel again until
         # every task is done, and never wait past STOP_DEADLINE_SECONDS (SIGTERM must end the process, CWE-835).
-        if self.auth.background:  # work left by answered requests (forgot-password) may finish first
-            await asyncio.wait(set(self.auth.background), timeout=STOP_RECANCEL_SECONDS)
-        pending = set(self._tasks) | self.auth.background
+        answered = self.auth.background | self.outbox.background
+        if answered:  # work left by answered requests (forgot-password, an invitation's email) may finish first
+            await asyncio.wait(set(answered), timeout=STOP_RECANCEL_SECONDS)
+        pending = set(self._tasks) | self.auth.background | self.outbox.background
         deadline = asyncio.get_running_loop().time() + STOP_DEADLINE_SECONDS
         while pending:
             for task in pending:

@@ -47,6 +47,13 @@ class Outbox:
         self.settings = settings
         self.queued = asyncio.Event()  # set when mail is queued, to wake this process's sender
         self.sends = WindowCounter(database[model.SEND_COUNTS], HOUR)
+        self.background = set()  # mail queued after its request was answered (later); awaited at shutdown
+
+    def later(self, what: str, work) -> None:
+        """Run work (which queues mail) after the answer: the request neither waits for nor fails with it."""
+        task = asyncio.get_running_loop().create_task(_logged(what, work))
+        self.background.add(task)  # held until done: the event loop keeps only weak references to tasks
+        task.add_done_callback(self.background.discard)
 
     async def may_send(self, to: str, kind: str = "email") -> bool:
         """Count one email to this address; False past EMAILS_PER_ADDRESS_PER_HOUR this hour (0: no cap)."""
@@ -98,6 +105,25 @@ class Outbox:
         page = link_email_html(subject, name, body, None, None, closing, app_name)
         await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME, "email-changed")
 
+    async def invitation_email(self, to: str, name, inviter, organisation) -> None:
+        """Queue the email telling a user they were invited into an organisation. inviter and organisation are
+        the inviter's free text, None when the caller may not mail it (services/organisations.py says when)."""
+        app_name, client_url = self.settings.app_name, self.settings.client_url
+        who = one_line(inviter) if inviter else "Someone"
+        where = f"“{one_line(organisation)}”" if organisation else "an organisation"
+        # One line whatever the names hold: a header cannot be split, or the message could not be sent (CWE-93).
+        subject = f"[{app_name}] {who} invited you to join {where}"
+        invited = f"{who} invited you to join {where} on {app_name}."
+        if client_url:
+            intro, action = f"{invited} Open {app_name} to accept or decline the invitation:", f"Open {app_name}"
+        else:
+            intro, action = f"{invited} Open the {app_name} app to accept or decline the invitation.", None
+        closing = "Nothing changes until you accept. If you do not know them, decline it or ignore this email."
+        text = f"{greeting(name)}\n\n{intro}\n\n" + (f"{client_url}\n\n" if client_url else "") + \
+            f"{closing}\n\n-- \n{app_name}\n"
+        page = link_email_html(subject, name, intro, client_url, action, closing, app_name)
+        await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME, "invitation")
+
     async def _queue_link(self, to, name, expires, subject, intro, link, action, kind) -> None:
         app_name = self.settings.app_name
         subject = f"[{app_name}] {subject}"
@@ -108,6 +134,22 @@ class Outbox:
                 f"-- \n{app_name}\n")
         await self.enqueue(to, subject, text, link_email_html(subject, name, intro, link, action, closing, app_name),
                            expires, kind)
+
+
+async def _logged(what: str, work) -> None:
+    """Await work; a failure is logged (never raised: its request has been answered)."""
+    try:
+        await work
+    except Exception:  # noqa: BLE001 - logged, and nobody is waiting for it
+        log.error("%s failed after the answer", what, exc_info=True)
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """Free text fit for a header or a sentence: every run of spaces and unprintable characters (line and
+    paragraph separators included) one space, and no "=?" (the email package would decode an RFC 2047 encoded
+    word in it, which can hold a newline), at most `limit` characters (CWE-93)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split()).replace("=?", "= ?")
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
 def greeting(name) -> str:

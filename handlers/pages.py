@@ -171,8 +171,9 @@ class NewLinkPage(PageHandler):
             sent_to = self.sent_to()
             # The typed address, shown back so a typo is seen; said alike whether or not it has an account.
             what = self.what.format(address=sent_to or "that address")
-            return self.message("Check your email", f"If a {self.config.app_name} account {what} is on its way. It works once, for {lifetime}. It can take a few "
-                                "minutes to arrive; look in your spam folder too.",
+            return self.message("Check your email", f"If a {self.config.app_name} account {what} is on its way. "
+                                f"It works once, for {lifetime}. It can take a few minutes to arrive; look in your "
+                                "spam folder too.",
                                 retry_url=self.request.path, retry_text="Wrong address? Enter it again")
         self.show_form()
 

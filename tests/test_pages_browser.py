@@ -264,7 +264,8 @@ def test_the_reset_form_names_the_account_and_shows_the_passwords_on_request(per
     assert [person.field(n).get_attribute("type") for n in ("password", "confirm")] == ["text", "text"]
     person.check_page("reset form, passwords shown")
     toggle.click()
-    assert toggle.get_attribute("aria-pressed") == "false" and person.field("password").get_attribute("type") == "password"
+    assert toggle.get_attribute("aria-pressed") == "false"
+    assert person.field("password").get_attribute("type") == "password"
     toggle.click()  # shown when sent: the fields are password fields again on the way out
     person.submit()
     person.sees("Your password has been changed")

@@ -24,7 +24,8 @@ def summary(output: str) -> list:
 def test_json_start_up_lines_say_what_runs_and_where_and_never_the_database_password(mailbox):
     mongo_port = free_port()
     mongo = f"mongodb://admin:{DATABASE_PASSWORD}@127.0.0.1:{mongo_port}/?authSource=admin"
-    env = {"MONGODB_URI": mongo, "MONGODB_DB": "accounts_startup", "MONGODB_TIMEOUT_MS": "300", "APP_URL": "https://accounts.example.com",
+    env = {"MONGODB_URI": mongo, "MONGODB_DB": "accounts_startup", "MONGODB_TIMEOUT_MS": "300",
+           "APP_URL": "https://accounts.example.com",
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mailbox.port), "SMTP_STARTTLS": "false"}
     with running(**env) as service:
         output = service.stderr()

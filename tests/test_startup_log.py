@@ -99,6 +99,7 @@ def test_without_smtp_the_log_holds_the_email_with_the_address_masked():
     with running() as service:
         assert service.request("POST", "/auth/register", json={"name": "Walt Ng", "email": email,
                                                                "password": PASSWORD}).code == 201
+        wait_for(lambda: "email sent" in service.stderr())
         assert service.stop() == 0
         output = service.stderr()
     entries = [json.loads(line) for line in output.splitlines()]

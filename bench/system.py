@@ -205,18 +205,28 @@ def machine() -> dict:
 
 
 def git_head():
-    """The checked-out commit, read from .git (no git command), or None."""
+    """The checked-out commit, read from .git (no git command), or None. In a worktree (.git is a file naming
+    its git directory) HEAD is there and the branches are in the common directory it names."""
     try:
-        with open(os.path.join(ROOT, ".git", "HEAD")) as head:
+        git = os.path.join(ROOT, ".git")
+        common = git
+        if os.path.isfile(git):
+            with open(git) as pointer:
+                git = pointer.read().strip().partition("gitdir: ")[2]
+            common = git
+            if os.path.exists(os.path.join(git, "commondir")):
+                with open(os.path.join(git, "commondir")) as named:
+                    common = os.path.normpath(os.path.join(git, named.read().strip()))
+        with open(os.path.join(git, "HEAD")) as head:
             ref = head.read().strip()
         if not ref.startswith("ref: "):
             return ref[:12]
         ref = ref[5:]
-        path = os.path.join(ROOT, ".git", ref)
+        path = os.path.join(common, ref)
         if os.path.exists(path):
             with open(path) as f:
                 return f.read().strip()[:12]
-        with open(os.path.join(ROOT, ".git", "packed-refs")) as packed:
+        with open(os.path.join(common, "packed-refs")) as packed:
             for line in packed:
                 if line.strip().endswith(" " + ref):
                     return line.split()[0][:12]

@@ -1,4 +1,5 @@
-"""Log output as JSON lines: one object per record, so every line of the service's output parses."""
+"""Log output, one line per record: JSON objects (LOG_FORMAT=json, the default: every line parses) or readable
+text for a person at a terminal (LOG_FORMAT=text)."""
 import datetime as dt
 import json
 import logging
@@ -34,6 +35,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(JsonFormatter):
+    """`2026-12-06T22:30:01.150Z INFO accounts: message key=value ...`: the same record as one readable line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = json.loads(super().format(record))
+        head = f"{entry.pop('time')} {entry.pop('level')} {entry.pop('logger')}: {entry.pop('message')}"
+        rest = [f"{name}={value}" for name, value in entry.items() if name not in ("exception", "stack")]
+        tail = [entry[name] for name in ("exception", "stack") if name in entry]
+        # Control characters (a newline in a message, a traceback's lines) are escaped as in JSON, so a
+        # value can never start a forged line, and one event stays one line (CWE-117).
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                       for c in " ".join([head, *rest, *tail]))
+
+
+FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
+
+
 def parse_level(raw: str) -> int:
     """LOG_LEVEL as a logging level; ValueError naming the variable when it is not one."""
     name = (raw or "INFO").strip().upper()
@@ -42,10 +60,10 @@ def parse_level(raw: str) -> int:
     return getattr(logging, name)
 
 
-def configure(level: int, stream=None) -> None:
-    """Send every log record, warnings and uncaught exceptions included, to stream as JSON lines."""
+def configure(level: int, stream=None, form: str = "json") -> None:
+    """Send every log record, warnings and uncaught exceptions included, to stream as lines of `form`."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(FORMATTERS[form]())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -1,6 +1,7 @@
 """Start the accounts service: python run.py [--port N] [--processes N]; or python run.py --sync-indexes."""
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -12,10 +13,12 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 import logconfig
+import startup_summary
 # services.database imports no prometheus_client; the app and services are imported in serve() (see there).
 from metrics_dir import VARIABLE as METRICS_DIR_VARIABLE, MetricsDirectory
 from services.database import Database, describe_error, fix_for, server_message
-from settings import Settings, SettingsError
+from settings import Settings, SettingsError, reader_of
+from version import __version__
 
 log = logging.getLogger("accounts")
 
@@ -23,21 +26,40 @@ MAX_WORKER_RESTARTS = 100
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad or unknown flag stops start-up with one line and exit code 2, as a bad setting does (argparse
+    would print its usage block first); --help shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (python run.py --help lists the flags)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    made = OneLineParser(
+        description="The accounts service (users, authentication, organisations).",
+        epilog="Every other setting is an environment variable (MONGODB_URI, JWT_SECRET, APP_URL, SMTP_HOST, "
+               "LOG_FORMAT, ...), checked at start-up: the table with each default and meaning is in README.md "
+               "(Configuration), and `python settings.py` prints it. LOG_LEVEL (INFO) sets the log level.")
+    # Read as text and checked after parsing, with PORT's own rule, so a bad value is one line (not argparse's
+    # usage block) and 99999 is refused instead of wrapping to another port.
+    made.add_argument("--port", metavar="N", help="port to listen on, 0-65535 (default: PORT, else 8000)")
+    made.add_argument("--processes", type=int, default=1,
+                      help="worker processes sharing the port; 0 means one per core (needs MONGODB_URI)")
+    made.add_argument("--sync-indexes", action="store_true",
+                      help="drop and rebuild the indexes that differ from the declared ones (and those this "
+                           "service no longer declares), create the missing ones, then exit (needs MONGODB_URI)")
+    made.add_argument("--version", action="version", version=f"accounts service {__version__}")
+    return made
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="The accounts service (users, authentication, organisations).")
-    parser.add_argument("--port", type=int, help="port to listen on (default: PORT, else 8000)")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="worker processes sharing the port; 0 means one per core (needs MONGODB_URI)")
-    parser.add_argument("--sync-indexes", action="store_true",
-                        help="drop and rebuild the indexes that differ from the declared ones (and those this "
-                             "service no longer declares), create the missing ones, then exit (needs MONGODB_URI)")
-    return parser.parse_args(argv)
+    return parser().parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    overrides = {"port": args.port} if args.port is not None else {}
     try:
+        overrides = {"port": reader_of("port")("--port", args.port.strip())} if args.port is not None else {}
         settings = Settings.from_env(os.environ, **overrides)
         level = logconfig.parse_level(os.environ.get("LOG_LEVEL", ""))
     except (SettingsError, ValueError) as error:
@@ -51,7 +73,8 @@ def main(argv=None) -> int:
         print("error: --processes needs MONGODB_URI: the embedded store lives inside one process, "
               "so several processes would each see different data", file=sys.stderr)
         return 2
-    logconfig.configure(level)  # every record as one JSON line on stderr (the journal under systemd)
+    # Every record as one line on stderr (the journal under systemd): JSON, or text for a terminal.
+    logconfig.configure(level, form=settings.log_format)
     if args.sync_indexes:
         return sync_indexes(settings)
     try:
@@ -59,15 +82,30 @@ def main(argv=None) -> int:
     except OSError as error:
         print(f"error: {METRICS_DIR_VARIABLE} cannot be used: {error}", file=sys.stderr)
         return 2
-    log.info("metrics: multiprocess directory %s", metrics_dir.path)
     try:
-        sockets = bind_sockets(settings.port)
+        try:
+            sockets = bind_sockets(settings.port)
+        except OSError as error:
+            print(f"error: {cannot_listen(settings.port, error)}", file=sys.stderr)
+            return 2
+        # The first lines a person reads: what runs, where, on what (before any worker's own lines).
+        startup_summary.log_summary(log, settings, sockets[0].getsockname()[1], processes, os.getpid())
+        log.info("metrics: multiprocess directory %s", metrics_dir.path)
         if processes > 1 and not fork_workers(processes, metrics_dir.worker_exited):
             return 0
         asyncio.run(serve(settings, sockets))
         return 0
     finally:
         metrics_dir.cleanup()  # in the process that made it only, not in a worker returning here
+
+
+def cannot_listen(port: int, error: OSError) -> str:
+    """Why the port cannot be had, in one line naming it."""
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is already in use by another process; stop it, or choose another with --port or PORT"
+    if error.errno == errno.EACCES:
+        return f"port {port} needs privileges this process lacks (ports under 1024); choose another with --port or PORT"
+    return f"cannot listen on port {port}: {error.strerror or error}"
 
 
 def sync_indexes(settings: Settings) -> int:
@@ -105,13 +143,6 @@ async def serve(settings: Settings, sockets) -> None:
     from services import metrics
     from services.container import Services
 
-    if settings.embedded:
-        log.warning("no MONGODB_URI: using the embedded in-memory MongoDB stand-in "
-                    "(mongomock-motor); data lives in this process only and is lost when it exits")
-    else:
-        log.info("using MongoDB from MONGODB_URI, database %s", settings.mongodb_db)
-    if settings.jwt_secret_generated:
-        log.warning("no JWT_SECRET: generated a random one; tokens stop working when the process restarts")
     database = Database.connect(settings)
     services = Services(settings, database)
     services.start()
@@ -126,7 +157,7 @@ async def serve(settings: Settings, sockets) -> None:
         loop.add_signal_handler(signum, stopping.set)
     # A forked worker starts with these blocked (fork_workers): a stop sent meanwhile is delivered now.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    log.info("accounts service listening on port %d (pid %d)", sockets[0].getsockname()[1], os.getpid())
+    log.info("ready: serving on port %d (pid %d)", sockets[0].getsockname()[1], os.getpid())
     await stopping.wait()
     log.info("shutting down: no new connections, finishing %d request(s) in flight", app.in_flight)
     server.stop()

@@ -85,6 +85,15 @@ def mongodb_uri(name: str, raw: str) -> str:
     return raw
 
 
+def choice(*allowed: str) -> Callable[[str, str], str]:
+    def read(name: str, raw: str) -> str:
+        if raw.lower() not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw.lower()
+    read.bounds = " or ".join(allowed)
+    return read
+
+
 def secret(minimum: int) -> Callable[[str, str], str]:
     """A secret of at least `minimum` characters: a short one can be guessed or brute-forced offline."""
     def read(name: str, raw: str) -> str:
@@ -255,6 +264,8 @@ class Settings:
     metrics_token: Optional[str] = setting("METRICS_TOKEN", secret(16), None,
                                            "bearer token Prometheus sends to `/metrics`, at least 16 characters; "
                                            "unset, `/metrics` answers 404", "*(none)*", secret=True)
+    log_format: str = setting("LOG_FORMAT", choice("json", "text"), "json",
+                              "log lines as JSON objects (for a collector) or as readable text (for a terminal)")
     shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", number(0, 3600), 20.0,
                                             "how long SIGTERM waits for requests in flight")
     # Derived, not read: True when JWT_SECRET was unset and a random one was made.
@@ -270,6 +281,8 @@ class Settings:
         """Build settings from an environment mapping (then `overrides`); raises SettingsError on a bad value."""
         values = {}
         for field, variable in declared():
+            if field.name in overrides:
+                continue  # a command-line flag decides: its variable is not read (nor refused)
             raw = env.get(variable.env, "").strip()
             values[field.name] = variable.read(variable.env, raw) if raw else field.default
         values.update(overrides)
@@ -285,6 +298,12 @@ class Settings:
             meaning = f"{variable.doc} ({bounds})" if bounds else variable.doc
             rows.append(f"| `{variable.env}` | {default} | {meaning} |")
         return "\n".join(rows)
+
+
+def reader_of(name: str) -> Callable[[str, str], Any]:
+    """The reader of one declared setting (by field name), for a command-line flag that overrides it: the
+    same rule and bounds, with the flag's name in the error."""
+    return next(variable.read for field, variable in declared() if field.name == name)
 
 
 def declared():

@@ -30,17 +30,31 @@ def wrk_command(url, script, args=(), connections=32, duration=10.0, timeout=10.
             "-s", script, url, "--", *[str(a) for a in args]]
 
 
-def parse_wrk(output: str, connections: int) -> dict:
+class ErrorAnswers(RuntimeError):
+    """A measure was answered with errors: the bench stops, since a refused request is no work done."""
+
+
+def parse_wrk(output: str, connections: int, url: str = "") -> dict:
+    """wrk's WRK_JSON line as a result whose requests and rps count only the successful answers. wrk counts an
+    answer with a status of 400 or more as a status error (and none of the measured routes answers 1xx or
+    3xx), so requests less those are the 2xx ones. Any error answer raises ErrorAnswers: a limit refusing
+    the bench's own traffic once made the login measure report thousands of 429s a second as logins."""
     for line in output.splitlines():
         if line.startswith("WRK_JSON "):
             raw = json.loads(line[len("WRK_JSON "):])
             seconds = raw["duration_us"] / 1e6
             lat = raw["latency_us"]
             errors = raw["errors"]
+            if errors["status"]:
+                raise ErrorAnswers(f"{url or 'a measure'}: {errors['status']} of {raw['requests']} answers were "
+                                   "errors (status 400 or more): a limit or a bug refused the bench's traffic; the "
+                                   "service's access log (bench/results/service-*.log) says which status")
+            ok = raw["requests"] - errors["status"]
             return {
-                "requests": raw["requests"],
+                "requests": ok,
+                "answers": raw["requests"],
                 "seconds": round(seconds, 3),
-                "rps": round(raw["requests"] / seconds, 1),
+                "rps": round(ok / seconds, 1),
                 "connections": connections,
                 "p50_ms": round(lat["p50"] / 1000, 2),
                 "p90_ms": round(lat["p90"] / 1000, 2),
@@ -58,7 +72,7 @@ def run_wrk(url, script, args=(), connections=32, duration=10.0, timeout=10.0) -
                             cwd=WRK_DIR, capture_output=True, text=True, timeout=duration + timeout + 60)
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
-    return parse_wrk(result.stdout, connections)
+    return parse_wrk(result.stdout, connections, url)
 
 
 # ---- the machine and bcrypt ---------------------------------------------------------------------

@@ -4,7 +4,7 @@ One run measures, with wrk as the load generator on 127.0.0.1:
   1. the machine's bcrypt ceiling (cores / one cost-12 checkpw, median of several, in this process);
   2. two baselines started here (bench/baselines.py): "bare" Tornado writing a small JSON object,
      and "minimal" Tornado doing only what GET /users/user cannot avoid;
-  3. the service (`python run.py`, embedded store, BCRYPT_ROUNDS=12, LOGIN_ATTEMPTS_LIMIT=0) seeded
+  3. the service (`python run.py`, embedded store, BCRYPT_ROUNDS=12, every limit on its traffic off) seeded
      through its API with 100 users in 10 organisations: /health (interleaved with bare),
      /users/user (interleaved with minimal), /api/organisations, /users?limit=10 as admin,
      /auth/login, /health while 32 logins run, /auth/refresh-tokens, and its resident memory after;
@@ -22,7 +22,9 @@ The README's "Benchmark" section says how each measure is taken and why.
 It prints a markdown table (measure, value, baseline, ratio, target, met) and writes it with all
 the raw numbers as JSON to bench/results/latest.json (and the table to bench/results/latest.md).
 Service logs go to bench/results/service-*.log. Every process it starts is stopped at the end,
-on failure and on Ctrl-C too. These are benchmarks, not tests: nothing here fails on a number.
+on failure and on Ctrl-C too. These are benchmarks, not tests: nothing here fails on a number, but
+any error answer (status 400 or more) to a measure stops the run with exit code 1 (a refused request
+is no work done); --tiny runs every measure for a second, as tests/test_bench.py does.
 """
 import argparse
 import datetime as dt
@@ -40,9 +42,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seed  # noqa: E402
 from photos import photo_run  # noqa: E402
 from abuse import abuse_run  # noqa: E402
-from load import ensure_wrk, parse_wrk, run_wrk, wrk_command  # noqa: E402
+from load import ErrorAnswers, ensure_wrk, parse_wrk, run_wrk, wrk_command  # noqa: E402
 from report import combine_slices, markdown, rows, summarise_profile  # noqa: E402
-from system import (BENCH, NOISY, RESULTS, WRK_DIR, NoiseWatch, Processes, busy_fraction, bcrypt_seconds,  # noqa: E402
+from system import (BENCH, NOISY, RESULTS, UNLIMITED, WRK_DIR, NoiseWatch, Processes, busy_fraction, bcrypt_seconds,  # noqa: E402
                     free_port, machine, machine_cpu, own_cpu, rss_mib, service_variables, wait_for_port,
                     wait_idle)
 
@@ -169,13 +171,11 @@ class Bench:
         port = free_port()
         # Only the settings chosen here: none of the caller's (MONGODB_URI would leave the embedded store).
         env = {k: v for k, v in os.environ.items() if k not in service_variables()}
+        env.update(UNLIMITED)  # no limit may refuse the bench's own traffic (bench/system.py says why)
+        env.update(self.o.service_env)
         env.update({
             "LOG_LEVEL": "INFO",  # the default: every request writes its access line, as in production
             "BCRYPT_ROUNDS": str(rounds),
-            "LOGIN_ATTEMPTS_LIMIT": "0",  # thousands of logins per account from one address: not what it guards
-            # The seeding signs up thousands of users from this one address: not what these budgets guard.
-            "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0",
-            "INVITATIONS_PER_ADDRESS_PER_HOUR": "0",
             "JWT_SECRET": JWT_SECRET,
             "ADMIN_EMAIL": seed.ADMIN_EMAIL,
             "ADMIN_PASSWORD": seed.PASSWORD,
@@ -222,12 +222,12 @@ class Bench:
         o = self.o
         bare, bare_url, _ = self.start_baseline("bare")
         minimal, minimal_url, minimal_tokens = self.start_baseline("minimal")
-        process, port = self.start_service("main", rounds=12)
+        process, port = self.start_service("main", rounds=self.o.rounds)
         base = f"http://127.0.0.1:{port}"
         client = seed.Client(port)
         out = {"pid": process.pid}
         try:
-            self.say(f"seeding the service: {o.users - 1} registrations at BCRYPT_ROUNDS=12, the admin, "
+            self.say(f"seeding the service: {o.users - 1} registrations at BCRYPT_ROUNDS={o.rounds}, the admin, "
                      f"{o.organisations} organisations")
             started = time.monotonic()
             admin = seed.login(client, seed.ADMIN_EMAIL, wait_seconds=30)
@@ -296,7 +296,7 @@ class Bench:
             if spy:
                 self.finish_profile("health_under_logins", spy)
             stdout, _ = logins.communicate(timeout=o.duration + 90)
-            login_stats = parse_wrk(stdout, o.connections)
+            login_stats = parse_wrk(stdout, o.connections, f"{base}/auth/login")
         finally:
             self.processes.stop(logins)
         probe["other_cpu_share"] = login_stats["other_cpu_share"] = watch.share()
@@ -353,7 +353,9 @@ class Bench:
         for count in o.scale:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if k not in service_variables()}
-            env.update({"LOG_LEVEL": "INFO", "BCRYPT_ROUNDS": "4", "LOGIN_ATTEMPTS_LIMIT": "0", "JWT_SECRET": JWT_SECRET})
+            env.update(UNLIMITED)
+            env.update(o.service_env)
+            env.update({"LOG_LEVEL": "INFO", "BCRYPT_ROUNDS": "4", "JWT_SECRET": JWT_SECRET})
             started = time.monotonic()
             process = self.processes.start([sys.executable, os.path.join(BENCH, "seeded.py"), "--users", str(count),
                                             "--port", str(port)],
@@ -409,8 +411,8 @@ class Bench:
         bcrypt = large = None
         service = {}
         if not o.only_photos:
-            bcrypt = bcrypt_seconds(12, 1 if o.only_scale else o.bcrypt_samples)
-            self.say(f"bcrypt cost 12: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
+            bcrypt = bcrypt_seconds(o.rounds, 1 if o.only_scale else o.bcrypt_samples)
+            self.say(f"bcrypt cost {o.rounds}: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
                      f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
                      f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
             service = self.service_run() if not o.only_scale else {}
@@ -438,7 +440,7 @@ class Bench:
                          "users": o.users, "organisations": o.organisations, "large_users": o.large_users,
                          "slices": o.slices, "scale": o.scale, "scale_duration_s": o.scale_duration,
                          "only_scale": o.only_scale, "photo_uploads": o.photo_uploads, "only_photos": o.only_photos,
-                         "bcrypt_rounds": 12, "login_attempts_limit": 0, "wrk_threads": 1,
+                         "bcrypt_rounds": o.rounds, "tiny": o.tiny, "limits_off": UNLIMITED, "wrk_threads": 1,
                          "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS}, "profile": o.profile},
             "bcrypt": bcrypt,
             "service": service,
@@ -454,11 +456,24 @@ class Bench:
         }
 
 
+# --tiny: each measure runs, for a second, on the fewest users it takes; logins hash at cost 4.
+TINY = {"duration": 1, "connections": 4, "slices": 1, "warmup": 0, "users": 10, "organisations": 2,
+        "large_users": 20, "scale": [1, 20], "scale_duration": 1, "bcrypt_samples": 1, "photo_uploads": 1,
+        "rounds": 4, "abuse": False}
+
+
 def _sizes(raw: str) -> list:
     sizes = [int(part) for part in raw.split(",") if part.strip()]
     if any(size < 0 for size in sizes):
         raise argparse.ArgumentTypeError("sizes are 0 or more")
     return [size for size in sizes if size > 0]
+
+
+def _assignment(raw: str) -> tuple:
+    name, equals, value = raw.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {raw!r}")
+    return name, value
 
 
 def _interrupt(signum, frame):
@@ -489,11 +504,21 @@ def main(argv=None) -> int:
                         help="photo uploads timed one at a time (20; 0 skips the photo measures)")
     parser.add_argument("--only-photos", action="store_true", help="run only the photo measures")
     parser.add_argument("--no-abuse", dest="abuse", action="store_false",
-                        help="skip issue #23's measures (bench/abuse.py: logins during a registration burst, "
+                        help="skip the abuse measures (bench/abuse.py: logins during a registration burst, "
                              "the largest photo's peak memory)")
-    parser.add_argument("--only-abuse", action="store_true", help="run only issue #23's measures (about a minute)")
+    parser.add_argument("--only-abuse", action="store_true", help="run only the abuse measures (about a minute)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="every measure but the abuse ones, as small as it goes (seconds, not figures): checks "
+                             "that the bench runs and that no measure is answered with errors (tests/test_bench.py)")
+    parser.add_argument("--service-env", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for every service the bench starts, over its own (repeatable); e.g. "
+                             "LOGIN_ATTEMPTS_PER_ADDRESS=3 shows the bench stopping at the first refused request")
     parser.add_argument("--out", default=os.path.join(RESULTS, "latest.json"), help="where to write the JSON")
     options = parser.parse_args(argv)
+    options.rounds = 12
+    options.service_env = dict(options.service_env)
+    if options.tiny:
+        options.__dict__.update(TINY)
     if options.users < options.connections + 5 or options.users % options.organisations:
         parser.error("--users must exceed --connections and be a multiple of --organisations")
 
@@ -514,6 +539,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: stopping every process the bench started", file=sys.stderr)
         return 130
+    except (ErrorAnswers, seed.SeedError) as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
     finally:
         bench.processes.stop_all()
         shutil.rmtree(bench.tmp, ignore_errors=True)

@@ -60,10 +60,11 @@ async def serve(port: int, count: int) -> None:
     assert settings.embedded, "the scaling measure is of the embedded store: unset MONGODB_URI"
     database = Database.connect(settings)
     services = Services(settings, database)
-    await fill(services, count)
+    # Indexes first: creating a user needs its unique indexes confirmed (a 503 before), as in the service.
     services.start()
     while not database.indexes_ready:
         await asyncio.sleep(0.05)
+    await fill(services, count)
     server = HTTPServer(make_app(services, settings), idle_connection_timeout=60, body_timeout=60)
     server.listen(port, address="127.0.0.1")
     stopping = asyncio.Event()

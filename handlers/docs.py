@@ -1,4 +1,6 @@
 """The OpenAPI document and the interactive API page, served from installed files: no CDN, works offline."""
+import functools
+import html
 import importlib.util
 import json
 import os
@@ -18,7 +20,12 @@ SWAGGER_ASSETS = os.path.join(importlib.util.find_spec("swagger_ui").submodule_s
 DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                "connect-src 'self'; frame-ancestors 'none'")
 
-OPENAPI_JSON = json.dumps(document())
+
+
+@functools.lru_cache(maxsize=4)
+def openapi_json(app_name: str) -> str:
+    """The document as served, built once per process (APP_NAME is its title)."""
+    return json.dumps(document(app_name=app_name))
 
 
 def _read(name: str) -> bytes:
@@ -31,7 +38,7 @@ class OpenApiHandler(BaseHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(OPENAPI_JSON)
+        self.finish(openapi_json(self.config.app_name))
 
 
 class DocsPageHandler(BaseHandler):
@@ -48,7 +55,8 @@ class DocsPageHandler(BaseHandler):
     def get(self) -> None:
         self.set_header("Content-Type", self.content_type)
         self.set_header("Content-Security-Policy", DOCS_POLICY)
-        self.finish(self.content)
+        # The page's title names the product (APP_NAME is checked for control characters; escaped for HTML).
+        self.finish(self.content.replace(b"{{title}}", html.escape(f"{self.config.app_name} API").encode()))
 
 
 class DocsAssetHandler(StaticFileHandler):

@@ -4,6 +4,7 @@ import copy
 from handlers import openapi_examples as examples
 from models.schemas import auth, organisations, responses, users
 from models.schemas.common import OBJECT_ID
+from version import __version__
 
 JSON = "application/json"
 
@@ -67,7 +68,8 @@ def operation(summary: str, tag: str, ok: int, ok_schema=None, *, body=None, que
         codes.add(404)
     if auth_needed:
         codes.add(401)
-        op["security"] = [{"bearer": []}, {"session": []}]  # the bearer header wins when both are sent
+        # The session cookie works too (the guide says how), but is no scheme here: see document().
+        op["security"] = [{"bearer": []}]
     else:
         op["security"] = []
     success = {"description": "Success"}
@@ -323,8 +325,18 @@ def paths() -> dict:
     }
 
 
-def document(server_url: str = None) -> dict:
-    """The whole OpenAPI 3.1 document."""
+# The sections of /docs, in the order a developer needs them: sign in first, then the two clients' calls.
+TAGS = [
+    {"name": "auth", "description": "Register, log in, tokens, logout, passwords and the email links"},
+    {"name": "users", "description": "The task-board app's users: profile, photo, favourites, lists, search"},
+    {"name": "api", "description": "The organisation client: users, organisations and invitations"},
+    {"name": "pages", "description": "The HTML pages a person opens from an email (for browsers, not apps)"},
+    {"name": "operations", "description": "The service itself: health, readiness, metrics, this document"},
+]
+
+
+def document(server_url: str = None, app_name: str = "Accounts") -> dict:
+    """The whole OpenAPI 3.1 document; APP_NAME names it."""
     all_paths = paths()
     for path, methods in all_paths.items():
         for method, op in methods.items():
@@ -346,14 +358,17 @@ def document(server_url: str = None) -> dict:
             error_responses[name]["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
     doc = {
         "openapi": "3.1.0",
-        "info": {"title": "Accounts service", "version": "1.0.0", "description": examples.GUIDE},
+        "info": {"title": f"{app_name} API", "version": __version__, "description": examples.GUIDE},
+        "tags": TAGS,
         "paths": all_paths,
         "components": {
+            # Only the bearer scheme: an apiKey-in-cookie scheme would put a field in Swagger UI's Authorize
+            # dialog that can never work (a page's script cannot set a Cookie header). Browsers send the
+            # session cookie themselves; the guide's "Browser sessions" section says how.
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                                           "description": "tokens.access.token from register, login or refresh"},
-                                "session": {"type": "apiKey", "in": "cookie", "name": "session",
-                                            "description": "The browser session cookie set by login and "
-                                                           "registration; changes also need a trusted Origin"}},
+                                           "description": "tokens.access.token from register, login or refresh. "
+                                                          "Browsers may instead rely on the session cookie that "
+                                                          "login sets (see the guide above)"}},
             "responses": error_responses,
             "schemas": {"Error": _strip_extensions(responses.ERROR), "User": responses.USER,
                         "TokenPair": responses.TOKEN_PAIR, "ObjectId": _strip_extensions(OBJECT_ID)},

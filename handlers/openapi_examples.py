@@ -47,7 +47,9 @@ turns it off (a current code or an unused recovery code).
 ## Browser sessions (cookie)
 Login and registration also set `session=<opaque>; HttpOnly; SameSite=Lax; Path=/` (`Secure` on https),
 living `REFRESH_TOKEN_DAYS`, naming the same server-side session as the tokens. A web app may keep no
-token and send `withCredentials` instead. A cookie-authenticated POST, PUT, PATCH or DELETE must carry an
+token and send `withCredentials` (`credentials: "include"`) instead: the browser sends the cookie itself,
+which is why **Authorize** offers no cookie field (no page can set one). On this page too: after "Try it
+out" on a login, later calls carry its cookie without Authorize. A cookie-authenticated POST, PUT, PATCH or DELETE must carry an
 `Origin` (or `Referer`) of `APP_URL` or one of `CORS_ORIGINS`, else 403. A bearer header wins over the
 cookie and is never origin-checked.
 
@@ -57,7 +59,8 @@ cookie and is never origin-checked.
   call `POST /auth/reset-password?token=… {"password"}`; a person gets a page with the form. A reset ends
   every session of the user.
 - Registration and `POST /auth/send-verification-email` (bearer) email `APP_URL/verify-email?token=…`,
-  valid `VERIFY_TOKEN_MINUTES` (60); opening it verifies the address, as does
+  valid `VERIFY_TOKEN_MINUTES` (60). Opening it shows a page with a **Confirm my email address** button,
+  and the click verifies (opening alone does not: mail scanners open every link); an app may instead call
   `POST /auth/verify-email?token=…`.
 - Each link works once, only while the address is still the user's, and a newer link replaces the older.
   A used or expired link is a 401 from the API; its page says what happened and offers a form for a new
@@ -121,7 +124,7 @@ ACCESS = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NjVmMWMyYWIzZTRkNWY2
 REFRESH = "3q2-7wEXAMPLE-opaque-refresh-token-43-chars"
 
 USER = {"id": MARK_ID, "userId": MARK_ID, "name": "Mark Essien", "firstName": "Mark", "lastName": "Essien",
-        "email": "markessien@hng.com", "phone": "09001234567", "username": None, "role": "user",
+        "email": "mark.essien@example.com", "phone": "09001234567", "username": None, "role": "user",
         "isEmailVerified": False, "twoFactorEnabled": False, "profilePhotoUrl": None, "favoriteBoards": [],
         "createdAt": T0, "updatedAt": T0}
 VERIFIED_USER = {**USER, "username": "mark.essien", "isEmailVerified": True,
@@ -144,7 +147,7 @@ def web_favourites(answer: dict) -> list:
     return [{"id": board} for board in answer["favoriteBoards"]]
 
 
-SEARCH_RESULT = {"id": MARK_ID, "name": "Mark Essien", "email": "markessien@hng.com", "username": "mark.essien",
+SEARCH_RESULT = {"id": MARK_ID, "name": "Mark Essien", "email": "mark.essien@example.com", "username": "mark.essien",
                  "profilePhotoUrl": VERIFIED_USER["profilePhotoUrl"]}
 SIGNUPS = [{"year": 2026, "month": 1, "monthName": "January", "count": 3},
            {"year": 2026, "month": 2, "monthName": "February", "count": 0}]
@@ -189,33 +192,33 @@ OPERATIONS = {
     ("post", "/auth/register"): {
         "request": {
             "organisationClient": ("Organisation client: firstName, lastName, optional phone", {
-                "firstName": "Mark", "lastName": "Essien", "email": "markessien@hng.com", "password": PASSWORD,
+                "firstName": "Mark", "lastName": "Essien", "email": "mark.essien@example.com", "password": PASSWORD,
                 "phone": "09001234567"}),
             "taskBoardApp": ("Task-board app: name (first word becomes firstName), optional username", {
-                "name": "Mark Essien", "email": "markessien@hng.com", "password": PASSWORD,
+                "name": "Mark Essien", "email": "mark.essien@example.com", "password": PASSWORD,
                 "username": "mark.essien"}),
         },
         "response": success("Registration successful", data={"accessToken": ACCESS, "user": USER}, user=USER,
                             tokens=PAIR)},
     ("post", "/auth/login"): {
         "request": {
-            "password": ("Email and password", {"email": "markessien@hng.com", "password": PASSWORD}),
+            "password": ("Email and password", {"email": "mark.essien@example.com", "password": PASSWORD}),
             "twoFactor": ("With two-factor sign-in on: the code from the authenticator app (or a recovery code)",
-                          {"email": "markessien@hng.com", "password": PASSWORD, "otp": "492039"}),
+                          {"email": "mark.essien@example.com", "password": PASSWORD, "otp": "492039"}),
         },
         "response": success("Login successful", data={"accessToken": ACCESS, "user": USER}, user=MARK_ID,
                             tokens=PAIR)},
     ("post", "/auth/logout"): {"request": {"refreshToken": REFRESH}},
     ("post", "/auth/refresh-tokens"): {"request": {"refreshToken": REFRESH}, "response": PAIR},
-    ("post", "/auth/forgot-password"): {"request": {"email": "markessien@hng.com"}},
+    ("post", "/auth/forgot-password"): {"request": {"email": "mark.essien@example.com"}},
     ("post", "/auth/reset-password"): {"request": {"password": "a brand new password"}},
-    ("post", "/auth/change-password"): {"request": {"email": "markessien@hng.com", "password": PASSWORD,
+    ("post", "/auth/change-password"): {"request": {"email": "mark.essien@example.com", "password": PASSWORD,
                                                     "newPassword": "a brand new password"}},
     ("post", "/auth/send-verification-email"): {"request": {}},
     ("post", "/auth/verify-email"): {"request": {}},
     ("post", "/auth/2fa/setup"): {
         "request": {"currentPassword": PASSWORD},
-        "response": {"secret": TOTP_SECRET, "otpauthUrl": "otpauth://totp/Accounts:markessien%40hng.com"
+        "response": {"secret": TOTP_SECRET, "otpauthUrl": "otpauth://totp/Accounts:mark.essien%40example.com"
                                                           f"?secret={TOTP_SECRET}&issuer=Accounts"}},
     ("post", "/auth/2fa/enable"): {
         "request": {"code": "492039"},

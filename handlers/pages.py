@@ -10,18 +10,19 @@ import logging
 import os
 import re
 from typing import Optional
+from urllib.parse import quote, unquote
 
 from tornado import httputil
 from tornado.web import HTTPError
 
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, NotFoundHandler
 from services.database import is_unavailable
 from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.email import duration
 from services.errors import ApiError
 from services.sessions import hash_token
-from services.validation import validate, validator_for
+from services.validation import is_plain_address, validate, validator_for
 
 log = logging.getLogger("accounts.pages")
 
@@ -37,6 +38,10 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; f
 _TOKEN = re.compile(rb"[A-Za-z0-9_-]{16,256}")
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+# The address a new-link form was just sent with, for its "check your email" page (NewLinkPage).
+SENT_TO = "sent_to"
+SENT_TO_SECONDS = 900
 
 # What people read when a check fails; forms.js shows the same words before the form is sent.
 MESSAGES = {
@@ -88,7 +93,8 @@ class PageHandler(BaseHandler):
     def show(self, template: str, status: int = 200, **values) -> None:
         self.set_status(status)
         config = self.config
-        values = {"next_step": None, "retry_url": None, **values}
+        values = {"next_step": None, "retry_url": None, "retry_text": "Open the form again", "lead": None,
+                  "sign_in": None, **values}
         self.render(template, app_name=config.app_name, client_url=config.client_url, messages=MESSAGES, **values)
 
     def message(self, title: str, text: str, status: int = 200, **values) -> None:
@@ -157,15 +163,25 @@ class NewLinkPage(PageHandler):
     intro = ""
     operation = ""  # the services.auth.Auth method that queues the link, given the typed address
     lifetime_setting = ""  # the Settings attribute of that link's lifetime in minutes
-    what = ""  # what the email holds, for the "check your email" page
+    what = ""  # what the email holds, for the "check your email" page; {address} is the typed address
 
     def get(self) -> None:
         if self.get_query_argument("sent", None) is not None:
             lifetime = duration(getattr(self.config, self.lifetime_setting))
-            return self.message("Check your email", f"If a {self.config.app_name} account {self.what} is on its "
-                                f"way. It works once, for {lifetime}. It can take a few minutes to arrive; look "
-                                "in your spam folder too.")
+            sent_to = self.sent_to()
+            # The typed address, shown back so a typo is seen; said alike whether or not it has an account.
+            what = self.what.format(address=sent_to or "that address")
+            return self.message("Check your email", f"If a {self.config.app_name} account {what} is on its way. "
+                                f"It works once, for {lifetime}. It can take a few minutes to arrive; look in your "
+                                "spam folder too.",
+                                retry_url=self.request.path, retry_text="Wrong address? Enter it again")
         self.show_form()
+
+    def sent_to(self) -> Optional[str]:
+        """The address this browser just sent the form with (its SENT_TO cookie), if it is one."""
+        raw = self.get_cookie(SENT_TO)
+        address = unquote(raw) if raw else None
+        return address if address and not email_problem(address) else None
 
     async def post(self) -> None:
         form = self.read_form()
@@ -177,6 +193,10 @@ class NewLinkPage(PageHandler):
             return self.show_form(email, problem, 422)
         # Past EMAILS_PER_ADDRESS_PER_HOUR the operation sends nothing, and this answer stays the same.
         await getattr(self.services.auth, self.operation)(email)
+        # The address rides to the "check your email" page in a cookie of this page's path, not in the URL:
+        # a URL keeps it in the history of a shared computer. HttpOnly, Lax, short-lived (CWE-359).
+        self.set_cookie(SENT_TO, quote(email), path=self.request.path, expires_days=None, max_age=SENT_TO_SECONDS,
+                        httponly=True, samesite="Lax", secure=self.config.app_url.startswith("https://"))
         self.see_other(f"{self.request.path}?sent=1")
 
     def show_form(self, email: str = "", error: Optional[str] = None, status: int = 200) -> None:
@@ -185,10 +205,11 @@ class NewLinkPage(PageHandler):
 
 
 def email_problem(email: str) -> Optional[str]:
-    """Why a typed address cannot be one (the API's own rules decide the rest), or None."""
+    """Why a typed address cannot be one, by the API's own rule (email-validator: `hedy@example` has no dot
+    in its domain, so no mail could reach it), or None."""
     if not email:
         return MESSAGES["email_missing"]
-    if len(email) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+    if len(email) > 254 or not is_plain_address(email):
         return MESSAGES["email_invalid"]
     return None
 
@@ -196,7 +217,13 @@ def email_problem(email: str) -> Optional[str]:
 class LinkPage(PageHandler):
     """A page opened from a link in an email, whose form posts the link's token back."""
 
-    form_expired_retry = None  # the page needs the link's token, which only the email has
+    new_link_path = ""  # where a new link is asked for
+
+    @property
+    def form_expired_retry(self) -> Optional[str]:
+        """The link's page again (it sets a fresh xsrf cookie), from the posted token; else the new-link form."""
+        token = self.well_formed(self.request.arguments.get("token"))
+        return f"{self.request.path}?token={token}" if token else self.new_link_path
 
     async def post(self) -> None:
         """The posted form, xsrf checked, and its token; a missing or malformed token is a dead link."""
@@ -229,6 +256,7 @@ class VerifyEmailPage(LinkPage):
     to /verify-email/done."""
 
     form_expired_text = "Open the link in the email again to confirm your address."
+    new_link_path = "/verify-email/resend"
 
     async def get(self) -> None:
         token = self.link_token()
@@ -269,7 +297,7 @@ class ResendVerificationPage(NewLinkPage):
     intro = "Enter the address of your account and we will send a new link to confirm it."
     operation = "resend_verification"
     lifetime_setting = "verify_token_minutes"
-    what = "with that address still needs verifying, a new link"
+    what = "with {address} still needs verifying, a new link"
 
 
 class ForgotPasswordPage(NewLinkPage):
@@ -279,7 +307,7 @@ class ForgotPasswordPage(NewLinkPage):
     intro = "Enter the address of your account and we will email you a link to choose a new password."
     operation = "forgot_password"
     lifetime_setting = "reset_token_minutes"
-    what = "uses that address, a link to choose a new password"
+    what = "uses {address}, a link to choose a new password"
 
 
 class ResetPasswordPage(LinkPage):
@@ -287,23 +315,30 @@ class ResetPasswordPage(LinkPage):
     not; POST sets the password and redirects to /reset-password/done."""
 
     form_expired_text = "Open the link in the email again to choose a new password."
+    new_link_path = "/forgot-password"
 
     async def get(self) -> None:
         token = self.link_token()
-        state = auth_service.DEAD if token is None else await self.services.auth.reset_link_state(token, self.browser())
+        state, email = (auth_service.DEAD, None) if token is None else \
+            await self.services.auth.reset_link(token, self.browser())
         if state == auth_service.USABLE:
-            return self.show_form(token)
+            return self.show_form(token, email)
         if state == auth_service.DONE:  # Back after success, in the browser that used the link
             return self.password_changed()
+        if state == auth_service.USED:  # used on another device: most likely by this same person
+            return self.used_link()
         self.dead_link()
 
     async def use_link(self, form: dict, token: str) -> None:
         password, confirm = self.field(form, "password"), self.field(form, "confirm")
         problem = password_problem(password)
-        if problem:
-            return self.show_form(token, password_error=problem, status=422)
-        if password != confirm:
-            return self.show_form(token, confirm_error=MESSAGES["confirm_differs"], status=422)
+        mismatch = None if problem or password == confirm else MESSAGES["confirm_differs"]
+        if problem or mismatch:
+            # The form again, naming its account as the first one did (a password manager needs it).
+            state, email = await self.services.auth.reset_link(token, self.browser())
+            if state != auth_service.USABLE:
+                return self.used_link() if state == auth_service.USED else self.dead_link()
+            return self.show_form(token, email, password_error=problem, confirm_error=mismatch, status=422)
         browser = self.browser()
         try:
             await self.services.auth.reset_password(token, password, used_by=browser)
@@ -311,15 +346,28 @@ class ResetPasswordPage(LinkPage):
             if error.status != 401:
                 raise
             # A second click or a reload of a submit that worked: say so, change nothing (the token is used).
-            if await self.services.auth.reset_link_state(token, browser) == auth_service.DONE:
+            state = await self.services.auth.reset_link_state(token, browser)
+            if state == auth_service.DONE:
                 return self.see_other("/reset-password/done")
-            return self.dead_link()
+            return self.used_link() if state == auth_service.USED else self.dead_link()
         self.see_other("/reset-password/done")
 
-    def show_form(self, token: str, password_error: Optional[str] = None, confirm_error: Optional[str] = None,
-                  status: int = 200) -> None:
-        self.show("reset_password.html", status, title="Choose a new password", token=token,
+    def show_form(self, token: str, email: Optional[str] = None, password_error: Optional[str] = None,
+                  confirm_error: Optional[str] = None, status: int = 200) -> None:
+        """The form, naming the account: the full address, since whoever holds the link reads that mailbox
+        (docs/pages.md)."""
+        self.show("reset_password.html", status, title="Choose a new password", token=token, email=email,
                   password_error=password_error, confirm_error=confirm_error)
+
+    def used_link(self) -> None:
+        """400: the link changed the password already, from another browser; sign in, or ask for a new link."""
+        app_name = self.config.app_name
+        self.show("new_link.html", 400, title="This password reset link was already used",
+                  lead="The password was already changed with this link, perhaps on another device. "
+                       "Already changed it? Sign in with your new password.",
+                  sign_in=f"Sign in to {app_name}",
+                  intro=f"Not you, or forgotten it again? Enter the address of your account and we will send a "
+                        "new link.", action="/forgot-password", email="", error=None)
 
     def dead_link(self) -> None:
         self.show_dead_link("This password reset link has expired or was already used",
@@ -369,3 +417,26 @@ def prefers_json(accept: str) -> bool:
     """True when Accept names application/json (or any JSON type) and not text/html: API clients, not browsers."""
     accept = accept.lower()
     return "json" in accept and "text/html" not in accept
+
+
+class NotFoundPage(PageHandler, NotFoundHandler):
+    """Any path no route knows (the application's default handler): a browser navigating to it (a mistyped or
+    broken link from an email) gets a page with the ways on; API clients keep the JSON 404 envelope."""
+
+    def set_default_headers(self) -> None:
+        NotFoundHandler.set_default_headers(self)  # the page's CSP only on the page, below
+        self.add_header("Vary", "Accept")  # one URL, two answers: caches must keep them apart
+
+    def prepare(self) -> None:
+        if self.request.method == "GET" and wants_html(self.request.headers.get("Accept", "")):
+            self.set_header("Content-Security-Policy", PAGE_CSP)
+            return self.show("not_found.html", 404, title="This page does not exist")
+        super().prepare()
+
+
+def wants_html(accept: str) -> bool:
+    """True for a browser's navigation (Accept names text/html, before any JSON type), not for fetch() or an
+    API client, which send */* or JSON."""
+    accept = accept.lower()
+    html, json = accept.find("text/html"), accept.find("json")
+    return html >= 0 and (json < 0 or html < json)

@@ -3,7 +3,6 @@ from tornado.web import Application
 
 from handlers import auth, docs, health, metrics, organisations, pages, users
 from handlers.access_log import label_routes, log_request
-from handlers.base import NotFoundHandler
 
 
 def routes() -> list:
@@ -88,7 +87,7 @@ def make_app(services, config) -> AccountsApplication:
     """Build the application around one set of services."""
     app = AccountsApplication(
         slash_optional(routes()),
-        default_handler_class=NotFoundHandler,
+        default_handler_class=pages.NotFoundPage,  # a page for browsers, the JSON 404 for API clients
         services=services,
         config=config,
         log_function=log_request,

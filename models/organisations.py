@@ -54,6 +54,9 @@ ORG_ID_ONLY = {"orgId": 1, "_id": 0}
 CREATED_AT_ONLY = {"createdAt": 1}
 # What invitation_view shows of the inviter, and so all that is read of their user document.
 INVITER_NAME = {"firstName": 1, "lastName": 1}
+# What the invitation email reads of the invited user and of the inviter (by _id).
+INVITEE_MAIL = {"email": 1, "firstName": 1, "isEmailVerified": 1}
+INVITER_MAIL = {"firstName": 1, "lastName": 1, "isEmailVerified": 1}
 
 
 def public_view(doc: dict) -> dict:

@@ -13,7 +13,7 @@ from services.users import normalise_email
 log = logging.getLogger("accounts.auth")
 
 # What opening an email link found (the pages say each differently).
-USABLE, DONE, ALREADY, DEAD = "usable", "done", "already", "dead"
+USABLE, DONE, ALREADY, USED, DEAD = "usable", "done", "already", "used", "dead"
 
 
 async def _logged(what: str, work) -> None:
@@ -102,7 +102,7 @@ class Auth:
     async def _queue_reset(self, email: str) -> None:
         user = await self.users.find_by_email(email)
         # Past the hourly cap no new token either: it would void the link already mailed.
-        if user is None or not await self.outbox.may_send(user["email"]):
+        if user is None or not await self.outbox.may_send(user["email"], "reset"):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
         await self.outbox.reset_email(user["email"], greeting_name(user), token, expires)
@@ -129,21 +129,29 @@ class Auth:
 
     async def send_verification(self, user: dict) -> None:
         """Queue a verify-email link, unless the email is already verified."""
-        if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):
+        if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verification"):
             return
         token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
         await self.outbox.verification_email(user["email"], greeting_name(user), token, expires)
 
-    async def reset_link_state(self, token: str, browser: str = None) -> str:
-        """What a reset link can do, without using it: USABLE, DONE (used by this browser) or DEAD."""
+    async def reset_link(self, token: str, browser: str = None) -> tuple:
+        """What a reset link can do, without using it, and the address it is for when USABLE: (USABLE, email),
+        (DONE, None) used by this browser, (USED, None) used by another one, or (DEAD, None)."""
         record = await self.sessions.find_single_use(token, session_model.RESET)
         if record is None:
-            return DEAD
+            return DEAD, None
         if record.get("usedAt") is not None:
-            # Only the browser that used it hears "done"; anyone else learns nothing (CWE-204).
-            return DONE if browser is not None and record.get("usedBy") == browser else DEAD
+            # Only a holder of the real, unexpired link learns it was used: whoever reads the mailbox it was
+            # sent to, who may have changed the password on another device (CWE-204: nothing about others).
+            return (DONE if browser is not None and record.get("usedBy") == browser else USED), None
         user = await self.users.get(record["userId"])
-        return USABLE if user is not None and user["email"] == record["email"] else DEAD
+        if user is not None and user["email"] == record["email"]:
+            return USABLE, user["email"]
+        return DEAD, None
+
+    async def reset_link_state(self, token: str, browser: str = None) -> str:
+        """reset_link's state alone."""
+        return (await self.reset_link(token, browser))[0]
 
     async def resend_verification(self, email: str) -> None:
         """Queue a new verify link for an unverified account with this email, after the answer; say nothing."""

@@ -43,7 +43,8 @@ class Services:
         # bcrypt and image decoding each hold a core for their whole run; one thread per core is all that helps.
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor, settings.bcrypt_queue_max)
-        self.organisations = Organisations(database, settings.max_organisations_per_user, HourlyBudget(
+        self.outbox = Outbox(database, settings)
+        self.organisations = Organisations(database, self.outbox, settings.max_organisations_per_user, HourlyBudget(
             database, "invitations", settings.invitations_per_address_per_hour,
             "Too many invitations from this address, try again later"))
         self.sessions = Sessions(database, settings)
@@ -52,7 +53,6 @@ class Services:
         self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
                                             settings.login_attempts_window_seconds,
                                             settings.login_attempts_per_address)
-        self.outbox = Outbox(database, settings)
         searches = HourlyBudget(database, "searches", settings.searches_per_user_per_hour,
                                 "Too many searches, try again later")
         self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
@@ -80,9 +80,10 @@ class Services:
         """Cancel the background work and close the database."""
         # A cancel can be swallowed inside a library (Python 3.11 wait_for in aiosmtplib): cancel again until
         # every task is done, and never wait past STOP_DEADLINE_SECONDS (SIGTERM must end the process, CWE-835).
-        if self.auth.background:  # work left by answered requests (forgot-password) may finish first
-            await asyncio.wait(set(self.auth.background), timeout=STOP_RECANCEL_SECONDS)
-        pending = set(self._tasks) | self.auth.background
+        answered = self.auth.background | self.outbox.background
+        if answered:  # work left by answered requests (forgot-password, an invitation's email) may finish first
+            await asyncio.wait(set(answered), timeout=STOP_RECANCEL_SECONDS)
+        pending = set(self._tasks) | self.auth.background | self.outbox.background
         deadline = asyncio.get_running_loop().time() + STOP_DEADLINE_SECONDS
         while pending:
             for task in pending:

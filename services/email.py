@@ -47,21 +47,35 @@ class Outbox:
         self.settings = settings
         self.queued = asyncio.Event()  # set when mail is queued, to wake this process's sender
         self.sends = WindowCounter(database[model.SEND_COUNTS], HOUR)
+        self.background = set()  # mail queued after its request was answered (later); awaited at shutdown
 
-    async def may_send(self, to: str) -> bool:
-        """Count one link email to this address; False past EMAILS_PER_ADDRESS_PER_HOUR this hour (0: no cap)."""
+    def later(self, what: str, work) -> None:
+        """Run work (which queues mail) after the answer: the request neither waits for nor fails with it."""
+        task = asyncio.get_running_loop().create_task(_logged(what, work))
+        self.background.add(task)  # held until done: the event loop keeps only weak references to tasks
+        task.add_done_callback(self.background.discard)
+
+    async def may_send(self, to: str, kind: str = "email") -> bool:
+        """Count one email to this address; False past EMAILS_PER_ADDRESS_PER_HOUR this hour (0: no cap)."""
         cap = self.settings.emails_per_address_per_hour
         if not cap:
             return True
         count, _ = await self.sends.count(digest("email", to))
         # Anyone may ask for a reset link to any address: capped, so nobody can flood an inbox (CWE-799).
-        return count <= cap
+        if count <= cap:
+            return True
+        # The caller still answers as if it were sent (no probing): the log is where an operator sees why not.
+        log.info("email held back: %s to %s, EMAILS_PER_ADDRESS_PER_HOUR (%d) reached this hour", kind,
+                 mask_address(to), cap, extra={"fields": {"kind": kind, "to": mask_address(to)}})
+        return False
 
-    async def enqueue(self, to: str, subject: str, text: str, html_body: str, expires: dt.datetime) -> None:
-        """Queue one message; it is dropped unsent once `expires` (its link's expiry) has passed."""
+    async def enqueue(self, to: str, subject: str, text: str, html_body: str, expires: dt.datetime,
+                      kind: str = "email") -> None:
+        """Queue one message of a kind (verification, reset, ...: for the log); it is dropped unsent once
+        `expires` (its link's expiry) has passed."""
         now = utcnow()
         await self.collection.insert_one({
-            "to": to, "subject": subject, "text": text, "html": html_body, "status": model.PENDING,
+            "kind": kind, "to": to, "subject": subject, "text": text, "html": html_body, "status": model.PENDING,
             "attempts": 0, "nextAttemptAt": now, "createdAt": now, "expiresAt": expires,
         })
         self.queued.set()
@@ -71,14 +85,14 @@ class Outbox:
         link = f"{self.settings.app_url}/verify-email?token={token}"
         await self._queue_link(to, name, expires, "Verify your email address",
                                f"Confirm that this is your email address for your {self.settings.app_name} account:",
-                               link, "Verify my email address")
+                               link, "Verify my email address", "verification")
 
     async def reset_email(self, to: str, name: str, token: str, expires: dt.datetime) -> None:
         """Queue the reset-password message with its link."""
         link = f"{self.settings.app_url}/reset-password?token={token}"
         await self._queue_link(to, name, expires, "Reset your password",
                                f"Someone asked to reset the password of your {self.settings.app_name} account. "
-                               "If it was you, choose a new password here:", link, "Choose a new password")
+                               "If it was you, choose a new password here:", link, "Choose a new password", "reset")
 
     async def email_changed_notice(self, to: str, name: str, new_email: str) -> None:
         """Queue the notice to the old address that the account's email was changed."""
@@ -89,9 +103,28 @@ class Outbox:
         closing = "If you did not do this, reset your password at once and contact us."
         text = f"Hello {name},\n\n{body}\n\n{closing}\n\n-- \n{app_name}\n"
         page = link_email_html(subject, name, body, None, None, closing, app_name)
-        await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME)
+        await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME, "email-changed")
 
-    async def _queue_link(self, to, name, expires, subject, intro, link, action) -> None:
+    async def invitation_email(self, to: str, name, inviter, organisation) -> None:
+        """Queue the email telling a user they were invited into an organisation. inviter and organisation are
+        the inviter's free text, None when the caller may not mail it (services/organisations.py says when)."""
+        app_name, client_url = self.settings.app_name, self.settings.client_url
+        who = one_line(inviter) if inviter else "Someone"
+        where = f"“{one_line(organisation)}”" if organisation else "an organisation"
+        # One line whatever the names hold: a header cannot be split, or the message could not be sent (CWE-93).
+        subject = f"[{app_name}] {who} invited you to join {where}"
+        invited = f"{who} invited you to join {where} on {app_name}."
+        if client_url:
+            intro, action = f"{invited} Open {app_name} to accept or decline the invitation:", f"Open {app_name}"
+        else:
+            intro, action = f"{invited} Open the {app_name} app to accept or decline the invitation.", None
+        closing = "Nothing changes until you accept. If you do not know them, decline it or ignore this email."
+        text = f"{greeting(name)}\n\n{intro}\n\n" + (f"{client_url}\n\n" if client_url else "") + \
+            f"{closing}\n\n-- \n{app_name}\n"
+        page = link_email_html(subject, name, intro, client_url, action, closing, app_name)
+        await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME, "invitation")
+
+    async def _queue_link(self, to, name, expires, subject, intro, link, action, kind) -> None:
         app_name = self.settings.app_name
         subject = f"[{app_name}] {subject}"
         lifetime = duration(max(1, round((expires - utcnow()).total_seconds() / 60)))
@@ -100,7 +133,23 @@ class Outbox:
         text = (f"{greeting(name)}\n\n{intro}\n\n{link}\n\n{closing}\n\n"
                 f"-- \n{app_name}\n")
         await self.enqueue(to, subject, text, link_email_html(subject, name, intro, link, action, closing, app_name),
-                           expires)
+                           expires, kind)
+
+
+async def _logged(what: str, work) -> None:
+    """Await work; a failure is logged (never raised: its request has been answered)."""
+    try:
+        await work
+    except Exception:  # noqa: BLE001 - logged, and nobody is waiting for it
+        log.error("%s failed after the answer", what, exc_info=True)
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """Free text fit for a header or a sentence: every run of spaces and unprintable characters (line and
+    paragraph separators included) one space, and no "=?" (the email package would decode an RFC 2047 encoded
+    word in it, which can hold a newline), at most `limit` characters (CWE-93)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split()).replace("=?", "= ?")
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
 def greeting(name) -> str:
@@ -192,7 +241,7 @@ class EmailSender:
             if message["expiresAt"] <= now:
                 await self.collection.delete_one({"_id": message["_id"]})
                 return True
-            await self._deliver(message)
+            message_id = await self._deliver(message)
         except PyMongoError:
             raise  # the outbox itself is unavailable: the lease lets the message be retried
         except Exception as error:  # noqa: BLE001 - whatever one message does, the others still go
@@ -203,6 +252,11 @@ class EmailSender:
             "$set": {"status": model.SENT, "sentAt": utcnow(), "expiresAt": utcnow() + KEEP_SENT},
             "$unset": {"text": "", "html": ""}})
         metrics.EMAIL_SENT.inc()
+        kind, to = message.get("kind", "email"), mask_address(message["to"])
+        # Masked: the log keeps who was mailed out of reach of whoever reads logs (CWE-532).
+        log.info("email sent: %s to %s, %s%s", kind, to, message_id,
+                 "" if self.settings.smtp_host else " (no SMTP_HOST: written to the log, not sent)",
+                 extra={"fields": {"kind": kind, "to": to, "messageId": message_id}})
         return True
 
     async def _failed(self, message: dict, error: Exception, now: dt.datetime) -> None:
@@ -217,17 +271,19 @@ class EmailSender:
             "status": model.FAILED if failed else model.PENDING,
             "nextAttemptAt": now + backoff(attempts), "lastError": error.__class__.__name__}})
 
-    async def _deliver(self, message: dict) -> None:
+    async def _deliver(self, message: dict) -> str:
+        """Send one message (or, without SMTP_HOST, write it to the log); its Message-ID."""
         settings = self.settings
         recipient = message["to"]
         if not is_plain_address(recipient):
             # Stored before addresses were checked, or written by hand: never guess where it would go (CWE-20).
             raise ValueError("not a plain email address")
-        if not settings.smtp_host:
-            log.info("email (no SMTP_HOST set, not sent) to=%s subject=%s\n%s",
-                     recipient, message["subject"], message["text"])
-            return
         email = compose(settings, message)
+        if not settings.smtp_host:
+            # The link is what a developer needs from it; the address stays masked like every log line's.
+            log.info("email (no SMTP_HOST set, not sent) to=%s subject=%s\n%s",
+                     mask_address(recipient), message["subject"], message["text"])
+            return email["Message-ID"]
         if [address.addr_spec for address in email["To"].addresses] != [recipient]:
             raise ValueError("the To header would not name exactly the stored address")
         await aiosmtplib.send(
@@ -243,6 +299,7 @@ class EmailSender:
             start_tls=settings.smtp_starttls and settings.smtp_port != 465,
             timeout=settings.smtp_timeout_seconds,
         )
+        return email["Message-ID"]
 
 
 def compose(settings, message: dict) -> EmailMessage:

@@ -9,16 +9,19 @@ Label values are bounded: a route is its pattern in the route table, never the p
 and a method outside the HTTP verbs is "other", so no request can create a new series at will
 (an unbounded label set would exhaust Prometheus's memory: CWE-400).
 """
+import glob
 import os
+import re
 from typing import Optional
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from models import outbox
+from version import __version__
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -106,6 +109,37 @@ async def email_queue_depth(outbox_collection) -> Optional[int]:
         return None
 
 
+def live_workers(directory: str) -> list:
+    """The pids of the workers alive now: each sets WORKER_PROCESSES (livesum), whose file the supervisor
+    removes when it reaps the worker (multiprocess.mark_process_dead)."""
+    found = (re.fullmatch(r"gauge_livesum_(\d+)\.db", os.path.basename(path))
+             for path in glob.glob(os.path.join(directory, "gauge_livesum_*.db")))
+    return sorted(int(match.group(1)) for match in found if match)
+
+
+def process_metrics() -> list:
+    """prometheus_client's standard process metrics (memory, CPU, open and maximum file descriptors, start
+    time). With several workers, the worker answering a scrape reads every live worker's /proc entry, each
+    series with a `pid` label: a process collector reads only its own process, and values of different
+    processes must not be summed (memory is per process; docs/metrics.md). One process alone: no label."""
+    if not MULTIPROCESS:
+        return list(ProcessCollector(registry=None).collect())
+    families = {}
+    for pid in live_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
+        # Nothing comes back for a worker that exits meanwhile (its /proc entry is gone).
+        for family in ProcessCollector(pid=lambda pid=pid: pid, registry=None).collect():
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            for sample in family.samples:
+                merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+    return list(families.values())
+
+
+def build_info() -> GaugeMetricFamily:
+    family = GaugeMetricFamily("accounts_build_info", "The running service's version (always 1)", labels=["version"])
+    family.add_metric([__version__], 1)
+    return family
+
+
 class _Scrape:
     """What one scrape exposes: the recorded metrics (every worker's) and the values computed for it."""
 
@@ -114,6 +148,8 @@ class _Scrape:
 
     def collect(self):
         yield from (MultiProcessCollector(None) if MULTIPROCESS else METRICS).collect()
+        yield from process_metrics()
+        yield build_info()
         if self.queue_depth is not None:  # absent while MongoDB does not answer: absent() can alert on it
             yield GaugeMetricFamily("accounts_email_queue_depth", "Messages in the email outbox waiting to be sent",
                                     value=self.queue_depth)

@@ -10,6 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from models import organisations as model
 from models import users as user_model
 from models.common import ID_ONLY, utcnow
+from services.auth import greeting_name
 from services.errors import ApiError, field_error, forbidden, not_found, unauthenticated
 
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
@@ -21,7 +22,7 @@ INVITATION_WINDOW_SECONDS = 3600
 class Organisations:
     """Create organisations, invite users into them, and manage who belongs to them."""
 
-    def __init__(self, database, max_per_user: int, invitations_per_address):
+    def __init__(self, database, outbox, max_per_user: int, invitations_per_address):
         self.database = database
         # MAX_ORGANISATIONS_PER_USER: what bounds a user's listing and share_one's $in (CWE-770).
         self.max_per_user = max_per_user
@@ -30,6 +31,7 @@ class Organisations:
         self.memberships = database[model.MEMBERSHIPS]
         self.invitations = database[model.INVITATIONS]
         self.users = database[user_model.COLLECTION]  # read only: the names of those who invite
+        self.outbox = outbox  # the invited user's email
 
     async def create(self, name: str, description: str, creator_id: ObjectId, org_id: ObjectId = None) -> dict:
         """Create an organisation with its creator as the first member."""
@@ -107,17 +109,37 @@ class Organisations:
                 {"$setOnInsert": {"invitedBy": inviter_id, "createdAt": utcnow()}}, upsert=True)
         except DuplicateKeyError:
             result = None  # a concurrent invitation of the same user won the upsert: the outcome is the same
-        if result is not None and result.upserted_id is not None:
+        created = result is not None and result.upserted_id is not None
+        if created:
             await self._limit_per_address(address, result.upserted_id)
             await self._limit_invitations(inviter_id, result.upserted_id)
         # An accept may have made them a member since the check above: then this invitation is stale.
         if await self.is_member(org_id, user_id):
             await self.invitations.delete_one({"orgId": org_id, "userId": user_id})
+            return
         # Either account deleted meanwhile: its cascade may have run before this write (CWE-367).
         gone = await self._missing_users([user_id, inviter_id])
         if gone:
             await self.invitations.delete_one({"orgId": org_id, "userId": user_id, "invitedBy": inviter_id})
             raise unauthenticated() if inviter_id in gone else not_found("User not found")
+        if created:  # a repeated invitation mails nothing again
+            self.outbox.later("invitation email", self._mail_invited(org_id, user_id, inviter_id))
+
+    async def _mail_invited(self, org_id: ObjectId, user_id: ObjectId, inviter_id: ObjectId) -> None:
+        """Email the invited user, within EMAILS_PER_ADDRESS_PER_HOUR. The inviter's name and the organisation's
+        name are the inviter's free text: mailed only when the inviter has proven an address, as greeting_name
+        does for a registrant's name, or anyone could mail their text to any user (CWE-451)."""
+        invitee = await self.users.find_one({"_id": user_id}, model.INVITEE_MAIL)
+        inviter = await self.users.find_one({"_id": inviter_id}, model.INVITER_MAIL)
+        org = await self.get(org_id)
+        if invitee is None or inviter is None or org is None:
+            return  # deleted since: nothing to tell
+        if not await self.outbox.may_send(invitee["email"], "invitation"):
+            return  # an inbox is never flooded with invitations either (CWE-799); the list still shows it
+        trusted = bool(inviter.get("isEmailVerified"))
+        inviter_name = f"{inviter.get('firstName', '')} {inviter.get('lastName', '')}".strip() if trusted else None
+        await self.outbox.invitation_email(invitee["email"], greeting_name(invitee), inviter_name or None,
+                                           org["name"] if trusted else None)
 
     async def _limit_per_address(self, address: str, new_id: ObjectId) -> None:
         """Undo the new invitation and answer 429 past the address's hourly budget: many throwaway accounts at one

@@ -19,6 +19,7 @@ from models import outbox
 from services.metrics import mongodb_error_kind
 from settings import Settings, SettingsError
 from tests.helpers import PASSWORD, REQUESTS, Scrape, assert_error
+from version import __version__
 
 TOKEN = "metrics-token-0123456789abcdef"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
@@ -54,6 +55,20 @@ async def scrape_until(api, condition, timeout: float = 10.0) -> Scrape:
 # ---- the token ----------------------------------------------------------------------------------
 
 @pytest.mark.gen_test
+async def test_the_scrape_has_the_process_metrics_and_the_version(api):
+    before = await scrape(api)
+    assert before.value("accounts_build_info", version=__version__) == 1
+    assert before.labels("accounts_build_info", "version") == {__version__}
+    # This process's own figures (the in-process application has one process: no pid label).
+    assert 20e6 < before.value("process_resident_memory_bytes") < 4e9
+    assert before.value("process_open_fds") >= 3 and before.value("process_max_fds") >= before.value("process_open_fds")
+    assert before.value("process_start_time_seconds") <= time.time()
+    sum(i * i for i in range(2_000_000))  # CPU spent in this process between the scrapes
+    after = await scrape(api)
+    assert after.value("process_cpu_seconds_total") > before.value("process_cpu_seconds_total")
+
+
+@pytest.mark.gen_test
 async def test_metrics_need_the_bearer_token(api):
     for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789abcdef"}, {"Authorization": f"Basic {TOKEN}"},
                     {"Authorization": TOKEN}, {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer"}):
@@ -74,7 +89,8 @@ async def test_scrapers_asking_for_openmetrics_get_it_and_a_malformed_accept_is_
     assert response.code == 200 and response.headers["Content-Type"].startswith("application/openmetrics-text")
     assert response.body.endswith(b"# EOF\n")
     assert {family.name for family in parse_openmetrics(response.body.decode())} >= {  # the whole exposition parses
-        "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth"}
+        "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth",
+        "process_cpu_seconds", "process_resident_memory_bytes", "accounts_build_info"}
     plain = (await api.get("/metrics", headers=AUTHORIZED)).body.decode()
     assert {family.name for family in text_string_to_metric_families(plain)} >= {
         "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth"}

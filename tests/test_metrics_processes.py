@@ -18,6 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.helpers import PASSWORD, REQUESTS, Scrape, assert_error
 from tests.service_process import ROOT, UNREACHABLE_MONGODB, children, running, wait_for
+from version import __version__
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +72,12 @@ def test_one_scrape_sums_both_workers_and_a_dead_worker_leaves_only_its_counts(t
         assert not (directory / "counter_1.db").exists()  # wiped at start-up
         before = scrape(service)
         assert before.value(WORKERS) == 2
+        # Each worker's own process figures, told apart by pid: never summed (docs/metrics.md).
+        assert before.labels("process_resident_memory_bytes", "pid") == {str(pid) for pid in workers}
+        for pid in workers:
+            assert before.value("process_resident_memory_bytes", pid=str(pid)) > 10e6
+            assert before.value("process_open_fds", pid=str(pid)) >= 3
+        assert before.value("accounts_build_info", version=__version__) == 1
         sent = 0
         for _ in range(20):  # until each worker has answered some (the kernel picks who accepts)
             get_health(service, 50)
@@ -97,6 +104,8 @@ def test_one_scrape_sums_both_workers_and_a_dead_worker_leaves_only_its_counts(t
         wait_for(lambda: scrape(service).value(WORKERS) == 2)  # the new worker has started serving
         final = scrape(service)
         assert final.value(REQUESTS, **HEALTH) == after.value(REQUESTS, **HEALTH)
+        # The dead worker's process figures are gone; its replacement's are there.
+        assert final.labels("process_resident_memory_bytes", "pid") == {str(pid) for pid in children(service.pid)}
         assert service.stop() == 0
     assert directory.is_dir()  # the operator's directory is left in place
 
@@ -110,6 +119,10 @@ def test_a_single_process_uses_a_temporary_directory_and_removes_it_at_exit():
         after = scrape(service)
         assert after.delta(before, REQUESTS, **HEALTH) == 5
         assert after.value(WORKERS) == 1 and after.value("accounts_email_queue_depth") == 0
+        # run.py's one process is a worker too: its figures under its pid.
+        assert after.labels("process_resident_memory_bytes", "pid") == {str(service.pid)}
+        assert after.value("process_resident_memory_bytes", pid=str(service.pid)) > 10e6
+        assert after.value("accounts_build_info", version=__version__) == 1
         assert os.listdir(directory)
         assert service.stop() == 0
     assert not os.path.exists(directory)

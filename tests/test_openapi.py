@@ -161,12 +161,19 @@ async def test_docs_page_and_its_assets_are_served_without_a_cdn(api):
 
 @pytest.mark.slow
 def test_docs_page_renders_every_operation_from_local_files_only(browser):
-    with running() as service:
+    with running(APP_NAME="Task Board") as service:
         browser.get(service.url + "/docs")
         body = lambda driver: driver.find_element(By.TAG_NAME, "body").text  # noqa: E731
         wait_until(browser, lambda driver: "/auth/login" in body(driver))
         text = body(browser)
-        assert "Accounts service" in text
+        assert browser.title == "Task Board API" and "Task Board API" in text
+        # The sections in the order a developer needs them: signing in first.
+        sections = [h.get_attribute("data-tag") for h in browser.find_elements(By.CSS_SELECTOR, "h3.opblock-tag")]
+        assert sections == ["auth", "users", "api", "pages", "operations"]
+        # Authorize offers the bearer token only: no cookie field, which no page could fill.
+        browser.find_element(By.CSS_SELECTOR, "button.authorize").click()
+        dialog = wait_until(browser, lambda driver: driver.find_element(By.CSS_SELECTOR, ".auth-container")).text
+        assert "bearer  (http, Bearer)" in dialog and "apiKey" not in dialog and dialog.count("Value:") == 1
         for path in ("/auth/register", "/users/{userId}", "/api/organisations/{orgId}/users"):
             assert path in text
         loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
@@ -200,3 +207,37 @@ def test_the_answers_totask_web_compat_reshapes_show_both_shapes_and_name_the_se
     assert "empty body" in current["summary"] and "TOTASK_WEB_COMPAT" in current["summary"]
     assert current["responses"]["200"]["content"][JSON]["examples"]["signedOut"]["value"] is None
     assert "TOTASK_WEB_COMPAT" in doc["info"]["description"]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("settings_env", [{"APP_NAME": "Task Board"}])
+async def test_the_served_document_mails_only_example_com_and_reads_as_a_guide(api, settings_env):
+    response = await api.get("/openapi.json")
+    served = response.body.decode()
+    doc = response.json
+
+    # "Try it out" sends the examples as they are: any other domain would mail a real person (RFC 2606).
+    addresses = re.findall(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)", served)
+    assert addresses and set(addresses) == {"example.com"}, set(addresses)
+    assert doc["info"]["title"] == "Task Board API"
+    assert [tag["name"] for tag in doc["tags"]] == ["auth", "users", "api", "pages", "operations"]
+    used = {tag for methods in doc["paths"].values() for op in methods.values() for tag in op["tags"]}
+    assert used == {tag["name"] for tag in doc["tags"]}
+    # No cookie scheme in the Authorize dialog: a page cannot set a Cookie header. The guide says what works.
+    assert list(doc["components"]["securitySchemes"]) == ["bearer"]
+    assert all(requirement in ({"bearer": []}, {}) for methods in doc["paths"].values() for op in methods.values()
+               for requirement in op.get("security", []))
+    guide = " ".join(doc["info"]["description"].split())
+    assert "which is why **Authorize** offers no cookie field" in guide
+    assert "opening it verifies" not in guide
+    assert "Opening it shows a page with a **Confirm my email address** button, and the click verifies" in guide
+    page = await api.get("/docs")
+    assert "<title>Task Board API</title>" in page.body.decode()
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("settings_env", [{"APP_NAME": "<Board & Co>"}])
+async def test_the_docs_title_escapes_app_name(api, settings_env):
+    page = await api.get("/docs")
+    assert "<title>&lt;Board &amp; Co&gt; API</title>" in page.body.decode()
+    assert (await api.get("/openapi.json")).json["info"]["title"] == "<Board & Co> API"

@@ -21,6 +21,8 @@ VERIFIED = "Your email address is verified"
 ALREADY_VERIFIED = "Your email address is already verified"
 DEAD_VERIFY = "This verification link has expired or is not valid"
 DEAD_RESET = "This password reset link has expired or was already used"
+USED_RESET = "This password reset link was already used"
+SIGN_IN = 'href="https://board.example.com">Sign in to Task Board</a>'
 CHANGED = "Your password has been changed"
 SENT = "Check your email"
 
@@ -260,9 +262,14 @@ async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_t
         api, mailbox, services):
     token = await reset_token(api, mailbox)
     assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
-    for query in (f"?token={token}", "?token=made-up-token-0123456789", ""):
-        assert_new_link_form(assert_page(await api.get(f"/reset-password{query}"), 400, DEAD_RESET),
-                             "/forgot-password")
+    # Used elsewhere (here by an app): "already changed? sign in", and the form for a new link.
+    html = assert_page(await api.get(f"/reset-password?token={token}"), 400, USED_RESET,
+                       "Already changed it? Sign in with your new password.", SIGN_IN)
+    assert_new_link_form(html, "/forgot-password")
+    for query in ("?token=made-up-token-0123456789", ""):
+        html = assert_page(await api.get(f"/reset-password{query}"), 400, DEAD_RESET)
+        assert_new_link_form(html, "/forgot-password")
+        assert "Sign in" not in html
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
     fresh = link_token((await mailbox.wait_for(3))[2], "reset-password")
     await expire(services, "reset")
@@ -306,9 +313,10 @@ async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_succes
     # Any other browser holding the link learns nothing and changes nothing.
     other = Browser(api)
     other_page = await other.get("/forgot-password")
-    assert_new_link_form(assert_page(await other.submit(other_page, "/reset-password", repeat), 400, DEAD_RESET),
-                         "/forgot-password")
-    assert_page(await other.get(f"/reset-password?token={token}"), 400, DEAD_RESET)
+    # Any other browser holding the link hears it was used (sign in, or a new link), and changes nothing.
+    assert_new_link_form(assert_page(await other.submit(other_page, "/reset-password", repeat), 400, USED_RESET,
+                                     SIGN_IN), "/forgot-password")
+    assert_page(await other.get(f"/reset-password?token={token}"), 400, USED_RESET, SIGN_IN)
     assert await can_login(api, NEW_PASSWORD)
 
 
@@ -337,7 +345,9 @@ async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothi
         headers = dict(FORM, Cookie=cookie) if cookie else FORM
         html = assert_page(await api.post("/reset-password", body=urlencode(sent), headers=headers), 403,
                            "This form has expired", "Open the link in the email again")
-        assert "Open the form again" not in html
+        # A way back: the link's own page again (a fresh form and cookie), and the app.
+        assert f'<a href="/reset-password?token={token}">Open the form again</a>' in html
+        assert 'href="https://board.example.com">Back to Task Board</a>' in html
     assert await can_login(api, PASSWORD)
     assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
 
@@ -390,3 +400,77 @@ async def test_every_401_says_how_to_authenticate(api):
         assert_error(response, 401)
         assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "WWW-Authenticate" not in (await api.get("/nothing-here")).headers
+
+
+# ---- what a person needs on the pages (issue 24) ----------------------------------------------------
+
+async def test_the_reset_form_names_its_account_for_the_person_and_for_password_managers(api, mailbox):
+    token, browser, page = await reset_form(api, mailbox)
+
+    html = assert_page(page, 200, "Choose a new password",
+                       'For your Task Board account <strong class="account">mark@example.com</strong>.')
+    # A hidden username field beside the new-password fields: password managers save the password under it.
+    assert re.search(r'<input type="email" name="username" value="mark@example.com" autocomplete="username" '
+                     r'readonly hidden>', html), html
+    # The show-password toggle is in the page hidden (forms.js shows it), a button with aria-pressed.
+    assert re.search(r'<button type="button" class="toggle" id="show-passwords" aria-pressed="false" '
+                     r'aria-controls="password confirm"\s+hidden>Show passwords</button>', html), html
+    # A refused post shows the form again for the same account.
+    again = await browser.submit(page, "/reset-password", {"token": token, "password": "short", "confirm": "short",
+                                                           "username": "someone.else@example.com"})
+    html = assert_page(again, 422, "Use at least 8 characters.", 'value="mark@example.com" autocomplete="username"')
+    assert "someone.else" not in html  # the posted username is never echoed: the stored address is shown
+    assert await can_login(api, PASSWORD)
+
+
+async def test_a_dead_reset_link_form_names_no_account(api, mailbox):
+    html = assert_page(await api.get("/reset-password?token=made-up-token-0123456789"), 400, DEAD_RESET)
+    assert 'name="username"' not in html and "mark@example.com" not in html
+
+
+@pytest.mark.parametrize("action, what", [
+    ("/forgot-password", "If a Task Board account uses that address, a link to choose a new password"),
+    ("/verify-email/resend", "If a Task Board account with that address still needs verifying, a new link"),
+])
+async def test_check_your_email_repeats_the_typed_address_alike_for_any_address(api, mailbox, action, what):
+    await api.register(email="mark@example.com")
+    for email in ("mark@example.com", "nobody.here@example.com"):
+        browser = Browser(api)
+        page = await browser.get(action)
+        sent = await browser.submit(page, action, {"email": email})
+        assert_redirect(sent, f"{action}?sent=1")
+        assert email not in sent.headers["Location"]  # not in the URL, so not in a shared computer's history
+        cookie = sent.headers["Set-Cookie"]
+        flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+        assert {"httponly", "samesite=lax", f"path={action}", "max-age=900"} <= flags
+        browser.cookie = cookie.split(";")[0]
+        html = assert_page(await browser.get(f"{action}?sent=1"), 200, SENT,
+                           what.replace("that address", email),
+                           f'<a href="{action}">Wrong address? Enter it again</a>')
+        assert html.count(email) == 1
+    # Another browser, or a forged cookie that is no address, is told about "that address".
+    html = assert_page(await api.get(f"{action}?sent=1", headers={"Cookie": "sent_to=%3Cscript%3E"}), 200, SENT,
+                       what)
+    assert "<script>" not in html.replace('<script src="/pages/forms.js">', "")
+
+
+@pytest.mark.parametrize("typed", ["hedy@example", "hedy@", "hedy@example..com", "hedy@-example.com"])
+async def test_the_new_link_forms_refuse_what_email_validator_refuses(api, mailbox, store, typed):
+    await api.register(email="mark@example.com")
+    before = await store.outbox.count_documents({})
+    for action in ("/forgot-password", "/verify-email/resend"):
+        browser = Browser(api)
+        page = await browser.get(action)
+        html = assert_page(await browser.submit(page, action, {"email": typed}), 422,
+                           "Enter an email address like name@example.com.")
+        assert f'value="{typed}"' in html
+    assert await store.outbox.count_documents({}) == before
+
+
+async def test_an_expired_verify_form_offers_the_link_again(api, mailbox):
+    token = await verify_token(api, mailbox)
+    response = await api.post("/verify-email", body=urlencode({"token": token}), headers=FORM)
+    html = assert_page(response, 403, "This form has expired")
+    assert f'<a href="/verify-email?token={token}">Open the form again</a>' in html
+    bad = await api.post("/verify-email", body=urlencode({"token": "x"}), headers=FORM)
+    assert '<a href="/verify-email/resend">Open the form again</a>' in assert_page(bad, 403, "This form has expired")

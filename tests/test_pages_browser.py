@@ -220,8 +220,10 @@ def test_used_and_unknown_reset_links_offer_the_new_link_form_at_once(person):
     token = link.rsplit("=", 1)[1]
     used = person.service.request("POST", f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})
     assert used.code == 204, used
-    for dead in (link, f"{person.service.url}/reset-password?token=made-up-token-0123456789"):
-        person.open(dead, "This password reset link has expired or was already used")
+    for dead, heading in ((link, "This password reset link was already used"),
+                          (f"{person.service.url}/reset-password?token=made-up-token-0123456789",
+                           "This password reset link has expired or was already used")):
+        person.open(dead, heading)
         assert person.driver.find_elements(By.CSS_SELECTOR, "input[type=password]") == []
     person.field("email").send_keys(person.email)
     person.submit()
@@ -234,3 +236,110 @@ def test_the_home_page(person):
     wait_until(person.driver, lambda d: d.title == "Task Board")
     assert person.driver.find_element(By.LINK_TEXT, "API documentation").get_attribute("href").endswith("/docs")
     person.check_page("home")
+
+
+def test_a_mistyped_link_shows_a_page_with_the_ways_on(person):
+    person.open(f"{person.service.url}/reset-pasword?token=made-up-token-0123456789", "This page does not exist")
+    links = {a.text: a.get_attribute("href") for a in person.driver.find_elements(By.CSS_SELECTOR, "main a")}
+    assert links == {"Reset your password": f"{person.service.url}/forgot-password",
+                     "Get a new link to verify your email address": f"{person.service.url}/verify-email/resend",
+                     "Back to Task Board": f"{CLIENT_URL}/"}
+    person.driver.find_element(By.LINK_TEXT, "Reset your password").click()
+    person.sees("Reset your password")
+
+
+def test_the_reset_form_names_the_account_and_shows_the_passwords_on_request(person):
+    person.register()
+    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
+    person.open(person.link(person.mail(2)[1], "reset-password"), "Choose a new password")
+    assert person.driver.find_element(By.CSS_SELECTOR, "strong.account").text == person.email
+    username = person.driver.find_element(By.CSS_SELECTOR, "input[autocomplete=username]")
+    assert username.get_attribute("value") == person.email and not username.is_displayed()
+    toggle = person.driver.find_element(By.ID, "show-passwords")
+    assert toggle.is_displayed() and toggle.get_attribute("aria-pressed") == "false"
+    person.field("password").send_keys(NEW_PASSWORD)
+    person.field("confirm").send_keys(NEW_PASSWORD)
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert [person.field(n).get_attribute("type") for n in ("password", "confirm")] == ["text", "text"]
+    person.check_page("reset form, passwords shown")
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "false"
+    assert person.field("password").get_attribute("type") == "password"
+    toggle.click()  # shown when sent: the fields are password fields again on the way out
+    person.submit()
+    person.sees("Your password has been changed")
+    login = person.service.request("POST", "/auth/login", json={"email": person.email, "password": NEW_PASSWORD})
+    assert login.code == 200, login
+
+
+def test_without_javascript_the_reset_form_has_no_dead_toggle_and_still_works(person):
+    person.register()
+    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
+    link = person.link(person.mail(2)[1], "reset-password")
+    person.open(link, "Choose a new password")  # checked with axe while scripts run
+    person.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        person.driver.refresh()  # the same page, no script this time (axe needs one, so it ran above)
+        heading = lambda text: lambda d: d.find_element(By.TAG_NAME, "h1").text == text  # noqa: E731
+        wait_until(person.driver, heading("Choose a new password"), ignored_exceptions=(WebDriverException,))
+        toggle = person.driver.find_element(By.ID, "show-passwords")
+        assert not toggle.is_displayed()
+        person.field("password").send_keys(NEW_PASSWORD)
+        person.field("confirm").send_keys(NEW_PASSWORD)
+        person.submit()
+        wait_until(person.driver, heading("Your password has been changed"), ignored_exceptions=(WebDriverException,))
+    finally:
+        person.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+    login = person.service.request("POST", "/auth/login", json={"email": person.email, "password": NEW_PASSWORD})
+    assert login.code == 200, login
+
+
+def test_a_reset_link_used_on_another_device_says_sign_in(person):
+    person.register()
+    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
+    link = person.link(person.mail(2)[1], "reset-password")
+    # The phone changed the password; the laptop opens the same link afterwards.
+    used = person.service.request("POST", f"/auth/reset-password?token={link.rsplit('=', 1)[1]}",
+                                  json={"password": NEW_PASSWORD})
+    assert used.code == 204, used
+    person.open(link, "This password reset link was already used")
+    assert "Already changed it? Sign in with your new password." in person.driver.find_element(By.TAG_NAME, "main").text
+    sign_in = person.driver.find_element(By.LINK_TEXT, "Sign in to Task Board")
+    assert sign_in.get_attribute("href") == f"{CLIENT_URL}/"
+    assert person.driver.find_elements(By.CSS_SELECTOR, "input[type=password]") == []
+
+
+def test_check_your_email_repeats_the_address_and_a_domain_without_a_dot_is_refused(person):
+    person.register()
+    person.open(f"{person.service.url}/verify-email/resend", "Get a new verification link")
+    person.field("email").send_keys("hedy@example")
+    person.submit()
+    assert person.error_under("email") == "Enter an email address like name@example.com."
+    assert person.driver.current_url.endswith("/verify-email/resend")
+    person.check_page("resend form, no dot")
+    person.field("email").clear()
+    person.field("email").send_keys(person.email)
+    person.submit()
+    person.sees("Check your email")
+    assert person.email in person.driver.find_element(By.TAG_NAME, "main").text
+    assert person.email not in person.driver.current_url
+    person.driver.find_element(By.LINK_TEXT, "Wrong address? Enter it again").click()
+    person.sees("Get a new verification link")
+
+
+def test_an_expired_form_offers_a_way_back(person):
+    person.register()
+    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
+    person.open(person.link(person.mail(2)[1], "reset-password"), "Choose a new password")
+    person.driver.delete_all_cookies()  # the browser dropped its cookies while the form was open
+    person.field("password").send_keys(NEW_PASSWORD)
+    person.field("confirm").send_keys(NEW_PASSWORD)
+    person.submit()
+    person.sees("This form has expired")
+    person.driver.find_element(By.LINK_TEXT, "Open the form again").click()
+    person.sees("Choose a new password")
+    person.field("password").send_keys(NEW_PASSWORD)
+    person.field("confirm").send_keys(NEW_PASSWORD)
+    person.submit()
+    person.sees("Your password has been changed")

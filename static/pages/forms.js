@@ -13,7 +13,10 @@
     switch (input.getAttribute("data-check")) {
       case "email":
         if (!value.trim()) return form.getAttribute("data-email-missing");
-        if (input.validity.typeMismatch || value.trim().indexOf("@") < 1) return form.getAttribute("data-email-invalid");
+        // The server's rule (email-validator) in short: something@domain.tld, so "hedy@example" is refused here too.
+        if (input.validity.typeMismatch || !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value.trim())) {
+          return form.getAttribute("data-email-invalid");
+        }
         return null;
       case "password":
         if (Array.from(value).length < 8) return form.getAttribute("data-password-short");
@@ -67,7 +70,24 @@
     });
   }
 
+  // "Show passwords": a toggle button (aria-pressed) that turns the password fields into text and back. It is
+  // in the page hidden, and shown here: without this script there is no button that would do nothing. The
+  // fields are password fields again when the form is sent, so password managers still see a new password.
+  function reveal(form) {
+    var toggle = form.querySelector("button[aria-pressed]");
+    var fields = form.querySelectorAll("input[data-reveal]");
+    if (!toggle || !fields.length) return;
+    function set(shown) {
+      toggle.setAttribute("aria-pressed", shown ? "true" : "false");
+      fields.forEach(function (field) { field.type = shown ? "text" : "password"; });
+    }
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () { set(toggle.getAttribute("aria-pressed") !== "true"); });
+    form.addEventListener("submit", function () { set(false); });
+  }
+
   document.querySelectorAll("form[data-checked]").forEach(enhance);
+  document.querySelectorAll("form[data-checked]").forEach(reveal);
 
   // Back (or Forward) to a page Chromium kept in memory: what it shows may be out of date (a reset form whose
   // link has just been used), so ask the server again; it answers from the link's state, never resending.

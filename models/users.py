@@ -73,6 +73,10 @@ QUERY_EXCEPTIONS = [
 ]
 
 
+def revoke_sessions() -> dict:
+    return {"$inc": {"sessionEpoch": 1}}
+
+
 def split_name(name: str) -> tuple:
     """firstName is the first word of name, lastName the rest (possibly empty)."""
     first, _, rest = name.strip().partition(" ")

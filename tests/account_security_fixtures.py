@@ -1,8 +1,10 @@
 """Helpers shared by the account-security tests (notices, the email-change undo); no tests here."""
 import asyncio
+import re
 import time
+from urllib.parse import urlencode
 
-from tests.helpers import Account, link_token, sign_up
+from tests.helpers import PASSWORD, Account, link_token, sign_up
 
 SUPPORT = "help@example.com"
 
@@ -33,3 +35,41 @@ async def sentinel(api, mailbox, count: int) -> None:
     await sign_up(api, email="sentinel@example.com", name="Sentinel")
     await mail_to(mailbox, "sentinel@example.com", 1)
     assert len(mailbox.messages) == count, [(m["To"], m["Subject"]) for m in mailbox.messages]
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+UNDO_SUBJECT = "[Accounts] The email address of your account was changed"
+
+
+class Browser:
+    """One browser's cookie jar (its _xsrf cookie) over the test client; redirects are not followed."""
+
+    def __init__(self, api):
+        self.api = api
+        self.cookie = None
+
+    async def get(self, path):
+        response = await self.api.get(path, headers={"Cookie": self.cookie} if self.cookie else {})
+        if "Set-Cookie" in response.headers:
+            self.cookie = response.headers["Set-Cookie"].split(";")[0]
+        return response
+
+    async def submit(self, page, action, fields):
+        """Send the form of `page` (its _xsrf field included) with these fields."""
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
+        headers = dict(FORM, Cookie=self.cookie) if self.cookie else FORM
+        return await self.api.post(action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers,
+                                   follow_redirects=False)
+
+
+async def taken_over(api, mailbox, account, new_email: str = "thief@example.com",
+                     password: str = PASSWORD) -> str:
+    """A thief holding account's token and password moves its email to new_email; returns the undo link's token
+    from the notice to the old (verified) address."""
+    before = len([r for r in mailbox.recipients if r == [account.user["email"]]])
+    response = await api.patch(f"/users/{account.id}", token=account.token,
+                               json={"email": new_email, "currentPassword": password})
+    assert response.code == 200, response
+    notice = (await mail_to(mailbox, account.user["email"], before + 1))[before]
+    assert notice["Subject"] == UNDO_SUBJECT
+    return link_token(notice, "email-change/undo")

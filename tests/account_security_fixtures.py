@@ -71,5 +71,5 @@ async def taken_over(api, mailbox, account, new_email: str = "thief@example.com"
                                json={"email": new_email, "currentPassword": password})
     assert response.code == 200, response
     notice = (await mail_to(mailbox, account.user["email"], before + 1))[before]
-    assert notice["Subject"] == UNDO_SUBJECT
+    assert notice["Subject"].endswith(UNDO_SUBJECT.partition(" ")[2]), notice["Subject"]
     return link_token(notice, "email-change/undo")

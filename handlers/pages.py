@@ -100,6 +100,14 @@ class PageHandler(BaseHandler):
                      "Sign in with your new password. Every device that was signed in has been signed out.",
                      next_step=f"Sign in to {self.config.app_name}")
 
+    def address_restored(self) -> None:
+        app_name = self.config.app_name
+        self.message("Your old email address is back",
+                     f"Every device that was signed in to your {app_name} account has been signed out. We have "
+                     "emailed a link to choose a new password to your address: use it soon, it works for "
+                     f"{duration(self.config.reset_token_minutes)}.",
+                     links=[("/forgot-password", "Ask for a new password link")])
+
     def see_other(self, url: str) -> None:
         """303 to the page that shows the outcome: reloading it or going Back never re-sends the form."""
         self.redirect(url, status=303)
@@ -371,7 +379,7 @@ class EmailChangeUndoPage(LinkPage):
     def show_state(self, state: str) -> None:
         """The page of every state but USABLE: what happened, and the way forward."""
         if state == auth_service.DONE:  # Back after success, in the browser that used the link
-            return self.address_restored(self)
+            return self.address_restored()
         config = self.config
         ask = f"write to {config.support_email}" if config.support_email else f"contact the {config.app_name} team"
         title, text = {
@@ -403,21 +411,12 @@ class EmailChangeUndoPage(LinkPage):
                 if config.support_email else []
         self.message(title, text, 400, links=links)
 
-    @staticmethod
-    def address_restored(page: PageHandler) -> None:
-        app_name = page.config.app_name
-        page.message("Your old email address is back",
-                     f"Every device that was signed in to your {app_name} account has been signed out. We have "
-                     "emailed a link to choose a new password to your address: use it soon, it works for "
-                     f"{duration(page.config.reset_token_minutes)}.",
-                     links=[("/forgot-password", "Ask for a new password link")])
-
 
 class EmailChangeUndonePage(PageHandler):
     """GET /email-change/undo/done, where a successful undo redirects: no token, the same text to anyone."""
 
     def get(self) -> None:
-        EmailChangeUndoPage.address_restored(self)
+        self.address_restored()
 
 
 class FormsScript(PageHandler):

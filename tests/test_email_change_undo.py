@@ -8,7 +8,7 @@ import re
 
 import pytest
 from bson import ObjectId
-from pymongo.errors import OperationFailure
+from pymongo.errors import ExecutionTimeout, OperationFailure
 
 from models import sessions as session_model
 from services.sessions import hash_token
@@ -237,16 +237,29 @@ async def test_a_form_without_the_xsrf_cookie_changes_nothing(api, mailbox, stor
     assert await snapshot(store, ada.id) == before
 
 
-async def test_a_failure_after_the_restore_leaves_no_session_behind(api, mailbox, services, store, monkeypatch):
-    # The primary steps down after the restore committed, as the sessions are deleted: the restore's own write
+def failing_write(services, where: str):
+    """(object, method name) of a write the undo makes after its restore."""
+    return {"sessions.delete_many": (services.sessions.sessions, "delete_many"),  # end_all, the clean-up
+            "tokens.delete_many": (services.sessions.tokens, "delete_many"),  # end_all's tokens, void_links
+            "outbox.insert_one": (services.outbox.collection, "insert_one")}[where]  # the reset email
+
+
+@pytest.mark.parametrize("error", [
+    server_error(OperationFailure, "operation was interrupted", 189, "PrimarySteppedDown"),
+    server_error(ExecutionTimeout, "operation exceeded time limit", 50, "MaxTimeMSExpired"),
+], ids=["PrimarySteppedDown", "MaxTimeMSExpired"])
+@pytest.mark.parametrize("where", ["sessions.delete_many", "tokens.delete_many", "outbox.insert_one"])
+async def test_a_failure_after_the_restore_leaves_no_session_behind(api, mailbox, services, store, monkeypatch,
+                                                                    where, error):
+    # The primary steps down, or timeoutMS runs out, after the restore committed: the restore's own write
     # already ended every session (sessionEpoch), so nothing the thief holds outlives it.
     ada, _, token = await scene(api, mailbox)
     old_epoch = (await store.users.find_one({"_id": ObjectId(ada.id)})).get("sessionEpoch", 0)
 
-    async def stepped_down(*args, **kwargs):
-        raise server_error(OperationFailure, "operation was interrupted", 189, "PrimarySteppedDown")
+    async def fail(*args, **kwargs):
+        raise error
 
-    monkeypatch.setattr(services.sessions.sessions, "delete_many", stepped_down)
+    monkeypatch.setattr(*failing_write(services, where), fail)
     browser = Browser(api)
     response = await browser.submit(await browser.get(f"{UNDO}?token={token}"), UNDO, {"token": token})
     page_of(response, 503, "This page is not available right now")
@@ -256,4 +269,7 @@ async def test_a_failure_after_the_restore_leaves_no_session_behind(api, mailbox
     # The link is used; the person is told so, and the way forward (a reset link to the restored address) works.
     page_of(await Browser(api).get(f"{UNDO}?token={token}"), 400, USED, 'href="/forgot-password"')
     assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
-    assert (await mail_to(mailbox, "ada@example.com", 3))[2]["Subject"] == "[Accounts] Reset your password"
+    reset = (await mail_to(mailbox, "ada@example.com", 3))[2]
+    assert reset["Subject"] == "[Accounts] Reset your password"
+    assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
+                           json={"password": "ada's own new password"})).code == 204

@@ -273,3 +273,20 @@ async def test_a_failure_after_the_restore_leaves_no_session_behind(api, mailbox
     assert reset["Subject"] == "[Accounts] Reset your password"
     assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
                            json={"password": "ada's own new password"})).code == 204
+
+
+class TestUndoBeyondTheBudget:
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return {**smtp_env, "SUPPORT_EMAIL": SUPPORT, "EMAILS_PER_ADDRESS_PER_HOUR": "1"}
+
+    async def test_the_reset_link_after_an_undo_is_not_held_back_by_a_full_budget(self, api, mailbox, store):
+        ada, _, token = await scene(api, mailbox)  # the verification email spent Ada's whole budget
+        for _ in range(3):  # and the thief spends it again, should it not be full
+            assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
+        browser = Browser(api)
+        assert (await browser.submit(await browser.get(f"{UNDO}?token={token}"), UNDO, {"token": token})).code == 303
+        _, notice, reset = await mail_to(mailbox, "ada@example.com", 3)
+        assert reset["Subject"] == "[Accounts] Reset your password"
+        assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
+                               json={"password": "ada's own new password"})).code == 204

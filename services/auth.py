@@ -193,17 +193,10 @@ class Auth:
         record = await self.sessions.consume_undo(token, browser)
         if record is None:
             return await self.undo_link_state(token, browser)  # DONE for a second click in the same browser
-        try:
-            user = await self.users.restore_email(record["userId"], record["newEmail"], record["oldEmail"])
-        except ApiError as error:
-            if error.status != 422:
-                raise
-            user, state = None, TAKEN
-        else:
-            state = MOVED
+        user = await self.users.restore_email(record["userId"], record["newEmail"], record["oldEmail"])
         if user is None:
             await self.sessions.release_undo(record["_id"])  # nothing was done: the link still works later
-            return state
+            return await self.undo_link_state(token, browser)  # TAKEN or MOVED, as opening it now says
         # The restore's own write ended the sessions (revoke_sessions); these are the clean-up.
         await self.sessions.end_all(user["_id"])
         # Whatever the thief asked for (a reset link, another undo) dies with the rest (CWE-640).

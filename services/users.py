@@ -222,15 +222,15 @@ class Users:
     async def restore_email(self, user_id: ObjectId, changed_to: str, old_email: str) -> Optional[dict]:
         """Undo one email change: old_email back, verified, while the account still has changed_to; every session
         ends in this same write (no failure after it can leave a thief's session alive, CWE-613). Returns the
-        account, None when it no longer has changed_to; 422 on "email" when old_email has another account now."""
+        account; None when it no longer has changed_to, or old_email has another account now."""
         try:
             return await self.collection.find_one_and_update(
                 {"_id": user_id, "email": changed_to},
                 {"$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
                  **model.revoke_sessions()},
                 return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            raise field_error("email", "is already taken") from None
+        except DuplicateKeyError:  # old_email was taken meanwhile
+            return None
 
     async def remove_photo(self, user_id: ObjectId) -> dict:
         """Take a user's photo down: the user stops pointing at it, then its bytes go."""

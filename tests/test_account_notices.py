@@ -91,6 +91,24 @@ async def test_an_update_with_a_password_tells_the_address_whoever_made_it(api, 
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_an_email_change_with_a_new_password_says_both_in_one_notice(api, services, mailbox):
+    ada = await verified_account(api, mailbox)
+    response = await api.patch(f"/users/{ada.id}", token=ada.token, json={
+        "email": "ada2@example.com", "password": NEW_PASSWORD, "currentPassword": PASSWORD})
+    assert response.code == 200, response
+    _, notice = await mail_to(mailbox, "ada@example.com", 2)
+    assert notice["Subject"] == "[Accounts] The email address of your account was changed"
+    assert "changed to a***@example.com. Its password was changed too." in text_part(notice)
+    # An email change alone says nothing of the password (an admin's, to the address now verified).
+    grace = await verified_account(api, mailbox, email="grace@example.com", name="Grace Hopper")
+    admin = await make_admin(api, services)
+    assert (await api.patch(f"/users/{grace.id}", token=admin.token, json={"email": "g2@example.com"})).code == 200
+    _, notice = await mail_to(mailbox, "grace@example.com", 2)
+    assert "changed to g***@example.com. If you did not do this" in text_part(notice)
+    assert "password" not in text_part(notice).split("If you did not")[0]
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_a_reset_tells_the_address(api, mailbox):
     await verified_account(api, mailbox)
     assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204

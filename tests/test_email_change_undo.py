@@ -49,8 +49,8 @@ async def snapshot(store, user_id: str) -> tuple:
     """What a refused or merely opened link must leave alone: the user, their sessions and tokens."""
     user = await store.users.find_one({"_id": ObjectId(user_id)})
     sessions = await store.sessions.count_documents({"userId": ObjectId(user_id)})
-    tokens = sorted((t["hash"], t.get("usedAt")) for t in await store.tokens.find({"userId": ObjectId(user_id)})
-                    .to_list(None))
+    tokens = sorted((t["hash"], t.get("usedAt"), t.get("usedBy"))
+                    for t in await store.tokens.find({"userId": ObjectId(user_id)}).to_list(None))
     return user, sessions, tokens
 
 
@@ -69,8 +69,12 @@ async def test_the_notice_carries_a_link_that_is_stored_hashed_and_bound_to_the_
     assert f"https://app.example.com{UNDO}?token={token}" in text and "expires in 7 days" in text
     assert "t***@example.com" in text and "thief@example.com" not in text
     assert f"Write to {SUPPORT}" in text and notice["Reply-To"] == SUPPORT
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 256 random bits
     (stored,) = await store.tokens.find({"type": session_model.UNDO}).to_list(None)
     assert stored["hash"] == hash_token(token) and token not in str(stored)
+    assert set(stored) == {"_id", "hash", "type", "userId", "oldEmail", "newEmail", "createdAt", "validUntil",
+                           "expiresAt"}
+    assert stored["createdAt"] <= stored["validUntil"]
     assert (stored["userId"], stored["oldEmail"], stored["newEmail"]) == (ObjectId(ada.id), "ada@example.com",
                                                                          "thief@example.com")
     assert dt.timedelta(days=7) - dt.timedelta(minutes=1) < \
@@ -114,6 +118,7 @@ async def test_opening_the_link_changes_nothing_and_one_click_takes_the_account_
                                 json={"password": THIEFS_PASSWORD}), 401)
     reset = (await mail_to(mailbox, "ada@example.com", 3))[2]
     assert reset["Subject"] == "[Accounts] Reset your password"
+    assert text_part(reset).startswith("Hello Ada,")  # the restored address is a verified one
     assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
                            json={"password": "ada's own new password"})).code == 204
     await api.login("ada@example.com", "ada's own new password")
@@ -152,6 +157,23 @@ async def test_an_expired_link_says_so_and_changes_nothing(api, mailbox, store):
     page_of(await api.get(f"{UNDO}?token={token}"), 400, EXPIRED, "work for 7 days", f"write to {SUPPORT}",
             f'href="mailto:{SUPPORT}"')
     page_of(await browser.submit(page, UNDO, {"token": token}), 400, EXPIRED)  # the page opened in time
+    assert await snapshot(store, ada.id) == before
+
+
+async def test_a_link_is_expired_at_its_very_instant(api, mailbox, store, monkeypatch):
+    import services.auth as auth_module
+    import services.sessions as sessions_module
+
+    ada, _, token = await scene(api, mailbox)
+    browser = Browser(api)
+    page = await browser.get(f"{UNDO}?token={token}")
+    instant = sessions_module.utcnow()
+    await store.tokens.update_one({"hash": hash_token(token)}, {"$set": {"validUntil": instant}})
+    for module in (auth_module, sessions_module):
+        monkeypatch.setattr(module, "utcnow", lambda: instant)  # the clock stops at the link's last instant
+    before = await snapshot(store, ada.id)
+    page_of(await api.get(f"{UNDO}?token={token}"), 400, EXPIRED)
+    page_of(await browser.submit(page, UNDO, {"token": token}), 400, EXPIRED)
     assert await snapshot(store, ada.id) == before
 
 

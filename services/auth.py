@@ -196,7 +196,7 @@ class Auth:
         user = await self.users.restore_email(record["userId"], record["newEmail"], record["oldEmail"])
         if user is None:
             await self.sessions.release_undo(record["_id"])  # nothing was done: the link still works later
-            return await self.undo_link_state(token, browser)  # TAKEN or MOVED, as opening it now says
+            return await self.undo_link_state(token)  # TAKEN or MOVED, as opening it now says
         # The restore's own write ended the sessions (revoke_sessions); these are the clean-up.
         await self.sessions.end_all(user["_id"])
         # Whatever the thief asked for (a reset link, another undo) dies with the rest (CWE-640).

@@ -101,8 +101,8 @@ class Outbox:
                            "If it was you, there is nothing to do. If it was not, someone else can sign in to your "
                            "account: choose a new password at once with the link above.")
 
-    async def email_changed_notice(self, user: dict, new_email: str, undo_token: str, undo_until: dt.datetime,
-                                   password_changed: bool = False) -> None:
+    async def email_changed_notice(self, user: dict, new_email: str, undo_token: str, undo_until: dt.datetime, *,
+                                   password_changed: bool) -> None:
         """Tell the OLD address (user is the account before the change) that the account's email was changed,
         with the link that puts it back."""
         # The old owner learns of a takeover even though links now go to the new address, and can undo it (CWE-640).

@@ -208,7 +208,7 @@ class Users:
             await self.outbox.password_changed_notice(updated)
         return updated
 
-    async def email_changed(self, user: dict, new_email: str, password_changed: bool = False) -> None:
+    async def email_changed(self, user: dict, new_email: str, *, password_changed: bool) -> None:
         """After an email change: links mailed to the old address die, and the old address is told, with a link
         that puts it back (user is the account before the change)."""
         await self.sessions.void_single_use(user["_id"])

@@ -56,7 +56,9 @@ class TestWithoutSupportEmail:
         await change_password(api, ada)
         _, notice = await mail_to(mailbox, "ada@example.com", 2)
         assert notice["Subject"] == PASSWORD_SUBJECT and notice["Auto-Submitted"] == "auto-generated"
-        assert notice["Reply-To"] is None and "Write to" not in text_part(notice)
+        assert notice["Reply-To"] is None
+        assert text_part(notice).replace("\r\n", "\n").endswith(
+            "If it was not, choose a new password at once with the link above.\n\n-- \nAccounts\n")
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -217,3 +219,39 @@ def test_support_email_is_a_plain_address():
     for bad in ("0", "91", "a week"):
         with pytest.raises(SettingsError):
             Settings.from_env({"EMAIL_CHANGE_UNDO_DAYS": bad})
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_notices_word_for_word(api, services, mailbox, store):
+    # What a person reads is the feature: each notice whole, the buttons of its HTML part too.
+    ada = await verified_account(api, mailbox)
+    await change_password(api, ada)
+    user = await store.users.find_one({"email": "ada@example.com"})
+    await services.outbox.two_factor_notice(user, True)
+    response = await api.patch(f"/users/{ada.id}", token=ada.token,
+                               json={"email": "thief@example.com", "currentPassword": NEW_PASSWORD})
+    assert response.code == 200, response
+    _, password, two_factor, email = await mail_to(mailbox, "ada@example.com", 4)
+    contact = f"Questions? Write to {SUPPORT}.\n\n-- \nAccounts\n"
+    assert words(password) == (
+        "Hello Ada,\n\nThe password of your Accounts account was just changed.\n\n"
+        "https://app.example.com/forgot-password\n\nIf it was you, there is nothing to do. If it was not, choose "
+        f"a new password at once with the link above. {contact}")
+    assert words(two_factor) == (
+        "Hello Ada,\n\nTwo-factor sign-in was just turned on for your Accounts account.\n\n"
+        "https://app.example.com/forgot-password\n\nIf it was you, there is nothing to do. If it was not, someone "
+        f"else can sign in to your account: choose a new password at once with the link above. {contact}")
+    token = link_token(email, "email-change/undo")
+    assert words(email) == (
+        "Hello Ada,\n\nThe email address of your Accounts account was changed to t***@example.com. If you did "
+        "not do this, put your address back with this link: every device signed in to the account will be signed "
+        "out, and we will email you a link to choose a new password.\n\n"
+        f"https://app.example.com/email-change/undo?token={token}\n\nThe link works once and expires in 7 days. "
+        f"If it was you, there is nothing to do. {contact}")
+    for message, button in ((password, "Choose a new password"), (two_factor, "Choose a new password"),
+                            (email, "Put my address back")):
+        assert f"font-weight:bold\">{button}</a>" in html_part(message)
+
+
+def words(message) -> str:
+    return text_part(message).replace("\r\n", "\n")

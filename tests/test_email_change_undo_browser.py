@@ -146,7 +146,8 @@ async def test_every_state_of_the_undo_page(api, mailbox, store, browser, axe_so
     # The old address taken by another account meanwhile.
     lin, taken_token = await scene(api, mailbox, f"lin-{viewport}@example.com")
     await sign_up(api, email=f"lin-{viewport}@example.com", name="Someone Else")
-    text = await in_thread(person.open, f"{UNDO}?token={taken_token}", "Your old address now belongs to another account")
+    text = await in_thread(person.open, f"{UNDO}?token={taken_token}",
+                           "Your old address now belongs to another account")
     assert f"write to {SUPPORT}" in text
 
     # The account's address changed again since.

@@ -84,8 +84,9 @@ class TestCorsExactOrigin:
     # `origin.startswith(listed)`, or CORS_ORIGINS kept as its raw string) would hand the signed-in user's
     # data to pages on other origins (CWE-942).
     @pytest.mark.parametrize("origin", ["https://app.example.com.evil.net", "https://app.example.com:8443",
-                                        "http://app.example.com", "https://app.example.co", "https://evil.app.example.com",
-                                        "https://app.example.com/", "https://APP.example.com.evil.net"])
+                                        "http://app.example.com", "https://app.example.co",
+                                        "https://evil.app.example.com", "https://app.example.com/",
+                                        "https://APP.example.com.evil.net"])
     async def test_only_the_listed_origin_itself_gets_cors_headers(self, api, origin):
         listed = await api.get("/health", headers={"Origin": "https://app.example.com"})
         assert listed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"  # the control

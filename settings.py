@@ -219,7 +219,8 @@ class Settings:
         "login attempts (and password re-checks) per client address per window, across all emails; `0` turns it off")
     emails_per_address_per_hour: int = setting(
         "EMAILS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 5,
-        "reset and verification emails to one address an hour; past it the calls still answer 204; `0` turns it off")
+        "reset, verification and invitation emails to one address an hour; past it the calls still answer 204 "
+        "(account notices are never held back); `0` turns it off")
     registrations_per_address_per_hour: int = setting(
         "REGISTRATIONS_PER_ADDRESS_PER_HOUR", integer(0, 10**6), 20,
         "sign-ups (`POST /auth/register`) per client address an hour; past it a 429, before any bcrypt work; "
@@ -257,6 +258,11 @@ class Settings:
     smtp_starttls: bool = setting("SMTP_STARTTLS", boolean, True, "upgrade with STARTTLS (ignored on port 465)")
     smtp_timeout_seconds: int = setting("SMTP_TIMEOUT_SECONDS", integer(1, 300), 10, "per-send timeout")
     email_from: str = setting("EMAIL_FROM", text, "Accounts <no-reply@localhost>", "sender")
+    support_email: Optional[str] = setting("SUPPORT_EMAIL", plain_address, None,
+                                           "where people write for help: every email's `Reply-To`, and the contact "
+                                           "the account notices and the undo page name", "*(none)*")
+    email_change_undo_days: int = setting("EMAIL_CHANGE_UNDO_DAYS", integer(1, 90), 7,
+                                          "how long the link in an email-change notice can put the old address back")
     email_poll_seconds: float = setting("EMAIL_POLL_SECONDS", number(0.05, 3600), 5.0,
                                         "how often a process looks for due emails (it is also woken when it "
                                         "queues one)")

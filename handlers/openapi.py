@@ -228,6 +228,19 @@ def paths() -> dict:
         "/reset-password/done": {"get": page("\"Your password has been changed\"", {200: "The page"},
                                              query_token=False)},
         "/forgot-password": new_link_form("reset-password", "if the address has an account"),
+        "/email-change/undo": {
+            "get": page("The link in an email-change notice: checked (not used up) on opening; a \"Put my old "
+                        "address back\" button, or why not", {
+                            200: "The button; or, in the browser that already used this link, \"address back\"",
+                            400: "Used, expired or unknown link, the old address taken by another account, or the "
+                                 "account's address changed again: which, and what to do"}),
+            "post": page("The button's submission: the old address back (verified), every session and link ended, "
+                         "a reset link mailed to the old address", {
+                             303: "Done (also for a second click in the same browser): to /email-change/undo/done",
+                             400: "Used, expired, unknown, taken or changed again: which, and what to do",
+                             403: "Missing or wrong xsrf token"}, query_token=False, form=VERIFY_FORM)},
+        "/email-change/undo/done": {"get": page("\"Your old email address is back\"", {200: "The page"},
+                                                query_token=False)},
         "/auth/register": {"post": operation(
             "Create an account (either client's shape); opens a session", "auth", 201, r.REGISTERED,
             body=alternatives(auth.REGISTER), auth_needed=False, errors=(429,))},

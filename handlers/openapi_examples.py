@@ -67,6 +67,10 @@ cookie and is never origin-checked.
   link (`/verify-email/resend`, `/forgot-password`), which answers alike whatever the address.
 - At most `EMAILS_PER_ADDRESS_PER_HOUR` (5) such emails go to one address an hour; past that the calls
   still answer 204.
+- Notices go to the account's verified address after a password change or reset, two-factor on or off,
+  and an email change (to the old address), outside that limit. The email-change notice carries
+  `APP_URL/email-change/undo?token=…`, valid `EMAIL_CHANGE_UNDO_DAYS` (7): a page whose one click puts the
+  old address back, ends every session and emails a reset link there. Replies go to `SUPPORT_EMAIL`.
 
 ## Organisations and invitations
 Every registration creates the user's default organisation. `GET /api/organisations` lists those the

@@ -1,5 +1,6 @@
-"""The pages a person sees: the links in emails (GET /verify-email, GET and POST /reset-password), the
-forms that send a new link (/verify-email/resend, /forgot-password), and the service's home page (/).
+"""The pages a person sees: the links in emails (GET /verify-email, GET and POST /reset-password and
+/email-change/undo), the forms that send a new link (/verify-email/resend, /forgot-password), and the
+service's home page (/).
 
 Plain server-rendered HTML for a person on a phone; the JSON API under /auth does the same work for
 apps. Every form is protected by Tornado's xsrf cookie, checked here only: the JSON API authenticates
@@ -19,7 +20,7 @@ from handlers.base import BaseHandler, NotFoundHandler
 from services.database import is_unavailable
 from models.schemas import auth as schemas
 from services import auth as auth_service
-from services.email import duration
+from services.email import duration, plural
 from services.errors import ApiError
 from services.sessions import hash_token
 from services.validation import is_plain_address, validate, validator_for
@@ -94,7 +95,7 @@ class PageHandler(BaseHandler):
         self.set_status(status)
         config = self.config
         values = {"next_step": None, "retry_url": None, "retry_text": "Open the form again", "lead": None,
-                  "sign_in": None, **values}
+                  "sign_in": None, "links": (), **values}
         self.render(template, app_name=config.app_name, client_url=config.client_url, messages=MESSAGES, **values)
 
     def message(self, title: str, text: str, status: int = 200, **values) -> None:
@@ -104,6 +105,14 @@ class PageHandler(BaseHandler):
         self.message("Your password has been changed",
                      "Sign in with your new password. Every device that was signed in has been signed out.",
                      next_step=f"Sign in to {self.config.app_name}")
+
+    def address_restored(self) -> None:
+        app_name = self.config.app_name
+        self.message("Your old email address is back",
+                     f"Every device that was signed in to your {app_name} account has been signed out. We have "
+                     "emailed a link to choose a new password to your address: use it soon, it works for "
+                     f"{duration(self.config.reset_token_minutes)}.",
+                     links=[("/forgot-password", "Ask for a new password link")])
 
     def see_other(self, url: str) -> None:
         """303 to the page that shows the outcome: reloading it or going Back never re-sends the form."""
@@ -389,6 +398,73 @@ class PasswordChangedPage(PageHandler):
 
     def get(self) -> None:
         self.password_changed()
+
+
+class EmailChangeUndoPage(LinkPage):
+    """GET /email-change/undo?token=…, the link in an email-change notice: GET checks it without using it (mail
+    scanners open links) and asks for one click; POST takes the account back and redirects to
+    /email-change/undo/done. Every other state says why not and what to do instead."""
+
+    form_expired_text = "Open the link in the email again to put your address back."
+
+    async def get(self) -> None:
+        token = self.link_token()
+        state = auth_service.UNKNOWN if token is None else \
+            await self.services.auth.undo_link_state(token, self.browser())
+        if state == auth_service.USABLE:
+            return self.show("undo_email_change.html", title="Put your old email address back?", token=token)
+        self.show_state(state)
+
+    async def use_link(self, form: dict, token: str) -> None:
+        state = await self.services.auth.undo_email_change(token, self.browser())
+        if state == auth_service.DONE:
+            return self.see_other("/email-change/undo/done")
+        self.show_state(state)
+
+    def dead_link(self) -> None:
+        self.show_state(auth_service.UNKNOWN)
+
+    def show_state(self, state: str) -> None:
+        """The page of every state but USABLE: what happened, and the way forward."""
+        if state == auth_service.DONE:  # Back after success, in the browser that used the link
+            return self.address_restored()
+        config = self.config
+        ask = f"write to {config.support_email}" if config.support_email else f"contact the {config.app_name} team"
+        title, text = {
+            auth_service.USED: (
+                "This link was already used",
+                "It has put your old address back already. We emailed a link to choose a new password to that "
+                "address; if it has expired, ask for a new one below."),
+            auth_service.EXPIRED: (
+                "This link has expired",
+                f"Links to undo an email change work for {plural(config.email_change_undo_days, 'day')}. If you "
+                f"did not change your address and cannot sign in, {ask}. If you can still sign in, change it "
+                "back in the app."),
+            auth_service.TAKEN: (
+                "Your old address now belongs to another account",
+                f"It cannot be put back on this one while it is used there. If you did not change your address, "
+                f"{ask}: we can check which account is yours."),
+            auth_service.MOVED: (
+                "This link no longer applies",
+                "The account's address has changed again since this link was sent, so it cannot put yours "
+                f"back. If you did not make these changes, {ask}."),
+        }.get(state, (
+            "This link is not valid",
+            "Check that you opened the whole link from the email. If you cannot sign in, ask for a link to "
+            "choose a new password below."))
+        if state in (auth_service.USED, auth_service.UNKNOWN):
+            links = [("/forgot-password", "Reset your password")]  # the old address is the account's, or may be
+        else:
+            links = [(f"mailto:{config.support_email}", f"Write to {config.support_email}")] \
+                if config.support_email else []
+        self.message(title, text, 400, links=links)
+
+
+class EmailChangeUndonePage(PageHandler):
+    """GET /email-change/undo/done, where a successful undo redirects: no token, the same text to anyone."""
+
+    def get(self) -> None:
+        self.address_restored()
 
 
 class FormsScript(PageHandler):

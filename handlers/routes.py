@@ -58,6 +58,8 @@ def routes() -> list:
         (r"/reset-password", pages.ResetPasswordPage),
         (r"/reset-password/done", pages.PasswordChangedPage),
         (r"/forgot-password", pages.ForgotPasswordPage),
+        (r"/email-change/undo", pages.EmailChangeUndoPage),
+        (r"/email-change/undo/done", pages.EmailChangeUndonePage),
         (r"/pages/forms.js", pages.FormsScript),
     ]
 

@@ -1,4 +1,6 @@
-"""Sessions and the hashed single-use tokens (refresh, reset-password, verify-email)."""
+"""Sessions and the hashed single-use tokens (refresh, reset-password, verify-email, email-change undo)."""
+import datetime as dt
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from models.common import isoformat
@@ -7,6 +9,10 @@ SESSIONS = "sessions"
 TOKENS = "tokens"
 
 REFRESH, RESET, VERIFY = "refresh", "reset", "verify"
+# The link in an email-change notice that puts the old address back: usable until its validUntil, then kept
+# (its TTL is expiresAt) for UNDO_KEPT more, so its page can say "expired" rather than "unknown".
+UNDO = "email_change_undo"
+UNDO_KEPT = dt.timedelta(days=30)
 
 # GET /auth/sessions lists at most this many (the newest): a person has a few devices; a script logging in
 # in a loop must not make the list unbounded.
@@ -28,7 +34,7 @@ TOKEN_INDEXES = [
     IndexModel([("hash", ASCENDING)], unique=True, name="hash_unique"),
     # Retiring every refresh token of a session at logout or theft detection.
     IndexModel([("sessionId", ASCENDING)], name="session"),
-    # Removing a user's outstanding reset or verify tokens.
+    # Removing a user's outstanding reset, verify or undo tokens.
     IndexModel([("userId", ASCENDING), ("type", ASCENDING)], name="user_type"),
     IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
 ]

@@ -5,6 +5,7 @@ import logging
 from bson import ObjectId
 
 from models import sessions as session_model
+from models.common import utcnow
 from services import deadlines, metrics
 from services.errors import ApiError, authentication_failed, two_factor_required, unauthenticated
 from services.passwords import NEW_HASH
@@ -14,6 +15,9 @@ log = logging.getLogger("accounts.auth")
 
 # What opening an email link found (the pages say each differently).
 USABLE, DONE, ALREADY, USED, DEAD = "usable", "done", "already", "used", "dead"
+# And what an email-change undo link found besides USED (by another browser): expired, unknown, the old address
+# has another account now, or the account's address is no longer the one that change set.
+EXPIRED, UNKNOWN, TAKEN, MOVED = "expired", "unknown", "taken", "moved"
 
 
 async def _logged(what: str, work) -> None:
@@ -116,6 +120,9 @@ class Auth:
         if await self.users.set_password(record["userId"], password, email=record["email"]) is None:
             raise unauthenticated("Invalid or expired token")
         await self.sessions.clean_up(record["userId"])
+        user = await self.users.get(record["userId"])
+        if user is not None:
+            await self.outbox.password_changed_notice(user)
 
     async def change_password(self, user: dict, session_id: ObjectId, email: str, password: str, new_password: str,
                               address: str, access_jti: str = None) -> None:
@@ -126,6 +133,7 @@ class Auth:
             raise authentication_failed()
         epoch = await self.users.set_password(user["_id"], new_password)
         await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti, epoch)
+        await self.outbox.password_changed_notice(user)
 
     async def send_verification(self, user: dict) -> None:
         """Queue a verify-email link, unless the email is already verified."""
@@ -195,3 +203,40 @@ class Auth:
         result = await self.users.mark_verified(record["userId"], record["email"])
         if not result:
             raise unauthenticated("Invalid or expired token")
+
+    async def undo_link_state(self, token: str, browser: str = None) -> str:
+        """What an email-change undo link can do, without using it (mail scanners open links): USABLE, DONE (used
+        by this browser), USED, EXPIRED, UNKNOWN, TAKEN or MOVED."""
+        record = await self.sessions.find_undo(token)
+        if record is None:
+            return UNKNOWN
+        if record.get("usedAt") is not None:
+            return DONE if browser is not None and record.get("usedBy") == browser else USED
+        if record["validUntil"] <= utcnow():
+            return EXPIRED
+        user = await self.users.get(record["userId"])
+        if user is None or user["email"] != record["newEmail"]:
+            return MOVED
+        return TAKEN if await self.users.find_by_email(record["oldEmail"]) is not None else USABLE
+
+    async def undo_email_change(self, token: str, browser: str = None) -> str:
+        """Take an account back with the link of an email-change notice: the old address returns (verified), every
+        session and every other link ends, nothing else changes, and a reset link goes to the old address.
+        Returns DONE, or why not (as undo_link_state)."""
+        record = await self.sessions.consume_undo(token, browser)
+        if record is None:
+            return await self.undo_link_state(token, browser)  # DONE for a second click in the same browser
+        user = await self.users.restore_email(record["userId"], record["newEmail"], record["oldEmail"])
+        if user is None:
+            await self.sessions.release_undo(record["_id"])  # nothing was done: the link still works later
+            return await self.undo_link_state(token)  # TAKEN or MOVED, as opening it now says
+        # The restore's own write ended the sessions (revoke_sessions); this is the clean-up, whose failure
+        # changes nothing and must not stop the links being voided or the reset link going out.
+        await self.sessions.clean_up(user["_id"])
+        # Whatever the thief asked for (a reset link, another undo) dies with the rest (CWE-640).
+        await self.sessions.void_links(user["_id"], keep=record["_id"])
+        # The thief may know the password: a reset link to the restored address, never held back by the budget.
+        reset, expires = await self.sessions.issue_single_use(user, session_model.RESET,
+                                                              self.settings.reset_token_minutes)
+        await self.outbox.reset_email(user["email"], greeting_name(user), reset, expires)
+        return DONE

@@ -61,7 +61,7 @@ class Services:
         self.favourites = Favourites(database)
         self.signups = Signups(database, settings.admin_query_timeout_ms / 1000)
         self.email_sender = EmailSender(self.outbox, settings)
-        self.two_factor = TwoFactor(database, settings, users=self.users, sessions=self.sessions)
+        self.two_factor = TwoFactor(database, settings, users=self.users, sessions=self.sessions, outbox=self.outbox)
         registrations = HourlyBudget(database, "registrations", settings.registrations_per_address_per_hour,
                                      "Too many registrations from this address, try again later")
         self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings,

@@ -94,16 +94,64 @@ class Outbox:
                                f"Someone asked to reset the password of your {self.settings.app_name} account. "
                                "If it was you, choose a new password here:", link, "Choose a new password", "reset")
 
-    async def email_changed_notice(self, to: str, name: str, new_email: str) -> None:
-        """Queue the notice to the old address that the account's email was changed."""
-        # The old owner learns of a takeover even though links now go to the new address (CWE-640).
+    # ---- notices: after a change to an account, to its own address (ASVS V2.2.3) ----------------------------
+
+    async def password_changed_notice(self, user: dict) -> None:
+        """Tell the account's address that its password was changed (change-password, an update, a reset)."""
         app_name = self.settings.app_name
-        subject = f"[{app_name}] The email address of your account was changed"
-        body = (f"The email address of your {app_name} account was changed to {mask_address(new_email)}.")
-        closing = "If you did not do this, reset your password at once and contact us."
-        text = f"Hello {name},\n\n{body}\n\n{closing}\n\n-- \n{app_name}\n"
-        page = link_email_html(subject, name, body, None, None, closing, app_name)
-        await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME, "email-changed")
+        await self._notice(user, "Your password was changed",
+                           f"The password of your {app_name} account was just changed.",
+                           f"{self.settings.app_url}/forgot-password", "Choose a new password",
+                           "If it was you, there is nothing to do. If it was not, choose a new password at once "
+                           "with the link above.", kind="password-changed")
+
+    async def two_factor_notice(self, user: dict, enabled: bool) -> None:
+        """Tell the account's address that two-factor sign-in was turned on (enabled) or off."""
+        app_name = self.settings.app_name
+        state = "on" if enabled else "off"
+        await self._notice(user, f"Two-factor sign-in was turned {state}",
+                           f"Two-factor sign-in was just turned {state} for your {app_name} account.",
+                           f"{self.settings.app_url}/forgot-password", "Choose a new password",
+                           "If it was you, there is nothing to do. If it was not, someone else can sign in to your "
+                           "account: choose a new password at once with the link above.", kind="two-factor")
+
+    async def email_changed_notice(self, user: dict, new_email: str, undo_token: str, undo_until: dt.datetime, *,
+                                   password_changed: bool) -> None:
+        """Tell the OLD address (user is the account before the change) that the account's email was changed,
+        with the link that puts it back."""
+        # The old owner learns of a takeover even though links now go to the new address, and can undo it (CWE-640).
+        app_name = self.settings.app_name
+        also = " Its password was changed too." if password_changed else ""
+        link = f"{self.settings.app_url}/email-change/undo?token={undo_token}"
+        lifetime = duration(max(1, round((undo_until - utcnow()).total_seconds() / 60)))
+        await self._notice(
+            user, "The email address of your account was changed",
+            f"The email address of your {app_name} account was changed to {mask_address(new_email)}.{also} "
+            "If you did not do this, put your address back with this link: every device signed in to the "
+            "account will be signed out, and we will email you a link to choose a new password.",
+            link, "Put my address back",
+            f"The link works once and expires in {lifetime}. If it was you, there is nothing to do.",
+            expires=undo_until, kind="email-changed")
+
+    def contact(self) -> str:
+        """The sentence naming SUPPORT_EMAIL, or "" when it is not set."""
+        support = self.settings.support_email
+        return f" Questions? Write to {support}." if support else ""
+
+    async def _notice(self, user: dict, subject: str, intro: str, link, action, closing: str, *, kind: str,
+                      expires: dt.datetime = None) -> None:
+        # Only to an address the account has proven it owns: else anyone could make us mail any address by
+        # signing up with it (CWE-451). Never counted against EMAILS_PER_ADDRESS_PER_HOUR: anyone may fill that
+        # budget with forgot-password requests, and would then silence the notice of their own takeover (CWE-223).
+        if not user.get("isEmailVerified"):
+            return
+        app_name = self.settings.app_name
+        subject = f"[{app_name}] {subject}"
+        closing += self.contact()
+        name = user["firstName"]
+        text = f"{greeting(name)}\n\n{intro}\n\n{link}\n\n{closing}\n\n-- \n{app_name}\n"
+        page = link_email_html(subject, name, intro, link, action, closing, app_name)
+        await self.enqueue(user["email"], subject, text, page, expires or utcnow() + NOTICE_LIFETIME, kind)
 
     async def invitation_email(self, to: str, name, inviter, organisation) -> None:
         """Queue the email telling a user they were invited into an organisation. inviter and organisation are
@@ -313,6 +361,11 @@ def compose(settings, message: dict) -> EmailMessage:
     # Gmail and others reject or junk mail without these two; a relay should not have to add them.
     email["Message-ID"] = make_msgid(idstring=str(message["_id"]), domain=address.rpartition("@")[2] or None)
     email["Date"] = formatdate(localtime=False)
+    # RFC 3834: no vacation responder or mailing list answers a robot (and loops with it).
+    email["Auto-Submitted"] = "auto-generated"
+    if settings.support_email:
+        # An Address, checked as every address is (CWE-93): replies reach people, not the no-reply sender.
+        email["Reply-To"] = Address(addr_spec=settings.support_email)
     email.set_content(message["text"])
     email.add_alternative(message["html"], subtype="html")
     return email

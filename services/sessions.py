@@ -298,6 +298,40 @@ class Sessions:
         """Every unused reset and verify token of a user stops working (their email changed)."""
         await self.tokens.delete_many({"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY]}})
 
+    async def issue_undo(self, user_id: ObjectId, old_email: str, new_email: str) -> tuple:
+        """A link that undoes one email change (old_email to new_email) for EMAIL_CHANGE_UNDO_DAYS; returns
+        (token, valid until). Earlier undo links stay: a second change must not void the first one's (CWE-640)."""
+        now = utcnow()
+        raw = secrets.token_urlsafe(32)
+        valid_until = now + dt.timedelta(days=self.settings.email_change_undo_days)
+        await self.tokens.insert_one({
+            "hash": hash_token(raw), "type": model.UNDO, "userId": user_id, "oldEmail": old_email,
+            "newEmail": new_email, "createdAt": now, "validUntil": valid_until,
+            "expiresAt": valid_until + model.UNDO_KEPT,
+        })
+        return raw, valid_until
+
+    async def find_undo(self, raw: str) -> Optional[dict]:
+        """An undo token's document, used, expired or not; None when unknown (or long gone)."""
+        return await self.tokens.find_one({"hash": hash_token(raw), "type": model.UNDO})
+
+    async def consume_undo(self, raw: str, used_by: Optional[str] = None) -> Optional[dict]:
+        """Mark an unused, unexpired undo token used (by the browser `used_by` names) and return it; else None.
+        One atomic step: of two clicks, only one undoes."""
+        now = utcnow()
+        return await self.tokens.find_one_and_update(
+            {"hash": hash_token(raw), "type": model.UNDO, "usedAt": None, "validUntil": {"$gt": now}},
+            {"$set": {"usedAt": now, "usedBy": used_by}})
+
+    async def release_undo(self, token_id: ObjectId) -> None:
+        """An undo that could not be done (the address was taken meanwhile) leaves its link usable."""
+        await self.tokens.update_one({"_id": token_id}, {"$set": {"usedAt": None, "usedBy": None}})
+
+    async def void_links(self, user_id: ObjectId, keep: ObjectId) -> None:
+        """Every reset, verify and undo token of a user but `keep` stops working (an undo took the account back)."""
+        await self.tokens.delete_many({"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY, model.UNDO]},
+                                       "_id": {"$ne": keep}})
+
     async def _pair(self, user: dict, session: dict, now: dt.datetime) -> dict:
         """A new access and refresh token of a session, in its current generation; the refresh token's record
         names the access token issued with it (its pair, for keep_current)."""

@@ -90,11 +90,12 @@ def new_recovery_code() -> str:
 class TwoFactor:
     """Setting up, turning on and off, and checking a user's second factor."""
 
-    def __init__(self, database, settings, *, users, sessions):
+    def __init__(self, database, settings, *, users, sessions, outbox):
         self.collection = database[user_model.COLLECTION]
         self.settings = settings
         self.users = users
         self.sessions = sessions
+        self.outbox = outbox  # the notice to the account's address when two-factor goes on or off
         self.box = SecretBox(settings.totp_encryption_key or settings.jwt_secret)
 
     async def setup(self, user: dict, current_password: str, address: str) -> dict:
@@ -132,9 +133,9 @@ class TwoFactor:
             projection=user_model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
         if updated is None:
             raise field_error("code", "set up two-factor sign-in first")
-        # notice: two-factor on/off
         await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti,
                                                 user_model.session_epoch(updated))
+        await self.outbox.two_factor_notice(stored, enabled=True)  # whoever did it, the owner hears (CWE-778)
         return codes
 
     async def disable(self, user: dict, current_password: str, code: str, address: str, *, session_id: ObjectId,
@@ -156,9 +157,9 @@ class TwoFactor:
             projection=user_model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
         if updated is None:
             return  # turned off meanwhile (by an admin, or another request): nothing left to do
-        # notice: two-factor on/off
         await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti,
                                                 user_model.session_epoch(updated))
+        await self.outbox.two_factor_notice(stored, enabled=False)  # a thief turning it off is heard (CWE-778)
 
     async def check_code(self, user: dict, code: str) -> bool:
         """True when code is a current TOTP code not used before, or an unused recovery code; either is used up

@@ -253,13 +253,36 @@ class Users:
         elif revokes:
             await self.sessions.clean_up(user["_id"])
         if "email" in changes:
-            await self.email_changed(user, updated["email"])
+            await self.email_changed(user, updated["email"], password_changed="password" in fields)
+        elif "password" in fields:
+            await self.outbox.password_changed_notice(updated)
+        if "twoFactorEnabled" in changes:  # an admin turned it off: the owner hears of it (CWE-778)
+            await self.outbox.two_factor_notice(updated, enabled=False)
         return updated
 
-    async def email_changed(self, user: dict, new_email: str) -> None:
-        """After an email change: links mailed to the old address die, and the old address is told."""
+    async def email_changed(self, user: dict, new_email: str, *, password_changed: bool) -> None:
+        """After an email change: links mailed to the old address die, and the old address is told, with a link
+        that puts it back (user is the account before the change)."""
         await self.sessions.void_single_use(user["_id"])
-        await self.outbox.email_changed_notice(user["email"], user["firstName"], new_email)
+        # The undo makes the old address verified again: only an address the account had proven it owns
+        # gets one, or a squatter's unverified address would come back verified (CWE-345).
+        if not user.get("isEmailVerified"):
+            return
+        token, valid_until = await self.sessions.issue_undo(user["_id"], user["email"], new_email)
+        await self.outbox.email_changed_notice(user, new_email, token, valid_until, password_changed=password_changed)
+
+    async def restore_email(self, user_id: ObjectId, changed_to: str, old_email: str) -> Optional[dict]:
+        """Undo one email change: old_email back, verified, while the account still has changed_to; every session
+        ends in this same write (no failure after it can leave a thief's session alive, CWE-613). Returns the
+        account; None when it no longer has changed_to, or old_email has another account now."""
+        try:
+            return await self.collection.find_one_and_update(
+                {"_id": user_id, "email": changed_to},
+                {"$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
+                 **model.revoke_sessions()},
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:  # old_email was taken meanwhile
+            return None
 
     async def remove_photo(self, user_id: ObjectId) -> dict:
         """Take a user's photo down: the user stops pointing at it, then its bytes go."""

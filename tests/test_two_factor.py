@@ -12,8 +12,9 @@ import pyotp
 import pytest
 from bson import ObjectId
 
+from tests.account_security_fixtures import mail_to, verified_account
 from tests.attack_helpers import mail_settled
-from tests.helpers import PASSWORD, assert_error, error_fields, link_token, sign_up
+from tests.helpers import PASSWORD, assert_error, error_fields, link_token, sign_up, text_part
 from tests.users_fixtures import make_admin
 
 pytestmark = pytest.mark.gen_test
@@ -327,3 +328,31 @@ async def test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanu
     assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})).code == 200
     for token in (ada.token, other["access"]["token"]):
         assert_error(await api.get("/users/user", token=token), 401)
+
+
+class TestNotices:
+    """API.md "Notices": two-factor turned on or off is told to the account's verified address, whoever did it."""
+
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return {**smtp_env, "APP_NAME": "Task Board"}
+
+    async def test_on_off_and_an_admins_turn_off_are_each_told_to_the_owner(self, api, services, mailbox):
+        ada = await verified_account(api, mailbox)  # mail 1: the verification
+        admin = await make_admin(api, services)
+        secret, _ = await turn_on(api, ada.token)
+        on = (await mail_to(mailbox, "ada@example.com", 2))[1]
+        assert on["Subject"] == "[Task Board] Two-factor sign-in was turned on"
+        assert on["Auto-Submitted"] == "auto-generated"
+        response = await api.post("/auth/2fa/disable", token=ada.token,
+                                  json={"currentPassword": PASSWORD, "code": code(secret, 1)})
+        assert response.code == 204, response
+        off = (await mail_to(mailbox, "ada@example.com", 3))[2]
+        assert off["Subject"] == "[Task Board] Two-factor sign-in was turned off"
+        await turn_on(api, ada.token)  # mail 4
+        turned_off = await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})
+        assert turned_off.code == 200, turned_off
+        by_admin = (await mail_to(mailbox, "ada@example.com", 5))[4]
+        assert by_admin["Subject"] == "[Task Board] Two-factor sign-in was turned off"
+        assert "choose a new password" in text_part(by_admin)
+        await mail_settled(services)

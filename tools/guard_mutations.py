@@ -1,4 +1,5 @@
-"""Re-check that the guard tests of issue #16 still kill the seven mutations that once survived.
+"""Re-check that the guard tests of issue #16 still kill the seven mutations that once survived, and those of
+issue 22 the seven edits that no test caught (or would have caught) before them.
 
     python tools/guard_mutations.py            # all of them
     python tools/guard_mutations.py csp ttl    # some, by name
@@ -16,6 +17,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUARDS = "tests/test_guards.py::"
 MAIL = GUARDS + "TestSingleUseTokens::"
+SEMANTIC = "tests/test_guards_semantic.py::"
 TIMEOUT = 300  # seconds for one test run, however loaded the machine
 
 # name: (file, original text, mutated text, tests that must fail)
@@ -47,6 +49,31 @@ MUTATIONS = {
     "session-user": ("services/sessions.py", '{"_id": session_id, "userId": user_id}', '{"_id": session_id}',
                      [GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
                       "tests/test_auth_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused"]),
+    # Issue 22: the five guards no test held (tests/test_guards_semantic.py), and the notices and undo.
+    "admin-self-delete": ("services/users.py", 'if actor["_id"] == user["_id"]:',
+                          'if actor["_id"] == user["_id"] and actor["role"] != "admin":',
+                          [SEMANTIC + "test_an_admin_deleting_their_own_account_needs_their_password"]),
+    "spraying": ("services/login_attempts.py", "            await self.counter.reset(digest(email, address))\n",
+                 "            await self.counter.reset(digest(email, address))\n"
+                 "            await self.counter.reset(digest(address))\n",
+                 [SEMANTIC + "TestSpraying::test_a_successful_login_does_not_reset_the_address_s_count"]),
+    "budget-key": ("services/auth.py", 'if user is None or not await self.outbox.may_send(user["email"]):',
+                   "if user is None or not await self.outbox.may_send(email):",
+                   [SEMANTIC + "TestEmailBudgetKey::"
+                    "test_the_budget_keys_the_stored_address_whatever_case_the_request_used"]),
+    "cors-exact": ("handlers/base.py", "return bool(origin) and origin in self.config.cors_origins",
+                   "return bool(origin) and any(origin.startswith(o) for o in self.config.cors_origins)",
+                   [SEMANTIC + "TestCorsExactOrigin::test_only_the_listed_origin_itself_gets_cors_headers"]),
+    "admin-password": ("services/users.py",
+                       'if existing["role"] == "admin" and await self.passwords.verify(password, existing["passwordHash"]):',
+                       'if existing["role"] == "admin":',
+                       [SEMANTIC + "test_a_new_admin_password_at_restart_retires_the_old_one_and_its_sessions"]),
+    "notice-budget": ("services/email.py", '        if not user.get("isEmailVerified"):\n            return\n',
+                      '        if not user.get("isEmailVerified") or not await self.may_send(user["email"]):\n'
+                      "            return\n",
+                      ["tests/test_account_notices.py::TestTheBudgetCannotSilenceANotice"]),
+    "undo-revoke": ("services/users.py", "                 **model.revoke_sessions()},", "                 },",
+                    ["tests/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"]),
 }
 
 

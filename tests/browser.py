@@ -3,6 +3,7 @@
 selenium's webdriver is imported when a browser is started, not when the suite is collected: every pytest-xdist
 worker collects every module, and the fast suite starts no browser."""
 import os
+import re
 
 import pytest
 
@@ -39,3 +40,26 @@ def wait_until(driver, condition, timeout: float = 30, ignored_exceptions=None):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, ignored_exceptions=ignored_exceptions).until(condition)
+
+
+# The WCAG 2.2 AA rules and best practices axe-core checks every page against.
+AXE_RUN = ("const done = arguments[arguments.length - 1];"
+           "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
+           " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
+           " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));")
+
+
+def check_page(driver, base_url: str, name: str, viewport: str, axe_source: str, shot_prefix: str = "") -> None:
+    """What a person and a screen reader need of the page shown: nothing loaded from outside base_url, no sideways
+    scrolling at this viewport, no axe-core violation; a screenshot into SCREENSHOTS_DIR when that is set."""
+    loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(url.startswith(base_url + "/") for url in loaded), loaded  # nothing from outside
+    width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"{name}: scrolls sideways at {viewport} size: {width}"
+    driver.execute_script(axe_source)
+    found = driver.execute_async_script(AXE_RUN)
+    assert found == [], f"{name} at {viewport} size: {found}"
+    shots = os.environ.get("SCREENSHOTS_DIR")
+    if shots:
+        slug = re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
+        driver.save_screenshot(os.path.join(shots, f"{shot_prefix}{slug}-{viewport}.png"))

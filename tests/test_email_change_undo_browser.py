@@ -7,7 +7,6 @@ the past, and run.py's embedded store lives in its own process. Chromium is driv
 import asyncio
 import datetime as dt
 import os
-import re
 from functools import partial
 
 import pytest
@@ -17,7 +16,7 @@ from selenium.webdriver.common.by import By
 
 from services.sessions import hash_token
 from tests.account_security_fixtures import SUPPORT, mail_to, taken_over, verified_account
-from tests.browser import wait_until
+from tests.browser import check_page, wait_until
 from tests.helpers import PASSWORD, sign_up
 
 pytestmark = pytest.mark.slow
@@ -65,21 +64,7 @@ class Person:
         driver = self.driver
         assert driver.title == f"{heading} – Task Board"
         assert driver.find_element(By.TAG_NAME, "header").text == "Task Board"
-        loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-        assert all(url.startswith(self.url + "/") for url in loaded), loaded  # nothing from outside
-        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], f"{heading}: scrolls sideways at {self.viewport} size: {width}"
-        driver.execute_script(self.axe_source)
-        found = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
-            " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
-            " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));")
-        assert found == [], f"{heading} at {self.viewport} size: {found}"
-        shots = os.environ.get("SCREENSHOTS_DIR")
-        if shots:
-            slug = re.sub(r"[^a-z]+", "-", heading.lower()).strip("-")
-            driver.save_screenshot(os.path.join(shots, f"undo-{slug}-{self.viewport}.png"))
+        check_page(driver, self.url, heading, self.viewport, self.axe_source, shot_prefix="undo-")
         return driver.find_element(By.TAG_NAME, "main").text
 
     def click(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
 from services.sessions import hash_token
+from tests.account_security_fixtures import Browser
 from tests.helpers import PASSWORD, Store, assert_error, link_token
 
 pytestmark = pytest.mark.gen_test
@@ -30,27 +31,6 @@ SENT = "Check your email"
 @pytest.fixture
 def settings_env(smtp_env):
     return {**smtp_env, "APP_NAME": "Task Board", "CLIENT_URL": "https://board.example.com/"}
-
-
-class Browser:
-    """One browser's cookie jar (its _xsrf cookie) over the test client; redirects are not followed."""
-
-    def __init__(self, api):
-        self.api = api
-        self.cookie = None
-
-    async def get(self, path):
-        response = await self.api.get(path, headers={"Cookie": self.cookie} if self.cookie else {})
-        if "Set-Cookie" in response.headers:
-            self.cookie = response.headers["Set-Cookie"].split(";")[0]
-        return response
-
-    async def submit(self, page, action, fields):
-        """Send the form of `page` (its _xsrf field included) with these fields."""
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
-        headers = dict(FORM, Cookie=self.cookie) if self.cookie else FORM
-        return await self.api.post(action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers,
-                                   follow_redirects=False)
 
 
 def assert_page(response, status, *texts):

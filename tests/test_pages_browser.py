@@ -3,14 +3,13 @@ against a real run.py mailing a real SMTP server: used, expired and unknown link
 errors (text, focus, aria-invalid), a double submit, Back and reload after success; axe-core on every page.
 Set SCREENSHOTS_DIR to keep a screenshot of each page."""
 import os
-import re
 import time
 
 import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
-from tests.browser import wait_until
+from tests.browser import check_page, wait_until
 from tests.helpers import PASSWORD, free_port, link_token, smtp_server, text_part
 from tests.service_process import running
 
@@ -100,22 +99,7 @@ class Person:
         self.check_page(heading)
 
     def check_page(self, name: str) -> None:
-        driver = self.driver
-        loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-        assert all(url.startswith(self.service.url + "/") for url in loaded), loaded  # nothing from outside
-        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], f"{name}: scrolls sideways at {self.viewport} size: {width}"
-        driver.execute_script(self.axe_source)
-        found = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
-            " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
-            " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));")
-        assert found == [], f"{name} at {self.viewport} size: {found}"
-        shots = os.environ.get("SCREENSHOTS_DIR")
-        if shots:
-            slug = re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
-            driver.save_screenshot(os.path.join(shots, f"{slug}-{self.viewport}.png"))
+        check_page(self.driver, self.service.url, name, self.viewport, self.axe_source)
 
     def field(self, name: str):
         return self.driver.find_element(By.ID, name)

@@ -188,15 +188,14 @@ class Sessions:
                            epoch: int) -> bool:
         """After a revoking write that moved user_id's epoch to `epoch`, keep the caller's own session: it takes
         the new epoch, and of the tokens it issued before, only the pair of access_jti keeps working (with no
-        jti, a cookie caller: the session as a whole). False when the session was not live just before that
+        jti, a cookie caller: the cookie alone, none of the session's token pairs). False when the session was not live just before that
         write (ended, or revoked by another change meanwhile): then it stays ended. A failure here leaves the
         caller signed out, never anyone else signed in."""
         # Only a session that carried the epoch just before this write: another revocation in between wins.
         previous = {"$in": [epoch - 1, None]} if epoch == 1 else epoch - 1
-        update = {"$set": {"epoch": epoch, "keptAt": utcnow()}}
-        if access_jti is not None:
-            update["$set"]["keptJti"] = access_jti
-            update["$inc"] = {"gen": 1}  # every older pair of this session but the caller's ends (CWE-613)
+        # Every older pair of this session but the caller's ends (CWE-613); a cookie caller keeps no pair at all:
+        # the tokens its login answered with are a credential of their own, whoever read that answer has them.
+        update = {"$set": {"epoch": epoch, "keptAt": utcnow(), "keptJti": access_jti}, "$inc": {"gen": 1}}
         result = await self.sessions.update_one({"_id": session_id, "userId": user_id, "epoch": previous}, update)
         return result.modified_count == 1
 

@@ -193,15 +193,17 @@ async def test_a_self_update_with_a_password_keeps_only_the_callers_pair(api, se
     await mail_settled(services)
 
 
-async def test_a_cookie_caller_keeps_its_whole_session(api, services):
+async def test_a_cookie_caller_keeps_its_cookie_and_no_token_pair(api, services):
+    """The cookie is the browser's credential; the token pair its login answered with is another one, and
+    ends with the change (tests/test_attack_found_today.py, finding 17)."""
     await sign_up(api)
     mine, other = await Device.login(api), await Device.login(api)
     changed = await api.post("/auth/change-password", json={
         "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
         headers={"Cookie": f"session={mine.cookie}", "Origin": APP})
     assert changed.code == 204, changed
-    assert await mine.works(api) == {"access": True, "cookie": True}
-    assert await mine.refresh_works(api)
+    assert await mine.works(api) == {"access": False, "cookie": True}
+    assert not await mine.refresh_works(api)
     await assert_ended(api, other)
     await mail_settled(services)
 

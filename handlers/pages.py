@@ -444,10 +444,6 @@ class EmailChangeUndoPage(LinkPage):
                 "Your old address now belongs to another account",
                 f"It cannot be put back on this one while it is used there. If you did not change your address, "
                 f"{ask}: we can check which account is yours."),
-            auth_service.MOVED: (
-                "This link no longer applies",
-                "The account's address has changed again since this link was sent, so it cannot put yours "
-                f"back. If you did not make these changes, {ask}."),
         }.get(state, (
             "This link is not valid",
             "Check that you opened the whole link from the email. If you cannot sign in, ask for a link to "

@@ -15,9 +15,9 @@ log = logging.getLogger("accounts.auth")
 
 # What opening an email link found (the pages say each differently).
 USABLE, DONE, ALREADY, USED, DEAD = "usable", "done", "already", "used", "dead"
-# And what an email-change undo link found besides USED (by another browser): expired, unknown, the old address
-# has another account now, or the account's address is no longer the one that change set.
-EXPIRED, UNKNOWN, TAKEN, MOVED = "expired", "unknown", "taken", "moved"
+# And what an email-change undo link found besides USED (by another browser): expired, unknown (or its account
+# gone), or the old address has another account now.
+EXPIRED, UNKNOWN, TAKEN = "expired", "unknown", "taken"
 
 
 async def _logged(what: str, work) -> None:
@@ -206,7 +206,8 @@ class Auth:
 
     async def undo_link_state(self, token: str, browser: str = None) -> str:
         """What an email-change undo link can do, without using it (mail scanners open links): USABLE, DONE (used
-        by this browser), USED, EXPIRED, UNKNOWN, TAKEN or MOVED."""
+        by this browser), USED, EXPIRED, UNKNOWN or TAKEN. A later change of the address does not matter: the link
+        takes the account back from wherever a thief moved it since (CWE-640)."""
         record = await self.sessions.find_undo(token)
         if record is None:
             return UNKNOWN
@@ -214,10 +215,10 @@ class Auth:
             return DONE if browser is not None and record.get("usedBy") == browser else USED
         if record["validUntil"] <= utcnow():
             return EXPIRED
-        user = await self.users.get(record["userId"])
-        if user is None or user["email"] != record["newEmail"]:
-            return MOVED
-        return TAKEN if await self.users.find_by_email(record["oldEmail"]) is not None else USABLE
+        if await self.users.get(record["userId"]) is None:
+            return UNKNOWN
+        holder = await self.users.find_by_email(record["oldEmail"])
+        return TAKEN if holder is not None and holder["_id"] != record["userId"] else USABLE
 
     async def undo_email_change(self, token: str, browser: str = None) -> str:
         """Take an account back with the link of an email-change notice: the old address returns (verified), every
@@ -226,15 +227,15 @@ class Auth:
         record = await self.sessions.consume_undo(token, browser)
         if record is None:
             return await self.undo_link_state(token, browser)  # DONE for a second click in the same browser
-        user = await self.users.restore_email(record["userId"], record["newEmail"], record["oldEmail"])
+        user = await self.users.restore_email(record["userId"], record["oldEmail"])
         if user is None:
             await self.sessions.release_undo(record["_id"])  # nothing was done: the link still works later
-            return await self.undo_link_state(token)  # TAKEN or MOVED, as opening it now says
+            return await self.undo_link_state(token)  # TAKEN (or UNKNOWN: the account is gone), as opening it says
         # The restore's own write ended the sessions (revoke_sessions); this is the clean-up, whose failure
         # changes nothing and must not stop the links being voided or the reset link going out.
         await self.sessions.clean_up(user["_id"])
-        # Whatever the thief asked for (a reset link, another undo) dies with the rest (CWE-640).
-        await self.sessions.void_links(user["_id"], keep=record["_id"])
+        # Whatever the thief asked for (a reset link, the undo of a later change) dies with the rest (CWE-640).
+        await self.sessions.void_links(user["_id"], record)
         # The thief may know the password: a reset link to the restored address, never held back by the budget.
         reset, expires = await self.sessions.issue_single_use(user, session_model.RESET,
                                                               self.settings.reset_token_minutes)

@@ -326,10 +326,14 @@ class Sessions:
         """An undo that could not be done (the address was taken meanwhile) leaves its link usable."""
         await self.tokens.update_one({"_id": token_id}, {"$set": {"usedAt": None, "usedBy": None}})
 
-    async def void_links(self, user_id: ObjectId, keep: ObjectId) -> None:
-        """Every reset, verify and undo token of a user but `keep` stops working (an undo took the account back)."""
-        await self.tokens.delete_many({"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY, model.UNDO]},
-                                       "_id": {"$ne": keep}})
+    async def void_links(self, user_id: ObjectId, undone: dict) -> None:
+        """After the undo of one email change (`undone`, its used token): every reset and verify token of the user
+        stops working, and so does the undo link of every change made since (a thief's own). The links of earlier
+        changes stay: the owner's link, to the address the account had first, is never voided by a thief's undo of
+        a later change (CWE-640)."""
+        await self.tokens.delete_many({"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY]}})
+        await self.tokens.delete_many({"userId": user_id, "type": model.UNDO, "_id": {"$ne": undone["_id"]},
+                                       "createdAt": {"$gte": undone["createdAt"]}})
 
     async def _pair(self, user: dict, session: dict, now: dt.datetime) -> dict:
         """A new access and refresh token of a session, in its current generation; the refresh token's record

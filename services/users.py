@@ -271,13 +271,14 @@ class Users:
         token, valid_until = await self.sessions.issue_undo(user["_id"], user["email"], new_email)
         await self.outbox.email_changed_notice(user, new_email, token, valid_until, password_changed=password_changed)
 
-    async def restore_email(self, user_id: ObjectId, changed_to: str, old_email: str) -> Optional[dict]:
-        """Undo one email change: old_email back, verified, while the account still has changed_to; every session
-        ends in this same write (no failure after it can leave a thief's session alive, CWE-613). Returns the
-        account; None when it no longer has changed_to, or old_email has another account now."""
+    async def restore_email(self, user_id: ObjectId, old_email: str) -> Optional[dict]:
+        """Undo one email change: old_email back, verified, whatever the address is now (a thief who changed it
+        again must not void the owner's link, CWE-640); every session ends in this same write (no failure after
+        it can leave a thief's session alive, CWE-613). Returns the account; None when it is gone, or old_email
+        has another account now."""
         try:
             return await self.collection.find_one_and_update(
-                {"_id": user_id, "email": changed_to},
+                {"_id": user_id},
                 {"$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
                  **model.revoke_sessions()},
                 return_document=ReturnDocument.AFTER)

@@ -4,9 +4,11 @@ Each test replays the attack over HTTP and asserts the refusal and the stored st
 import pytest
 from bson import ObjectId
 
+from models import sessions as session_model
 from services.sessions import hash_token
+from tests.account_security_fixtures import Browser, mail_to, taken_over, verified_account
 from tests.attack_helpers import mail_settled
-from tests.helpers import PASSWORD, assert_error, sign_up
+from tests.helpers import PASSWORD, assert_error, link_token, sign_up
 
 pytestmark = pytest.mark.gen_test
 
@@ -61,4 +63,64 @@ async def test_a_cookie_callers_change_ends_the_token_pairs_of_its_own_session(a
     (session,) = await store.sessions.find({"userId": ObjectId(ada.id)}).to_list(None)
     assert session["cookieHash"] == hash_token(cookie)
     assert await store.tokens.count_documents({"sessionId": session["_id"], "type": "refresh"}) == 2
+    await mail_settled(services)
+
+
+UNDO = "/email-change/undo"
+
+
+async def thief_verifies(api, mailbox, ada, address: str) -> None:
+    """The thief, signed in as ada, verifies the address they moved the account to (theirs)."""
+    before = len([r for r in mailbox.recipients if r == [address]])
+    assert (await api.post("/auth/send-verification-email", token=ada.token)).code == 204
+    verification = (await mail_to(mailbox, address, before + 1))[before]
+    assert (await api.post(f"/auth/verify-email?token={link_token(verification, 'verify-email')}")).code == 204
+
+
+async def owner_takes_it_back(api, mailbox, store, ada, token: str) -> None:
+    """Ada clicks her link: her address is back (verified), the thief's sessions are dead, a reset link comes."""
+    browser = Browser(api)
+    page = await browser.get(f"{UNDO}?token={token}")
+    assert page.code == 200 and "Put your old email address back?" in page.body.decode(), page
+    done = await browser.submit(page, UNDO, {"token": token})
+    assert done.code == 303 and done.headers["Location"] == f"{UNDO}/done", done
+    user = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert (user["email"], user["isEmailVerified"]) == ("ada@example.com", True)
+    assert_error(await api.get("/users/user", token=ada.token), 401)  # the thief's session
+    reset = (await mail_to(mailbox, "ada@example.com", 3))[2]  # verification, notice, then the reset link
+    assert reset["Subject"] == "[Accounts] Reset your password"
+    assert await store.tokens.count_documents(
+        {"userId": ObjectId(ada.id), "type": {"$in": [session_model.UNDO, session_model.RESET]}}) == 2
+
+
+async def test_a_second_email_change_does_not_void_the_owners_undo_link(api, mailbox, services, store):
+    """Finding 18: the thief moved Ada's account to their address, then moved it once more. Ada's link (to her
+    old address) was bound to the first change's new address, so it said "no longer applies": one more PATCH
+    voided the only way back the owner had. Her link takes the account back whatever happened after."""
+    ada = await verified_account(api, mailbox)
+    token = await taken_over(api, mailbox, ada)
+    response = await api.patch(f"/users/{ada.id}", token=ada.token,
+                               json={"email": "thief2@example.com", "currentPassword": PASSWORD})
+    assert response.code == 200, response
+    await owner_takes_it_back(api, mailbox, store, ada, token)
+    await mail_settled(services)
+
+
+async def test_the_thiefs_own_undo_link_does_not_void_the_owners(api, mailbox, services, store):
+    """Finding 18, second way: the thief verifies their address, moves the account on (which mails their
+    address an undo link of its own) and clicks that link. The undo voided every other link of the account,
+    Ada's included. An undo voids the links of its own and later changes, never those of earlier ones."""
+    ada = await verified_account(api, mailbox)
+    token = await taken_over(api, mailbox, ada)
+    await thief_verifies(api, mailbox, ada, "thief@example.com")
+    response = await api.patch(f"/users/{ada.id}", token=ada.token,
+                               json={"email": "thief2@example.com", "currentPassword": PASSWORD})
+    assert response.code == 200, response
+    notice = (await mail_to(mailbox, "thief@example.com", 2))[1]
+    thiefs = Browser(api)
+    page = await thiefs.get(f"{UNDO}?token={link_token(notice, 'email-change/undo')}")
+    assert (await thiefs.submit(page, UNDO, {"token": link_token(notice, "email-change/undo")})).code == 303
+    assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["email"] == "thief@example.com"
+    assert await store.tokens.find_one({"hash": hash_token(token), "usedAt": None}) is not None
+    await owner_takes_it_back(api, mailbox, store, ada, token)
     await mail_settled(services)

@@ -135,12 +135,12 @@ async def test_every_state_of_the_undo_page(api, mailbox, store, browser, axe_so
                            "Your old address now belongs to another account")
     assert f"write to {SUPPORT}" in text
 
-    # The account's address changed again since.
+    # The account's address changed again since: the link still asks to put the old one back (finding 18).
     joan, moved_token = await scene(api, mailbox, f"joan-{viewport}@example.com")
     response = await api.patch(f"/users/{joan.id}", token=joan.token,
                                json={"email": f"again-{viewport}@example.com", "currentPassword": PASSWORD})
     assert response.code == 200, response
-    await in_thread(person.open, f"{UNDO}?token={moved_token}", "This link no longer applies")
+    await in_thread(person.open, f"{UNDO}?token={moved_token}", "Put your old email address back?")
 
     # A form left open while its cookie went (another browser profile, cleared cookies): refused, nothing changes.
     mae, kept_token = await scene(api, mailbox, f"mae-{viewport}@example.com")

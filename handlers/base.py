@@ -5,6 +5,7 @@ drops a keep-alive connection answered while its body is still unread, without s
 client's next request on it then meets a reset (an nginx upstream turns that into a 502).
 """
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -336,13 +337,14 @@ class BaseHandler(RequestHandler):
     def client_address(self) -> str:
         """The client's IP: from nginx's headers only when TRUST_PROXY says they can be believed."""
         if self.config.trust_proxy:
-            # Anyone can send these headers; believed only behind our own proxy (CWE-348).
-            real_ip = self.request.headers.get("X-Real-IP", "").strip()
-            if real_ip:
-                return real_ip
-            forwarded = self.request.headers.get("X-Forwarded-For", "")
-            if forwarded.strip():
-                return forwarded.split(",")[-1].strip()
+            # Anyone can send these headers; believed only behind our own proxy (CWE-348), and only when they
+            # hold an IP address: anything else would reach the limiter keys, the session list and the log line
+            # as it came (`1.2.3.4 userId=… status=200` forging fields of a text log line, CWE-117).
+            for candidate in (self.request.headers.get("X-Real-IP", ""),
+                              self.request.headers.get("X-Forwarded-For", "").split(",")[-1]):
+                address = ip_address_or_none(candidate.strip())
+                if address is not None:
+                    return address
         return self.request.remote_ip
 
     # ---- responses ------------------------------------------------------------------------------
@@ -418,6 +420,16 @@ class BaseHandler(RequestHandler):
     def on_connection_close(self) -> None:
         super().on_connection_close()
         self.application.requests.discard(self)  # a hang-up mid-request; on_finish may follow, and finds it gone
+
+
+def ip_address_or_none(raw: str) -> Optional[str]:
+    """raw as an IP address in its normal form, or None when it is not one."""
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return None
+    # An IPv6 zone (`fe80::1%<any text>`) is taken as it comes by ipaddress, and names no client's address.
+    return None if getattr(address, "scope_id", None) else str(address)
 
 
 def origin_of(url: Optional[str]):

@@ -149,3 +149,37 @@ async def test_a_second_factor_the_thief_turned_on_does_not_survive_the_undo(api
     await mail_settled(services)
     assert signed_in.code == 200, signed_in  # today: 401 "Two-factor code required" (the thief's device)
     assert not (await store.users.find_one({"_id": ObjectId(ada.id)})).get("twoFactorEnabled")
+
+
+class TestAProxyHeaderThatIsNoAddress:
+    """Finding 20: with TRUST_PROXY on, X-Real-IP (or the last X-Forwarded-For entry) was taken as it came:
+    behind a proxy that does not overwrite X-Real-IP (a load balancer setting only X-Forwarded-For), a client's
+    `1.2.3.4 userId=<someone> status=200` went into the session list and, with LOG_FORMAT=text, forged fields of
+    the access log line; 5,000 characters were stored per session; `a, b,` gave the empty address. A value that
+    is not an IP address is not believed: the next source is."""
+
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return {**smtp_env, "TRUST_PROXY": "true", "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}
+
+    @pytest.mark.parametrize("headers, seen", [
+        ({"X-Real-IP": "203.0.113.7 userId=6b15f0ebbf10afce848b16d9 status=200"}, "127.0.0.1"),
+        ({"X-Real-IP": "x" * 5000}, "127.0.0.1"),
+        ({"X-Real-IP": "not-an-address", "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, "203.0.113.9"),
+        ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9,"}, "127.0.0.1"),
+        ({"X-Real-IP": "fe80::1%x status=200"}, "127.0.0.1"),
+        ({"X-Real-IP": "2001:DB8:0::1"}, "2001:db8::1"),
+        ({"X-Real-IP": "203.0.113.7"}, "203.0.113.7"),
+    ], ids=["forged-fields", "long", "falls-to-xff", "empty-last-hop", "ipv6-zone", "ipv6", "plain"])
+    async def test_only_an_ip_address_is_believed(self, api, services, store, caplog, headers, seen):
+        with caplog.at_level("INFO", logger="accounts.access"):
+            response = await api.post("/auth/register", headers=headers, json={
+                "name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD})
+        assert response.code == 201, response
+        (session,) = await store.sessions.find({}).to_list(None)
+        assert session["ipAddress"] == seen
+        listed = await api.get("/auth/sessions", token=response.json["tokens"]["access"]["token"])
+        assert [s["ipAddress"] for s in listed.json["sessions"]] == [seen]
+        (line,) = [r for r in caplog.records if r.getMessage() == "POST /auth/register 201"]
+        assert line.fields["ip"] == seen
+        await mail_settled(services)

@@ -142,7 +142,7 @@ class TwoFactorEnableHandler(BaseHandler):
 
     async def post(self) -> None:
         body = self.json_body(schemas.TWO_FACTOR_ENABLE)
-        codes = await self.services.two_factor.enable(self.current_user, body["code"],
+        codes = await self.services.two_factor.enable(self.current_user, body["code"], self.client_address(),
                                                       session_id=self.session_id, access_jti=self.current_jti)
         self.send_json({"recoveryCodes": codes})
 

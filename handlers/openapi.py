@@ -269,8 +269,8 @@ def paths() -> dict:
             body=auth.TWO_FACTOR_SETUP, errors=(429,))},
         "/auth/2fa/enable": {"post": operation(
             "Turn two-factor sign-in on with a current code of the pending secret; returns 10 single-use recovery "
-            "codes, shown this once; the caller's other sessions end", "auth", 200, r.RECOVERY_CODES,
-            body=auth.TWO_FACTOR_ENABLE)},
+            "codes, shown this once; the caller's other sessions end; each try counts as a login attempt", "auth",
+            200, r.RECOVERY_CODES, body=auth.TWO_FACTOR_ENABLE, errors=(429,))},
         "/auth/2fa/disable": {"post": operation(
             "Turn two-factor sign-in off with the password and a current code or an unused recovery code; the "
             "caller's other sessions end", "auth", 204, body=auth.TWO_FACTOR_DISABLE, errors=(429,))},

@@ -110,9 +110,13 @@ class TwoFactor:
         url = pyotp.TOTP(secret).provisioning_uri(name=user["email"], issuer_name=self.settings.app_name)
         return {"secret": secret, "otpauthUrl": url}
 
-    async def enable(self, user: dict, code: str, *, session_id: ObjectId, access_jti: Optional[str]) -> list:
+    async def enable(self, user: dict, code: str, address: str, *, session_id: ObjectId,
+                     access_jti: Optional[str]) -> list:
         """Turn two-factor on with a current code of the pending secret; returns the recovery codes (shown once).
-        Every other session ends in the same write."""
+        Every other session ends in the same write. Each try is a login attempt, cleared when the code passes."""
+        # Counted like a login: a stolen token must not guess the code of its owner's pending setup without bound
+        # and walk away with the recovery codes (CWE-307).
+        await self.users.login_attempts.attempt(user["email"], address)
         stored = await self.users.require(user["_id"])
         if stored.get("twoFactorEnabled"):
             raise field_error("code", "two-factor sign-in is already on")
@@ -133,6 +137,7 @@ class TwoFactor:
             projection=user_model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
         if updated is None:
             raise field_error("code", "set up two-factor sign-in first")
+        await self.users.attempts_passed(user["email"], address)
         await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti,
                                                 user_model.session_epoch(updated))
         await self.outbox.two_factor_notice(stored, enabled=True)  # whoever did it, the owner hears (CWE-778)

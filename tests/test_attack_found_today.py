@@ -1,6 +1,8 @@
 """What an attacker's pass of 2026-12-06 found in what landed that day (docs/attack-findings.md, 17 onwards).
 
 Each test replays the attack over HTTP and asserts the refusal and the stored state."""
+import time
+
 import pyotp
 import pytest
 from bson import ObjectId
@@ -183,3 +185,29 @@ class TestAProxyHeaderThatIsNoAddress:
         (line,) = [r for r in caplog.records if r.getMessage() == "POST /auth/register 201"]
         assert line.fields["ip"] == seen
         await mail_settled(services)
+
+
+class TestEnableCodeGuesses:
+    """Finding 21: POST /auth/2fa/enable took any number of wrong codes. Whoever holds a stolen access token of
+    an account whose owner started a setup (the pending secret is the owner's) could guess the code, turn
+    two-factor on with it, sign every other session (the owner's) out and walk away with the recovery codes.
+    A wrong code now counts as a failed attempt of LOGIN_ATTEMPTS_LIMIT, as on disable."""
+
+    @pytest.fixture
+    def settings_env(self):
+        return {"APP_URL": APP, "LOGIN_ATTEMPTS_LIMIT": "4"}
+
+    async def test_wrong_enable_codes_are_counted_and_limited(self, api, store):
+        ada = await sign_up(api)
+        setup = await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})
+        assert setup.code == 200, setup
+        totp = pyotp.TOTP(setup.json["secret"])
+        right = {totp.at(time.time() + k * 30) for k in (-1, 0, 1)}
+        guesses = (f"{n:06d}" for n in range(1000) if f"{n:06d}" not in right)
+        for _ in range(4):
+            assert_error(await api.post("/auth/2fa/enable", token=ada.token, json={"code": next(guesses)}), 422)
+        limited = await api.post("/auth/2fa/enable", token=ada.token, json={"code": totp.now()})
+        assert_error(limited, 429)
+        assert limited.headers["Retry-After"]
+        user = await store.users.find_one({"_id": ObjectId(ada.id)})
+        assert not user.get("twoFactorEnabled") and user["totpPending"] and "recoveryCodes" not in user

@@ -5,6 +5,10 @@ from services import metrics
 from services.counters import WindowCounter, digest
 from services.errors import ApiError
 
+# An account's second-factor codes are checked at most this many times LOGIN_ATTEMPTS_LIMIT a window, across
+# every address: with a limit of 10, 30 guesses of a 3-in-a-million chance each per 15 minutes.
+SECOND_FACTOR_FACTOR = 3
+
 
 class LoginAttempts:
     """Fixed-window counters of password checks: per (email, address) pair, which a success clears, and
@@ -30,6 +34,21 @@ class LoginAttempts:
                 # Slows password guessing against one account from one place (CWE-307).
                 metrics.LOGIN_LIMITED.inc()
                 raise _too_many(retry_after)
+
+    async def second_factor(self, user_id: str) -> None:
+        """Count one check of an account's second-factor code, from any address; 429 past SECOND_FACTOR_FACTOR ×
+        LOGIN_ATTEMPTS_LIMIT a window. The password is known by then: the code is all that is left to guess, and
+        many addresses must not multiply the guesses (CWE-307)."""
+        if self.limit:
+            count, retry_after = await self.counter.count(digest("second-factor", user_id))
+            if count > SECOND_FACTOR_FACTOR * self.limit:
+                metrics.LOGIN_LIMITED.inc()
+                raise _too_many(retry_after)
+
+    async def second_factor_passed(self, user_id: str) -> None:
+        """A right code: the account's count of code checks starts again."""
+        if self.limit:
+            await self.counter.reset(digest("second-factor", user_id))
 
     async def clear(self, email: str, address: str) -> None:
         """Forget the attempts of a pair after a successful check (the address's own count stays)."""

@@ -169,7 +169,15 @@ class TwoFactor:
     async def check_code(self, user: dict, code: str) -> bool:
         """True when code is a current TOTP code not used before, or an unused recovery code; either is used up
         by one conditional write, so of two requests with the same code only one passes (CWE-294)."""
-        code = code.strip()
+        # Counted per account, whatever the address: the limiter's pairs alone let many addresses guess (CWE-307).
+        await self.users.login_attempts.second_factor(str(user["_id"]))
+        if await self._check_code(user, code.strip()):
+            await self.users.login_attempts.second_factor_passed(str(user["_id"]))
+            return True
+        return False
+
+    async def _check_code(self, user: dict, code: str) -> bool:
+        """check_code's test and use of one code, uncounted."""
         if _SIX_DIGITS.fullmatch(code):
             secret = self.box.open(user.get("totpSecret"), user["_id"])
             step = matching_step(secret, code) if secret is not None else None

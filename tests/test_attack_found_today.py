@@ -211,3 +211,38 @@ class TestEnableCodeGuesses:
         assert limited.headers["Retry-After"]
         user = await store.users.find_one({"_id": ObjectId(ada.id)})
         assert not user.get("twoFactorEnabled") and user["totpPending"] and "recoveryCodes" not in user
+
+
+class TestCodeGuessesFromManyAddresses:
+    """Finding 22: the login limiter counts per (email, address) and per address, so a thief holding the
+    password and many addresses guessed second-factor codes without bound: 10 guesses per address and 15
+    minutes, 1,000 addresses make 10,000 guesses, a 3-in-a-million chance each (three codes are valid at once).
+    Now an account's codes (login and disable) take at most 3 × LOGIN_ATTEMPTS_LIMIT tries a window across
+    every address; past it 429, the right code included, and no session opens."""
+
+    @pytest.fixture
+    def settings_env(self):
+        return {"APP_URL": APP, "LOGIN_ATTEMPTS_LIMIT": "2", "TRUST_PROXY": "true",
+                "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}
+
+    async def test_an_accounts_codes_are_limited_across_addresses(self, api, store):
+        ada = await sign_up(api)
+        setup = await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})
+        totp = pyotp.TOTP(setup.json["secret"])
+        enabled = await api.post("/auth/2fa/enable", token=ada.token, json={"code": totp.now()})
+        assert enabled.code == 200, enabled
+        right = {totp.at(time.time() + k * 30) for k in (-1, 0, 1)}
+        guesses = (f"{n:06d}" for n in range(1000) if f"{n:06d}" not in right)
+        body = {"email": "ada@example.com", "password": PASSWORD}
+        for n in range(6):  # one guess from each of six addresses: every address is far below its own limit
+            response = await api.post("/auth/login", json={**body, "otp": next(guesses)},
+                                      headers={"X-Real-IP": f"203.0.113.{n + 1}"})
+            assert_error(response, 401, "Authentication failed")
+        sessions = await store.sessions.count_documents({"userId": ObjectId(ada.id)})
+        # A seventh address, even with a right recovery code: refused, nothing used up, no session.
+        recovery = enabled.json["recoveryCodes"][0]
+        limited = await api.post("/auth/login", json={**body, "otp": recovery}, headers={"X-Real-IP": "198.51.100.7"})
+        assert_error(limited, 429)
+        assert int(limited.headers["Retry-After"]) > 0
+        assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == sessions
+        assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 10

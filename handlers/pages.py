@@ -501,9 +501,14 @@ class NotFoundPage(PageHandler, NotFoundHandler):
 
     def prepare(self) -> None:
         if self.request.method == "GET" and wants_html(self.request.headers.get("Accept", "")):
-            self.set_header("Content-Security-Policy", PAGE_CSP)
-            return self.show("not_found.html", 404, title="This page does not exist")
-        super().prepare()
+            # Shown by get(), once the body is read: answered here, it closed the browser's connection.
+            self._limit_body()
+            return None
+        return super().prepare()
+
+    def get(self, *args) -> None:
+        self.set_header("Content-Security-Policy", PAGE_CSP)
+        self.show("not_found.html", 404, title="This page does not exist")
 
 
 def wants_html(accept: str) -> bool:

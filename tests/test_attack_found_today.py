@@ -12,6 +12,7 @@ from services.sessions import hash_token
 from tests.account_security_fixtures import Browser, mail_to, taken_over, verified_account
 from tests.attack_helpers import mail_settled
 from tests.helpers import PASSWORD, assert_error, link_token, sign_up
+from tests.wire import exchange, one_connection, run
 
 pytestmark = pytest.mark.gen_test
 
@@ -246,3 +247,28 @@ class TestCodeGuessesFromManyAddresses:
         assert int(limited.headers["Retry-After"]) > 0
         assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == sessions
         assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 10
+
+
+def browser_misses_then_continues(connection) -> list:
+    """A browser's navigation to a missing page, then its next requests on the same connection."""
+    page = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    seen = []
+    for method, path, headers in [("GET", "/no/such/page", page), ("GET", "/health", {}),
+                                  ("GET", "/another/missing/page", page), ("GET", "/health", {})]:
+        status, response_headers, body, port = exchange(connection, method, path, headers=headers)
+        seen.append((status, response_headers.get("Connection"), response_headers["Content-Type"], port))
+    return seen
+
+
+async def test_the_html_404_keeps_the_connection_alive(http_server, base_url):
+    """Finding 23: the HTML 404 page (a browser's navigation to a missing path) was answered before the request
+    body was read, so it said `Connection: close`: every mistyped URL cost the browser its connection, against
+    the contract's "keep-alive works after every answer, errors included"."""
+    connection = one_connection(base_url)
+    try:
+        seen = await run(browser_misses_then_continues, connection)
+    finally:
+        connection.close()
+    assert [(status, header, kind.split(";")[0]) for status, header, kind, _ in seen] == [
+        (404, None, "text/html"), (200, None, "application/json")] * 2
+    assert len({port for *_, port in seen}) == 1, seen  # one connection throughout

@@ -36,6 +36,8 @@ TOKEN_INDEXES = [
     IndexModel([("sessionId", ASCENDING)], name="session"),
     # Removing a user's outstanding reset, verify or undo tokens.
     IndexModel([("userId", ASCENDING), ("type", ASCENDING)], name="user_type"),
+    # An address an undo link may still put back is not free (Sessions.undo_holds); only undo tokens have it.
+    IndexModel([("oldEmail", ASCENDING)], sparse=True, name="undo_old_email"),
     IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
 ]
 

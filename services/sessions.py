@@ -310,6 +310,14 @@ class Sessions:
         })
         return raw, valid_until
 
+    async def undo_holds(self, email: str, exclude: Optional[ObjectId] = None) -> bool:
+        """True while an unused, unexpired undo link of an account (other than exclude) may put email back: the
+        address is that account's to return to, so nobody else may take it meanwhile (CWE-640)."""
+        query = {"oldEmail": email, "type": model.UNDO, "usedAt": None, "validUntil": {"$gt": utcnow()}}
+        if exclude is not None:
+            query["userId"] = {"$ne": exclude}
+        return await self.tokens.find_one(query, ID_ONLY) is not None
+
     async def find_undo(self, raw: str) -> Optional[dict]:
         """An undo token's document, used, expired or not; None when unknown (or long gone)."""
         return await self.tokens.find_one({"hash": hash_token(raw), "type": model.UNDO})

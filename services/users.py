@@ -172,6 +172,10 @@ class Users:
         others = {"_id": {"$ne": exclude}} if exclude else {}
         if email and await self.collection.find_one({"email": email, **others}, ID_ONLY):
             raise field_error("email", "is already taken")
+        # An address a thief moved an account away from stays that account's while its owner's undo link works:
+        # one sign-up with it would otherwise turn the link into "belongs to another account" (CWE-640).
+        if email and await self.sessions.undo_holds(email, exclude=exclude):
+            raise field_error("email", "is already taken")
         if username and await self.collection.find_one({"username": username, **others}, ID_ONLY):
             raise field_error("username", "is already taken")
 

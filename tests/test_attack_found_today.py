@@ -272,3 +272,25 @@ async def test_the_html_404_keeps_the_connection_alive(http_server, base_url):
     assert [(status, header, kind.split(";")[0]) for status, header, kind, _ in seen] == [
         (404, None, "text/html"), (200, None, "application/json")] * 2
     assert len({port for *_, port in seen}) == 1, seen  # one connection throughout
+
+
+async def test_a_squatter_account_on_the_old_address_does_not_block_the_undo(api, mailbox, services, store):
+    """Finding 24: once the thief moved Ada's account to their address, her old address was free, and one sign-up
+    with it (no verification needed: the link would go to Ada's mailbox) made her undo link say "Your old address
+    now belongs to another account": the owner's way back, voided by one registration. While an undo link may
+    still put an address back, the address is not free: registering it, or moving another account to it, is the
+    ordinary "already taken"."""
+    ada = await verified_account(api, mailbox)
+    token = await taken_over(api, mailbox, ada)
+    squat = await api.post("/auth/register", json={"name": "Not Ada", "email": "ada@example.com",
+                                                   "password": PASSWORD})
+    assert_error(squat, 422)
+    assert squat.json["errors"] == [{"field": "email", "message": "is already taken"}]
+    other = await sign_up(api, email="other@example.com", name="Other Person")
+    moved = await api.patch(f"/users/{other.id}", token=other.token,
+                            json={"email": "ada@example.com", "currentPassword": PASSWORD})
+    assert_error(moved, 422)
+    assert await store.users.count_documents({"email": "ada@example.com"}) == 0
+    assert (await store.users.find_one({"_id": ObjectId(other.id)}))["email"] == "other@example.com"
+    await owner_takes_it_back(api, mailbox, store, ada, token)
+    await mail_settled(services)

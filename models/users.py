@@ -21,8 +21,11 @@ HASH_AND_EPOCH = {"passwordHash": 1, "sessionEpoch": 1}
 # The session epoch alone: what a revoking write returns, for keep_current.
 EPOCH_ONLY = {"sessionEpoch": 1}
 # What two-factor sign-in keeps on a user ($unset when it is turned off): the sealed secret, the last time
-# step used, the hashed recovery codes, and a secret set up but not yet enabled.
-TWO_FACTOR_STATE = {"totpSecret": "", "totpLastStep": "", "recoveryCodes": "", "totpPending": ""}
+# step used, the hashed recovery codes, a secret set up but not yet enabled, and when it was turned on.
+TWO_FACTOR_STATE = {"totpSecret": "", "totpLastStep": "", "recoveryCodes": "", "totpPending": "",
+                    "twoFactorEnabledAt": ""}
+# When two-factor was turned on: an email-change undo turns off a second factor turned on after that change.
+TWO_FACTOR_SINCE = {"twoFactorEnabled": 1, "twoFactorEnabledAt": 1}
 
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                "October", "November", "December")

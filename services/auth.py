@@ -222,12 +222,17 @@ class Auth:
 
     async def undo_email_change(self, token: str, browser: str = None) -> str:
         """Take an account back with the link of an email-change notice: the old address returns (verified), every
-        session and every other link ends, nothing else changes, and a reset link goes to the old address.
-        Returns DONE, or why not (as undo_link_state)."""
+        session and every other link ends, a second factor turned on since the change is turned off (the thief's),
+        nothing else changes, and a reset link goes to the old address. Returns DONE, or why not (as
+        undo_link_state)."""
         record = await self.sessions.consume_undo(token, browser)
         if record is None:
             return await self.undo_link_state(token, browser)  # DONE for a second click in the same browser
-        user = await self.users.restore_email(record["userId"], record["oldEmail"])
+        try:
+            user = await self.users.restore_email(record["userId"], record["oldEmail"], record["createdAt"])
+        except Exception:
+            await self.sessions.release_undo(record["_id"])  # nothing was done: the link still works later
+            raise
         if user is None:
             await self.sessions.release_undo(record["_id"])  # nothing was done: the link still works later
             return await self.undo_link_state(token)  # TAKEN (or UNKNOWN: the account is gone), as opening it says

@@ -132,6 +132,7 @@ class TwoFactor:
         updated = await self.collection.find_one_and_update(
             {"_id": user["_id"], "totpPending": pending, "twoFactorEnabled": {"$ne": True}},
             {"$set": {"twoFactorEnabled": True, "totpSecret": pending, "totpLastStep": step, "updatedAt": utcnow(),
+                      "twoFactorEnabledAt": utcnow(),
                       "recoveryCodes": [recovery_hash(c) for c in codes]},
              "$unset": {"totpPending": ""}, **user_model.revoke_sessions()},
             projection=user_model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)

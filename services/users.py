@@ -1,5 +1,6 @@
 """Users: creation (shared by both client families and the admin bootstrap), look-ups, and the
 /users operations: listing, search, update, photos, deletion."""
+import datetime as dt
 import logging
 import re
 from typing import Optional
@@ -275,19 +276,34 @@ class Users:
         token, valid_until = await self.sessions.issue_undo(user["_id"], user["email"], new_email)
         await self.outbox.email_changed_notice(user, new_email, token, valid_until, password_changed=password_changed)
 
-    async def restore_email(self, user_id: ObjectId, old_email: str) -> Optional[dict]:
-        """Undo one email change: old_email back, verified, whatever the address is now (a thief who changed it
-        again must not void the owner's link, CWE-640); every session ends in this same write (no failure after
-        it can leave a thief's session alive, CWE-613). Returns the account; None when it is gone, or old_email
-        has another account now."""
-        try:
-            return await self.collection.find_one_and_update(
-                {"_id": user_id},
-                {"$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
-                 **model.revoke_sessions()},
-                return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:  # old_email was taken meanwhile
-            return None
+    async def restore_email(self, user_id: ObjectId, old_email: str, changed_at: dt.datetime) -> Optional[dict]:
+        """Undo one email change (made at changed_at): old_email back, verified, whatever the address is now (a
+        thief who changed it again must not void the owner's link, CWE-640); every session ends in this same write
+        (no failure after it can leave a thief's session alive, CWE-613), and so does a second factor turned on
+        since the change: the owner never set it up, and it would lock them out of the account they took back.
+        Returns the account; None when it is gone, or old_email has another account now."""
+        restore = {"$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
+                   **model.revoke_sessions()}
+        for _ in range(5):  # compare-and-set on the two-factor state read: a toggle meanwhile makes it read again
+            state = await self.collection.find_one({"_id": user_id}, model.TWO_FACTOR_SINCE)
+            if state is None:
+                return None
+            since = state.get("twoFactorEnabledAt")
+            update = restore
+            if state.get("twoFactorEnabled") and since is not None and since.replace(tzinfo=dt.timezone.utc) >= \
+                    changed_at.replace(tzinfo=dt.timezone.utc):
+                # The thief's authenticator, not the owner's: it goes with the takeover (CWE-640).
+                update = {**restore, "$set": {**restore["$set"], "twoFactorEnabled": False},
+                          "$unset": model.TWO_FACTOR_STATE}
+            try:
+                restored = await self.collection.find_one_and_update(
+                    {"_id": user_id, "twoFactorEnabled": state.get("twoFactorEnabled"), "twoFactorEnabledAt": since},
+                    update, return_document=ReturnDocument.AFTER)
+            except DuplicateKeyError:  # old_email was taken meanwhile
+                return None
+            if restored is not None:
+                return restored
+        raise ApiError(503, "The account is changing, try again", headers={"Retry-After": "1"})
 
     async def remove_photo(self, user_id: ObjectId) -> dict:
         """Take a user's photo down: the user stops pointing at it, then its bytes go."""

@@ -130,7 +130,6 @@ async def test_the_thiefs_own_undo_link_does_not_void_the_owners(api, mailbox, s
     await mail_settled(services)
 
 
-@pytest.mark.xfail(strict=True, reason="finding 19, not fixed: the undo turns nothing else off (a lead decision)")
 async def test_a_second_factor_the_thief_turned_on_does_not_survive_the_undo(api, mailbox, services, store):
     """Finding 19: the thief (Ada's session and password) moves the account to their address and turns two-factor
     on with their own authenticator. Ada clicks her undo link and sets a new password with the reset link it
@@ -150,8 +149,34 @@ async def test_a_second_factor_the_thief_turned_on_does_not_survive_the_undo(api
     assert response.code == 204, response
     signed_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": NEW_PASSWORD})
     await mail_settled(services)
-    assert signed_in.code == 200, signed_in  # today: 401 "Two-factor code required" (the thief's device)
-    assert not (await store.users.find_one({"_id": ObjectId(ada.id)})).get("twoFactorEnabled")
+    assert signed_in.code == 200, signed_in  # before the fix: 401 "Two-factor code required" (the thief's device)
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert stored["twoFactorEnabled"] is False
+    assert not {"totpSecret", "totpLastStep", "recoveryCodes", "totpPending", "twoFactorEnabledAt"} & set(stored)
+
+
+async def test_the_owners_own_second_factor_survives_the_undo(api, mailbox, services, store):
+    """Finding 19's other side: a second factor Ada turned on before the takeover stays on (the undo turns
+    nothing of hers off); the reset link it mails her still needs her code to sign in."""
+    ada = await verified_account(api, mailbox)
+    setup = await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})
+    secret = setup.json["secret"]
+    enabled = await api.post("/auth/2fa/enable", token=ada.token, json={"code": pyotp.TOTP(secret).now()})
+    assert enabled.code == 200, enabled
+    sealed = (await store.users.find_one({"_id": ObjectId(ada.id)}))["totpSecret"]
+    on = (await mail_to(mailbox, "ada@example.com", 2))[1]  # verification, then the two-factor notice
+    assert on["Subject"] == "[Accounts] Two-factor sign-in was turned on"
+    token = await taken_over(api, mailbox, ada)
+    browser = Browser(api)
+    done = await browser.submit(await browser.get(f"{UNDO}?token={token}"), UNDO, {"token": token})
+    assert done.code == 303 and done.headers["Location"] == f"{UNDO}/done", done
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert stored["email"] == "ada@example.com" and stored["twoFactorEnabled"] is True
+    assert stored["totpSecret"] == sealed and stored["twoFactorEnabledAt"]
+    assert_error(await api.get("/users/getFav", token=ada.token), 401)  # the thief's session
+    signed_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert signed_in.code == 401 and signed_in.json["mfaRequired"] is True
+    await mail_settled(services)
 
 
 class TestAProxyHeaderThatIsNoAddress:

@@ -327,3 +327,172 @@ async def test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanu
     assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})).code == 200
     for token in (ada.token, other["access"]["token"]):
         assert_error(await api.get("/users/user", token=token), 401)
+
+
+# Issue 22's "what single edit here would be a security bug?" (tools/guard_mutations.py names each test's mutation).
+
+def code_at(secret: str, step: int) -> str:
+    """The code of one time step, as an authenticator app shows it during that step."""
+    return pyotp.TOTP(secret).generate_otp(step)
+
+
+async def clear_of_a_step_boundary() -> int:
+    """The current time step, at least 5 s before it ends: a test counting steps from here is not moved by
+    the clock turning over between computing a code and the server checking it."""
+    if time.time() % 30 > 25:
+        await asyncio.sleep(30 - time.time() % 30 + 0.1)
+    return int(time.time() // 30)
+
+
+async def test_a_code_is_refused_the_second_time_and_an_older_one_after_it(api, store):
+    """Replay (CWE-294): only a step later than the last one used passes, so neither the same code again nor an
+    older one (seen over a shoulder a minute ago) signs in, and a refused code changes nothing."""
+    ada = await sign_up(api)
+    user_id = ObjectId(ada.id)
+    secret = await set_up(api, ada.token)
+    now = await clear_of_a_step_boundary()
+    assert (await api.post("/auth/2fa/enable", token=ada.token, json={"code": code_at(secret, now - 1)})).code == 200
+    assert (await store.users.find_one({"_id": user_id}))["totpLastStep"] == now - 1
+    assert (await login(api, otp=code_at(secret, now))).code == 200
+    stored = await store.users.find_one({"_id": user_id})
+    assert stored["totpLastStep"] == now
+    sessions = await store.sessions.count_documents({})
+    for used_or_older in (code_at(secret, now), code_at(secret, now - 1)):
+        assert_error(await login(api, otp=used_or_older), 401, "Authentication failed")
+    # (Each refusal counts against LOGIN_ATTEMPTS_LIMIT, 4 here: three in all.)
+    disabled = await api.post("/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD,
+                                                                         "code": code_at(secret, now)})
+    assert error_fields(disabled) == {"code": "is not a current code or an unused recovery code"}
+    assert await store.users.find_one({"_id": user_id}) == stored
+    assert await store.sessions.count_documents({}) == sessions
+    assert (await login(api, otp=code_at(secret, now + 1))).code == 200  # the next step still does
+    assert (await store.users.find_one({"_id": user_id}))["totpLastStep"] == now + 1
+
+
+async def test_codes_further_than_one_step_away_are_refused(api, store):
+    """One step of drift either way, not more: a wider window multiplies what a guess or an old code is worth."""
+    ada = await sign_up(api)
+    user_id = ObjectId(ada.id)
+    secret = await set_up(api, ada.token)
+    now = await clear_of_a_step_boundary()
+    near = {code_at(secret, step) for step in (now - 1, now, now + 1)}
+    far = [c for c in (code_at(secret, now - 2), code_at(secret, now + 2), code_at(secret, now + 5)) if c not in near]
+    assert far  # (three codes all equal to a near one: a one in 10^12 chance)
+    pending = await store.users.find_one({"_id": user_id})
+    for otp in far:
+        refused = await api.post("/auth/2fa/enable", token=ada.token, json={"code": otp})
+        assert error_fields(refused) == {"code": "is not the current code"}
+    assert await store.users.find_one({"_id": user_id}) == pending
+    assert (await api.post("/auth/2fa/enable", token=ada.token, json={"code": code_at(secret, now - 1)})).code == 200
+    stored = await store.users.find_one({"_id": user_id})
+    sessions = await store.sessions.count_documents({})
+    for otp in (c for c in (code_at(secret, now + 2), code_at(secret, now + 5)) if c not in near):
+        assert_error(await login(api, otp=otp), 401, "Authentication failed")
+    assert await store.users.find_one({"_id": user_id}) == stored  # no step used up
+    assert await store.sessions.count_documents({}) == sessions
+    assert (await login(api, otp=code_at(secret, now + 1))).code == 200  # one step ahead: a phone a little fast
+
+
+async def test_a_wrong_or_missing_otp_opens_no_session(api, store):
+    """Tokens only once the second factor passed: a right password alone leaves no session, token or cookie."""
+    ada = await sign_up(api)
+    secret, codes = await turn_on(api, ada.token)
+    sessions, tokens = await store.sessions.count_documents({}), await store.tokens.count_documents({})
+    before = await store.users.find_one({"_id": ObjectId(ada.id)})
+    asked = await login(api)
+    assert asked.json == MFA_REQUIRED and not asked.headers.get_list("Set-Cookie")
+    for otp in (wrong(code(secret, 1)), "aaaa-bbbb-cccc-dddd"):  # with the MFA answer, 3 of LOGIN_ATTEMPTS_LIMIT
+        refused = await login(api, otp=otp)
+        assert_error(refused, 401, "Authentication failed")
+        assert "tokens" not in refused.json and not refused.headers.get_list("Set-Cookie")
+    assert await store.sessions.count_documents({}) == sessions
+    assert await store.tokens.count_documents({}) == tokens
+    assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == len(before["recoveryCodes"])
+    signed_in = await login(api, otp=codes[0])
+    assert signed_in.code == 200 and await store.sessions.count_documents({}) == sessions + 1
+
+
+async def test_nobody_turns_it_on_through_the_user_update(api, services, store):
+    """An admin's PUT/PATCH may only turn it off: `true` is a 422 whether the user has it on or off, and
+    changes nothing (turning it on needs the user's own authenticator, CWE-308)."""
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com")
+    admin = await make_admin(api, services)
+    await turn_on(api, ada.token)
+    message = {"twoFactorEnabled": "must be false: it is turned on with /auth/2fa/setup and /auth/2fa/enable"}
+    for account in (ada, bob):
+        before = await store.users.find_one({"_id": ObjectId(account.id)})
+        for method in (api.put, api.patch):
+            assert error_fields(await method(f"/users/{account.id}", token=admin.token,
+                                             json={"twoFactorEnabled": True})) == message
+        assert error_fields(await api.put(f"/users/{account.id}", token=account.token,
+                                          json={"twoFactorEnabled": True})) == message
+        assert await store.users.find_one({"_id": ObjectId(account.id)}) == before
+    assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is True
+    assert (await api.get("/users/user", token=bob.token)).json["twoFactorEnabled"] is False
+
+
+async def test_an_admin_turns_off_their_own_only_with_a_code(api, services, store):
+    """The admin exception is for someone else who lost their device: an admin's own second factor goes only
+    through /auth/2fa/disable, so a stolen admin session cannot remove it (CWE-308)."""
+    admin = await make_admin(api, services)
+    user_id = ObjectId(admin.id)
+    secret, codes = await turn_on(api, admin.token)
+    laptop = (await login(api, email="admin@example.com", otp=codes[0])).json["tokens"]["access"]["token"]
+    before = await store.users.find_one({"_id": user_id})
+    for method in (api.put, api.patch):
+        refused = await method(f"/users/{admin.id}", token=admin.token, json={"twoFactorEnabled": False})
+        assert_error(refused, 403, "Only an admin may turn off someone else's two-factor sign-in")
+    assert await store.users.find_one({"_id": user_id}) == before
+    assert (await api.get("/users/user", token=laptop)).json["twoFactorEnabled"] is True  # nothing ended
+    assert (await login(api, email="admin@example.com")).json == MFA_REQUIRED
+    turned_off = await api.post("/auth/2fa/disable", token=admin.token,
+                                json={"currentPassword": PASSWORD, "code": codes[1]})
+    assert turned_off.code == 204
+    assert (await store.users.find_one({"_id": user_id}))["twoFactorEnabled"] is False
+
+
+async def test_turning_it_on_keeps_only_the_callers_own_pair(api, store):
+    """The caller keeps the very pair it enabled with; an older pair of the same session (a copy taken before
+    a refresh) ends with every other session (CWE-613)."""
+    ada = await sign_up(api)
+    older = {"access": ada.token, "refresh": ada.refresh}
+    rotated = await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})
+    assert rotated.code == 200
+    mine = {"access": rotated.json["access"]["token"], "refresh": rotated.json["refresh"]["token"]}
+    assert (await api.get("/users/user", token=older["access"])).code == 200  # live until the change
+    secret = await set_up(api, mine["access"])
+    assert (await api.post("/auth/2fa/enable", token=mine["access"], json={"code": code(secret)})).code == 200
+    assert_error(await api.get("/users/user", token=older["access"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": older["refresh"]}), 401,
+                 "Invalid refresh token")
+    assert (await api.get("/users/user", token=mine["access"])).json["twoFactorEnabled"] is True
+    renewed = await api.post("/auth/refresh-tokens", json={"refreshToken": mine["refresh"]})
+    assert renewed.code == 200
+    assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 1
+
+
+async def test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fails(api, services, store, monkeypatch):
+    """The epoch moves in the very write that turns it off: with the deletion of the other sessions failing,
+    they are ended all the same (only the caller's own session is kept)."""
+    from pymongo.errors import NetworkTimeout
+
+    def network_timeout(*args, **kwargs):
+        raise NetworkTimeout("localhost:27017: timed out (configured timeouts: timeoutMS: 5000.0ms)")
+
+    ada = await sign_up(api)
+    _, codes = await turn_on(api, ada.token)
+    other = (await login(api, otp=codes[0])).json["tokens"]
+    epoch = (await store.users.find_one({"_id": ObjectId(ada.id)}))["sessionEpoch"]
+    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
+    turned_off = await api.post("/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD,
+                                                                           "code": codes[1]})
+    assert turned_off.code == 204, turned_off
+    monkeypatch.undo()
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert stored["twoFactorEnabled"] is False and stored["sessionEpoch"] == epoch + 1
+    assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 2  # the cleanup did fail
+    assert_error(await api.get("/users/user", token=other["access"]["token"]), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": other["refresh"]["token"]}), 401)
+    assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is False
+    assert (await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})).code == 200

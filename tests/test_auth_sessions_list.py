@@ -181,3 +181,24 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
     assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc) == moved
     listed = (await api.get("/auth/sessions", token=device["access"])).json["sessions"]
     assert listed[0]["lastUsedAt"] == moved.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moved.microsecond // 1000:03d}Z"
+
+
+async def test_the_list_is_the_newest_max_listed_sessions(api, store):
+    """The list is bounded (models.sessions.MAX_LISTED): however many sessions pile up, one answer is a bounded
+    read and a bounded body, the newest ones."""
+    from models.sessions import MAX_LISTED
+
+    ada = await sign_up(api)
+    user = await store.users.find_one({"_id": ObjectId(ada.id)})
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    piled = [{"_id": ObjectId(), "userId": user["_id"], "createdAt": now - dt.timedelta(minutes=n + 1),
+              "expiresAt": now + dt.timedelta(days=1), "lastUsedAt": now - dt.timedelta(minutes=n + 1),
+              "epoch": user.get("sessionEpoch", 0), "userAgent": LAPTOP, "ipAddress": "127.0.0.1"}
+             for n in range(MAX_LISTED)]
+    await store.sessions.insert_many(piled)
+    response = await api.get("/auth/sessions", token=ada.token)
+    assert response.code == 200, response
+    listed = [s["id"] for s in response.json["sessions"]]
+    # The caller's own (newest) and the MAX_LISTED - 1 newest piled up; the oldest is left out.
+    assert listed == [claims(ada.token)["sid"]] + [str(s["_id"]) for s in piled[:MAX_LISTED - 1]]
+    assert await store.sessions.count_documents({"userId": user["_id"]}) == MAX_LISTED + 1  # listing ends nothing

@@ -5,6 +5,7 @@ accepted once: its time step must be later than the last one used, so after enab
 step's code the tests sign in with the next step's (one step of drift is allowed).
 """
 import asyncio
+import logging
 import re
 import time
 
@@ -13,7 +14,8 @@ import pytest
 from bson import ObjectId
 
 from tests.attack_helpers import mail_settled
-from tests.helpers import PASSWORD, assert_error, error_fields, link_token, sign_up
+from services.two_factor import recovery_hash
+from tests.helpers import PASSWORD, Held, assert_error, error_fields, link_token, sign_up
 from tests.users_fixtures import make_admin
 
 pytestmark = pytest.mark.gen_test
@@ -85,6 +87,8 @@ async def test_setup_enable_and_sign_in_with_a_code(api, store):
     assert enabled.code == 200, enabled
     codes = enabled.json["recoveryCodes"]
     assert len(codes) == len(set(codes)) == 10 and all(re.fullmatch(r"([a-z2-7]{4}-){3}[a-z2-7]{4}", c) for c in codes)
+    # 16 random characters each, not 4 groups cut from fewer (overlapping groups: "abcd-bcde-cdef-defg").
+    assert not all(c[1:4] == c[5:8] for c in codes)
     stored = await store.users.find_one({"_id": user_id})
     assert stored["twoFactorEnabled"] is True and "totpPending" not in stored and len(stored["recoveryCodes"]) == 10
     for text in (secret, *codes, *(c.replace("-", "") for c in codes)):
@@ -126,8 +130,9 @@ async def test_recovery_codes_sign_in_once_each(api, store):
     _, codes = await turn_on(api, ada.token)
     typed = codes[0].upper().replace("-", " ")  # as a person may type it
     assert (await login(api, otp=typed)).code == 200
+    assert (await login(api, otp=codes[3].replace("-", ""))).code == 200  # or without the dashes
     assert_error(await login(api, otp=codes[0]), 401, "Authentication failed")
-    assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 9
+    assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 8
     assert (await login(api, otp=codes[1])).code == 200
     assert_error(await login(api, otp="aaaa-bbbb-cccc-dddd"), 401, "Authentication failed")
 
@@ -166,6 +171,10 @@ async def test_the_setup_password_check_is_counted_like_a_login(api, store):
         assert_error(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": "wrong one!"}), 401)
     assert_error(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD}), 429)
     assert "totpPending" not in await store.users.find_one({"_id": ObjectId(ada.id)})
+    # The same allowance as the login form's, from this address: no fresh guesses there either.
+    sessions = await store.sessions.count_documents({})
+    assert_error(await login(api), 429)
+    assert await store.sessions.count_documents({}) == sessions
 
 
 async def test_a_new_setup_replaces_a_pending_one(api, store):
@@ -483,16 +492,126 @@ async def test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fail
     ada = await sign_up(api)
     _, codes = await turn_on(api, ada.token)
     other = (await login(api, otp=codes[0])).json["tokens"]
-    epoch = (await store.users.find_one({"_id": ObjectId(ada.id)}))["sessionEpoch"]
+    before = await store.users.find_one({"_id": ObjectId(ada.id)})
+    await asyncio.sleep(0.002)  # so the write's updatedAt is a later millisecond
     monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
     turned_off = await api.post("/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD,
                                                                            "code": codes[1]})
     assert turned_off.code == 204, turned_off
     monkeypatch.undo()
     stored = await store.users.find_one({"_id": ObjectId(ada.id)})
-    assert stored["twoFactorEnabled"] is False and stored["sessionEpoch"] == epoch + 1
+    assert stored["twoFactorEnabled"] is False and stored["sessionEpoch"] == before["sessionEpoch"] + 1
+    assert stored["updatedAt"] > before["updatedAt"]
     assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 2  # the cleanup did fail
     assert_error(await api.get("/users/user", token=other["access"]["token"]), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": other["refresh"]["token"]}), 401)
     assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is False
     assert (await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})).code == 200
+
+
+async def test_turning_it_off_keeps_only_the_callers_own_pair(api, store):
+    """As turning it on: the pair that turned it off is kept, an older pair of the same session ends."""
+    ada = await sign_up(api)
+    _, codes = await turn_on(api, ada.token)
+    older = {"access": ada.token, "refresh": ada.refresh}
+    rotated = await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})
+    assert rotated.code == 200
+    mine = {"access": rotated.json["access"]["token"], "refresh": rotated.json["refresh"]["token"]}
+    assert (await api.get("/users/user", token=older["access"])).code == 200  # live until the change
+    turned_off = await api.post("/auth/2fa/disable", token=mine["access"],
+                                json={"currentPassword": PASSWORD, "code": codes[0]})
+    assert turned_off.code == 204, turned_off
+    assert_error(await api.get("/users/user", token=older["access"]), 401)
+    assert (await api.get("/users/user", token=mine["access"])).json["twoFactorEnabled"] is False
+    assert (await api.post("/auth/refresh-tokens", json={"refreshToken": mine["refresh"]})).code == 200
+    assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 1
+
+
+async def test_wrong_codes_on_disable_count_against_logins_from_that_address(api, store):
+    """The disable check is a login attempt of this account from this client address: guesses there use up
+    the same allowance as guesses at the login form (CWE-307)."""
+    ada = await sign_up(api)
+    secret, codes = await turn_on(api, ada.token)
+    for _ in range(4):  # LOGIN_ATTEMPTS_LIMIT
+        response = await api.post("/auth/2fa/disable", token=ada.token,
+                                  json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"})
+        assert error_fields(response) == {"code": "is not a current code or an unused recovery code"}
+    sessions = await store.sessions.count_documents({})
+    limited = await login(api, otp=codes[0])
+    assert_error(limited, 429) and limited.headers["Retry-After"]
+    assert await store.sessions.count_documents({}) == sessions
+    assert len((await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]) == 10
+
+
+async def test_each_step_moves_updated_at(api, store):
+    ada = await sign_up(api)
+    user_id = ObjectId(ada.id)
+    seen = [(await store.users.find_one({"_id": user_id}))["updatedAt"]]
+
+    async def moved():
+        now = (await store.users.find_one({"_id": user_id}))["updatedAt"]
+        assert now > seen[-1]
+        seen.append(now)
+        await asyncio.sleep(0.002)  # the next write is a later millisecond
+
+    await asyncio.sleep(0.002)
+    secret = await set_up(api, ada.token)
+    await moved()
+    enabled = await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(secret)})
+    assert enabled.code == 200
+    await moved()
+    assert (await api.post("/auth/2fa/disable", token=ada.token, json={
+        "currentPassword": PASSWORD, "code": enabled.json["recoveryCodes"][0]})).code == 204
+    await moved()
+
+
+async def test_it_can_be_turned_on_again_after_being_turned_off(api, services, store):
+    """Turned off by its owner or by an admin (the stored flag is then false, not absent): set up again, enabled
+    again, and the login asks for the new secret's codes."""
+    ada = await sign_up(api)
+    admin = await make_admin(api, services)
+    _, codes = await turn_on(api, ada.token)
+    assert (await api.post("/auth/2fa/disable", token=ada.token,
+                           json={"currentPassword": PASSWORD, "code": codes[0]})).code == 204
+    assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["twoFactorEnabled"] is False
+    secret, _ = await turn_on(api, ada.token)
+    assert (await login(api)).json == MFA_REQUIRED
+    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})).code == 200
+    mine = (await login(api)).json["tokens"]["access"]["token"]  # (her sessions ended with the admin's change)
+    secret, codes = await turn_on(api, mine)
+    stored = await store.users.find_one({"email": "ada@example.com"})
+    assert stored["twoFactorEnabled"] is True and len(stored["recoveryCodes"]) == 10
+    assert (await login(api, otp=code(secret, 1))).code == 200
+
+
+async def test_two_enables_at_once_turn_it_on_once(api, services, store):
+    """Of two enables of the same pending secret, the second write finds it gone: one set of recovery codes
+    is stored, the one that was shown."""
+    ada = await sign_up(api)
+    secret = await set_up(api, ada.token)
+    held = Held(services.two_factor.collection, "find_one_and_update")
+    services.two_factor.collection = held
+    try:
+        first = asyncio.ensure_future(api.post("/auth/2fa/enable", token=ada.token, json={"code": code(secret)}))
+        await asyncio.wait_for(held.reached.wait(), 10)
+        second = await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(secret)})
+        held.released.set()
+        first = await first
+    finally:
+        services.two_factor.collection = held.collection
+    assert second.code == 200, second
+    assert error_fields(first) == {"code": "set up two-factor sign-in first"}
+    stored = await store.users.find_one({"_id": ObjectId(ada.id)})
+    assert stored["twoFactorEnabled"] is True and stored["sessionEpoch"] == 1
+    assert sorted(stored["recoveryCodes"]) == sorted(recovery_hash(c) for c in second.json["recoveryCodes"])
+
+
+async def test_the_access_log_names_the_user_once_the_code_passed(api, caplog):
+    caplog.set_level(logging.INFO, logger="accounts.access")
+    ada = await sign_up(api)
+    secret, _ = await turn_on(api, ada.token)
+    caplog.clear()
+    assert (await login(api)).json == MFA_REQUIRED
+    assert (await login(api, otp=code(secret, 1))).code == 200
+    logins = [r.fields for r in caplog.records if r.name == "accounts.access" and r.fields["path"] == "/auth/login"]
+    assert [(f["status"], f["userId"]) for f in logins] == [(401, None), (200, ada.id)]

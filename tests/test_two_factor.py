@@ -615,3 +615,21 @@ async def test_the_access_log_names_the_user_once_the_code_passed(api, caplog):
     assert (await login(api, otp=code(secret, 1))).code == 200
     logins = [r.fields for r in caplog.records if r.name == "accounts.access" and r.fields["path"] == "/auth/login"]
     assert [(f["status"], f["userId"]) for f in logins] == [(401, None), (200, ada.id)]
+
+
+async def test_the_secret_is_stored_in_the_documented_format(api, services, store):
+    """The format at rest (docs/two-factor.md) is a contract with every secret already stored: AES-256-GCM under
+    HKDF-SHA256 of the key material with its own `info` (never the JWT key itself, CWE-323), a 12-byte nonce
+    first, the user id as associated data. Opened here with the library directly, not through the service."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    ada = await sign_up(api)
+    secret = await set_up(api, ada.token)
+    material = (services.settings.totp_encryption_key or services.settings.jwt_secret).encode()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"accounts/two-factor-secret/v1").derive(material)
+    raw = base64.urlsafe_b64decode((await store.users.find_one({"_id": ObjectId(ada.id)}))["totpPending"])
+    assert AESGCM(key).decrypt(raw[:12], raw[12:], ObjectId(ada.id).binary).decode() == secret

@@ -633,3 +633,15 @@ async def test_the_secret_is_stored_in_the_documented_format(api, services, stor
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"accounts/two-factor-secret/v1").derive(material)
     raw = base64.urlsafe_b64decode((await store.users.find_one({"_id": ObjectId(ada.id)}))["totpPending"])
     assert AESGCM(key).decrypt(raw[:12], raw[12:], ObjectId(ada.id).binary).decode() == secret
+
+
+
+async def test_recovery_codes_are_stored_in_the_documented_format(api, store):
+    """Also a contract with the codes already stored (docs/two-factor.md): the SHA-256 hex digest of the code in
+    lower case without its dashes. Another form would void every code users keep on paper."""
+    import hashlib
+
+    ada = await sign_up(api)
+    _, codes = await turn_on(api, ada.token)
+    stored = (await store.users.find_one({"_id": ObjectId(ada.id)}))["recoveryCodes"]
+    assert stored == [hashlib.sha256(c.replace("-", "").lower().encode()).hexdigest() for c in codes]

@@ -20,6 +20,9 @@ MAIL = GUARDS + "TestSingleUseTokens::"
 TWO_FACTOR = "tests/test_two_factor.py::"
 SESSION_LIST = "tests/test_auth_sessions_list.py::"
 EPOCH = "tests/test_revocation_epoch.py::"
+ON_AND_OFF = TWO_FACTOR + "test_enable_and_disable_end_the_other_sessions_and_keep_the_callers"
+ON_CLEANUP_FAILS = TWO_FACTOR + "test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails"
+OFF_CLEANUP_FAILS = TWO_FACTOR + "test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fails"
 TIMEOUT = 300  # seconds for one test run, however loaded the machine
 
 # name: (file, original text, mutated text, tests that must fail)
@@ -41,8 +44,8 @@ MUTATIONS = {
                         # which a refresh token lacks: it passes against this mutation, by design.)
                         [MAIL + "test_reset_and_verify_tokens_do_not_stand_in_for_each_other"]),
     "verified-no-mail": ("services/auth.py",
-                         'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verification"):',
-                         'if not await self.outbox.may_send(user["email"], "verification"):',
+                         'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verif',
+                         'if not await self.outbox.may_send(user["email"], "verif',
                          [MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
                           "tests/test_auth_email_flows.py::test_verify_email_link_works_once"]),
     "csp": ("handlers/base.py",
@@ -83,19 +86,19 @@ MUTATIONS = {
                                  [TWO_FACTOR + "test_wrong_codes_on_disable_are_counted_even_with_the_right_password"]),
     "2fa-disable-without-code": ("services/two_factor.py", "        if not await self.check_code(stored, code):\n",
                                  "        if False:\n",
-                                 [TWO_FACTOR + "test_enable_and_disable_end_the_other_sessions_and_keep_the_callers"]),
+                                 [ON_AND_OFF]),
     "2fa-disable-without-password": ("services/two_factor.py",
                                      '        await self.users.confirm_password(user, current_password, '
                                      '"currentPassword", address, clear=False)\n', "",
-                                     [TWO_FACTOR + "test_enable_and_disable_end_the_other_sessions_and_keep_the_callers"]),
+                                     [ON_AND_OFF]),
     "2fa-enable-keeps-sessions": ("services/two_factor.py", '"$unset": {"totpPending": ""}, '
                                   '**user_model.revoke_sessions()}', '"$unset": {"totpPending": ""}}',
                                   # (not test_enable_and_disable_...: there the cleanup ends the sessions as well)
-                                  [TWO_FACTOR + "test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails"]),
+                                  [ON_CLEANUP_FAILS]),
     "2fa-disable-keeps-sessions": ("services/two_factor.py", '"$unset": user_model.TWO_FACTOR_STATE,\n'
                                    "             **user_model.revoke_sessions()}",
                                    '"$unset": user_model.TWO_FACTOR_STATE}',
-                                   [TWO_FACTOR + "test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fails"]),
+                                   [OFF_CLEANUP_FAILS]),
     "2fa-admin-turns-on": ("models/schemas/users.py", '"twoFactorEnabled": {"const": False,',
                            '"twoFactorEnabled": {"type": "boolean",',
                            [TWO_FACTOR + "test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_on",
@@ -103,9 +106,11 @@ MUTATIONS = {
     "2fa-admin-own-off": ("services/users.py",
                           '(actor["role"] != "admin" or actor["_id"] == user["_id"])', '(actor["role"] != "admin")',
                           [TWO_FACTOR + "test_an_admin_turns_off_their_own_only_with_a_code"]),
-    "session-end-another-users": ("services/sessions.py", 'self.sessions.delete_one({"_id": session_id, "userId": user_id})',
+    "session-end-another-users": ("services/sessions.py",
+                                  'self.sessions.delete_one({"_id": session_id, "userId": user_id})',
                                   'self.sessions.delete_one({"_id": session_id})',
-                                  [SESSION_LIST + "test_another_users_unknown_or_malformed_session_id_is_a_404_and_ends_nothing"]),
+                                  [SESSION_LIST + "test_another_users_unknown_or_malformed_session_id_is_a_404_and_"
+                                                  "ends_nothing"]),
     "session-list-another-users": ("services/sessions.py", 'query = {"userId": user["_id"], "expiresAt"',
                                    'query = {"expiresAt"',
                                    [SESSION_LIST + "test_the_list_shows_the_callers_live_sessions_newest_first"]),
@@ -115,13 +120,13 @@ MUTATIONS = {
                            "if session is None or user is None or not is_current(session, user):",
                            "if session is None or user is None:",
                            [EPOCH + "test_the_epoch_alone_ends_every_session",
-                            TWO_FACTOR + "test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails",
-                            TWO_FACTOR + "test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fails"]),
+                            ON_CLEANUP_FAILS,
+                            OFF_CLEANUP_FAILS]),
     "authenticate-skips-epoch": ("services/sessions.py",
                                  'if user is None or session["expiresAt"] <= now or not is_current(session, user):',
                                  'if user is None or session["expiresAt"] <= now:',
                                  [EPOCH + "test_the_epoch_alone_ends_every_session",
-                                  TWO_FACTOR + "test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails"]),
+                                  ON_CLEANUP_FAILS]),
     "keep-revives-ended": ("services/sessions.py", '{"_id": session_id, "userId": user_id, "epoch": previous}',
                            '{"_id": session_id, "userId": user_id}',
                            [EPOCH + "test_a_change_raced_by_another_revocation_keeps_no_session"]),

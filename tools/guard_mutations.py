@@ -106,6 +106,9 @@ MUTATIONS = {
     "2fa-admin-own-off": ("services/users.py",
                           '(actor["role"] != "admin" or actor["_id"] == user["_id"])', '(actor["role"] != "admin")',
                           [TWO_FACTOR + "test_an_admin_turns_off_their_own_only_with_a_code"]),
+    "2fa-admin-off-keeps-sessions": ("services/users.py", ' \\\n            or "twoFactorEnabled" in changes\n', "\n",
+                                     [TWO_FACTOR + "test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_"
+                                                   "turn_it_on", ON_CLEANUP_FAILS]),
     "session-end-another-users": ("services/sessions.py",
                                   'self.sessions.delete_one({"_id": session_id, "userId": user_id})',
                                   'self.sessions.delete_one({"_id": session_id})',

@@ -63,12 +63,12 @@ class SecretBox:
             return None
 
 
-def matching_step(secret: str, code: str, now: Optional[float] = None) -> Optional[int]:
+def matching_step(secret: str, code: str) -> Optional[int]:
     """The time step whose TOTP code is `code` (within DRIFT_STEPS of now), or None."""
     if not _SIX_DIGITS.fullmatch(code):
         return None
     totp = pyotp.TOTP(secret)  # SHA-1, 6 digits, 30 s: RFC 6238's defaults
-    current = int((time.time() if now is None else now) // STEP_SECONDS)
+    current = int(time.time() // STEP_SECONDS)
     found = None
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
         # Every candidate compared, in constant time: nothing tells how close a guess was (CWE-208).

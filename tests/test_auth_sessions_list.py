@@ -1,5 +1,6 @@
 """Your devices (issue 22, API.md "Your devices"): GET /auth/sessions, DELETE /auth/sessions/:id and
 DELETE /auth/sessions, for bearer and cookie clients alike."""
+import asyncio
 import datetime as dt
 
 import pytest
@@ -181,3 +182,54 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
     assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc) == moved
     listed = (await api.get("/auth/sessions", token=device["access"])).json["sessions"]
     assert listed[0]["lastUsedAt"] == moved.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moved.microsecond // 1000:03d}Z"
+
+
+async def test_the_list_is_the_newest_max_listed_sessions(api, store):
+    """The list is bounded (models.sessions.MAX_LISTED): however many sessions pile up, one answer is a bounded
+    read and a bounded body, the newest ones."""
+    from models.sessions import MAX_LISTED
+
+    ada = await sign_up(api)
+    user = await store.users.find_one({"_id": ObjectId(ada.id)})
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    piled = [{"_id": ObjectId(), "userId": user["_id"], "createdAt": now - dt.timedelta(minutes=n + 1),
+              "expiresAt": now + dt.timedelta(days=1), "lastUsedAt": now - dt.timedelta(minutes=n + 1),
+              "epoch": user.get("sessionEpoch", 0), "userAgent": LAPTOP, "ipAddress": "127.0.0.1"}
+             for n in range(MAX_LISTED)]
+    await store.sessions.insert_many(piled)
+    response = await api.get("/auth/sessions", token=ada.token)
+    assert response.code == 200, response
+    listed = [s["id"] for s in response.json["sessions"]]
+    # The caller's own (newest) and the MAX_LISTED - 1 newest piled up; the oldest is left out.
+    assert listed == [claims(ada.token)["sid"]] + [str(s["_id"]) for s in piled[:MAX_LISTED - 1]]
+    assert await store.sessions.count_documents({"userId": user["_id"]}) == MAX_LISTED + 1  # listing ends nothing
+
+
+async def test_of_two_requests_reading_a_stale_last_used_only_one_writes(api, services, store, monkeypatch):
+    """lastUsedAt's write is conditional on the stored value still being stale, so processes and requests that
+    read the same stale value write it once: the later of two writes finds it fresh and changes nothing."""
+    await sign_up(api)
+    device = await login(api, PHONE)
+    session_id = ObjectId(device["sid"])
+    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).replace(microsecond=0)
+    await store.sessions.update_one({"_id": session_id}, {"$set": {"lastUsedAt": long_ago}})
+    update_one = services.sessions.sessions.update_one
+    reached, released, writes = asyncio.Event(), asyncio.Event(), []
+
+    async def first_one_held(query, update, *args, **kwargs):
+        if "lastUsedAt" in update.get("$set", {}) and not reached.is_set():
+            reached.set()
+            await released.wait()
+        result = await update_one(query, update, *args, **kwargs)
+        writes.append(result.modified_count)
+        return result
+
+    monkeypatch.setattr(services.sessions.sessions, "update_one", first_one_held)
+    held = asyncio.ensure_future(api.get("/users/user", token=device["access"]))
+    await asyncio.wait_for(reached.wait(), 10)
+    assert (await api.get("/users/getFav", headers={"Cookie": f"session={device['cookie']}"})).code == 200
+    written = (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"]
+    released.set()
+    assert (await held).code == 200
+    assert writes == [1, 0]
+    assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"] == written

@@ -6,6 +6,7 @@ that follow are cleanup: here they fail (pymongo's real errors, injected into th
 and no old session survives. The grace window of a copied refresh token never revives one either.
 """
 import asyncio
+import logging
 
 import pytest
 from bson import ObjectId
@@ -123,7 +124,8 @@ async def test_a_reset_whose_cleanup_fails_leaves_no_session(api, services, stor
 
 
 async def test_when_keeping_the_callers_session_fails_the_caller_is_signed_out_too(api, services, store,
-                                                                                   monkeypatch):
+                                                                                   monkeypatch, caplog):
+    caplog.set_level(logging.ERROR, logger="accounts.sessions")
     await sign_up(api)
     mine, other = await Device.login(api), await Device.login(api)
     real_update_one = services.sessions.sessions.update_one
@@ -140,6 +142,11 @@ async def test_when_keeping_the_callers_session_fails_the_caller_is_signed_out_t
     monkeypatch.undo()
     await assert_ended(api, other)
     await assert_ended(api, mine)  # the safe direction
+    # Said once, with the driver's error: an operator sees why a user was signed out of their own device.
+    (logged,) = [r for r in caplog.records if r.name == "accounts.sessions"]
+    assert logged.levelno == logging.ERROR
+    assert logged.getMessage() == "keeping the current session after a revoking change failed"
+    assert logged.exc_info and isinstance(logged.exc_info[1], OperationFailure) and logged.exc_info[1].code == 189
     await Device.login(api, password=NEW_PASSWORD)
     await mail_settled(services)
 
@@ -314,4 +321,39 @@ async def test_sessions_from_before_epochs_stay_valid_until_the_next_change(api,
     # A refresh token from before names no access token: it cannot be told from a copy, so it ends too (the
     # safe direction; that device signs in again once its access token expires).
     assert not await mine.refresh_works(api)
+    await mail_settled(services)
+
+
+async def test_a_change_raced_by_another_revocation_keeps_no_session_from_before_epochs(api, services, store,
+                                                                                       monkeypatch):
+    """As above, with the caller's session written by the previous version (no epoch): only the epoch just
+    before the caller's write (or none, when that write made it 1) keeps a session, so the admin's change,
+    which moved the epoch to 1 first, still ends it."""
+    ada = await sign_up(api)
+    admin = await make_admin(api, services)
+    mine = await Device.login(api)
+    await store.users.update_one({"_id": ObjectId(ada.id)}, {"$unset": {"sessionEpoch": ""}})
+    await store.sessions.update_one({"_id": ObjectId(claims(mine.access)["sid"])}, {"$unset": {"epoch": ""}})
+    assert await mine.works(api) == {"access": True, "cookie": True}
+    hash_password = services.passwords.hash
+    reached, released = asyncio.Event(), asyncio.Event()
+
+    async def held_hash(password):
+        reached.set()
+        await released.wait()
+        return await hash_password(password)
+
+    monkeypatch.setattr(services.passwords, "hash", held_hash)
+    change = asyncio.ensure_future(api.post("/auth/change-password", token=mine.access, json={
+        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD}))
+    await asyncio.wait_for(reached.wait(), 10)
+    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
+    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "admin"})).code == 200
+    released.set()
+    assert (await change).code == 204
+    monkeypatch.undo()
+    stored = await store.sessions.find_one({"_id": ObjectId(claims(mine.access)["sid"])})
+    assert stored is not None and "epoch" not in stored  # left as it was: not re-stamped
+    await assert_ended(api, mine)
+    assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["sessionEpoch"] == 2
     await mail_settled(services)

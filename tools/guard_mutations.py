@@ -1,5 +1,6 @@
-"""Re-check that the guard tests of issue #16 still kill the seven mutations that once survived, and those of
-issue 22 the seven edits that no test caught (or would have caught) before them.
+"""Re-check that the guard tests still kill hand-made semantic mutations: the seven of issue #16 that once
+survived, issue 22's five guards no test held with the notices and the undo, and its two-factor and
+session-list guards (docs/testing.md).
 
     python tools/guard_mutations.py            # all of them
     python tools/guard_mutations.py csp ttl    # some, by name
@@ -18,6 +19,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUARDS = "tests/test_guards.py::"
 MAIL = GUARDS + "TestSingleUseTokens::"
 SEMANTIC = "tests/test_guards_semantic.py::"
+TWO_FACTOR = "tests/test_two_factor.py::"
+SESSION_LIST = "tests/test_auth_sessions_list.py::"
+EPOCH = "tests/test_revocation_epoch.py::"
+ON_AND_OFF = TWO_FACTOR + "test_enable_and_disable_end_the_other_sessions_and_keep_the_callers"
+ON_CLEANUP_FAILS = TWO_FACTOR + "test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails"
+OFF_CLEANUP_FAILS = TWO_FACTOR + "test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fails"
 TIMEOUT = 300  # seconds for one test run, however loaded the machine
 
 # name: (file, original text, mutated text, tests that must fail)
@@ -39,16 +46,16 @@ MUTATIONS = {
                         # which a refresh token lacks: it passes against this mutation, by design.)
                         [MAIL + "test_reset_and_verify_tokens_do_not_stand_in_for_each_other"]),
     "verified-no-mail": ("services/auth.py",
-                         'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verification"):',
-                         'if not await self.outbox.may_send(user["email"], "verification"):',
+                         'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verif',
+                         'if not await self.outbox.may_send(user["email"], "verif',
                          [MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
                           "tests/test_auth_email_flows.py::test_verify_email_link_works_once"]),
     "csp": ("handlers/base.py",
             "    \"Content-Security-Policy\": \"default-src 'none'; frame-ancestors 'none'\",\n",
             "", [GUARDS + "test_api_answers_carry_every_security_header_including_csp",
                  "tests/test_errors.py::test_every_response_has_security_headers_and_a_request_id"]),
-    "session-user": ("services/sessions.py", 'session = await self.sessions.find_one({"_id": session_id, "userId": user_id})',
-                     'session = await self.sessions.find_one({"_id": session_id})',
+    "session-user": ("services/sessions.py", 'find_one({"_id": session_id, "userId": user_id})',
+                     'find_one({"_id": session_id})',
                      [GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
                       "tests/test_auth_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused"]),
     # Issue 22: the five guards no test held (tests/test_guards_semantic.py), and the notices and undo.
@@ -74,8 +81,90 @@ MUTATIONS = {
                       '        if not user.get("isEmailVerified") or not await self.may_send(user["email"]):\n'
                       "            return\n",
                       ["tests/test_account_notices.py::TestTheBudgetCannotSilenceANotice"]),
-    "undo-revoke": ("services/users.py", "                 **model.revoke_sessions()},", "                 },",
+    "undo-revoke": ("services/users.py", "                   **model.revoke_sessions()}\n        for _ in range(5):",
+                    "                   }\n        for _ in range(5):",
                     ["tests/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"]),
+    # Issue 22: two-factor and the session list, asked "what single edit here would be a security bug?"
+    "2fa-replay": ("services/two_factor.py",
+                   '{"_id": user["_id"], "twoFactorEnabled": True, "totpLastStep": {"$not": {"$gte": step}}}',
+                   '{"_id": user["_id"], "twoFactorEnabled": True}',
+                   [TWO_FACTOR + "test_setup_enable_and_sign_in_with_a_code",
+                    TWO_FACTOR + "test_a_code_is_refused_the_second_time_and_an_older_one_after_it"]),
+    "2fa-drift": ("services/two_factor.py", "DRIFT_STEPS = 1 ", "DRIFT_STEPS = 20 ",
+                  [TWO_FACTOR + "test_codes_further_than_one_step_away_are_refused"]),
+    "2fa-recovery-twice": ("services/two_factor.py",
+                           '        result = await self.collection.update_one(unused, {"$pull": {"recoveryCodes": '
+                           'digest}})\n        return result.modified_count == 1\n',
+                           "        return await self.collection.find_one(unused) is not None\n",
+                           [TWO_FACTOR + "test_recovery_codes_sign_in_once_each",
+                            TWO_FACTOR + "test_the_same_code_sent_twice_at_once_signs_in_once"]),
+    "2fa-tokens-without-otp": ("services/auth.py", "        if two_factor:\n",
+                               "        if two_factor and otp is not None:\n",
+                               [TWO_FACTOR + "test_setup_enable_and_sign_in_with_a_code",
+                                TWO_FACTOR + "test_browsers_get_the_cookie_only_once_the_code_passed"]),
+    "2fa-session-before-otp": ("services/auth.py", "        if two_factor:\n",
+                               '        await self.sessions.start(user, verified_hash=user["passwordHash"])\n'
+                               "        if two_factor:\n",
+                               [TWO_FACTOR + "test_setup_enable_and_sign_in_with_a_code",
+                                TWO_FACTOR + "test_a_wrong_or_missing_otp_opens_no_session"]),
+    "2fa-password-clears-count": ("services/auth.py", "clear=not two_factor)", "clear=True)",
+                                  [TWO_FACTOR + "test_a_right_password_without_its_second_factor_is_not_a_success"]),
+    "2fa-disable-clears-count": ("services/two_factor.py", '"currentPassword", address, clear=False)',
+                                 '"currentPassword", address)',
+                                 [TWO_FACTOR + "test_wrong_codes_on_disable_are_counted_even_with_the_right_password"]),
+    "2fa-disable-without-code": ("services/two_factor.py", "        if not await self.check_code(stored, code):\n",
+                                 "        if False:\n",
+                                 [ON_AND_OFF]),
+    "2fa-disable-without-password": ("services/two_factor.py",
+                                     '        await self.users.confirm_password(user, current_password, '
+                                     '"currentPassword", address, clear=False)\n', "",
+                                     [ON_AND_OFF]),
+    "2fa-enable-keeps-sessions": ("services/two_factor.py", '"$unset": {"totpPending": ""}, '
+                                  '**user_model.revoke_sessions()}', '"$unset": {"totpPending": ""}}',
+                                  # (not test_enable_and_disable_...: there the cleanup ends the sessions as well)
+                                  [ON_CLEANUP_FAILS]),
+    "2fa-disable-keeps-sessions": ("services/two_factor.py", '"$unset": user_model.TWO_FACTOR_STATE,\n'
+                                   "             **user_model.revoke_sessions()}",
+                                   '"$unset": user_model.TWO_FACTOR_STATE}',
+                                   [OFF_CLEANUP_FAILS]),
+    "2fa-admin-turns-on": ("models/schemas/users.py", '"twoFactorEnabled": {"const": False,',
+                           '"twoFactorEnabled": {"type": "boolean",',
+                           [TWO_FACTOR + "test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_on",
+                            TWO_FACTOR + "test_nobody_turns_it_on_through_the_user_update"]),
+    "2fa-admin-own-off": ("services/users.py",
+                          '(actor["role"] != "admin" or actor["_id"] == user["_id"])', '(actor["role"] != "admin")',
+                          [TWO_FACTOR + "test_an_admin_turns_off_their_own_only_with_a_code"]),
+    "2fa-admin-off-keeps-sessions": ("services/users.py", ' \\\n            or "twoFactorEnabled" in changes\n', "\n",
+                                     [TWO_FACTOR + "test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_"
+                                                   "turn_it_on", ON_CLEANUP_FAILS]),
+    "session-end-another-users": ("services/sessions.py",
+                                  'self.sessions.delete_one({"_id": session_id, "userId": user_id})',
+                                  'self.sessions.delete_one({"_id": session_id})',
+                                  [SESSION_LIST + "test_another_users_unknown_or_malformed_session_id_is_a_404_and_"
+                                                  "ends_nothing"]),
+    "session-list-another-users": ("services/sessions.py", 'query = {"userId": user["_id"], "expiresAt"',
+                                   'query = {"expiresAt"',
+                                   [SESSION_LIST + "test_the_list_shows_the_callers_live_sessions_newest_first"]),
+    "session-list-revoked": ("services/sessions.py", " if is_current(session, user)]", "]",
+                             [SESSION_LIST + "test_the_list_shows_the_callers_live_sessions_newest_first"]),
+    "rotate-skips-epoch": ("services/sessions.py",
+                           "if session is None or user is None or not is_current(session, user):",
+                           "if session is None or user is None:",
+                           [EPOCH + "test_the_epoch_alone_ends_every_session",
+                            ON_CLEANUP_FAILS,
+                            OFF_CLEANUP_FAILS]),
+    "authenticate-skips-epoch": ("services/sessions.py",
+                                 'if user is None or session["expiresAt"] <= now or not is_current(session, user):',
+                                 'if user is None or session["expiresAt"] <= now:',
+                                 [EPOCH + "test_the_epoch_alone_ends_every_session",
+                                  ON_CLEANUP_FAILS]),
+    "keep-revives-ended": ("services/sessions.py", '{"_id": session_id, "userId": user_id, "epoch": previous}',
+                           '{"_id": session_id, "userId": user_id}',
+                           [EPOCH + "test_a_change_raced_by_another_revocation_keeps_no_session"]),
+    "keep-older-pairs": ("services/sessions.py", '"keptJti": access_jti}, "$inc": {"gen": 1}}',
+                         '"keptJti": access_jti}}',
+                         [EPOCH + "test_a_self_update_with_a_password_keeps_only_the_callers_pair",
+                          TWO_FACTOR + "test_turning_it_on_keeps_only_the_callers_own_pair"]),
 }
 
 

@@ -1,4 +1,5 @@
 """The /auth endpoints."""
+
 from handlers.base import BaseHandler
 from models import sessions as session_model
 from models.schemas import auth as schemas
@@ -12,8 +13,13 @@ class RegisterHandler(BaseHandler):
         self.current_user = user  # so the access log names the new user
         self.set_session_cookie(pair.cookie)
         view = self.user_view(user)
-        self.send_success("Registration successful", status=201,
-                          data={"accessToken": pair["access"]["token"], "user": view}, user=view, tokens=pair)
+        self.send_success(
+            "Registration successful",
+            status=201,
+            data={"accessToken": pair["access"]["token"], "user": view},
+            user=view,
+            tokens=pair,
+        )
 
 
 class LoginHandler(BaseHandler):
@@ -21,14 +27,21 @@ class LoginHandler(BaseHandler):
 
     async def post(self) -> None:
         body = self.json_body(schemas.LOGIN)
-        user, pair = await self.services.auth.login(body["email"], body["password"], self.client_address(),
-                                                    user_agent=self.request.headers.get("User-Agent"),
-                                                    otp=body.get("otp"))
+        user, pair = await self.services.auth.login(
+            body["email"],
+            body["password"],
+            self.client_address(),
+            user_agent=self.request.headers.get("User-Agent"),
+            otp=body.get("otp"),
+        )
         self.current_user = user  # so the access log names who logged in
         self.set_session_cookie(pair.cookie)
-        self.send_success("Login successful",
-                          data={"accessToken": pair["access"]["token"], "user": self.user_view(user)},
-                          user=str(user["_id"]), tokens=pair)
+        self.send_success(
+            "Login successful",
+            data={"accessToken": pair["access"]["token"], "user": self.user_view(user)},
+            user=str(user["_id"]),
+            tokens=pair,
+        )
 
 
 class LogoutHandler(BaseHandler):
@@ -84,9 +97,15 @@ class ResetPasswordHandler(BaseHandler):
 class ChangePasswordHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body(schemas.CHANGE_PASSWORD)
-        await self.services.auth.change_password(self.current_user, self.session_id, body["email"],
-                                                 body["password"], body["newPassword"], self.client_address(),
-                                                 access_jti=self.current_jti)
+        await self.services.auth.change_password(
+            self.current_user,
+            self.session_id,
+            body["email"],
+            body["password"],
+            body["newPassword"],
+            self.client_address(),
+            access_jti=self.current_jti,
+        )
         self.no_content()
 
 
@@ -133,8 +152,9 @@ class TwoFactorSetupHandler(BaseHandler):
 
     async def post(self) -> None:
         body = self.json_body(schemas.TWO_FACTOR_SETUP)
-        self.send_json(await self.services.two_factor.setup(self.current_user, body["currentPassword"],
-                                                            self.client_address()))
+        self.send_json(
+            await self.services.two_factor.setup(self.current_user, body["currentPassword"], self.client_address())
+        )
 
 
 class TwoFactorEnableHandler(BaseHandler):
@@ -142,8 +162,13 @@ class TwoFactorEnableHandler(BaseHandler):
 
     async def post(self) -> None:
         body = self.json_body(schemas.TWO_FACTOR_ENABLE)
-        codes = await self.services.two_factor.enable(self.current_user, body["code"], self.client_address(),
-                                                      session_id=self.session_id, access_jti=self.current_jti)
+        codes = await self.services.two_factor.enable(
+            self.current_user,
+            body["code"],
+            self.client_address(),
+            session_id=self.session_id,
+            access_jti=self.current_jti,
+        )
         self.send_json({"recoveryCodes": codes})
 
 
@@ -152,7 +177,12 @@ class TwoFactorDisableHandler(BaseHandler):
 
     async def post(self) -> None:
         body = self.json_body(schemas.TWO_FACTOR_DISABLE)
-        await self.services.two_factor.disable(self.current_user, body["currentPassword"], body["code"],
-                                               self.client_address(), session_id=self.session_id,
-                                               access_jti=self.current_jti)
+        await self.services.two_factor.disable(
+            self.current_user,
+            body["currentPassword"],
+            body["code"],
+            self.client_address(),
+            session_id=self.session_id,
+            access_jti=self.current_jti,
+        )
         self.no_content()

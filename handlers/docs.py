@@ -1,4 +1,5 @@
 """The OpenAPI document and the interactive API page, served from installed files: no CDN, works offline."""
+
 import functools
 import html
 import importlib.util
@@ -17,9 +18,10 @@ DOCS_DIR = os.path.join(ROOT, "static", "docs")
 SWAGGER_ASSETS = os.path.join(importlib.util.find_spec("swagger_ui").submodule_search_locations[0], "static")
 
 # Scripts and styles from this origin only; Swagger UI sets inline styles, so those are allowed.
-DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               "connect-src 'self'; frame-ancestors 'none'")
-
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -45,8 +47,10 @@ class DocsPageHandler(BaseHandler):
     """The page, or its start-up script, read once at start-up."""
 
     public = True
-    FILES = {"index.html": ("text/html; charset=UTF-8", _read("index.html")),
-             "init.js": ("application/javascript; charset=UTF-8", _read("init.js"))}
+    FILES = {
+        "index.html": ("text/html; charset=UTF-8", _read("index.html")),
+        "init.js": ("application/javascript; charset=UTF-8", _read("init.js")),
+    }
 
     def initialize(self, name: str) -> None:
         super().initialize()

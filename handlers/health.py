@@ -1,4 +1,5 @@
 """Liveness and readiness probes."""
+
 from handlers.base import BaseHandler
 from services.errors import ApiError
 

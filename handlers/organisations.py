@@ -1,4 +1,5 @@
 """The /api endpoints of the organisation client: organisations, and the users their members may see."""
+
 from bson import ObjectId
 
 from handlers.base import BaseHandler
@@ -26,13 +27,15 @@ class ApiUserHandler(ApiHandler):
 class OrganisationsHandler(ApiHandler):
     async def get(self) -> None:
         orgs = await self.services.organisations.for_user(self.caller_id)
-        self.send_success("Organisations retrieved successfully",
-                          data={"organisations": [org_model.public_view(org) for org in orgs]})
+        self.send_success(
+            "Organisations retrieved successfully", data={"organisations": [org_model.public_view(org) for org in orgs]}
+        )
 
     async def post(self) -> None:
         body = self.json_body(schemas.CREATE)
-        org = await self.services.organisations.create_as_caller(body["name"], body.get("description") or "",
-                                                                 self.caller_id)
+        org = await self.services.organisations.create_as_caller(
+            body["name"], body.get("description") or "", self.caller_id
+        )
         self.send_success("Organisation created successfully", status=201, data=org_model.public_view(org))
 
 

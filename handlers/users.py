@@ -1,4 +1,5 @@
 """The /users endpoints of the task-board app."""
+
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
 from handlers.base import BaseHandler
@@ -84,18 +85,26 @@ class UserHandler(UsersBaseHandler):
     async def put(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
         fields, photo = self.update_body()
-        self.send_user(await self.services.users.update(user, fields, actor=self.current_user,
-                                                        session_id=self.session_id, access_jti=self.current_jti,
-                                                        photo=photo,
-                                                        address=self.client_address()))
+        self.send_user(
+            await self.services.users.update(
+                user,
+                fields,
+                actor=self.current_user,
+                session_id=self.session_id,
+                access_jti=self.current_jti,
+                photo=photo,
+                address=self.client_address(),
+            )
+        )
 
     patch = put
 
     async def post(self, raw_id: str) -> None:
         user = await self.services.users.deletion_target(self.current_user, self.path_id(raw_id, "User"))
         password = self.json_body(schemas.DELETE).get("password")
-        await self.services.users.delete(user, actor=self.current_user, password=password,
-                                         address=self.client_address())
+        await self.services.users.delete(
+            user, actor=self.current_user, password=password, address=self.client_address()
+        )
         self.no_content()
 
     delete = post
@@ -153,8 +162,9 @@ class SearchHandler(UsersBaseHandler):
 
     async def get(self) -> None:
         query = self.query(schemas.SEARCH_QUERY)
-        users = await self.services.users.search_by_email(query["email"], query.get("limit", 5),
-                                                          self.current_user["_id"])
+        users = await self.services.users.search_by_email(
+            query["email"], query.get("limit", 5), self.current_user["_id"]
+        )
         self.send_json(user_model.search_answer(users, self.config.app_url, self.web_app))
 
 

@@ -3,8 +3,9 @@
 A listing's query schema declares `sortBy`, `limit` and `page` (models/schemas/users.py); this
 module turns them into a MongoDB sort and one page of results.
 """
+
 import math
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from services.errors import field_error
 
@@ -31,7 +32,7 @@ def page_request(query: dict, sort_fields: Iterable[str], unique: Iterable[str] 
     return Page(query.get("page", 1), query.get("limit", default_limit), sort)
 
 
-def parse_sort(sort_by: Optional[str], fields: Iterable[str], unique: Iterable[str] = ()) -> list:
+def parse_sort(sort_by: str | None, fields: Iterable[str], unique: Iterable[str] = ()) -> list:
     """sortBy ("field:asc|desc", comma-joined) as a MongoDB sort ending in an _id tie-breaker; 422 if malformed."""
     fields = tuple(fields)
     keys = []
@@ -39,8 +40,10 @@ def parse_sort(sort_by: Optional[str], fields: Iterable[str], unique: Iterable[s
         field, _, direction = part.strip().partition(":")
         # Only listed fields: sorting on passwordHash would leak its order (CWE-200).
         if field not in fields or direction not in _DIRECTIONS or field in dict(keys):
-            raise field_error("sortBy", "must be field:asc or field:desc, comma-separated, each field once, "
-                                        "fields: " + ", ".join(fields))
+            raise field_error(
+                "sortBy",
+                "must be field:asc or field:desc, comma-separated, each field once, fields: " + ", ".join(fields),
+            )
         keys.append((field, _DIRECTIONS[direction]))
     if not any(field in unique for field, _ in keys):
         # Ties broken by id make the order stable; in the last key's direction so one index
@@ -62,5 +65,10 @@ async def fetch_page(collection, query: dict, page: Page) -> dict:
     if page.skip < total:
         cursor = collection.find(query).sort(page.sort).skip(page.skip).limit(page.limit)
         results = await cursor.to_list(page.limit)
-    return {"results": results, "page": page.number, "limit": page.limit,
-            "totalPages": total_pages(total, page.limit), "totalResults": total}
+    return {
+        "results": results,
+        "page": page.number,
+        "limit": page.limit,
+        "totalPages": total_pages(total, page.limit),
+        "totalResults": total,
+    }

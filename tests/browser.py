@@ -2,6 +2,7 @@
 
 selenium's webdriver is imported when a browser is started, not when the suite is collected: every pytest-xdist
 worker collects every module, and the fast suite starts no browser."""
+
 import os
 import re
 
@@ -10,9 +11,17 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # Headless, and nothing that calls out: the test machine only reaches the service (and package registries).
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +52,12 @@ def wait_until(driver, condition, timeout: float = 30, ignored_exceptions=None):
 
 
 # The WCAG 2.2 AA rules and best practices axe-core checks every page against.
-AXE_RUN = ("const done = arguments[arguments.length - 1];"
-           "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
-           " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
-           " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));")
+AXE_RUN = (
+    "const done = arguments[arguments.length - 1];"
+    "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
+    " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
+    " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));"
+)
 
 
 def check_page(driver, base_url: str, name: str, viewport: str, axe_source: str, shot_prefix: str = "") -> None:

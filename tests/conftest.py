@@ -3,6 +3,7 @@
 Without MONGODB_URI the store is the embedded stand-in; with it, each test uses a database of
 its own on that server, dropped afterwards, so the same suite runs against real MongoDB.
 """
+
 import asyncio
 import os
 import subprocess
@@ -162,5 +163,10 @@ def mailbox():
 @pytest.fixture
 def smtp_env(mailbox):
     """Settings that send email to the test SMTP server."""
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mailbox.port), "SMTP_STARTTLS": "false",
-            "EMAIL_FROM": "Accounts <accounts@example.com>", "APP_URL": "https://app.example.com"}
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailbox.port),
+        "SMTP_STARTTLS": "false",
+        "EMAIL_FROM": "Accounts <accounts@example.com>",
+        "APP_URL": "https://app.example.com",
+    }

@@ -10,11 +10,11 @@ index serves only queries whose filter has its partialFilterExpression's equalit
 A $regex is a range only when it is an anchored, case-sensitive prefix (`^` then literal text, no
 options), which MongoDB turns into index bounds; any other regex ("regex") reads every key.
 """
+
 import dataclasses
 import os
 import re
 import sys
-from typing import Optional
 
 from models.indexes import INDEXES, QUERY_EXCEPTIONS
 from services.database import Database
@@ -43,7 +43,7 @@ class Query:
 RECORDED: list = []  # the queries of the running test (tests/conftest.py empties it before each)
 
 
-def shape(filter_doc: Optional[dict]) -> dict:
+def shape(filter_doc: dict | None) -> dict:
     """field -> kind of condition, for a MongoDB filter document."""
     fields = {}
     for key, value in (filter_doc or {}).items():
@@ -66,14 +66,14 @@ def shape(filter_doc: Optional[dict]) -> dict:
 
 
 def regex_kind(condition: dict) -> str:
-    """"prefix" for an anchored case-sensitive literal prefix (index bounds), else "regex" (a full scan)."""
+    """ "prefix" for an anchored case-sensitive literal prefix (index bounds), else "regex" (a full scan)."""
     pattern, options = condition["$regex"], condition.get("$options", "")
     if isinstance(pattern, str) and not options and LITERAL_PREFIX.fullmatch(pattern):
         return "prefix"
     return "regex"
 
 
-def equalities(filter_doc: Optional[dict]) -> dict:
+def equalities(filter_doc: dict | None) -> dict:
     """field -> value of each plain equality in a filter (what a partial index's filter is matched against)."""
     found = {}
     for key, value in (filter_doc or {}).items():
@@ -126,7 +126,7 @@ def served(query: Query) -> bool:
         rest = keys[prefix:]
         if query.sort:
             wanted = query.sort
-            if len(rest) < len(wanted) or [k for k, _ in rest[:len(wanted)]] != [k for k, _ in wanted]:
+            if len(rest) < len(wanted) or [k for k, _ in rest[: len(wanted)]] != [k for k, _ in wanted]:
                 continue
             same = all(d == w for (_, d), (_, w) in zip(rest, wanted))
             reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted))
@@ -142,8 +142,11 @@ def excepted(query: Query) -> bool:
     for exception in QUERY_EXCEPTIONS:
         if "source" in exception and query.where.split(":")[0] != exception["source"]:
             continue  # an exception covers only the code it was written for
-        if exception["collection"] == query.collection and set(exception["fields"]) == set(query.fields) \
-                and all(query.fields[f] == kind for f, kind in exception["fields"].items()):
+        if (
+            exception["collection"] == query.collection
+            and set(exception["fields"]) == set(query.fields)
+            and all(query.fields[f] == kind for f, kind in exception["fields"].items())
+        ):
             return True
     return False
 
@@ -161,7 +164,7 @@ def unserved(queries) -> list:
     return problems
 
 
-def _caller() -> Optional[str]:
+def _caller() -> str | None:
     """file:line of the services/ or models/ code issuing the query; None when a test issues it."""
     frame = sys._getframe(2)
     while frame is not None:
@@ -170,12 +173,12 @@ def _caller() -> Optional[str]:
             frame = frame.f_back
             continue
         if filename.startswith(SERVICE_DIRS):
-            return f"{filename[len(ROOT) + 1:]}:{frame.f_lineno}"  # SERVICE_DIRS are under ROOT
+            return f"{filename[len(ROOT) + 1 :]}:{frame.f_lineno}"  # SERVICE_DIRS are under ROOT
         return None
     return None
 
 
-def _record(collection: str, filter_doc, sort=None) -> Optional[Query]:
+def _record(collection: str, filter_doc, sort=None) -> Query | None:
     where = _caller()
     if where is None:
         return None
@@ -195,7 +198,7 @@ def check_return_document(value) -> None:
 class RecordingCursor:
     """A cursor that adds a later .sort() to the recorded query."""
 
-    def __init__(self, cursor, query: Optional[Query]):
+    def __init__(self, cursor, query: Query | None):
         self._cursor = cursor
         self._query = query
 
@@ -203,8 +206,9 @@ class RecordingCursor:
         sort = [(key_or_list, direction)] if direction is not None else key_or_list
         if self._query is not None:
             self._query.sort = normalise_sort(sort)
-        self._cursor = self._cursor.sort(key_or_list, direction) if direction is not None \
-            else self._cursor.sort(key_or_list)
+        self._cursor = (
+            self._cursor.sort(key_or_list, direction) if direction is not None else self._cursor.sort(key_or_list)
+        )
         return self
 
     def __getattr__(self, name):
@@ -227,8 +231,18 @@ class RecordingCursor:
 class RecordingCollection:
     """A collection whose reads and writes record their filter and sort."""
 
-    FILTERED = ("find_one", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "update_one",
-                "update_many", "delete_one", "delete_many", "replace_one", "count_documents")
+    FILTERED = (
+        "find_one",
+        "find_one_and_update",
+        "find_one_and_delete",
+        "find_one_and_replace",
+        "update_one",
+        "update_many",
+        "delete_one",
+        "delete_many",
+        "replace_one",
+        "count_documents",
+    )
 
     def __init__(self, collection, name: str):
         self._collection = collection

@@ -1,6 +1,7 @@
 """What an attacker's pass of 2026-12-06 found in what landed that day (docs/attack-findings.md, 17 onwards).
 
 Each test replays the attack over HTTP and asserts the refusal and the stored state."""
+
 import time
 
 import pyotp
@@ -48,8 +49,11 @@ async def test_a_cookie_callers_change_ends_the_token_pairs_of_its_own_session(a
     assert rotated.code == 200
     browser = {"Cookie": f"session={cookie}", "Origin": APP}
     if change == "change-password":
-        response = await api.post("/auth/change-password", headers=browser, json={
-            "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+        response = await api.post(
+            "/auth/change-password",
+            headers=browser,
+            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        )
         assert response.code == 204, response
     else:
         body = {"password": NEW_PASSWORD} if change == "put-password" else {"email": "ada.new@example.com"}
@@ -93,8 +97,12 @@ async def owner_takes_it_back(api, mailbox, store, ada, token: str) -> None:
     assert_error(await api.get("/users/user", token=ada.token), 401)  # the thief's session
     reset = (await mail_to(mailbox, "ada@example.com", 3))[2]  # verification, notice, then the reset link
     assert reset["Subject"] == "[Accounts] Reset your password"
-    assert await store.tokens.count_documents(
-        {"userId": ObjectId(ada.id), "type": {"$in": [session_model.UNDO, session_model.RESET]}}) == 2
+    assert (
+        await store.tokens.count_documents(
+            {"userId": ObjectId(ada.id), "type": {"$in": [session_model.UNDO, session_model.RESET]}}
+        )
+        == 2
+    )
 
 
 async def test_a_second_email_change_does_not_void_the_owners_undo_link(api, mailbox, services, store):
@@ -103,8 +111,9 @@ async def test_a_second_email_change_does_not_void_the_owners_undo_link(api, mai
     voided the only way back the owner had. Her link takes the account back whatever happened after."""
     ada = await verified_account(api, mailbox)
     token = await taken_over(api, mailbox, ada)
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"email": "thief2@example.com", "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "thief2@example.com", "currentPassword": PASSWORD}
+    )
     assert response.code == 200, response
     await owner_takes_it_back(api, mailbox, store, ada, token)
     await mail_settled(services)
@@ -117,8 +126,9 @@ async def test_the_thiefs_own_undo_link_does_not_void_the_owners(api, mailbox, s
     ada = await verified_account(api, mailbox)
     token = await taken_over(api, mailbox, ada)
     await thief_verifies(api, mailbox, ada, "thief@example.com")
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"email": "thief2@example.com", "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "thief2@example.com", "currentPassword": PASSWORD}
+    )
     assert response.code == 200, response
     notice = (await mail_to(mailbox, "thief@example.com", 2))[1]
     thiefs = Browser(api)
@@ -139,13 +149,13 @@ async def test_a_second_factor_the_thief_turned_on_does_not_survive_the_undo(api
     token = await taken_over(api, mailbox, ada)
     setup = await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})
     assert setup.code == 200, setup
-    enabled = await api.post("/auth/2fa/enable", token=ada.token,
-                             json={"code": pyotp.TOTP(setup.json["secret"]).now()})
+    enabled = await api.post("/auth/2fa/enable", token=ada.token, json={"code": pyotp.TOTP(setup.json["secret"]).now()})
     assert enabled.code == 200, enabled
     await owner_takes_it_back(api, mailbox, store, ada, token)
     reset = (await mail_to(mailbox, "ada@example.com", 3))[2]
-    response = await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
-                              json={"password": NEW_PASSWORD})
+    response = await api.post(
+        f"/auth/reset-password?token={link_token(reset, 'reset-password')}", json={"password": NEW_PASSWORD}
+    )
     assert response.code == 204, response
     signed_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": NEW_PASSWORD})
     await mail_settled(services)
@@ -190,19 +200,26 @@ class TestAProxyHeaderThatIsNoAddress:
     def settings_env(self, smtp_env):
         return {**smtp_env, "TRUST_PROXY": "true", "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}
 
-    @pytest.mark.parametrize("headers, seen", [
-        ({"X-Real-IP": "203.0.113.7 userId=6b15f0ebbf10afce848b16d9 status=200"}, "127.0.0.1"),
-        ({"X-Real-IP": "x" * 5000}, "127.0.0.1"),
-        ({"X-Real-IP": "not-an-address", "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, "203.0.113.9"),
-        ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9,"}, "127.0.0.1"),
-        ({"X-Real-IP": "fe80::1%x status=200"}, "127.0.0.1"),
-        ({"X-Real-IP": "2001:DB8:0::1"}, "2001:db8::1"),
-        ({"X-Real-IP": "203.0.113.7"}, "203.0.113.7"),
-    ], ids=["forged-fields", "long", "falls-to-xff", "empty-last-hop", "ipv6-zone", "ipv6", "plain"])
+    @pytest.mark.parametrize(
+        "headers, seen",
+        [
+            ({"X-Real-IP": "203.0.113.7 userId=6b15f0ebbf10afce848b16d9 status=200"}, "127.0.0.1"),
+            ({"X-Real-IP": "x" * 5000}, "127.0.0.1"),
+            ({"X-Real-IP": "not-an-address", "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, "203.0.113.9"),
+            ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9,"}, "127.0.0.1"),
+            ({"X-Real-IP": "fe80::1%x status=200"}, "127.0.0.1"),
+            ({"X-Real-IP": "2001:DB8:0::1"}, "2001:db8::1"),
+            ({"X-Real-IP": "203.0.113.7"}, "203.0.113.7"),
+        ],
+        ids=["forged-fields", "long", "falls-to-xff", "empty-last-hop", "ipv6-zone", "ipv6", "plain"],
+    )
     async def test_only_an_ip_address_is_believed(self, api, services, store, caplog, headers, seen):
         with caplog.at_level("INFO", logger="accounts.access"):
-            response = await api.post("/auth/register", headers=headers, json={
-                "name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD})
+            response = await api.post(
+                "/auth/register",
+                headers=headers,
+                json={"name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD},
+            )
         assert response.code == 201, response
         (session,) = await store.sessions.find({}).to_list(None)
         assert session["ipAddress"] == seen
@@ -248,8 +265,12 @@ class TestCodeGuessesFromManyAddresses:
 
     @pytest.fixture
     def settings_env(self):
-        return {"APP_URL": APP, "LOGIN_ATTEMPTS_LIMIT": "2", "TRUST_PROXY": "true",
-                "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}
+        return {
+            "APP_URL": APP,
+            "LOGIN_ATTEMPTS_LIMIT": "2",
+            "TRUST_PROXY": "true",
+            "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0",
+        }
 
     async def test_an_accounts_codes_are_limited_across_addresses(self, api, store):
         ada = await sign_up(api)
@@ -261,8 +282,9 @@ class TestCodeGuessesFromManyAddresses:
         guesses = (f"{n:06d}" for n in range(1000) if f"{n:06d}" not in right)
         body = {"email": "ada@example.com", "password": PASSWORD}
         for n in range(6):  # one guess from each of six addresses: every address is far below its own limit
-            response = await api.post("/auth/login", json={**body, "otp": next(guesses)},
-                                      headers={"X-Real-IP": f"203.0.113.{n + 1}"})
+            response = await api.post(
+                "/auth/login", json={**body, "otp": next(guesses)}, headers={"X-Real-IP": f"203.0.113.{n + 1}"}
+            )
             assert_error(response, 401, "Authentication failed")
         sessions = await store.sessions.count_documents({"userId": ObjectId(ada.id)})
         # A seventh address, even with a right recovery code: refused, nothing used up, no session.
@@ -278,8 +300,12 @@ def browser_misses_then_continues(connection) -> list:
     """A browser's navigation to a missing page, then its next requests on the same connection."""
     page = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     seen = []
-    for method, path, headers in [("GET", "/no/such/page", page), ("GET", "/health", {}),
-                                  ("GET", "/another/missing/page", page), ("GET", "/health", {})]:
+    for method, path, headers in [
+        ("GET", "/no/such/page", page),
+        ("GET", "/health", {}),
+        ("GET", "/another/missing/page", page),
+        ("GET", "/health", {}),
+    ]:
         status, response_headers, body, port = exchange(connection, method, path, headers=headers)
         seen.append((status, response_headers.get("Connection"), response_headers["Content-Type"], port))
     return seen
@@ -295,7 +321,9 @@ async def test_the_html_404_keeps_the_connection_alive(http_server, base_url):
     finally:
         connection.close()
     assert [(status, header, kind.split(";")[0]) for status, header, kind, _ in seen] == [
-        (404, None, "text/html"), (200, None, "application/json")] * 2
+        (404, None, "text/html"),
+        (200, None, "application/json"),
+    ] * 2
     assert len({port for *_, port in seen}) == 1, seen  # one connection throughout
 
 
@@ -307,13 +335,13 @@ async def test_a_squatter_account_on_the_old_address_does_not_block_the_undo(api
     ordinary "already taken"."""
     ada = await verified_account(api, mailbox)
     token = await taken_over(api, mailbox, ada)
-    squat = await api.post("/auth/register", json={"name": "Not Ada", "email": "ada@example.com",
-                                                   "password": PASSWORD})
+    squat = await api.post("/auth/register", json={"name": "Not Ada", "email": "ada@example.com", "password": PASSWORD})
     assert_error(squat, 422)
     assert squat.json["errors"] == [{"field": "email", "message": "is already taken"}]
     other = await sign_up(api, email="other@example.com", name="Other Person")
-    moved = await api.patch(f"/users/{other.id}", token=other.token,
-                            json={"email": "ada@example.com", "currentPassword": PASSWORD})
+    moved = await api.patch(
+        f"/users/{other.id}", token=other.token, json={"email": "ada@example.com", "currentPassword": PASSWORD}
+    )
     assert_error(moved, 422)
     assert await store.users.count_documents({"email": "ada@example.com"}) == 0
     assert (await store.users.find_one({"_id": ObjectId(other.id)}))["email"] == "other@example.com"

@@ -1,5 +1,6 @@
 """Your devices (issue 22, API.md "Your devices"): GET /auth/sessions, DELETE /auth/sessions/:id and
 DELETE /auth/sessions, for bearer and cookie clients alike."""
+
 import asyncio
 import datetime as dt
 
@@ -27,12 +28,17 @@ def cookie_of(response) -> str:
 
 
 async def login(api, user_agent, email="ada@example.com", **headers):
-    response = await api.post("/auth/login", json={"email": email, "password": PASSWORD},
-                              headers={"User-Agent": user_agent, **headers})
+    response = await api.post(
+        "/auth/login", json={"email": email, "password": PASSWORD}, headers={"User-Agent": user_agent, **headers}
+    )
     assert response.code == 200, response
     tokens = response.json["tokens"]
-    return {"access": tokens["access"]["token"], "refresh": tokens["refresh"]["token"], "cookie": cookie_of(response),
-            "sid": claims(tokens["access"]["token"])["sid"]}
+    return {
+        "access": tokens["access"]["token"],
+        "refresh": tokens["refresh"]["token"],
+        "cookie": cookie_of(response),
+        "sid": claims(tokens["access"]["token"])["sid"],
+    }
 
 
 async def works(api, device) -> dict:
@@ -52,8 +58,10 @@ async def test_the_list_shows_the_callers_live_sessions_newest_first(api, store)
     # A session ended by an epoch that moved on (as a revoking change leaves it when its cleanup failed).
     await store.sessions.update_one({"_id": ObjectId(revoked["sid"])}, {"$set": {"epoch": -1}})
     expired = await login(api, LAPTOP)
-    await store.sessions.update_one({"_id": ObjectId(expired["sid"])},
-                                    {"$set": {"expiresAt": dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)}})
+    await store.sessions.update_one(
+        {"_id": ObjectId(expired["sid"])},
+        {"$set": {"expiresAt": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}},
+    )
 
     response = await api.get("/auth/sessions", token=phone["access"])
     assert response.code == 200, response
@@ -71,7 +79,12 @@ async def test_the_list_shows_the_callers_live_sessions_newest_first(api, store)
     # An id is no credential, and nothing in the list is one.
     body = response.body.decode()
     for device in (phone, laptop):
-        for secret in (device["refresh"], hash_token(device["refresh"]), device["cookie"], hash_token(device["cookie"])):
+        for secret in (
+            device["refresh"],
+            hash_token(device["refresh"]),
+            device["cookie"],
+            hash_token(device["cookie"]),
+        ):
             assert secret not in body
     assert_error(await api.get("/users/user", token=phone["sid"]), 401)
     assert_error(await api.get("/users/getFav", headers={"Cookie": f"session={phone['sid']}"}), 401)
@@ -162,7 +175,7 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
     await sign_up(api)
     device = await login(api, PHONE)
     session_id = ObjectId(device["sid"])
-    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).replace(microsecond=0)
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
     await store.sessions.update_one({"_id": session_id}, {"$set": {"lastUsedAt": long_ago}})
     writes = []
     update_one = services.sessions.sessions.update_one
@@ -173,13 +186,13 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
 
     monkeypatch.setattr(services.sessions.sessions, "update_one", counted)
     assert (await api.get("/users/user", token=device["access"])).code == 200
-    moved = (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc)
-    assert abs((moved - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 30 and len(writes) == 1
+    moved = (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.UTC)
+    assert abs((moved - dt.datetime.now(dt.UTC)).total_seconds()) < 30 and len(writes) == 1
     for _ in range(3):
         assert (await api.get("/users/getFav", headers={"Cookie": f"session={device['cookie']}"})).code == 200
         assert (await api.get("/users/user", token=device["access"])).code == 200
     assert len(writes) == 1  # no write per request
-    assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc) == moved
+    assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.UTC) == moved
     listed = (await api.get("/auth/sessions", token=device["access"])).json["sessions"]
     assert listed[0]["lastUsedAt"] == moved.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moved.microsecond // 1000:03d}Z"
 
@@ -191,17 +204,26 @@ async def test_the_list_is_the_newest_max_listed_sessions(api, store):
 
     ada = await sign_up(api)
     user = await store.users.find_one({"_id": ObjectId(ada.id)})
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    piled = [{"_id": ObjectId(), "userId": user["_id"], "createdAt": now - dt.timedelta(minutes=n + 1),
-              "expiresAt": now + dt.timedelta(days=1), "lastUsedAt": now - dt.timedelta(minutes=n + 1),
-              "epoch": user.get("sessionEpoch", 0), "userAgent": LAPTOP, "ipAddress": "127.0.0.1"}
-             for n in range(MAX_LISTED)]
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    piled = [
+        {
+            "_id": ObjectId(),
+            "userId": user["_id"],
+            "createdAt": now - dt.timedelta(minutes=n + 1),
+            "expiresAt": now + dt.timedelta(days=1),
+            "lastUsedAt": now - dt.timedelta(minutes=n + 1),
+            "epoch": user.get("sessionEpoch", 0),
+            "userAgent": LAPTOP,
+            "ipAddress": "127.0.0.1",
+        }
+        for n in range(MAX_LISTED)
+    ]
     await store.sessions.insert_many(piled)
     response = await api.get("/auth/sessions", token=ada.token)
     assert response.code == 200, response
     listed = [s["id"] for s in response.json["sessions"]]
     # The caller's own (newest) and the MAX_LISTED - 1 newest piled up; the oldest is left out.
-    assert listed == [claims(ada.token)["sid"]] + [str(s["_id"]) for s in piled[:MAX_LISTED - 1]]
+    assert listed == [claims(ada.token)["sid"]] + [str(s["_id"]) for s in piled[: MAX_LISTED - 1]]
     assert await store.sessions.count_documents({"userId": user["_id"]}) == MAX_LISTED + 1  # listing ends nothing
 
 
@@ -211,7 +233,7 @@ async def test_of_two_requests_reading_a_stale_last_used_only_one_writes(api, se
     await sign_up(api)
     device = await login(api, PHONE)
     session_id = ObjectId(device["sid"])
-    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).replace(microsecond=0)
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
     await store.sessions.update_one({"_id": session_id}, {"$set": {"lastUsedAt": long_ago}})
     update_one = services.sessions.sessions.update_one
     reached, released, writes = asyncio.Event(), asyncio.Event(), []

@@ -2,6 +2,7 @@
 
 Reads every module's imports with ast (no import side effects), including imports inside functions.
 """
+
 import ast
 import pathlib
 import re
@@ -57,10 +58,12 @@ def test_no_test_module_imports_another():
     # Shared helpers live in helper modules (tests/helpers.py, tests/wire.py, ...): importing a test module
     # from another would run its module-level setup and collect its tests' names twice over. A line search,
     # not ast: the suite's own files, each read once.
-    problems = [f"{path.relative_to(ROOT)}:{number} {line.strip()}"
-                for path in sorted((ROOT / "tests").glob("*.py"))
-                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                if TEST_MODULE_IMPORT.match(line)]
+    problems = [
+        f"{path.relative_to(ROOT)}:{number} {line.strip()}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if TEST_MODULE_IMPORT.match(line)
+    ]
     assert problems == []
     assert TEST_MODULE_IMPORT.match("    from tests.test_keepalive import exchange")  # the search can find one
     assert TEST_MODULE_IMPORT.match("import tests.test_metrics as metrics")

@@ -1,4 +1,5 @@
 """The README stays true: its settings table is the one settings.py declares, and its links resolve."""
+
 import os
 import re
 

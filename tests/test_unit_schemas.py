@@ -1,5 +1,6 @@
 """Every JSON Schema in models/schemas/ compiles: handlers compile theirs on first use (services.validation.
 validator_for), so a broken schema is caught here rather than by the first request that needs it."""
+
 import importlib
 import pkgutil
 
@@ -35,6 +36,7 @@ def test_every_schema_compiles(name):
 
 def test_a_schema_is_compiled_once():
     from models.schemas import auth
+
     assert validator_for(auth.LOGIN) is validator_for(auth.LOGIN)
     assert validator_for(auth.LOGIN) is not validator_for(auth.REFRESH)
 

@@ -1,4 +1,5 @@
 """Favourite boards: addToFav, removeFromFav, getFav; atomic, no duplicates, oldest first, at most 500."""
+
 import asyncio
 
 import pytest
@@ -73,9 +74,15 @@ async def test_at_most_500(api, store):
 
 async def test_board_id_is_validated_and_a_token_required(api):
     ada = await sign_up(api)
-    cases = [({}, {"boardId": "is required"}), ({"boardId": ""}, None), ({"boardId": "x" * 65}, None),
-             ({"boardId": 5}, {"boardId": "must be a string"}), ({"boardId": {"$ne": None}}, None),
-             ({"boardId": "a\nb"}, None), ({"boardId": "b", "extra": 1}, {"extra": "is not allowed"})]
+    cases = [
+        ({}, {"boardId": "is required"}),
+        ({"boardId": ""}, None),
+        ({"boardId": "x" * 65}, None),
+        ({"boardId": 5}, {"boardId": "must be a string"}),
+        ({"boardId": {"$ne": None}}, None),
+        ({"boardId": "a\nb"}, None),
+        ({"boardId": "b", "extra": 1}, {"extra": "is not allowed"}),
+    ]
     for body, expected in cases:
         for path in ("/users/addToFav", "/users/removeFromFav"):
             fields = error_fields(await api.put(path, token=ada.token, json=body))

@@ -12,6 +12,7 @@ changed since the run (`git diff --name-only <run's commit> -- tests/`) and the 
 Valid only while the mutated functions are unchanged since the run: `tools/mutation.sh` re-tests a
 function whose source changed (mutmut compares function hashes), so run it first after code changes.
 """
+
 import argparse
 import fnmatch
 import glob

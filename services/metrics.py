@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
-from models import outbox
+from models import outbox as outbox_model
 from version import __version__
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -96,14 +96,14 @@ def record_mongodb_error(error: BaseException) -> None:
         _MONGODB_ERROR_KINDS[kind].inc()
 
 
-async def email_queue_depth(outbox_collection) -> Optional[int]:
+async def email_queue_depth(outbox) -> Optional[int]:  # services.email.Outbox
     """Pending messages in the outbox, counted now (the `due` index's leading key); None when MongoDB fails.
 
     Counted at scrape time: the queue lives in MongoDB and any process may drain it, so no process's
     own gauge could be right.
     """
     try:
-        return await outbox_collection.count_documents({"status": outbox.PENDING})
+        return await outbox.collection.count_documents({"status": outbox_model.PENDING})
     except PyMongoError as error:
         record_mongodb_error(error)
         return None

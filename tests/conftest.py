@@ -96,7 +96,7 @@ def queries_use_declared_indexes():
     yield
     problems = unserved(RECORDED)
     RECORDED.clear()
-    assert not problems, "no index declared in models/indexes.py serves:\n" + "\n".join(problems)
+    assert not problems, "queries no declared index serves (or that a handler sent):\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@
 tests/conftest.py's autouse fixture `queries_use_declared_indexes` checks each test's queries as it ends
 (tests/index_coverage.py records them); these tests check the checker.
 """
+import os
+
 import pytest
 from pymongo import IndexModel, MongoClient, ReturnDocument
 
 from models import users
 from models.indexes import INDEXES
+from tests import index_coverage
 from tests.helpers import sign_up
 from tests.index_coverage import RECORDED, Query, check_return_document, equalities, served, shape, unserved
 
@@ -19,7 +22,35 @@ async def test_a_query_no_declared_index_serves_is_reported_with_the_line_that_s
     monkeypatch.setitem(INDEXES, users.COLLECTION, [])  # as if models/users.py declared none
     problems = unserved(RECORDED)
     RECORDED.clear()  # the test's own verdict, not the fixture's
-    assert any(p.startswith("users filter={'email': 'eq'} sort=[] at services/users.py:") for p in problems), problems
+    assert any(p.startswith("users filter={'email': 'eq'} sort=[] sent by services/users.py:")
+               and p.endswith("; declare its index in models/users.py") for p in problems), problems
+
+
+@pytest.mark.gen_test
+async def test_a_paged_listing_is_named_by_its_service_function_not_the_shared_pagination(services, monkeypatch):
+    # The filter and sort were written in Users.list_page; services/pagination.py only sent them.
+    monkeypatch.setitem(INDEXES, users.COLLECTION, [])
+    monkeypatch.setattr(index_coverage, "QUERY_EXCEPTIONS", [])
+    await services.users.list_page({"role": "user"})
+    problems = [p for p in unserved(RECORDED) if p.startswith("users ")]
+    RECORDED.clear()
+    assert problems and all(" Users.list_page (through services/pagination.py:" in p for p in problems), problems
+    assert all(p.startswith("users filter={'role': 'eq'} sort=[] sent by services/users.py:")  # the count
+               and p.endswith("declare its index in models/users.py") for p in problems), problems
+
+
+@pytest.mark.gen_test
+async def test_a_query_a_handler_sends_is_reported_even_when_an_index_serves_it(services):
+    # Handlers call one service method; a handler that reached a collection is caught at run time too (the
+    # static check is tests/test_layering.py). The code is compiled as if it were a module in handlers/.
+    source = "async def get(collection):\n    return await collection.find_one({'email': 'ada@example.com'})\n"
+    namespace = {}
+    exec(compile(source, os.path.join(index_coverage.ROOT, "handlers", "reached_in.py"), "exec"), namespace)
+    await namespace["get"](services.database[users.COLLECTION])
+    problems = unserved(RECORDED)
+    RECORDED.clear()
+    assert problems == ["users filter={'email': 'eq'} sort=[] sent by a handler, handlers/reached_in.py:2 get: "
+                        "handlers call one service method, the service sends the query"]
 
 
 @pytest.mark.parametrize("fields, sort, expected", [

@@ -18,6 +18,44 @@ FORBIDDEN = {
 }
 
 
+# A handler reaches MongoDB only through a service method: no driver import, no collection, database or client
+# object (attributes by these names), no `database[...]`. pymongo.errors is the driver's exception classes only.
+DRIVER_MODULES = ("motor", "pymongo")
+ALLOWED_DRIVER_MODULES = ("pymongo.errors",)
+STORE_ATTRIBUTES = {"collection", "db", "client", "get_collection", "get_database", "delegate"}
+
+
+def store_access(path: pathlib.Path) -> list:
+    """line: what, for every place a module reaches the MongoDB driver, a collection or a database."""
+    found = [(line, f"imports {module}") for line, module in imported_modules(path)
+             if module.split(".")[0] in DRIVER_MODULES and module not in ALLOWED_DRIVER_MODULES]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Attribute) and node.attr in STORE_ATTRIBUTES:
+            found.append((node.lineno, f"uses .{node.attr}"))
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, (ast.Attribute, ast.Name)) \
+                and getattr(node.value, "attr", getattr(node.value, "id", "")) in ("database", "db"):
+            found.append((node.lineno, "indexes a database"))
+    return sorted(found)
+
+
+def test_no_handler_reaches_a_collection_or_database():
+    problems = [f"{path.relative_to(ROOT)}:{line} {what}" for path in sorted((ROOT / "handlers").rglob("*.py"))
+                for line, what in store_access(path)]
+    assert problems == [], "handlers call one service method; the service sends the query"
+
+
+def test_the_handler_check_finds_each_way_to_a_collection(tmp_path):
+    module = tmp_path / "handler.py"
+    module.write_text("from motor.motor_asyncio import AsyncIOMotorClient\n"
+                      "from pymongo.errors import PyMongoError\n"
+                      "async def get(self):\n"
+                      "    await self.services.outbox.collection.count_documents({})\n"
+                      "    await self.services.database['users'].find_one({})\n"
+                      "    await self.services.database.db.users.find_one({})\n", encoding="utf-8")
+    assert store_access(module) == [(1, "imports motor.motor_asyncio"), (4, "uses .collection"),
+                                    (5, "indexes a database"), (6, "uses .db")]
+
+
 TEST_MODULE_IMPORT = re.compile(r"\s*(from|import)\s+tests\.test_")
 
 

@@ -1,10 +1,17 @@
 """Liveness and readiness probes."""
 from handlers.base import BaseHandler
+from handlers.documented import operation
+from models.schemas import responses
 from services.errors import ApiError
 
 
 class HealthHandler(BaseHandler):
     """200 while the process runs, whatever the database does."""
+
+    openapi = {
+        "get": operation("Liveness: 200 while the process runs", "operations", 200, responses.HEALTH,
+                                     auth_needed=False, examples={"response": {"status": "ok"}}),
+    }
 
     public = True
 
@@ -14,6 +21,11 @@ class HealthHandler(BaseHandler):
 
 class ReadyHandler(BaseHandler):
     """200 when MongoDB answers a ping and the indexes are in place, else 503 (with why start-up stopped, if it did)."""
+
+    openapi = {
+        "get": operation("Readiness: MongoDB answers and indexes exist", "operations", 200, responses.READY,
+                                    auth_needed=False, examples={"response": {"status": "ready"}}),
+    }
 
     public = True
 

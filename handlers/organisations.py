@@ -2,6 +2,9 @@
 from bson import ObjectId
 
 from handlers.base import BaseHandler
+from handlers import openapi_examples as ex
+from handlers.documented import operation
+from models.schemas import responses
 from models import organisations as org_model
 from models.schemas import organisations as schemas
 from services.errors import forbidden
@@ -16,6 +19,11 @@ class ApiHandler(BaseHandler):
 
 
 class ApiUserHandler(ApiHandler):
+    openapi = {
+        "get": operation("A user: the caller or someone sharing an organisation", "api", 200,
+                                             responses.API_USER, path=("id",), errors=(403,), examples={"response": ex.success("User retrieved successfully", data=ex.USER, user=ex.USER)}),
+    }
+
     async def get(self, user_id: str) -> None:
         user = await self.services.users.require(self.path_id(user_id, "User"))
         await self.services.organisations.require_visible(self.caller_id, user["_id"])
@@ -24,6 +32,17 @@ class ApiUserHandler(ApiHandler):
 
 
 class OrganisationsHandler(ApiHandler):
+    openapi = {
+        "get": operation("The caller's organisations", "api", 200, responses.ORGANISATIONS, examples={"response": ex.success("Organisations retrieved successfully",
+                                                        data={"organisations": [ex.ORGANISATION]})}),
+        "post": operation("Create an organisation; the caller becomes a member (a 422 past "
+                              "MAX_ORGANISATIONS_PER_USER)", "api", 201,
+                              responses.ORGANISATION_CREATED, body=schemas.CREATE, examples={
+        "request": {"name": "Design team", "description": "Everyone working on the new boards"},
+        "response": ex.success("Organisation created successfully", data={
+            "orgId": ex.ORG_ID, "name": "Design team", "description": "Everyone working on the new boards"})}),
+    }
+
     async def get(self) -> None:
         orgs = await self.services.organisations.for_user(self.caller_id)
         self.send_success("Organisations retrieved successfully",
@@ -37,6 +56,12 @@ class OrganisationsHandler(ApiHandler):
 
 
 class OrganisationHandler(ApiHandler):
+    openapi = {
+        "get": operation("An organisation (members only)", "api", 200,
+                                                        responses.ORGANISATION_FOUND, path=("orgId",), errors=(403,), examples={"response": ex.success("Organisation retrieved successfully",
+                                                                data=ex.ORGANISATION)}),
+    }
+
     async def get(self, org_id: str) -> None:
         org = await self.services.organisations.require_member(self.path_id(org_id, "Organisation"), self.caller_id)
         self.send_success("Organisation retrieved successfully", data=org_model.public_view(org))
@@ -46,6 +71,13 @@ class OrganisationUsersHandler(ApiHandler):
     """Only a member may invite: left open, anyone could join anyone to any organisation and then read its
     members' records (CWE-862). And it only invites: a membership nobody accepted would hand a stranger the
     invited user's record through GET /api/users/:id, and let anyone flood their organisation list (CWE-639)."""
+
+    openapi = {
+        "post": operation(
+            "Add a user to an organisation (members only)", "api", 200, responses.MEMBER_ADDED, path=("orgId",),
+            body=schemas.ADD_MEMBER, errors=(403, 429), examples={"request": {"userId": ex.MARK_ID},
+                                                   "response": ex.success("User added to organisation successfully")}),
+    }
 
     async def post(self, org_id: str) -> None:
         org_id = self.path_id(org_id, "Organisation")
@@ -59,6 +91,12 @@ class OrganisationUsersHandler(ApiHandler):
 class MembershipHandler(ApiHandler):
     """DELETE: the caller leaves an organisation. Nobody removes anyone else (CWE-639)."""
 
+    openapi = {
+        "delete": operation(
+            "Leave an organisation (userId must be the caller's own id)", "api", 204, path=("orgId", "userId"),
+            errors=(403,)),
+    }
+
     async def delete(self, org_id: str, user_id: str) -> None:
         org_id = self.path_id(org_id, "Organisation")
         if self.path_id(user_id, "User") != self.caller_id:
@@ -68,6 +106,13 @@ class MembershipHandler(ApiHandler):
 
 
 class InvitationsHandler(ApiHandler):
+    openapi = {
+        "get": operation("The caller's pending invitations, newest first (at most 100)", "api",
+                                              200, responses.INVITATIONS, examples={"response": ex.success("Invitations retrieved successfully", data={"invitations": [{
+        **ex.ORGANISATION, "invitedBy": {"userId": "665f1c2ab3e4d5f6a7b8c9d7", "firstName": "Ada", "lastName": "Obi"},
+        "invitedAt": "2026-11-30T09:15:00.000Z"}]})}),
+    }
+
     async def get(self) -> None:
         invitations = await self.services.organisations.invitations_for(self.caller_id)
         self.send_success("Invitations retrieved successfully", data={"invitations": invitations})
@@ -76,12 +121,22 @@ class InvitationsHandler(ApiHandler):
 class InvitationHandler(ApiHandler):
     """DELETE: the caller declines an invitation. Only the invited user's own invitations are reachable."""
 
+    openapi = {
+        "delete": operation("Decline an invitation", "api", 204, path=("orgId",)),
+    }
+
     async def delete(self, org_id: str) -> None:
         await self.services.organisations.decline(self.path_id(org_id, "Invitation"), self.caller_id)
         self.no_content()
 
 
 class AcceptInvitationHandler(ApiHandler):
+    openapi = {
+        "post": operation(
+            "Accept an invitation: the caller becomes a member (a 422 past MAX_ORGANISATIONS_PER_USER, the "
+            "invitation kept)", "api", 200, responses.INVITATION_ACCEPTED, path=("orgId",), errors=(422,), examples={"response": ex.success("Invitation accepted", data=ex.ORGANISATION)}),
+    }
+
     async def post(self, org_id: str) -> None:
         org = await self.services.organisations.accept(self.path_id(org_id, "Invitation"), self.caller_id)
         self.send_success("Invitation accepted", data=org_model.public_view(org))

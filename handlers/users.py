@@ -2,6 +2,9 @@
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
 from handlers.base import BaseHandler
+from handlers import openapi_examples as ex
+from handlers.documented import current_user_operation, either, operation, photo_operation
+from models.schemas import responses
 from models import photos as photo_model
 from models import users as user_model
 from models.common import parse_object_id
@@ -14,6 +17,9 @@ MULTIPART = "multipart/form-data"
 FORM_OVERHEAD = 64 * 1024
 # A form cannot send null: an empty text part for these means "remove it", as null does in JSON.
 NULLABLE_FORM_FIELDS = ("username", "phone")
+
+USER_ID = ("userId",)  # the path parameter of /users/{userId}/...
+FAVOURITES_ANSWER = either(responses.FAVORITES, responses.WEB_FAVOURITES)
 
 
 class UsersBaseHandler(BaseHandler):
@@ -40,6 +46,16 @@ class UsersBaseHandler(BaseHandler):
 class UsersHandler(UsersBaseHandler):
     """GET /users (list) and POST /users (create), admins only."""
 
+    openapi = {
+        "post": operation("Create a user (admin)", "users", 201, responses.USER, body=schemas.CREATE, errors=(403,), examples={
+        "request": {"name": "Ada Obi", "email": "ada@example.com", "password": ex.PASSWORD, "role": "admin",
+                    "username": "ada.obi"},
+        "response": {**ex.USER, "name": "Ada Obi", "firstName": "Ada", "lastName": "Obi", "email": "ada@example.com",
+                     "phone": None, "username": "ada.obi", "role": "admin"}}),
+        "get": operation("List users (admin)", "users", 200, responses.USER_PAGE, query=schemas.LIST_QUERY, errors=(403,), examples={"response": {"results": [ex.VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1,
+                                     "totalResults": 1}}),
+    }
+
     async def get(self) -> None:
         self.require_admin()
         page = await self.services.users.list_page(self.query(schemas.LIST_QUERY))
@@ -53,6 +69,12 @@ class UsersHandler(UsersBaseHandler):
 class CurrentUserHandler(UsersBaseHandler):
     """GET /users/user: the caller. Signed out (no Authorization header, no live session cookie) it is 200 with
     the body null; with TOTASK_WEB_COMPAT, 200 with an empty body, as the web app's own server answered."""
+
+    openapi = {
+        "get": current_user_operation(examples={"response": {"signedIn": ("Signed in", ex.VERIFIED_USER),
+                                          "signedOut": ("Signed out: no Authorization header and no live session "
+                                                        "cookie (TOTASK_WEB_COMPAT=true: an empty body)", None)}}),
+    }
 
     # get() authenticates: an Authorization header that fails is still a 401 (token clients refresh on it).
     public = True
@@ -72,6 +94,21 @@ class CurrentUserHandler(UsersBaseHandler):
 
 class UserHandler(UsersBaseHandler):
     """GET, PUT / PATCH (JSON or multipart with a photo), POST / DELETE (delete) /users/:userId."""
+
+    openapi = {
+        "get": operation("A user (self or admin)", "users", 200, responses.USER, path=USER_ID, errors=(403,), examples={"response": ex.VERIFIED_USER}),
+        "put": operation("Update a user (self or admin); JSON or multipart with a photo `file`", "users", 200,
+                             responses.USER, path=USER_ID, body=schemas.UPDATE, form=schemas.UPDATE_FORM, errors=(403, 429), examples={"request": {"name": "Mark E. Essien", "username": "mark.essien"},
+                                 "response": {**ex.VERIFIED_USER, "name": "Mark E. Essien", "lastName": "E. Essien"}}),
+        "patch": operation("Update a user (same as PUT)", "users", 200, responses.USER, path=USER_ID, body=schemas.UPDATE,
+                               form=schemas.UPDATE_FORM, errors=(403, 429), examples={"request": {"email": "mark@example.com", "currentPassword": ex.PASSWORD},
+                                   "response": {**ex.VERIFIED_USER, "email": "mark@example.com",
+                                                "isEmailVerified": False}}),
+        "post": operation("Delete a user (self with password, or admin)", "users", 204, path=USER_ID,
+                              body=schemas.DELETE, body_required=False, errors=(403, 429), examples={"request": {"password": ex.PASSWORD}}),
+        "delete": operation("Delete a user (same as POST)", "users", 204, path=USER_ID, body=schemas.DELETE,
+                                body_required=False, errors=(403, 429), examples={"request": {"password": ex.PASSWORD}}),
+    }
 
     def body_limit(self) -> int:
         if self.request.method in ("PUT", "PATCH") and self.media_type() == MULTIPART:
@@ -127,12 +164,24 @@ class FavouritesBaseHandler(UsersBaseHandler):
 class FavouritesHandler(FavouritesBaseHandler):
     """GET /users/getFav: the caller's favourite boards."""
 
+    openapi = {
+        "get": operation("The caller's favourite boards (shape: TOTASK_WEB_COMPAT)", "users", 200,
+                                           FAVOURITES_ANSWER, examples={"response": ex.shapes(ex.FAVOURITES, ex.web_favourites(ex.FAVOURITES))}),
+    }
+
     async def get(self) -> None:
         self.send_favourites(self.current_user)
 
 
 class AddFavouriteHandler(FavouritesBaseHandler):
     """PUT /users/addToFav: add a board to the caller's favourites."""
+
+    openapi = {
+        "put": operation(
+            "Add a favourite board (shape: TOTASK_WEB_COMPAT; the web app's is the board added)", "users", 200,
+            either(responses.FAVORITES, responses.WEB_FAVOURITE), body=schemas.BOARD, examples={"request": {"boardId": "roadmap-2026"},
+                                 "response": ex.shapes(ex.FAVOURITES, {"id": "roadmap-2026"})}),
+    }
 
     async def put(self) -> None:
         board_id = self.board_id()
@@ -143,6 +192,12 @@ class AddFavouriteHandler(FavouritesBaseHandler):
 class RemoveFavouriteHandler(FavouritesBaseHandler):
     """PUT /users/removeFromFav: remove a board from the caller's favourites."""
 
+    openapi = {
+        "put": operation("Remove a favourite board (shape: TOTASK_WEB_COMPAT)", "users", 200,
+                                                  FAVOURITES_ANSWER, body=schemas.BOARD, examples={"request": {"boardId": "roadmap-2026"},
+                                      "response": ex.shapes({"favoriteBoards": ["board-42"]}, [{"id": "board-42"}])}),
+    }
+
     async def put(self) -> None:
         board_id = self.board_id()
         self.send_favourites(await self.services.favourites.remove(self.current_user["_id"], board_id))
@@ -150,6 +205,12 @@ class RemoveFavouriteHandler(FavouritesBaseHandler):
 
 class SearchHandler(UsersBaseHandler):
     """GET /users/getUsers: find people by part of their email."""
+
+    openapi = {
+        "get": operation("Search verified users by email prefix (shape: TOTASK_WEB_COMPAT)",
+                                             "users", 200, either(responses.BRIEF_USERS, responses.WEB_BRIEF_USERS),
+                                             query=schemas.SEARCH_QUERY, errors=(429,), examples={"response": ex.shapes({"results": [ex.SEARCH_RESULT]}, [ex.SEARCH_RESULT])}),
+    }
 
     async def get(self) -> None:
         query = self.query(schemas.SEARCH_QUERY)
@@ -159,6 +220,14 @@ class SearchHandler(UsersBaseHandler):
 
 
 class SignupsByMonthHandler(UsersBaseHandler):
+    openapi = {
+        "get": operation("Sign-ups per month, admin (shape: TOTASK_WEB_COMPAT)", "users", 200,
+                                                 either(responses.MONTHLY_SIGNUPS, responses.WEB_MONTHLY_SIGNUPS),
+                                                 query=schemas.BY_MONTH_QUERY, errors=(403,), examples={"response": ex.shapes(
+        {"results": ex.SIGNUPS}, [{"month": row["monthName"], "year": row["year"], "count": row["count"]}
+                               for row in ex.SIGNUPS])}),
+    }
+
     async def get(self) -> None:
         self.require_admin()
         query = self.query(schemas.BY_MONTH_QUERY)
@@ -167,6 +236,11 @@ class SignupsByMonthHandler(UsersBaseHandler):
 
 
 class DeletePhotoHandler(UsersBaseHandler):
+    openapi = {
+        "put": operation(
+            "Remove a profile photo (self or admin)", "users", 200, responses.USER, path=USER_ID, errors=(403,), examples={"response": {**ex.VERIFIED_USER, "profilePhotoUrl": None}}),
+    }
+
     async def put(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
         self.send_user(await self.services.users.remove_photo(user["_id"]))
@@ -174,6 +248,10 @@ class DeletePhotoHandler(UsersBaseHandler):
 
 class PhotoHandler(UsersBaseHandler):
     """GET /users/:userId/photo: public with the photo's version (?v=), else the current one for self or admin."""
+
+    openapi = {
+        "get": photo_operation(USER_ID),
+    }
 
     # The versioned URL is an <img src>, which sends no token; get() authenticates when there is no v.
     public = True

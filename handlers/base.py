@@ -362,6 +362,10 @@ class BaseHandler(RequestHandler):
         """The user as every endpoint returns it, its photo URL absolute under APP_URL."""
         return user_model.public_view(user, self.config.app_url)
 
+    def send_page(self, page: dict, view) -> None:
+        """One page of a paged list (services/pagination.py), each result through its public view."""
+        self.send_json({**page, "results": [view(result) for result in page["results"]]})
+
     def send_success(self, message: str, status: int = 200, **fields) -> None:
         """The contract's success envelope: {"status": "success", "message": ..., then fields (data, ...)}."""
         self.send_json({"status": "success", "message": message, **fields}, status)

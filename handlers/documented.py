@@ -49,8 +49,11 @@ def operation(summary: str, tag: str, ok: int, ok_schema=None, *, body=None, que
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path]
     if query:
         for name, schema in query["properties"].items():
-            parameters.append({"name": name, "in": "query", "required": name in query.get("required", []),
-                               "schema": _strip_extensions(schema)})
+            parameter = {"name": name, "in": "query", "required": name in query.get("required", []),
+                         "schema": _strip_extensions(schema)}
+            if "x-parameter" in schema:  # the paged list's own words (models/schemas/paging.py)
+                parameter["description"] = schema["x-parameter"]
+            parameters.append(parameter)
     if parameters:
         op["parameters"] = parameters
     codes = set(errors) | {503}

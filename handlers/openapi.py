@@ -97,7 +97,7 @@ def _describe_parameters(path: str, op: dict) -> None:
     for parameter in op.get("parameters", []):
         name = parameter["name"]
         text = examples.PARAMETERS.get((path, name)) or examples.PARAMETERS.get(name)
-        if text:
+        if text and "description" not in parameter:
             parameter["description"] = text
 
 

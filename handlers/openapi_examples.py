@@ -105,11 +105,6 @@ PARAMETERS = {
     "name": "Case-insensitive substring of the name, matched literally (never as a pattern).",
     "username": "Case-insensitive substring of the username, matched literally.",
     "role": "Exactly this role.",
-    "sortBy": "`field:asc` or `field:desc`, several joined by commas, e.g. `createdAt:desc,name:asc`. Fields: "
-              "name, email, username, role, createdAt. Ties are broken by id, so pages never overlap. "
-              "Default: createdAt:asc.",
-    "page": "Page number, 1 or more (default 1).",
-    ("/users", "limit"): "Page size, 1-100 (default 10).",
     ("/users/getUsers", "limit"): "At most this many results, 1-20 (default 5).",
     "email": "1-100 characters, matched as a literal, case-insensitive **prefix** of the address (`mark@` "
              "finds `mark@example.com`); only users whose email is verified are listed.",

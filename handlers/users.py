@@ -59,7 +59,7 @@ class UsersHandler(UsersBaseHandler):
     async def get(self) -> None:
         self.require_admin()
         page = await self.services.users.list_page(self.query(schemas.LIST_QUERY))
-        self.send_json({**page, "results": [self.user_view(user) for user in page["results"]]})
+        self.send_page(page, self.user_view)
 
     async def post(self) -> None:
         self.require_admin()

@@ -146,7 +146,8 @@ def served(query: Query) -> bool:
                 continue
             same = all(d == w for (_, d), (_, w) in zip(rest, wanted))
             reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted))
-            if same or reversed_:
+            # An index that only orders (no equality field leads it) would read every key to find the matches.
+            if (same or reversed_) and (prefix or not equal - set(partial)):
                 return True
         elif prefix or (names and names[0] in ranged):
             return True

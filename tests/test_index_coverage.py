@@ -68,6 +68,8 @@ async def test_a_query_a_handler_sends_is_reported_even_when_an_index_serves_it(
     ({"email": "regex"}, [], False),                                        # unanchored: every key is read
     ({"email": "regex"}, [("email", 1)], False),                            # ... even in index order
     ({"name": "regex"}, [("name", 1), ("_id", 1)], False),
+    ({"status": "eq"}, [("_id", 1)], False),                               # _id's index orders, never filters
+    ({}, [("_id", -1)], True),                                              # ... but a whole listing in id order
 ])
 def test_the_checker_tells_served_from_unserved(fields, sort, expected):
     collection = "memberships" if "orgId" in fields or fields == {"userId": "eq"} else \

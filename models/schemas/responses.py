@@ -1,5 +1,6 @@
 """JSON Schemas of response bodies, for the OpenAPI document (and so for its consumers and fuzzers)."""
 from models.organisations import MAX_INVITATIONS_LISTED
+from models.schemas.paging import page_of
 from models.users import MONTH_NAMES, ROLES
 
 
@@ -40,9 +41,7 @@ REGISTERED = success("Registration successful",
 LOGGED_IN = success("Login successful",
                     data=closed({"accessToken": {"type": "string"}, "user": USER}), user=ID, tokens=TOKEN_PAIR)
 
-USER_PAGE = closed({"results": {"type": "array", "items": USER}, "page": {"type": "integer", "minimum": 1},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-                    "totalPages": {"type": "integer", "minimum": 0}, "totalResults": {"type": "integer", "minimum": 0}})
+USER_PAGE = page_of(USER)
 BRIEF_USERS = closed({"results": {"type": "array", "items": BRIEF_USER}})
 FAVORITES = closed({"favoriteBoards": {"type": "array", "items": {"type": "string"}, "maxItems": 500}})
 MONTHLY_SIGNUPS = closed({"results": {"type": "array", "items": closed({

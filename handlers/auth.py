@@ -1,16 +1,21 @@
 """The /auth endpoints."""
 from handlers.base import BaseHandler
+from models.schemas.responses import closed, ID, NULLABLE_STRING, success, TIME, TOKEN_PAIR, USER
 from handlers import openapi_examples as ex
-from handlers.documented import alternatives, login_operation, operation
+from handlers.documented import JSON, _strip_extensions, alternatives, operation
 from models.schemas import responses
 from models import sessions as session_model
 from models.schemas import auth as schemas
 
 
+REGISTERED = success("Registration successful",
+                     data=closed({"accessToken": {"type": "string"}, "user": USER}), user=USER, tokens=TOKEN_PAIR)
+
+
 class RegisterHandler(BaseHandler):
     openapi = {
         "post": operation(
-            "Create an account (either client's shape); opens a session", "auth", 201, responses.REGISTERED,
+            "Create an account (either client's shape); opens a session", "auth", 201, REGISTERED,
             body=alternatives(schemas.REGISTER), auth_needed=False, errors=(429,), examples={
         "request": {
             "organisationClient": ("Organisation client: firstName, lastName, optional phone", {
@@ -35,9 +40,35 @@ class RegisterHandler(BaseHandler):
                           data={"accessToken": pair["access"]["token"], "user": view}, user=view, tokens=pair)
 
 
+LOGGED_IN = success("Login successful",
+                    data=closed({"accessToken": {"type": "string"}, "user": USER}), user=ID, tokens=TOKEN_PAIR)
+
+# 401 from a login with a right password to an account with two-factor on, when no otp was sent.
+TWO_FACTOR_REQUIRED = closed({"status": {"const": "Bad request"}, "statusCode": {"const": 401},
+                              "code": {"const": 401}, "message": {"const": "Two-factor code required"},
+                              "mfaRequired": {"const": True}})
+
+
+def login_operation(examples=None) -> dict:
+    """POST /auth/login, whose 401 is also "Two-factor code required" (with mfaRequired) when otp is missing."""
+    op = operation("Log in; with two-factor sign-in on, `otp` too (a current code or an unused recovery code)",
+                   "auth", 200, LOGGED_IN, body=schemas.LOGIN, auth_needed=False, errors=(401, 429),
+                   examples=examples)
+    op["responses"]["401"] = {
+        "description": "Wrong email, password or otp (`Authentication failed`); or a right password to an account "
+                       "with two-factor on and no `otp` (`Two-factor code required`, `mfaRequired: true`)",
+        "headers": {"WWW-Authenticate": {"schema": {"const": "Bearer"}}},
+        "content": {JSON: {"schema": {"oneOf": [_strip_extensions(responses.ERROR), TWO_FACTOR_REQUIRED]},
+                           "examples": {"failed": {"summary": "Wrong credentials", "value": ex.error(401) | {
+                                            "message": "Authentication failed"}},
+                                        "mfaRequired": {"summary": "Two-factor code required",
+                                                        "value": ex.MFA_REQUIRED}}}}}
+    return op
+
+
 class LoginHandler(BaseHandler):
     openapi = {
-        "post": login_operation(responses, examples={
+        "post": login_operation(examples={
         "request": {
             "password": ("Email and password", {"email": "mark.essien@example.com", "password": ex.PASSWORD}),
             "twoFactor": ("With two-factor sign-in on: the code from the authenticator app (or a recovery code)",
@@ -175,12 +206,18 @@ class VerifyEmailHandler(BaseHandler):
         self.no_content()
 
 
+SESSION = closed({"id": ID, "createdAt": TIME, "lastUsedAt": TIME, "expiresAt": TIME,
+                  "userAgent": NULLABLE_STRING, "ipAddress": NULLABLE_STRING, "current": {"type": "boolean"}})
+
+SESSIONS = closed({"sessions": {"type": "array", "items": SESSION}})
+
+
 class SessionsHandler(BaseHandler):
     """GET /auth/sessions: the caller's live sessions; DELETE: every one of them but the current one."""
 
     openapi = {
         "get": operation("The caller's live sessions (devices), newest first; `current` marks this request's",
-                             "auth", 200, responses.SESSIONS, examples={"response": {"sessions": [
+                             "auth", 200, SESSIONS, examples={"response": {"sessions": [
         {"id": "665f1c2ab3e4d5f6a7b8c9f2", "createdAt": "2026-01-15T09:30:00.000Z",
          "lastUsedAt": "2026-01-15T11:02:00.000Z", "expiresAt": "2026-02-14T09:30:00.000Z",
          "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)", "ipAddress": "203.0.113.7",
@@ -217,13 +254,17 @@ class SessionHandler(BaseHandler):
         self.no_content()
 
 
+TWO_FACTOR_SETUP = closed({"secret": {"type": "string", "pattern": "^[A-Z2-7]+=*$"},
+                           "otpauthUrl": {"type": "string", "format": "uri", "description": "otpauth://totp/..."}})
+
+
 class TwoFactorSetupHandler(BaseHandler):
     """POST /auth/2fa/setup: a new TOTP secret, pending until enabled."""
 
     openapi = {
         "post": operation(
             "Start setting up two-factor sign-in: a new TOTP secret (pending until enabled; replaces a pending one); "
-            "the password is re-checked and counted like a login", "auth", 200, responses.TWO_FACTOR_SETUP,
+            "the password is re-checked and counted like a login", "auth", 200, TWO_FACTOR_SETUP,
             body=schemas.TWO_FACTOR_SETUP, errors=(429,), examples={
         "request": {"currentPassword": ex.PASSWORD},
         "response": {"secret": ex.TOTP_SECRET, "otpauthUrl": "otpauth://totp/Accounts:mark.essien%40example.com"
@@ -236,13 +277,17 @@ class TwoFactorSetupHandler(BaseHandler):
                                                             self.client_address()))
 
 
+RECOVERY_CODES = closed({"recoveryCodes": {"type": "array", "items": {"type": "string"}, "minItems": 10,
+                                           "maxItems": 10}})
+
+
 class TwoFactorEnableHandler(BaseHandler):
     """POST /auth/2fa/enable: turn it on with a current code; the recovery codes, shown this once."""
 
     openapi = {
         "post": operation(
             "Turn two-factor sign-in on with a current code of the pending secret; returns 10 single-use recovery "
-            "codes, shown this once; the caller's other sessions end", "auth", 200, responses.RECOVERY_CODES,
+            "codes, shown this once; the caller's other sessions end", "auth", 200, RECOVERY_CODES,
             body=schemas.TWO_FACTOR_ENABLE, examples={
         "request": {"code": "492039"},
         "response": {"recoveryCodes": [code for code in (

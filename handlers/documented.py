@@ -4,7 +4,7 @@ examples and the errors it can answer. handlers/openapi.py gathers them from the
 import copy
 
 from handlers import openapi_examples as ex
-from models.schemas import auth, responses, users
+from models.schemas import responses
 
 
 JSON = "application/json"
@@ -117,37 +117,6 @@ def new_link_form(link: str, when: str) -> dict:
             "post": page(f"Send a new {link} link {when}", NEW_LINK_POST, query_token=False, form=EMAIL_FORM)}
 
 
-def photo_operation(user_id: tuple) -> dict:
-    """GET /users/{userId}/photo: public with `v` (an <img src> sends no token), else a token of self or an admin."""
-    op = operation(
-        "A profile photo: with `v` (from profilePhotoUrl) public and cacheable for good, a wrong or outdated `v` "
-        "a 404; without `v` the current photo, for the user or an admin", "users", 200, path=user_id,
-        query=users.PHOTO_QUERY, errors=(403,),
-        ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}}
-                    for t in ("image/jpeg", "image/png")},
-        ok_headers={"ETag": {"schema": {"type": "string"}},
-                    "Cache-Control": {"schema": {"type": "string"},
-                                      "description": "with v: public, max-age=31536000, immutable; "
-                                                     "without: private, no-cache"}})
-    op["security"] = [{}, *op["security"]]  # {}: no credentials needed (with v)
-    op["responses"]["304"] = {"description": "Not modified: If-None-Match named the ETag"}
-    return op
-
-
-def current_user_operation(examples=None) -> dict:
-    """GET /users/user: the caller; signed out, null (the web app's route guard reads it), never a 401 unless an
-    Authorization header fails."""
-    op = operation(
-        "The caller. With no Authorization header and no live session cookie: 200 null (a stale cookie is "
-        "cleared); with TOTASK_WEB_COMPAT=true that answer is 200 with an empty body instead, as the task-board web "
-        "app's own server sent it. A failing Authorization header: 401", "users", 200,
-        {"oneOf": [{"title": "Signed in", **responses.USER},
-                   {"title": "Signed out (TOTASK_WEB_COMPAT=true: an empty body instead)", "type": "null"}]},
-        examples=examples)
-    op["security"] = [{}, *op["security"]]  # {}: no credentials needed (the answer is then null)
-    return op
-
-
 RESET_FORM = {"type": "object", "properties": {name: {"type": "string"} for name in ("token", "password", "confirm",
                                                                                      "_xsrf")}}
 
@@ -180,20 +149,3 @@ def alternatives(schema: dict) -> dict:
     fields), which Swagger UI shows as two named shapes instead of "If / Then / Else"."""
     return {"oneOf": [{"title": "Task-board app (name)", **schema["then"]},
                       {"title": "Organisation client (firstName, lastName)", **schema["else"]}]}
-
-
-def login_operation(r, examples=None) -> dict:
-    """POST /auth/login, whose 401 is also "Two-factor code required" (with mfaRequired) when otp is missing."""
-    op = operation("Log in; with two-factor sign-in on, `otp` too (a current code or an unused recovery code)",
-                   "auth", 200, r.LOGGED_IN, body=auth.LOGIN, auth_needed=False, errors=(401, 429),
-                   examples=examples)
-    op["responses"]["401"] = {
-        "description": "Wrong email, password or otp (`Authentication failed`); or a right password to an account "
-                       "with two-factor on and no `otp` (`Two-factor code required`, `mfaRequired: true`)",
-        "headers": {"WWW-Authenticate": {"schema": {"const": "Bearer"}}},
-        "content": {JSON: {"schema": {"oneOf": [_strip_extensions(r.ERROR), r.TWO_FACTOR_REQUIRED]},
-                           "examples": {"failed": {"summary": "Wrong credentials", "value": ex.error(401) | {
-                                            "message": "Authentication failed"}},
-                                        "mfaRequired": {"summary": "Two-factor code required",
-                                                        "value": ex.MFA_REQUIRED}}}}}
-    return op

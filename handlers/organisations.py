@@ -2,9 +2,9 @@
 from bson import ObjectId
 
 from handlers.base import BaseHandler
+from models.schemas.responses import closed, ID, success, TIME, USER
 from handlers import openapi_examples as ex
 from handlers.documented import operation
-from models.schemas import responses
 from models import organisations as org_model
 from models.schemas import organisations as schemas
 from services.errors import forbidden
@@ -18,10 +18,13 @@ class ApiHandler(BaseHandler):
         return self.current_user["_id"]
 
 
+API_USER = success("User retrieved successfully", data=USER, user=USER)
+
+
 class ApiUserHandler(ApiHandler):
     openapi = {
         "get": operation("A user: the caller or someone sharing an organisation", "api", 200,
-                                             responses.API_USER, path=("id",), errors=(403,), examples={"response": ex.success("User retrieved successfully", data=ex.USER, user=ex.USER)}),
+                                             API_USER, path=("id",), errors=(403,), examples={"response": ex.success("User retrieved successfully", data=ex.USER, user=ex.USER)}),
     }
 
     async def get(self, user_id: str) -> None:
@@ -31,13 +34,21 @@ class ApiUserHandler(ApiHandler):
         self.send_success("User retrieved successfully", data=view, user=view)
 
 
+ORGANISATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"}})
+
+ORGANISATIONS = success("Organisations retrieved successfully",
+                        data=closed({"organisations": {"type": "array", "items": ORGANISATION}}))
+
+ORGANISATION_CREATED = success("Organisation created successfully", data=ORGANISATION)
+
+
 class OrganisationsHandler(ApiHandler):
     openapi = {
-        "get": operation("The caller's organisations", "api", 200, responses.ORGANISATIONS, examples={"response": ex.success("Organisations retrieved successfully",
+        "get": operation("The caller's organisations", "api", 200, ORGANISATIONS, examples={"response": ex.success("Organisations retrieved successfully",
                                                         data={"organisations": [ex.ORGANISATION]})}),
         "post": operation("Create an organisation; the caller becomes a member (a 422 past "
                               "MAX_ORGANISATIONS_PER_USER)", "api", 201,
-                              responses.ORGANISATION_CREATED, body=schemas.CREATE, examples={
+                              ORGANISATION_CREATED, body=schemas.CREATE, examples={
         "request": {"name": "Design team", "description": "Everyone working on the new boards"},
         "response": ex.success("Organisation created successfully", data={
             "orgId": ex.ORG_ID, "name": "Design team", "description": "Everyone working on the new boards"})}),
@@ -55,16 +66,22 @@ class OrganisationsHandler(ApiHandler):
         self.send_success("Organisation created successfully", status=201, data=org_model.public_view(org))
 
 
+ORGANISATION_FOUND = success("Organisation retrieved successfully", data=ORGANISATION)
+
+
 class OrganisationHandler(ApiHandler):
     openapi = {
         "get": operation("An organisation (members only)", "api", 200,
-                                                        responses.ORGANISATION_FOUND, path=("orgId",), errors=(403,), examples={"response": ex.success("Organisation retrieved successfully",
+                                                        ORGANISATION_FOUND, path=("orgId",), errors=(403,), examples={"response": ex.success("Organisation retrieved successfully",
                                                                 data=ex.ORGANISATION)}),
     }
 
     async def get(self, org_id: str) -> None:
         org = await self.services.organisations.require_member(self.path_id(org_id, "Organisation"), self.caller_id)
         self.send_success("Organisation retrieved successfully", data=org_model.public_view(org))
+
+
+MEMBER_ADDED = success("User added to organisation successfully")
 
 
 class OrganisationUsersHandler(ApiHandler):
@@ -74,7 +91,7 @@ class OrganisationUsersHandler(ApiHandler):
 
     openapi = {
         "post": operation(
-            "Add a user to an organisation (members only)", "api", 200, responses.MEMBER_ADDED, path=("orgId",),
+            "Add a user to an organisation (members only)", "api", 200, MEMBER_ADDED, path=("orgId",),
             body=schemas.ADD_MEMBER, errors=(403, 429), examples={"request": {"userId": ex.MARK_ID},
                                                    "response": ex.success("User added to organisation successfully")}),
     }
@@ -105,10 +122,19 @@ class MembershipHandler(ApiHandler):
         self.no_content()
 
 
+INVITATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"},
+                     "invitedBy": closed({"userId": ID, "firstName": {"type": "string"},
+                                          "lastName": {"type": "string"}}),
+                     "invitedAt": TIME})
+
+INVITATIONS = success("Invitations retrieved successfully",
+                      data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": org_model.MAX_INVITATIONS_LISTED}}))
+
+
 class InvitationsHandler(ApiHandler):
     openapi = {
         "get": operation("The caller's pending invitations, newest first (at most 100)", "api",
-                                              200, responses.INVITATIONS, examples={"response": ex.success("Invitations retrieved successfully", data={"invitations": [{
+                                              200, INVITATIONS, examples={"response": ex.success("Invitations retrieved successfully", data={"invitations": [{
         **ex.ORGANISATION, "invitedBy": {"userId": "665f1c2ab3e4d5f6a7b8c9d7", "firstName": "Ada", "lastName": "Obi"},
         "invitedAt": "2026-11-30T09:15:00.000Z"}]})}),
     }
@@ -130,11 +156,14 @@ class InvitationHandler(ApiHandler):
         self.no_content()
 
 
+INVITATION_ACCEPTED = success("Invitation accepted", data=ORGANISATION)
+
+
 class AcceptInvitationHandler(ApiHandler):
     openapi = {
         "post": operation(
             "Accept an invitation: the caller becomes a member (a 422 past MAX_ORGANISATIONS_PER_USER, the "
-            "invitation kept)", "api", 200, responses.INVITATION_ACCEPTED, path=("orgId",), errors=(422,), examples={"response": ex.success("Invitation accepted", data=ex.ORGANISATION)}),
+            "invitation kept)", "api", 200, INVITATION_ACCEPTED, path=("orgId",), errors=(422,), examples={"response": ex.success("Invitation accepted", data=ex.ORGANISATION)}),
     }
 
     async def post(self, org_id: str) -> None:

@@ -2,8 +2,10 @@
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
 from handlers.base import BaseHandler
+from models.schemas.responses import closed, ID, NULLABLE_STRING, USER
+from models.schemas.paging import page_of
 from handlers import openapi_examples as ex
-from handlers.documented import current_user_operation, either, operation, photo_operation
+from handlers.documented import either, operation
 from models.schemas import responses
 from models import photos as photo_model
 from models import users as user_model
@@ -19,7 +21,15 @@ FORM_OVERHEAD = 64 * 1024
 NULLABLE_FORM_FIELDS = ("username", "phone")
 
 USER_ID = ("userId",)  # the path parameter of /users/{userId}/...
-FAVOURITES_ANSWER = either(responses.FAVORITES, responses.WEB_FAVOURITES)
+FAVORITES = closed({"favoriteBoards": {"type": "array", "items": {"type": "string"}, "maxItems": 500}})
+
+# The same answers as the published task-board web app reads them (TOTASK_WEB_COMPAT=true): bare arrays.
+WEB_FAVOURITE = closed({"id": {"type": "string"}})
+
+WEB_FAVOURITES = {"type": "array", "items": WEB_FAVOURITE, "maxItems": 500}
+
+
+FAVOURITES_ANSWER = either(FAVORITES, WEB_FAVOURITES)
 
 
 class UsersBaseHandler(BaseHandler):
@@ -43,6 +53,9 @@ class UsersBaseHandler(BaseHandler):
         return self.config.totask_web_compat
 
 
+USER_PAGE = page_of(USER)
+
+
 class UsersHandler(UsersBaseHandler):
     """GET /users (list) and POST /users (create), admins only."""
 
@@ -52,7 +65,7 @@ class UsersHandler(UsersBaseHandler):
                     "username": "ada.obi"},
         "response": {**ex.USER, "name": "Ada Obi", "firstName": "Ada", "lastName": "Obi", "email": "ada@example.com",
                      "phone": None, "username": "ada.obi", "role": "admin"}}),
-        "get": operation("List users (admin)", "users", 200, responses.USER_PAGE, query=schemas.LIST_QUERY, errors=(403,), examples={"response": {"results": [ex.VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1,
+        "get": operation("List users (admin)", "users", 200, USER_PAGE, query=schemas.LIST_QUERY, errors=(403,), examples={"response": {"results": [ex.VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1,
                                      "totalResults": 1}}),
     }
 
@@ -64,6 +77,20 @@ class UsersHandler(UsersBaseHandler):
     async def post(self) -> None:
         self.require_admin()
         self.send_user(await self.services.users.add(self.json_body(schemas.CREATE)), status=201)
+
+
+def current_user_operation(examples=None) -> dict:
+    """GET /users/user: the caller; signed out, null (the web app's route guard reads it), never a 401 unless an
+    Authorization header fails."""
+    op = operation(
+        "The caller. With no Authorization header and no live session cookie: 200 null (a stale cookie is "
+        "cleared); with TOTASK_WEB_COMPAT=true that answer is 200 with an empty body instead, as the task-board web "
+        "app's own server sent it. A failing Authorization header: 401", "users", 200,
+        {"oneOf": [{"title": "Signed in", **responses.USER},
+                   {"title": "Signed out (TOTASK_WEB_COMPAT=true: an empty body instead)", "type": "null"}]},
+        examples=examples)
+    op["security"] = [{}, *op["security"]]  # {}: no credentials needed (the answer is then null)
+    return op
 
 
 class CurrentUserHandler(UsersBaseHandler):
@@ -179,7 +206,7 @@ class AddFavouriteHandler(FavouritesBaseHandler):
     openapi = {
         "put": operation(
             "Add a favourite board (shape: TOTASK_WEB_COMPAT; the web app's is the board added)", "users", 200,
-            either(responses.FAVORITES, responses.WEB_FAVOURITE), body=schemas.BOARD, examples={"request": {"boardId": "roadmap-2026"},
+            either(FAVORITES, WEB_FAVOURITE), body=schemas.BOARD, examples={"request": {"boardId": "roadmap-2026"},
                                  "response": ex.shapes(ex.FAVOURITES, {"id": "roadmap-2026"})}),
     }
 
@@ -203,12 +230,20 @@ class RemoveFavouriteHandler(FavouritesBaseHandler):
         self.send_favourites(await self.services.favourites.remove(self.current_user["_id"], board_id))
 
 
+BRIEF_USER = closed({"id": ID, "name": {"type": "string"}, "email": {"type": "string"},
+                     "username": NULLABLE_STRING, "profilePhotoUrl": {**NULLABLE_STRING, "format": "uri"}})
+
+BRIEF_USERS = closed({"results": {"type": "array", "items": BRIEF_USER}})
+
+WEB_BRIEF_USERS = {"type": "array", "items": BRIEF_USER}
+
+
 class SearchHandler(UsersBaseHandler):
     """GET /users/getUsers: find people by part of their email."""
 
     openapi = {
         "get": operation("Search verified users by email prefix (shape: TOTASK_WEB_COMPAT)",
-                                             "users", 200, either(responses.BRIEF_USERS, responses.WEB_BRIEF_USERS),
+                                             "users", 200, either(BRIEF_USERS, WEB_BRIEF_USERS),
                                              query=schemas.SEARCH_QUERY, errors=(429,), examples={"response": ex.shapes({"results": [ex.SEARCH_RESULT]}, [ex.SEARCH_RESULT])}),
     }
 
@@ -219,10 +254,19 @@ class SearchHandler(UsersBaseHandler):
         self.send_json(user_model.search_answer(users, self.config.app_url, self.web_app))
 
 
+MONTHLY_SIGNUPS = closed({"results": {"type": "array", "items": closed({
+    "year": {"type": "integer"}, "month": {"type": "integer", "minimum": 1, "maximum": 12},
+    "monthName": {"type": "string"}, "count": {"type": "integer", "minimum": 0}})}})
+
+WEB_MONTHLY_SIGNUPS = {"type": "array", "items": closed({
+    "month": {"type": "string", "enum": list(user_model.MONTH_NAMES)}, "year": {"type": "integer"},
+    "count": {"type": "integer", "minimum": 0}})}
+
+
 class SignupsByMonthHandler(UsersBaseHandler):
     openapi = {
         "get": operation("Sign-ups per month, admin (shape: TOTASK_WEB_COMPAT)", "users", 200,
-                                                 either(responses.MONTHLY_SIGNUPS, responses.WEB_MONTHLY_SIGNUPS),
+                                                 either(MONTHLY_SIGNUPS, WEB_MONTHLY_SIGNUPS),
                                                  query=schemas.BY_MONTH_QUERY, errors=(403,), examples={"response": ex.shapes(
         {"results": ex.SIGNUPS}, [{"month": row["monthName"], "year": row["year"], "count": row["count"]}
                                for row in ex.SIGNUPS])}),
@@ -244,6 +288,23 @@ class DeletePhotoHandler(UsersBaseHandler):
     async def put(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
         self.send_user(await self.services.users.remove_photo(user["_id"]))
+
+
+def photo_operation(user_id: tuple) -> dict:
+    """GET /users/{userId}/photo: public with `v` (an <img src> sends no token), else a token of self or an admin."""
+    op = operation(
+        "A profile photo: with `v` (from profilePhotoUrl) public and cacheable for good, a wrong or outdated `v` "
+        "a 404; without `v` the current photo, for the user or an admin", "users", 200, path=user_id,
+        query=schemas.PHOTO_QUERY, errors=(403,),
+        ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}}
+                    for t in ("image/jpeg", "image/png")},
+        ok_headers={"ETag": {"schema": {"type": "string"}},
+                    "Cache-Control": {"schema": {"type": "string"},
+                                      "description": "with v: public, max-age=31536000, immutable; "
+                                                     "without: private, no-cache"}})
+    op["security"] = [{}, *op["security"]]  # {}: no credentials needed (with v)
+    op["responses"]["304"] = {"description": "Not modified: If-None-Match named the ETag"}
+    return op
 
 
 class PhotoHandler(UsersBaseHandler):

@@ -11,6 +11,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
+import handlers
 import models.schemas
 from models.common import parse_object_id
 from services.validation import compile_schema
@@ -35,9 +36,11 @@ def all_patterns(schema, found=None) -> set:
 
 
 def schema_patterns() -> set:
+    """Every pattern of models/schemas/ and of the schemas declared beside the handlers (handlers/<area>.py)."""
     patterns = set()
-    for module_info in pkgutil.iter_modules(models.schemas.__path__):
-        module = importlib.import_module(f"models.schemas.{module_info.name}")
+    modules = [f"models.schemas.{m.name}" for m in pkgutil.iter_modules(models.schemas.__path__)]
+    for module_name in modules + [f"handlers.{m.name}" for m in pkgutil.iter_modules(handlers.__path__)]:
+        module = importlib.import_module(module_name)
         for value in vars(module).values():
             if isinstance(value, (dict, str)) and not isinstance(value, type):
                 all_patterns(value if isinstance(value, dict) else {}, patterns)

@@ -1,4 +1,4 @@
-"""Every JSON Schema in models/schemas/ compiles: handlers compile theirs on first use (services.validation.
+"""Every JSON Schema in models/schemas/ and beside the handlers (handlers/<area>.py) compiles: handlers compile theirs on first use (services.validation.
 validator_for), so a broken schema is caught here rather than by the first request that needs it."""
 import importlib
 import pkgutil
@@ -6,6 +6,7 @@ import pkgutil
 import pytest
 from jsonschema.exceptions import SchemaError
 
+import handlers
 import models.schemas
 from services.validation import validator_for
 
@@ -18,6 +19,15 @@ def module_schemas() -> dict:
         for name, value in vars(module).items():
             if isinstance(value, dict) and not name.startswith("_"):
                 found[f"{module_info.name}.{name}"] = value
+    # Response schemas one operation answers with are declared beside its handler.
+    seen = {id(value) for value in found.values()}
+    for module_info in pkgutil.iter_modules(handlers.__path__):
+        module = importlib.import_module(f"handlers.{module_info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, dict) and ("type" in value or "oneOf" in value) and not name.startswith("_") \
+                    and id(value) not in seen:  # each once, where it is declared (not where it is imported)
+                seen.add(id(value))
+                found[f"handlers.{module_info.name}.{name}"] = value
     return found
 
 

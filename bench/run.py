@@ -24,7 +24,7 @@ the raw numbers as JSON to bench/results/latest.json (and the table to bench/res
 Service logs go to bench/results/service-*.log. Every process it starts is stopped at the end,
 on failure and on Ctrl-C too. These are benchmarks, not tests: nothing here fails on a number, but
 any error answer (status 400 or more) to a measure stops the run with exit code 1 (a refused request
-is no work done); --tiny runs every measure for a second, as tests/test_bench.py does.
+is no work done); --tiny runs every measure for a second, as tests/operations/test_bench.py does.
 """
 import argparse
 import datetime as dt
@@ -509,7 +509,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only-abuse", action="store_true", help="run only the abuse measures (about a minute)")
     parser.add_argument("--tiny", action="store_true",
                         help="every measure but the abuse ones, as small as it goes (seconds, not figures): checks "
-                             "that the bench runs and that no measure is answered with errors (tests/test_bench.py)")
+                             "that the bench runs and that no measure is answered with errors (tests/operations/test_bench.py)")
     parser.add_argument("--service-env", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every service the bench starts, over its own (repeatable); e.g. "
                              "LOGIN_ATTEMPTS_PER_ADDRESS=3 shows the bench stopping at the first refused request")

@@ -44,7 +44,7 @@ def _json(schema) -> dict:
 def operation(summary: str, tag: str, ok: int, ok_schema=None, *, body=None, query=None, path=(), auth_needed=True,
               errors=(), ok_content=None, ok_headers=None, body_required=True, form=None, examples=None) -> dict:
     """One operation: its parameters, body, success response and the errors it can answer; examples are
-    {"request": example or {name: (summary, example)}, "response": the same}, validated by tests/test_openapi.py."""
+    {"request": example or {name: (summary, example)}, "response": the same}, validated by tests/http/test_openapi.py."""
     op = {"summary": summary, "tags": [tag], "operationId": None}
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path]
     if query:

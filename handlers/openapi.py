@@ -14,7 +14,7 @@ ROUTE_PARAMETER = re.compile(r"\([^)]*\)")
 
 
 def paths(table=None) -> dict:
-    """Every route and method the service answers, from the handlers' `openapi` declarations (tests/test_openapi.py
+    """Every route and method the service answers, from the handlers' `openapi` declarations (tests/http/test_openapi.py
     holds the route table to it). A path parameter takes its name from the operation's path parameters."""
     if table is None:
         from handlers.routes import routes  # here: handlers/routes.py imports the docs handler, which imports this
@@ -32,7 +32,7 @@ def paths(table=None) -> dict:
     return found
 
 
-# Routes this public document leaves out on purpose, and why (tests/test_openapi.py holds it to the route table).
+# Routes this public document leaves out on purpose, and why (tests/http/test_openapi.py holds it to the route table).
 UNDOCUMENTED = {
     "/metrics": "Prometheus's scrape, for operators, not clients: 404 unless METRICS_TOKEN is set, "
                 "never served through nginx, and not JSON (docs/metrics.md)",

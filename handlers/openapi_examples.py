@@ -1,6 +1,6 @@
 """What /docs teaches beyond the schemas: the flows (info.description), parameter descriptions, the error
 examples and the example values the operations' own examples are made of (each operation declares its examples
-beside its handler, in its `openapi` attribute). tests/test_openapi.py checks that every example validates
+beside its handler, in its `openapi` attribute). tests/http/test_openapi.py checks that every example validates
 against its schema and that each error example carries its own status."""
 
 GUIDE = """\

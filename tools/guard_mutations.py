@@ -15,9 +15,9 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUARDS = "tests/test_guards.py::"
+GUARDS = "tests/guards/test_guards.py::"
 MAIL = GUARDS + "TestSingleUseTokens::"
-SEMANTIC = "tests/test_guards_semantic.py::"
+SEMANTIC = "tests/guards/test_guards_semantic.py::"
 TIMEOUT = 300  # seconds for one test run, however loaded the machine
 
 # name: (file, original text, mutated text, tests that must fail)
@@ -41,15 +41,15 @@ MUTATIONS = {
                          'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):',
                          'if not await self.outbox.may_send(user["email"]):',
                          [MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
-                          "tests/test_auth_email_flows.py::test_verify_email_link_works_once"]),
+                          "tests/auth/test_email_flows.py::test_verify_email_link_works_once"]),
     "csp": ("handlers/base.py",
             "    \"Content-Security-Policy\": \"default-src 'none'; frame-ancestors 'none'\",\n",
             "", [GUARDS + "test_api_answers_carry_every_security_header_including_csp",
-                 "tests/test_errors.py::test_every_response_has_security_headers_and_a_request_id"]),
+                 "tests/http/test_errors.py::test_every_response_has_security_headers_and_a_request_id"]),
     "session-user": ("services/sessions.py", '{"_id": session_id, "userId": user_id}', '{"_id": session_id}',
                      [GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
-                      "tests/test_auth_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused"]),
-    # Issue 22: the five guards no test held (tests/test_guards_semantic.py), and the notices and undo.
+                      "tests/auth/test_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused"]),
+    # Issue 22: the five guards no test held (tests/guards/test_guards_semantic.py), and the notices and undo.
     "admin-self-delete": ("services/users.py", 'if actor["_id"] == user["_id"]:',
                           'if actor["_id"] == user["_id"] and actor["role"] != "admin":',
                           [SEMANTIC + "test_an_admin_deleting_their_own_account_needs_their_password"]),
@@ -71,9 +71,9 @@ MUTATIONS = {
     "notice-budget": ("services/email.py", '        if not user.get("isEmailVerified"):\n            return\n',
                       '        if not user.get("isEmailVerified") or not await self.may_send(user["email"]):\n'
                       "            return\n",
-                      ["tests/test_account_notices.py::TestTheBudgetCannotSilenceANotice"]),
+                      ["tests/auth/test_account_notices.py::TestTheBudgetCannotSilenceANotice"]),
     "undo-revoke": ("services/users.py", "                 **model.revoke_sessions()},", "                 },",
-                    ["tests/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"]),
+                    ["tests/auth/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"]),
 }
 
 

@@ -1,6 +1,6 @@
 """Re-test the survivors of the last mutmut run against the test files that changed since.
 
-    python tools/mutation_recheck.py tests/test_errors.py tests/helpers.py ... [--mutants PATTERN ...]
+    python tools/mutation_recheck.py tests/http/test_errors.py tests/helpers.py ... [--mutants PATTERN ...]
 
 A full `tools/mutation.sh` re-run costs a minute per surviving mutant of handlers/base.py (every test
 reaches it). After tests are added, only the changed test files can kill a survivor: the rest of the

@@ -1,5 +1,5 @@
 """A path no route knows: a page for a browser (a mistyped or broken link from an email), the JSON 404 for API
-clients. Over HTTP in-process; tests/test_pages_browser.py opens it in headless Chromium."""
+clients. Over HTTP in-process; tests/pages/test_pages_browser.py opens it in headless Chromium."""
 import pytest
 
 from tests.helpers import assert_error

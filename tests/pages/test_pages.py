@@ -1,4 +1,4 @@
-"""The pages behind the email links and the new-link forms, over HTTP in-process (tests/test_pages_browser.py
+"""The pages behind the email links and the new-link forms, over HTTP in-process (tests/pages/test_pages_browser.py
 walks the same paths in headless Chromium)."""
 import asyncio
 import datetime as dt

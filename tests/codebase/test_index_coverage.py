@@ -42,7 +42,7 @@ async def test_a_paged_listing_is_named_by_its_service_function_not_the_shared_p
 @pytest.mark.gen_test
 async def test_a_query_a_handler_sends_is_reported_even_when_an_index_serves_it(services):
     # Handlers call one service method; a handler that reached a collection is caught at run time too (the
-    # static check is tests/test_layering.py). The code is compiled as if it were a module in handlers/.
+    # static check is tests/codebase/test_layering.py). The code is compiled as if it were a module in handlers/.
     source = "async def get(collection):\n    return await collection.find_one({'email': 'ada@example.com'})\n"
     namespace = {}
     exec(compile(source, os.path.join(index_coverage.ROOT, "handlers", "reached_in.py"), "exec"), namespace)

@@ -1,5 +1,5 @@
 """Profile photos through HTTP: the upload, the public versioned URL and its caching, sizes, deleteProfilePic.
-What a photo's pixels and metadata become is tests/test_photos_processing.py."""
+What a photo's pixels and metadata become is tests/users/test_photos_processing.py."""
 import re
 
 import pytest

@@ -1,5 +1,5 @@
 """Taking an account back (issue 22): the link in an email-change notice, APP_URL/email-change/undo?token=…,
-over HTTP in-process, with stored state (tests/test_email_change_undo_browser.py walks it in Chromium).
+over HTTP in-process, with stored state (tests/pages/test_email_change_undo_browser.py walks it in Chromium).
 
 The story in each test: Ada's address is verified; a thief holding her access token and password moves the
 account's email to theirs; the notice to Ada's address carries the undo link."""

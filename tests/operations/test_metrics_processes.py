@@ -1,7 +1,7 @@
 """GET /metrics from run.py's processes: one scrape, answered by one worker, sums every worker.
 
 Without a MongoDB server: --processes needs MONGODB_URI, so the workers get a closed local port
-(as in tests/test_processes.py). /health and /metrics need no database, so they still answer, and
+(as in tests/operations/test_processes.py). /health and /metrics need no database, so they still answer, and
 each worker's own share of the traffic is read from its file in PROMETHEUS_MULTIPROC_DIR with
 prometheus_client's reader, to show that both served some and that the scrape holds their sum.
 With MONGODB_URI set, a last test logs in through two workers against that server.

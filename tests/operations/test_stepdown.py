@@ -1,7 +1,7 @@
 """A replica set's primary steps down while requests run: no 500, and every acknowledged write is kept.
 
 Runs only when MONGODB_URI points at a replica set whose user may run replSetStepDown (CI's replica-set jobs:
-.ci/mongodb-replica-set); skipped otherwise. Run alone (`python -m pytest tests/test_stepdown.py -n 0`): beside
+.ci/mongodb-replica-set); skipped otherwise. Run alone (`python -m pytest tests/operations/test_stepdown.py -n 0`): beside
 other tests it is deselected (tests/conftest.py), since the set has no primary for STEP_DOWN_SECONDS. The service under test connects as MONGODB_SERVICE_URI when set (a
 user with only the documented `readWrite` role on its database), else as MONGODB_URI on a database of its own.
 """

@@ -1,5 +1,5 @@
 """The email-change undo page in every state, walked in headless Chromium at a phone's and a desktop's size, with
-axe-core on every page (as tests/test_pages_browser.py does for the other email-link pages).
+axe-core on every page (as tests/pages/test_pages_browser.py does for the other email-link pages).
 
 The service runs in-process here, not as run.py: the expired state needs the stored link's validUntil moved into
 the past, and run.py's embedded store lives in its own process. Chromium is driven from a worker thread
@@ -22,7 +22,7 @@ from tests.helpers import PASSWORD, sign_up
 
 pytestmark = pytest.mark.slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AXE = os.path.join(ROOT, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
 VIEWPORTS = {"phone": (390, 844, True), "desktop": (1280, 900, False)}
 CLIENT_URL = "https://board.example.com"

@@ -16,7 +16,7 @@ from tests.service_process import running
 
 pytestmark = pytest.mark.slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Installed by .ci/run (npm install --prefix .cache/axe axe-core@<pinned>).
 AXE = os.path.join(ROOT, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
 VIEWPORTS = {"phone": (390, 844, True), "desktop": (1280, 900, False)}

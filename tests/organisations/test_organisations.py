@@ -1,5 +1,5 @@
 """/api/organisations: listing, reading, creating and inviting members, and who may do each.
-Accepting, declining and leaving are in tests/test_api_invitations.py."""
+Accepting, declining and leaving are in tests/organisations/test_invitations.py."""
 import asyncio
 
 import pytest

@@ -2,7 +2,7 @@
 
 Metrics are process-wide and the suite runs many applications in one process, so every test reads
 the scrape before and after its traffic and asserts the difference. Scrapes are parsed with
-prometheus_client's own parser. tests/test_metrics_processes.py covers run.py's workers.
+prometheus_client's own parser. tests/operations/test_metrics_processes.py covers run.py's workers.
 """
 import asyncio
 import time

@@ -194,7 +194,7 @@ async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed
 
 @pytest.mark.gen_test(timeout=60)
 async def test_at_most_100_invitations_are_listed_newest_first(api, store, monkeypatch):
-    # One inviter sends them all here; the hourly cap per inviter (tests/test_attack_found_invitations.py) is lifted.
+    # One inviter sends them all here; the hourly cap per inviter (tests/organisations/test_invitation_limits.py) is lifted.
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 1000)
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     invitee = await sign_up(api, "invitee@example.com")

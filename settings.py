@@ -243,7 +243,7 @@ class Settings:
     totask_web_compat: bool = setting(
         "TOTASK_WEB_COMPAT", boolean, False,
         "answer getFav, addToFav, removeFromFav, getUsers, usersByMonth and a signed-out /users/user in the shapes "
-        "the published task-board web app reads (docs/clients.md); off, as documented")
+        "the published task-board web app reads (docs/using/clients.md); off, as documented")
     admin_email: Optional[str] = setting("ADMIN_EMAIL", plain_address, None,
                                          "at start-up, make sure this admin exists (created, or taken over)",
                                          "*(none)*")

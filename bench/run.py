@@ -15,7 +15,7 @@ One run measures, with wrk as the load generator on 127.0.0.1:
      --scale-duration seconds each. --only-scale runs just this (about three minutes).
   6. photo uploads (bench/photos.py): a 4000x3000 camera JPEG of 3-5 MB, one at a time (latency,
      peak memory above idle), then 8 at once while /health is probed (--only-photos: just these).
-  7. issue #23 (bench/abuse.py): login latency while 200 registrations arrive from 200 addresses, beside
+  7. abuse (bench/abuse.py): login latency while 200 registrations arrive from 200 addresses, beside
      the idle login latency; the peak memory of the largest photo accepted (--only-abuse: just these).
 The README's "Benchmark" section says how each measure is taken and why.
 

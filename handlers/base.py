@@ -166,7 +166,7 @@ class BaseHandler(RequestHandler):
     async def prepare(self) -> None:
         """Decide early answers (body far too large, 401) without giving them: see after_body."""
         # The request's one database budget, MONGODB_OPERATION_TIMEOUT_MS, spent while it waits for the
-        # database: an outage is a 503 within it, however many requests queue (docs/mongodb.md, CWE-400).
+        # database: an outage is a 503 within it, however many requests queue (docs/operating/mongodb.md, CWE-400).
         deadlines.start_request(self.config.mongodb_operation_timeout_ms / 1000)
         self._limit_body()
         if self.request.method != "OPTIONS" and not self.public:
@@ -382,7 +382,7 @@ class BaseHandler(RequestHandler):
             status, message, errors, extra = error.status, error.message, error.errors, error.extra
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        elif (answer := driver_error_answer(error)) is not None:  # a driver error is never a 500 (docs/mongodb.md)
+        elif (answer := driver_error_answer(error)) is not None:  # a driver error is never a 500 (docs/operating/mongodb.md)
             status, message, errors = answer.status, answer.message, answer.errors
         elif isinstance(error, HTTPError):
             status = error.status_code

@@ -92,7 +92,7 @@ HTML = {"text/html": {"schema": {"type": "string"}}}
 
 
 def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
-    """An operation answering a person with HTML (the pages a person sees; docs/pages.md)."""
+    """An operation answering a person with HTML (the pages a person sees; docs/using/pages.md)."""
     op = {"summary": summary, "tags": ["pages"], "operationId": None, "security": [],
           # Each its own copy: the error bodies added below must not leak into every other HTML response.
           "responses": {str(code): {"description": text, "content": copy.deepcopy(HTML)}

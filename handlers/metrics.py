@@ -1,4 +1,4 @@
-"""GET /metrics: the Prometheus scrape, for operators only (docs/metrics.md)."""
+"""GET /metrics: the Prometheus scrape, for operators only (docs/operating/metrics.md)."""
 import hashlib
 import hmac
 

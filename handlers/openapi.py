@@ -35,7 +35,7 @@ def paths(table=None) -> dict:
 # Routes this public document leaves out on purpose, and why (tests/http/test_openapi.py holds it to the route table).
 UNDOCUMENTED = {
     "/metrics": "Prometheus's scrape, for operators, not clients: 404 unless METRICS_TOKEN is set, "
-                "never served through nginx, and not JSON (docs/metrics.md)",
+                "never served through nginx, and not JSON (docs/operating/metrics.md)",
 }
 
 

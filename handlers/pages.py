@@ -5,7 +5,7 @@ service's home page (/).
 Plain server-rendered HTML for a person on a phone; the JSON API under /auth does the same work for
 apps. Every form is protected by Tornado's xsrf cookie, checked here only: the JSON API authenticates
 with bearer tokens and must not need a cookie. After a form is sent the answer is a redirect to a
-page (Post/Redirect/Get), so a reload or Back never sends it again. docs/pages.md tells the states.
+page (Post/Redirect/Get), so a reload or Back never sends it again. docs/using/pages.md tells the states.
 """
 import logging
 import os
@@ -395,7 +395,7 @@ class ResetPasswordPage(LinkPage):
     def show_form(self, token: str, email: Optional[str] = None, password_error: Optional[str] = None,
                   confirm_error: Optional[str] = None, status: int = 200) -> None:
         """The form, naming the account: the full address, since whoever holds the link reads that mailbox
-        (docs/pages.md)."""
+        (docs/using/pages.md)."""
         self.show("reset_password.html", status, title="Choose a new password", token=token, email=email,
                   password_error=password_error, confirm_error=confirm_error)
 

@@ -121,7 +121,7 @@ def process_metrics() -> list:
     """prometheus_client's standard process metrics (memory, CPU, open and maximum file descriptors, start
     time). With several workers, the worker answering a scrape reads every live worker's /proc entry, each
     series with a `pid` label: a process collector reads only its own process, and values of different
-    processes must not be summed (memory is per process; docs/metrics.md). One process alone: no label."""
+    processes must not be summed (memory is per process; docs/operating/metrics.md). One process alone: no label."""
     if not MULTIPROCESS:
         return list(ProcessCollector(registry=None).collect())
     families = {}

@@ -1,6 +1,6 @@
 """Sessions, access JWTs, rotating refresh tokens and single-use email tokens.
 
-Revocation (docs/two-factor.md, "Sessions"): a session is live only while its `epoch` is its user's
+Revocation (docs/using/two-factor.md, "Sessions"): a session is live only while its `epoch` is its user's
 `sessionEpoch`. The write that changes a password, an email, a role or two-factor also increments the
 user's epoch (models.users.revoke_sessions), so that one write ends every session; deleting the session
 documents afterwards is cleanup. The caller of such a change may keep their own session (keep_current):

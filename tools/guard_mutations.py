@@ -1,12 +1,12 @@
-"""Re-check that the guard tests of issue #16 still kill the seven mutations that once survived, and those of
-issue 22 the seven edits that no test caught (or would have caught) before them.
+"""Re-check that the guard tests still kill the seven mutmut mutations that once survived, and the seven
+hand-made security edits that no test caught (or would have caught) before them.
 
     python tools/guard_mutations.py            # all of them
     python tools/guard_mutations.py csp ttl    # some, by name
 
 Each mutation is one textual replacement in one file, applied in a scratch copy of the work tree
 (never in the tree itself); the named tests run there with pytest and must FAIL. Exit status 1 when
-a mutation survives or no longer applies (the code moved on: update the table and docs/testing.md).
+a mutation survives or no longer applies (the code moved on: update the table and docs/developing/testing.md).
 """
 import os
 import shutil

@@ -1,4 +1,4 @@
-"""Account notices (issue 22): after a password change (change-password, an update with `password`, a reset),
+"""Account notices: after a password change (change-password, an update with `password`, a reset),
 two-factor on or off, and an email change, the account's verified address is told; every email is
 Auto-Submitted and answers go to SUPPORT_EMAIL. Read from a real SMTP server."""
 import asyncio

@@ -1,4 +1,4 @@
-"""Issue #9 item 8: password re-checks, logins from one address and emails to one inbox are all limited.
+"""Found by the red-team pass (docs/history/attack-findings.md): password re-checks, logins from one address and emails to one inbox are all limited.
 
 Before: change-password, `currentPassword` and self-delete could guess a password without limit; random
 emails from one address made bcrypt work without bound; forgot-password and send-verification-email

@@ -1,4 +1,4 @@
-"""Taking an account back (issue 22): the link in an email-change notice, APP_URL/email-change/undo?token=…,
+"""Taking an account back: the link in an email-change notice, APP_URL/email-change/undo?token=…,
 over HTTP in-process, with stored state (tests/pages/test_email_change_undo_browser.py walks it in Chromium).
 
 The story in each test: Ada's address is verified; a thief holding her access token and password moves the

@@ -1,4 +1,4 @@
-"""Issue #23: the per-account limits were walked around by making more accounts from one address.
+"""Found by the abuse review of many accounts from one address: the per-account limits were walked around by making more accounts from one address.
 
 Before: 120 sign-ups from one address in 1.2 s, all 201, mailing 320 strangers; three throwaway accounts invited
 one victim 150 times and pushed a friend's real invitation out of the victim's list. Now each client address

@@ -1,4 +1,4 @@
-"""Issue #9 item 3: a reset link works only while the address it was mailed to is still the user's.
+"""Found by the red-team pass (docs/history/attack-findings.md): a reset link works only while the address it was mailed to is still the user's.
 
 Before: verify links checked the email, reset links did not, so a reset link mailed to an address the
 account had left still set its password.

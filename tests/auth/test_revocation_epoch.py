@@ -1,4 +1,4 @@
-"""Revocation in the same write as the change (issue 22, API.md "Revocation that holds").
+"""Revocation in the same write as the change (API.md "Revocation that holds").
 
 A password change or reset, an email change and a role change increment the user's session epoch in the
 very update that makes the change; a session lives only while it carries that epoch. The session deletes

@@ -130,7 +130,7 @@ def assert_cleared(response, secure: bool = True) -> None:
 
 async def assert_signed_out(api, cookie: str) -> None:
     """A cookie naming no live session: an endpoint that needs one is a 401, and GET /users/user (the web app's
-    signed-out check, docs/clients.md) is 200 with the body null; both clear the cookie."""
+    signed-out check, docs/using/clients.md) is 200 with the body null; both clear the cookie."""
     refused = await api.get("/users/getFav", headers=with_cookie(cookie))
     assert_error(refused, 401)
     assert_cleared(refused)

@@ -1,4 +1,4 @@
-"""Your devices (issue 22, API.md "Your devices"): GET /auth/sessions, DELETE /auth/sessions/:id and
+"""Your devices (API.md "Your devices"): GET /auth/sessions, DELETE /auth/sessions/:id and
 DELETE /auth/sessions, for bearer and cookie clients alike."""
 import datetime as dt
 

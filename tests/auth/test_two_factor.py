@@ -1,4 +1,4 @@
-"""Two-factor sign-in (issue 22, API.md "Two-factor sign-in"): TOTP with pyotp, recovery codes, login with otp.
+"""Two-factor sign-in (API.md "Two-factor sign-in"): TOTP with pyotp, recovery codes, login with otp.
 
 Codes are made here as an authenticator app makes them (pyotp, from the secret setup returned). A code is
 accepted once: its time step must be later than the last one used, so after enabling with the current

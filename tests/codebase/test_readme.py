@@ -1,4 +1,5 @@
-"""The README stays true: its settings table is the one settings.py declares, and its links resolve."""
+"""The README stays true: its settings table is the one settings.py declares, and its links (and those between
+the documents in docs/) resolve."""
 import os
 import re
 
@@ -21,3 +22,12 @@ def test_the_settings_table_is_generated_from_settings_py():
 def test_every_linked_document_exists():
     for target in re.findall(r"\]\(((?:docs/)[^)#]+)\)", readme()):
         assert os.path.exists(os.path.join(ROOT, target)), target
+
+
+def test_every_link_between_documents_resolves():
+    for folder, _, names in os.walk(os.path.join(ROOT, "docs")):
+        for name in (n for n in names if n.endswith(".md")):
+            with open(os.path.join(folder, name), encoding="utf-8") as file:
+                text = file.read()
+            for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
+                assert os.path.exists(os.path.join(folder, target)), (name, target)

@@ -2,6 +2,7 @@
 GET /api/organisations/{orgId}/members, written in the four places the recipe names (gathered here in one
 module, each marked with the file it would go in). It must be served, documented in /openapi.json and its
 query covered by the index it declares; if the recipe's pieces change, this test changes with them."""
+import contextlib
 import datetime as dt
 
 import jsonschema
@@ -18,7 +19,7 @@ from models import organisations as org_model
 from models.indexes import INDEXES
 from models.schemas.paging import page_of, paged_query
 from models.schemas.responses import ID, closed
-from services import pagination
+from services import metrics, pagination
 from services.organisations import Organisations
 from tests.helpers import assert_error, sign_up
 from tests.index_coverage import RECORDED, unserved
@@ -67,6 +68,18 @@ def recipe_followed(monkeypatch):
     openapi_json.cache_clear()  # the served document is built once per process: once more with the route
     yield
     openapi_json.cache_clear()
+    forget_request_series("/members")
+
+
+def forget_request_series(route_part: str) -> None:
+    """The request metrics of the route this module added, removed: /metrics lists only the service's routes
+    (tests/operations/test_metrics.py checks that, in whichever process ran this module)."""
+    for key in [key for key in metrics._bound_requests if route_part in key[0]]:
+        route, method, status = key
+        del metrics._bound_requests[key]
+        metrics.HTTP_REQUESTS.remove(route, method, str(status))
+        with contextlib.suppress(KeyError):  # one duration series per (route, method), for every status
+            metrics.HTTP_DURATION.remove(route, method)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Issue #9 items 1 and 4: crafted addresses are refused, and mail goes exactly to the stored address.
+"""Found by the red-team pass (docs/history/attack-findings.md): crafted addresses are refused, and mail goes exactly to the stored address.
 
 `=?x?q?attacker=40evil.com=3e=00?=foo@corp.com` used to register, and Python's header parser decoded
 the encoded word, so its verification email went to attacker@evil.com; "(x@example.com)" registered
@@ -34,7 +34,7 @@ CRAFTED = [
     "x@localhost",
     "@example.com",
     "x@",
-    # Issue #23: routing through a relay that does the percent hack or bang paths (docs/security.md).
+    # The abuse review: routing through a relay that does the percent hack or bang paths (docs/developing/security.md).
     "attacker%evil.example@example.com",
     "evil.example!attacker@example.com",
     "a%b!c@example.com",

@@ -1,4 +1,4 @@
-"""Issue #9 item 1: one message that can never be sent is set aside; it never stops everyone's email.
+"""Found by the red-team pass (docs/history/attack-findings.md): one message that can never be sent is set aside; it never stops everyone's email.
 
 Before: a ValueError while composing one message killed the sender task, nothing restarted it, and no
 email went out again for anyone.

@@ -1,6 +1,6 @@
-"""Guards that once had no test failing when they broke (issue #16, mutation testing).
+"""Guards that once had no test failing when they broke (found by mutation testing: docs/history/mutants.md).
 
-Each test here was checked by breaking its guard by hand and watching it fail; docs/testing.md
+Each test here was checked by breaking its guard by hand and watching it fail; docs/developing/testing.md
 lists the one-line mutations. Every attack asserts the refusal AND that nothing changed.
 """
 import datetime as dt

@@ -1,7 +1,7 @@
-"""Boundaries, stored state and failure paths that mutmut's survivors showed no test looked at (issue #16).
+"""Boundaries, stored state and failure paths that mutmut's survivors showed no test looked at (docs/history/mutants.md).
 
 Sessions and tokens, the login-attempt window's arithmetic, the error envelope's other paths, body
-limits at the byte, and what the logs say. docs/testing.md has the run these came from.
+limits at the byte, and what the logs say. docs/developing/testing.md has the run these came from.
 """
 import asyncio
 import datetime as dt
@@ -37,7 +37,7 @@ async def test_the_token_pair_and_its_claims_match_the_contract(api, services, s
     ada = await sign_up(api)
     pair = (await api.login(email="ada@example.com"))["tokens"]
     access = claims(pair["access"]["token"])
-    # The contract's claims, and `gen`: the session's token generation (docs/two-factor.md, "Sessions").
+    # The contract's claims, and `gen`: the session's token generation (docs/using/two-factor.md, "Sessions").
     assert set(access) == {"sub", "userId", "email", "role", "type", "sid", "iat", "exp", "jti", "gen"}
     assert access["gen"] == 0
     user_id = (await services.users.find_by_email("ada@example.com"))["_id"]

@@ -1,4 +1,4 @@
-"""Five guards that no test held (issue 22), found by hand-made semantic mutations: each edit named below is a
+"""Five guards that no test held, found by hand-made semantic mutations: each edit named below is a
 real security bug the whole suite let through. Each test here fails when its guard is broken that way (checked
 by making the edit, running the test, and restoring the code)."""
 import pytest

@@ -1,4 +1,4 @@
-"""Issue #9 item 6: an id, or any patterned field, with a trailing newline is refused, never a 500.
+"""Found by the red-team pass (docs/history/attack-findings.md): an id, or any patterned field, with a trailing newline is refused, never a 500.
 
 Before: GET /users/<24 hex>%0A was a 500, because `$` in the id pattern also matches before a final
 "\\n" and ObjectId() then raised; jsonschema's `pattern` (re.search) had the same hole everywhere.

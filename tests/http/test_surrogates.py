@@ -1,4 +1,4 @@
-"""Issue #9 item 5: lone UTF-16 surrogates and bytes that are not UTF-8 are a 400, on every endpoint.
+"""Found by the red-team pass (docs/history/attack-findings.md): lone UTF-16 surrogates and bytes that are not UTF-8 are a 400, on every endpoint.
 
 Before: {"password": "\\ud800"} on login (and 10 other endpoints) was a 500; on a real server the
 string would also have failed inside BSON encoding.

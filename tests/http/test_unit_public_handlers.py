@@ -10,7 +10,7 @@ PUBLIC_ROUTES = {
     r"/users/user",  # signed out it answers null; get() authenticates
     r"/verify-email", r"/verify-email/done", r"/verify-email/resend", r"/forgot-password", r"/reset-password",
     r"/reset-password/done", r"/pages/forms.js",
-    # The email-change undo: the person who lost the account has only the link (issue 22).
+    # The email-change undo: the person who lost the account has only the link.
     r"/email-change/undo", r"/email-change/undo/done",
 }
 

@@ -1,4 +1,4 @@
-"""Issue #9 item 8: registering ADMIN_EMAIL before the admin bootstrap gains nothing.
+"""Found by the red-team pass (docs/history/attack-findings.md): registering ADMIN_EMAIL before the admin bootstrap gains nothing.
 
 Before: ensure_admin promoted the existing account and kept *its* password, so whoever registered the
 admin's address first became an admin with a password of their choosing.
@@ -75,7 +75,7 @@ class TestAtStartUp:
 @pytest.mark.gen_test(timeout=30)
 async def test_a_squatter_moving_away_while_the_admin_password_hashes_is_not_crowned(api, services, store,
                                                                                      monkeypatch):
-    """Issue 22: the squatter registers ADMIN_EMAIL, and changes the account's email while the bootstrap
+    """The squatter registers ADMIN_EMAIL, and changes the account's email while the bootstrap
     hashes ADMIN_PASSWORD (held open here). The promotion is one write on {_id, email: ADMIN_EMAIL}: it
     misses, nobody but ADMIN_EMAIL becomes admin, and the squatter's sessions end."""
     squatter = await api.register(email=ADMIN_EMAIL, password=SQUATTER_PASSWORD)

@@ -3,7 +3,7 @@
 The outage is real: a real Motor client pointed at a port nothing listens on, so every call meets pymongo's own
 ServerSelectionTimeoutError, after the time pymongo.timeout() handed to Motor's thread. The slot bound is
 exercised on the embedded store by holding the process's slots with calls of the test's own. Speed is measured
-in bench/outage.py (docs/benchmarks.md), never asserted here.
+in bench/outage.py (docs/operating/benchmarks.md), never asserted here.
 """
 import asyncio
 import logging

@@ -72,7 +72,7 @@ def test_one_scrape_sums_both_workers_and_a_dead_worker_leaves_only_its_counts(t
         assert not (directory / "counter_1.db").exists()  # wiped at start-up
         before = scrape(service)
         assert before.value(WORKERS) == 2
-        # Each worker's own process figures, told apart by pid: never summed (docs/metrics.md).
+        # Each worker's own process figures, told apart by pid: never summed (docs/operating/metrics.md).
         assert before.labels("process_resident_memory_bytes", "pid") == {str(pid) for pid in workers}
         for pid in workers:
             assert before.value("process_resident_memory_bytes", pid=str(pid)) > 10e6

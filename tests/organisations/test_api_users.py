@@ -51,7 +51,7 @@ async def test_members_of_one_organisation_read_each_other(api):
 
 
 async def test_a_stranger_inviting_someone_cannot_read_their_record(api, store):
-    # Issue #9 item 7: create an organisation, add the victim by id, read their email, phone and role.
+    # A red-team finding: create an organisation, add the victim by id, read their email, phone and role.
     victim = await api.register(email="victim@example.com", phone="09001234567")
     victim_token, victim_id = victim["tokens"]["access"]["token"], victim["user"]["id"]
     stranger = await api.register(email="stranger@example.com", name="Sam Stranger")

@@ -1,4 +1,4 @@
-"""Issue #23: names that lie. An inviter's or an organisation's name holding U+202E (right-to-left override),
+"""Found by the abuse review of many accounts from one address: names that lie. An inviter's or an organisation's name holding U+202E (right-to-left override),
 U+2028, a zero-width character or the BOM displayed as something else in the victim's app.
 
 Every name field (name, firstName, lastName, an organisation's name and description) now refuses Unicode format

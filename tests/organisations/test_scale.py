@@ -115,7 +115,7 @@ async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, s
 
 @pytest.mark.gen_test(timeout=60)
 async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, store):
-    # Issue #9 item 7: being added to 500 organisations made the victim's list 304 KB and ~1 s.
+    # A red-team finding: being added to 500 organisations made the victim's list 304 KB and ~1 s.
     token, user_id = await sign_up(api, "victim@example.com")
     _, inviter_id = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     orgs_before = (await api.get("/api/organisations", token=token)).json

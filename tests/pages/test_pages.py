@@ -402,7 +402,7 @@ async def test_every_401_says_how_to_authenticate(api):
     assert "WWW-Authenticate" not in (await api.get("/nothing-here")).headers
 
 
-# ---- what a person needs on the pages (issue 24) ----------------------------------------------------
+# ---- what a person needs on the pages -----------------------------------------------------------
 
 async def test_the_reset_form_names_its_account_for_the_person_and_for_password_managers(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)

@@ -1,4 +1,4 @@
-"""Issue #9 item 2 (and the no-op update of item 8): a stolen access token cannot move the account's email.
+"""Found by the red-team pass (docs/history/attack-findings.md): (and the no-op update) a stolen access token cannot move the account's email.
 
 Before: PATCH /users/:id {"email": attacker} needed no password, the old address heard nothing, and
 forgot-password then mailed the attacker a reset link.

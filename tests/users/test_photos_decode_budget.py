@@ -1,4 +1,4 @@
-"""Issue #23: photos under the pixel cap still ate memory. A 308 KB 16-bit RGBA PNG of 6300×6300 (39.7 Mpx, under
+"""Found by the abuse review of many accounts from one address: photos under the pixel cap still ate memory. A 308 KB 16-bit RGBA PNG of 6300×6300 (39.7 Mpx, under
 MAX_PHOTO_PIXELS) was accepted, and the process's peak memory went from 59 MB to 581 MB.
 
 Now the decoded size (width × height × bytes per pixel, from the header: 16-bit RGBA is 8 bytes a pixel) is

@@ -102,9 +102,9 @@ async def test_bad_parameters_are_422_and_a_token_required(api):
 
 
 class TestSearchesPerUser:
-    """Issue #23: one-letter prefixes stay (the contract's 1-100 characters, and the app searches from the first
+    """The abuse review: one-letter prefixes stay (the contract's 1-100 characters, and the app searches from the first
     keystroke), but each account has an hourly budget of searches, so the verified addresses cannot be walked out
-    prefix by prefix (docs/security.md)."""
+    prefix by prefix (docs/developing/security.md)."""
 
     @pytest.fixture
     def settings_env(self):

@@ -1,5 +1,6 @@
 """Log output, one line per record: JSON objects (LOG_FORMAT=json, the default: every line parses) or readable
 text for a person at a terminal (LOG_FORMAT=text)."""
+
 import datetime as dt
 import json
 import logging
@@ -18,8 +19,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds")
-                      .replace("+00:00", "Z"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -45,8 +47,9 @@ class TextFormatter(JsonFormatter):
         tail = [entry[name] for name in ("exception", "stack") if name in entry]
         # Control characters (a newline in a message, a traceback's lines) are escaped as in JSON, so a
         # value can never start a forged line, and one event stays one line (CWE-117).
-        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                       for c in " ".join([head, *rest, *tail]))
+        return "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in " ".join([head, *rest, *tail])
+        )
 
 
 FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
@@ -75,5 +78,7 @@ def configure(level: int, stream=None, form: str = "json") -> None:
     crashes = logging.getLogger("accounts")
     sys.excepthook = lambda *exc_info: crashes.critical("uncaught exception", exc_info=exc_info)
     threading.excepthook = lambda args: crashes.critical(
-        "uncaught exception in thread %s", args.thread.name if args.thread else "?",
-        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        "uncaught exception in thread %s",
+        args.thread.name if args.thread else "?",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

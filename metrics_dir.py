@@ -5,6 +5,7 @@ set, in memory-mapped files there, one per process and metric type, which the wo
 /metrics sums. So run.py prepares the directory before it imports the application and before it
 forks, and every worker inherits both the variable and the directory.
 """
+
 import glob
 import os
 import shutil

@@ -1,4 +1,5 @@
 """Start the accounts service: python run.py [--port N] [--processes N]; or python run.py --sync-indexes."""
+
 import argparse
 import asyncio
 import errno
@@ -14,8 +15,10 @@ from tornado.netutil import bind_sockets
 
 import logconfig
 import startup_summary
+
 # services.database imports no prometheus_client; the app and services are imported in serve() (see there).
-from metrics_dir import VARIABLE as METRICS_DIR_VARIABLE, MetricsDirectory
+from metrics_dir import VARIABLE as METRICS_DIR_VARIABLE
+from metrics_dir import MetricsDirectory
 from services.database import Database, describe_error, fix_for, server_message
 from settings import Settings, SettingsError, reader_of
 from version import __version__
@@ -38,16 +41,24 @@ def parser() -> argparse.ArgumentParser:
     made = OneLineParser(
         description="The accounts service (users, authentication, organisations).",
         epilog="Every other setting is an environment variable (MONGODB_URI, JWT_SECRET, APP_URL, SMTP_HOST, "
-               "LOG_FORMAT, ...), checked at start-up: the table with each default and meaning is in README.md "
-               "(Configuration), and `python settings.py` prints it. LOG_LEVEL (INFO) sets the log level.")
+        "LOG_FORMAT, ...), checked at start-up: the table with each default and meaning is in README.md "
+        "(Configuration), and `python settings.py` prints it. LOG_LEVEL (INFO) sets the log level.",
+    )
     # Read as text and checked after parsing, with PORT's own rule, so a bad value is one line (not argparse's
     # usage block) and 99999 is refused instead of wrapping to another port.
     made.add_argument("--port", metavar="N", help="port to listen on, 0-65535 (default: PORT, else 8000)")
-    made.add_argument("--processes", type=int, default=1,
-                      help="worker processes sharing the port; 0 means one per core (needs MONGODB_URI)")
-    made.add_argument("--sync-indexes", action="store_true",
-                      help="drop and rebuild the indexes that differ from the declared ones (and those this "
-                           "service no longer declares), create the missing ones, then exit (needs MONGODB_URI)")
+    made.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes sharing the port; 0 means one per core (needs MONGODB_URI)",
+    )
+    made.add_argument(
+        "--sync-indexes",
+        action="store_true",
+        help="drop and rebuild the indexes that differ from the declared ones (and those this "
+        "service no longer declares), create the missing ones, then exit (needs MONGODB_URI)",
+    )
     made.add_argument("--version", action="version", version=f"accounts service {__version__}")
     return made
 
@@ -70,8 +81,11 @@ def main(argv=None) -> int:
         return 2
     processes = args.processes or os.cpu_count() or 1
     if processes > 1 and settings.embedded:
-        print("error: --processes needs MONGODB_URI: the embedded store lives inside one process, "
-              "so several processes would each see different data", file=sys.stderr)
+        print(
+            "error: --processes needs MONGODB_URI: the embedded store lives inside one process, "
+            "so several processes would each see different data",
+            file=sys.stderr,
+        )
         return 2
     # Every record as one line on stderr (the journal under systemd): JSON, or text for a terminal.
     logconfig.configure(level, form=settings.log_format)
@@ -112,8 +126,11 @@ def sync_indexes(settings: Settings) -> int:
     """python run.py --sync-indexes: one line per index dropped or created; 0 when every declared index is
     in place, 1 (with the server's reason) when MongoDB refused, 2 on the embedded store."""
     if settings.embedded:
-        print("error: --sync-indexes needs MONGODB_URI: the embedded store starts empty in each process and "
-              "gets every declared index then", file=sys.stderr)
+        print(
+            "error: --sync-indexes needs MONGODB_URI: the embedded store starts empty in each process and "
+            "gets every declared index then",
+            file=sys.stderr,
+        )
         return 2
 
     async def sync():
@@ -126,11 +143,16 @@ def sync_indexes(settings: Settings) -> int:
     try:
         plan = asyncio.run(sync())
     except PyMongoError as error:
-        print(f"error: --sync-indexes failed on database {settings.mongodb_db}: {describe_error(error)}: "
-              f"{server_message(error)}; fix: {fix_for(error)}", file=sys.stderr)
+        print(
+            f"error: --sync-indexes failed on database {settings.mongodb_db}: {describe_error(error)}: "
+            f"{server_message(error)}; fix: {fix_for(error)}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"indexes of database {settings.mongodb_db} match the declared ones "
-          f"({len(plan.drops)} dropped, {len(plan.missing)} created)")
+    print(
+        f"indexes of database {settings.mongodb_db} match the declared ones "
+        f"({len(plan.drops)} dropped, {len(plan.missing)} created)"
+    )
     return 0
 
 
@@ -139,9 +161,9 @@ async def serve(settings: Settings, sockets) -> None:
     # Imported only now that PROMETHEUS_MULTIPROC_DIR is set: prometheus_client chooses where metric
     # values live when it is first imported.
     from handlers.routes import make_app
-    from services.database import Database
     from services import metrics
     from services.container import Services
+    from services.database import Database
 
     database = Database.connect(settings)
     services = Services(settings, database)

@@ -1,4 +1,5 @@
 """The first lines a person reads after `python run.py`: what runs, where it answers, what it uses."""
+
 import logging
 
 from settings import Settings
@@ -20,29 +21,56 @@ def lines(settings: Settings, port: int, processes: int, pid: int) -> list:
     url = f"http://localhost:{port}"
     out = [
         (logging.INFO, f"accounts service {__version__} starting (pid {pid})", {"version": __version__}),
-        (logging.INFO, f"listening on {url} (port {port} on every interface"
-                       + (f", {processes} worker processes)" if processes > 1 else ")"), {"url": url}),
+        (
+            logging.INFO,
+            f"listening on {url} (port {port} on every interface"
+            + (f", {processes} worker processes)" if processes > 1 else ")"),
+            {"url": url},
+        ),
         (logging.INFO, f"APP_URL (links in emails, cookies, CSRF origin): {settings.app_url}", {}),
         (logging.INFO, f"API documentation: {settings.app_url}/docs", {}),
     ]
     if settings.embedded:
-        out.append((logging.WARNING, "store: no MONGODB_URI: using the embedded in-memory MongoDB stand-in "
-                                     "(mongomock-motor); data lives in this process only and is lost when it exits",
-                    {}))
+        out.append(
+            (
+                logging.WARNING,
+                "store: no MONGODB_URI: using the embedded in-memory MongoDB stand-in "
+                "(mongomock-motor); data lives in this process only and is lost when it exits",
+                {},
+            )
+        )
     else:
-        out.append((logging.INFO, f"store: using MongoDB from MONGODB_URI, database {settings.mongodb_db}, at "
-                                  f"{store_hosts(settings.mongodb_uri)}", {}))
+        out.append(
+            (
+                logging.INFO,
+                f"store: using MongoDB from MONGODB_URI, database {settings.mongodb_db}, at "
+                f"{store_hosts(settings.mongodb_uri)}",
+                {},
+            )
+        )
     if settings.smtp_host:
         out.append((logging.INFO, f"email: sent through SMTP at {settings.smtp_host}:{settings.smtp_port}", {}))
     else:
-        out.append((logging.WARNING, "email: no SMTP_HOST: every email is written to the log instead of being "
-                                     "sent", {}))
+        out.append(
+            (logging.WARNING, "email: no SMTP_HOST: every email is written to the log instead of being sent", {})
+        )
     if not settings.client_url:
-        out.append((logging.WARNING, "CLIENT_URL is unset: the pages' \"back to the app\" and \"sign in\" links "
-                                     "have nowhere to go; set it to the web app's address", {}))
+        out.append(
+            (
+                logging.WARNING,
+                'CLIENT_URL is unset: the pages\' "back to the app" and "sign in" links '
+                "have nowhere to go; set it to the web app's address",
+                {},
+            )
+        )
     if settings.jwt_secret_generated:
-        out.append((logging.WARNING, "no JWT_SECRET: generated a random one; tokens stop working when the process "
-                                     "restarts", {}))
+        out.append(
+            (
+                logging.WARNING,
+                "no JWT_SECRET: generated a random one; tokens stop working when the process restarts",
+                {},
+            )
+        )
     return out
 
 

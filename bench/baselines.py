@@ -16,6 +16,7 @@
 
 Both listen on 127.0.0.1 only and stop on SIGTERM or SIGINT.
 """
+
 import argparse
 import asyncio
 import datetime as dt
@@ -60,7 +61,7 @@ class MinimalUserHandler(RequestHandler):
             claims = jwt.decode(token, self.secret, algorithms=["HS256"], options={"require": REQUIRED_CLAIMS})
             user_id, session_id = ObjectId(claims["sub"]), ObjectId(claims["sid"])
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
-            raise HTTPError(401)
+            raise HTTPError(401) from None
         session = await self.sessions.find_one({"_id": session_id, "userId": user_id})
         user = await self.users.find_one({"_id": user_id}) if session else None
         if user is None:
@@ -73,31 +74,48 @@ async def seed_minimal(users_count: int, secret: str, tokens_file: str):
     session each; writes one signed access token per session to tokens_file."""
     from mongomock_motor import AsyncMongoMockClient
 
-    from services.database import Database
     from models.sessions import SESSIONS
     from models.users import COLLECTION as USERS
+    from services.database import Database
 
     # Built exactly as the service builds its embedded store: the same client and the same indexes.
     database = Database(AsyncMongoMockClient(tz_aware=True), "accounts", embedded=True)
     await database.ensure_indexes()
     db = database.db
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     tokens = []
     for i in range(users_count):
         user_id = ObjectId()
         first = f"Bench{i:04d}"
-        await db[USERS].insert_one({
-            "_id": user_id, "name": f"{first} User", "firstName": first, "lastName": "User",
-            "email": f"bench-user-{i:04d}@example.com", "passwordHash": PASSWORD_HASH, "role": "user",
-            "isEmailVerified": False, "favoriteBoards": [], "createdAt": now, "updatedAt": now,
-        })
+        await db[USERS].insert_one(
+            {
+                "_id": user_id,
+                "name": f"{first} User",
+                "firstName": first,
+                "lastName": "User",
+                "email": f"bench-user-{i:04d}@example.com",
+                "passwordHash": PASSWORD_HASH,
+                "role": "user",
+                "isEmailVerified": False,
+                "favoriteBoards": [],
+                "createdAt": now,
+                "updatedAt": now,
+            }
+        )
         session_id = ObjectId()
-        await db[SESSIONS].insert_one({"_id": session_id, "userId": user_id, "createdAt": now,
-                                       "expiresAt": now + dt.timedelta(days=30)})
+        await db[SESSIONS].insert_one(
+            {"_id": session_id, "userId": user_id, "createdAt": now, "expiresAt": now + dt.timedelta(days=30)}
+        )
         claims = {
-            "sub": str(user_id), "userId": str(user_id), "email": f"bench-user-{i:04d}@example.com",
-            "role": "user", "type": "access", "sid": str(session_id), "iat": int(now.timestamp()),
-            "exp": int((now + dt.timedelta(hours=2)).timestamp()), "jti": uuid.uuid4().hex,
+            "sub": str(user_id),
+            "userId": str(user_id),
+            "email": f"bench-user-{i:04d}@example.com",
+            "role": "user",
+            "type": "access",
+            "sid": str(session_id),
+            "iat": int(now.timestamp()),
+            "exp": int((now + dt.timedelta(hours=2)).timestamp()),
+            "jti": uuid.uuid4().hex,
         }
         tokens.append(jwt.encode(claims, secret, algorithm="HS256"))
     temporary = tokens_file + ".tmp"
@@ -112,9 +130,15 @@ async def serve(kind: str, port: int, users_count: int, secret: str, tokens_file
         app = Application([(r"/(.*)", BareHandler)])
     else:
         _client, sessions, users = await seed_minimal(users_count, secret, tokens_file)
-        app = Application([(r"/users/user", MinimalUserHandler,
-                            {"secret": secret, "sessions": sessions, "users": users,
-                             "app_url": f"http://localhost:{port}"})])  # the service's default APP_URL
+        app = Application(
+            [
+                (
+                    r"/users/user",
+                    MinimalUserHandler,
+                    {"secret": secret, "sessions": sessions, "users": users, "app_url": f"http://localhost:{port}"},
+                )
+            ]
+        )  # the service's default APP_URL
     server = app.listen(port, address="127.0.0.1")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

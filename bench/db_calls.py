@@ -6,6 +6,7 @@ warm-up of the same kind) and every call that passes the process's database gate
 do not depend on the store: the same service code sends the same calls to MongoDB. docs/operating/scaling.md turns
 them and bench/run.py's per-core rates into the load a deployment puts on its replica set.
 """
+
 import asyncio
 import collections
 import json
@@ -24,8 +25,19 @@ from services.container import Services  # noqa: E402
 from services.database import Database  # noqa: E402
 from settings import Settings  # noqa: E402
 
-WRITES = {"insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one", "delete_many",
-          "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "bulk_write"}
+WRITES = {
+    "insert_one",
+    "insert_many",
+    "update_one",
+    "update_many",
+    "replace_one",
+    "delete_one",
+    "delete_many",
+    "find_one_and_update",
+    "find_one_and_delete",
+    "find_one_and_replace",
+    "bulk_write",
+}
 
 
 class Counting(deadlines.GatedCollection):
@@ -47,8 +59,14 @@ class CountingDatabase(Database):
 
 
 async def main() -> None:
-    settings = Settings.from_env({"BCRYPT_ROUNDS": "4", "EMAIL_POLL_SECONDS": "3600",
-                                  "ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-123"})
+    settings = Settings.from_env(
+        {
+            "BCRYPT_ROUNDS": "4",
+            "EMAIL_POLL_SECONDS": "3600",
+            "ADMIN_EMAIL": "admin@example.com",
+            "ADMIN_PASSWORD": "admin-password-123",
+        }
+    )
     services = Services(settings, CountingDatabase.connect(settings))
     services.start()
     while not services.database.indexes_ready:
@@ -65,14 +83,27 @@ async def main() -> None:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        response = await http.fetch(base + path, method=method, raise_error=False, headers=headers,
-                                    body=json.dumps(body) if body is not None else (b"" if method == "POST" else None))
+        response = await http.fetch(
+            base + path,
+            method=method,
+            raise_error=False,
+            headers=headers,
+            body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
+        )
         return json.loads(response.body) if response.body and response.body[:1] in b"[{" else None
 
     async def register():
         state["n"] += 1
-        return await call("POST", "/auth/register", {"email": f"u{state['n']}@example.com", "password": "password-123",
-                                                     "firstName": "Bench", "lastName": "User"})
+        return await call(
+            "POST",
+            "/auth/register",
+            {
+                "email": f"u{state['n']}@example.com",
+                "password": "password-123",
+                "firstName": "Bench",
+                "lastName": "User",
+            },
+        )
 
     async def login():
         return await call("POST", "/auth/login", {"email": "u1@example.com", "password": "password-123"})

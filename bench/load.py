@@ -1,4 +1,5 @@
 """wrk, the load generator: installed when missing, run with a Lua script, its summary parsed."""
+
 import json
 import shutil
 import subprocess
@@ -26,8 +27,18 @@ def wrk_command(url, script, args=(), connections=32, duration=10.0, timeout=10.
     # single-threaded Python server is nowhere near what one wrk thread can send.
     # wrk takes whole seconds.
     duration, timeout = max(1, round(duration)), max(1, round(timeout))
-    return ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout}s",
-            "-s", script, url, "--", *[str(a) for a in args]]
+    return [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        f"--timeout={timeout}s",
+        "-s",
+        script,
+        url,
+        "--",
+        *[str(a) for a in args],
+    ]
 
 
 class ErrorAnswers(RuntimeError):
@@ -41,14 +52,16 @@ def parse_wrk(output: str, connections: int, url: str = "") -> dict:
     the bench's own traffic once made the login measure report thousands of 429s a second as logins."""
     for line in output.splitlines():
         if line.startswith("WRK_JSON "):
-            raw = json.loads(line[len("WRK_JSON "):])
+            raw = json.loads(line[len("WRK_JSON ") :])
             seconds = raw["duration_us"] / 1e6
             lat = raw["latency_us"]
             errors = raw["errors"]
             if errors["status"]:
-                raise ErrorAnswers(f"{url or 'a measure'}: {errors['status']} of {raw['requests']} answers were "
-                                   "errors (status 400 or more): a limit or a bug refused the bench's traffic; the "
-                                   "service's access log (bench/results/service-*.log) says which status")
+                raise ErrorAnswers(
+                    f"{url or 'a measure'}: {errors['status']} of {raw['requests']} answers were "
+                    "errors (status 400 or more): a limit or a bug refused the bench's traffic; the "
+                    "service's access log (bench/results/service-*.log) says which status"
+                )
             ok = raw["requests"] - errors["status"]
             return {
                 "requests": ok,
@@ -68,12 +81,16 @@ def parse_wrk(output: str, connections: int, url: str = "") -> dict:
 
 
 def run_wrk(url, script, args=(), connections=32, duration=10.0, timeout=10.0) -> dict:
-    result = subprocess.run(wrk_command(url, script, args, connections, duration, timeout),
-                            cwd=WRK_DIR, capture_output=True, text=True, timeout=duration + timeout + 60)
+    result = subprocess.run(
+        wrk_command(url, script, args, connections, duration, timeout),
+        cwd=WRK_DIR,
+        capture_output=True,
+        text=True,
+        timeout=duration + timeout + 60,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
     return parse_wrk(result.stdout, connections, url)
 
 
 # ---- the machine and bcrypt ---------------------------------------------------------------------
-

@@ -11,6 +11,7 @@ pymongo's ServerSelectionTimeoutError once its deadline has passed), printed as 
 
 A benchmark, not a test: nothing here fails on a number (docs/operating/benchmarks.md records the figures).
 """
+
 import argparse
 import asyncio
 import json
@@ -22,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from motor.motor_asyncio import AsyncIOMotorClient  # noqa: E402
 from motor.frameworks.asyncio import max_workers  # noqa: E402
+from motor.motor_asyncio import AsyncIOMotorClient  # noqa: E402
 from pymongo.errors import PyMongoError  # noqa: E402
 from tornado.httpclient import AsyncHTTPClient  # noqa: E402
 from tornado.httpserver import HTTPServer  # noqa: E402
@@ -63,9 +64,15 @@ async def motor_alone(uri: str, requests: int, budget_ms: int) -> dict:
 
 
 async def the_service(uri: str, requests: int, budget_ms: int, slots: int) -> dict:
-    settings = Settings.from_env({"MONGODB_URI": uri, "JWT_SECRET": "bench-secret-that-is-long-enough-0123456789",
-                                  "MONGODB_TIMEOUT_MS": "20000", "MONGODB_OPERATION_TIMEOUT_MS": str(budget_ms),
-                                  "MONGODB_MAX_IN_FLIGHT": str(slots)})
+    settings = Settings.from_env(
+        {
+            "MONGODB_URI": uri,
+            "JWT_SECRET": "bench-secret-that-is-long-enough-0123456789",
+            "MONGODB_TIMEOUT_MS": "20000",
+            "MONGODB_OPERATION_TIMEOUT_MS": str(budget_ms),
+            "MONGODB_MAX_IN_FLIGHT": str(slots),
+        }
+    )
     services = Services(settings, Database.connect(settings))  # not started: no background calls compete
     server = HTTPServer(make_app(services, settings))
     sockets = bind_sockets(0, "127.0.0.1")
@@ -76,8 +83,14 @@ async def the_service(uri: str, requests: int, budget_ms: int, slots: int) -> di
 
     async def one():
         started = time.monotonic()
-        response = await http.fetch(url, method="POST", body=body, raise_error=False, request_timeout=120,
-                                    headers={"Content-Type": "application/json"})
+        response = await http.fetch(
+            url,
+            method="POST",
+            body=body,
+            raise_error=False,
+            request_timeout=120,
+            headers={"Content-Type": "application/json"},
+        )
         return time.monotonic() - started, response.code
 
     try:
@@ -86,8 +99,12 @@ async def the_service(uri: str, requests: int, budget_ms: int, slots: int) -> di
         server.stop()
         await services.stop()
     codes = sorted({code for _, code in results})
-    return {**summary([elapsed for elapsed, _ in results]), "statuses": codes, "peak_in_flight": services.database.gate.peak,
-            "slots": services.database.gate.slots}
+    return {
+        **summary([elapsed for elapsed, _ in results]),
+        "statuses": codes,
+        "peak_in_flight": services.database.gate.peak,
+        "slots": services.database.gate.slots,
+    }
 
 
 async def main() -> None:
@@ -99,13 +116,19 @@ async def main() -> None:
     uri = f"mongodb://127.0.0.1:{closed_port()}/"
     alone = await motor_alone(uri, args.requests, args.budget_ms)
     service = await the_service(uri, args.requests, args.budget_ms, args.slots)
-    print(f"{args.requests} concurrent calls, budget {args.budget_ms} ms, Motor threads {max_workers}, "
-          f"service slots {service['slots']}, {os.cpu_count()} cores")
+    print(
+        f"{args.requests} concurrent calls, budget {args.budget_ms} ms, Motor threads {max_workers}, "
+        f"service slots {service['slots']}, {os.cpu_count()} cores"
+    )
     print("| measure | p50 | max | notes |")
     print("|---|---:|---:|---|")
-    print(f"| Motor alone (timeoutMS={args.budget_ms}) | {alone['p50_s']} s | {alone['max_s']} s | queued for threads |")
-    print(f"| the service, POST /auth/login | {service['p50_s']} s | {service['max_s']} s | statuses "
-          f"{service['statuses']}, peak in flight {service['peak_in_flight']} |")
+    print(
+        f"| Motor alone (timeoutMS={args.budget_ms}) | {alone['p50_s']} s | {alone['max_s']} s | queued for threads |"
+    )
+    print(
+        f"| the service, POST /auth/login | {service['p50_s']} s | {service['max_s']} s | statuses "
+        f"{service['statuses']}, peak in flight {service['peak_in_flight']} |"
+    )
 
 
 if __name__ == "__main__":

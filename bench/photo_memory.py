@@ -7,6 +7,7 @@ services.photos' processing as the service's executor does, and reports, in MiB:
 malloc_trim. bench/run.py reports the largest accepted photo's row from the running service; docs/using/photos.md
 keeps these figures.
 """
+
 import argparse
 import json
 import os
@@ -81,16 +82,27 @@ def one(case: str, trim: bool) -> dict:
         except photos.ApiError as error:
             outcome = f"refused {error.status}"
     peak = status_mib("VmHWM")
-    after = status_mib("VmRSS")
-    return {"case": case, "file_kib": round(len(data) / 1024), "outcome": outcome, "idle_mib": round(idle, 1),
-            "peak_above_idle_mib": round(peak - idle, 1), "after_above_idle_mib": round(status_mib("VmRSS") - idle, 1),
-            "trimmed": trim}
+    return {
+        "case": case,
+        "file_kib": round(len(data) / 1024),
+        "outcome": outcome,
+        "idle_mib": round(idle, 1),
+        "peak_above_idle_mib": round(peak - idle, 1),
+        "after_above_idle_mib": round(status_mib("VmRSS") - idle, 1),
+        "trimmed": trim,
+    }
 
 
 def measure(case: str, trim: bool = True) -> dict:
     """One case in a fresh Python process."""
-    output = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", case] + ([] if trim else ["--no-trim"]),
-                            capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "LOG_LEVEL": "WARNING"})
+    output = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--one", case] + ([] if trim else ["--no-trim"]),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -111,8 +123,10 @@ def main() -> int:
     print("| image | file | outcome | peak above idle | resident above idle after: as is → with malloc_trim |")
     print("|---|---|---|---|---|")
     for untrimmed, r in results:
-        print(f"| {r['case']} | {r['file_kib']} KiB | {r['outcome']} | {r['peak_above_idle_mib']} MiB "
-              f"| {untrimmed['after_above_idle_mib']} → {r['after_above_idle_mib']} MiB |")
+        print(
+            f"| {r['case']} | {r['file_kib']} KiB | {r['outcome']} | {r['peak_above_idle_mib']} MiB "
+            f"| {untrimmed['after_above_idle_mib']} → {r['after_above_idle_mib']} MiB |"
+        )
     print(f"idle RSS {results[0][1]['idle_mib']} MiB")
     return 0
 

@@ -8,6 +8,7 @@ GPS, as phones write them) is uploaded with PUT /users/:id as multipart:
      connections (as health_under_logins does): /health p99, uploads/s, and the peak memory again.
 The service runs at BCRYPT_ROUNDS=4: seeding only, the measures never hash.
 """
+
 import http.client
 import io
 import os
@@ -28,21 +29,27 @@ def camera_jpeg() -> bytes:
     from PIL import ExifTags, Image
 
     width, height = 4000, 3000
-    field = Image.frombytes("RGB", (200, 150), os.urandom(200 * 150 * 3)).resize((width, height),
-                                                                                 Image.Resampling.BICUBIC)
+    field = Image.frombytes("RGB", (200, 150), os.urandom(200 * 150 * 3)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
     grain = Image.merge("RGB", [Image.effect_noise((width, height), 60) for _ in range(3)])
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6
-    exif.get_ifd(ExifTags.IFD.GPSInfo).update({ExifTags.GPS.GPSLatitudeRef: "N",
-                                                ExifTags.GPS.GPSLatitude: (51.0, 30.0, 12.5)})
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (51.0, 30.0, 12.5)}
+    )
     out = io.BytesIO()
     Image.blend(field, grain, 0.22).save(out, "JPEG", quality=85, exif=exif.tobytes())
     return out.getvalue()
 
 
 def multipart_body(data: bytes) -> bytes:
-    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n".encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode())
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
 
 
 class Uploader:
@@ -51,8 +58,10 @@ class Uploader:
     def __init__(self, port: int, user: dict, body: bytes):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.path = f"/users/{user['id']}"
-        self.headers = {"Authorization": f"Bearer {user['access']}",
-                        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        self.headers = {
+            "Authorization": f"Bearer {user['access']}",
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+        }
         self.body = body
 
     def upload(self) -> float:
@@ -121,8 +130,12 @@ def percentile(values: list, fraction: float) -> float:
 
 def latency_ms(seconds: list) -> dict:
     ms = [s * 1000 for s in seconds]
-    return {"count": len(ms), "p50_ms": round(statistics.median(ms), 1), "p90_ms": round(percentile(ms, 0.9), 1),
-            "max_ms": round(max(ms), 1)}
+    return {
+        "count": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p90_ms": round(percentile(ms, 0.9), 1),
+        "max_ms": round(max(ms), 1),
+    }
 
 
 def photo_run(bench) -> dict:
@@ -143,17 +156,26 @@ def photo_run(bench) -> dict:
         time.sleep(1.0)
         idle = rss_mib(process.pid)
         out["idle_rss_mib"] = round(idle, 1)
-        bench.say(f"measure photo_upload: {o.photo_uploads} uploads of {len(photo) / 1e6:.1f} MB, one at a time "
-                  f"(service idle at {idle:.0f} MiB)")
+        bench.say(
+            f"measure photo_upload: {o.photo_uploads} uploads of {len(photo) / 1e6:.1f} MB, one at a time "
+            f"(service idle at {idle:.0f} MiB)"
+        )
         watch = NoiseWatch(process.pid)
         with PeakMemory(process.pid) as memory:
             times = [uploaders[0].upload() for _ in range(o.photo_uploads)]
-        sequential = {**latency_ms(times), "peak_rss_mib": round(memory.mib, 1),
-                      "rss_above_idle_mib": round(memory.mib - idle, 1), "exact_peak": memory.exact,
-                      "other_cpu_share": watch.share()}
+        sequential = {
+            **latency_ms(times),
+            "peak_rss_mib": round(memory.mib, 1),
+            "rss_above_idle_mib": round(memory.mib - idle, 1),
+            "exact_peak": memory.exact,
+            "other_cpu_share": watch.share(),
+        }
         bench.raw["photo_upload"] = sequential
-        print(f"  upload p50 {sequential['p50_ms']} ms, p90 {sequential['p90_ms']} ms, max {sequential['max_ms']} ms;"
-              f" peak RSS {sequential['rss_above_idle_mib']} MiB above idle", flush=True)
+        print(
+            f"  upload p50 {sequential['p50_ms']} ms, p90 {sequential['p90_ms']} ms, max {sequential['max_ms']} ms;"
+            f" peak RSS {sequential['rss_above_idle_mib']} MiB above idle",
+            flush=True,
+        )
         health_alone(bench, f"http://127.0.0.1:{port}", process.pid)
         health_under_uploads(bench, f"http://127.0.0.1:{port}", uploaders, process.pid, idle)
         out["rss_mib"] = round(rss_mib(process.pid), 1)
@@ -177,8 +199,10 @@ def health_alone(bench, base: str, pid: int) -> None:
 
 def health_under_uploads(bench, base: str, uploaders: list, pid: int, idle: float) -> None:
     o = bench.o
-    bench.say(f"measure health_under_uploads: /health probed by 2 connections while {len(uploaders)} clients "
-              f"upload back to back for {o.duration} s")
+    bench.say(
+        f"measure health_under_uploads: /health probed by 2 connections while {len(uploaders)} clients "
+        f"upload back to back for {o.duration} s"
+    )
     stop, times, failures = threading.Event(), [], []
 
     def keep_uploading(uploader: Uploader) -> None:
@@ -197,7 +221,8 @@ def health_under_uploads(bench, base: str, uploaders: list, pid: int, idle: floa
             thread.start()
         time.sleep(1.0)  # every uploader has a request in flight
         probe_process = bench.processes.start(
-            wrk_command(f"{base}/health", "probe.lua", [10], 2, o.duration, 10), cwd=WRK_DIR, capture=True)
+            wrk_command(f"{base}/health", "probe.lua", [10], 2, o.duration, 10), cwd=WRK_DIR, capture=True
+        )
         stdout, _ = probe_process.communicate(timeout=o.duration + 60)
         bench.processes.stop(probe_process)
         stop.set()
@@ -206,13 +231,22 @@ def health_under_uploads(bench, base: str, uploaders: list, pid: int, idle: floa
     elapsed = time.monotonic() - started
     probe = parse_wrk(stdout, 2, f"{base}/health")
     probe["other_cpu_share"] = watch.share()
-    uploads = {**latency_ms(times or [0.0]), "uploads_per_s": round(len(times) / elapsed, 2),
-               "clients": len(uploaders), "failures": failures, "peak_rss_mib": round(memory.mib, 1),
-               "rss_above_idle_mib": round(memory.mib - idle, 1), "exact_peak": memory.exact}
+    uploads = {
+        **latency_ms(times or [0.0]),
+        "uploads_per_s": round(len(times) / elapsed, 2),
+        "clients": len(uploaders),
+        "failures": failures,
+        "peak_rss_mib": round(memory.mib, 1),
+        "rss_above_idle_mib": round(memory.mib - idle, 1),
+        "exact_peak": memory.exact,
+    }
     bench.raw["health_under_uploads"] = probe
     bench.raw["uploads_during_probe"] = uploads
     if failures:  # an upload refused is no upload done: the measure means nothing (bench/load.py)
         raise ErrorAnswers(f"health_under_uploads: {len(failures)} uploads failed: {failures[:3]}")
-    print(f"  /health p50 {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms, max {probe['max_ms']} ms; "
-          f"uploads meanwhile {uploads['uploads_per_s']}/s (p50 {uploads['p50_ms']} ms), "
-          f"peak RSS {uploads['rss_above_idle_mib']} MiB above idle", flush=True)
+    print(
+        f"  /health p50 {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms, max {probe['max_ms']} ms; "
+        f"uploads meanwhile {uploads['uploads_per_s']}/s (p50 {uploads['p50_ms']} ms), "
+        f"peak RSS {uploads['rss_above_idle_mib']} MiB above idle",
+        flush=True,
+    )

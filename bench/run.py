@@ -26,6 +26,7 @@ on failure and on Ctrl-C too. These are benchmarks, not tests: nothing here fail
 any error answer (status 400 or more) to a measure stops the run with exit code 1 (a refused request
 is no work done); --tiny runs every measure for a second, as tests/operations/test_bench.py does.
 """
+
 import argparse
 import datetime as dt
 import json
@@ -40,13 +41,29 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import seed  # noqa: E402
-from photos import photo_run  # noqa: E402
 from abuse import abuse_run  # noqa: E402
 from load import ErrorAnswers, ensure_wrk, parse_wrk, run_wrk, wrk_command  # noqa: E402
+from photos import photo_run  # noqa: E402
 from report import combine_slices, markdown, rows, summarise_profile  # noqa: E402
-from system import (BENCH, NOISY, RESULTS, UNLIMITED, WRK_DIR, NoiseWatch, Processes, busy_fraction, bcrypt_seconds,  # noqa: E402
-                    free_port, machine, machine_cpu, own_cpu, rss_mib, service_variables, wait_for_port,
-                    wait_idle)
+from system import (
+    BENCH,
+    NOISY,
+    RESULTS,
+    UNLIMITED,
+    WRK_DIR,
+    NoiseWatch,
+    Processes,
+    bcrypt_seconds,  # noqa: E402
+    busy_fraction,
+    free_port,
+    machine,
+    machine_cpu,
+    own_cpu,
+    rss_mib,
+    service_variables,
+    wait_for_port,
+    wait_idle,
+)
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789abcdef0123456789abcdef"
 PROBE_PAUSE_MS = 10  # each /health probe connection waits this long between requests
@@ -71,8 +88,19 @@ class Bench:
             out.write("\n".join(lines) + "\n")
         return path
 
-    def measure(self, name, url, script="get.lua", args=(), connections=None, duration=None, warmup=True,
-                timeout=10.0, profile=True, pid=None) -> dict:
+    def measure(
+        self,
+        name,
+        url,
+        script="get.lua",
+        args=(),
+        connections=None,
+        duration=None,
+        warmup=True,
+        timeout=10.0,
+        profile=True,
+        pid=None,
+    ) -> dict:
         connections = connections or self.o.connections
         duration = duration or self.o.duration
         if warmup and self.o.warmup > 0:
@@ -99,8 +127,10 @@ class Bench:
         for side in (baseline, target):
             if self.o.warmup > 0:
                 run_wrk(side["url"], "get.lua", side.get("args", ()), self.o.connections, self.o.warmup)
-        self.say(f"measure {baseline['name']} and {target['name']}, interleaved: {slices} x "
-                 f"{each}s each, {self.o.connections} connections")
+        self.say(
+            f"measure {baseline['name']} and {target['name']}, interleaved: {slices} x "
+            f"{each}s each, {self.o.connections} connections"
+        )
         spy = self.start_profile(target["name"], 2 * duration + slices)
         parts = {baseline["name"]: [], target["name"]: []}
         for _ in range(slices):
@@ -125,8 +155,9 @@ class Bench:
             line += f" (slices: {', '.join(f'{r:,.0f}' for r in result['slices'])} req/s)"
         if result["other_cpu_share"] > NOISY:
             line += f" (other processes took {result['other_cpu_share']:.0%} of the machine meanwhile)"
-            self.notes.append(f"{name}: other processes took {result['other_cpu_share']:.0%} of the machine "
-                              "during the measure")
+            self.notes.append(
+                f"{name}: other processes took {result['other_cpu_share']:.0%} of the machine during the measure"
+            )
         if result["failed"]:
             line += f", {result['failed']} FAILED ({result['errors']})"
             self.notes.append(f"{name}: {result['failed']} failed requests {result['errors']}")
@@ -139,9 +170,22 @@ class Bench:
             return None
         path = os.path.join(RESULTS, f"profile-{name}.txt")
         return self.processes.start(
-            ["py-spy", "record", "--pid", str(self.profile_pid), "--duration", str(int(duration)), "--rate", "200",
-             "--format", "raw", "--output", path],
-            log_path=os.path.join(self.tmp, f"py-spy-{name}.log"))
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(self.profile_pid),
+                "--duration",
+                str(int(duration)),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                path,
+            ],
+            log_path=os.path.join(self.tmp, f"py-spy-{name}.log"),
+        )
 
     def finish_profile(self, name, spy):
         try:
@@ -173,14 +217,16 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if k not in service_variables()}
         env.update(UNLIMITED)  # no limit may refuse the bench's own traffic (bench/system.py says why)
         env.update(self.o.service_env)
-        env.update({
-            "LOG_LEVEL": "INFO",  # the default: every request writes its access line, as in production
-            "BCRYPT_ROUNDS": str(rounds),
-            "JWT_SECRET": JWT_SECRET,
-            "ADMIN_EMAIL": seed.ADMIN_EMAIL,
-            "ADMIN_PASSWORD": seed.PASSWORD,
-            "ADMIN_NAME": "Bench Admin",
-        })
+        env.update(
+            {
+                "LOG_LEVEL": "INFO",  # the default: every request writes its access line, as in production
+                "BCRYPT_ROUNDS": str(rounds),
+                "JWT_SECRET": JWT_SECRET,
+                "ADMIN_EMAIL": seed.ADMIN_EMAIL,
+                "ADMIN_PASSWORD": seed.PASSWORD,
+                "ADMIN_NAME": "Bench Admin",
+            }
+        )
         log_path = os.path.join(RESULTS, f"service-{name}.log")
         process = self.processes.start([sys.executable, "run.py", "--port", str(port)], log_path=log_path, env=env)
         wait_for_port(port, process)
@@ -207,8 +253,10 @@ class Bench:
             return {key: type(value).__name__ for key, value in (user or {}).items()}
 
         if shape(service_user) != shape(minimal_user):
-            self.notes.append(f"minimal baseline's user JSON differs from the service's: "
-                              f"{shape(minimal_user)} vs {shape(service_user)}")
+            self.notes.append(
+                f"minimal baseline's user JSON differs from the service's: "
+                f"{shape(minimal_user)} vs {shape(service_user)}"
+            )
             self.say("WARNING: the minimal baseline's user JSON has another shape than the service's")
 
     def drain(self, process) -> None:
@@ -227,8 +275,10 @@ class Bench:
         client = seed.Client(port)
         out = {"pid": process.pid}
         try:
-            self.say(f"seeding the service: {o.users - 1} registrations at BCRYPT_ROUNDS={o.rounds}, the admin, "
-                     f"{o.organisations} organisations")
+            self.say(
+                f"seeding the service: {o.users - 1} registrations at BCRYPT_ROUNDS={o.rounds}, the admin, "
+                f"{o.organisations} organisations"
+            )
             started = time.monotonic()
             admin = seed.login(client, seed.ADMIN_EMAIL, wait_seconds=30)
             users = [admin] + seed.register_users(client, 1, o.users - 1, concurrency=8)
@@ -241,35 +291,60 @@ class Bench:
             emails = self.file("emails.txt", [u["email"] for u in users])
             # A refresh token per connection, from the registrations (not the admin's), and spares: wrk
             # calls request() once before the run to check the script, which takes one from the pool.
-            refresh = self.file("refresh.txt", [u["refresh"] for u in users[1:o.connections + 5]])
+            refresh = self.file("refresh.txt", [u["refresh"] for u in users[1 : o.connections + 5]])
             self.profile_pid = process.pid
             have_current_user = self.route_present(client, "GET", "/users/user", token=users[1]["access"])
             if have_current_user:
                 self.same_user_json(client, users[1]["access"], minimal_url, minimal_tokens)
 
             # Each baseline interleaved with the measure compared with it, so both see the same machine.
-            self.measure_pair({"name": "bare", "url": f"{bare_url}/health", "pid": bare.pid},
-                              {"name": "health", "url": f"{base}/health", "pid": process.pid})
+            self.measure_pair(
+                {"name": "bare", "url": f"{bare_url}/health", "pid": bare.pid},
+                {"name": "health", "url": f"{base}/health", "pid": process.pid},
+            )
             self.processes.stop(bare)
             if have_current_user:
                 self.measure_pair(
-                    {"name": "minimal", "url": f"{minimal_url}/users/user", "args": [minimal_tokens], "pid": minimal.pid},
-                    {"name": "users_user", "url": f"{base}/users/user", "args": [access], "pid": process.pid})
+                    {
+                        "name": "minimal",
+                        "url": f"{minimal_url}/users/user",
+                        "args": [minimal_tokens],
+                        "pid": minimal.pid,
+                    },
+                    {"name": "users_user", "url": f"{base}/users/user", "args": [access], "pid": process.pid},
+                )
             self.processes.stop(minimal)
             if have_orgs:
                 self.measure("organisations", f"{base}/api/organisations", args=[access], pid=process.pid)
             if self.route_present(client, "GET", "/users?limit=10", token=admin["access"]):
-                self.measure("users_list", f"{base}/users?limit=10", args=[self.file("admin.txt", [admin["access"]])],
-                             pid=process.pid)
-            self.measure("login", f"{base}/auth/login", script="login.lua", args=[emails, seed.PASSWORD],
-                         warmup=False, timeout=60, pid=process.pid)
+                self.measure(
+                    "users_list",
+                    f"{base}/users?limit=10",
+                    args=[self.file("admin.txt", [admin["access"]])],
+                    pid=process.pid,
+                )
+            self.measure(
+                "login",
+                f"{base}/auth/login",
+                script="login.lua",
+                args=[emails, seed.PASSWORD],
+                warmup=False,
+                timeout=60,
+                pid=process.pid,
+            )
             self.drain(process)
             self.health_under_logins(base, emails, process.pid)
             self.drain(process)
             # Last: every refresh leaves its used token behind (kept for theft detection), and the
             # stand-in scans whole collections, so it would slow whatever ran after it.
-            self.measure("refresh", f"{base}/auth/refresh-tokens", script="refresh.lua", args=[refresh], warmup=False,
-                         pid=process.pid)
+            self.measure(
+                "refresh",
+                f"{base}/auth/refresh-tokens",
+                script="refresh.lua",
+                args=[refresh],
+                warmup=False,
+                pid=process.pid,
+            )
             self.drain(process)
             out["rss_mib"] = round(rss_mib(process.pid), 1)
             self.say(f"service resident memory after the run: {out['rss_mib']} MiB")
@@ -283,12 +358,15 @@ class Bench:
     def health_under_logins(self, base, emails, pid) -> None:
         o = self.o
         watch = NoiseWatch(pid)
-        self.say(f"measure health_under_logins: /health probed by 2 connections (pause {PROBE_PAUSE_MS} ms) "
-                 f"while {o.connections} connections log in")
+        self.say(
+            f"measure health_under_logins: /health probed by 2 connections (pause {PROBE_PAUSE_MS} ms) "
+            f"while {o.connections} connections log in"
+        )
         logins = self.processes.start(
-            wrk_command(f"{base}/auth/login", "login.lua", [emails, seed.PASSWORD], o.connections,
-                        o.duration + 2, 60),
-            cwd=WRK_DIR, capture=True)
+            wrk_command(f"{base}/auth/login", "login.lua", [emails, seed.PASSWORD], o.connections, o.duration + 2, 60),
+            cwd=WRK_DIR,
+            capture=True,
+        )
         try:
             time.sleep(1.0)  # every login connection has a request in flight
             spy = self.start_profile("health_under_logins", o.duration)
@@ -303,10 +381,15 @@ class Bench:
         self.raw["health_under_logins"] = probe
         self.raw["logins_during_probe"] = login_stats
         if probe["other_cpu_share"] > NOISY:
-            self.notes.append(f"health_under_logins: other processes took {probe['other_cpu_share']:.0%} "
-                              "of the machine during the measure")
-        print(f"  /health p50 {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms, max {probe['max_ms']} ms "
-              f"({probe['rps']} req/s); logins meanwhile {login_stats['rps']}/s", flush=True)
+            self.notes.append(
+                f"health_under_logins: other processes took {probe['other_cpu_share']:.0%} "
+                "of the machine during the measure"
+            )
+        print(
+            f"  /health p50 {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms, max {probe['max_ms']} ms "
+            f"({probe['rps']} req/s); logins meanwhile {login_stats['rps']}/s",
+            flush=True,
+        )
         if probe["failed"] or login_stats["failed"]:
             self.notes.append(f"health_under_logins: failures probe={probe['errors']} logins={login_stats['errors']}")
 
@@ -322,15 +405,16 @@ class Bench:
         client = seed.Client(port)
         out = {"pid": process.pid, "users": o.large_users}
         try:
-            self.say(f"seeding {o.large_users} users at BCRYPT_ROUNDS=4 (admin POST /users), "
-                     f"{o.users} of them logged in")
+            self.say(
+                f"seeding {o.large_users} users at BCRYPT_ROUNDS=4 (admin POST /users), {o.users} of them logged in"
+            )
             started = time.monotonic()
             admin = seed.login(client, seed.ADMIN_EMAIL, wait_seconds=30)
             if not self.route_present(client, "GET", "/users/user", token=admin["access"]):
                 return out
             seed.create_users(client, admin["access"], 1, o.large_users - 1, concurrency=8)
             step = max(1, o.large_users // o.users)
-            logged_in = seed.login_all(client, [seed.email_of(i) for i in range(step, o.large_users, step)][:o.users])
+            logged_in = seed.login_all(client, [seed.email_of(i) for i in range(step, o.large_users, step)][: o.users])
             out["logged_in"] = len(logged_in)
             out["seed_seconds"] = round(time.monotonic() - started, 1)
             self.say(f"  seeded in {out['seed_seconds']} s")
@@ -357,14 +441,16 @@ class Bench:
             env.update(o.service_env)
             env.update({"LOG_LEVEL": "INFO", "BCRYPT_ROUNDS": "4", "JWT_SECRET": JWT_SECRET})
             started = time.monotonic()
-            process = self.processes.start([sys.executable, os.path.join(BENCH, "seeded.py"), "--users", str(count),
-                                            "--port", str(port)],
-                                           log_path=os.path.join(RESULTS, f"service-scale-{count}.log"), env=env)
+            process = self.processes.start(
+                [sys.executable, os.path.join(BENCH, "seeded.py"), "--users", str(count), "--port", str(port)],
+                log_path=os.path.join(RESULTS, f"service-scale-{count}.log"),
+                env=env,
+            )
             try:
                 wait_for_port(port, process, timeout=300)
                 client = seed.Client(port)
                 step = max(1, count // o.connections)
-                logged_in = seed.login_all(client, [seed.email_of(i) for i in range(0, count, step)][:o.connections])
+                logged_in = seed.login_all(client, [seed.email_of(i) for i in range(0, count, step)][: o.connections])
                 seconds = round(time.monotonic() - started, 1)
                 self.say(f"scale: {count:,} users seeded, {len(logged_in)} logged in, in {seconds} s")
                 tokens = self.file(f"access-scale-{count}.txt", [u["access"] for u in logged_in])
@@ -372,11 +458,21 @@ class Bench:
                 for path, key in reads:  # first alone: what one request costs, with no queue in front of it
                     self.raw[f"solo_{key}_{count}"] = self.alone(client, path, logged_in[-1]["access"])
                 for path, key in reads:
-                    self.measure(f"scale_{key}_{count}", f"http://127.0.0.1:{port}{path}", args=[tokens],
-                                 duration=o.scale_duration, timeout=30, profile=False, pid=process.pid)
+                    self.measure(
+                        f"scale_{key}_{count}",
+                        f"http://127.0.0.1:{port}{path}",
+                        args=[tokens],
+                        duration=o.scale_duration,
+                        timeout=30,
+                        profile=False,
+                        pid=process.pid,
+                    )
                     self.drain(process)  # requests wrk gave up on would slow the next measure
-                out[str(count)] = {"seed_seconds": seconds, "logged_in": len(logged_in),
-                                   "rss_mib": round(rss_mib(process.pid), 1)}
+                out[str(count)] = {
+                    "seed_seconds": seconds,
+                    "logged_in": len(logged_in),
+                    "rss_mib": round(rss_mib(process.pid), 1),
+                }
             finally:
                 out.setdefault(str(count), {})["exit_code"] = self.processes.stop(process)
         return out
@@ -396,8 +492,10 @@ class Bench:
         o = self.o
         started = time.monotonic()
         info = machine()
-        self.say(f"machine: {info['cores']} cores, {info['cpu']}, {info['memory_gib']} GiB, "
-                 f"Python {info['python']}, Tornado {info['tornado']}")
+        self.say(
+            f"machine: {info['cores']} cores, {info['cpu']}, {info['memory_gib']} GiB, "
+            f"Python {info['python']}, Tornado {info['tornado']}"
+        )
         busy = busy_fraction()
         if busy > 0.05 and o.wait_idle > 0:
             self.say(f"the machine is {busy:.0%} busy: waiting up to {o.wait_idle:g} s for it to be idle")
@@ -412,9 +510,11 @@ class Bench:
         service = {}
         if not o.only_photos:
             bcrypt = bcrypt_seconds(o.rounds, 1 if o.only_scale else o.bcrypt_samples)
-            self.say(f"bcrypt cost {o.rounds}: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
-                     f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
-                     f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)")
+            self.say(
+                f"bcrypt cost {o.rounds}: {bcrypt['seconds'] * 1000:.0f} ms per check; ceiling "
+                f"{bcrypt['ceiling_per_s']} logins/s on {bcrypt['cores']} cores "
+                f"({bcrypt['parallel_per_s']}/s measured with {bcrypt['cores']} threads)"
+            )
             service = self.service_run() if not o.only_scale else {}
             large = self.large_run() if o.large_users and not o.only_scale else None
         scale = self.scale_run() if o.scale and not o.only_photos else None
@@ -423,25 +523,46 @@ class Bench:
         elapsed = time.monotonic() - started
         cpu_after, own_after = machine_cpu(), own_cpu()
         others = max(0.0, (cpu_after["busy"] - cpu_before["busy"]) - (own_after - own_before))
-        noise = {"busy_before_run": round(busy, 3), "other_cpu_seconds": round(others, 1),
-                 "other_cpu_share": round(others / (elapsed * info["cores"]), 3),
-                 "steal_seconds": round(cpu_after["steal"] - cpu_before["steal"], 1)}
+        noise = {
+            "busy_before_run": round(busy, 3),
+            "other_cpu_seconds": round(others, 1),
+            "other_cpu_share": round(others / (elapsed * info["cores"]), 3),
+            "steal_seconds": round(cpu_after["steal"] - cpu_before["steal"], 1),
+        }
         if noise["other_cpu_share"] > 0.02 or noise["steal_seconds"] > 1:
-            self.notes.append(f"other processes used {others:.0f} CPU-seconds "
-                              f"({noise['other_cpu_share']:.0%} of the machine) during the run and the "
-                              f"hypervisor stole {noise['steal_seconds']} s: numbers are skewed, rerun on an idle machine")
+            self.notes.append(
+                f"other processes used {others:.0f} CPU-seconds "
+                f"({noise['other_cpu_share']:.0%} of the machine) during the run and the "
+                f"hypervisor stole {noise['steal_seconds']} s: numbers are skewed, rerun on an idle machine"
+            )
         if o.profile:
-            self.notes.append("profiled run (--profile): py-spy sampled the service during its measures, "
-                              "which costs it some throughput")
+            self.notes.append(
+                "profiled run (--profile): py-spy sampled the service during its measures, "
+                "which costs it some throughput"
+            )
         return {
-            "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": info,
-            "settings": {"duration_s": o.duration, "connections": o.connections, "warmup_s": o.warmup,
-                         "users": o.users, "organisations": o.organisations, "large_users": o.large_users,
-                         "slices": o.slices, "scale": o.scale, "scale_duration_s": o.scale_duration,
-                         "only_scale": o.only_scale, "photo_uploads": o.photo_uploads, "only_photos": o.only_photos,
-                         "bcrypt_rounds": o.rounds, "tiny": o.tiny, "limits_off": UNLIMITED, "wrk_threads": 1,
-                         "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS}, "profile": o.profile},
+            "settings": {
+                "duration_s": o.duration,
+                "connections": o.connections,
+                "warmup_s": o.warmup,
+                "users": o.users,
+                "organisations": o.organisations,
+                "large_users": o.large_users,
+                "slices": o.slices,
+                "scale": o.scale,
+                "scale_duration_s": o.scale_duration,
+                "only_scale": o.only_scale,
+                "photo_uploads": o.photo_uploads,
+                "only_photos": o.only_photos,
+                "bcrypt_rounds": o.rounds,
+                "tiny": o.tiny,
+                "limits_off": UNLIMITED,
+                "wrk_threads": 1,
+                "health_probe": {"connections": 2, "pause_ms": PROBE_PAUSE_MS},
+                "profile": o.profile,
+            },
             "bcrypt": bcrypt,
             "service": service,
             "large": large,
@@ -457,9 +578,21 @@ class Bench:
 
 
 # --tiny: each measure runs, for a second, on the fewest users it takes; logins hash at cost 4.
-TINY = {"duration": 1, "connections": 4, "slices": 1, "warmup": 0, "users": 10, "organisations": 2,
-        "large_users": 20, "scale": [1, 20], "scale_duration": 1, "bcrypt_samples": 1, "photo_uploads": 1,
-        "rounds": 4, "abuse": False}
+TINY = {
+    "duration": 1,
+    "connections": 4,
+    "slices": 1,
+    "warmup": 0,
+    "users": 10,
+    "organisations": 2,
+    "large_users": 20,
+    "scale": [1, 20],
+    "scale_duration": 1,
+    "bcrypt_samples": 1,
+    "photo_uploads": 1,
+    "rounds": 4,
+    "abuse": False,
+}
 
 
 def _sizes(raw: str) -> list:
@@ -484,35 +617,69 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the accounts service against two baselines with wrk.")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measure (10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
-    parser.add_argument("--slices", type=int, default=5,
-                        help="turns a baseline and its measure take, interleaved, within --duration each (5)")
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=5,
+        help="turns a baseline and its measure take, interleaved, within --duration each (5)",
+    )
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded seconds before each GET measure (1; 0: none)")
     parser.add_argument("--users", type=int, default=100, help="users seeded for the main run (100)")
     parser.add_argument("--organisations", type=int, default=10, help="organisations they are split into (10)")
     parser.add_argument("--large-users", type=int, default=2000, help="users for the growth measure (2000; 0 skips it)")
-    parser.add_argument("--scale", type=_sizes, default=[1, 1000, 10000], metavar="N,N,...",
-                        help="store sizes for the embedded-store scaling measure (1,1000,10000; 0 skips it)")
+    parser.add_argument(
+        "--scale",
+        type=_sizes,
+        default=[1, 1000, 10000],
+        metavar="N,N,...",
+        help="store sizes for the embedded-store scaling measure (1,1000,10000; 0 skips it)",
+    )
     parser.add_argument("--scale-duration", type=int, default=8, help="seconds per scaling measure (8)")
     parser.add_argument("--only-scale", action="store_true", help="run only the scaling measure")
     parser.add_argument("--bcrypt-samples", type=int, default=5, help="bcrypt checks timed for the ceiling (5)")
-    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
-                        help="first wait up to this long for the machine to be idle (under 5%% busy for 3 s)")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample the service with py-spy during each measure (pip install py-spy); "
-                             "writes bench/results/profile-*.txt and the top functions into the JSON")
-    parser.add_argument("--photo-uploads", type=int, default=20,
-                        help="photo uploads timed one at a time (20; 0 skips the photo measures)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be idle (under 5%% busy for 3 s)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the service with py-spy during each measure (pip install py-spy); "
+        "writes bench/results/profile-*.txt and the top functions into the JSON",
+    )
+    parser.add_argument(
+        "--photo-uploads",
+        type=int,
+        default=20,
+        help="photo uploads timed one at a time (20; 0 skips the photo measures)",
+    )
     parser.add_argument("--only-photos", action="store_true", help="run only the photo measures")
-    parser.add_argument("--no-abuse", dest="abuse", action="store_false",
-                        help="skip the abuse measures (bench/abuse.py: logins during a registration burst, "
-                             "the largest photo's peak memory)")
+    parser.add_argument(
+        "--no-abuse",
+        dest="abuse",
+        action="store_false",
+        help="skip the abuse measures (bench/abuse.py: logins during a registration burst, "
+        "the largest photo's peak memory)",
+    )
     parser.add_argument("--only-abuse", action="store_true", help="run only the abuse measures (about a minute)")
-    parser.add_argument("--tiny", action="store_true",
-                        help="every measure but the abuse ones, as small as it goes (seconds, not figures): checks "
-                             "that the bench runs and that no measure is answered with errors (tests/operations/test_bench.py)")
-    parser.add_argument("--service-env", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for every service the bench starts, over its own (repeatable); e.g. "
-                             "LOGIN_ATTEMPTS_PER_ADDRESS=3 shows the bench stopping at the first refused request")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="every measure but the abuse ones, as small as it goes (seconds, not figures): checks "
+        "that the bench runs and that no measure is answered with errors (tests/operations/test_bench.py)",
+    )
+    parser.add_argument(
+        "--service-env",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for every service the bench starts, over its own (repeatable); e.g. "
+        "LOGIN_ATTEMPTS_PER_ADDRESS=3 shows the bench stopping at the first refused request",
+    )
     parser.add_argument("--out", default=os.path.join(RESULTS, "latest.json"), help="where to write the JSON")
     options = parser.parse_args(argv)
     options.rounds = 12

@@ -7,6 +7,7 @@ POST /auth/login, and organisations made with POST /api/organisations and filled
 POST /api/organisations/:id/users. The 2,000-user store is filled by the admin with POST /users
 (no session, token or email per user) and then some of them log in.
 """
+
 import http.client
 import json
 import threading
@@ -74,11 +75,23 @@ def register_users(client: Client, first: int, count: int, concurrency: int = 8)
     dicts with id, email, access and refresh tokens."""
 
     def register(index: int) -> dict:
-        answer = client.expect(201, "POST", "/auth/register", {
-            "firstName": f"Bench{index:04d}", "lastName": "User", "email": email_of(index), "password": PASSWORD,
-        })
-        return {"id": answer["user"]["id"], "email": email_of(index),
-                "access": answer["tokens"]["access"]["token"], "refresh": answer["tokens"]["refresh"]["token"]}
+        answer = client.expect(
+            201,
+            "POST",
+            "/auth/register",
+            {
+                "firstName": f"Bench{index:04d}",
+                "lastName": "User",
+                "email": email_of(index),
+                "password": PASSWORD,
+            },
+        )
+        return {
+            "id": answer["user"]["id"],
+            "email": email_of(index),
+            "access": answer["tokens"]["access"]["token"],
+            "refresh": answer["tokens"]["refresh"]["token"],
+        }
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(register, range(first, first + count)))
@@ -89,8 +102,13 @@ def create_users(client: Client, admin_token: str, first: int, count: int, concu
     organisation, but no session, token or email, which keeps seeding thousands fast enough."""
 
     def create(index: int) -> None:
-        client.expect(201, "POST", "/users", {"name": f"Bench{index:04d} User", "email": email_of(index),
-                                              "password": PASSWORD}, token=admin_token)
+        client.expect(
+            201,
+            "POST",
+            "/users",
+            {"name": f"Bench{index:04d} User", "email": email_of(index), "password": PASSWORD},
+            token=admin_token,
+        )
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(create, range(first, first + count)))
@@ -109,8 +127,12 @@ def login(client: Client, email: str, password: str = PASSWORD, wait_seconds: fl
     while True:
         status, answer = client.request("POST", "/auth/login", {"email": email, "password": password})
         if status == 200:
-            return {"id": answer["user"], "email": email, "access": answer["tokens"]["access"]["token"],
-                    "refresh": answer["tokens"]["refresh"]["token"]}
+            return {
+                "id": answer["user"],
+                "email": email,
+                "access": answer["tokens"]["access"]["token"],
+                "refresh": answer["tokens"]["refresh"]["token"],
+            }
         if time.monotonic() >= deadline:
             raise SeedError(f"login as {email}: {status} {answer}")
         time.sleep(0.2)
@@ -122,15 +144,20 @@ def organise(client: Client, users: list, organisations: int, concurrency: int =
     size = len(users) // organisations
 
     def build(group: int) -> str:
-        members = users[group * size:(group + 1) * size]
+        members = users[group * size : (group + 1) * size]
         owner = members[-1]
-        answer = client.expect(201, "POST", "/api/organisations",
-                               {"name": f"Bench organisation {group}", "description": "Seeded by bench/run.py"},
-                               token=owner["access"])
+        answer = client.expect(
+            201,
+            "POST",
+            "/api/organisations",
+            {"name": f"Bench organisation {group}", "description": "Seeded by bench/run.py"},
+            token=owner["access"],
+        )
         org_id = answer["data"]["orgId"]
         for member in members[:-1]:
-            client.expect(200, "POST", f"/api/organisations/{org_id}/users", {"userId": member["id"]},
-                          token=owner["access"])
+            client.expect(
+                200, "POST", f"/api/organisations/{org_id}/users", {"userId": member["id"]}, token=owner["access"]
+            )
             # Adding only invites; the member joins by accepting.
             client.expect(200, "POST", f"/api/invitations/{org_id}/accept", token=member["access"])
         return org_id

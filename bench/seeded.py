@@ -11,6 +11,7 @@ this process builds the store itself before serving, then serves exactly what ru
      application from handlers.routes is served on --port.
 Every seeded user has the bench password, so bench/run.py logs some of them in over HTTP.
 """
+
 import argparse
 import asyncio
 import logging
@@ -22,15 +23,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import seed  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from tornado.httpserver import HTTPServer  # noqa: E402
 
 import logconfig  # noqa: E402
-import seed  # noqa: E402
 from handlers.routes import make_app  # noqa: E402
 from models import organisations as org_model  # noqa: E402
-from services.database import Database  # noqa: E402
 from services.container import Services  # noqa: E402
+from services.database import Database  # noqa: E402
 from settings import Settings  # noqa: E402
 
 log = logging.getLogger("accounts.bench")
@@ -38,16 +39,18 @@ log = logging.getLogger("accounts.bench")
 
 async def fill(services: Services, count: int) -> None:
     """count users: the first made by the service, the others copies of its documents."""
-    template = await services.users.create(email=seed.email_of(0), password=seed.PASSWORD,
-                                           first_name="Bench00000", last_name="User")
+    template = await services.users.create(
+        email=seed.email_of(0), password=seed.PASSWORD, first_name="Bench00000", last_name="User"
+    )
     organisations, memberships = services.organisations.organisations, services.organisations.memberships
     org = await organisations.find_one({"createdBy": template["_id"]})
     membership = await memberships.find_one({"userId": template["_id"]})
     users, orgs, members = [], [], []
     for index in range(1, count):
         user_id, org_id, first = ObjectId(), ObjectId(), f"Bench{index:05d}"
-        users.append({**template, "_id": user_id, "email": seed.email_of(index), "firstName": first,
-                      "name": f"{first} User"})
+        users.append(
+            {**template, "_id": user_id, "email": seed.email_of(index), "firstName": first, "name": f"{first} User"}
+        )
         orgs.append({**org, "_id": org_id, "name": org_model.default_organisation_name(first), "createdBy": user_id})
         members.append({**membership, "_id": ObjectId(), "orgId": org_id, "userId": user_id})
     for collection, documents in ((services.users.collection, users), (organisations, orgs), (memberships, members)):

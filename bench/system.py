@@ -1,4 +1,5 @@
 """The machine and the processes a benchmark run starts: ports, CPU use, memory, bcrypt timing."""
+
 import os
 import platform
 import signal
@@ -18,6 +19,7 @@ RESULTS = os.path.join(BENCH, "results")
 
 # ---- processes ----------------------------------------------------------------------------------
 
+
 class Processes:
     """Every process the bench starts, so that all of them are stopped whatever happens."""
 
@@ -27,8 +29,15 @@ class Processes:
     def start(self, args, log_path=None, env=None, cwd=ROOT, capture=False) -> subprocess.Popen:
         out = subprocess.PIPE if capture else (open(log_path, "w") if log_path else subprocess.DEVNULL)
         # A session of its own: a Ctrl-C reaches the bench only, which then stops everything in order.
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT if log_path else None,
-                                   text=True, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if log_path else None,
+            text=True,
+            start_new_session=True,
+        )
         if log_path:
             out.close()
         self.running.append(process)
@@ -172,6 +181,7 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
 
 # ---- wrk ----------------------------------------------------------------------------------------
 
+
 def machine() -> dict:
     import tornado
 
@@ -240,8 +250,9 @@ def bcrypt_seconds(rounds: int = 12, samples: int = 5) -> dict:
     """Median time of one bcrypt check at this cost, in this process, with nothing else running; the
     ceiling is cores / that. Also what one thread per core really delivers here together (SMT siblings,
     a shared host or turbo limits make that less than the ceiling), reported beside it."""
-    import bcrypt
     from concurrent.futures import ThreadPoolExecutor
+
+    import bcrypt
 
     password = seed.PASSWORD.encode()
     hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds))
@@ -257,8 +268,14 @@ def bcrypt_seconds(rounds: int = 12, samples: int = 5) -> dict:
         start = time.perf_counter()
         list(pool.map(lambda _: bcrypt.checkpw(password, hashed), range(checks)))
         parallel = checks / (time.perf_counter() - start)
-    return {"rounds": rounds, "samples": [round(t, 4) for t in times], "seconds": round(median, 4),
-            "cores": cores, "ceiling_per_s": round(cores / median, 2), "parallel_per_s": round(parallel, 2)}
+    return {
+        "rounds": rounds,
+        "samples": [round(t, 4) for t in times],
+        "seconds": round(median, 4),
+        "cores": cores,
+        "ceiling_per_s": round(cores / median, 2),
+        "parallel_per_s": round(parallel, 2),
+    }
 
 
 def busy_fraction(seconds: float = 1.0) -> float:
@@ -269,4 +286,3 @@ def busy_fraction(seconds: float = 1.0) -> float:
 
 
 # ---- the run ------------------------------------------------------------------------------------
-

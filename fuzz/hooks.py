@@ -6,6 +6,7 @@ either a well-formed 24-hex id or the generated value; each must be answered wit
 Lone surrogates are sent by fuzz/run.py's crafted pass instead: schemathesis re-validates every case
 with a validator that cannot hold them.
 """
+
 import schemathesis
 from hypothesis import strategies as st
 
@@ -23,6 +24,11 @@ def _with_trailing_id(case, name: str, hex_id: str, trailing: str, keep_generate
 def flatmap_case(context, case):
     if not case.path_parameters:
         return st.just(case)
-    crafted = st.builds(lambda name, hex_id, trailing, keep: _with_trailing_id(case, name, hex_id, trailing, keep),
-                        st.sampled_from(sorted(case.path_parameters)), HEX_ID, TRAILING, st.booleans())
+    crafted = st.builds(
+        lambda name, hex_id, trailing, keep: _with_trailing_id(case, name, hex_id, trailing, keep),
+        st.sampled_from(sorted(case.path_parameters)),
+        HEX_ID,
+        TRAILING,
+        st.booleans(),
+    )
     return st.one_of(st.just(case), st.just(case), crafted)

@@ -1,4 +1,5 @@
 """One log record and one metrics update per request; never the query string, a body or an Authorization header."""
+
 import logging
 import re
 

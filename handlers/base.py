@@ -4,12 +4,12 @@ Every answer is given after the request body has been read (or with `Connection:
 drops a keep-alive connection answered while its body is still unread, without saying so, and the
 client's next request on it then meets a reset (an nginx upstream turns that into a 502).
 """
+
 import functools
 import json
 import logging
 import os
 import re
-from typing import Optional
 from urllib.parse import urlsplit
 
 from tornado import httputil
@@ -18,8 +18,8 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from models import users as user_model
 from models.common import parse_object_id
-from services.database import describe_error, driver_error_answer
 from services import deadlines, metrics
+from services.database import describe_error, driver_error_answer
 from services.errors import ApiError, forbidden, not_found, unauthenticated
 from services.validation import query_instance, trim_strings, validate, validator_for
 
@@ -85,6 +85,7 @@ def error_envelope(status: int, message: str, errors=None, extra=None) -> dict:
 
 def after_body(method):
     """Run a handler method as Tornado does once the body is in, first giving the answer prepare() decided."""
+
     @functools.wraps(method)
     async def run(self, *args, **kwargs):
         self._body_read = True
@@ -277,15 +278,17 @@ class BaseHandler(RequestHandler):
             scheme, _, token = self.request.headers["Authorization"].partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise unauthenticated()
-            self.current_user, self.session_id, self.current_jti = \
-                await self.services.sessions.authenticate(token.strip())
+            self.current_user, self.session_id, self.current_jti = await self.services.sessions.authenticate(
+                token.strip()
+            )
             return self.current_user
         cookie = self.session_cookie()
         if cookie is None:
             raise unauthenticated()
         try:
-            self.current_user, self.session_id, self.current_jti = \
-                await self.services.sessions.authenticate_cookie(cookie)
+            self.current_user, self.session_id, self.current_jti = await self.services.sessions.authenticate_cookie(
+                cookie
+            )
         except ApiError:
             self.clear_session_cookie()  # ended or expired: the browser may drop it
             raise
@@ -320,14 +323,25 @@ class BaseHandler(RequestHandler):
         """The browser's session cookie for a session just started (login, registration)."""
         if value is None:  # SESSION_COOKIE=false
             return
-        self.set_cookie(SESSION_COOKIE, value, path="/", httponly=True, samesite="Lax",
-                        secure=self.config.app_url.startswith("https://"),
-                        max_age=self.config.refresh_token_days * 86400)
+        self.set_cookie(
+            SESSION_COOKIE,
+            value,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=self.config.app_url.startswith("https://"),
+            max_age=self.config.refresh_token_days * 86400,
+        )
 
     def clear_session_cookie(self) -> None:
         if self.config.session_cookie and self.get_cookie(SESSION_COOKIE) is not None:
-            self.clear_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
-                              secure=self.config.app_url.startswith("https://"))
+            self.clear_cookie(
+                SESSION_COOKIE,
+                path="/",
+                httponly=True,
+                samesite="Lax",
+                secure=self.config.app_url.startswith("https://"),
+            )
 
     def device(self) -> dict:
         """What a new session records of the client, for the session list: its User-Agent and address."""
@@ -382,7 +396,9 @@ class BaseHandler(RequestHandler):
             status, message, errors, extra = error.status, error.message, error.errors, error.extra
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        elif (answer := driver_error_answer(error)) is not None:  # a driver error is never a 500 (docs/operating/mongodb.md)
+        elif (
+            answer := driver_error_answer(error)
+        ) is not None:  # a driver error is never a 500 (docs/operating/mongodb.md)
             status, message, errors = answer.status, answer.message, answer.errors
         elif isinstance(error, HTTPError):
             status = error.status_code
@@ -407,14 +423,23 @@ class BaseHandler(RequestHandler):
         if answer is not None:
             failed = answer.status >= 500 and not answer.transient  # the database failed, not the request
             (log.error if failed else log.warning)(
-                "database %s request_id=%s status=%d error=%s", "unavailable" if answer.transient else "error",
-                self.request_id, answer.status, describe_error(value))
+                "database %s request_id=%s status=%d error=%s",
+                "unavailable" if answer.transient else "error",
+                self.request_id,
+                answer.status,
+                describe_error(value),
+            )
         elif isinstance(value, HTTPError):
             if value.log_message:
                 log.warning("%d %s request_id=%s", value.status_code, value.log_message % value.args, self.request_id)
         else:
-            log.error("unexpected error request_id=%s %s %s", self.request_id, self.request.method,
-                      self.request.path, exc_info=(typ, value, tb))
+            log.error(
+                "unexpected error request_id=%s %s %s",
+                self.request_id,
+                self.request.method,
+                self.request.path,
+                exc_info=(typ, value, tb),
+            )
 
     def on_finish(self) -> None:
         self.application.requests.discard(self)
@@ -424,7 +449,7 @@ class BaseHandler(RequestHandler):
         self.application.requests.discard(self)  # a hang-up mid-request; on_finish may follow, and finds it gone
 
 
-def origin_of(url: Optional[str]):
+def origin_of(url: str | None):
     """scheme://host[:port] of an absolute http(s) URL, or None (for None too)."""
     if not url:
         return None

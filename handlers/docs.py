@@ -1,4 +1,5 @@
 """The OpenAPI document and the interactive API page, served from installed files: no CDN, works offline."""
+
 import functools
 import html
 import importlib.util
@@ -18,9 +19,10 @@ DOCS_DIR = os.path.join(ROOT, "static", "docs")
 SWAGGER_ASSETS = os.path.join(importlib.util.find_spec("swagger_ui").submodule_search_locations[0], "static")
 
 # Scripts and styles from this origin only; Swagger UI sets inline styles, so those are allowed.
-DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               "connect-src 'self'; frame-ancestors 'none'")
-
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -36,8 +38,14 @@ def _read(name: str) -> bytes:
 
 class OpenApiHandler(BaseHandler):
     openapi = {
-        "get": operation("This document", "operations", 200, {"type": "object"},
-                                           auth_needed=False, examples={"response": {"openapi": "3.1.0", "info": {"title": "Accounts service"}}}),
+        "get": operation(
+            "This document",
+            "operations",
+            200,
+            {"type": "object"},
+            auth_needed=False,
+            examples={"response": {"openapi": "3.1.0", "info": {"title": "Accounts service"}}},
+        ),
     }
 
     public = True
@@ -51,8 +59,10 @@ class DocsPageHandler(BaseHandler):
     """The page, or its start-up script, read once at start-up."""
 
     public = True
-    FILES = {"index.html": ("text/html; charset=UTF-8", _read("index.html")),
-             "init.js": ("application/javascript; charset=UTF-8", _read("init.js"))}
+    FILES = {
+        "index.html": ("text/html; charset=UTF-8", _read("index.html")),
+        "init.js": ("application/javascript; charset=UTF-8", _read("init.js")),
+    }
 
     def initialize(self, name: str) -> None:
         super().initialize()
@@ -69,8 +79,9 @@ class DocsIndexHandler(DocsPageHandler):
     """GET /docs: the page (documented; its script, served by DocsPageHandler, is not an operation)."""
 
     openapi = {
-        "get": operation("The interactive API page (Swagger UI)", "operations", 200, auth_needed=False,
-                                   ok_content=HTML),
+        "get": operation(
+            "The interactive API page (Swagger UI)", "operations", 200, auth_needed=False, ok_content=HTML
+        ),
     }
 
 

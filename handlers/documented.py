@@ -1,11 +1,11 @@
 """The pieces every operation's OpenAPI entry is built from, declared beside its handler as the class
 attribute `openapi` ({method: operation(...)}): its summary, tag, parameters, request and response schemas,
 examples and the errors it can answer. handlers/openapi.py gathers them from the route table."""
+
 import copy
 
 from handlers import openapi_examples as ex
 from models.schemas import responses
-
 
 JSON = "application/json"
 
@@ -18,10 +18,15 @@ ERRORS = {
     413: ("TooLarge", "Body over the size limit"),
     415: ("UnsupportedMediaType", "Wrong Content-Type"),
     422: ("ValidationFailed", "Body or query parameters fail validation, or a uniqueness rule is broken"),
-    429: ("TooManyAttempts", "Too many password attempts (logins and re-checks), sign-ups or invitations from "
-                             "one client address, or searches by one account; see Retry-After"),
-    503: ("Unavailable", "Database unavailable, or this process's queue of password checks is full "
-                         "(then with Retry-After)"),
+    429: (
+        "TooManyAttempts",
+        "Too many password attempts (logins and re-checks), sign-ups or invitations from "
+        "one client address, or searches by one account; see Retry-After",
+    ),
+    503: (
+        "Unavailable",
+        "Database unavailable, or this process's queue of password checks is full (then with Retry-After)",
+    ),
 }
 
 
@@ -41,16 +46,36 @@ def _json(schema) -> dict:
     return {JSON: {"schema": _strip_extensions(copy.deepcopy(schema))}}
 
 
-def operation(summary: str, tag: str, ok: int, ok_schema=None, *, body=None, query=None, path=(), auth_needed=True,
-              errors=(), ok_content=None, ok_headers=None, body_required=True, form=None, examples=None) -> dict:
+def operation(
+    summary: str,
+    tag: str,
+    ok: int,
+    ok_schema=None,
+    *,
+    body=None,
+    query=None,
+    path=(),
+    auth_needed=True,
+    errors=(),
+    ok_content=None,
+    ok_headers=None,
+    body_required=True,
+    form=None,
+    examples=None,
+) -> dict:
     """One operation: its parameters, body, success response and the errors it can answer; examples are
-    {"request": example or {name: (summary, example)}, "response": the same}, validated by tests/http/test_openapi.py."""
+    {"request": example or {name: (summary, example)}, "response": the same}, validated by
+    tests/http/test_openapi.py."""
     op = {"summary": summary, "tags": [tag], "operationId": None}
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path]
     if query:
         for name, schema in query["properties"].items():
-            parameter = {"name": name, "in": "query", "required": name in query.get("required", []),
-                         "schema": _strip_extensions(schema)}
+            parameter = {
+                "name": name,
+                "in": "query",
+                "required": name in query.get("required", []),
+                "schema": _strip_extensions(schema),
+            }
             if "x-parameter" in schema:  # the paged list's own words (models/schemas/paging.py)
                 parameter["description"] = schema["x-parameter"]
             parameters.append(parameter)
@@ -93,10 +118,16 @@ HTML = {"text/html": {"schema": {"type": "string"}}}
 
 def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
     """An operation answering a person with HTML (the pages a person sees; docs/using/pages.md)."""
-    op = {"summary": summary, "tags": ["pages"], "operationId": None, "security": [],
-          # Each its own copy: the error bodies added below must not leak into every other HTML response.
-          "responses": {str(code): {"description": text, "content": copy.deepcopy(HTML)}
-                        for code, text in statuses.items()}}
+    op = {
+        "summary": summary,
+        "tags": ["pages"],
+        "operationId": None,
+        "security": [],
+        # Each its own copy: the error bodies added below must not leak into every other HTML response.
+        "responses": {
+            str(code): {"description": text, "content": copy.deepcopy(HTML)} for code, text in statuses.items()
+        },
+    }
     for code, text in statuses.items():
         if code == 303:  # Post/Redirect/Get: the outcome is a page of its own
             op["responses"]["303"] = {"description": text, "headers": {"Location": {"schema": {"type": "string"}}}}
@@ -113,12 +144,16 @@ def page(summary: str, statuses: dict, query_token=True, form=None) -> dict:
 
 def new_link_form(link: str, when: str) -> dict:
     """The GET and POST of a page's form for a new emailed link (answered alike whatever the address)."""
-    return {"get": page(f"The form for a new {link} link", NEW_LINK_GET, query_token=False),
-            "post": page(f"Send a new {link} link {when}", NEW_LINK_POST, query_token=False, form=EMAIL_FORM)}
+    return {
+        "get": page(f"The form for a new {link} link", NEW_LINK_GET, query_token=False),
+        "post": page(f"Send a new {link} link {when}", NEW_LINK_POST, query_token=False, form=EMAIL_FORM),
+    }
 
 
-RESET_FORM = {"type": "object", "properties": {name: {"type": "string"} for name in ("token", "password", "confirm",
-                                                                                     "_xsrf")}}
+RESET_FORM = {
+    "type": "object",
+    "properties": {name: {"type": "string"} for name in ("token", "password", "confirm", "_xsrf")},
+}
 
 
 VERIFY_FORM = {"type": "object", "properties": {"token": {"type": "string"}, "_xsrf": {"type": "string"}}}
@@ -127,16 +162,22 @@ VERIFY_FORM = {"type": "object", "properties": {"token": {"type": "string"}, "_x
 EMAIL_FORM = {"type": "object", "properties": {"email": {"type": "string"}, "_xsrf": {"type": "string"}}}
 
 
-HOME = {"type": "object", "properties": {"name": {"type": "string"}, "docs": {"const": "/docs"},
-                                         "openapi": {"const": "/openapi.json"}},
-        "required": ["name", "docs", "openapi"], "additionalProperties": False}
+HOME = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "docs": {"const": "/docs"}, "openapi": {"const": "/openapi.json"}},
+    "required": ["name", "docs", "openapi"],
+    "additionalProperties": False,
+}
 
 
-NEW_LINK_GET = {200: "The form asking for an email address; with `sent`, the \"check your email\" page"}
+NEW_LINK_GET = {200: 'The form asking for an email address; with `sent`, the "check your email" page'}
 
 
-NEW_LINK_POST = {303: "Sent (or not: the answer is the same whether or not the address has an account): "
-                      "to `?sent=1`", 403: "Missing or wrong xsrf token", 422: "The form again, with the problem"}
+NEW_LINK_POST = {
+    303: "Sent (or not: the answer is the same whether or not the address has an account): to `?sent=1`",
+    403: "Missing or wrong xsrf token",
+    422: "The form again, with the problem",
+}
 
 
 def either(documented: dict, web_app: dict) -> dict:
@@ -147,5 +188,9 @@ def either(documented: dict, web_app: dict) -> dict:
 def alternatives(schema: dict) -> dict:
     """REGISTER's if/then/else as the oneOf it is equivalent to (each branch forbids the other's key
     fields), which Swagger UI shows as two named shapes instead of "If / Then / Else"."""
-    return {"oneOf": [{"title": "Task-board app (name)", **schema["then"]},
-                      {"title": "Organisation client (firstName, lastName)", **schema["else"]}]}
+    return {
+        "oneOf": [
+            {"title": "Task-board app (name)", **schema["then"]},
+            {"title": "Organisation client (firstName, lastName)", **schema["else"]},
+        ]
+    }

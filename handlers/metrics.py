@@ -1,4 +1,5 @@
 """GET /metrics: the Prometheus scrape, for operators only (docs/operating/metrics.md)."""
+
 import hashlib
 import hmac
 

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the service, gathered from the route table: each handler class declares its
 operations beside its code (the class attribute `openapi`, built with handlers/documented.py), from the same
 schemas the handlers validate with."""
+
 import copy
 import re
 
@@ -18,6 +19,7 @@ def paths(table=None) -> dict:
     holds the route table to it). A path parameter takes its name from the operation's path parameters."""
     if table is None:
         from handlers.routes import routes  # here: handlers/routes.py imports the docs handler, which imports this
+
         table = routes()
     found = {}
     for route in table:
@@ -27,7 +29,7 @@ def paths(table=None) -> dict:
             continue
         for method, op in copy.deepcopy(declared).items():
             names = iter(p["name"] for p in op.get("parameters", []) if p["in"] == "path")
-            path = ROUTE_PARAMETER.sub(lambda _: "{" + next(names) + "}", pattern)
+            path = ROUTE_PARAMETER.sub(lambda _, names=names: "{" + next(names) + "}", pattern)
             found.setdefault(path, {})[method] = op
     return found
 
@@ -35,7 +37,7 @@ def paths(table=None) -> dict:
 # Routes this public document leaves out on purpose, and why (tests/http/test_openapi.py holds it to the route table).
 UNDOCUMENTED = {
     "/metrics": "Prometheus's scrape, for operators, not clients: 404 unless METRICS_TOKEN is set, "
-                "never served through nginx, and not JSON (docs/operating/metrics.md)",
+    "never served through nginx, and not JSON (docs/operating/metrics.md)",
 }
 
 
@@ -63,11 +65,17 @@ def document(server_url: str = None, app_name: str = "Accounts") -> dict:
         error_responses[name] = {"description": description, "content": _json(responses.ERROR)}
         error_responses[name]["content"][JSON]["example"] = examples.error(code)
         if code == 429:
-            error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"},
-                                                                "description": "Seconds to wait"}}
+            error_responses[name]["headers"] = {
+                "Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}
+            }
         if code == 503:
-            error_responses[name]["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": False,
-                                                                "description": "Seconds to wait, when too busy"}}
+            error_responses[name]["headers"] = {
+                "Retry-After": {
+                    "schema": {"type": "string"},
+                    "required": False,
+                    "description": "Seconds to wait, when too busy",
+                }
+            }
         if code == 401:
             error_responses[name]["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
     doc = {
@@ -79,13 +87,23 @@ def document(server_url: str = None, app_name: str = "Accounts") -> dict:
             # Only the bearer scheme: an apiKey-in-cookie scheme would put a field in Swagger UI's Authorize
             # dialog that can never work (a page's script cannot set a Cookie header). Browsers send the
             # session cookie themselves; the guide's "Browser sessions" section says how.
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                                           "description": "tokens.access.token from register, login or refresh. "
-                                                          "Browsers may instead rely on the session cookie that "
-                                                          "login sets (see the guide above)"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "tokens.access.token from register, login or refresh. "
+                    "Browsers may instead rely on the session cookie that "
+                    "login sets (see the guide above)",
+                }
+            },
             "responses": error_responses,
-            "schemas": {"Error": _strip_extensions(responses.ERROR), "User": responses.USER,
-                        "TokenPair": responses.TOKEN_PAIR, "ObjectId": _strip_extensions(OBJECT_ID)},
+            "schemas": {
+                "Error": _strip_extensions(responses.ERROR),
+                "User": responses.USER,
+                "TokenPair": responses.TOKEN_PAIR,
+                "ObjectId": _strip_extensions(OBJECT_ID),
+            },
         },
     }
     if server_url:
@@ -107,8 +125,9 @@ def _add_examples(op: dict, given: dict) -> None:
     body = op.get("requestBody", {}).get("content", {}).get(JSON)
     if body is not None and request is not None:
         if all(isinstance(value, tuple) for value in request.values()) and request:
-            body["examples"] = {name: {"summary": summary, "value": value}
-                                for name, (summary, value) in request.items()}
+            body["examples"] = {
+                name: {"summary": summary, "value": value} for name, (summary, value) in request.items()
+            }
         else:
             body["example"] = request
     for code, response in op["responses"].items():
@@ -116,8 +135,9 @@ def _add_examples(op: dict, given: dict) -> None:
         if code.startswith("2") and content is not None and "response" in given:
             answer = given["response"]
             if isinstance(answer, dict) and answer and all(isinstance(value, tuple) for value in answer.values()):
-                content["examples"] = {name: {"summary": summary, "value": value}
-                                       for name, (summary, value) in answer.items()}
+                content["examples"] = {
+                    name: {"summary": summary, "value": value} for name, (summary, value) in answer.items()
+                }
             else:
                 content["example"] = answer
         elif content is not None and code.isdigit() and int(code) in ERRORS:

@@ -50,9 +50,9 @@ Login and registration also set `session=<opaque>; HttpOnly; SameSite=Lax; Path=
 living `REFRESH_TOKEN_DAYS`, naming the same server-side session as the tokens. A web app may keep no
 token and send `withCredentials` (`credentials: "include"`) instead: the browser sends the cookie itself,
 which is why **Authorize** offers no cookie field (no page can set one). On this page too: after "Try it
-out" on a login, later calls carry its cookie without Authorize. A cookie-authenticated POST, PUT, PATCH or DELETE must carry an
-`Origin` (or `Referer`) of `APP_URL` or one of `CORS_ORIGINS`, else 403. A bearer header wins over the
-cookie and is never origin-checked.
+out" on a login, later calls carry its cookie without Authorize. A cookie-authenticated POST, PUT, PATCH
+or DELETE must carry an `Origin` (or `Referer`) of `APP_URL` or one of `CORS_ORIGINS`, else 403. A bearer
+header wins over the cookie and is never origin-checked.
 
 ## Email links
 - `POST /auth/forgot-password {"email"}` answers 204 whether or not the address has an account, and
@@ -100,38 +100,62 @@ OBJECT_ID_TEXT = "24 hex characters; a malformed id is answered like an unknown 
 PARAMETERS = {
     "size": "A smaller square bound for the photo, in pixels: 64, 128, 256 or 512 (default: 512, the stored size).",
     "token": "The token of the emailed link, as it appears after `?token=`.",
-    "userId": OBJECT_ID_TEXT, "id": OBJECT_ID_TEXT, "orgId": OBJECT_ID_TEXT,
+    "userId": OBJECT_ID_TEXT,
+    "id": OBJECT_ID_TEXT,
+    "orgId": OBJECT_ID_TEXT,
     "sessionId": "A session's `id` from `GET /auth/sessions` (24 hex characters); not a credential.",
     "name": "Case-insensitive substring of the name, matched literally (never as a pattern).",
     "username": "Case-insensitive substring of the username, matched literally.",
     "role": "Exactly this role.",
     ("/users/getUsers", "limit"): "At most this many results, 1-20 (default 5).",
     "email": "1-100 characters, matched as a literal, case-insensitive **prefix** of the address (`mark@` "
-             "finds `mark@example.com`); only users whose email is verified are listed.",
+    "finds `mark@example.com`); only users whose email is verified are listed.",
     "from": "First month, `YYYY-MM` (UTC). With `to`, every month in the range is listed, zeros included "
-            "(at most 120 months); without both, only months that have sign-ups.",
+    "(at most 120 months); without both, only months that have sign-ups.",
     "to": "Last month, `YYYY-MM` (UTC); see `from`.",
     "v": "The photo's version, from `profilePhotoUrl`; a wrong or outdated one is a 404. Without it, a bearer "
-         "token gets the user's current photo.",
+    "token gets the user's current photo.",
 }
 
 T0 = "2026-01-15T09:30:00Z"
 MARK_ID = "665f1c2ab3e4d5f6a7b8c9d0"
 ORG_ID = "665f1c2ab3e4d5f6a7b8c9e1"
 PASSWORD = "correct horse battery"
-ACCESS = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NjVmMWMyYWIzZTRkNWY2YTdiOGM5ZDAiLCJ0eXBlIjoiYWNjZXNzIn0"
-          ".c2lnbmF0dXJl")
+ACCESS = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NjVmMWMyYWIzZTRkNWY2YTdiOGM5ZDAiLCJ0eXBlIjoiYWNjZXNzIn0"
+    ".c2lnbmF0dXJl"
+)
 REFRESH = "3q2-7wEXAMPLE-opaque-refresh-token-43-chars"
 
-USER = {"id": MARK_ID, "userId": MARK_ID, "name": "Mark Essien", "firstName": "Mark", "lastName": "Essien",
-        "email": "mark.essien@example.com", "phone": "09001234567", "username": None, "role": "user",
-        "isEmailVerified": False, "twoFactorEnabled": False, "profilePhotoUrl": None, "favoriteBoards": [],
-        "createdAt": T0, "updatedAt": T0}
-VERIFIED_USER = {**USER, "username": "mark.essien", "isEmailVerified": True,
-                 "profilePhotoUrl": f"https://accounts.example.com/users/{MARK_ID}/photo?v=3f9c2a7be41d08c56e7f1a2b9c0d4e8f",
-                 "favoriteBoards": ["board-42"], "updatedAt": "2026-01-16T08:00:00Z"}
-PAIR = {"access": {"token": ACCESS, "expires": "2026-01-15T10:00:00Z"},
-        "refresh": {"token": REFRESH, "expires": "2026-02-14T09:30:00Z"}}
+USER = {
+    "id": MARK_ID,
+    "userId": MARK_ID,
+    "name": "Mark Essien",
+    "firstName": "Mark",
+    "lastName": "Essien",
+    "email": "mark.essien@example.com",
+    "phone": "09001234567",
+    "username": None,
+    "role": "user",
+    "isEmailVerified": False,
+    "twoFactorEnabled": False,
+    "profilePhotoUrl": None,
+    "favoriteBoards": [],
+    "createdAt": T0,
+    "updatedAt": T0,
+}
+VERIFIED_USER = {
+    **USER,
+    "username": "mark.essien",
+    "isEmailVerified": True,
+    "profilePhotoUrl": f"https://accounts.example.com/users/{MARK_ID}/photo?v=3f9c2a7be41d08c56e7f1a2b9c0d4e8f",
+    "favoriteBoards": ["board-42"],
+    "updatedAt": "2026-01-16T08:00:00Z",
+}
+PAIR = {
+    "access": {"token": ACCESS, "expires": "2026-01-15T10:00:00Z"},
+    "refresh": {"token": REFRESH, "expires": "2026-02-14T09:30:00Z"},
+}
 ORGANISATION = {"orgId": ORG_ID, "name": "Mark's Organisation", "description": "Default organisation"}
 FAVOURITES = {"favoriteBoards": ["board-42", "roadmap-2026"]}
 DOCUMENTED = "As documented (TOTASK_WEB_COMPAT off, the default)"
@@ -147,10 +171,17 @@ def web_favourites(answer: dict) -> list:
     return [{"id": board} for board in answer["favoriteBoards"]]
 
 
-SEARCH_RESULT = {"id": MARK_ID, "name": "Mark Essien", "email": "mark.essien@example.com", "username": "mark.essien",
-                 "profilePhotoUrl": VERIFIED_USER["profilePhotoUrl"]}
-SIGNUPS = [{"year": 2026, "month": 1, "monthName": "January", "count": 3},
-           {"year": 2026, "month": 2, "monthName": "February", "count": 0}]
+SEARCH_RESULT = {
+    "id": MARK_ID,
+    "name": "Mark Essien",
+    "email": "mark.essien@example.com",
+    "username": "mark.essien",
+    "profilePhotoUrl": VERIFIED_USER["profilePhotoUrl"],
+}
+SIGNUPS = [
+    {"year": 2026, "month": 1, "monthName": "January", "count": 3},
+    {"year": 2026, "month": 2, "monthName": "February", "count": 0},
+]
 
 
 def success(message: str, **fields) -> dict:
@@ -179,6 +210,11 @@ def error(code: int) -> dict:
     return body
 
 
-MFA_REQUIRED = {"status": "Bad request", "statusCode": 401, "code": 401, "message": "Two-factor code required",
-                "mfaRequired": True}
+MFA_REQUIRED = {
+    "status": "Bad request",
+    "statusCode": 401,
+    "code": 401,
+    "message": "Two-factor code required",
+    "mfaRequired": True,
+}
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

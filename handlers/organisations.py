@@ -1,12 +1,13 @@
 """The /api endpoints of the organisation client: organisations, and the users their members may see."""
+
 from bson import ObjectId
 
-from handlers.base import BaseHandler
-from models.schemas.responses import closed, ID, success, TIME, USER
 from handlers import openapi_examples as ex
+from handlers.base import BaseHandler
 from handlers.documented import operation
 from models import organisations as org_model
 from models.schemas import organisations as schemas
+from models.schemas.responses import ID, TIME, USER, closed, success
 from services.errors import forbidden
 
 
@@ -23,8 +24,15 @@ API_USER = success("User retrieved successfully", data=USER, user=USER)
 
 class ApiUserHandler(ApiHandler):
     openapi = {
-        "get": operation("A user: the caller or someone sharing an organisation", "api", 200,
-                                             API_USER, path=("id",), errors=(403,), examples={"response": ex.success("User retrieved successfully", data=ex.USER, user=ex.USER)}),
+        "get": operation(
+            "A user: the caller or someone sharing an organisation",
+            "api",
+            200,
+            API_USER,
+            path=("id",),
+            errors=(403,),
+            examples={"response": ex.success("User retrieved successfully", data=ex.USER, user=ex.USER)},
+        ),
     }
 
     async def get(self, user_id: str) -> None:
@@ -36,33 +44,57 @@ class ApiUserHandler(ApiHandler):
 
 ORGANISATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"}})
 
-ORGANISATIONS = success("Organisations retrieved successfully",
-                        data=closed({"organisations": {"type": "array", "items": ORGANISATION}}))
+ORGANISATIONS = success(
+    "Organisations retrieved successfully", data=closed({"organisations": {"type": "array", "items": ORGANISATION}})
+)
 
 ORGANISATION_CREATED = success("Organisation created successfully", data=ORGANISATION)
 
 
 class OrganisationsHandler(ApiHandler):
     openapi = {
-        "get": operation("The caller's organisations", "api", 200, ORGANISATIONS, examples={"response": ex.success("Organisations retrieved successfully",
-                                                        data={"organisations": [ex.ORGANISATION]})}),
-        "post": operation("Create an organisation; the caller becomes a member (a 422 past "
-                              "MAX_ORGANISATIONS_PER_USER)", "api", 201,
-                              ORGANISATION_CREATED, body=schemas.CREATE, examples={
-        "request": {"name": "Design team", "description": "Everyone working on the new boards"},
-        "response": ex.success("Organisation created successfully", data={
-            "orgId": ex.ORG_ID, "name": "Design team", "description": "Everyone working on the new boards"})}),
+        "get": operation(
+            "The caller's organisations",
+            "api",
+            200,
+            ORGANISATIONS,
+            examples={
+                "response": ex.success(
+                    "Organisations retrieved successfully", data={"organisations": [ex.ORGANISATION]}
+                )
+            },
+        ),
+        "post": operation(
+            "Create an organisation; the caller becomes a member (a 422 past MAX_ORGANISATIONS_PER_USER)",
+            "api",
+            201,
+            ORGANISATION_CREATED,
+            body=schemas.CREATE,
+            examples={
+                "request": {"name": "Design team", "description": "Everyone working on the new boards"},
+                "response": ex.success(
+                    "Organisation created successfully",
+                    data={
+                        "orgId": ex.ORG_ID,
+                        "name": "Design team",
+                        "description": "Everyone working on the new boards",
+                    },
+                ),
+            },
+        ),
     }
 
     async def get(self) -> None:
         orgs = await self.services.organisations.for_user(self.caller_id)
-        self.send_success("Organisations retrieved successfully",
-                          data={"organisations": [org_model.public_view(org) for org in orgs]})
+        self.send_success(
+            "Organisations retrieved successfully", data={"organisations": [org_model.public_view(org) for org in orgs]}
+        )
 
     async def post(self) -> None:
         body = self.json_body(schemas.CREATE)
-        org = await self.services.organisations.create_as_caller(body["name"], body.get("description") or "",
-                                                                 self.caller_id)
+        org = await self.services.organisations.create_as_caller(
+            body["name"], body.get("description") or "", self.caller_id
+        )
         self.send_success("Organisation created successfully", status=201, data=org_model.public_view(org))
 
 
@@ -71,9 +103,15 @@ ORGANISATION_FOUND = success("Organisation retrieved successfully", data=ORGANIS
 
 class OrganisationHandler(ApiHandler):
     openapi = {
-        "get": operation("An organisation (members only)", "api", 200,
-                                                        ORGANISATION_FOUND, path=("orgId",), errors=(403,), examples={"response": ex.success("Organisation retrieved successfully",
-                                                                data=ex.ORGANISATION)}),
+        "get": operation(
+            "An organisation (members only)",
+            "api",
+            200,
+            ORGANISATION_FOUND,
+            path=("orgId",),
+            errors=(403,),
+            examples={"response": ex.success("Organisation retrieved successfully", data=ex.ORGANISATION)},
+        ),
     }
 
     async def get(self, org_id: str) -> None:
@@ -91,9 +129,18 @@ class OrganisationUsersHandler(ApiHandler):
 
     openapi = {
         "post": operation(
-            "Add a user to an organisation (members only)", "api", 200, MEMBER_ADDED, path=("orgId",),
-            body=schemas.ADD_MEMBER, errors=(403, 429), examples={"request": {"userId": ex.MARK_ID},
-                                                   "response": ex.success("User added to organisation successfully")}),
+            "Add a user to an organisation (members only)",
+            "api",
+            200,
+            MEMBER_ADDED,
+            path=("orgId",),
+            body=schemas.ADD_MEMBER,
+            errors=(403, 429),
+            examples={
+                "request": {"userId": ex.MARK_ID},
+                "response": ex.success("User added to organisation successfully"),
+            },
+        ),
     }
 
     async def post(self, org_id: str) -> None:
@@ -110,8 +157,12 @@ class MembershipHandler(ApiHandler):
 
     openapi = {
         "delete": operation(
-            "Leave an organisation (userId must be the caller's own id)", "api", 204, path=("orgId", "userId"),
-            errors=(403,)),
+            "Leave an organisation (userId must be the caller's own id)",
+            "api",
+            204,
+            path=("orgId", "userId"),
+            errors=(403,),
+        ),
     }
 
     async def delete(self, org_id: str, user_id: str) -> None:
@@ -122,21 +173,48 @@ class MembershipHandler(ApiHandler):
         self.no_content()
 
 
-INVITATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"},
-                     "invitedBy": closed({"userId": ID, "firstName": {"type": "string"},
-                                          "lastName": {"type": "string"}}),
-                     "invitedAt": TIME})
+INVITATION = closed(
+    {
+        "orgId": ID,
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "invitedBy": closed({"userId": ID, "firstName": {"type": "string"}, "lastName": {"type": "string"}}),
+        "invitedAt": TIME,
+    }
+)
 
-INVITATIONS = success("Invitations retrieved successfully",
-                      data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": org_model.MAX_INVITATIONS_LISTED}}))
+INVITATIONS = success(
+    "Invitations retrieved successfully",
+    data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": org_model.MAX_INVITATIONS_LISTED}}),
+)
 
 
 class InvitationsHandler(ApiHandler):
     openapi = {
-        "get": operation("The caller's pending invitations, newest first (at most 100)", "api",
-                                              200, INVITATIONS, examples={"response": ex.success("Invitations retrieved successfully", data={"invitations": [{
-        **ex.ORGANISATION, "invitedBy": {"userId": "665f1c2ab3e4d5f6a7b8c9d7", "firstName": "Ada", "lastName": "Obi"},
-        "invitedAt": "2026-11-30T09:15:00.000Z"}]})}),
+        "get": operation(
+            "The caller's pending invitations, newest first (at most 100)",
+            "api",
+            200,
+            INVITATIONS,
+            examples={
+                "response": ex.success(
+                    "Invitations retrieved successfully",
+                    data={
+                        "invitations": [
+                            {
+                                **ex.ORGANISATION,
+                                "invitedBy": {
+                                    "userId": "665f1c2ab3e4d5f6a7b8c9d7",
+                                    "firstName": "Ada",
+                                    "lastName": "Obi",
+                                },
+                                "invitedAt": "2026-11-30T09:15:00.000Z",
+                            }
+                        ]
+                    },
+                )
+            },
+        ),
     }
 
     async def get(self) -> None:
@@ -163,7 +241,14 @@ class AcceptInvitationHandler(ApiHandler):
     openapi = {
         "post": operation(
             "Accept an invitation: the caller becomes a member (a 422 past MAX_ORGANISATIONS_PER_USER, the "
-            "invitation kept)", "api", 200, INVITATION_ACCEPTED, path=("orgId",), errors=(422,), examples={"response": ex.success("Invitation accepted", data=ex.ORGANISATION)}),
+            "invitation kept)",
+            "api",
+            200,
+            INVITATION_ACCEPTED,
+            path=("orgId",),
+            errors=(422,),
+            examples={"response": ex.success("Invitation accepted", data=ex.ORGANISATION)},
+        ),
     }
 
     async def post(self, org_id: str) -> None:

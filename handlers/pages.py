@@ -7,20 +7,20 @@ apps. Every form is protected by Tornado's xsrf cookie, checked here only: the J
 with bearer tokens and must not need a cookie. After a form is sent the answer is a redirect to a
 page (Post/Redirect/Get), so a reload or Back never sends it again. docs/using/pages.md tells the states.
 """
+
 import logging
 import os
 import re
-from typing import Optional
 from urllib.parse import quote, unquote
 
 from tornado import httputil
 from tornado.web import HTTPError
 
 from handlers.base import BaseHandler, NotFoundHandler
-from handlers.documented import HOME, HTML, _json, new_link_form, operation, page, RESET_FORM, VERIFY_FORM
-from services.database import is_unavailable
+from handlers.documented import HOME, HTML, RESET_FORM, VERIFY_FORM, _json, new_link_form, operation, page
 from models.schemas import auth as schemas
 from services import auth as auth_service
+from services.database import is_unavailable
 from services.email import duration, plural
 from services.errors import ApiError
 from services.sessions import hash_token
@@ -33,8 +33,10 @@ TEMPLATES = os.path.join(ROOT, "templates")
 FORMS_SCRIPT = os.path.join(ROOT, "static", "pages", "forms.js")
 
 # Scripts and forms from this origin only, inline styles, no framing (CWE-79, CWE-1021).
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
-            "base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 # The shape of what services.sessions issues (secrets.token_urlsafe); anything else is refused unread (CWE-20).
 _TOKEN = re.compile(rb"[A-Za-z0-9_-]{16,256}")
@@ -49,7 +51,7 @@ SENT_TO_SECONDS = 900
 MESSAGES = {
     "password_short": "Use at least 8 characters.",
     "password_long": "This password is too long: use at most 72 characters, or fewer if it has accented "
-                     "letters, symbols or emoji.",
+    "letters, symbols or emoji.",
     "confirm_differs": "The two passwords are not the same. Type the new password again.",
     "email_missing": "Enter your email address.",
     "email_invalid": "Enter an email address like name@example.com.",
@@ -71,7 +73,7 @@ class PageHandler(BaseHandler):
     form_expired_text = "Open the page again and send the form once more."
 
     @property
-    def form_expired_retry(self) -> Optional[str]:
+    def form_expired_retry(self) -> str | None:
         return self.request.path
 
     def set_default_headers(self) -> None:
@@ -88,53 +90,65 @@ class PageHandler(BaseHandler):
         if status < 500 and not unavailable:
             return super().write_error(status_code, **kwargs)
         if unavailable or status == 503 or self.application.shutting_down:
-            return self.message("This page is not available right now",
-                                "Nothing was changed. Please try again in a minute.", 503)
+            return self.message(
+                "This page is not available right now", "Nothing was changed. Please try again in a minute.", 503
+            )
         self.message("Something went wrong on our side", "Please try again in a minute.", 500)
 
     def show(self, template: str, status: int = 200, **values) -> None:
         self.set_status(status)
         config = self.config
-        values = {"next_step": None, "retry_url": None, "retry_text": "Open the form again", "lead": None,
-                  "sign_in": None, "links": (), **values}
+        values = {
+            "next_step": None,
+            "retry_url": None,
+            "retry_text": "Open the form again",
+            "lead": None,
+            "sign_in": None,
+            "links": (),
+            **values,
+        }
         self.render(template, app_name=config.app_name, client_url=config.client_url, messages=MESSAGES, **values)
 
     def message(self, title: str, text: str, status: int = 200, **values) -> None:
         self.show("message.html", status, title=title, text=text, **values)
 
     def password_changed(self) -> None:
-        self.message("Your password has been changed",
-                     "Sign in with your new password. Every device that was signed in has been signed out.",
-                     next_step=f"Sign in to {self.config.app_name}")
+        self.message(
+            "Your password has been changed",
+            "Sign in with your new password. Every device that was signed in has been signed out.",
+            next_step=f"Sign in to {self.config.app_name}",
+        )
 
     def address_restored(self) -> None:
         app_name = self.config.app_name
-        self.message("Your old email address is back",
-                     f"Every device that was signed in to your {app_name} account has been signed out. We have "
-                     "emailed a link to choose a new password to your address: use it soon, it works for "
-                     f"{duration(self.config.reset_token_minutes)}.",
-                     links=[("/forgot-password", "Ask for a new password link")])
+        self.message(
+            "Your old email address is back",
+            f"Every device that was signed in to your {app_name} account has been signed out. We have "
+            "emailed a link to choose a new password to your address: use it soon, it works for "
+            f"{duration(self.config.reset_token_minutes)}.",
+            links=[("/forgot-password", "Ask for a new password link")],
+        )
 
     def see_other(self, url: str) -> None:
         """303 to the page that shows the outcome: reloading it or going Back never re-sends the form."""
         self.redirect(url, status=303)
 
     @staticmethod
-    def well_formed(values: Optional[list]) -> Optional[str]:
+    def well_formed(values: list | None) -> str | None:
         """The token when exactly one well-formed value was given, else None."""
         if not values or len(values) != 1 or not _TOKEN.fullmatch(values[0]):
             return None
         return values[0].decode("ascii")
 
-    def link_token(self) -> Optional[str]:
+    def link_token(self) -> str | None:
         return self.well_formed(self.request.query_arguments.get("token"))
 
-    def browser(self) -> Optional[str]:
+    def browser(self) -> str | None:
         """A hash naming this browser: its _xsrf cookie, which is HttpOnly and set once per browser."""
         cookie = self.get_cookie("_xsrf")
         return hash_token(cookie) if cookie else None
 
-    def read_form(self) -> Optional[dict]:
+    def read_form(self) -> dict | None:
         """The url-encoded body as name -> [bytes], xsrf checked; None (answered with 403) if the check fails."""
         raw = self.raw_body()  # 413 past MAX_BODY_BYTES (CWE-400)
         if self.media_type() != FORM_MEDIA_TYPE:
@@ -181,13 +195,17 @@ class NewLinkPage(PageHandler):
             sent_to = self.sent_to()
             # The typed address, shown back so a typo is seen; said alike whether or not it has an account.
             what = self.what.format(address=sent_to or "that address")
-            return self.message("Check your email", f"If a {self.config.app_name} account {what} is on its way. "
-                                f"It works once, for {lifetime}. It can take a few minutes to arrive; look in your "
-                                "spam folder too.",
-                                retry_url=self.request.path, retry_text="Wrong address? Enter it again")
+            return self.message(
+                "Check your email",
+                f"If a {self.config.app_name} account {what} is on its way. "
+                f"It works once, for {lifetime}. It can take a few minutes to arrive; look in your "
+                "spam folder too.",
+                retry_url=self.request.path,
+                retry_text="Wrong address? Enter it again",
+            )
         self.show_form()
 
-    def sent_to(self) -> Optional[str]:
+    def sent_to(self) -> str | None:
         """The address this browser just sent the form with (its SENT_TO cookie), if it is one."""
         raw = self.get_cookie(SENT_TO)
         address = unquote(raw) if raw else None
@@ -205,16 +223,31 @@ class NewLinkPage(PageHandler):
         await getattr(self.services.auth, self.operation)(email)
         # The address rides to the "check your email" page in a cookie of this page's path, not in the URL:
         # a URL keeps it in the history of a shared computer. HttpOnly, Lax, short-lived (CWE-359).
-        self.set_cookie(SENT_TO, quote(email), path=self.request.path, expires_days=None, max_age=SENT_TO_SECONDS,
-                        httponly=True, samesite="Lax", secure=self.config.app_url.startswith("https://"))
+        self.set_cookie(
+            SENT_TO,
+            quote(email),
+            path=self.request.path,
+            expires_days=None,
+            max_age=SENT_TO_SECONDS,
+            httponly=True,
+            samesite="Lax",
+            secure=self.config.app_url.startswith("https://"),
+        )
         self.see_other(f"{self.request.path}?sent=1")
 
-    def show_form(self, email: str = "", error: Optional[str] = None, status: int = 200) -> None:
-        self.show("new_link.html", status, title=self.heading, intro=self.intro, action=self.request.path,
-                  email=email, error=error)
+    def show_form(self, email: str = "", error: str | None = None, status: int = 200) -> None:
+        self.show(
+            "new_link.html",
+            status,
+            title=self.heading,
+            intro=self.intro,
+            action=self.request.path,
+            email=email,
+            error=error,
+        )
 
 
-def email_problem(email: str) -> Optional[str]:
+def email_problem(email: str) -> str | None:
     """Why a typed address cannot be one, by the API's own rule (email-validator: `hedy@example` has no dot
     in its domain, so no mail could reach it), or None."""
     if not email:
@@ -230,7 +263,7 @@ class LinkPage(PageHandler):
     new_link_path = ""  # where a new link is asked for
 
     @property
-    def form_expired_retry(self) -> Optional[str]:
+    def form_expired_retry(self) -> str | None:
         """The link's page again (it sets a fresh xsrf cookie), from the posted token; else the new-link form."""
         token = self.well_formed(self.request.arguments.get("token"))
         return f"{self.request.path}?token={token}" if token else self.new_link_path
@@ -254,10 +287,16 @@ class LinkPage(PageHandler):
 
     def show_dead_link(self, title: str, lifetime_minutes: int, account: str, new_link_url: str) -> None:
         """400: why the link cannot be used, and the form that sends a new one."""
-        self.show("new_link.html", 400, title=title,
-                  intro=f"Links in our emails work once and expire after {duration(lifetime_minutes)}. "
-                        f"Enter the address of {account} and we will send a new link.",
-                  action=new_link_url, email="", error=None)
+        self.show(
+            "new_link.html",
+            400,
+            title=title,
+            intro=f"Links in our emails work once and expire after {duration(lifetime_minutes)}. "
+            f"Enter the address of {account} and we will send a new link.",
+            action=new_link_url,
+            email="",
+            error=None,
+        )
 
 
 class VerifyEmailPage(LinkPage):
@@ -266,14 +305,24 @@ class VerifyEmailPage(LinkPage):
     to /verify-email/done."""
 
     openapi = {
-        "get": page("The verify-email link: checked (not used up) on opening, as mail scanners open links; "
-                        "a \"Confirm my email address\" button, or already verified, or a new-link form", {
-                            200: "The confirm button; or \"already verified\"",
-                            400: "Unknown or expired link: the page offers the form for a new link"}),
-        "post": page("The confirm button's submission: verifies", {
+        "get": page(
+            "The verify-email link: checked (not used up) on opening, as mail scanners open links; "
+            'a "Confirm my email address" button, or already verified, or a new-link form',
+            {
+                200: 'The confirm button; or "already verified"',
+                400: "Unknown or expired link: the page offers the form for a new link",
+            },
+        ),
+        "post": page(
+            "The confirm button's submission: verifies",
+            {
                 303: "Verified (also for a second click): to /verify-email/done",
-                400: "Invalid or expired link: the form for a new link", 403: "Missing or wrong xsrf token"},
-                query_token=False, form=VERIFY_FORM),
+                400: "Invalid or expired link: the form for a new link",
+                403: "Missing or wrong xsrf token",
+            },
+            query_token=False,
+            form=VERIFY_FORM,
+        ),
     }
 
     form_expired_text = "Open the link in the email again to confirm your address."
@@ -287,9 +336,12 @@ class VerifyEmailPage(LinkPage):
         if state == auth_service.ALREADY:
             # An earlier confirmation (a tap in another browser, say) did the work already.
             app_name = self.config.app_name
-            return self.message("Your email address is already verified",
-                                f"This link was used before and your address is confirmed. There is nothing "
-                                f"more to do: you can use your {app_name} account.", next_step=f"Go to {app_name}")
+            return self.message(
+                "Your email address is already verified",
+                f"This link was used before and your address is confirmed. There is nothing "
+                f"more to do: you can use your {app_name} account.",
+                next_step=f"Go to {app_name}",
+            )
         self.dead_link()
 
     async def use_link(self, form: dict, token: str) -> None:
@@ -298,22 +350,28 @@ class VerifyEmailPage(LinkPage):
         self.see_other("/verify-email/done")  # DONE, or ALREADY for a second click of the button
 
     def dead_link(self) -> None:
-        self.show_dead_link("This verification link has expired or is not valid", self.config.verify_token_minutes,
-                            f"your {self.config.app_name} account", "/verify-email/resend")
+        self.show_dead_link(
+            "This verification link has expired or is not valid",
+            self.config.verify_token_minutes,
+            f"your {self.config.app_name} account",
+            "/verify-email/resend",
+        )
 
 
 class EmailVerifiedPage(PageHandler):
     """GET /verify-email/done, where the confirm form redirects: no token, the same text to anyone."""
 
     openapi = {
-        "get": page("\"Your email address is verified\"", {200: "The page"},
-                                           query_token=False),
+        "get": page('"Your email address is verified"', {200: "The page"}, query_token=False),
     }
 
     def get(self) -> None:
         app_name = self.config.app_name
-        self.message("Your email address is verified", f"Thank you. Your {app_name} account is ready.",
-                     next_step=f"Go to {app_name}")
+        self.message(
+            "Your email address is verified",
+            f"Thank you. Your {app_name} account is ready.",
+            next_step=f"Go to {app_name}",
+        )
 
 
 class ResendVerificationPage(NewLinkPage):
@@ -345,13 +403,24 @@ class ResetPasswordPage(LinkPage):
     not; POST sets the password and redirects to /reset-password/done."""
 
     openapi = {
-        "get": page("The reset-password link: checked (not used up) on opening; the form, or why not", {
-                200: "The form; or, in the browser that already used this link, \"password changed\"",
-                400: "Used, expired or unknown link: the page offers the form for a new link"}),
-        "post": page("The form's submission: sets the password", {
+        "get": page(
+            "The reset-password link: checked (not used up) on opening; the form, or why not",
+            {
+                200: 'The form; or, in the browser that already used this link, "password changed"',
+                400: "Used, expired or unknown link: the page offers the form for a new link",
+            },
+        ),
+        "post": page(
+            "The form's submission: sets the password",
+            {
                 303: "Changed (also for a repeat of a submission that already worked): to /reset-password/done",
-                400: "Invalid or used link", 403: "Missing or wrong xsrf token",
-                422: "The form again, with the problem"}, query_token=False, form=RESET_FORM),
+                400: "Invalid or used link",
+                403: "Missing or wrong xsrf token",
+                422: "The form again, with the problem",
+            },
+            query_token=False,
+            form=RESET_FORM,
+        ),
     }
 
     form_expired_text = "Open the link in the email again to choose a new password."
@@ -359,8 +428,9 @@ class ResetPasswordPage(LinkPage):
 
     async def get(self) -> None:
         token = self.link_token()
-        state, email = (auth_service.DEAD, None) if token is None else \
-            await self.services.auth.reset_link(token, self.browser())
+        state, email = (
+            (auth_service.DEAD, None) if token is None else await self.services.auth.reset_link(token, self.browser())
+        )
         if state == auth_service.USABLE:
             return self.show_form(token, email)
         if state == auth_service.DONE:  # Back after success, in the browser that used the link
@@ -392,29 +462,52 @@ class ResetPasswordPage(LinkPage):
             return self.used_link() if state == auth_service.USED else self.dead_link()
         self.see_other("/reset-password/done")
 
-    def show_form(self, token: str, email: Optional[str] = None, password_error: Optional[str] = None,
-                  confirm_error: Optional[str] = None, status: int = 200) -> None:
+    def show_form(
+        self,
+        token: str,
+        email: str | None = None,
+        password_error: str | None = None,
+        confirm_error: str | None = None,
+        status: int = 200,
+    ) -> None:
         """The form, naming the account: the full address, since whoever holds the link reads that mailbox
         (docs/using/pages.md)."""
-        self.show("reset_password.html", status, title="Choose a new password", token=token, email=email,
-                  password_error=password_error, confirm_error=confirm_error)
+        self.show(
+            "reset_password.html",
+            status,
+            title="Choose a new password",
+            token=token,
+            email=email,
+            password_error=password_error,
+            confirm_error=confirm_error,
+        )
 
     def used_link(self) -> None:
         """400: the link changed the password already, from another browser; sign in, or ask for a new link."""
         app_name = self.config.app_name
-        self.show("new_link.html", 400, title="This password reset link was already used",
-                  lead="The password was already changed with this link, perhaps on another device. "
-                       "Already changed it? Sign in with your new password.",
-                  sign_in=f"Sign in to {app_name}",
-                  intro=f"Not you, or forgotten it again? Enter the address of your account and we will send a "
-                        "new link.", action="/forgot-password", email="", error=None)
+        self.show(
+            "new_link.html",
+            400,
+            title="This password reset link was already used",
+            lead="The password was already changed with this link, perhaps on another device. "
+            "Already changed it? Sign in with your new password.",
+            sign_in=f"Sign in to {app_name}",
+            intro="Not you, or forgotten it again? Enter the address of your account and we will send a new link.",
+            action="/forgot-password",
+            email="",
+            error=None,
+        )
 
     def dead_link(self) -> None:
-        self.show_dead_link("This password reset link has expired or was already used",
-                            self.config.reset_token_minutes, "your account", "/forgot-password")
+        self.show_dead_link(
+            "This password reset link has expired or was already used",
+            self.config.reset_token_minutes,
+            "your account",
+            "/forgot-password",
+        )
 
 
-def password_problem(password: str) -> Optional[str]:
+def password_problem(password: str) -> str | None:
     """The contract's password rule (services.validation decides), in words for a person, or None."""
     try:
         validate(validator_for(schemas.RESET_PASSWORD), {"password": password})
@@ -428,8 +521,7 @@ class PasswordChangedPage(PageHandler):
     text to anyone, so it tells nothing."""
 
     openapi = {
-        "get": page("\"Your password has been changed\"", {200: "The page"},
-                                             query_token=False),
+        "get": page('"Your password has been changed"', {200: "The page"}, query_token=False),
     }
 
     def get(self) -> None:
@@ -442,24 +534,35 @@ class EmailChangeUndoPage(LinkPage):
     /email-change/undo/done. Every other state says why not and what to do instead."""
 
     openapi = {
-        "get": page("The link in an email-change notice: checked (not used up) on opening; a \"Put my old "
-                        "address back\" button, or why not", {
-                            200: "The button; or, in the browser that already used this link, \"address back\"",
-                            400: "Used, expired or unknown link, the old address taken by another account, or the "
-                                 "account's address changed again: which, and what to do"}),
-        "post": page("The button's submission: the old address back (verified), every session and link ended, "
-                         "a reset link mailed to the old address", {
-                             303: "Done (also for a second click in the same browser): to /email-change/undo/done",
-                             400: "Used, expired, unknown, taken or changed again: which, and what to do",
-                             403: "Missing or wrong xsrf token"}, query_token=False, form=VERIFY_FORM),
+        "get": page(
+            'The link in an email-change notice: checked (not used up) on opening; a "Put my old '
+            'address back" button, or why not',
+            {
+                200: 'The button; or, in the browser that already used this link, "address back"',
+                400: "Used, expired or unknown link, the old address taken by another account, or the "
+                "account's address changed again: which, and what to do",
+            },
+        ),
+        "post": page(
+            "The button's submission: the old address back (verified), every session and link ended, "
+            "a reset link mailed to the old address",
+            {
+                303: "Done (also for a second click in the same browser): to /email-change/undo/done",
+                400: "Used, expired, unknown, taken or changed again: which, and what to do",
+                403: "Missing or wrong xsrf token",
+            },
+            query_token=False,
+            form=VERIFY_FORM,
+        ),
     }
 
     form_expired_text = "Open the link in the email again to put your address back."
 
     async def get(self) -> None:
         token = self.link_token()
-        state = auth_service.UNKNOWN if token is None else \
-            await self.services.auth.undo_link_state(token, self.browser())
+        state = (
+            auth_service.UNKNOWN if token is None else await self.services.auth.undo_link_state(token, self.browser())
+        )
         if state == auth_service.USABLE:
             return self.show("undo_email_change.html", title="Put your old email address back?", token=token)
         self.show_state(state)
@@ -483,29 +586,38 @@ class EmailChangeUndoPage(LinkPage):
             auth_service.USED: (
                 "This link was already used",
                 "It has put your old address back already. We emailed a link to choose a new password to that "
-                "address; if it has expired, ask for a new one below."),
+                "address; if it has expired, ask for a new one below.",
+            ),
             auth_service.EXPIRED: (
                 "This link has expired",
                 f"Links to undo an email change work for {plural(config.email_change_undo_days, 'day')}. If you "
                 f"did not change your address and cannot sign in, {ask}. If you can still sign in, change it "
-                "back in the app."),
+                "back in the app.",
+            ),
             auth_service.TAKEN: (
                 "Your old address now belongs to another account",
                 f"It cannot be put back on this one while it is used there. If you did not change your address, "
-                f"{ask}: we can check which account is yours."),
+                f"{ask}: we can check which account is yours.",
+            ),
             auth_service.MOVED: (
                 "This link no longer applies",
                 "The account's address has changed again since this link was sent, so it cannot put yours "
-                f"back. If you did not make these changes, {ask}."),
-        }.get(state, (
-            "This link is not valid",
-            "Check that you opened the whole link from the email. If you cannot sign in, ask for a link to "
-            "choose a new password below."))
+                f"back. If you did not make these changes, {ask}.",
+            ),
+        }.get(
+            state,
+            (
+                "This link is not valid",
+                "Check that you opened the whole link from the email. If you cannot sign in, ask for a link to "
+                "choose a new password below.",
+            ),
+        )
         if state in (auth_service.USED, auth_service.UNKNOWN):
             links = [("/forgot-password", "Reset your password")]  # the old address is the account's, or may be
         else:
-            links = [(f"mailto:{config.support_email}", f"Write to {config.support_email}")] \
-                if config.support_email else []
+            links = (
+                [(f"mailto:{config.support_email}", f"Write to {config.support_email}")] if config.support_email else []
+            )
         self.message(title, text, 400, links=links)
 
 
@@ -513,8 +625,7 @@ class EmailChangeUndonePage(PageHandler):
     """GET /email-change/undo/done, where a successful undo redirects: no token, the same text to anyone."""
 
     openapi = {
-        "get": page("\"Your old email address is back\"", {200: "The page"},
-                                                query_token=False),
+        "get": page('"Your old email address is back"', {200: "The page"}, query_token=False),
     }
 
     def get(self) -> None:
@@ -536,9 +647,15 @@ class HomePage(PageHandler):
     """GET /: the service's name and where its documentation is; JSON when the client asks for JSON."""
 
     openapi = {
-        "get": operation("The service's name and where its documentation is: JSON for Accept: "
-                               "application/json, else a small HTML page", "operations", 200, auth_needed=False,
-                               ok_content={**_json(HOME), **HTML}, examples={"response": {"name": "Accounts", "docs": "/docs", "openapi": "/openapi.json"}}),
+        "get": operation(
+            "The service's name and where its documentation is: JSON for Accept: "
+            "application/json, else a small HTML page",
+            "operations",
+            200,
+            auth_needed=False,
+            ok_content={**_json(HOME), **HTML},
+            examples={"response": {"name": "Accounts", "docs": "/docs", "openapi": "/openapi.json"}},
+        ),
     }
 
     def get(self) -> None:

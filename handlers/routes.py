@@ -1,4 +1,5 @@
 """The Application and its whole route table, in one place."""
+
 from tornado.web import Application
 
 from handlers import auth, docs, health, metrics, organisations, pages, users

@@ -1,16 +1,17 @@
 """The /users endpoints of the task-board app."""
+
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
-from handlers.base import BaseHandler
-from models.schemas.responses import closed, ID, NULLABLE_STRING, USER
-from models.schemas.paging import page_of
 from handlers import openapi_examples as ex
+from handlers.base import BaseHandler
 from handlers.documented import either, operation
-from models.schemas import responses
 from models import photos as photo_model
 from models import users as user_model
 from models.common import parse_object_id
+from models.schemas import responses
 from models.schemas import users as schemas
+from models.schemas.paging import page_of
+from models.schemas.responses import ID, NULLABLE_STRING, USER, closed
 from services.errors import ApiError, field_error, not_found
 from services.validation import trim_strings, validate, validator_for
 
@@ -60,13 +61,44 @@ class UsersHandler(UsersBaseHandler):
     """GET /users (list) and POST /users (create), admins only."""
 
     openapi = {
-        "post": operation("Create a user (admin)", "users", 201, responses.USER, body=schemas.CREATE, errors=(403,), examples={
-        "request": {"name": "Ada Obi", "email": "ada@example.com", "password": ex.PASSWORD, "role": "admin",
-                    "username": "ada.obi"},
-        "response": {**ex.USER, "name": "Ada Obi", "firstName": "Ada", "lastName": "Obi", "email": "ada@example.com",
-                     "phone": None, "username": "ada.obi", "role": "admin"}}),
-        "get": operation("List users (admin)", "users", 200, USER_PAGE, query=schemas.LIST_QUERY, errors=(403,), examples={"response": {"results": [ex.VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1,
-                                     "totalResults": 1}}),
+        "post": operation(
+            "Create a user (admin)",
+            "users",
+            201,
+            responses.USER,
+            body=schemas.CREATE,
+            errors=(403,),
+            examples={
+                "request": {
+                    "name": "Ada Obi",
+                    "email": "ada@example.com",
+                    "password": ex.PASSWORD,
+                    "role": "admin",
+                    "username": "ada.obi",
+                },
+                "response": {
+                    **ex.USER,
+                    "name": "Ada Obi",
+                    "firstName": "Ada",
+                    "lastName": "Obi",
+                    "email": "ada@example.com",
+                    "phone": None,
+                    "username": "ada.obi",
+                    "role": "admin",
+                },
+            },
+        ),
+        "get": operation(
+            "List users (admin)",
+            "users",
+            200,
+            USER_PAGE,
+            query=schemas.LIST_QUERY,
+            errors=(403,),
+            examples={
+                "response": {"results": [ex.VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1, "totalResults": 1}
+            },
+        ),
     }
 
     async def get(self) -> None:
@@ -85,10 +117,17 @@ def current_user_operation(examples=None) -> dict:
     op = operation(
         "The caller. With no Authorization header and no live session cookie: 200 null (a stale cookie is "
         "cleared); with TOTASK_WEB_COMPAT=true that answer is 200 with an empty body instead, as the task-board web "
-        "app's own server sent it. A failing Authorization header: 401", "users", 200,
-        {"oneOf": [{"title": "Signed in", **responses.USER},
-                   {"title": "Signed out (TOTASK_WEB_COMPAT=true: an empty body instead)", "type": "null"}]},
-        examples=examples)
+        "app's own server sent it. A failing Authorization header: 401",
+        "users",
+        200,
+        {
+            "oneOf": [
+                {"title": "Signed in", **responses.USER},
+                {"title": "Signed out (TOTASK_WEB_COMPAT=true: an empty body instead)", "type": "null"},
+            ]
+        },
+        examples=examples,
+    )
     op["security"] = [{}, *op["security"]]  # {}: no credentials needed (the answer is then null)
     return op
 
@@ -98,9 +137,18 @@ class CurrentUserHandler(UsersBaseHandler):
     the body null; with TOTASK_WEB_COMPAT, 200 with an empty body, as the web app's own server answered."""
 
     openapi = {
-        "get": current_user_operation(examples={"response": {"signedIn": ("Signed in", ex.VERIFIED_USER),
-                                          "signedOut": ("Signed out: no Authorization header and no live session "
-                                                        "cookie (TOTASK_WEB_COMPAT=true: an empty body)", None)}}),
+        "get": current_user_operation(
+            examples={
+                "response": {
+                    "signedIn": ("Signed in", ex.VERIFIED_USER),
+                    "signedOut": (
+                        "Signed out: no Authorization header and no live session "
+                        "cookie (TOTASK_WEB_COMPAT=true: an empty body)",
+                        None,
+                    ),
+                }
+            }
+        ),
     }
 
     # get() authenticates: an Authorization header that fails is still a 401 (token clients refresh on it).
@@ -123,18 +171,63 @@ class UserHandler(UsersBaseHandler):
     """GET, PUT / PATCH (JSON or multipart with a photo), POST / DELETE (delete) /users/:userId."""
 
     openapi = {
-        "get": operation("A user (self or admin)", "users", 200, responses.USER, path=USER_ID, errors=(403,), examples={"response": ex.VERIFIED_USER}),
-        "put": operation("Update a user (self or admin); JSON or multipart with a photo `file`", "users", 200,
-                             responses.USER, path=USER_ID, body=schemas.UPDATE, form=schemas.UPDATE_FORM, errors=(403, 429), examples={"request": {"name": "Mark E. Essien", "username": "mark.essien"},
-                                 "response": {**ex.VERIFIED_USER, "name": "Mark E. Essien", "lastName": "E. Essien"}}),
-        "patch": operation("Update a user (same as PUT)", "users", 200, responses.USER, path=USER_ID, body=schemas.UPDATE,
-                               form=schemas.UPDATE_FORM, errors=(403, 429), examples={"request": {"email": "mark@example.com", "currentPassword": ex.PASSWORD},
-                                   "response": {**ex.VERIFIED_USER, "email": "mark@example.com",
-                                                "isEmailVerified": False}}),
-        "post": operation("Delete a user (self with password, or admin)", "users", 204, path=USER_ID,
-                              body=schemas.DELETE, body_required=False, errors=(403, 429), examples={"request": {"password": ex.PASSWORD}}),
-        "delete": operation("Delete a user (same as POST)", "users", 204, path=USER_ID, body=schemas.DELETE,
-                                body_required=False, errors=(403, 429), examples={"request": {"password": ex.PASSWORD}}),
+        "get": operation(
+            "A user (self or admin)",
+            "users",
+            200,
+            responses.USER,
+            path=USER_ID,
+            errors=(403,),
+            examples={"response": ex.VERIFIED_USER},
+        ),
+        "put": operation(
+            "Update a user (self or admin); JSON or multipart with a photo `file`",
+            "users",
+            200,
+            responses.USER,
+            path=USER_ID,
+            body=schemas.UPDATE,
+            form=schemas.UPDATE_FORM,
+            errors=(403, 429),
+            examples={
+                "request": {"name": "Mark E. Essien", "username": "mark.essien"},
+                "response": {**ex.VERIFIED_USER, "name": "Mark E. Essien", "lastName": "E. Essien"},
+            },
+        ),
+        "patch": operation(
+            "Update a user (same as PUT)",
+            "users",
+            200,
+            responses.USER,
+            path=USER_ID,
+            body=schemas.UPDATE,
+            form=schemas.UPDATE_FORM,
+            errors=(403, 429),
+            examples={
+                "request": {"email": "mark@example.com", "currentPassword": ex.PASSWORD},
+                "response": {**ex.VERIFIED_USER, "email": "mark@example.com", "isEmailVerified": False},
+            },
+        ),
+        "post": operation(
+            "Delete a user (self with password, or admin)",
+            "users",
+            204,
+            path=USER_ID,
+            body=schemas.DELETE,
+            body_required=False,
+            errors=(403, 429),
+            examples={"request": {"password": ex.PASSWORD}},
+        ),
+        "delete": operation(
+            "Delete a user (same as POST)",
+            "users",
+            204,
+            path=USER_ID,
+            body=schemas.DELETE,
+            body_required=False,
+            errors=(403, 429),
+            examples={"request": {"password": ex.PASSWORD}},
+        ),
     }
 
     def body_limit(self) -> int:
@@ -148,18 +241,26 @@ class UserHandler(UsersBaseHandler):
     async def put(self, raw_id: str) -> None:
         user = await self.target_user(raw_id)
         fields, photo = self.update_body()
-        self.send_user(await self.services.users.update(user, fields, actor=self.current_user,
-                                                        session_id=self.session_id, access_jti=self.current_jti,
-                                                        photo=photo,
-                                                        address=self.client_address()))
+        self.send_user(
+            await self.services.users.update(
+                user,
+                fields,
+                actor=self.current_user,
+                session_id=self.session_id,
+                access_jti=self.current_jti,
+                photo=photo,
+                address=self.client_address(),
+            )
+        )
 
     patch = put
 
     async def post(self, raw_id: str) -> None:
         user = await self.services.users.deletion_target(self.current_user, self.path_id(raw_id, "User"))
         password = self.json_body(schemas.DELETE).get("password")
-        await self.services.users.delete(user, actor=self.current_user, password=password,
-                                         address=self.client_address())
+        await self.services.users.delete(
+            user, actor=self.current_user, password=password, address=self.client_address()
+        )
         self.no_content()
 
     delete = post
@@ -192,8 +293,13 @@ class FavouritesHandler(FavouritesBaseHandler):
     """GET /users/getFav: the caller's favourite boards."""
 
     openapi = {
-        "get": operation("The caller's favourite boards (shape: TOTASK_WEB_COMPAT)", "users", 200,
-                                           FAVOURITES_ANSWER, examples={"response": ex.shapes(ex.FAVOURITES, ex.web_favourites(ex.FAVOURITES))}),
+        "get": operation(
+            "The caller's favourite boards (shape: TOTASK_WEB_COMPAT)",
+            "users",
+            200,
+            FAVOURITES_ANSWER,
+            examples={"response": ex.shapes(ex.FAVOURITES, ex.web_favourites(ex.FAVOURITES))},
+        ),
     }
 
     async def get(self) -> None:
@@ -205,9 +311,16 @@ class AddFavouriteHandler(FavouritesBaseHandler):
 
     openapi = {
         "put": operation(
-            "Add a favourite board (shape: TOTASK_WEB_COMPAT; the web app's is the board added)", "users", 200,
-            either(FAVORITES, WEB_FAVOURITE), body=schemas.BOARD, examples={"request": {"boardId": "roadmap-2026"},
-                                 "response": ex.shapes(ex.FAVOURITES, {"id": "roadmap-2026"})}),
+            "Add a favourite board (shape: TOTASK_WEB_COMPAT; the web app's is the board added)",
+            "users",
+            200,
+            either(FAVORITES, WEB_FAVOURITE),
+            body=schemas.BOARD,
+            examples={
+                "request": {"boardId": "roadmap-2026"},
+                "response": ex.shapes(ex.FAVOURITES, {"id": "roadmap-2026"}),
+            },
+        ),
     }
 
     async def put(self) -> None:
@@ -220,9 +333,17 @@ class RemoveFavouriteHandler(FavouritesBaseHandler):
     """PUT /users/removeFromFav: remove a board from the caller's favourites."""
 
     openapi = {
-        "put": operation("Remove a favourite board (shape: TOTASK_WEB_COMPAT)", "users", 200,
-                                                  FAVOURITES_ANSWER, body=schemas.BOARD, examples={"request": {"boardId": "roadmap-2026"},
-                                      "response": ex.shapes({"favoriteBoards": ["board-42"]}, [{"id": "board-42"}])}),
+        "put": operation(
+            "Remove a favourite board (shape: TOTASK_WEB_COMPAT)",
+            "users",
+            200,
+            FAVOURITES_ANSWER,
+            body=schemas.BOARD,
+            examples={
+                "request": {"boardId": "roadmap-2026"},
+                "response": ex.shapes({"favoriteBoards": ["board-42"]}, [{"id": "board-42"}]),
+            },
+        ),
     }
 
     async def put(self) -> None:
@@ -230,8 +351,15 @@ class RemoveFavouriteHandler(FavouritesBaseHandler):
         self.send_favourites(await self.services.favourites.remove(self.current_user["_id"], board_id))
 
 
-BRIEF_USER = closed({"id": ID, "name": {"type": "string"}, "email": {"type": "string"},
-                     "username": NULLABLE_STRING, "profilePhotoUrl": {**NULLABLE_STRING, "format": "uri"}})
+BRIEF_USER = closed(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "email": {"type": "string"},
+        "username": NULLABLE_STRING,
+        "profilePhotoUrl": {**NULLABLE_STRING, "format": "uri"},
+    }
+)
 
 BRIEF_USERS = closed({"results": {"type": "array", "items": BRIEF_USER}})
 
@@ -242,34 +370,69 @@ class SearchHandler(UsersBaseHandler):
     """GET /users/getUsers: find people by part of their email."""
 
     openapi = {
-        "get": operation("Search verified users by email prefix (shape: TOTASK_WEB_COMPAT)",
-                                             "users", 200, either(BRIEF_USERS, WEB_BRIEF_USERS),
-                                             query=schemas.SEARCH_QUERY, errors=(429,), examples={"response": ex.shapes({"results": [ex.SEARCH_RESULT]}, [ex.SEARCH_RESULT])}),
+        "get": operation(
+            "Search verified users by email prefix (shape: TOTASK_WEB_COMPAT)",
+            "users",
+            200,
+            either(BRIEF_USERS, WEB_BRIEF_USERS),
+            query=schemas.SEARCH_QUERY,
+            errors=(429,),
+            examples={"response": ex.shapes({"results": [ex.SEARCH_RESULT]}, [ex.SEARCH_RESULT])},
+        ),
     }
 
     async def get(self) -> None:
         query = self.query(schemas.SEARCH_QUERY)
-        users = await self.services.users.search_by_email(query["email"], query.get("limit", 5),
-                                                          self.current_user["_id"])
+        users = await self.services.users.search_by_email(
+            query["email"], query.get("limit", 5), self.current_user["_id"]
+        )
         self.send_json(user_model.search_answer(users, self.config.app_url, self.web_app))
 
 
-MONTHLY_SIGNUPS = closed({"results": {"type": "array", "items": closed({
-    "year": {"type": "integer"}, "month": {"type": "integer", "minimum": 1, "maximum": 12},
-    "monthName": {"type": "string"}, "count": {"type": "integer", "minimum": 0}})}})
+MONTHLY_SIGNUPS = closed(
+    {
+        "results": {
+            "type": "array",
+            "items": closed(
+                {
+                    "year": {"type": "integer"},
+                    "month": {"type": "integer", "minimum": 1, "maximum": 12},
+                    "monthName": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 0},
+                }
+            ),
+        }
+    }
+)
 
-WEB_MONTHLY_SIGNUPS = {"type": "array", "items": closed({
-    "month": {"type": "string", "enum": list(user_model.MONTH_NAMES)}, "year": {"type": "integer"},
-    "count": {"type": "integer", "minimum": 0}})}
+WEB_MONTHLY_SIGNUPS = {
+    "type": "array",
+    "items": closed(
+        {
+            "month": {"type": "string", "enum": list(user_model.MONTH_NAMES)},
+            "year": {"type": "integer"},
+            "count": {"type": "integer", "minimum": 0},
+        }
+    ),
+}
 
 
 class SignupsByMonthHandler(UsersBaseHandler):
     openapi = {
-        "get": operation("Sign-ups per month, admin (shape: TOTASK_WEB_COMPAT)", "users", 200,
-                                                 either(MONTHLY_SIGNUPS, WEB_MONTHLY_SIGNUPS),
-                                                 query=schemas.BY_MONTH_QUERY, errors=(403,), examples={"response": ex.shapes(
-        {"results": ex.SIGNUPS}, [{"month": row["monthName"], "year": row["year"], "count": row["count"]}
-                               for row in ex.SIGNUPS])}),
+        "get": operation(
+            "Sign-ups per month, admin (shape: TOTASK_WEB_COMPAT)",
+            "users",
+            200,
+            either(MONTHLY_SIGNUPS, WEB_MONTHLY_SIGNUPS),
+            query=schemas.BY_MONTH_QUERY,
+            errors=(403,),
+            examples={
+                "response": ex.shapes(
+                    {"results": ex.SIGNUPS},
+                    [{"month": row["monthName"], "year": row["year"], "count": row["count"]} for row in ex.SIGNUPS],
+                )
+            },
+        ),
     }
 
     async def get(self) -> None:
@@ -282,7 +445,14 @@ class SignupsByMonthHandler(UsersBaseHandler):
 class DeletePhotoHandler(UsersBaseHandler):
     openapi = {
         "put": operation(
-            "Remove a profile photo (self or admin)", "users", 200, responses.USER, path=USER_ID, errors=(403,), examples={"response": {**ex.VERIFIED_USER, "profilePhotoUrl": None}}),
+            "Remove a profile photo (self or admin)",
+            "users",
+            200,
+            responses.USER,
+            path=USER_ID,
+            errors=(403,),
+            examples={"response": {**ex.VERIFIED_USER, "profilePhotoUrl": None}},
+        ),
     }
 
     async def put(self, raw_id: str) -> None:
@@ -294,14 +464,23 @@ def photo_operation(user_id: tuple) -> dict:
     """GET /users/{userId}/photo: public with `v` (an <img src> sends no token), else a token of self or an admin."""
     op = operation(
         "A profile photo: with `v` (from profilePhotoUrl) public and cacheable for good, a wrong or outdated `v` "
-        "a 404; without `v` the current photo, for the user or an admin", "users", 200, path=user_id,
-        query=schemas.PHOTO_QUERY, errors=(403,),
-        ok_content={t: {"schema": {"type": "string", "contentEncoding": "binary"}}
-                    for t in ("image/jpeg", "image/png")},
-        ok_headers={"ETag": {"schema": {"type": "string"}},
-                    "Cache-Control": {"schema": {"type": "string"},
-                                      "description": "with v: public, max-age=31536000, immutable; "
-                                                     "without: private, no-cache"}})
+        "a 404; without `v` the current photo, for the user or an admin",
+        "users",
+        200,
+        path=user_id,
+        query=schemas.PHOTO_QUERY,
+        errors=(403,),
+        ok_content={
+            t: {"schema": {"type": "string", "contentEncoding": "binary"}} for t in ("image/jpeg", "image/png")
+        },
+        ok_headers={
+            "ETag": {"schema": {"type": "string"}},
+            "Cache-Control": {
+                "schema": {"type": "string"},
+                "description": "with v: public, max-age=31536000, immutable; without: private, no-cache",
+            },
+        },
+    )
     op["security"] = [{}, *op["security"]]  # {}: no credentials needed (with v)
     op["responses"]["304"] = {"description": "Not modified: If-None-Match named the ETag"}
     return op

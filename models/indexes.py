@@ -1,5 +1,6 @@
 """Every index the service declares, by collection, and the query shapes no index serves: model data,
 applied to the server by services/database.py (Database.ensure_indexes / sync_indexes)."""
+
 from models import budgets, login_attempts, organisations, outbox, sessions, users
 
 # Every index the service relies on, by collection. Declared here once; created at start-up.

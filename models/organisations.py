@@ -1,5 +1,6 @@
 """Organisations, memberships and invitations (one document per member or invitee, so no document grows
 without bound)."""
+
 from pymongo import ASCENDING, IndexModel
 
 from models.common import isoformat
@@ -66,7 +67,12 @@ def public_view(doc: dict) -> dict:
 
 def invitation_view(invitation: dict, org: dict, inviter: dict) -> dict:
     """An invitation as the invited user reads it: the organisation, who invited them and when."""
-    return {**public_view(org),
-            "invitedBy": {"userId": str(inviter["_id"]), "firstName": inviter.get("firstName", ""),
-                          "lastName": inviter.get("lastName", "")},
-            "invitedAt": isoformat(invitation["createdAt"])}
+    return {
+        **public_view(org),
+        "invitedBy": {
+            "userId": str(inviter["_id"]),
+            "firstName": inviter.get("firstName", ""),
+            "lastName": inviter.get("lastName", ""),
+        },
+        "invitedAt": isoformat(invitation["createdAt"]),
+    }

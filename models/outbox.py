@@ -1,4 +1,5 @@
 """The email outbox: messages wait here until a sender process delivers them."""
+
 from pymongo import ASCENDING, IndexModel
 
 COLLECTION = "outbox"

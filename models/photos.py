@@ -8,6 +8,7 @@ no index of its own (and has no entry in models.indexes.INDEXES).
 The document: {_id: user id, version, contentType, updatedAt,
                renditions: {"64"|"128"|"256"|"512": {data, width, height}}}.
 """
+
 COLLECTION = "photos"
 
 # The sizes GET /users/:id/photo?size= serves: the longest side at most this many pixels.

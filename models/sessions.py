@@ -1,4 +1,5 @@
 """Sessions and the hashed single-use tokens (refresh, reset-password, verify-email, email-change undo)."""
+
 import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING, IndexModel

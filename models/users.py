@@ -1,4 +1,5 @@
 """The user document shared by both client families, its indexes and its public views."""
+
 from itertools import combinations
 
 from pymongo import ASCENDING, IndexModel
@@ -24,8 +25,20 @@ EPOCH_ONLY = {"sessionEpoch": 1}
 # step used, the hashed recovery codes, and a secret set up but not yet enabled.
 TWO_FACTOR_STATE = {"totpSecret": "", "totpLastStep": "", "recoveryCodes": "", "totpPending": ""}
 
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 INDEXES = [
     # Login and registration look users up by email; unique is what makes concurrent sign-ups safe.
@@ -33,13 +46,20 @@ INDEXES = [
     # getUsers: a prefix of the email, over verified users only, in email order (one bounded range scan).
     # _id after email keeps its key pattern apart from email_unique's: servers before MongoDB 5.0 refuse
     # two indexes of one key pattern that differ only in their partial filter.
-    IndexModel([("email", ASCENDING), ("_id", ASCENDING)], partialFilterExpression={"isEmailVerified": True},
-               name="verified_email"),
+    IndexModel(
+        [("email", ASCENDING), ("_id", ASCENDING)],
+        partialFilterExpression={"isEmailVerified": True},
+        name="verified_email",
+    ),
     # Unique among string usernames only: a user without one (no field, or null should one ever be
     # written) is outside the index, so any number of them coexist. A sparse index would still hold
     # an explicit null, and a real server would then refuse the second.
-    IndexModel([("username", ASCENDING)], unique=True, partialFilterExpression={"username": {"$type": "string"}},
-               name="username_string_unique"),
+    IndexModel(
+        [("username", ASCENDING)],
+        unique=True,
+        partialFilterExpression={"username": {"$type": "string"}},
+        name="username_string_unique",
+    ),
     # Sign-ups per month and the createdAt sort.
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="created_at"),
     # GET /users sorts: each sort key followed by the _id tie-breaker (scanned backwards for :desc).
@@ -62,20 +82,31 @@ RETIRED_INDEXES = (
 # GET /users shapes no index serves (listed in models.indexes.QUERY_EXCEPTIONS): a sortBy of several
 # keys, or one combined with a filter on another field, and the filtered count for totalResults.
 # Indexing every filter x sort combination would cost more on each write than it saves on this page.
-_LIST_SCAN = ("GET /users, admins only: a multi-key sort or a filter plus a sort on another field, and the "
-              "count under a filter, read the whole users collection (O(n) documents). Bounded by: one collection, "
-              "literal escaped regexes of at most 100 characters (linear matching), and a top-k sort that keeps "
-              "only skip + limit (limit <= 100) documents in memory.")
+_LIST_SCAN = (
+    "GET /users, admins only: a multi-key sort or a filter plus a sort on another field, and the "
+    "count under a filter, read the whole users collection (O(n) documents). Bounded by: one collection, "
+    "literal escaped regexes of at most 100 characters (linear matching), and a top-k sort that keeps "
+    "only skip + limit (limit <= 100) documents in memory."
+)
 _LIST_FILTERS = {"name": "regex", "username": "regex", "role": "eq"}
 
 QUERY_EXCEPTIONS = [
-    {"collection": COLLECTION, "why": _LIST_SCAN, "source": "services/pagination.py",
-     "fields": {field: _LIST_FILTERS[field] for field in subset}}
-    for size in range(len(_LIST_FILTERS) + 1) for subset in combinations(_LIST_FILTERS, size)
+    {
+        "collection": COLLECTION,
+        "why": _LIST_SCAN,
+        "source": "services/pagination.py",
+        "fields": {field: _LIST_FILTERS[field] for field in subset},
+    }
+    for size in range(len(_LIST_FILTERS) + 1)
+    for subset in combinations(_LIST_FILTERS, size)
 ] + [
-    {"collection": DELETIONS, "fields": {}, "source": "services/users.py",
-     "why": "The deletion sweep (every minute, in every process) reads the whole deletion journal, which holds "
-            "only deletions in progress."},
+    {
+        "collection": DELETIONS,
+        "fields": {},
+        "source": "services/users.py",
+        "why": "The deletion sweep (every minute, in every process) reads the whole deletion journal, which holds "
+        "only deletions in progress.",
+    },
 ]
 
 

@@ -1,4 +1,5 @@
 """The /auth operations: sign-up, login, sessions, password reset and change, email verification."""
+
 import asyncio
 import logging
 
@@ -55,9 +56,13 @@ class Auth:
         self.passwords.require_capacity(NEW_HASH)
         await self.registrations.spend(device["ip_address"])
         user = await self.users.create(
-            email=fields["email"], password=fields["password"], name=fields.get("name"),
-            first_name=fields.get("firstName"), last_name=fields.get("lastName"),
-            username=fields.get("username"), phone=fields.get("phone"),
+            email=fields["email"],
+            password=fields["password"],
+            name=fields.get("name"),
+            first_name=fields.get("firstName"),
+            last_name=fields.get("lastName"),
+            username=fields.get("username"),
+            phone=fields.get("phone"),
         )
         pair = await self.sessions.start(user, **(device or {}))
         await self.send_verification(user)
@@ -83,8 +88,9 @@ class Auth:
                 raise authentication_failed()  # counted: the attempt was not cleared
             await self.users.attempts_passed(email, address)
         # Counted once the session exists: a login undone by a racing password change is not a success.
-        pair = await self.sessions.start(user, verified_hash=user["passwordHash"], user_agent=user_agent,
-                                         ip_address=address)
+        pair = await self.sessions.start(
+            user, verified_hash=user["passwordHash"], user_agent=user_agent, ip_address=address
+        )
         metrics.LOGIN_SUCCEEDED.inc()
         return user, pair
 
@@ -108,7 +114,9 @@ class Auth:
         # Past the hourly cap no new token either: it would void the link already mailed.
         if user is None or not await self.outbox.may_send(user["email"], "reset"):
             return
-        token, expires = await self.sessions.issue_single_use(user, session_model.RESET, self.settings.reset_token_minutes)
+        token, expires = await self.sessions.issue_single_use(
+            user, session_model.RESET, self.settings.reset_token_minutes
+        )
         await self.outbox.reset_email(user["email"], greeting_name(user), token, expires)
 
     async def reset_password(self, token: str, password: str, used_by: str = None) -> None:
@@ -124,8 +132,16 @@ class Auth:
         if user is not None:
             await self.outbox.password_changed_notice(user)
 
-    async def change_password(self, user: dict, session_id: ObjectId, email: str, password: str, new_password: str,
-                              address: str, access_jti: str = None) -> None:
+    async def change_password(
+        self,
+        user: dict,
+        session_id: ObjectId,
+        email: str,
+        password: str,
+        new_password: str,
+        address: str,
+        access_jti: str = None,
+    ) -> None:
         """Change the caller's password after re-checking it; every other session, and every other pair of the
         caller's own session, ends in the same write (keep_current keeps the caller's pair)."""
         await self.users.confirm_password(user, password, "password", address)
@@ -139,7 +155,9 @@ class Auth:
         """Queue a verify-email link, unless the email is already verified."""
         if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"], "verification"):
             return
-        token, expires = await self.sessions.issue_single_use(user, session_model.VERIFY, self.settings.verify_token_minutes)
+        token, expires = await self.sessions.issue_single_use(
+            user, session_model.VERIFY, self.settings.verify_token_minutes
+        )
         await self.outbox.verification_email(user["email"], greeting_name(user), token, expires)
 
     async def reset_link(self, token: str, browser: str = None) -> tuple:
@@ -236,7 +254,8 @@ class Auth:
         # Whatever the thief asked for (a reset link, another undo) dies with the rest (CWE-640).
         await self.sessions.void_links(user["_id"], keep=record["_id"])
         # The thief may know the password: a reset link to the restored address, never held back by the budget.
-        reset, expires = await self.sessions.issue_single_use(user, session_model.RESET,
-                                                              self.settings.reset_token_minutes)
+        reset, expires = await self.sessions.issue_single_use(
+            user, session_model.RESET, self.settings.reset_token_minutes
+        )
         await self.outbox.reset_email(user["email"], greeting_name(user), reset, expires)
         return DONE

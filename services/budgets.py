@@ -1,5 +1,6 @@
 """Hourly budgets counted in MongoDB so every process shares them: sign-ups and invitations per client address
 (one throwaway account per request must not walk around the per-account limits), searches per user."""
+
 from models import budgets as model
 from services.counters import WindowCounter, digest
 from services.errors import ApiError

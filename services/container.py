@@ -1,4 +1,5 @@
 """Builds every service once per process and runs the background work they need."""
+
 import asyncio
 import logging
 import os
@@ -7,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pymongo.errors import PyMongoError
 
+from services.auth import Auth
 from services.budgets import HourlyBudget
 from services.database import StartupStopped, describe_error
-from services.auth import Auth
 from services.email import EmailSender, Outbox
 from services.favourites import Favourites
 from services.login_attempts import LoginAttempts
@@ -44,28 +45,64 @@ class Services:
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cpu")
         self.passwords = Passwords(settings.bcrypt_rounds, self.executor, settings.bcrypt_queue_max)
         self.outbox = Outbox(database, settings)
-        self.organisations = Organisations(database, self.outbox, settings.max_organisations_per_user, HourlyBudget(
-            database, "invitations", settings.invitations_per_address_per_hour,
-            "Too many invitations from this address, try again later"))
+        self.organisations = Organisations(
+            database,
+            self.outbox,
+            settings.max_organisations_per_user,
+            HourlyBudget(
+                database,
+                "invitations",
+                settings.invitations_per_address_per_hour,
+                "Too many invitations from this address, try again later",
+            ),
+        )
         self.sessions = Sessions(database, settings)
-        self.photos = Photos(database, settings.max_photo_bytes, settings.max_photo_pixels, self.executor,
-                             settings.max_photo_decode_bytes)
-        self.login_attempts = LoginAttempts(database, settings.login_attempts_limit,
-                                            settings.login_attempts_window_seconds,
-                                            settings.login_attempts_per_address)
-        searches = HourlyBudget(database, "searches", settings.searches_per_user_per_hour,
-                                "Too many searches, try again later")
-        self.users = Users(database, self.passwords, self.organisations, sessions=self.sessions, photos=self.photos,
-                           login_attempts=self.login_attempts, outbox=self.outbox, searches=searches,
-                           admin_query_seconds=settings.admin_query_timeout_ms / 1000)
+        self.photos = Photos(
+            database,
+            settings.max_photo_bytes,
+            settings.max_photo_pixels,
+            self.executor,
+            settings.max_photo_decode_bytes,
+        )
+        self.login_attempts = LoginAttempts(
+            database,
+            settings.login_attempts_limit,
+            settings.login_attempts_window_seconds,
+            settings.login_attempts_per_address,
+        )
+        searches = HourlyBudget(
+            database, "searches", settings.searches_per_user_per_hour, "Too many searches, try again later"
+        )
+        self.users = Users(
+            database,
+            self.passwords,
+            self.organisations,
+            sessions=self.sessions,
+            photos=self.photos,
+            login_attempts=self.login_attempts,
+            outbox=self.outbox,
+            searches=searches,
+            admin_query_seconds=settings.admin_query_timeout_ms / 1000,
+        )
         self.favourites = Favourites(database)
         self.signups = Signups(database, settings.admin_query_timeout_ms / 1000)
         self.email_sender = EmailSender(self.outbox, settings)
         self.two_factor = TwoFactor(database, settings, users=self.users, sessions=self.sessions, outbox=self.outbox)
-        registrations = HourlyBudget(database, "registrations", settings.registrations_per_address_per_hour,
-                                     "Too many registrations from this address, try again later")
-        self.auth = Auth(self.users, sessions=self.sessions, outbox=self.outbox, settings=settings,
-                         two_factor=self.two_factor, registrations=registrations, passwords=self.passwords)
+        registrations = HourlyBudget(
+            database,
+            "registrations",
+            settings.registrations_per_address_per_hour,
+            "Too many registrations from this address, try again later",
+        )
+        self.auth = Auth(
+            self.users,
+            sessions=self.sessions,
+            outbox=self.outbox,
+            settings=settings,
+            two_factor=self.two_factor,
+            registrations=registrations,
+            passwords=self.passwords,
+        )
         self._tasks = []
 
     def start(self) -> None:
@@ -114,8 +151,10 @@ class Services:
         if finished:
             log.info("finished %d interrupted account deletion(s)", finished)
         if settings.admin_email:
-            await database.until_done("admin bootstrap", lambda: self.users.ensure_admin(
-                settings.admin_email, settings.admin_password, settings.admin_name))
+            await database.until_done(
+                "admin bootstrap",
+                lambda: self.users.ensure_admin(settings.admin_email, settings.admin_password, settings.admin_name),
+            )
 
     async def _sweep_deletions(self) -> None:
         """Finish, every DELETION_SWEEP_SECONDS, the account deletions a failure left half-done (here or in

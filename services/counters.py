@@ -1,5 +1,6 @@
 """Fixed-window counters in MongoDB: one document per key and window, counted atomically so every
 process agrees, and removed by the collection's TTL index once the window is over."""
+
 import datetime as dt
 import hashlib
 import json
@@ -28,16 +29,20 @@ class WindowCounter:
     async def count(self, key: str) -> tuple:
         """Count one event for key; returns (events in this window so far, seconds until the window ends)."""
         document_id, window_end = self._document_id(key)
-        update = {"$inc": {"count": 1},
-                  "$setOnInsert": {"expiresAt": dt.datetime.fromtimestamp(window_end, dt.timezone.utc)}}
+        update = {
+            "$inc": {"count": 1},
+            "$setOnInsert": {"expiresAt": dt.datetime.fromtimestamp(window_end, dt.UTC)},
+        }
         # Counting first, atomically, means concurrent requests cannot all slip past a check (CWE-367).
         try:
-            doc = await self.collection.find_one_and_update({"_id": document_id}, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
+            doc = await self.collection.find_one_and_update(
+                {"_id": document_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
         except DuplicateKeyError:
             # Two first events raced to insert; the loser's $inc now finds the document.
-            doc = await self.collection.find_one_and_update({"_id": document_id}, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
+            doc = await self.collection.find_one_and_update(
+                {"_id": document_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
         return doc["count"], max(1, math.ceil(window_end - time.time()))
 
     async def reset(self, key: str) -> None:

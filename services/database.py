@@ -4,19 +4,26 @@ models/indexes.py made real on it, and what each driver error means to a client.
 Motor is imported here and nowhere else (docs/operating/mongodb.md says what moving to PyMongo's AsyncMongoClient
 would change).
 """
+
 import asyncio
 import dataclasses
 import datetime as dt
 import logging
 import os
 import time
-from typing import Optional
 
 import bson
 import pymongo
 from bson.errors import BSONError, InvalidDocument, InvalidId, InvalidStringData
 from pymongo import IndexModel
-from pymongo.errors import ConfigurationError, ConnectionFailure, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from models.common import utcnow
 from models.indexes import INDEXES, RETIRED_INDEXES
@@ -47,31 +54,33 @@ SYNC_COMMAND = "python run.py --sync-indexes"
 # (a new request opens a new one). Most reach us as pymongo's NotPrimaryError (a ConnectionFailure) or with a
 # label below; listed for those that do not. A request meeting one answers 503 "Database unavailable";
 # start-up retries it with a backoff. Everything else at start-up waits for a person (FIXES).
-TRANSIENT_CODES = frozenset({
-    6,  # HostUnreachable
-    7,  # HostNotFound
-    24,  # LockTimeout: a lock held by another operation (an index build, a collection drop) past its wait
-    43,  # CursorNotFound
-    46,  # LockBusy: the same, refused at once rather than waited for
-    89,  # NetworkTimeout
-    91,  # ShutdownInProgress
-    112,  # WriteConflict
-    133,  # FailedToSatisfyReadPreference: no member of the wanted kind yet (an election under way)
-    134,  # ReadConcernMajorityNotAvailableYet
-    189,  # PrimarySteppedDown
-    202,  # NetworkInterfaceExceededTimeLimit: a member-to-member call (a commit quorum) ran out of time
-    211,  # KeyNotFound: a new replica set has not made its cluster-time signing keys yet
-    262,  # ExceededTimeLimit
-    276,  # IndexBuildAborted (another process's build of the same index was interrupted)
-    285,  # IndexBuildAlreadyInProgress (several processes starting at once build the same index)
-    9001,  # SocketException
-    10058,  # LegacyNotPrimary
-    10107,  # NotWritablePrimary
-    11600,  # InterruptedAtShutdown
-    11602,  # InterruptedDueToReplStateChange
-    13435,  # NotPrimaryNoSecondaryOk
-    13436,  # NotPrimaryOrSecondary
-})
+TRANSIENT_CODES = frozenset(
+    {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        24,  # LockTimeout: a lock held by another operation (an index build, a collection drop) past its wait
+        43,  # CursorNotFound
+        46,  # LockBusy: the same, refused at once rather than waited for
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        112,  # WriteConflict
+        133,  # FailedToSatisfyReadPreference: no member of the wanted kind yet (an election under way)
+        134,  # ReadConcernMajorityNotAvailableYet
+        189,  # PrimarySteppedDown
+        202,  # NetworkInterfaceExceededTimeLimit: a member-to-member call (a commit quorum) ran out of time
+        211,  # KeyNotFound: a new replica set has not made its cluster-time signing keys yet
+        262,  # ExceededTimeLimit
+        276,  # IndexBuildAborted (another process's build of the same index was interrupted)
+        285,  # IndexBuildAlreadyInProgress (several processes starting at once build the same index)
+        9001,  # SocketException
+        10058,  # LegacyNotPrimary
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
 # Labels the server or the driver puts on errors that another try may fix: the retryable-writes and
 # transactions specifications' two, and pymongo 4.20's overload pair (pool_shared.py adds both when a
 # server sheds load; mongo_client.py retries on them).
@@ -84,7 +93,7 @@ FIXES = {
     85: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
     86: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
     11000: "documents that break a unique index already exist: remove the duplicates "
-           f"(docs/operating/mongodb.md), then run `{SYNC_COMMAND}` or restart",
+    f"(docs/operating/mongodb.md), then run `{SYNC_COMMAND}` or restart",
 }
 DEFAULT_FIX = "see docs/operating/mongodb.md; restart once it is fixed"
 
@@ -114,13 +123,14 @@ def is_unavailable(error: BaseException) -> bool:
 @dataclasses.dataclass(frozen=True)
 class DriverAnswer:
     """How the API answers a driver error: status, message, 422 field errors, and whether it is transient."""
+
     status: int
     message: str
-    errors: Optional[list] = None
+    errors: list | None = None
     transient: bool = False
 
 
-def driver_error_answer(error: BaseException) -> Optional[DriverAnswer]:
+def driver_error_answer(error: BaseException) -> DriverAnswer | None:
     """The one mapping from an error the driver raised to the API's answer; None when it is not the driver's."""
     if is_unavailable(error):
         return DriverAnswer(503, "Database unavailable", transient=True)
@@ -183,6 +193,7 @@ class StartupStopped(Exception):
 @dataclasses.dataclass
 class IndexPlan:
     """How the indexes on the server differ from the declared ones, per collection."""
+
     missing: list = dataclasses.field(default_factory=list)  # (collection, IndexModel) to create
     drops: list = dataclasses.field(default_factory=list)  # (collection, name) in the way or retired
     conflicts: list = dataclasses.field(default_factory=list)  # one text per difference, for ops
@@ -216,8 +227,10 @@ def same_index(found: dict, wanted: dict) -> bool:
     """True when an index as the server lists it (index_spec of a listIndexes document) is the declared one."""
     if found.keys() != wanted.keys():
         return False
-    return all(_same_collation(found[option], wanted[option]) if option == "collation" else found[option] == wanted[option]
-               for option in found)
+    return all(
+        _same_collation(found[option], wanted[option]) if option == "collation" else found[option] == wanted[option]
+        for option in found
+    )
 
 
 def _same_collation(found: dict, wanted: dict) -> bool:
@@ -248,8 +261,9 @@ def _direction(value):
 def describe_spec(spec: dict) -> str:
     """An index spec as a shell user would write it: {email: 1} unique."""
     keys = ", ".join(f"{field}: {direction}" for field, direction in spec["key"])
-    options = " ".join(option if option in FLAGS else f"{option}={spec[option]}"
-                       for option in COMPARED_OPTIONS if option in spec)
+    options = " ".join(
+        option if option in FLAGS else f"{option}={spec[option]}" for option in COMPARED_OPTIONS if option in spec
+    )
     return "{" + keys + "}" + (f" {options}" if options else "")
 
 
@@ -258,15 +272,23 @@ class Database:
 
     RETRY_SECONDS = 2.0  # the first wait of until_done; it doubles up to MAX_RETRY_SECONDS
 
-    def __init__(self, client, name: str, embedded: bool, *, operation_timeout: float = 5.0,
-                 index_build_timeout: float = 3600.0, max_in_flight: int = 0):
+    def __init__(
+        self,
+        client,
+        name: str,
+        embedded: bool,
+        *,
+        operation_timeout: float = 5.0,
+        index_build_timeout: float = 3600.0,
+        max_in_flight: int = 0,
+    ):
         self.client = client
         self.name = name
         self.db = client[name]
         self.embedded = embedded
         self.indexes_ready = False
         # Why start-up stopped for good (index conflict, bad credentials...): /ready answers it.
-        self.stopped_reason: Optional[str] = None
+        self.stopped_reason: str | None = None
         self._stop_line = ""  # the same, as logged with its fix (remind_stopped repeats it)
         self.index_build_timeout = index_build_timeout
         # Never more slots than Motor has threads: a call holding a slot then never queues for a thread, where
@@ -277,9 +299,11 @@ class Database:
     @classmethod
     def connect(cls, settings) -> "Database":
         """Open the one client of this process; never blocks: Motor connects lazily and each call times out."""
-        options = dict(operation_timeout=settings.mongodb_operation_timeout_ms / 1000,
-                       index_build_timeout=settings.mongodb_index_build_timeout_ms / 1000,
-                       max_in_flight=settings.mongodb_max_in_flight)
+        options = dict(
+            operation_timeout=settings.mongodb_operation_timeout_ms / 1000,
+            index_build_timeout=settings.mongodb_index_build_timeout_ms / 1000,
+            max_in_flight=settings.mongodb_max_in_flight,
+        )
         if settings.embedded:
             from mongomock_motor import AsyncMongoMockClient
 
@@ -291,9 +315,14 @@ class Database:
         # pymongo.timeout block; every call of the service is made inside one (the gate's, or an index build's),
         # which overrides it. Given as a keyword it also overrides a timeoutMS in MONGODB_URI, and under it a
         # socketTimeoutMS there is ignored (pool_shared.py apply_timeout uses the remaining time instead).
-        client = AsyncIOMotorClient(settings.mongodb_uri, timeoutMS=settings.mongodb_operation_timeout_ms,
-                                    tz_aware=True, appname="accounts", serverSelectionTimeoutMS=timeout,
-                                    connectTimeoutMS=timeout)
+        client = AsyncIOMotorClient(
+            settings.mongodb_uri,
+            timeoutMS=settings.mongodb_operation_timeout_ms,
+            tz_aware=True,
+            appname="accounts",
+            serverSelectionTimeoutMS=timeout,
+            connectTimeoutMS=timeout,
+        )
         return cls(client, settings.mongodb_db, embedded=False, **options)
 
     def __getitem__(self, collection: str):
@@ -351,8 +380,9 @@ class Database:
             if name in existing:
                 found = index_spec(existing[name])
                 if not same_index(found, wanted):
-                    plan.conflicts.append(f"{collection}.{name} is {describe_spec(found)} on the server, "
-                                          f"declared {describe_spec(wanted)}")
+                    plan.conflicts.append(
+                        f"{collection}.{name} is {describe_spec(found)} on the server, declared {describe_spec(wanted)}"
+                    )
                     plan.drops.append((collection, name))
                     plan.missing.append((collection, model))
                 continue
@@ -360,8 +390,10 @@ class Database:
             for other, doc in existing.items():
                 spec = index_spec(doc)
                 if other not in declared_names and spec["key"] == wanted["key"] and not may_coexist(spec, wanted):
-                    plan.conflicts.append(f"{collection}.{other} {describe_spec(index_spec(doc))} has the keys of "
-                                          f"{name}, declared {describe_spec(wanted)}")
+                    plan.conflicts.append(
+                        f"{collection}.{other} {describe_spec(index_spec(doc))} has the keys of "
+                        f"{name}, declared {describe_spec(wanted)}"
+                    )
                     plan.drops.append((collection, other))
         for name in RETIRED_INDEXES.get(collection, ()):
             if name in existing and (collection, name) not in plan.drops:
@@ -372,7 +404,9 @@ class Database:
         for collection, model in missing:
             await self._build(collection, model)
             if report:
-                report(f"{collection}: created index {model.document['name']} {describe_spec(index_spec(model.document))}")
+                report(
+                    f"{collection}: created index {model.document['name']} {describe_spec(index_spec(model.document))}"
+                )
 
     async def _build(self, collection: str, model: IndexModel) -> None:
         """createIndexes for one index under its own bound (MONGODB_INDEX_BUILD_TIMEOUT_MS, not the operation
@@ -384,9 +418,14 @@ class Database:
         async def progress():
             while True:
                 await asyncio.sleep(INDEX_PROGRESS_SECONDS)
-                log.info("creating index %s: still building after %.0fs (bound %.0fs, "
-                         "MONGODB_INDEX_BUILD_TIMEOUT_MS); on a replica set the build waits for every voting "
-                         "member (its commit quorum)", name, time.monotonic() - started, self.index_build_timeout)
+                log.info(
+                    "creating index %s: still building after %.0fs (bound %.0fs, "
+                    "MONGODB_INDEX_BUILD_TIMEOUT_MS); on a replica set the build waits for every voting "
+                    "member (its commit quorum)",
+                    name,
+                    time.monotonic() - started,
+                    self.index_build_timeout,
+                )
 
         reporter = asyncio.get_running_loop().create_task(progress())
         try:
@@ -422,24 +461,37 @@ class Database:
             try:
                 result = await operation()
                 if failures:
-                    log.info("%s succeeded after %d failed attempt(s) over %.0fs", what, failures,
-                             time.monotonic() - first)
+                    log.info(
+                        "%s succeeded after %d failed attempt(s) over %.0fs", what, failures, time.monotonic() - first
+                    )
                 return result
             except IndexConflict as conflict:
                 names = ", ".join(f"{collection}.{name}" for collection, name in conflict.plan.drops)
-                self._stop(what, f"index conflict on {names}", f"index conflict: {conflict}",
-                           f"run `{SYNC_COMMAND}` to drop and rebuild them, then restart")
+                self._stop(
+                    what,
+                    f"index conflict on {names}",
+                    f"index conflict: {conflict}",
+                    f"run `{SYNC_COMMAND}` to drop and rebuild them, then restart",
+                )
             except PyMongoError as error:
                 if not is_unavailable(error):
-                    self._stop(what, describe_error(error), f"{describe_error(error)}: {server_message(error)}",
-                               fix_for(error))
+                    self._stop(
+                        what, describe_error(error), f"{describe_error(error)}: {server_message(error)}", fix_for(error)
+                    )
                 failures += 1
                 now = time.monotonic()
                 if logged is None or now - logged >= LOG_EVERY_SECONDS:
                     logged = now
-                    log.warning("%s failed (%s: %s); retrying, next in %.0fs (%d attempt(s) failed over %.0fs; the "
-                                "service is not ready meanwhile)", what, describe_error(error), server_message(error),
-                                delay, failures, now - first)
+                    log.warning(
+                        "%s failed (%s: %s); retrying, next in %.0fs (%d attempt(s) failed over %.0fs; the "
+                        "service is not ready meanwhile)",
+                        what,
+                        describe_error(error),
+                        server_message(error),
+                        delay,
+                        failures,
+                        now - first,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
 
@@ -464,7 +516,7 @@ class Database:
             for model in models:
                 spec = model.document
                 if "expireAfterSeconds" in spec:
-                    (field, _direction), = spec["key"].items()
+                    ((field, _direction),) = spec["key"].items()
                     cutoff = now - dt.timedelta(seconds=spec["expireAfterSeconds"])
                     result = await self.db[collection].delete_many({field: {"$lt": cutoff}})
                     removed += result.deleted_count

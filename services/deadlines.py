@@ -9,11 +9,11 @@ to the driver as `pymongo.timeout(remaining)`. Motor 3.7 copies the context vari
 into its threads (motor/frameworks/asyncio: run_on_executor runs the call in `contextvars.copy_context()`),
 so the driver sees the same deadline. docs/operating/mongodb.md, "Timeouts", says what counts and what does not.
 """
+
 import asyncio
 import contextlib
 import contextvars
 import time
-from typing import Optional
 
 import pymongo
 from pymongo.errors import ExecutionTimeout, WaitQueueTimeoutError
@@ -63,7 +63,7 @@ def budget(seconds: float):
         _CLOCK.reset(token)
 
 
-def current_budget() -> Optional[float]:
+def current_budget() -> float | None:
     """The seconds of the budget the current task's database calls share, or None outside any."""
     clock = _CLOCK.get()
     return clock.seconds if clock is not None else None
@@ -112,11 +112,12 @@ class Gate:
             return
         try:
             await asyncio.wait_for(self._free.acquire(), self._left(clock))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # pymongo's own error for a full connection pool, and what this is: a 503 (ConnectionFailure).
             raise WaitQueueTimeoutError(
                 f"Timed out waiting for one of {self.slots} database slots of this process "
-                f"(budget {clock.seconds:g}s spent)") from None
+                f"(budget {clock.seconds:g}s spent)"
+            ) from None
 
     @staticmethod
     def _left(clock: Clock) -> float:
@@ -124,7 +125,9 @@ class Gate:
         if left <= 0.001:  # pymongo.timeout(0) would mean no timeout at all: never hand it that
             # What pymongo raises itself when the deadline has passed before a command is sent (pool_shared.py).
             message = f"operation would exceed time limit, remaining timeout:{max(left, 0.0):.5f}"
-            raise ExecutionTimeout(message, 50, {"ok": 0, "errmsg": message, "code": 50, "codeName": "MaxTimeMSExpired"})
+            raise ExecutionTimeout(
+                message, 50, {"ok": 0, "errmsg": message, "code": 50, "codeName": "MaxTimeMSExpired"}
+            )
         return left
 
 
@@ -160,11 +163,28 @@ class GatedCollection:
     """A Motor collection whose calls go through the gate."""
 
     CURSORS = frozenset({"find", "aggregate", "list_indexes"})
-    CALLS = frozenset({
-        "find_one", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "insert_one",
-        "insert_many", "update_one", "update_many", "replace_one", "delete_one", "delete_many", "bulk_write",
-        "count_documents", "estimated_document_count", "distinct", "create_indexes", "drop_index",
-        "index_information"})
+    CALLS = frozenset(
+        {
+            "find_one",
+            "find_one_and_update",
+            "find_one_and_delete",
+            "find_one_and_replace",
+            "insert_one",
+            "insert_many",
+            "update_one",
+            "update_many",
+            "replace_one",
+            "delete_one",
+            "delete_many",
+            "bulk_write",
+            "count_documents",
+            "estimated_document_count",
+            "distinct",
+            "create_indexes",
+            "drop_index",
+            "index_information",
+        }
+    )
 
     def __init__(self, collection, gate: Gate):
         self._collection = collection

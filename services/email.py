@@ -4,6 +4,7 @@ A request only inserts into the outbox, so sending never blocks or fails it. Any
 deliver any message: a sender claims one with a lease, so a process dying mid-send leaves the
 message to be retried by another.
 """
+
 import asyncio
 import datetime as dt
 import html
@@ -65,58 +66,99 @@ class Outbox:
         if count <= cap:
             return True
         # The caller still answers as if it were sent (no probing): the log is where an operator sees why not.
-        log.info("email held back: %s to %s, EMAILS_PER_ADDRESS_PER_HOUR (%d) reached this hour", kind,
-                 mask_address(to), cap, extra={"fields": {"kind": kind, "to": mask_address(to)}})
+        log.info(
+            "email held back: %s to %s, EMAILS_PER_ADDRESS_PER_HOUR (%d) reached this hour",
+            kind,
+            mask_address(to),
+            cap,
+            extra={"fields": {"kind": kind, "to": mask_address(to)}},
+        )
         return False
 
-    async def enqueue(self, to: str, subject: str, text: str, html_body: str, expires: dt.datetime,
-                      kind: str = "email") -> None:
+    async def enqueue(
+        self, to: str, subject: str, text: str, html_body: str, expires: dt.datetime, kind: str = "email"
+    ) -> None:
         """Queue one message of a kind (verification, reset, ...: for the log); it is dropped unsent once
         `expires` (its link's expiry) has passed."""
         now = utcnow()
-        await self.collection.insert_one({
-            "kind": kind, "to": to, "subject": subject, "text": text, "html": html_body, "status": model.PENDING,
-            "attempts": 0, "nextAttemptAt": now, "createdAt": now, "expiresAt": expires,
-        })
+        await self.collection.insert_one(
+            {
+                "kind": kind,
+                "to": to,
+                "subject": subject,
+                "text": text,
+                "html": html_body,
+                "status": model.PENDING,
+                "attempts": 0,
+                "nextAttemptAt": now,
+                "createdAt": now,
+                "expiresAt": expires,
+            }
+        )
         self.queued.set()
 
     async def verification_email(self, to: str, name: str, token: str, expires: dt.datetime) -> None:
         """Queue the verify-email message with its link."""
         link = f"{self.settings.app_url}/verify-email?token={token}"
-        await self._queue_link(to, name, expires, "Verify your email address",
-                               f"Confirm that this is your email address for your {self.settings.app_name} account:",
-                               link, "Verify my email address", "verification")
+        await self._queue_link(
+            to,
+            name,
+            expires,
+            "Verify your email address",
+            f"Confirm that this is your email address for your {self.settings.app_name} account:",
+            link,
+            "Verify my email address",
+            "verification",
+        )
 
     async def reset_email(self, to: str, name: str, token: str, expires: dt.datetime) -> None:
         """Queue the reset-password message with its link."""
         link = f"{self.settings.app_url}/reset-password?token={token}"
-        await self._queue_link(to, name, expires, "Reset your password",
-                               f"Someone asked to reset the password of your {self.settings.app_name} account. "
-                               "If it was you, choose a new password here:", link, "Choose a new password", "reset")
+        await self._queue_link(
+            to,
+            name,
+            expires,
+            "Reset your password",
+            f"Someone asked to reset the password of your {self.settings.app_name} account. "
+            "If it was you, choose a new password here:",
+            link,
+            "Choose a new password",
+            "reset",
+        )
 
     # ---- notices: after a change to an account, to its own address (ASVS V2.2.3) ----------------------------
 
     async def password_changed_notice(self, user: dict) -> None:
         """Tell the account's address that its password was changed (change-password, an update, a reset)."""
         app_name = self.settings.app_name
-        await self._notice(user, "Your password was changed",
-                           f"The password of your {app_name} account was just changed.",
-                           f"{self.settings.app_url}/forgot-password", "Choose a new password",
-                           "If it was you, there is nothing to do. If it was not, choose a new password at once "
-                           "with the link above.", kind="password-changed")
+        await self._notice(
+            user,
+            "Your password was changed",
+            f"The password of your {app_name} account was just changed.",
+            f"{self.settings.app_url}/forgot-password",
+            "Choose a new password",
+            "If it was you, there is nothing to do. If it was not, choose a new password at once with the link above.",
+            kind="password-changed",
+        )
 
     async def two_factor_notice(self, user: dict, enabled: bool) -> None:
         """Tell the account's address that two-factor sign-in was turned on (enabled) or off."""
         app_name = self.settings.app_name
         state = "on" if enabled else "off"
-        await self._notice(user, f"Two-factor sign-in was turned {state}",
-                           f"Two-factor sign-in was just turned {state} for your {app_name} account.",
-                           f"{self.settings.app_url}/forgot-password", "Choose a new password",
-                           "If it was you, there is nothing to do. If it was not, someone else can sign in to your "
-                           "account: choose a new password at once with the link above.", kind="two-factor")
+        await self._notice(
+            user,
+            f"Two-factor sign-in was turned {state}",
+            f"Two-factor sign-in was just turned {state} for your {app_name} account.",
+            f"{self.settings.app_url}/forgot-password",
+            "Choose a new password",
+            "If it was you, there is nothing to do. If it was not, someone else can sign in to your "
+            "account: choose a new password at once with the link above.",
+            kind="two-factor",
+        )
 
-    async def email_changed_notice(self, user: dict, new_email: str, undo_token: str, undo_until: dt.datetime, *,
-                                   password_changed: bool) -> None:
+    async def email_changed_notice(
+        self, user: dict, new_email: str, undo_token: str, undo_until: dt.datetime, *, password_changed: bool
+    ) -> None:
         """Tell the OLD address (user is the account before the change) that the account's email was changed,
         with the link that puts it back."""
         # The old owner learns of a takeover even though links now go to the new address, and can undo it (CWE-640).
@@ -125,21 +167,35 @@ class Outbox:
         link = f"{self.settings.app_url}/email-change/undo?token={undo_token}"
         lifetime = duration(max(1, round((undo_until - utcnow()).total_seconds() / 60)))
         await self._notice(
-            user, "The email address of your account was changed",
+            user,
+            "The email address of your account was changed",
             f"The email address of your {app_name} account was changed to {mask_address(new_email)}.{also} "
             "If you did not do this, put your address back with this link: every device signed in to the "
             "account will be signed out, and we will email you a link to choose a new password.",
-            link, "Put my address back",
+            link,
+            "Put my address back",
             f"The link works once and expires in {lifetime}. If it was you, there is nothing to do.",
-            expires=undo_until, kind="email-changed")
+            expires=undo_until,
+            kind="email-changed",
+        )
 
     def contact(self) -> str:
         """The sentence naming SUPPORT_EMAIL, or "" when it is not set."""
         support = self.settings.support_email
         return f" Questions? Write to {support}." if support else ""
 
-    async def _notice(self, user: dict, subject: str, intro: str, link, action, closing: str, *, kind: str,
-                      expires: dt.datetime = None) -> None:
+    async def _notice(
+        self,
+        user: dict,
+        subject: str,
+        intro: str,
+        link,
+        action,
+        closing: str,
+        *,
+        kind: str,
+        expires: dt.datetime = None,
+    ) -> None:
         # Only to an address the account has proven it owns: else anyone could make us mail any address by
         # signing up with it (CWE-451). Never counted against EMAILS_PER_ADDRESS_PER_HOUR: anyone may fill that
         # budget with forgot-password requests, and would then silence the notice of their own takeover (CWE-223).
@@ -167,8 +223,11 @@ class Outbox:
         else:
             intro, action = f"{invited} Open the {app_name} app to accept or decline the invitation.", None
         closing = "Nothing changes until you accept. If you do not know them, decline it or ignore this email."
-        text = f"{greeting(name)}\n\n{intro}\n\n" + (f"{client_url}\n\n" if client_url else "") + \
-            f"{closing}\n\n-- \n{app_name}\n"
+        text = (
+            f"{greeting(name)}\n\n{intro}\n\n"
+            + (f"{client_url}\n\n" if client_url else "")
+            + f"{closing}\n\n-- \n{app_name}\n"
+        )
         page = link_email_html(subject, name, intro, client_url, action, closing, app_name)
         await self.enqueue(to, subject, text, page, utcnow() + NOTICE_LIFETIME, "invitation")
 
@@ -176,12 +235,14 @@ class Outbox:
         app_name = self.settings.app_name
         subject = f"[{app_name}] {subject}"
         lifetime = duration(max(1, round((expires - utcnow()).total_seconds() / 60)))
-        closing = (f"The link works once and expires in {lifetime}. "
-                   "If you did not ask for it, ignore this email: nothing changes.")
-        text = (f"{greeting(name)}\n\n{intro}\n\n{link}\n\n{closing}\n\n"
-                f"-- \n{app_name}\n")
-        await self.enqueue(to, subject, text, link_email_html(subject, name, intro, link, action, closing, app_name),
-                           expires, kind)
+        closing = (
+            f"The link works once and expires in {lifetime}. "
+            "If you did not ask for it, ignore this email: nothing changes."
+        )
+        text = f"{greeting(name)}\n\n{intro}\n\n{link}\n\n{closing}\n\n-- \n{app_name}\n"
+        await self.enqueue(
+            to, subject, text, link_email_html(subject, name, intro, link, action, closing, app_name), expires, kind
+        )
 
 
 async def _logged(what: str, work) -> None:
@@ -197,7 +258,7 @@ def one_line(text: str, limit: int = 80) -> str:
     paragraph separators included) one space, and no "=?" (the email package would decode an RFC 2047 encoded
     word in it, which can hold a newline), at most `limit` characters (CWE-93)."""
     flat = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split()).replace("=?", "= ?")
-    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def greeting(name) -> str:
@@ -223,11 +284,15 @@ def duration(minutes: int) -> str:
 def link_email_html(subject, name, intro, link, action, closing, app_name) -> str:
     """A whole HTML document (mail clients and spam filters distrust fragments), the link visible as text too."""
     e = html.escape
-    button = "" if link is None else f"""<p><a href="{e(link)}" style="display:inline-block;padding:12px 20px;background:#2355d1;color:#ffffff;\
+    button = (
+        ""
+        if link is None
+        else f"""<p><a href="{e(link)}" style="display:inline-block;padding:12px 20px;background:#2355d1;color:#ffffff;\
 text-decoration:none;border-radius:6px;font-weight:bold">{e(action)}</a></p>
 <p>Or copy this address into your browser:<br><a href="{e(link)}" style="color:#2355d1;word-break:break-all">\
 {e(link)}</a></p>
 """
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -296,15 +361,24 @@ class EmailSender:
             await self._failed(message, error, now)
             return True
         # The body holds a live token: once delivered it is not kept (CWE-312).
-        await self.collection.update_one({"_id": message["_id"]}, {
-            "$set": {"status": model.SENT, "sentAt": utcnow(), "expiresAt": utcnow() + KEEP_SENT},
-            "$unset": {"text": "", "html": ""}})
+        await self.collection.update_one(
+            {"_id": message["_id"]},
+            {
+                "$set": {"status": model.SENT, "sentAt": utcnow(), "expiresAt": utcnow() + KEEP_SENT},
+                "$unset": {"text": "", "html": ""},
+            },
+        )
         metrics.EMAIL_SENT.inc()
         kind, to = message.get("kind", "email"), mask_address(message["to"])
         # Masked: the log keeps who was mailed out of reach of whoever reads logs (CWE-532).
-        log.info("email sent: %s to %s, %s%s", kind, to, message_id,
-                 "" if self.settings.smtp_host else " (no SMTP_HOST: written to the log, not sent)",
-                 extra={"fields": {"kind": kind, "to": to, "messageId": message_id}})
+        log.info(
+            "email sent: %s to %s, %s%s",
+            kind,
+            to,
+            message_id,
+            "" if self.settings.smtp_host else " (no SMTP_HOST: written to the log, not sent)",
+            extra={"fields": {"kind": kind, "to": to, "messageId": message_id}},
+        )
         return True
 
     async def _failed(self, message: dict, error: Exception, now: dt.datetime) -> None:
@@ -313,11 +387,24 @@ class EmailSender:
         failed = not is_transient(error) or attempts >= MAX_ATTEMPTS
         (metrics.EMAIL_FAILED if failed else metrics.EMAIL_RETRIED).inc()
         # Only the error's class and masked address are logged: its text may echo the address (CWE-532).
-        log.warning("email %s to %s failed (attempt %d%s): %s", message["_id"], mask_address(message.get("to")),
-                    attempts, ", giving up" if failed else "", error.__class__.__name__)
-        await self.collection.update_one({"_id": message["_id"]}, {"$set": {
-            "status": model.FAILED if failed else model.PENDING,
-            "nextAttemptAt": now + backoff(attempts), "lastError": error.__class__.__name__}})
+        log.warning(
+            "email %s to %s failed (attempt %d%s): %s",
+            message["_id"],
+            mask_address(message.get("to")),
+            attempts,
+            ", giving up" if failed else "",
+            error.__class__.__name__,
+        )
+        await self.collection.update_one(
+            {"_id": message["_id"]},
+            {
+                "$set": {
+                    "status": model.FAILED if failed else model.PENDING,
+                    "nextAttemptAt": now + backoff(attempts),
+                    "lastError": error.__class__.__name__,
+                }
+            },
+        )
 
     async def _deliver(self, message: dict) -> str:
         """Send one message (or, without SMTP_HOST, write it to the log); its Message-ID."""
@@ -329,8 +416,12 @@ class EmailSender:
         email = compose(settings, message)
         if not settings.smtp_host:
             # The link is what a developer needs from it; the address stays masked like every log line's.
-            log.info("email (no SMTP_HOST set, not sent) to=%s subject=%s\n%s",
-                     mask_address(recipient), message["subject"], message["text"])
+            log.info(
+                "email (no SMTP_HOST set, not sent) to=%s subject=%s\n%s",
+                mask_address(recipient),
+                message["subject"],
+                message["text"],
+            )
             return email["Message-ID"]
         if [address.addr_spec for address in email["To"].addresses] != [recipient]:
             raise ValueError("the To header would not name exactly the stored address")

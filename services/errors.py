@@ -1,12 +1,17 @@
 """The one error class. Handlers turn it into the contract's envelope in a single place."""
-from typing import Optional
 
 
 class ApiError(Exception):
     """A failure the client can act on: an HTTP status, a human message, optional field errors."""
 
-    def __init__(self, status: int, message: str, errors: Optional[list] = None, headers: Optional[dict] = None,
-                 extra: Optional[dict] = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list | None = None,
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message

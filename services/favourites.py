@@ -1,5 +1,4 @@
 """Favourite boards: atomic updates of one array in the user document."""
-from typing import Optional
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -23,9 +22,13 @@ class Favourites:
         for _ in range(FAVOURITE_ROUNDS):
             # Not yet there and room left, checked and pushed in one document update: no lost or doubled writes.
             doc = await self._favourites_update(
-                {"_id": user_id, "favoriteBoards": {"$ne": board_id},
-                 f"favoriteBoards.{model.MAX_FAVOURITES - 1}": {"$exists": False}},
-                {"$push": {"favoriteBoards": board_id}})
+                {
+                    "_id": user_id,
+                    "favoriteBoards": {"$ne": board_id},
+                    f"favoriteBoards.{model.MAX_FAVOURITES - 1}": {"$exists": False},
+                },
+                {"$push": {"favoriteBoards": board_id}},
+            )
             if doc is not None:
                 return doc
             doc = await self._favourites(user_id)
@@ -37,14 +40,18 @@ class Favourites:
 
     async def remove(self, user_id: ObjectId, board_id: str) -> dict:
         """Remove a board from the favourites; not there: unchanged."""
-        doc = await self._favourites_update({"_id": user_id, "favoriteBoards": board_id},
-                                            {"$pull": {"favoriteBoards": board_id}})
+        doc = await self._favourites_update(
+            {"_id": user_id, "favoriteBoards": board_id}, {"$pull": {"favoriteBoards": board_id}}
+        )
         return doc or await self._favourites(user_id)
 
-    async def _favourites_update(self, query: dict, update: dict) -> Optional[dict]:
+    async def _favourites_update(self, query: dict, update: dict) -> dict | None:
         return await self.collection.find_one_and_update(
-            query, {**update, "$set": {"updatedAt": utcnow()}},
-            projection={"favoriteBoards": 1}, return_document=ReturnDocument.AFTER)
+            query,
+            {**update, "$set": {"updatedAt": utcnow()}},
+            projection={"favoriteBoards": 1},
+            return_document=ReturnDocument.AFTER,
+        )
 
     async def _favourites(self, user_id: ObjectId) -> dict:
         doc = await self.collection.find_one({"_id": user_id}, {"favoriteBoards": 1})

@@ -1,5 +1,6 @@
 """Login-attempt limits per email and client address, and per client address alone, counted in MongoDB
 so all processes share them."""
+
 from models import login_attempts as model
 from services import metrics
 from services.counters import WindowCounter, digest

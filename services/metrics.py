@@ -9,10 +9,10 @@ Label values are bounded: a route is its pattern in the route table, never the p
 and a method outside the HTTP verbs is "other", so no request can create a new series at will
 (an unbounded label set would exhaust Prometheus's memory: CWE-400).
 """
+
 import glob
 import os
 import re
-from typing import Optional
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -38,21 +38,43 @@ UNMATCHED = "unmatched"  # the route of a request no pattern matched (answered 4
 # and, with 32 waiting, in seconds.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-HTTP_REQUESTS = Counter("accounts_http_requests_total", "HTTP requests answered, by route pattern, method and status",
-                        ("route", "method", "status"), registry=METRICS)
-HTTP_DURATION = Histogram("accounts_http_request_duration_seconds",
-                          "Time from receiving a request to finishing its answer, by route pattern and method",
-                          ("route", "method"), buckets=DURATION_BUCKETS, registry=METRICS)
-LOGINS = Counter("accounts_logins_total", "POST /auth/login outcomes: success, failed (wrong email or password), "
-                 "limited (refused by the login-attempt limit, 429)", ("result",), registry=METRICS)
-EMAILS = Counter("accounts_emails_total", "Outbox delivery attempts: sent, retried (failed, will be retried), "
-                 "failed (given up after the last attempt)", ("state",), registry=METRICS)
-MONGODB_ERRORS = Counter("accounts_mongodb_errors_total", "MongoDB driver errors that reached a request handler: "
-                         "unavailable (no server, connection lost), timeout, other", ("kind",), registry=METRICS)
+HTTP_REQUESTS = Counter(
+    "accounts_http_requests_total",
+    "HTTP requests answered, by route pattern, method and status",
+    ("route", "method", "status"),
+    registry=METRICS,
+)
+HTTP_DURATION = Histogram(
+    "accounts_http_request_duration_seconds",
+    "Time from receiving a request to finishing its answer, by route pattern and method",
+    ("route", "method"),
+    buckets=DURATION_BUCKETS,
+    registry=METRICS,
+)
+LOGINS = Counter(
+    "accounts_logins_total",
+    "POST /auth/login outcomes: success, failed (wrong email or password), "
+    "limited (refused by the login-attempt limit, 429)",
+    ("result",),
+    registry=METRICS,
+)
+EMAILS = Counter(
+    "accounts_emails_total",
+    "Outbox delivery attempts: sent, retried (failed, will be retried), failed (given up after the last attempt)",
+    ("state",),
+    registry=METRICS,
+)
+MONGODB_ERRORS = Counter(
+    "accounts_mongodb_errors_total",
+    "MongoDB driver errors that reached a request handler: unavailable (no server, connection lost), timeout, other",
+    ("kind",),
+    registry=METRICS,
+)
 # livesum: the supervisor removes a dead worker's value (multiprocess.mark_process_dead), so this is
 # the number of workers alive now.
-WORKER_PROCESSES = Gauge("accounts_worker_processes", "Worker processes serving requests",
-                         multiprocess_mode="livesum", registry=METRICS)
+WORKER_PROCESSES = Gauge(
+    "accounts_worker_processes", "Worker processes serving requests", multiprocess_mode="livesum", registry=METRICS
+)
 
 # Bound once: every known label value is exported from the start (at 0), so rate() has a first point.
 LOGIN_SUCCEEDED, LOGIN_FAILED, LOGIN_LIMITED = (LOGINS.labels(r) for r in ("success", "failed", "limited"))
@@ -70,13 +92,15 @@ def record_request(route: str, method: str, status: int, seconds: float) -> None
     key = (route, method, status)
     bound = _bound_requests.get(key)
     if bound is None:
-        bound = _bound_requests[key] = (HTTP_REQUESTS.labels(route, method, str(status)),
-                                        HTTP_DURATION.labels(route, method))
+        bound = _bound_requests[key] = (
+            HTTP_REQUESTS.labels(route, method, str(status)),
+            HTTP_DURATION.labels(route, method),
+        )
     bound[0].inc()
     bound[1].observe(seconds)
 
 
-def mongodb_error_kind(error: BaseException) -> Optional[str]:
+def mongodb_error_kind(error: BaseException) -> str | None:
     """unavailable, timeout or other for a MongoDB driver error; None for any other exception."""
     if not isinstance(error, PyMongoError):
         return None
@@ -96,7 +120,7 @@ def record_mongodb_error(error: BaseException) -> None:
         _MONGODB_ERROR_KINDS[kind].inc()
 
 
-async def email_queue_depth(outbox) -> Optional[int]:  # services.email.Outbox
+async def email_queue_depth(outbox) -> int | None:  # services.email.Outbox
     """Pending messages in the outbox, counted now (the `due` index's leading key); None when MongoDB fails.
 
     Counted at scrape time: the queue lives in MongoDB and any process may drain it, so no process's
@@ -112,8 +136,10 @@ async def email_queue_depth(outbox) -> Optional[int]:  # services.email.Outbox
 def live_workers(directory: str) -> list:
     """The pids of the workers alive now: each sets WORKER_PROCESSES (livesum), whose file the supervisor
     removes when it reaps the worker (multiprocess.mark_process_dead)."""
-    found = (re.fullmatch(r"gauge_livesum_(\d+)\.db", os.path.basename(path))
-             for path in glob.glob(os.path.join(directory, "gauge_livesum_*.db")))
+    found = (
+        re.fullmatch(r"gauge_livesum_(\d+)\.db", os.path.basename(path))
+        for path in glob.glob(os.path.join(directory, "gauge_livesum_*.db"))
+    )
     return sorted(int(match.group(1)) for match in found if match)
 
 
@@ -143,7 +169,7 @@ def build_info() -> GaugeMetricFamily:
 class _Scrape:
     """What one scrape exposes: the recorded metrics (every worker's) and the values computed for it."""
 
-    def __init__(self, queue_depth: Optional[int]):
+    def __init__(self, queue_depth: int | None):
         self.queue_depth = queue_depth
 
     def collect(self):
@@ -151,10 +177,11 @@ class _Scrape:
         yield from process_metrics()
         yield build_info()
         if self.queue_depth is not None:  # absent while MongoDB does not answer: absent() can alert on it
-            yield GaugeMetricFamily("accounts_email_queue_depth", "Messages in the email outbox waiting to be sent",
-                                    value=self.queue_depth)
+            yield GaugeMetricFamily(
+                "accounts_email_queue_depth", "Messages in the email outbox waiting to be sent", value=self.queue_depth
+            )
 
 
-def exposition(encoder, queue_depth: Optional[int]) -> bytes:
+def exposition(encoder, queue_depth: int | None) -> bytes:
     """The scrape's body, written by a prometheus_client encoder (text format or OpenMetrics)."""
     return encoder(_Scrape(queue_depth))

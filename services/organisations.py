@@ -1,7 +1,7 @@
 """Organisations, their members, and the invitations that make members."""
+
 import datetime as dt
 import math
-from typing import Optional
 
 from bson import ObjectId
 from pymongo import DESCENDING
@@ -36,8 +36,13 @@ class Organisations:
     async def create(self, name: str, description: str, creator_id: ObjectId, org_id: ObjectId = None) -> dict:
         """Create an organisation with its creator as the first member."""
         now = utcnow()
-        org = {"_id": org_id or ObjectId(), "name": name, "description": description,
-               "createdBy": creator_id, "createdAt": now}
+        org = {
+            "_id": org_id or ObjectId(),
+            "name": name,
+            "description": description,
+            "createdBy": creator_id,
+            "createdAt": now,
+        }
         await self.organisations.insert_one(org)
         await self.memberships.insert_one({"orgId": org["_id"], "userId": creator_id, "createdAt": now})
         return org
@@ -54,7 +59,7 @@ class Organisations:
         await self.invitations.delete_many({"userId": user_id})
         await self.invitations.delete_many({"invitedBy": user_id})
 
-    async def get(self, org_id: ObjectId) -> Optional[dict]:
+    async def get(self, org_id: ObjectId) -> dict | None:
         """The organisation with this id, or None."""
         return await self.organisations.find_one({"_id": org_id})
 
@@ -106,7 +111,9 @@ class Organisations:
         try:
             result = await self.invitations.update_one(
                 {"orgId": org_id, "userId": user_id},
-                {"$setOnInsert": {"invitedBy": inviter_id, "createdAt": utcnow()}}, upsert=True)
+                {"$setOnInsert": {"invitedBy": inviter_id, "createdAt": utcnow()}},
+                upsert=True,
+            )
         except DuplicateKeyError:
             result = None  # a concurrent invitation of the same user won the upsert: the outcome is the same
         created = result is not None and result.upserted_id is not None
@@ -138,8 +145,9 @@ class Organisations:
             return  # an inbox is never flooded with invitations either (CWE-799); the list still shows it
         trusted = bool(inviter.get("isEmailVerified"))
         inviter_name = f"{inviter.get('firstName', '')} {inviter.get('lastName', '')}".strip() if trusted else None
-        await self.outbox.invitation_email(invitee["email"], greeting_name(invitee), inviter_name or None,
-                                           org["name"] if trusted else None)
+        await self.outbox.invitation_email(
+            invitee["email"], greeting_name(invitee), inviter_name or None, org["name"] if trusted else None
+        )
 
     async def _limit_per_address(self, address: str, new_id: ObjectId) -> None:
         """Undo the new invitation and answer 429 past the address's hourly budget: many throwaway accounts at one
@@ -196,19 +204,26 @@ class Organisations:
         return await self.memberships.count_documents({"userId": user_id}, limit=cap + 1) > cap
 
     def _cap_error(self) -> ApiError:
-        return field_error("body", f"you already belong to {self.max_per_user} organisations, the most one user may "
-                                   "(leave one first)")
+        return field_error(
+            "body", f"you already belong to {self.max_per_user} organisations, the most one user may (leave one first)"
+        )
 
     async def invitations_for(self, user_id: ObjectId) -> list:
         """The user's pending invitations, newest first, at most MAX_INVITATIONS_LISTED, as the user sees them."""
-        invitations = await self.invitations.find({"userId": user_id}).sort(NEWEST_FIRST).limit(
-            model.MAX_INVITATIONS_LISTED).to_list(None)
+        invitations = (
+            await self.invitations.find({"userId": user_id})
+            .sort(NEWEST_FIRST)
+            .limit(model.MAX_INVITATIONS_LISTED)
+            .to_list(None)
+        )
         orgs = await self._by_id(self.organisations, [inv["orgId"] for inv in invitations])
-        inviters = await self._by_id(self.users, [inv["invitedBy"] for inv in invitations],
-                                     model.INVITER_NAME)
+        inviters = await self._by_id(self.users, [inv["invitedBy"] for inv in invitations], model.INVITER_NAME)
         # One whose organisation or inviter is being deleted right now is left out.
-        return [model.invitation_view(inv, orgs[inv["orgId"]], inviters[inv["invitedBy"]])
-                for inv in invitations if inv["orgId"] in orgs and inv["invitedBy"] in inviters]
+        return [
+            model.invitation_view(inv, orgs[inv["orgId"]], inviters[inv["invitedBy"]])
+            for inv in invitations
+            if inv["orgId"] in orgs and inv["invitedBy"] in inviters
+        ]
 
     async def accept(self, org_id: ObjectId, user_id: ObjectId) -> dict:
         """Turn the user's invitation into a membership; 404 when there is no invitation."""
@@ -252,8 +267,9 @@ class Organisations:
         """Make the user a member of the organisation (True) or leave an existing member as they are (False)."""
         self.database.require_unique_indexes()  # memberships.org_user_unique makes the upsert one membership
         try:
-            result = await self.memberships.update_one({"orgId": org_id, "userId": user_id},
-                                                       {"$setOnInsert": {"createdAt": utcnow()}}, upsert=True)
+            result = await self.memberships.update_one(
+                {"orgId": org_id, "userId": user_id}, {"$setOnInsert": {"createdAt": utcnow()}}, upsert=True
+            )
         except DuplicateKeyError:
             return False  # a concurrent add of the same member won the upsert: the outcome is the same
         return result.upserted_id is not None

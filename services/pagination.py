@@ -5,8 +5,9 @@ choice of order, `limit`, `page`); this module turns them into a MongoDB sort an
 the fixed order of page_of. A list's service method is then one line:
 `return await fetch_page(collection, filter, page_request(query, SORT_FIELDS))`.
 """
+
 import math
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from models.schemas.paging import DEFAULT_LIMIT
 from services.errors import field_error
@@ -29,19 +30,25 @@ class Page:
 
     def answer(self, results: list, total: int) -> dict:
         """The page envelope, in its one fixed order (models/schemas/paging.py page_of)."""
-        return {"results": results, "page": self.number, "limit": self.limit,
-                "totalPages": total_pages(total, self.limit), "totalResults": total}
+        return {
+            "results": results,
+            "page": self.number,
+            "limit": self.limit,
+            "totalPages": total_pages(total, self.limit),
+            "totalResults": total,
+        }
 
 
-def page_request(query: dict, sort_fields: Iterable[str] = (), unique: Iterable[str] = (),
-                 default_limit: int = DEFAULT_LIMIT) -> Page:
+def page_request(
+    query: dict, sort_fields: Iterable[str] = (), unique: Iterable[str] = (), default_limit: int = DEFAULT_LIMIT
+) -> Page:
     """The Page a validated query string asks for (page and limit already range-checked by its schema); a list
     that offers no choice of order (no sort_fields, no sortBy in its schema) is read in id order."""
     sort = parse_sort(query.get("sortBy"), sort_fields, unique)
     return Page(query.get("page", 1), query.get("limit", default_limit), sort)
 
 
-def parse_sort(sort_by: Optional[str], fields: Iterable[str], unique: Iterable[str] = ()) -> list:
+def parse_sort(sort_by: str | None, fields: Iterable[str], unique: Iterable[str] = ()) -> list:
     """sortBy ("field:asc|desc", comma-joined) as a MongoDB sort ending in an _id tie-breaker; 422 if malformed."""
     fields = tuple(fields)
     keys = []
@@ -49,8 +56,10 @@ def parse_sort(sort_by: Optional[str], fields: Iterable[str], unique: Iterable[s
         field, _, direction = part.strip().partition(":")
         # Only listed fields: sorting on passwordHash would leak its order (CWE-200).
         if field not in fields or direction not in _DIRECTIONS or field in dict(keys):
-            raise field_error("sortBy", "must be field:asc or field:desc, comma-separated, each field once, "
-                                        "fields: " + ", ".join(fields))
+            raise field_error(
+                "sortBy",
+                "must be field:asc or field:desc, comma-separated, each field once, fields: " + ", ".join(fields),
+            )
         keys.append((field, _DIRECTIONS[direction]))
     if not any(field in unique for field, _ in keys):
         # Ties broken by id make the order stable; in the last key's direction so one index

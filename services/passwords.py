@@ -1,4 +1,5 @@
 """bcrypt hashing, always off the IOLoop, with a bounded number of hashes waiting per process."""
+
 import asyncio
 import heapq
 import itertools
@@ -7,7 +8,6 @@ import os
 import secrets
 import time
 from concurrent.futures import Executor
-from typing import Optional
 
 import bcrypt
 
@@ -43,7 +43,7 @@ class Passwords:
         self._waiting = []  # heap of (priority, arrival, future): whose turn comes next
         self._arrivals = itertools.count()
         self._seconds_per_hash = FIRST_GUESS_SECONDS
-        self._dummy_hash: Optional[bytes] = None
+        self._dummy_hash: bytes | None = None
 
     def require_capacity(self, priority: int = CHECK) -> None:
         """503 with Retry-After when the queue is full: called before any write or counted attempt, so a
@@ -52,8 +52,9 @@ class Passwords:
         if self.pending >= (self.queue_max if priority == CHECK else max(1, self.queue_max // 2)):
             # A flood of sign-ups or logins must not make every password check wait for seconds, nor grow a
             # queue without bound (CWE-400): the excess is told when to come back.
-            raise ApiError(503, "Too busy checking passwords, try again shortly",
-                           headers={"Retry-After": str(self.retry_after())})
+            raise ApiError(
+                503, "Too busy checking passwords, try again shortly", headers={"Retry-After": str(self.retry_after())}
+            )
 
     def retry_after(self) -> int:
         """Seconds until the queue has drained, from the measured time of a hash."""
@@ -65,7 +66,7 @@ class Passwords:
         hashed = await self._run(NEW_HASH, bcrypt.hashpw, password.encode("utf-8"), salt)
         return hashed.decode("ascii")
 
-    async def verify(self, password: str, hashed: Optional[str]) -> bool:
+    async def verify(self, password: str, hashed: str | None) -> bool:
         """True when password matches hashed; with no hash it still spends one bcrypt check."""
         encoded = password.encode("utf-8")
         if hashed is None or len(encoded) > BCRYPT_MAX_BYTES:
@@ -76,8 +77,9 @@ class Passwords:
 
     async def _dummy(self) -> bytes:
         if self._dummy_hash is None:
-            self._dummy_hash = await self._run(CHECK, bcrypt.hashpw, secrets.token_bytes(16),
-                                               bcrypt.gensalt(self.rounds))
+            self._dummy_hash = await self._run(
+                CHECK, bcrypt.hashpw, secrets.token_bytes(16), bcrypt.gensalt(self.rounds)
+            )
         return self._dummy_hash
 
     async def _run(self, priority: int, fn, *args):

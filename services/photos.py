@@ -1,5 +1,6 @@
 """Profile photos: every upload decoded and redrawn off the IOLoop (upright, at most 512 px, no
 metadata), kept in MongoDB at each served size, and served by version. docs/using/photos.md says why."""
+
 import asyncio
 import ctypes
 import ctypes.util
@@ -9,7 +10,6 @@ import secrets
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Optional
 
 from bson import Binary, ObjectId
 from PIL import ExifTags, Image, ImageCms
@@ -27,9 +27,15 @@ JPEG_QUALITY = 85
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 ORIENTATION = ExifTags.Base.Orientation
 # How each EXIF orientation is undone (as Pillow's ImageOps.exif_transpose does it).
-TRANSPOSITIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                  4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
-                  7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+TRANSPOSITIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # Modes Pillow holds in one byte a pixel; others take four (RGB padded), or two (16-bit grey).
 ONE_BYTE_MODES = ("1", "L", "P")
 # Modes reduced premultiplied, so the colour of see-through pixels does not bleed into their neighbours.
@@ -45,6 +51,7 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 @dataclass(frozen=True)
 class Rendition:
     """One served size of a photo, encoded."""
+
     data: bytes
     width: int
     height: int
@@ -53,6 +60,7 @@ class Rendition:
 @dataclass(frozen=True)
 class ProcessedPhoto:
     """An upload as it will be stored: one content type, one rendition per size in model.SIZES."""
+
     content_type: str
     renditions: dict
 
@@ -126,8 +134,9 @@ def too_many_pixels(max_pixels: int) -> ApiError:
 
 
 def too_many_bytes(max_decode_bytes: int) -> ApiError:
-    return field_error("file", f"must decode to at most {max_decode_bytes // (1024 * 1024)} MiB "
-                               "(width × height × bytes per pixel)")
+    return field_error(
+        "file", f"must decode to at most {max_decode_bytes // (1024 * 1024)} MiB (width × height × bytes per pixel)"
+    )
 
 
 def shrink(image: Image.Image) -> Image.Image:
@@ -263,26 +272,31 @@ class Photos:
 
     async def _process(self, data: bytes) -> ProcessedPhoto:
         async with self._decoding:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, process_and_trim, data,
-                                                                    self.max_pixels, self.max_decode_bytes)
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, process_and_trim, data, self.max_pixels, self.max_decode_bytes
+            )
 
     async def save(self, user_id: ObjectId, photo: ProcessedPhoto) -> str:
         """Replace the user's photo, every size at once; returns its new version (a new one on every upload)."""
         # The version is the public URL's only secret: 128 random bits, never derived from the id (CWE-330).
         version = secrets.token_hex(16)
-        await self.collection.replace_one({"_id": user_id}, {
-            "_id": user_id, "version": version, "updatedAt": utcnow(), **stored_fields(photo)}, upsert=True)
+        await self.collection.replace_one(
+            {"_id": user_id},
+            {"_id": user_id, "version": version, "updatedAt": utcnow(), **stored_fields(photo)},
+            upsert=True,
+        )
         return version
 
-    async def current(self, user_id: ObjectId, size: int) -> Optional[dict]:
+    async def current(self, user_id: ObjectId, size: int) -> dict | None:
         """The user's photo at this size as served ({data, contentType, etag}), or None."""
         doc = await self.collection.find_one(
-            {"_id": user_id}, {"version": 1, "contentType": 1, f"renditions.{size}": 1})
+            {"_id": user_id}, {"version": 1, "contentType": 1, f"renditions.{size}": 1}
+        )
         if doc is not None and "renditions" not in doc:
             doc = await self._redraw_stored_upload(user_id)
         return served(doc, size) if doc else None
 
-    async def _redraw_stored_upload(self, user_id: ObjectId) -> Optional[dict]:
+    async def _redraw_stored_upload(self, user_id: ObjectId) -> dict | None:
         """A photo stored before uploads were redrawn holds the upload's own bytes, metadata and all:
         processed now, once, like a new upload (its version kept, so its URL still works), or removed."""
         doc = await self.collection.find_one({"_id": user_id})
@@ -294,11 +308,12 @@ class Photos:
             await self.collection.delete_one({"_id": user_id, "version": doc["version"]})
             return None
         fields = stored_fields(photo)
-        await self.collection.update_one({"_id": user_id, "version": doc["version"]},
-                                         {"$set": fields, "$unset": {"data": "", "size": ""}})
+        await self.collection.update_one(
+            {"_id": user_id, "version": doc["version"]}, {"$set": fields, "$unset": {"data": "", "size": ""}}
+        )
         return {"_id": user_id, "version": doc["version"], **fields}
 
-    async def published(self, user_id: ObjectId, version: str, size: int) -> Optional[dict]:
+    async def published(self, user_id: ObjectId, version: str, size: int) -> dict | None:
         """The photo at this size if version is its current one, else None."""
         photo = await self.current(user_id, size)
         # Constant time, so the version cannot be found out byte by byte (CWE-208).
@@ -312,11 +327,19 @@ class Photos:
 
 
 def stored_fields(photo: ProcessedPhoto) -> dict:
-    return {"contentType": photo.content_type,
-            "renditions": {str(size): {"data": Binary(r.data), "width": r.width, "height": r.height}
-                           for size, r in photo.renditions.items()}}
+    return {
+        "contentType": photo.content_type,
+        "renditions": {
+            str(size): {"data": Binary(r.data), "width": r.width, "height": r.height}
+            for size, r in photo.renditions.items()
+        },
+    }
 
 
 def served(doc: dict, size: int) -> dict:
-    return {"data": bytes(doc["renditions"][str(size)]["data"]), "contentType": doc["contentType"],
-            "version": doc["version"], "etag": model.etag(doc["version"], size)}
+    return {
+        "data": bytes(doc["renditions"][str(size)]["data"]),
+        "contentType": doc["contentType"],
+        "version": doc["version"],
+        "etag": model.etag(doc["version"], size),
+    }

@@ -7,13 +7,13 @@ documents afterwards is cleanup. The caller of such a change may keep their own 
 it is re-stamped with the new epoch, and its token generation `gen` moves on, so of the tokens the session
 issued before, only the caller's own pair (access jti `keptJti`) still works.
 """
+
 import datetime as dt
 import hashlib
 import logging
 import re
 import secrets
 import uuid
-from typing import Optional
 
 import jwt
 from bson import ObjectId
@@ -21,7 +21,8 @@ from pymongo import ReturnDocument
 
 from models import sessions as model
 from models.common import ID_ONLY, isoformat, parse_object_id, utcnow
-from models.users import COLLECTION as USERS, HASH_AND_EPOCH, session_epoch
+from models.users import COLLECTION as USERS
+from models.users import HASH_AND_EPOCH, session_epoch
 from services.errors import authentication_failed, not_found, unauthenticated
 
 log = logging.getLogger("accounts.sessions")
@@ -34,7 +35,7 @@ LAST_USED_STEP = dt.timedelta(seconds=60)
 USER_AGENT_MAX = 256
 
 
-def pair_kept(session: dict, gen: int, access_jti: Optional[str]) -> bool:
+def pair_kept(session: dict, gen: int, access_jti: str | None) -> bool:
     """True when a token of this session (its generation, and the access jti of its pair) may still be used:
     issued in the session's current generation, or the very pair its owner kept through a revoking change.
     A copy of an older pair (a refresh token reused in the grace window) dies with the rest (CWE-613)."""
@@ -56,7 +57,7 @@ def hash_token(raw: str) -> str:
 class TokenPair(dict):
     """A token pair as the API returns it; `cookie` is the session cookie issued with it (never in the JSON)."""
 
-    cookie: Optional[str] = None
+    cookie: str | None = None
 
 
 class Sessions:
@@ -68,17 +69,30 @@ class Sessions:
         self.users = database[USERS]
         self.settings = settings
 
-    async def start(self, user: dict, verified_hash: Optional[str] = None, *, user_agent: Optional[str] = None,
-                    ip_address: Optional[str] = None) -> TokenPair:
+    async def start(
+        self,
+        user: dict,
+        verified_hash: str | None = None,
+        *,
+        user_agent: str | None = None,
+        ip_address: str | None = None,
+    ) -> TokenPair:
         """Open a session for user and return its first token pair, with the browser's session cookie;
         with verified_hash (the hash a password was just checked against), 401 if it, or the user's session
         epoch, changed meanwhile. user_agent and ip_address are kept for the session list."""
         now = utcnow()
         session_id = ObjectId()
         expires = now + dt.timedelta(days=self.settings.refresh_token_days)
-        session = {"_id": session_id, "userId": user["_id"], "createdAt": now, "expiresAt": expires,
-                   "epoch": session_epoch(user), "lastUsedAt": now,
-                   "userAgent": user_agent[:USER_AGENT_MAX] if user_agent else None, "ipAddress": ip_address}
+        session = {
+            "_id": session_id,
+            "userId": user["_id"],
+            "createdAt": now,
+            "expiresAt": expires,
+            "epoch": session_epoch(user),
+            "lastUsedAt": now,
+            "userAgent": user_agent[:USER_AGENT_MAX] if user_agent else None,
+            "ipAddress": ip_address,
+        }
         cookie = None
         if self.settings.session_cookie:
             # 256 random bits, kept only as a hash: the cookie names this very session (CWE-256, CWE-330).
@@ -97,8 +111,11 @@ class Sessions:
         """True while the user's stored password hash is still password_hash and their session epoch the one
         read before the check (one read by _id)."""
         stored = await self.users.find_one({"_id": user["_id"]}, HASH_AND_EPOCH)
-        return stored is not None and stored.get("passwordHash") == password_hash \
+        return (
+            stored is not None
+            and stored.get("passwordHash") == password_hash
             and session_epoch(stored) == session_epoch(user)
+        )
 
     async def rotate(self, refresh_token: str) -> dict:
         """Trade a refresh token for a new pair; a token presented again after the grace ends its session."""
@@ -148,7 +165,7 @@ class Sessions:
         user = await self._live(session)
         return user, session["_id"], None
 
-    async def _live(self, session: Optional[dict]) -> dict:
+    async def _live(self, session: dict | None) -> dict:
         """The user of an unexpired session whose user still exists and has not revoked it since; else 401."""
         user = await self.users.find_one({"_id": session["userId"]}) if session else None
         now = utcnow()
@@ -184,8 +201,7 @@ class Sessions:
             raise unauthenticated()  # an older pair of a session its owner kept through a revoking change
         return user, session_id, claims["jti"]
 
-    async def keep_current(self, user_id: ObjectId, session_id: ObjectId, access_jti: Optional[str],
-                           epoch: int) -> bool:
+    async def keep_current(self, user_id: ObjectId, session_id: ObjectId, access_jti: str | None, epoch: int) -> bool:
         """After a revoking write that moved user_id's epoch to `epoch`, keep the caller's own session: it takes
         the new epoch, and of the tokens it issued before, only the pair of access_jti keeps working (with no
         jti, a cookie caller: the session as a whole). False when the session was not live just before that
@@ -200,8 +216,9 @@ class Sessions:
         result = await self.sessions.update_one({"_id": session_id, "userId": user_id, "epoch": previous}, update)
         return result.modified_count == 1
 
-    async def keep_after_revoking(self, user_id: ObjectId, session_id: ObjectId, access_jti: Optional[str],
-                                  epoch: Optional[int]) -> None:
+    async def keep_after_revoking(
+        self, user_id: ObjectId, session_id: ObjectId, access_jti: str | None, epoch: int | None
+    ) -> None:
         """keep_current, then end the user's other session documents (cleanup: the epoch has ended them already).
         Neither step raises: the change is made, and a failure leaves only the caller signed out."""
         try:
@@ -211,7 +228,7 @@ class Sessions:
             log.error("keeping the current session after a revoking change failed", exc_info=True)
         await self.clean_up(user_id, keep=session_id)
 
-    async def clean_up(self, user_id: ObjectId, keep: Optional[ObjectId] = None) -> None:
+    async def clean_up(self, user_id: ObjectId, keep: ObjectId | None = None) -> None:
         """end_all after a revoking write, whose epoch already ended those sessions: a failure is logged, and the
         change stands (the documents left are dead, and expire)."""
         try:
@@ -245,7 +262,7 @@ class Sessions:
             raise unauthenticated("Invalid refresh token")
         await self.end(token["sessionId"])
 
-    async def end_all(self, user_id: ObjectId, keep: Optional[ObjectId] = None) -> None:
+    async def end_all(self, user_id: ObjectId, keep: ObjectId | None = None) -> None:
         """End every session of a user, except keep."""
         query = {"userId": user_id}
         if keep is not None:
@@ -267,13 +284,19 @@ class Sessions:
         raw = secrets.token_urlsafe(32)
         expires = now + dt.timedelta(minutes=minutes)
         await self.tokens.delete_many({"userId": user["_id"], "type": kind})
-        await self.tokens.insert_one({
-            "hash": hash_token(raw), "type": kind, "userId": user["_id"], "email": user["email"],
-            "createdAt": now, "expiresAt": expires,
-        })
+        await self.tokens.insert_one(
+            {
+                "hash": hash_token(raw),
+                "type": kind,
+                "userId": user["_id"],
+                "email": user["email"],
+                "createdAt": now,
+                "expiresAt": expires,
+            }
+        )
         return raw, expires
 
-    async def consume_single_use(self, raw: str, kind: str, used_by: Optional[str] = None) -> dict:
+    async def consume_single_use(self, raw: str, kind: str, used_by: str | None = None) -> dict:
         """Use up a reset or verify token and return its document; bad, used, expired, or sent to an email
         that is no longer the user's: 401.
 
@@ -285,12 +308,15 @@ class Sessions:
             {"$set": {"usedAt": now, "usedBy": used_by}},
         )
         # A link mailed to an address the account has since left must not act on the account (CWE-640).
-        if token is None or not token.get("email") or \
-                await self.users.find_one({"_id": token["userId"], "email": token["email"]}, ID_ONLY) is None:
+        if (
+            token is None
+            or not token.get("email")
+            or await self.users.find_one({"_id": token["userId"], "email": token["email"]}, ID_ONLY) is None
+        ):
             raise unauthenticated("Invalid or expired token")
         return token
 
-    async def find_single_use(self, raw: str, kind: str) -> Optional[dict]:
+    async def find_single_use(self, raw: str, kind: str) -> dict | None:
         """A reset or verify token's document, used or not, while it has not expired; None otherwise."""
         return await self.tokens.find_one({"hash": hash_token(raw), "type": kind, "expiresAt": {"$gt": utcnow()}})
 
@@ -304,24 +330,32 @@ class Sessions:
         now = utcnow()
         raw = secrets.token_urlsafe(32)
         valid_until = now + dt.timedelta(days=self.settings.email_change_undo_days)
-        await self.tokens.insert_one({
-            "hash": hash_token(raw), "type": model.UNDO, "userId": user_id, "oldEmail": old_email,
-            "newEmail": new_email, "createdAt": now, "validUntil": valid_until,
-            "expiresAt": valid_until + model.UNDO_KEPT,
-        })
+        await self.tokens.insert_one(
+            {
+                "hash": hash_token(raw),
+                "type": model.UNDO,
+                "userId": user_id,
+                "oldEmail": old_email,
+                "newEmail": new_email,
+                "createdAt": now,
+                "validUntil": valid_until,
+                "expiresAt": valid_until + model.UNDO_KEPT,
+            }
+        )
         return raw, valid_until
 
-    async def find_undo(self, raw: str) -> Optional[dict]:
+    async def find_undo(self, raw: str) -> dict | None:
         """An undo token's document, used, expired or not; None when unknown (or long gone)."""
         return await self.tokens.find_one({"hash": hash_token(raw), "type": model.UNDO})
 
-    async def consume_undo(self, raw: str, used_by: Optional[str] = None) -> Optional[dict]:
+    async def consume_undo(self, raw: str, used_by: str | None = None) -> dict | None:
         """Mark an unused, unexpired undo token used (by the browser `used_by` names) and return it; else None.
         One atomic step: of two clicks, only one undoes."""
         now = utcnow()
         return await self.tokens.find_one_and_update(
             {"hash": hash_token(raw), "type": model.UNDO, "usedAt": None, "validUntil": {"$gt": now}},
-            {"$set": {"usedAt": now, "usedBy": used_by}})
+            {"$set": {"usedAt": now, "usedBy": used_by}},
+        )
 
     async def release_undo(self, token_id: ObjectId) -> None:
         """An undo that could not be done (the address was taken meanwhile) leaves its link usable."""
@@ -329,8 +363,9 @@ class Sessions:
 
     async def void_links(self, user_id: ObjectId, keep: ObjectId) -> None:
         """Every reset, verify and undo token of a user but `keep` stops working (an undo took the account back)."""
-        await self.tokens.delete_many({"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY, model.UNDO]},
-                                       "_id": {"$ne": keep}})
+        await self.tokens.delete_many(
+            {"userId": user_id, "type": {"$in": [model.RESET, model.VERIFY, model.UNDO]}, "_id": {"$ne": keep}}
+        )
 
     async def _pair(self, user: dict, session: dict, now: dt.datetime) -> dict:
         """A new access and refresh token of a session, in its current generation; the refresh token's record
@@ -340,17 +375,38 @@ class Sessions:
         user_id = str(user["_id"])
         gen = session.get("gen", 0)
         claims = {
-            "sub": user_id, "userId": user_id, "email": user["email"], "role": user["role"], "type": "access",
-            "sid": str(session["_id"]), "iat": int(now.timestamp()), "exp": int(access_expires.timestamp()),
-            "jti": uuid.uuid4().hex, "gen": gen,
+            "sub": user_id,
+            "userId": user_id,
+            "email": user["email"],
+            "role": user["role"],
+            "type": "access",
+            "sid": str(session["_id"]),
+            "iat": int(now.timestamp()),
+            "exp": int(access_expires.timestamp()),
+            "jti": uuid.uuid4().hex,
+            "gen": gen,
         }
         access = jwt.encode(claims, self.settings.jwt_secret, algorithm="HS256")
         refresh = secrets.token_urlsafe(32)
-        await self.tokens.insert_one({
-            "hash": hash_token(refresh), "type": model.REFRESH, "userId": user["_id"], "sessionId": session["_id"],
-            "usedAt": None, "createdAt": now, "expiresAt": refresh_expires, "accessJti": claims["jti"], "gen": gen,
-        })
-        return TokenPair({
-            "access": {"token": access, "expires": isoformat(dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))},
-            "refresh": {"token": refresh, "expires": isoformat(refresh_expires)},
-        })
+        await self.tokens.insert_one(
+            {
+                "hash": hash_token(refresh),
+                "type": model.REFRESH,
+                "userId": user["_id"],
+                "sessionId": session["_id"],
+                "usedAt": None,
+                "createdAt": now,
+                "expiresAt": refresh_expires,
+                "accessJti": claims["jti"],
+                "gen": gen,
+            }
+        )
+        return TokenPair(
+            {
+                "access": {
+                    "token": access,
+                    "expires": isoformat(dt.datetime.fromtimestamp(claims["exp"], dt.UTC)),
+                },
+                "refresh": {"token": refresh, "expires": isoformat(refresh_expires)},
+            }
+        )

@@ -1,7 +1,7 @@
 """Sign-ups per month: one aggregation pipeline over createdAt (UTC)."""
+
 import calendar
 import datetime as dt
-from typing import Optional
 
 from models import users as model
 from services import deadlines
@@ -17,7 +17,7 @@ class Signups:
         self.collection = database[model.COLLECTION]
         self.admin_query_seconds = admin_query_seconds
 
-    async def by_month(self, first: Optional[str], last: Optional[str]) -> list:
+    async def by_month(self, first: str | None, last: str | None) -> list:
         """Sign-ups per calendar month (UTC), oldest first; with a range, every month of it, zeros included."""
         months = month_range(first, last)
         pipeline = []
@@ -28,19 +28,25 @@ class Signups:
             # Ordered by createdAt first so the created_at index feeds the group: a walk of its keys,
             # never of the documents (the group needs nothing else).
             {"$sort": {"createdAt": 1}},
-            {"$group": {"_id": {"year": {"$year": "$createdAt"}, "month": {"$month": "$createdAt"}},
-                        "count": {"$sum": 1}}},
+            {
+                "$group": {
+                    "_id": {"year": {"$year": "$createdAt"}, "month": {"$month": "$createdAt"}},
+                    "count": {"$sum": 1},
+                }
+            },
             {"$sort": {"_id.year": 1, "_id.month": 1}},
         ]
         # An admin report: without a range it walks the whole created_at index (docs/using/users.md, "What admin
         # queries cost"), so it has ADMIN_QUERY_TIMEOUT_MS instead of the request's budget.
         with deadlines.budget(self.admin_query_seconds):
-            counts = {(row["_id"]["year"], row["_id"]["month"]): row["count"]
-                      async for row in self.collection.aggregate(pipeline)}
+            counts = {
+                (row["_id"]["year"], row["_id"]["month"]): row["count"]
+                async for row in self.collection.aggregate(pipeline)
+            }
         return [model.month_view(year, month, counts.get((year, month), 0)) for year, month in months or counts]
 
 
-def month_range(first: Optional[str], last: Optional[str]) -> Optional[list]:
+def month_range(first: str | None, last: str | None) -> list | None:
     """Every (year, month) from first to last ("YYYY-MM", already well-formed); None with neither."""
     if first is None and last is None:
         return None
@@ -65,10 +71,10 @@ def parse_month(text: str) -> tuple:
 
 
 def month_start(year: int, month: int) -> dt.datetime:
-    return dt.datetime(year, month, 1, tzinfo=dt.timezone.utc)
+    return dt.datetime(year, month, 1, tzinfo=dt.UTC)
 
 
 def month_end(year: int, month: int) -> dt.datetime:
     """The last millisecond of the month (MongoDB's precision); computed this way, 9999-12 does not overflow."""
     last_day = calendar.monthrange(year, month)[1]
-    return dt.datetime(year, month, last_day, 23, 59, 59, 999000, tzinfo=dt.timezone.utc)
+    return dt.datetime(year, month, last_day, 23, 59, 59, 999000, tzinfo=dt.UTC)

@@ -5,6 +5,7 @@ TOTP_ENCRYPTION_KEY or JWT_SECRET, the user's id bound as associated data), so a
 not give the codes. A code is accepted once: the time step it belongs to must be later than the last one
 used, recorded by one conditional write. Recovery codes are stored as SHA-256 hashes and pulled when used.
 """
+
 import base64
 import hashlib
 import hmac
@@ -12,7 +13,6 @@ import os
 import re
 import secrets
 import time
-from typing import Optional
 
 import pyotp
 from bson import ObjectId
@@ -52,7 +52,7 @@ class SecretBox:
         sealed = nonce + self._aead.encrypt(nonce, secret.encode(), user_id.binary)
         return base64.urlsafe_b64encode(sealed).decode("ascii")
 
-    def open(self, sealed: Optional[str], user_id: ObjectId) -> Optional[str]:
+    def open(self, sealed: str | None, user_id: ObjectId) -> str | None:
         """The secret, or None when there is none or it does not open (another key, another user, altered)."""
         if not sealed:
             return None
@@ -63,7 +63,7 @@ class SecretBox:
             return None
 
 
-def matching_step(secret: str, code: str, now: Optional[float] = None) -> Optional[int]:
+def matching_step(secret: str, code: str, now: float | None = None) -> int | None:
     """The time step whose TOTP code is `code` (within DRIFT_STEPS of now), or None."""
     if not _SIX_DIGITS.fullmatch(code):
         return None
@@ -84,7 +84,7 @@ def recovery_hash(code: str) -> str:
 
 def new_recovery_code() -> str:
     raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(16))
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
 class TwoFactor:
@@ -104,13 +104,14 @@ class TwoFactor:
         secret = pyotp.random_base32()  # 160 bits, from the secrets module
         result = await self.collection.update_one(
             {"_id": user["_id"], "twoFactorEnabled": {"$ne": True}},
-            {"$set": {"totpPending": self.box.seal(secret, user["_id"]), "updatedAt": utcnow()}})
+            {"$set": {"totpPending": self.box.seal(secret, user["_id"]), "updatedAt": utcnow()}},
+        )
         if result.matched_count != 1:
             raise field_error("body", "two-factor sign-in is already on")
         url = pyotp.TOTP(secret).provisioning_uri(name=user["email"], issuer_name=self.settings.app_name)
         return {"secret": secret, "otpauthUrl": url}
 
-    async def enable(self, user: dict, code: str, *, session_id: ObjectId, access_jti: Optional[str]) -> list:
+    async def enable(self, user: dict, code: str, *, session_id: ObjectId, access_jti: str | None) -> list:
         """Turn two-factor on with a current code of the pending secret; returns the recovery codes (shown once).
         Every other session ends in the same write."""
         stored = await self.users.require(user["_id"])
@@ -127,19 +128,36 @@ class TwoFactor:
         # Only the very secret this code was checked against, and only once (a second enable finds it gone).
         updated = await self.collection.find_one_and_update(
             {"_id": user["_id"], "totpPending": pending, "twoFactorEnabled": {"$ne": True}},
-            {"$set": {"twoFactorEnabled": True, "totpSecret": pending, "totpLastStep": step, "updatedAt": utcnow(),
-                      "recoveryCodes": [recovery_hash(c) for c in codes]},
-             "$unset": {"totpPending": ""}, **user_model.revoke_sessions()},
-            projection=user_model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
+            {
+                "$set": {
+                    "twoFactorEnabled": True,
+                    "totpSecret": pending,
+                    "totpLastStep": step,
+                    "updatedAt": utcnow(),
+                    "recoveryCodes": [recovery_hash(c) for c in codes],
+                },
+                "$unset": {"totpPending": ""},
+                **user_model.revoke_sessions(),
+            },
+            projection=user_model.EPOCH_ONLY,
+            return_document=ReturnDocument.AFTER,
+        )
         if updated is None:
             raise field_error("code", "set up two-factor sign-in first")
-        await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti,
-                                                user_model.session_epoch(updated))
+        await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti, user_model.session_epoch(updated))
         await self.outbox.two_factor_notice(stored, enabled=True)  # whoever did it, the owner hears (CWE-778)
         return codes
 
-    async def disable(self, user: dict, current_password: str, code: str, address: str, *, session_id: ObjectId,
-                      access_jti: Optional[str]) -> None:
+    async def disable(
+        self,
+        user: dict,
+        current_password: str,
+        code: str,
+        address: str,
+        *,
+        session_id: ObjectId,
+        access_jti: str | None,
+    ) -> None:
         """Turn two-factor off with the password and a current code or an unused recovery code; every other
         session ends in the same write. A wrong code leaves the password check counted as a failed attempt."""
         # Not cleared on success yet: the code is the other half of this check (CWE-307).
@@ -152,13 +170,17 @@ class TwoFactor:
         await self.users.attempts_passed(user["email"], address)
         updated = await self.collection.find_one_and_update(
             {"_id": user["_id"], "twoFactorEnabled": True},
-            {"$set": {"twoFactorEnabled": False, "updatedAt": utcnow()}, "$unset": user_model.TWO_FACTOR_STATE,
-             **user_model.revoke_sessions()},
-            projection=user_model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
+            {
+                "$set": {"twoFactorEnabled": False, "updatedAt": utcnow()},
+                "$unset": user_model.TWO_FACTOR_STATE,
+                **user_model.revoke_sessions(),
+            },
+            projection=user_model.EPOCH_ONLY,
+            return_document=ReturnDocument.AFTER,
+        )
         if updated is None:
             return  # turned off meanwhile (by an admin, or another request): nothing left to do
-        await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti,
-                                                user_model.session_epoch(updated))
+        await self.sessions.keep_after_revoking(user["_id"], session_id, access_jti, user_model.session_epoch(updated))
         await self.outbox.two_factor_notice(stored, enabled=False)  # a thief turning it off is heard (CWE-778)
 
     async def check_code(self, user: dict, code: str) -> bool:
@@ -173,7 +195,8 @@ class TwoFactor:
             # Later than the last step used: a code seen over a shoulder, or replayed, is refused.
             result = await self.collection.update_one(
                 {"_id": user["_id"], "twoFactorEnabled": True, "totpLastStep": {"$not": {"$gte": step}}},
-                {"$set": {"totpLastStep": step}})
+                {"$set": {"totpLastStep": step}},
+            )
             return result.modified_count == 1
         digest = recovery_hash(code)
         unused = {"_id": user["_id"], "twoFactorEnabled": True, "recoveryCodes": digest}

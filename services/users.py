@@ -1,8 +1,8 @@
 """Users: creation (shared by both client families and the admin bootstrap), look-ups, and the
 /users operations: listing, search, update, photos, deletion."""
+
 import logging
 import re
-from typing import Optional
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -35,8 +35,19 @@ def contains(text: str, options: str = "i") -> dict:
 class Users:
     """Create, find, change and delete users."""
 
-    def __init__(self, database, passwords, organisations, *, sessions, photos, login_attempts, outbox, searches,
-                 admin_query_seconds: float = 30.0):
+    def __init__(
+        self,
+        database,
+        passwords,
+        organisations,
+        *,
+        sessions,
+        photos,
+        login_attempts,
+        outbox,
+        searches,
+        admin_query_seconds: float = 30.0,
+    ):
         self.database = database
         self.collection = database[model.COLLECTION]
         self.deletions = database[model.DELETIONS]
@@ -49,9 +60,18 @@ class Users:
         self.admin_query_seconds = admin_query_seconds
         self.searches = searches  # SEARCHES_PER_USER_PER_HOUR
 
-    async def create(self, *, email: str, password: str, name: Optional[str] = None, first_name: Optional[str] = None,
-                     last_name: Optional[str] = None, username: Optional[str] = None, phone: Optional[str] = None,
-                     role: str = "user") -> dict:
+    async def create(
+        self,
+        *,
+        email: str,
+        password: str,
+        name: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        username: str | None = None,
+        phone: str | None = None,
+        role: str = "user",
+    ) -> dict:
         """Create a user and their default organisation; a taken email or username is a 422."""
         self.database.require_unique_indexes()  # email_unique, username_string_unique
         email = normalise_email(email)
@@ -63,9 +83,17 @@ class Users:
             first_name, last_name = consistent_parts(name, first_name, last_name)
         now = utcnow()
         user = {
-            "_id": ObjectId(), "name": name, "firstName": first_name, "lastName": last_name or "",
-            "email": email, "passwordHash": await self.passwords.hash(password), "role": role,
-            "isEmailVerified": False, "favoriteBoards": [], "createdAt": now, "updatedAt": now,
+            "_id": ObjectId(),
+            "name": name,
+            "firstName": first_name,
+            "lastName": last_name or "",
+            "email": email,
+            "passwordHash": await self.passwords.hash(password),
+            "role": role,
+            "isEmailVerified": False,
+            "favoriteBoards": [],
+            "createdAt": now,
+            "updatedAt": now,
         }
         if username:
             user["username"] = username  # absent rather than null: the partial unique index skips it
@@ -74,8 +102,9 @@ class Users:
         # The organisation goes in first, keyed by the new user's id: if the user insert then loses a
         # race for the email, the organisation is removed; if the process dies in between, what is left
         # is an organisation whose only member does not exist, invisible to everyone.
-        org = await self.organisations.create(org_model.default_organisation_name(first_name),
-                                              org_model.DEFAULT_DESCRIPTION, user["_id"])
+        org = await self.organisations.create(
+            org_model.default_organisation_name(first_name), org_model.DEFAULT_DESCRIPTION, user["_id"]
+        )
         try:
             await self.collection.insert_one(user)
         except DuplicateKeyError:
@@ -84,7 +113,7 @@ class Users:
             raise field_error("email", "is already taken") from None
         return user
 
-    async def get(self, user_id: ObjectId) -> Optional[dict]:
+    async def get(self, user_id: ObjectId) -> dict | None:
         """The user with this id, or None."""
         return await self.collection.find_one({"_id": user_id})
 
@@ -112,18 +141,21 @@ class Users:
         self.require_admin(actor)
         return await self.require(user_id)
 
-    async def find_by_email(self, email: str) -> Optional[dict]:
+    async def find_by_email(self, email: str) -> dict | None:
         """The user with this email (any case), or None."""
         return await self.collection.find_one({"email": normalise_email(email)})
 
-    async def set_password(self, user_id: ObjectId, password: str, *, email: Optional[str] = None) -> Optional[int]:
+    async def set_password(self, user_id: ObjectId, password: str, *, email: str | None = None) -> int | None:
         """Replace a user's password hash (only while their email is `email`, when given), ending every session of
         theirs in the same write; returns their new session epoch (for keep_current), None if no such user."""
         hashed = await self.passwords.hash(password)
         query = {"_id": user_id} if email is None else {"_id": user_id, "email": email}
         updated = await self.collection.find_one_and_update(
-            query, {"$set": {"passwordHash": hashed, "updatedAt": utcnow()}, **model.revoke_sessions()},
-            projection=model.EPOCH_ONLY, return_document=ReturnDocument.AFTER)
+            query,
+            {"$set": {"passwordHash": hashed, "updatedAt": utcnow()}, **model.revoke_sessions()},
+            projection=model.EPOCH_ONLY,
+            return_document=ReturnDocument.AFTER,
+        )
         return None if updated is None else model.session_epoch(updated)
 
     async def ensure_admin(self, email: str, password: str, name: str) -> None:
@@ -155,12 +187,15 @@ class Users:
         # of its sessions together, or none of them (CWE-367, CWE-613).
         promoted = await self.collection.update_one(
             {"_id": existing["_id"], "email": email},
-            {"$set": {"role": "admin", "passwordHash": hashed, "updatedAt": utcnow()}, **model.revoke_sessions()})
+            {"$set": {"role": "admin", "passwordHash": hashed, "updatedAt": utcnow()}, **model.revoke_sessions()},
+        )
         if promoted.matched_count != 1:
             # It moved away while the hash was computed: not the admin, and nothing it held at the address lives on.
             await self.collection.update_one({"_id": existing["_id"]}, model.revoke_sessions())
-            log.warning("account on %s changed its email during the admin bootstrap; not promoted, sessions ended",
-                        mask_address(email))
+            log.warning(
+                "account on %s changed its email during the admin bootstrap; not promoted, sessions ended",
+                mask_address(email),
+            )
             await self.sessions.clean_up(existing["_id"])
             return False
         await self.sessions.clean_up(existing["_id"])
@@ -168,7 +203,7 @@ class Users:
         log.info("account %s made the admin with ADMIN_PASSWORD; its sessions ended", mask_address(email))
         return True
 
-    async def _check_free(self, email: Optional[str], username: Optional[str], exclude: ObjectId = None) -> None:
+    async def _check_free(self, email: str | None, username: str | None, exclude: ObjectId = None) -> None:
         others = {"_id": {"$ne": exclude}} if exclude else {}
         if email and await self.collection.find_one({"email": email, **others}, ID_ONLY):
             raise field_error("email", "is already taken")
@@ -178,7 +213,8 @@ class Users:
     async def mark_verified(self, user_id: ObjectId, email: str) -> bool:
         """Set isEmailVerified if the user still has this email; False if not."""
         result = await self.collection.update_one(
-            {"_id": user_id, "email": email}, {"$set": {"isEmailVerified": True, "updatedAt": utcnow()}})
+            {"_id": user_id, "email": email}, {"$set": {"isEmailVerified": True, "updatedAt": utcnow()}}
+        )
         return result.matched_count == 1
 
     # ---- /users ----------------------------------------------------------------------------------
@@ -186,9 +222,15 @@ class Users:
     async def add(self, fields: dict) -> dict:
         """Create a user from an admin's POST /users body, role included."""
         return await self.create(
-            email=fields["email"], password=fields["password"], name=fields["name"],
-            first_name=fields.get("firstName"), last_name=fields.get("lastName"),
-            username=fields.get("username"), phone=fields.get("phone"), role=fields.get("role", "user"))
+            email=fields["email"],
+            password=fields["password"],
+            name=fields["name"],
+            first_name=fields.get("firstName"),
+            last_name=fields.get("lastName"),
+            username=fields.get("username"),
+            phone=fields.get("phone"),
+            role=fields.get("role", "user"),
+        )
 
     async def list_page(self, query: dict) -> dict:
         """One page of users matching the name / username substrings and the exact role."""
@@ -205,7 +247,8 @@ class Users:
         """Up to limit users with a verified email starting with text (any case), by email; 429 past the searcher's
         hourly budget."""
         # A one-letter prefix answers 20 addresses: unbounded, a signed-in stranger would walk every verified
-        # address out of the index, prefix by prefix (CWE-799, CWE-200). docs/developing/security.md says why not a minimum.
+        # address out of the index, prefix by prefix (CWE-799, CWE-200). docs/developing/security.md says why not a
+        # minimum.
         await self.searches.spend(str(searcher_id))
         # Stored emails are lower-case, so a case-sensitive prefix of the lower-cased text suffices: anchored
         # and escaped, it is one bounded range of the verified-email index, walked in order to the limit.
@@ -213,8 +256,17 @@ class Users:
         cursor = self.collection.find(query).sort([("email", 1)]).limit(limit)
         return await cursor.to_list(limit)
 
-    async def update(self, user: dict, fields: dict, *, actor: dict, session_id: ObjectId,
-                     access_jti: Optional[str] = None, photo: Optional[bytes] = None, address: str = "") -> dict:
+    async def update(
+        self,
+        user: dict,
+        fields: dict,
+        *,
+        actor: dict,
+        session_id: ObjectId,
+        access_jti: str | None = None,
+        photo: bytes | None = None,
+        address: str = "",
+    ) -> dict:
         """Apply a PUT / PATCH by actor to user (fields and an optional photo); returns the updated user."""
         if "role" in fields and actor["role"] != "admin":
             # Role is the authorisation itself: only an admin may grant or drop it (CWE-269).
@@ -240,8 +292,12 @@ class Users:
             changes["photoVersion"] = await self.photos.save(user["_id"], prepared)
         # A new password, email or role, or two-factor turned off, ends the sessions in the same write (the
         # caller's own kept) (CWE-613).
-        revokes = "password" in fields or "email" in changes or changes.get("role", user["role"]) != user["role"] \
+        revokes = (
+            "password" in fields
+            or "email" in changes
+            or changes.get("role", user["role"]) != user["role"]
             or "twoFactorEnabled" in changes
+        )
         try:
             updated = await self._apply(user["_id"], changes, removals, revoke=revokes)
         except ApiError as error:
@@ -271,16 +327,19 @@ class Users:
         token, valid_until = await self.sessions.issue_undo(user["_id"], user["email"], new_email)
         await self.outbox.email_changed_notice(user, new_email, token, valid_until, password_changed=password_changed)
 
-    async def restore_email(self, user_id: ObjectId, changed_to: str, old_email: str) -> Optional[dict]:
+    async def restore_email(self, user_id: ObjectId, changed_to: str, old_email: str) -> dict | None:
         """Undo one email change: old_email back, verified, while the account still has changed_to; every session
         ends in this same write (no failure after it can leave a thief's session alive, CWE-613). Returns the
         account; None when it no longer has changed_to, or old_email has another account now."""
         try:
             return await self.collection.find_one_and_update(
                 {"_id": user_id, "email": changed_to},
-                {"$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
-                 **model.revoke_sessions()},
-                return_document=ReturnDocument.AFTER)
+                {
+                    "$set": {"email": old_email, "isEmailVerified": True, "updatedAt": utcnow()},
+                    **model.revoke_sessions(),
+                },
+                return_document=ReturnDocument.AFTER,
+            )
         except DuplicateKeyError:  # old_email was taken meanwhile
             return None
 
@@ -301,14 +360,14 @@ class Users:
                 raise
             return {"_id": user_id}
 
-    async def published_photo(self, user_id: ObjectId, version: str, size: int) -> Optional[dict]:
+    async def published_photo(self, user_id: ObjectId, version: str, size: int) -> dict | None:
         """The photo behind a public versioned URL, or None: also once the user is gone, even while their
         deletion is still unfinished and the photo's bytes are still stored."""
         if await self.collection.find_one({"_id": user_id}, ID_ONLY) is None:
             return None
         return await self.photos.published(user_id, version, size)
 
-    async def delete(self, user: dict, *, actor: dict, password: Optional[str] = None, address: str = "") -> None:
+    async def delete(self, user: dict, *, actor: dict, password: str | None = None, address: str = "") -> None:
         """Delete an account: the user themselves must give their password, an admin deleting another need not."""
         if actor["_id"] == user["_id"]:
             await self.confirm_password(user, password, "password", address)
@@ -335,8 +394,9 @@ class Users:
             await self.erase(user_id)
         return len(pending)
 
-    async def password_matches(self, email: str, password: str, user: Optional[dict], address: str,
-                               clear: bool = True) -> bool:
+    async def password_matches(
+        self, email: str, password: str, user: dict | None, address: str, clear: bool = True
+    ) -> bool:
         """Check a password against a user's hash (None: no such user) as one attempt on `email`; 429 past the limit,
         503 when this process's bcrypt queue is full (then nothing is counted).
         clear=False: a right password leaves the attempt counted until attempts_passed (a second factor follows)."""
@@ -352,8 +412,9 @@ class Users:
         """The second factor passed too: the attempt counted by password_matches(clear=False) is a success."""
         await self.login_attempts.clear(email, address)
 
-    async def confirm_password(self, user: dict, password: Optional[str], field: str, address: str,
-                               clear: bool = True) -> None:
+    async def confirm_password(
+        self, user: dict, password: str | None, field: str, address: str, clear: bool = True
+    ) -> None:
         """Re-check a signed-in user's password (`field` names it when missing); 401 when wrong, 429 past the limit."""
         if password is None:
             raise field_error(field, "is required")
@@ -363,11 +424,15 @@ class Users:
             raise authentication_failed()
 
     async def _apply(self, user_id: ObjectId, changes: dict, removals: dict, revoke: bool = False) -> dict:
-        update = {"$set": changes, **({"$unset": removals} if removals else {}),
-                  **(model.revoke_sessions() if revoke else {})}
+        update = {
+            "$set": changes,
+            **({"$unset": removals} if removals else {}),
+            **(model.revoke_sessions() if revoke else {}),
+        }
         try:
-            updated = await self.collection.find_one_and_update({"_id": user_id}, update,
-                                                                return_document=ReturnDocument.AFTER)
+            updated = await self.collection.find_one_and_update(
+                {"_id": user_id}, update, return_document=ReturnDocument.AFTER
+            )
         except DuplicateKeyError:  # lost a race for the email or username to a concurrent request
             await self._check_free(changes.get("email"), changes.get("username"), exclude=user_id)
             raise field_error("email" if "email" in changes else "username", "is already taken") from None
@@ -376,22 +441,22 @@ class Users:
         return updated
 
 
-
 def changes_anything(user: dict, changes: dict, removals: dict) -> bool:
     """True when the ($set, $unset) of an update would change a stored value (updatedAt aside)."""
-    return any(key != "updatedAt" and user.get(key) != value for key, value in changes.items()) \
-        or any(key in user for key in removals)
+    return any(key != "updatedAt" and user.get(key) != value for key, value in changes.items()) or any(
+        key in user for key in removals
+    )
 
 
-def consistent_parts(name: str, first_name: Optional[str], last_name: Optional[str]) -> tuple:
+def consistent_parts(name: str, first_name: str | None, last_name: str | None) -> tuple:
     """(firstName, lastName) for a name sent with neither, one or both parts: a missing part comes from name,
     and the parts must join to name, else 422 on "name" (both client families must show the same person)."""
     if first_name is None and last_name is None:
         return model.split_name(name)
     if first_name is None:
-        first_name = name[:-len(last_name)].strip() if name.endswith(" " + last_name) else ""
+        first_name = name[: -len(last_name)].strip() if name.endswith(" " + last_name) else ""
     elif last_name is None:
-        last_name = name[len(first_name):].strip() if name.startswith(first_name) else name
+        last_name = name[len(first_name) :].strip() if name.startswith(first_name) else name
     if not first_name or model.join_name(first_name, last_name) != name:
         raise field_error("name", "must be firstName and lastName joined")
     return first_name, last_name
@@ -402,8 +467,9 @@ def field_changes(user: dict, fields: dict) -> tuple:
     changes, removals = {"updatedAt": utcnow()}, {}
     names = {key: fields[key] for key in ("name", "firstName", "lastName") if key in fields}
     if "name" in names:
-        names["firstName"], names["lastName"] = consistent_parts(names["name"], names.get("firstName"),
-                                                                 names.get("lastName"))
+        names["firstName"], names["lastName"] = consistent_parts(
+            names["name"], names.get("firstName"), names.get("lastName")
+        )
     elif names:
         first, last = names.get("firstName", user["firstName"]), names.get("lastName", user["lastName"])
         names["name"] = model.join_name(first, last)

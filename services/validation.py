@@ -3,10 +3,11 @@
 Messages are written here from the failed keyword, never copied from the input, so a rejected
 password is never echoed back or logged.
 """
+
 import functools
 import itertools
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
@@ -40,9 +41,16 @@ def is_plain_address(address) -> bool:
         # evil.example!attacker@our.domain to evil.example, so a stranger would verify an address of ours (CWE-20).
         return False
     try:
-        # No quoted local parts, display names or IP literals: what is stored is exactly where mail goes (CWE-20, CWE-93).
-        validate_email(address.lower(), check_deliverability=False, allow_quoted_local=False,
-                       allow_display_name=False, allow_domain_literal=False, allow_empty_local=False)
+        # No quoted local parts, display names or IP literals: what is stored is exactly where mail goes (CWE-20,
+        # CWE-93).
+        validate_email(
+            address.lower(),
+            check_deliverability=False,
+            allow_quoted_local=False,
+            allow_display_name=False,
+            allow_domain_literal=False,
+            allow_empty_local=False,
+        )
     except EmailNotValidError:
         return False
     return True
@@ -59,7 +67,7 @@ def _fits_bcrypt(value) -> bool:
     return not isinstance(value, str) or len(value.encode("utf-8")) <= BCRYPT_MAX_BYTES
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _end_anchored(pattern: str) -> re.Pattern:
     """The pattern with `$` meaning the very end, as in ECMA-262 (the dialect the schemas are published in)."""
     # Python's `$` also matches before a final newline, and jsonschema uses re.search: "<24 hex>\n"
@@ -68,14 +76,14 @@ def _end_anchored(pattern: str) -> re.Pattern:
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
-            out.append(pattern[index:index + 2])
+            out.append(pattern[index : index + 2])
             index += 2
             continue
         if in_class:
             in_class = char != "]"
         elif char == "[":
             in_class = True
-            if pattern[index + 1:index + 2] == "^":
+            if pattern[index + 1 : index + 2] == "^":
                 char, index = "[^", index + 1
         elif char == "$":
             char = r"\Z"
@@ -217,8 +225,15 @@ def _describe(error):
 
 def _type_message(expected) -> str:
     names = expected if isinstance(expected, list) else [expected]
-    words = {"string": "a string", "integer": "a whole number", "object": "an object", "array": "a list",
-             "boolean": "true or false", "number": "a number", "null": "null"}
+    words = {
+        "string": "a string",
+        "integer": "a whole number",
+        "object": "an object",
+        "array": "a list",
+        "boolean": "true or false",
+        "number": "a number",
+        "null": "null",
+    }
     return "must be " + " or ".join(words.get(n, n) for n in names)
 
 

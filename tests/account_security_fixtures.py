@@ -1,4 +1,5 @@
 """Helpers shared by the account-security tests (notices, the email-change undo); no tests here."""
+
 import asyncio
 import re
 import time
@@ -13,7 +14,7 @@ async def mail_to(mailbox, address: str, count: int, timeout: float = 10.0) -> l
     """The first `count` messages whose envelope went to `address` alone, waiting for them to arrive."""
     deadline = time.monotonic() + timeout
     while True:
-        mine = [m for m, r in zip(list(mailbox.messages), list(mailbox.recipients)) if r == [address]]
+        mine = [m for m, r in zip(list(mailbox.messages), list(mailbox.recipients), strict=False) if r == [address]]
         if len(mine) >= count:
             return mine
         assert time.monotonic() < deadline, f"expected {count} emails to {address}, got {len(mine)}"
@@ -58,17 +59,18 @@ class Browser:
         """Send the form of `page` (its _xsrf field included) with these fields."""
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
         headers = dict(FORM, Cookie=self.cookie) if self.cookie else FORM
-        return await self.api.post(action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers,
-                                   follow_redirects=False)
+        return await self.api.post(
+            action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers, follow_redirects=False
+        )
 
 
-async def taken_over(api, mailbox, account, new_email: str = "thief@example.com",
-                     password: str = PASSWORD) -> str:
+async def taken_over(api, mailbox, account, new_email: str = "thief@example.com", password: str = PASSWORD) -> str:
     """A thief holding account's token and password moves its email to new_email; returns the undo link's token
     from the notice to the old (verified) address."""
     before = len([r for r in mailbox.recipients if r == [account.user["email"]]])
-    response = await api.patch(f"/users/{account.id}", token=account.token,
-                               json={"email": new_email, "currentPassword": password})
+    response = await api.patch(
+        f"/users/{account.id}", token=account.token, json={"email": new_email, "currentPassword": password}
+    )
     assert response.code == 200, response
     notice = (await mail_to(mailbox, account.user["email"], before + 1))[before]
     assert notice["Subject"].endswith(UNDO_SUBJECT.partition(" ")[2]), notice["Subject"]

@@ -1,4 +1,5 @@
 """Helpers for the attack-finding tests."""
+
 import asyncio
 import time
 

@@ -5,6 +5,7 @@ the page's Origin, the CORS preflight a browser sends before any request that is
 the checks after which a browser lets the page read an answer. http.client is blocking, so each
 call runs in a thread while the test's server keeps serving on the IOLoop.
 """
+
 import asyncio
 import http.client
 import json as jsonlib
@@ -135,8 +136,11 @@ class FormData:
         return self
 
     def file(self, name: str, filename: str, data: bytes, content_type: str) -> "FormData":
-        self.parts.append(f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                          f"Content-Type: {content_type}\r\n\r\n".encode() + data)
+        self.parts.append(
+            f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n".encode()
+            + data
+        )
         return self
 
     def no_file_chosen(self, name: str) -> "FormData":

@@ -3,6 +3,7 @@
 Without MONGODB_URI the store is the embedded stand-in; with it, each test uses a database of
 its own on that server, dropped afterwards, so the same suite runs against real MongoDB.
 """
+
 import asyncio
 import os
 import subprocess
@@ -17,11 +18,12 @@ import pytest
 # bytecode in the git-ignored __pycache__ directories as Python does by default.
 sys.dont_write_bytecode = False
 
-from handlers.routes import make_app
-from services.container import Services
-from settings import Settings
-from tests.helpers import Api, Store, smtp_server
-from tests.index_coverage import RECORDED, RecordingDatabase, unserved
+# After the line above, so that these modules' bytecode is kept too (E402 on purpose).
+from handlers.routes import make_app  # noqa: E402
+from services.container import Services  # noqa: E402
+from settings import Settings  # noqa: E402
+from tests.helpers import Api, Store, smtp_server  # noqa: E402
+from tests.index_coverage import RECORDED, RecordingDatabase, unserved  # noqa: E402
 
 # The `browser` fixture (headless Chromium) for the tests of pages a person sees.
 pytest_plugins = ["tests.browser"]
@@ -162,5 +164,10 @@ def mailbox():
 @pytest.fixture
 def smtp_env(mailbox):
     """Settings that send email to the test SMTP server."""
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mailbox.port), "SMTP_STARTTLS": "false",
-            "EMAIL_FROM": "Accounts <accounts@example.com>", "APP_URL": "https://app.example.com"}
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailbox.port),
+        "SMTP_STARTTLS": "false",
+        "EMAIL_FROM": "Accounts <accounts@example.com>",
+        "APP_URL": "https://app.example.com",
+    }

@@ -1,4 +1,5 @@
 """HTTP helpers shared by the tests: every behaviour is exercised through the server."""
+
 import asyncio
 import contextlib
 import email
@@ -43,7 +44,7 @@ class Api:
         server stands behind as the service does behind its public address."""
         if path.startswith(("http://", "https://")):
             assert self.app_url and path.startswith(self.app_url + "/"), f"{path} is not under APP_URL {self.app_url}"
-            path = path[len(self.app_url):]
+            path = path[len(self.app_url) :]
         return self.base_url + path
 
     async def request(self, method, path, json=None, body=None, token=None, headers=None, **kwargs) -> Response:
@@ -53,9 +54,16 @@ class Api:
             all_headers.setdefault("Content-Type", "application/json")
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
-        raw = await self.http_client.fetch(self.url(path), method=method, body=body, headers=all_headers,
-                                           raise_error=False, allow_nonstandard_methods=True,
-                                           request_timeout=60, **kwargs)
+        raw = await self.http_client.fetch(
+            self.url(path),
+            method=method,
+            body=body,
+            headers=all_headers,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+            request_timeout=60,
+            **kwargs,
+        )
         return Response(raw)
 
     def get(self, path, **kw):
@@ -214,8 +222,9 @@ def smtp_server():
 
 
 def text_part(message) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content() if hasattr(message, "get_body") \
-        else _plain(message)
+    return (
+        message.get_body(preferencelist=("plain",)).get_content() if hasattr(message, "get_body") else _plain(message)
+    )
 
 
 def _plain(message) -> str:
@@ -241,8 +250,9 @@ def link_token(message, path: str) -> str:
 
 def server_error(cls, message: str, code: int, code_name: str, **details):
     """A pymongo OperationFailure (or subclass) as the driver raises it from a server's reply."""
-    return cls(message, code=code, details={"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name,
-                                             **details})
+    return cls(
+        message, code=code, details={"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name, **details}
+    )
 
 
 class Held:
@@ -303,9 +313,11 @@ class Scrape:
         if family is None:
             return {}
         if family not in self._parsed:
-            self._parsed[family] = {(sample.name, frozenset(sample.labels.items())): sample.value
-                                    for parsed in text_string_to_metric_families("".join(self._lines[family]))
-                                    for sample in parsed.samples}
+            self._parsed[family] = {
+                (sample.name, frozenset(sample.labels.items())): sample.value
+                for parsed in text_string_to_metric_families("".join(self._lines[family]))
+                for sample in parsed.samples
+            }
         return self._parsed[family]
 
     def value(self, name: str, **labels) -> float:

@@ -10,11 +10,11 @@ index serves only queries whose filter has its partialFilterExpression's equalit
 A $regex is a range only when it is an anchored, case-sensitive prefix (`^` then literal text, no
 options), which MongoDB turns into index bounds; any other regex ("regex") reads every key.
 """
+
 import dataclasses
 import os
 import re
 import sys
-from typing import Optional
 
 from models.indexes import INDEXES, QUERY_EXCEPTIONS
 from services.database import Database
@@ -50,16 +50,20 @@ class Query:
         if self.caller and not self.caller.startswith(self.where):
             sent += f" (through {self.where})"
         if self.from_handler:
-            return (f"{self.collection} filter={self.fields} sort={self.sort} sent by a handler, {sent}: "
-                    "handlers call one service method, the service sends the query")
-        return f"{self.collection} filter={self.fields} sort={self.sort} sent by {sent}; " \
-               f"declare its index in {declared_in(self.collection)}"
+            return (
+                f"{self.collection} filter={self.fields} sort={self.sort} sent by a handler, {sent}: "
+                "handlers call one service method, the service sends the query"
+            )
+        return (
+            f"{self.collection} filter={self.fields} sort={self.sort} sent by {sent}; "
+            f"declare its index in {declared_in(self.collection)}"
+        )
 
 
 RECORDED: list = []  # the queries of the running test (tests/conftest.py empties it before each)
 
 
-def shape(filter_doc: Optional[dict]) -> dict:
+def shape(filter_doc: dict | None) -> dict:
     """field -> kind of condition, for a MongoDB filter document."""
     fields = {}
     for key, value in (filter_doc or {}).items():
@@ -82,14 +86,14 @@ def shape(filter_doc: Optional[dict]) -> dict:
 
 
 def regex_kind(condition: dict) -> str:
-    """"prefix" for an anchored case-sensitive literal prefix (index bounds), else "regex" (a full scan)."""
+    """ "prefix" for an anchored case-sensitive literal prefix (index bounds), else "regex" (a full scan)."""
     pattern, options = condition["$regex"], condition.get("$options", "")
     if isinstance(pattern, str) and not options and LITERAL_PREFIX.fullmatch(pattern):
         return "prefix"
     return "regex"
 
 
-def equalities(filter_doc: Optional[dict]) -> dict:
+def equalities(filter_doc: dict | None) -> dict:
     """field -> value of each plain equality in a filter (what a partial index's filter is matched against)."""
     found = {}
     for key, value in (filter_doc or {}).items():
@@ -142,10 +146,10 @@ def served(query: Query) -> bool:
         rest = keys[prefix:]
         if query.sort:
             wanted = query.sort
-            if len(rest) < len(wanted) or [k for k, _ in rest[:len(wanted)]] != [k for k, _ in wanted]:
+            if len(rest) < len(wanted) or [k for k, _ in rest[: len(wanted)]] != [k for k, _ in wanted]:
                 continue
-            same = all(d == w for (_, d), (_, w) in zip(rest, wanted))
-            reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted))
+            same = all(d == w for (_, d), (_, w) in zip(rest, wanted, strict=False))
+            reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted, strict=False))
             # An index that only orders (no equality field leads it) would read every key to find the matches.
             if (same or reversed_) and (prefix or not equal - set(partial)):
                 return True
@@ -160,8 +164,11 @@ def excepted(query: Query) -> bool:
         sources = {query.where.split(":")[0], query.caller.split(":")[0]}
         if "source" in exception and exception["source"] not in sources:
             continue  # an exception covers only the code it was written for
-        if exception["collection"] == query.collection and set(exception["fields"]) == set(query.fields) \
-                and all(query.fields[f] == kind for f, kind in exception["fields"].items()):
+        if (
+            exception["collection"] == query.collection
+            and set(exception["fields"]) == set(query.fields)
+            and all(query.fields[f] == kind for f, kind in exception["fields"].items())
+        ):
             return True
     return False
 
@@ -182,17 +189,20 @@ def unserved(queries) -> list:
 def declared_in(collection: str) -> str:
     """The models/<area>.py file that names a collection (its upper-case constant), where its indexes belong."""
     for name, module in sorted(sys.modules.items()):
-        if name.startswith("models.") and name.count(".") == 1 and any(
-                key.isupper() and value == collection for key, value in vars(module).items()):
+        if (
+            name.startswith("models.")
+            and name.count(".") == 1
+            and any(key.isupper() and value == collection for key, value in vars(module).items())
+        ):
             return name.replace(".", "/") + ".py"
     return f"models/<area>.py (and register {collection!r} in models/indexes.py)"
 
 
 def _relative(frame) -> str:
-    return f"{frame.f_code.co_filename[len(ROOT) + 1:]}:{frame.f_lineno}"  # the project's files are under ROOT
+    return f"{frame.f_code.co_filename[len(ROOT) + 1 :]}:{frame.f_lineno}"  # the project's files are under ROOT
 
 
-def _caller() -> Optional[tuple]:
+def _caller() -> tuple | None:
     """(where, caller) for a query the project's code sends: where is file:line of the services/, models/ or
     handlers/ code that sent it; caller is file:line and function of the code that wrote it, past the shared
     helpers (pagination, counters). None when a test sends it."""
@@ -212,7 +222,7 @@ def _caller() -> Optional[tuple]:
     return None if where is None else (where, where)
 
 
-def _record(collection: str, filter_doc, sort=None) -> Optional[Query]:
+def _record(collection: str, filter_doc, sort=None) -> Query | None:
     found = _caller()
     if found is None:
         return None
@@ -233,7 +243,7 @@ def check_return_document(value) -> None:
 class RecordingCursor:
     """A cursor that adds a later .sort() to the recorded query."""
 
-    def __init__(self, cursor, query: Optional[Query]):
+    def __init__(self, cursor, query: Query | None):
         self._cursor = cursor
         self._query = query
 
@@ -241,8 +251,9 @@ class RecordingCursor:
         sort = [(key_or_list, direction)] if direction is not None else key_or_list
         if self._query is not None:
             self._query.sort = normalise_sort(sort)
-        self._cursor = self._cursor.sort(key_or_list, direction) if direction is not None \
-            else self._cursor.sort(key_or_list)
+        self._cursor = (
+            self._cursor.sort(key_or_list, direction) if direction is not None else self._cursor.sort(key_or_list)
+        )
         return self
 
     def __getattr__(self, name):
@@ -265,8 +276,18 @@ class RecordingCursor:
 class RecordingCollection:
     """A collection whose reads and writes record their filter and sort."""
 
-    FILTERED = ("find_one", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "update_one",
-                "update_many", "delete_one", "delete_many", "replace_one", "count_documents")
+    FILTERED = (
+        "find_one",
+        "find_one_and_update",
+        "find_one_and_delete",
+        "find_one_and_replace",
+        "update_one",
+        "update_many",
+        "delete_one",
+        "delete_many",
+        "replace_one",
+        "count_documents",
+    )
 
     def __init__(self, collection, name: str):
         self._collection = collection

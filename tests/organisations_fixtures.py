@@ -1,4 +1,5 @@
 """HTTP helpers for the /api organisation and invitation tests."""
+
 from bson import ObjectId
 
 from tests.helpers import Store
@@ -59,8 +60,7 @@ async def member_count(services, org_id):
 
 async def is_member(services, org_id, user_id) -> bool:
     store = Store(services.database)
-    return await store.memberships.count_documents(
-        {"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
+    return await store.memberships.count_documents({"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
 
 
 async def stored_invitations(services, **query) -> list:

@@ -1,4 +1,5 @@
 """run.py as a real process for tests: a free port, output kept in files, always stopped."""
+
 import contextlib
 import json as jsonlib
 import os
@@ -30,8 +31,13 @@ class ServiceProcess:
         self.env = server_env(**{"PROMETHEUS_MULTIPROC_DIR": self._metrics_dir, **env})
         self._stdout = tempfile.TemporaryFile("w+", encoding="utf-8")
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")
-        self.process = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port), *args], cwd=ROOT,
-                                        env={**os.environ, **self.env}, stdout=self._stdout, stderr=self._stderr)
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", "--port", str(self.port), *args],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=self._stdout,
+            stderr=self._stderr,
+        )
 
     @property
     def pid(self) -> int:
@@ -134,8 +140,11 @@ def _drop_test_database(env: dict) -> None:
         client.drop_database(env["MONGODB_DB"])
 
 
-UNREACHABLE_MONGODB = {"MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
-                       "MONGODB_OPERATION_TIMEOUT_MS": "300"}
+UNREACHABLE_MONGODB = {
+    "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/",
+    "MONGODB_TIMEOUT_MS": "300",
+    "MONGODB_OPERATION_TIMEOUT_MS": "300",
+}
 
 
 def children(pid: int) -> set:

@@ -1,4 +1,5 @@
 """Helpers shared by the /users tests (no tests here): accounts, admins, images and multipart bodies."""
+
 import datetime as dt
 import io
 import struct
@@ -42,8 +43,9 @@ def png(width: int = 1, height: int = 1) -> bytes:
     """A valid RGB PNG, built by hand."""
     rows = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows))
-            + png_chunk(b"IEND", b""))
+    return (
+        PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
+    )
 
 
 def png_bomb(width: int, height: int, rgb: bool = False) -> bytes:
@@ -54,8 +56,12 @@ def png_bomb(width: int, height: int, rgb: bool = False) -> bytes:
     rows_per_piece = max(1, (1 << 20) // len(row))
     pieces = [packer.compress(row * min(rows_per_piece, height - done)) for done in range(0, height, rows_per_piece)]
     header = struct.pack(">IIBBBBB", width, height, 8 if rgb else 1, 2 if rgb else 0, 0, 0, 0)
-    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", b"".join(pieces) + packer.flush())
-            + png_chunk(b"IEND", b""))
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", b"".join(pieces) + packer.flush())
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def encoded(image: Image.Image, image_format: str, **options) -> bytes:
@@ -84,11 +90,24 @@ def camera_jpeg(width: int = 4000, height: int = 3000, orientation: int = 6) -> 
     exif[ExifTags.Base.Make] = "SpyCam"
     exif[ExifTags.Base.BodySerialNumber] = "SERIAL-0042"
     gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps.update({ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: GPS_LATITUDE,
-                ExifTags.GPS.GPSLongitudeRef: "W", ExifTags.GPS.GPSLongitude: (0.0, 7.0, 39.0)})
+    gps.update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: GPS_LATITUDE,
+            ExifTags.GPS.GPSLongitudeRef: "W",
+            ExifTags.GPS.GPSLongitude: (0.0, 7.0, 39.0),
+        }
+    )
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    return encoded(image, "JPEG", quality=90, exif=exif.tobytes(), icc_profile=srgb, comment=b"taken at home",
-                   xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">SECRET-XMP</x:xmpmeta>')
+    return encoded(
+        image,
+        "JPEG",
+        quality=90,
+        exif=exif.tobytes(),
+        icc_profile=srgb,
+        comment=b"taken at home",
+        xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">SECRET-XMP</x:xmpmeta>',
+    )
 
 
 def jpeg_markers(data: bytes) -> list:
@@ -97,7 +116,7 @@ def jpeg_markers(data: bytes) -> list:
     markers, at = [], 2
     while data[at] == 0xFF and data[at + 1] != 0xDA:
         markers.append(data[at + 1])
-        at += 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+        at += 2 + struct.unpack(">H", data[at + 2 : at + 4])[0]
     return markers
 
 
@@ -105,11 +124,16 @@ def multipart(fields: dict = None, files: dict = None, boundary: str = BOUNDARY)
     """Request keyword arguments for a multipart/form-data body; files: name -> (filename, bytes, type)."""
     parts = []
     for name, value in (fields or {}).items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-                     + value.encode() + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+        )
     for name, (filename, data, content_type) in (files or {}).items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return {"body": body, "headers": {"Content-Type": f"multipart/form-data; boundary={boundary}"}}
 

@@ -1,5 +1,6 @@
 """HTTP below the client library, as real clients and attackers speak it: several requests on one kept-alive
 connection (http.client, in a thread), and raw bytes on a socket."""
+
 import asyncio
 import http.client
 from urllib.parse import urlsplit

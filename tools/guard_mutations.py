@@ -8,6 +8,7 @@ Each mutation is one textual replacement in one file, applied in a scratch copy 
 (never in the tree itself); the named tests run there with pytest and must FAIL. Exit status 1 when
 a mutation survives or no longer applies (the code moved on: update the table and docs/developing/testing.md).
 """
+
 import os
 import shutil
 import subprocess
@@ -22,58 +23,103 @@ TIMEOUT = 300  # seconds for one test run, however loaded the machine
 
 # name: (file, original text, mutated text, tests that must fail)
 MUTATIONS = {
-    "500": ("handlers/base.py", '            status, message = 500, "Internal server error"\n',
-            '            status, message = 200, "Internal server error"\n',
-            [GUARDS + "test_an_unexpected_exception_is_a_500_envelope_without_a_traceback"]),
-    "verify-email-bound": ("services/users.py",
-                           '{"_id": user_id, "email": email}, {"$set": {"isEmailVerified": True',
-                           '{"_id": user_id}, {"$set": {"isEmailVerified": True',
-                           [MAIL + "test_an_email_change_racing_the_verify_step_verifies_nothing"]),
-    "session-expiry": ("services/sessions.py", 'if user is None or session["expiresAt"] <= utcnow():',
-                       "if user is None:",
-                       [GUARDS + "test_access_token_stops_working_at_its_session_s_expiry"]),
-    "single-use-type": ("services/sessions.py", '{"hash": hash_token(raw), "type": kind, "usedAt": None',
-                        '{"hash": hash_token(raw), "usedAt": None',
-                        # (test_a_refresh_token_is_not_a_reset_token is also held by the email binding,
-                        # which a refresh token lacks: it passes against this mutation, by design.)
-                        [MAIL + "test_reset_and_verify_tokens_do_not_stand_in_for_each_other"]),
-    "verified-no-mail": ("services/auth.py",
-                         'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):',
-                         'if not await self.outbox.may_send(user["email"]):',
-                         [MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
-                          "tests/auth/test_email_flows.py::test_verify_email_link_works_once"]),
-    "csp": ("handlers/base.py",
-            "    \"Content-Security-Policy\": \"default-src 'none'; frame-ancestors 'none'\",\n",
-            "", [GUARDS + "test_api_answers_carry_every_security_header_including_csp",
-                 "tests/http/test_errors.py::test_every_response_has_security_headers_and_a_request_id"]),
-    "session-user": ("services/sessions.py", '{"_id": session_id, "userId": user_id}', '{"_id": session_id}',
-                     [GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
-                      "tests/auth/test_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused"]),
+    "500": (
+        "handlers/base.py",
+        '            status, message = 500, "Internal server error"\n',
+        '            status, message = 200, "Internal server error"\n',
+        [GUARDS + "test_an_unexpected_exception_is_a_500_envelope_without_a_traceback"],
+    ),
+    "verify-email-bound": (
+        "services/users.py",
+        '{"_id": user_id, "email": email}, {"$set": {"isEmailVerified": True',
+        '{"_id": user_id}, {"$set": {"isEmailVerified": True',
+        [MAIL + "test_an_email_change_racing_the_verify_step_verifies_nothing"],
+    ),
+    "session-expiry": (
+        "services/sessions.py",
+        'if user is None or session["expiresAt"] <= utcnow():',
+        "if user is None:",
+        [GUARDS + "test_access_token_stops_working_at_its_session_s_expiry"],
+    ),
+    "single-use-type": (
+        "services/sessions.py",
+        '{"hash": hash_token(raw), "type": kind, "usedAt": None',
+        '{"hash": hash_token(raw), "usedAt": None',
+        # (test_a_refresh_token_is_not_a_reset_token is also held by the email binding,
+        # which a refresh token lacks: it passes against this mutation, by design.)
+        [MAIL + "test_reset_and_verify_tokens_do_not_stand_in_for_each_other"],
+    ),
+    "verified-no-mail": (
+        "services/auth.py",
+        'if user.get("isEmailVerified") or not await self.outbox.may_send(user["email"]):',
+        'if not await self.outbox.may_send(user["email"]):',
+        [
+            MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
+            "tests/auth/test_email_flows.py::test_verify_email_link_works_once",
+        ],
+    ),
+    "csp": (
+        "handlers/base.py",
+        "    \"Content-Security-Policy\": \"default-src 'none'; frame-ancestors 'none'\",\n",
+        "",
+        [
+            GUARDS + "test_api_answers_carry_every_security_header_including_csp",
+            "tests/http/test_errors.py::test_every_response_has_security_headers_and_a_request_id",
+        ],
+    ),
+    "session-user": (
+        "services/sessions.py",
+        '{"_id": session_id, "userId": user_id}',
+        '{"_id": session_id}',
+        [
+            GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
+            "tests/auth/test_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused",
+        ],
+    ),
     # Issue 22: the five guards no test held (tests/guards/test_guards_semantic.py), and the notices and undo.
-    "admin-self-delete": ("services/users.py", 'if actor["_id"] == user["_id"]:',
-                          'if actor["_id"] == user["_id"] and actor["role"] != "admin":',
-                          [SEMANTIC + "test_an_admin_deleting_their_own_account_needs_their_password"]),
-    "spraying": ("services/login_attempts.py", "            await self.counter.reset(digest(email, address))\n",
-                 "            await self.counter.reset(digest(email, address))\n"
-                 "            await self.counter.reset(digest(address))\n",
-                 [SEMANTIC + "TestSpraying::test_a_successful_login_does_not_reset_the_address_s_count"]),
-    "budget-key": ("services/auth.py", 'if user is None or not await self.outbox.may_send(user["email"]):',
-                   "if user is None or not await self.outbox.may_send(email):",
-                   [SEMANTIC + "TestEmailBudgetKey::"
-                    "test_the_budget_keys_the_stored_address_whatever_case_the_request_used"]),
-    "cors-exact": ("handlers/base.py", "return bool(origin) and origin in self.config.cors_origins",
-                   "return bool(origin) and any(origin.startswith(o) for o in self.config.cors_origins)",
-                   [SEMANTIC + "TestCorsExactOrigin::test_only_the_listed_origin_itself_gets_cors_headers"]),
-    "admin-password": ("services/users.py",
-                       'if existing["role"] == "admin" and await self.passwords.verify(password, existing["passwordHash"]):',
-                       'if existing["role"] == "admin":',
-                       [SEMANTIC + "test_a_new_admin_password_at_restart_retires_the_old_one_and_its_sessions"]),
-    "notice-budget": ("services/email.py", '        if not user.get("isEmailVerified"):\n            return\n',
-                      '        if not user.get("isEmailVerified") or not await self.may_send(user["email"]):\n'
-                      "            return\n",
-                      ["tests/auth/test_account_notices.py::TestTheBudgetCannotSilenceANotice"]),
-    "undo-revoke": ("services/users.py", "                 **model.revoke_sessions()},", "                 },",
-                    ["tests/auth/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"]),
+    "admin-self-delete": (
+        "services/users.py",
+        'if actor["_id"] == user["_id"]:',
+        'if actor["_id"] == user["_id"] and actor["role"] != "admin":',
+        [SEMANTIC + "test_an_admin_deleting_their_own_account_needs_their_password"],
+    ),
+    "spraying": (
+        "services/login_attempts.py",
+        "            await self.counter.reset(digest(email, address))\n",
+        "            await self.counter.reset(digest(email, address))\n"
+        "            await self.counter.reset(digest(address))\n",
+        [SEMANTIC + "TestSpraying::test_a_successful_login_does_not_reset_the_address_s_count"],
+    ),
+    "budget-key": (
+        "services/auth.py",
+        'if user is None or not await self.outbox.may_send(user["email"]):',
+        "if user is None or not await self.outbox.may_send(email):",
+        [SEMANTIC + "TestEmailBudgetKey::test_the_budget_keys_the_stored_address_whatever_case_the_request_used"],
+    ),
+    "cors-exact": (
+        "handlers/base.py",
+        "return bool(origin) and origin in self.config.cors_origins",
+        "return bool(origin) and any(origin.startswith(o) for o in self.config.cors_origins)",
+        [SEMANTIC + "TestCorsExactOrigin::test_only_the_listed_origin_itself_gets_cors_headers"],
+    ),
+    "admin-password": (
+        "services/users.py",
+        'if existing["role"] == "admin" and await self.passwords.verify(password, existing["passwordHash"]):',
+        'if existing["role"] == "admin":',
+        [SEMANTIC + "test_a_new_admin_password_at_restart_retires_the_old_one_and_its_sessions"],
+    ),
+    "notice-budget": (
+        "services/email.py",
+        '        if not user.get("isEmailVerified"):\n            return\n',
+        '        if not user.get("isEmailVerified") or not await self.may_send(user["email"]):\n            return\n',
+        ["tests/auth/test_account_notices.py::TestTheBudgetCannotSilenceANotice"],
+    ),
+    "undo-revoke": (
+        "services/users.py",
+        "                 **model.revoke_sessions()},",
+        "                 },",
+        ["tests/auth/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"],
+    ),
 }
 
 

@@ -12,6 +12,7 @@ changed since the run (`git diff --name-only <run's commit> -- tests/`) and the 
 Valid only while the mutated functions are unchanged since the run: `tools/mutation.sh` re-tests a
 function whose source changed (mutmut compares function hashes), so run it first after code changes.
 """
+
 import argparse
 import fnmatch
 import glob
@@ -54,7 +55,7 @@ def main(files: list, patterns: list) -> int:
     with ThreadPoolExecutor(int(os.environ.get("MAX_CHILDREN", "2"))) as pool:
         codes = list(pool.map(lambda survivor: run_tests(survivor[1], files), survivors))
     killed, changed = 0, set()
-    for (meta_path, name), code in zip(survivors, codes):
+    for (meta_path, name), code in zip(survivors, codes, strict=False):
         if code == KILLED:
             metas[meta_path]["exit_code_by_key"][name] = KILLED
             changed.add(meta_path)

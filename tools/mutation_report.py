@@ -13,6 +13,7 @@ survivor has no row, or a row names a mutant that is not a survivor (killed sinc
 A mutant counts as killed when a test failed against it (or it timed out); "no tests" means no fast
 test reaches that function at all, which is a survivor too. Mutants not checked yet are reported apart.
 """
+
 import fnmatch
 import glob
 import json
@@ -32,7 +33,7 @@ def tally(patterns: list) -> dict:
     for meta_path in sorted(glob.glob(os.path.join(ROOT, "mutants", "**", "*.py.meta"), recursive=True)):
         with open(meta_path, encoding="utf-8") as f:
             exit_codes = json.load(f)["exit_code_by_key"]
-        source = os.path.relpath(meta_path, os.path.join(ROOT, "mutants"))[:-len(".meta")]
+        source = os.path.relpath(meta_path, os.path.join(ROOT, "mutants"))[: -len(".meta")]
         for name, code in exit_codes.items():
             if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
                 continue
@@ -62,8 +63,13 @@ def documented(path: str = DOCS) -> set:
 
 def check_docs(found: dict) -> int:
     """1 when the survivors and docs/history/mutants.md's rows differ, naming each difference."""
-    survivors = {name for by_status in found.values() for status, names in by_status.items()
-                 if status not in KILLED and status != "not checked" for name in names}
+    survivors = {
+        name
+        for by_status in found.values()
+        for status, names in by_status.items()
+        if status not in KILLED and status != "not checked"
+        for name in names
+    }
     modules = {source[:-3].replace(os.sep, ".") for source in found}
     explained = {name for name in documented() if name.rsplit(".", 1)[0] in modules}
     for name in sorted(survivors - explained):
@@ -92,7 +98,7 @@ def main(patterns: list, docs: bool = False) -> int:
         total_checked += checked
     if total_checked:
         print(f"{'total':32} {total_checked:7} {total_killed:7} {100 * total_killed / total_checked:6.1f}%")
-    for source, by_status in found.items():
+    for by_status in found.values():
         for status, names in by_status.items():
             if status not in KILLED and status != "not checked":
                 for name in names:

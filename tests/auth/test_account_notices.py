@@ -1,6 +1,7 @@
 """Account notices: after a password change (change-password, an update with `password`, a reset),
 two-factor on or off, and an email change, the account's verified address is told; every email is
 Auto-Submitted and answers go to SUPPORT_EMAIL. Read from a real SMTP server."""
+
 import asyncio
 
 import pytest
@@ -32,8 +33,11 @@ def assert_notice(message, subject: str, *says: str) -> None:
 
 
 async def change_password(api, account, email="ada@example.com", password=PASSWORD):
-    response = await api.post("/auth/change-password", token=account.token, json={
-        "email": email, "password": password, "newPassword": NEW_PASSWORD})
+    response = await api.post(
+        "/auth/change-password",
+        token=account.token,
+        json={"email": email, "password": password, "newPassword": NEW_PASSWORD},
+    )
     assert response.code == 204, response
 
 
@@ -57,8 +61,11 @@ class TestWithoutSupportEmail:
         _, notice = await mail_to(mailbox, "ada@example.com", 2)
         assert notice["Subject"] == PASSWORD_SUBJECT and notice["Auto-Submitted"] == "auto-generated"
         assert notice["Reply-To"] is None
-        assert text_part(notice).replace("\r\n", "\n").endswith(
-            "If it was not, choose a new password at once with the link above.\n\n-- \nAccounts\n")
+        assert (
+            text_part(notice)
+            .replace("\r\n", "\n")
+            .endswith("If it was not, choose a new password at once with the link above.\n\n-- \nAccounts\n")
+        )
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -66,19 +73,27 @@ async def test_change_password_tells_the_verified_address(api, mailbox, store):
     ada = await verified_account(api, mailbox)
     await change_password(api, ada)
     _, notice = await mail_to(mailbox, "ada@example.com", 2)
-    assert_notice(notice, PASSWORD_SUBJECT, "Hello Ada,", "The password of your Accounts account was just changed.",
-                  "If it was not, choose a new password at once")
+    assert_notice(
+        notice,
+        PASSWORD_SUBJECT,
+        "Hello Ada,",
+        "The password of your Accounts account was just changed.",
+        "If it was not, choose a new password at once",
+    )
     assert notice["To"] == "ada@example.com"
     # Delivered, the body is not kept; the record says what was sent to whom.
-    assert await store.outbox.count_documents({"to": "ada@example.com", "subject": PASSWORD_SUBJECT,
-                                               "status": "sent"}) == 1
+    assert (
+        await store.outbox.count_documents({"to": "ada@example.com", "subject": PASSWORD_SUBJECT, "status": "sent"})
+        == 1
+    )
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_an_update_with_a_password_tells_the_address_whoever_made_it(api, services, mailbox):
     ada = await verified_account(api, mailbox)
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"password": NEW_PASSWORD, "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"password": NEW_PASSWORD, "currentPassword": PASSWORD}
+    )
     assert response.code == 200, response
     _, notice = await mail_to(mailbox, "ada@example.com", 2)
     assert_notice(notice, PASSWORD_SUBJECT, "was just changed")
@@ -95,8 +110,11 @@ async def test_an_update_with_a_password_tells_the_address_whoever_made_it(api, 
 @pytest.mark.gen_test(timeout=30)
 async def test_an_email_change_with_a_new_password_says_both_in_one_notice(api, services, mailbox):
     ada = await verified_account(api, mailbox)
-    response = await api.patch(f"/users/{ada.id}", token=ada.token, json={
-        "email": "ada2@example.com", "password": NEW_PASSWORD, "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}",
+        token=ada.token,
+        json={"email": "ada2@example.com", "password": NEW_PASSWORD, "currentPassword": PASSWORD},
+    )
     assert response.code == 200, response
     _, notice = await mail_to(mailbox, "ada@example.com", 2)
     assert notice["Subject"] == "[Accounts] The email address of your account was changed"
@@ -115,8 +133,9 @@ async def test_a_reset_tells_the_address(api, mailbox):
     await verified_account(api, mailbox)
     assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
     _, reset = await mail_to(mailbox, "ada@example.com", 2)
-    response = await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
-                              json={"password": NEW_PASSWORD})
+    response = await api.post(
+        f"/auth/reset-password?token={link_token(reset, 'reset-password')}", json={"password": NEW_PASSWORD}
+    )
     assert response.code == 204, response
     _, _, notice = await mail_to(mailbox, "ada@example.com", 3)
     assert_notice(notice, PASSWORD_SUBJECT, "was just changed")
@@ -128,8 +147,11 @@ async def test_an_unverified_address_gets_no_notice(api, mailbox, store):
     ada = await sign_up(api)
     await mail_to(mailbox, "ada@example.com", 1)  # the verification email, which asks to prove it
     await change_password(api, ada)
-    assert (await api.patch(f"/users/{ada.id}", token=ada.token,
-                            json={"email": "ada2@example.com", "currentPassword": NEW_PASSWORD})).code == 200
+    assert (
+        await api.patch(
+            f"/users/{ada.id}", token=ada.token, json={"email": "ada2@example.com", "currentPassword": NEW_PASSWORD}
+        )
+    ).code == 200
     await sentinel(api, mailbox, 2)
     assert await store.outbox.count_documents({"to": "ada@example.com"}) == 1
     assert await store.tokens.count_documents({"type": "email_change_undo"}) == 0
@@ -144,10 +166,16 @@ async def test_two_factor_on_and_off_tell_the_verified_address(api, services, ma
     await services.outbox.two_factor_notice(ada, True)
     await services.outbox.two_factor_notice(ada, False)
     _, on, off = await mail_to(mailbox, "ada@example.com", 3)
-    assert_notice(on, "[Accounts] Two-factor sign-in was turned on",
-                  "Two-factor sign-in was just turned on for your Accounts account.")
-    assert_notice(off, "[Accounts] Two-factor sign-in was turned off",
-                  "Two-factor sign-in was just turned off for your Accounts account.")
+    assert_notice(
+        on,
+        "[Accounts] Two-factor sign-in was turned on",
+        "Two-factor sign-in was just turned on for your Accounts account.",
+    )
+    assert_notice(
+        off,
+        "[Accounts] Two-factor sign-in was turned off",
+        "Two-factor sign-in was just turned off for your Accounts account.",
+    )
     await services.outbox.two_factor_notice({**ada, "isEmailVerified": False}, False)
     await sentinel(api, mailbox, 4)
 
@@ -179,8 +207,9 @@ class TestTheBudgetCannotSilenceANotice:
         await mail_to(mailbox, "ada@example.com", 2)
         # ...then takes the account: both notices still go out, and neither spends the budget.
         await change_password(api, ada)
-        response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                                   json={"email": "thief@example.com", "currentPassword": NEW_PASSWORD})
+        response = await api.patch(
+            f"/users/{ada.id}", token=ada.token, json={"email": "thief@example.com", "currentPassword": NEW_PASSWORD}
+        )
         assert response.code == 200, response
         _, _, password_notice, email_notice = await mail_to(mailbox, "ada@example.com", 4)
         assert_notice(password_notice, PASSWORD_SUBJECT, "was just changed")
@@ -228,29 +257,36 @@ async def test_the_notices_word_for_word(api, services, mailbox, store):
     await change_password(api, ada)
     user = await store.users.find_one({"email": "ada@example.com"})
     await services.outbox.two_factor_notice(user, True)
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"email": "thief@example.com", "currentPassword": NEW_PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "thief@example.com", "currentPassword": NEW_PASSWORD}
+    )
     assert response.code == 200, response
     _, password, two_factor, email = await mail_to(mailbox, "ada@example.com", 4)
     contact = f"Questions? Write to {SUPPORT}.\n\n-- \nAccounts\n"
     assert words(password) == (
         "Hello Ada,\n\nThe password of your Accounts account was just changed.\n\n"
         "https://app.example.com/forgot-password\n\nIf it was you, there is nothing to do. If it was not, choose "
-        f"a new password at once with the link above. {contact}")
+        f"a new password at once with the link above. {contact}"
+    )
     assert words(two_factor) == (
         "Hello Ada,\n\nTwo-factor sign-in was just turned on for your Accounts account.\n\n"
         "https://app.example.com/forgot-password\n\nIf it was you, there is nothing to do. If it was not, someone "
-        f"else can sign in to your account: choose a new password at once with the link above. {contact}")
+        f"else can sign in to your account: choose a new password at once with the link above. {contact}"
+    )
     token = link_token(email, "email-change/undo")
     assert words(email) == (
         "Hello Ada,\n\nThe email address of your Accounts account was changed to t***@example.com. If you did "
         "not do this, put your address back with this link: every device signed in to the account will be signed "
         "out, and we will email you a link to choose a new password.\n\n"
         f"https://app.example.com/email-change/undo?token={token}\n\nThe link works once and expires in 7 days. "
-        f"If it was you, there is nothing to do. {contact}")
-    for message, button in ((password, "Choose a new password"), (two_factor, "Choose a new password"),
-                            (email, "Put my address back")):
-        assert f"font-weight:bold\">{button}</a>" in html_part(message)
+        f"If it was you, there is nothing to do. {contact}"
+    )
+    for message, button in (
+        (password, "Choose a new password"),
+        (two_factor, "Choose a new password"),
+        (email, "Put my address back"),
+    ):
+        assert f'font-weight:bold">{button}</a>' in html_part(message)
 
 
 def words(message) -> str:

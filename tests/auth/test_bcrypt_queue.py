@@ -1,10 +1,11 @@
-"""Found by the abuse review of many accounts from one address: 200 concurrent sign-ups at BCRYPT_ROUNDS=10 pushed an ordinary login from 0.065 s to a median of
-3.1 s: every password check waited behind every other in one unbounded queue.
+"""Found by the abuse review of many accounts from one address: 200 concurrent sign-ups at BCRYPT_ROUNDS=10 pushed an
+ordinary login from 0.065 s to a median of 3.1 s: every password check waited behind every other in one unbounded queue.
 
 Now at most BCRYPT_QUEUE_MAX hashes wait (or run) per process; past it a login, a registration or any other
 password check answers 503 with Retry-After at once, having changed nothing, and /health stays fast. Here
 the queue is held full by an executor that takes work and runs none of it until released.
 """
+
 import asyncio
 import concurrent.futures
 
@@ -83,24 +84,32 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
     ada = await sign_up(api, "ada@example.com")
     # A reset link, as forgot-password would mail it (the email flow is tested elsewhere).
     reset_token, _ = await services.sessions.issue_single_use(
-        await store.users.find_one({"_id": ObjectId(ada.id)}), session_model.RESET, 10)
+        await store.users.find_one({"_id": ObjectId(ada.id)}), session_model.RESET, 10
+    )
     held_queue = pause_bcrypt(services, monkeypatch)
     waiting = [login(api) for _ in range(2)]
     await until(lambda: services.passwords.pending == 2)
-    before = {name: await getattr(store, name).count_documents({})
-              for name in ("users", "organisations", "memberships", "sessions", "outbox", "login_attempts",
-                           "budgets")}
+    before = {
+        name: await getattr(store, name).count_documents({})
+        for name in ("users", "organisations", "memberships", "sessions", "outbox", "login_attempts", "budgets")
+    }
 
     # A sign-up: no user, no organisation, no email, and its address's budget not spent.
-    assert_busy(await api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
-                                                       "password": PASSWORD}))
+    assert_busy(
+        await api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com", "password": PASSWORD})
+    )
     assert await store.users.find_one({"email": "bob@example.com"}) is None
     # A login, and a wrong one: refused before the attempt is counted, so a busy server locks nobody out.
     assert_busy(await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}))
     assert_busy(await api.post("/auth/login", json={"email": "nobody@example.com", "password": "wrong password"}))
     # Other password checks: change-password, and deleting one's own account.
-    assert_busy(await api.post("/auth/change-password", token=ada.token, json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"}))
+    assert_busy(
+        await api.post(
+            "/auth/change-password",
+            token=ada.token,
+            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"},
+        )
+    )
     assert_busy(await api.delete(f"/users/{ada.id}", token=ada.token, json={"password": PASSWORD}))
     # A reset: refused before its single-use link is spent.
     assert_busy(await api.post(f"/auth/reset-password?token={reset_token}", json={"password": "a new good password"}))
@@ -117,8 +126,9 @@ async def test_a_full_queue_answers_503_at_once_and_changes_nothing(api, service
     # Released, the two waiting logins finish, and the queue takes work again: the reset refused while busy
     # still works, its link unspent.
     assert [response.code for response in await finish(held_queue, *waiting)] == [200, 200]
-    resetting = asyncio.ensure_future(api.post(f"/auth/reset-password?token={reset_token}",
-                                               json={"password": "a new good password"}))
+    resetting = asyncio.ensure_future(
+        api.post(f"/auth/reset-password?token={reset_token}", json={"password": "a new good password"})
+    )
     await until(lambda: len(held_queue.jobs) == 1)
     assert [response.code for response in await finish(held_queue, resetting)] == [204]
     assert [response.code for response in await finish(held_queue, login(api))] == [401]  # the password changed
@@ -136,8 +146,11 @@ class TestLoginsBeforeSignUps:
         waiting = [login(api) for _ in range(2)]
         await until(lambda: services.passwords.pending == 2)
         users = await store.users.count_documents({})
-        assert_busy(await api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com",
-                                                           "password": PASSWORD}))
+        assert_busy(
+            await api.post(
+                "/auth/register", json={"name": "Bob Builder", "email": "bob@example.com", "password": PASSWORD}
+            )
+        )
         assert await store.users.count_documents({}) == users
         # ...while a login still finds room, and waits its turn.
         waiting.append(login(api))
@@ -145,14 +158,16 @@ class TestLoginsBeforeSignUps:
         assert [r.code for r in await finish(held_queue, *waiting)] == [200, 200, 200]
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_below_the_bound_work_waits_and_a_login_goes_before_a_sign_up(self, api, services, store,
-                                                                              monkeypatch):
+    async def test_below_the_bound_work_waits_and_a_login_goes_before_a_sign_up(
+        self, api, services, store, monkeypatch
+    ):
         await sign_up(api, "ada@example.com")
         held_queue = pause_bcrypt(services, monkeypatch)
         first = login(api)
         await until(lambda: len(held_queue.jobs) == 1)
-        sign_up_waiting = asyncio.ensure_future(api.post("/auth/register", json={
-            "name": "Bob Builder", "email": "bob@example.com", "password": PASSWORD}))
+        sign_up_waiting = asyncio.ensure_future(
+            api.post("/auth/register", json={"name": "Bob Builder", "email": "bob@example.com", "password": PASSWORD})
+        )
         await until(lambda: services.passwords.pending == 2)
         second = login(api)
         await until(lambda: services.passwords.pending == 3)

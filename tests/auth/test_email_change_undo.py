@@ -3,6 +3,7 @@ over HTTP in-process, with stored state (tests/pages/test_email_change_undo_brow
 
 The story in each test: Ada's address is verified; a thief holding her access token and password moves the
 account's email to theirs; the notice to Ada's address carries the undo link."""
+
 import datetime as dt
 import re
 
@@ -12,8 +13,7 @@ from pymongo.errors import ExecutionTimeout, OperationFailure
 
 from models import sessions as session_model
 from services.sessions import hash_token
-from tests.account_security_fixtures import (FORM, SUPPORT, Browser, mail_to, sentinel, taken_over,
-                                             verified_account)
+from tests.account_security_fixtures import FORM, SUPPORT, Browser, mail_to, sentinel, taken_over, verified_account
 from tests.helpers import PASSWORD, assert_error, link_token, server_error, sign_up, text_part
 
 pytestmark = pytest.mark.gen_test
@@ -49,8 +49,10 @@ async def snapshot(store, user_id: str) -> tuple:
     """What a refused or merely opened link must leave alone: the user, their sessions and tokens."""
     user = await store.users.find_one({"_id": ObjectId(user_id)})
     sessions = await store.sessions.count_documents({"userId": ObjectId(user_id)})
-    tokens = sorted((t["hash"], t.get("usedAt"), t.get("usedBy"))
-                    for t in await store.tokens.find({"userId": ObjectId(user_id)}).to_list(None))
+    tokens = sorted(
+        (t["hash"], t.get("usedAt"), t.get("usedBy"))
+        for t in await store.tokens.find({"userId": ObjectId(user_id)}).to_list(None)
+    )
     return user, sessions, tokens
 
 
@@ -72,13 +74,28 @@ async def test_the_notice_carries_a_link_that_is_stored_hashed_and_bound_to_the_
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 256 random bits
     (stored,) = await store.tokens.find({"type": session_model.UNDO}).to_list(None)
     assert stored["hash"] == hash_token(token) and token not in str(stored)
-    assert set(stored) == {"_id", "hash", "type", "userId", "oldEmail", "newEmail", "createdAt", "validUntil",
-                           "expiresAt"}
+    assert set(stored) == {
+        "_id",
+        "hash",
+        "type",
+        "userId",
+        "oldEmail",
+        "newEmail",
+        "createdAt",
+        "validUntil",
+        "expiresAt",
+    }
     assert stored["createdAt"] <= stored["validUntil"]
-    assert (stored["userId"], stored["oldEmail"], stored["newEmail"]) == (ObjectId(ada.id), "ada@example.com",
-                                                                         "thief@example.com")
-    assert dt.timedelta(days=7) - dt.timedelta(minutes=1) < \
-        stored["validUntil"].replace(tzinfo=dt.timezone.utc) - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(days=7)
+    assert (stored["userId"], stored["oldEmail"], stored["newEmail"]) == (
+        ObjectId(ada.id),
+        "ada@example.com",
+        "thief@example.com",
+    )
+    assert (
+        dt.timedelta(days=7) - dt.timedelta(minutes=1)
+        < stored["validUntil"].replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)
+        <= dt.timedelta(days=7)
+    )
     assert stored["expiresAt"] > stored["validUntil"]  # kept a while after, so the page can say "expired"
 
 
@@ -92,35 +109,60 @@ async def test_opening_the_link_changes_nothing_and_one_click_takes_the_account_
     # A mail scanner opens the link: it sees the button, and nothing changes.
     browser = Browser(api)
     page = await browser.get(f"{UNDO}?token={token}")
-    html = page_of(page, 200, ASK, f'action="{UNDO}"', 'method="post"', f'name="token" value="{token}"',
-                   'name="_xsrf"', "Put my old address back")
+    html = page_of(
+        page,
+        200,
+        ASK,
+        f'action="{UNDO}"',
+        'method="post"',
+        f'name="token" value="{token}"',
+        'name="_xsrf"',
+        "Put my old address back",
+    )
     assert "<title>Put your old email address back? – Accounts</title>" in html
     assert await snapshot(store, ada.id) == before
     # Ada clicks.
     response = await browser.submit(page, UNDO, {"token": token})
     assert response.code == 303 and response.headers["Location"] == f"{UNDO}/done"
-    page_of(await api.get(f"{UNDO}/done"), 200, BACK, "has been signed out", "works for 10 minutes",
-            'href="/forgot-password"')
+    page_of(
+        await api.get(f"{UNDO}/done"),
+        200,
+        BACK,
+        "has been signed out",
+        "works for 10 minutes",
+        'href="/forgot-password"',
+    )
     user = await store.users.find_one({"_id": ObjectId(ada.id)})
     old = before[0]
     # The old address, verified; every session ended in that same write; nothing else turned off or changed.
     assert user["email"] == "ada@example.com" and user["isEmailVerified"] is True
     assert user["sessionEpoch"] == old.get("sessionEpoch", 0) + 1
-    assert {k: v for k, v in user.items() if k not in ("email", "isEmailVerified", "updatedAt", "sessionEpoch")} \
-        == {k: v for k, v in old.items() if k not in ("email", "isEmailVerified", "updatedAt", "sessionEpoch")}
+    assert {k: v for k, v in user.items() if k not in ("email", "isEmailVerified", "updatedAt", "sessionEpoch")} == {
+        k: v for k, v in old.items() if k not in ("email", "isEmailVerified", "updatedAt", "sessionEpoch")
+    }
     assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 0
     for access in (ada.token, laptop["tokens"]["access"]["token"], thief["tokens"]["access"]["token"]):
         assert_error(await api.get("/users/user", token=access), 401)
-    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": thief["tokens"]["refresh"]["token"]}),
-                 401)
+    assert_error(
+        await api.post("/auth/refresh-tokens", json={"refreshToken": thief["tokens"]["refresh"]["token"]}), 401
+    )
     # The thief's reset link is dead; a new one went to Ada's address, not counted against its budget, and works.
-    assert_error(await api.post(f"/auth/reset-password?token={link_token(thiefs_reset, 'reset-password')}",
-                                json={"password": THIEFS_PASSWORD}), 401)
+    assert_error(
+        await api.post(
+            f"/auth/reset-password?token={link_token(thiefs_reset, 'reset-password')}",
+            json={"password": THIEFS_PASSWORD},
+        ),
+        401,
+    )
     reset = (await mail_to(mailbox, "ada@example.com", 3))[2]
     assert reset["Subject"] == "[Accounts] Reset your password"
     assert text_part(reset).startswith("Hello Ada,")  # the restored address is a verified one
-    assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
-                           json={"password": "ada's own new password"})).code == 204
+    assert (
+        await api.post(
+            f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
+            json={"password": "ada's own new password"},
+        )
+    ).code == 204
     await api.login("ada@example.com", "ada's own new password")
     assert (await api.post("/auth/login", json={"email": "thief@example.com", "password": PASSWORD})).code == 401
     used = await store.tokens.find_one({"hash": hash_token(token)})
@@ -151,11 +193,19 @@ async def test_an_expired_link_says_so_and_changes_nothing(api, mailbox, store):
     ada, _, token = await scene(api, mailbox)
     browser = Browser(api)
     page = await browser.get(f"{UNDO}?token={token}")
-    await store.tokens.update_one({"hash": hash_token(token)}, {"$set": {
-        "validUntil": dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)}})
+    await store.tokens.update_one(
+        {"hash": hash_token(token)},
+        {"$set": {"validUntil": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}},
+    )
     before = await snapshot(store, ada.id)
-    page_of(await api.get(f"{UNDO}?token={token}"), 400, EXPIRED, "work for 7 days", f"write to {SUPPORT}",
-            f'href="mailto:{SUPPORT}"')
+    page_of(
+        await api.get(f"{UNDO}?token={token}"),
+        400,
+        EXPIRED,
+        "work for 7 days",
+        f"write to {SUPPORT}",
+        f'href="mailto:{SUPPORT}"',
+    )
     page_of(await browser.submit(page, UNDO, {"token": token}), 400, EXPIRED)  # the page opened in time
     assert await snapshot(store, ada.id) == before
 
@@ -177,8 +227,9 @@ async def test_a_link_is_expired_at_its_very_instant(api, mailbox, store, monkey
     assert await snapshot(store, ada.id) == before
 
 
-@pytest.mark.parametrize("query", ["?token=made-up-token-0123456789abcdef", "?token=short", "", "?token=a&token=b",
-                                   "?token=" + "x" * 300])
+@pytest.mark.parametrize(
+    "query", ["?token=made-up-token-0123456789abcdef", "?token=short", "", "?token=a&token=b", "?token=" + "x" * 300]
+)
 async def test_an_unknown_or_malformed_link_says_so(api, mailbox, store, query):
     ada, _, token = await scene(api, mailbox)
     before = await snapshot(store, ada.id)
@@ -196,8 +247,9 @@ async def test_the_old_address_taken_meanwhile_says_so_and_the_link_stays_usable
     page = await browser.get(f"{UNDO}?token={token}")
     page_of(page, 200, ASK)
     squatter = await sign_up(api, email="ada@example.com", name="Someone Else")
-    html = page_of(await browser.get(f"{UNDO}?token={token}"), 400, TAKEN, f"write to {SUPPORT}",
-                   f'href="mailto:{SUPPORT}"')
+    html = page_of(
+        await browser.get(f"{UNDO}?token={token}"), 400, TAKEN, f"write to {SUPPORT}", f'href="mailto:{SUPPORT}"'
+    )
     assert 'name="token"' not in html
     before = await snapshot(store, ada.id)
     # Taken between the page and the click (the page was opened before the squatter came): the same answer.
@@ -213,8 +265,9 @@ async def test_the_old_address_taken_meanwhile_says_so_and_the_link_stays_usable
 
 async def test_an_address_changed_again_says_the_link_no_longer_applies(api, mailbox, store):
     ada, _, token = await scene(api, mailbox)
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"email": "thief2@example.com", "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "thief2@example.com", "currentPassword": PASSWORD}
+    )
     assert response.code == 200, response
     before = await snapshot(store, ada.id)
     browser = Browser(api)
@@ -231,19 +284,20 @@ async def test_the_undo_voids_every_other_link_the_thief_holds(api, mailbox, sto
     assert (await api.post("/auth/send-verification-email", token=ada.token)).code == 204
     (verification,) = await mail_to(mailbox, "thief@example.com", 1)
     assert (await api.post(f"/auth/verify-email?token={link_token(verification, 'verify-email')}")).code == 204
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"email": "thief2@example.com", "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "thief2@example.com", "currentPassword": PASSWORD}
+    )
     assert response.code == 200
     notice = (await mail_to(mailbox, "thief@example.com", 2))[1]
     thiefs_undo = link_token(notice, "email-change/undo")
-    response = await api.patch(f"/users/{ada.id}", token=ada.token,
-                               json={"email": "thief@example.com", "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "thief@example.com", "currentPassword": PASSWORD}
+    )
     assert response.code == 200
     assert await store.tokens.count_documents({"type": session_model.UNDO}) == 2
     browser = Browser(api)
     assert (await browser.submit(await browser.get(f"{UNDO}?token={token}"), UNDO, {"token": token})).code == 303
-    left = await store.tokens.find({"userId": ObjectId(ada.id), "type": {"$ne": session_model.REFRESH}}) \
-        .to_list(None)
+    left = await store.tokens.find({"userId": ObjectId(ada.id), "type": {"$ne": session_model.REFRESH}}).to_list(None)
     assert sorted(t["type"] for t in left) == [session_model.UNDO, session_model.RESET]  # this one, used; the reset
     assert await store.tokens.find_one({"hash": hash_token(thiefs_undo)}) is None
     page_of(await api.get(f"{UNDO}?token={thiefs_undo}"), 400, UNKNOWN)
@@ -261,18 +315,25 @@ async def test_a_form_without_the_xsrf_cookie_changes_nothing(api, mailbox, stor
 
 def failing_write(services, where: str):
     """(object, method name) of a write the undo makes after its restore."""
-    return {"sessions.delete_many": (services.sessions.sessions, "delete_many"),  # end_all, the clean-up
-            "tokens.delete_many": (services.sessions.tokens, "delete_many"),  # end_all's tokens, void_links
-            "outbox.insert_one": (services.outbox.collection, "insert_one")}[where]  # the reset email
+    return {
+        "sessions.delete_many": (services.sessions.sessions, "delete_many"),  # end_all, the clean-up
+        "tokens.delete_many": (services.sessions.tokens, "delete_many"),  # end_all's tokens, void_links
+        "outbox.insert_one": (services.outbox.collection, "insert_one"),
+    }[where]  # the reset email
 
 
-@pytest.mark.parametrize("error", [
-    server_error(OperationFailure, "operation was interrupted", 189, "PrimarySteppedDown"),
-    server_error(ExecutionTimeout, "operation exceeded time limit", 50, "MaxTimeMSExpired"),
-], ids=["PrimarySteppedDown", "MaxTimeMSExpired"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        server_error(OperationFailure, "operation was interrupted", 189, "PrimarySteppedDown"),
+        server_error(ExecutionTimeout, "operation exceeded time limit", 50, "MaxTimeMSExpired"),
+    ],
+    ids=["PrimarySteppedDown", "MaxTimeMSExpired"],
+)
 @pytest.mark.parametrize("where", ["sessions.delete_many", "tokens.delete_many", "outbox.insert_one"])
-async def test_a_failure_after_the_restore_leaves_no_session_behind(api, mailbox, services, store, monkeypatch,
-                                                                    where, error):
+async def test_a_failure_after_the_restore_leaves_no_session_behind(
+    api, mailbox, services, store, monkeypatch, where, error
+):
     # The primary steps down, or timeoutMS runs out, after the restore committed: the restore's own write
     # already ended every session (sessionEpoch), so nothing the thief holds outlives it.
     ada, _, token = await scene(api, mailbox)
@@ -302,8 +363,12 @@ async def test_a_failure_after_the_restore_leaves_no_session_behind(api, mailbox
     sent = 4 if where == "sessions.delete_many" else 3  # the undo's own reset link went out first there
     reset = (await mail_to(mailbox, "ada@example.com", sent))[sent - 1]
     assert reset["Subject"] == "[Accounts] Reset your password"
-    assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
-                           json={"password": "ada's own new password"})).code == 204
+    assert (
+        await api.post(
+            f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
+            json={"password": "ada's own new password"},
+        )
+    ).code == 204
 
 
 class TestUndoBeyondTheBudget:
@@ -319,5 +384,9 @@ class TestUndoBeyondTheBudget:
         assert (await browser.submit(await browser.get(f"{UNDO}?token={token}"), UNDO, {"token": token})).code == 303
         _, notice, reset = await mail_to(mailbox, "ada@example.com", 3)
         assert reset["Subject"] == "[Accounts] Reset your password"
-        assert (await api.post(f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
-                               json={"password": "ada's own new password"})).code == 204
+        assert (
+            await api.post(
+                f"/auth/reset-password?token={link_token(reset, 'reset-password')}",
+                json={"password": "ada's own new password"},
+            )
+        ).code == 204

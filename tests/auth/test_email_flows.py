@@ -1,4 +1,5 @@
 """Emails through a real SMTP server: verification, forgot/reset password; and change-password."""
+
 import asyncio
 import datetime as dt
 
@@ -6,8 +7,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from pymongo.errors import AutoReconnect
 
-from tests.helpers import (PASSWORD, Mailbox, assert_error, error_fields, free_port, html_part, link_token,
-                           text_part)
+from tests.helpers import PASSWORD, Mailbox, assert_error, error_fields, free_port, html_part, link_token, text_part
 
 pytestmark = pytest.mark.gen_test
 
@@ -46,7 +46,10 @@ async def test_verify_email_link_works_once(api, mailbox, store):
     assert (await api.post("/auth/send-verification-email", token=body["tokens"]["access"]["token"])).code == 204
     assert await store.outbox.count_documents({}) == queued
     assert (await api.post("/auth/forgot-password", json={"email": "mark@example.com"})).code == 204
-    assert [m["Subject"] for m in await mailbox.wait_for(2)] == ["[Accounts] Verify your email address", "[Accounts] Reset your password"]
+    assert [m["Subject"] for m in await mailbox.wait_for(2)] == [
+        "[Accounts] Verify your email address",
+        "[Accounts] Reset your password",
+    ]
 
 
 async def test_send_verification_email_replaces_the_previous_link(api, mailbox):
@@ -62,7 +65,7 @@ async def test_send_verification_email_replaces_the_previous_link(api, mailbox):
 async def test_expired_verify_token_is_refused(api, mailbox, store):
     await api.register(email="mark@example.com")
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await store.tokens.update_many({"type": "verify"}, {"$set": {"expiresAt": past}})
     assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
 
@@ -101,7 +104,8 @@ async def test_reset_password_validates_and_rejects_bad_tokens(api, mailbox):
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
     token = link_token((await mailbox.wait_for(2))[1], "reset-password")
     assert error_fields(await api.post(f"/auth/reset-password?token={token}", json={"password": "short"})) == {
-        "password": "must be at least 8 characters"}
+        "password": "must be at least 8 characters"
+    }
     assert_error(await api.post("/auth/reset-password?token=wrong", json={"password": NEW_PASSWORD}), 401)
     # A newer link makes the older one useless.
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
@@ -114,7 +118,7 @@ async def test_expired_reset_token_is_refused(api, mailbox, store):
     await api.register(email="mark@example.com")
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
     token = link_token((await mailbox.wait_for(2))[1], "reset-password")
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await store.tokens.update_many({"type": "reset"}, {"$set": {"expiresAt": past}})
     assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}), 401)
 
@@ -165,13 +169,20 @@ class TestSmtpDown:
 
     @pytest.fixture
     def settings_env(self, smtp_port):
-        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "false",
-                "SMTP_TIMEOUT_SECONDS": "1", "EMAIL_POLL_SECONDS": "0.05"}  # a retry is found by polling
+        return {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "SMTP_STARTTLS": "false",
+            "SMTP_TIMEOUT_SECONDS": "1",
+            "EMAIL_POLL_SECONDS": "0.05",
+        }  # a retry is found by polling
 
     @pytest.mark.gen_test(timeout=20)
     async def test_failed_send_is_retried_with_backoff_until_delivered(self, api, store, smtp_port):
-        response = await api.post("/auth/register", json={
-            "firstName": "Mark", "lastName": "Essien", "email": "mark@example.com", "password": PASSWORD})
+        response = await api.post(
+            "/auth/register",
+            json={"firstName": "Mark", "lastName": "Essien", "email": "mark@example.com", "password": PASSWORD},
+        )
         assert response.code == 201
         for _ in range(200):
             message = await store.outbox.find_one({})
@@ -179,15 +190,14 @@ class TestSmtpDown:
                 break
             await asyncio.sleep(0.02)
         assert message["status"] == "pending" and message["attempts"] == 1
-        wait = (message["nextAttemptAt"] - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        wait = (message["nextAttemptAt"] - dt.datetime.now(dt.UTC)).total_seconds()
         assert 5 < wait <= 12  # about 10 s before the second attempt
         # The server comes back; once the retry is due the message goes out.
         mailbox = Mailbox()
         controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
         try:
-            await store.outbox.update_one({"_id": message["_id"]},
-                                                        {"$set": {"nextAttemptAt": dt.datetime.now(dt.timezone.utc)}})
+            await store.outbox.update_one({"_id": message["_id"]}, {"$set": {"nextAttemptAt": dt.datetime.now(dt.UTC)}})
             (delivered,) = await mailbox.wait_for(1)
             assert delivered["To"] == "mark@example.com"
         finally:
@@ -210,8 +220,9 @@ async def test_reset_page_is_a_dead_link_once_the_account_has_left_the_address(a
     assert await store.tokens.count_documents({"type": "reset", "usedAt": {"$ne": None}}) == 0  # looked, not used
 
 
-async def test_reset_racing_an_email_change_sets_no_password_and_ends_no_session(api, mailbox, services, store,
-                                                                                   monkeypatch):
+async def test_reset_racing_an_email_change_sets_no_password_and_ends_no_session(
+    api, mailbox, services, store, monkeypatch
+):
     token = await reset_link(api, mailbox)
     hash_before = (await store.users.find_one({"email": "mark@example.com"}))["passwordHash"]
     consume = services.sessions.consume_single_use
@@ -232,7 +243,8 @@ async def test_reset_racing_an_email_change_sets_no_password_and_ends_no_session
 
 
 async def test_verify_page_is_a_dead_link_when_the_link_was_used_but_the_address_is_unverified(
-        api, mailbox, services, store, monkeypatch):
+    api, mailbox, services, store, monkeypatch
+):
     await api.register(email="mark@example.com")
     token = link_token((await mailbox.wait_for(1))[0], "verify-email")
 

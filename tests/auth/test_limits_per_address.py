@@ -1,9 +1,11 @@
-"""Found by the abuse review of many accounts from one address: the per-account limits were walked around by making more accounts from one address.
+"""Found by the abuse review of many accounts from one address: the per-account limits were walked around by making more
+accounts from one address.
 
 Before: 120 sign-ups from one address in 1.2 s, all 201, mailing 320 strangers; three throwaway accounts invited
 one victim 150 times and pushed a friend's real invitation out of the victim's list. Now each client address
 (as TRUST_PROXY defines it) has an hourly budget of sign-ups and of invitations, counted in MongoDB.
 """
+
 import asyncio
 
 import pytest
@@ -27,8 +29,11 @@ INVITATIONS_REFUSED = "Too many invitations from this address, try again later"
 def register(api, n: int, headers=HERE, **fields):
     """POST /auth/register for a fresh address from `headers`' client address (both client shapes by n)."""
     shape = {"name": f"User {n}"} if n % 2 else {"firstName": "User", "lastName": str(n)}
-    return api.post("/auth/register", json={**shape, "email": f"user{n}@example.com", "password": PASSWORD,
-                                            **fields}, headers=headers)
+    return api.post(
+        "/auth/register",
+        json={**shape, "email": f"user{n}@example.com", "password": PASSWORD, **fields},
+        headers=headers,
+    )
 
 
 def assert_refused(response, message: str):
@@ -50,9 +55,13 @@ def counted_hashes(services) -> list:
 
 
 async def stored_counts(store) -> tuple:
-    return (await store.users.count_documents({}), await store.organisations.count_documents({}),
-            await store.memberships.count_documents({}), await store.sessions.count_documents({}),
-            await store.outbox.count_documents({}))
+    return (
+        await store.users.count_documents({}),
+        await store.organisations.count_documents({}),
+        await store.memberships.count_documents({}),
+        await store.sessions.count_documents({}),
+        await store.outbox.count_documents({}),
+    )
 
 
 @pytest.fixture
@@ -100,15 +109,23 @@ class TestRegistrationsPerAddress:
     async def test_accounts_an_admin_creates_are_not_counted(self, api, services, store):
         admin = await make_admin(api, services)  # signed up from the test's own address, not HERE
         for n in range(5):
-            response = await api.post("/users", json={"name": f"Made {n}", "email": f"made{n}@example.com",
-                                                      "password": PASSWORD}, token=admin.token, headers=HERE)
+            response = await api.post(
+                "/users",
+                json={"name": f"Made {n}", "email": f"made{n}@example.com", "password": PASSWORD},
+                token=admin.token,
+                headers=HERE,
+            )
             assert response.code == 201, response
         for n in range(3):
             assert (await register(api, n)).code == 201
         assert_refused(await register(api, 3), REGISTRATIONS_REFUSED)
         # ...and past the budget an admin still creates accounts from that address.
-        response = await api.post("/users", json={"name": "Made 9", "email": "made9@example.com",
-                                                  "password": PASSWORD}, token=admin.token, headers=HERE)
+        response = await api.post(
+            "/users",
+            json={"name": "Made 9", "email": "made9@example.com", "password": PASSWORD},
+            token=admin.token,
+            headers=HERE,
+        )
         assert response.code == 201, response
         assert await store.users.count_documents({}) == 1 + 6 + 3
 
@@ -136,8 +153,9 @@ class TestRegistrationsPerAddress:
         for n in range(3):
             forwarded = {"X-Forwarded-For": f"10.0.0.{n}, 192.0.2.1"}
             assert (await register(api, n, headers=forwarded)).code == 201
-        assert_refused(await register(api, 3, headers={"X-Forwarded-For": "10.0.0.9, 192.0.2.1"}),
-                       REGISTRATIONS_REFUSED)
+        assert_refused(
+            await register(api, 3, headers={"X-Forwarded-For": "10.0.0.9, 192.0.2.1"}), REGISTRATIONS_REFUSED
+        )
         assert (await register(api, 4, headers={"X-Forwarded-For": "192.0.2.2"})).code == 201
         assert await store.users.count_documents({}) == 4
 
@@ -172,18 +190,25 @@ class TestInvitationsPerAddress:
     @pytest.fixture
     def settings_env(self):
         # Sign-ups unlimited, so the only counters stored are the invitations'.
-        return {"INVITATIONS_PER_ADDRESS_PER_HOUR": "3", "TRUST_PROXY": "true", "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0"}
+        return {
+            "INVITATIONS_PER_ADDRESS_PER_HOUR": "3",
+            "TRUST_PROXY": "true",
+            "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "0",
+        }
 
     async def invite(self, api, account, org_id, user_id, headers=HERE):
-        return await api.post(f"/api/organisations/{org_id}/users", json={"userId": user_id},
-                              token=account.token, headers=headers)
+        return await api.post(
+            f"/api/organisations/{org_id}/users", json={"userId": user_id}, token=account.token, headers=headers
+        )
 
     @pytest.mark.gen_test(timeout=30)
     async def test_many_accounts_at_one_address_share_one_budget(self, api, store):
         victim = await sign_up(api, "victim@example.com")
         first, second = [await sign_up(api, f"thrower{n}@example.com") for n in range(2)]
-        orgs = [(await create_org(api, account.token, name=f"Lure {n}"))["orgId"]
-                for n, account in enumerate([first, first, second, second])]
+        orgs = [
+            (await create_org(api, account.token, name=f"Lure {n}"))["orgId"]
+            for n, account in enumerate([first, first, second, second])
+        ]
         for account, org_id in [(first, orgs[0]), (first, orgs[1]), (second, orgs[2])]:
             assert (await self.invite(api, account, org_id, victim.id)).code == 200
         # The second account has sent one invitation of its 50; the address has sent three of its three.

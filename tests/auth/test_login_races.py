@@ -4,6 +4,7 @@ The login reads the user (old hash) and spends a bcrypt check; meanwhile the cha
 hash and ends the sessions that exist; only then does the login insert its session, which nothing ends.
 The window is one bcrypt check (about 250 ms at BCRYPT_ROUNDS=12); here it is held open on purpose.
 """
+
 import asyncio
 
 import pytest
@@ -51,8 +52,11 @@ async def test_a_login_racing_a_password_change_gets_no_lasting_session(api, ser
     victim_token = body["tokens"]["access"]["token"]
     held, attacker_login = await login_held_in_its_password_check(api, services, monkeypatch, "victim@example.com")
     # The victim changes the password while the attacker's login (old password) is in flight.
-    changed = await api.post("/auth/change-password", token=victim_token, json={
-        "email": "victim@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+    changed = await api.post(
+        "/auth/change-password",
+        token=victim_token,
+        json={"email": "victim@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+    )
     assert changed.code == 204, changed
     await release_and_check_raced_login(api, services, held, attacker_login)
     # Only the victim's own session (kept by change-password) is left.
@@ -69,7 +73,9 @@ async def release_and_check_raced_login(api, services, held, attacker_login) -> 
         assert_error(response, 401, "Authentication failed")
         return
     assert_error(await api.get("/users/user", token=response.json["tokens"]["access"]["token"]), 401)
-    refreshed = await api.post("/auth/refresh-tokens", json={"refreshToken": response.json["tokens"]["refresh"]["token"]})
+    refreshed = await api.post(
+        "/auth/refresh-tokens", json={"refreshToken": response.json["tokens"]["refresh"]["token"]}
+    )
     assert_error(refreshed, 401)
 
 

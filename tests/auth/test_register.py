@@ -1,4 +1,5 @@
 """POST /auth/register: both client shapes, the default organisation, validation and uniqueness."""
+
 import asyncio
 import datetime as dt
 import re
@@ -10,8 +11,23 @@ from tests.helpers import PASSWORD, assert_error, claims, error_fields
 pytestmark = pytest.mark.gen_test
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
-             "isEmailVerified", "twoFactorEnabled", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
+USER_KEYS = {
+    "id",
+    "userId",
+    "name",
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "username",
+    "role",
+    "isEmailVerified",
+    "twoFactorEnabled",
+    "profilePhotoUrl",
+    "favoriteBoards",
+    "createdAt",
+    "updatedAt",
+}
 
 
 def check_pair(pair):
@@ -22,9 +38,16 @@ def check_pair(pair):
 
 
 async def test_register_with_first_and_last_name(api, store):
-    response = await api.post("/auth/register", json={
-        "firstName": "Mark", "lastName": "Essien", "email": "  MarkEssien@HNG.com ", "password": PASSWORD,
-        "phone": "09001234567"})
+    response = await api.post(
+        "/auth/register",
+        json={
+            "firstName": "Mark",
+            "lastName": "Essien",
+            "email": "  MarkEssien@HNG.com ",
+            "password": PASSWORD,
+            "phone": "09001234567",
+        },
+    )
     assert response.code == 201, response
     body = response.json
     assert set(body) == {"status", "message", "data", "user", "tokens"}
@@ -76,9 +99,9 @@ async def test_access_token_claims_and_lifetime(api, config):
     assert re.match(r"^[0-9a-f]{24}$", token["sid"]) and token["jti"]
     assert token["exp"] - token["iat"] == config.access_token_minutes * 60
     expires = dt.datetime.strptime(body["tokens"]["access"]["expires"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    assert expires.replace(tzinfo=dt.timezone.utc).timestamp() == token["exp"]
+    assert expires.replace(tzinfo=dt.UTC).timestamp() == token["exp"]
     refresh_expires = dt.datetime.strptime(body["tokens"]["refresh"]["expires"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    days = (refresh_expires.replace(tzinfo=dt.timezone.utc) - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
+    days = (refresh_expires.replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)).total_seconds() / 86400
     assert config.refresh_token_days - 0.01 < days <= config.refresh_token_days
 
 
@@ -90,9 +113,17 @@ async def test_missing_fields_are_named_as_the_client_sent_them(api):
 
 
 async def test_invalid_fields_each_get_one_entry(api):
-    response = await api.post("/auth/register", json={
-        "firstName": "", "lastName": "x" * 101, "email": "not-an-email", "password": "short", "phone": "abc",
-        "role": "admin"})
+    response = await api.post(
+        "/auth/register",
+        json={
+            "firstName": "",
+            "lastName": "x" * 101,
+            "email": "not-an-email",
+            "password": "short",
+            "phone": "abc",
+            "role": "admin",
+        },
+    )
     fields = error_fields(response)
     assert set(fields) == {"firstName", "lastName", "email", "password", "phone", "role"}
     assert fields["role"] == "is not allowed"
@@ -100,20 +131,29 @@ async def test_invalid_fields_each_get_one_entry(api):
 
 
 async def test_blank_name_is_rejected_after_trimming(api):
-    fields = error_fields(await api.post("/auth/register", json={
-        "firstName": "   ", "lastName": "E", "email": "a@b.co", "password": PASSWORD}))
+    fields = error_fields(
+        await api.post(
+            "/auth/register", json={"firstName": "   ", "lastName": "E", "email": "a@b.co", "password": PASSWORD}
+        )
+    )
     assert set(fields) == {"firstName"}
 
 
 async def test_password_limit_is_72_bytes_not_characters(api):
     await api.register(email="a@example.com", password="a" * 72)
     await api.login("a@example.com", "a" * 72)
-    fields = error_fields(await api.post("/auth/register", json={
-        "firstName": "A", "lastName": "B", "email": "b@example.com", "password": "a" * 73}))
+    fields = error_fields(
+        await api.post(
+            "/auth/register", json={"firstName": "A", "lastName": "B", "email": "b@example.com", "password": "a" * 73}
+        )
+    )
     assert fields == {"password": "must be at most 72 bytes in UTF-8"}
     # 25 euro signs are 25 characters but 75 bytes: refused rather than silently truncated.
-    fields = error_fields(await api.post("/auth/register", json={
-        "firstName": "A", "lastName": "B", "email": "c@example.com", "password": "€" * 25}))
+    fields = error_fields(
+        await api.post(
+            "/auth/register", json={"firstName": "A", "lastName": "B", "email": "c@example.com", "password": "€" * 25}
+        )
+    )
     assert set(fields) == {"password"}
     await api.register(email="d@example.com", password="€" * 24)
     await api.login("d@example.com", "€" * 24)
@@ -128,11 +168,14 @@ async def test_passwords_keep_their_spaces(api):
 
 async def test_duplicate_email_and_username_are_422(api, store):
     await api.register(email="dup@example.com", name="First User", username="taken")
-    response = await api.post("/auth/register", json={
-        "firstName": "X", "lastName": "Y", "email": "DUP@example.com", "password": PASSWORD})
+    response = await api.post(
+        "/auth/register", json={"firstName": "X", "lastName": "Y", "email": "DUP@example.com", "password": PASSWORD}
+    )
     assert error_fields(response) == {"email": "is already taken"}
-    response = await api.post("/auth/register", json={
-        "name": "Other", "email": "other@example.com", "password": PASSWORD, "username": "TAKEN"})
+    response = await api.post(
+        "/auth/register",
+        json={"name": "Other", "email": "other@example.com", "password": PASSWORD, "username": "TAKEN"},
+    )
     assert error_fields(response) == {"username": "is already taken"}
     assert await store.users.count_documents({}) == 1
     assert await store.organisations.count_documents({}) == 1
@@ -160,6 +203,7 @@ async def test_operators_and_non_strings_never_reach_a_query(api, injected):
     assert error_fields(response) == {"email": "must be a string"}
     response = await api.post("/auth/login", json={"email": "victim@example.com", "password": injected})
     assert error_fields(response) == {"password": "must be a string"}
-    response = await api.post("/auth/register", json={
-        "firstName": "A", "lastName": "B", "email": injected, "password": PASSWORD})
+    response = await api.post(
+        "/auth/register", json={"firstName": "A", "lastName": "B", "email": injected, "password": PASSWORD}
+    )
     assert set(error_fields(response)) == {"email"}

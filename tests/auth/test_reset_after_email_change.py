@@ -1,8 +1,10 @@
-"""Found by the red-team pass (docs/history/attack-findings.md): a reset link works only while the address it was mailed to is still the user's.
+"""Found by the red-team pass (docs/history/attack-findings.md): a reset link works only while the address it was mailed
+to is still the user's.
 
 Before: verify links checked the email, reset links did not, so a reset link mailed to an address the
 account had left still set its password.
 """
+
 import pytest
 from bson import ObjectId
 
@@ -26,12 +28,16 @@ async def reset_link(api, mailbox, email: str, count: int) -> str:
 async def test_reset_link_dies_when_the_email_changes(api, services, mailbox):
     ada = await sign_up(api)
     token = await reset_link(api, mailbox, "ada@example.com", 2)
-    changed = await api.patch(f"/users/{ada.id}", token=ada.token,
-                              json={"email": "ada.new@example.com", "currentPassword": PASSWORD})
+    changed = await api.patch(
+        f"/users/{ada.id}", token=ada.token, json={"email": "ada.new@example.com", "currentPassword": PASSWORD}
+    )
     assert changed.code == 200
     hash_before = (await stored(services, ada.id))["passwordHash"]
-    assert_error(await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}), 401,
-                 "Invalid or expired token")
+    assert_error(
+        await api.post(f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD}),
+        401,
+        "Invalid or expired token",
+    )
     assert (await stored(services, ada.id))["passwordHash"] == hash_before
     assert (await api.get("/users/user", token=ada.token)).code == 200  # no session was ended either
     await api.login("ada.new@example.com", PASSWORD)

@@ -5,6 +5,7 @@ very update that makes the change; a session lives only while it carries that ep
 that follow are cleanup: here they fail (pymongo's real errors, injected into the recording collections)
 and no old session survives. The grace window of a copied refresh token never revives one either.
 """
+
 import asyncio
 
 import pytest
@@ -31,8 +32,9 @@ def network_timeout(*args, **kwargs):
 
 
 async def stepped_down(*args, **kwargs):
-    raise server_error(OperationFailure, "operation was interrupted because a client disconnected", 189,
-                       "PrimarySteppedDown")
+    raise server_error(
+        OperationFailure, "operation was interrupted because a client disconnected", 189, "PrimarySteppedDown"
+    )
 
 
 def cookie_of(response) -> str:
@@ -90,8 +92,11 @@ async def test_a_password_change_whose_cleanup_fails_leaves_no_other_session(api
     mine, thief = await Device.login(api), await Device.login(api)
     monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
     monkeypatch.setattr(services.sessions.tokens, "delete_many", stepped_down)
-    changed = await api.post("/auth/change-password", token=mine.access, json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+    changed = await api.post(
+        "/auth/change-password",
+        token=mine.access,
+        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+    )
     # The change is made (one write): the client is told so, though the cleanup failed.
     assert changed.code == 204, changed
     monkeypatch.undo()
@@ -122,8 +127,7 @@ async def test_a_reset_whose_cleanup_fails_leaves_no_session(api, services, stor
     await mail_settled(services)
 
 
-async def test_when_keeping_the_callers_session_fails_the_caller_is_signed_out_too(api, services, store,
-                                                                                   monkeypatch):
+async def test_when_keeping_the_callers_session_fails_the_caller_is_signed_out_too(api, services, store, monkeypatch):
     await sign_up(api)
     mine, other = await Device.login(api), await Device.login(api)
     real_update_one = services.sessions.sessions.update_one
@@ -134,8 +138,11 @@ async def test_when_keeping_the_callers_session_fails_the_caller_is_signed_out_t
         return await real_update_one(query, update, *args, **kwargs)
 
     monkeypatch.setattr(services.sessions.sessions, "update_one", keep_fails)
-    changed = await api.post("/auth/change-password", token=mine.access, json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+    changed = await api.post(
+        "/auth/change-password",
+        token=mine.access,
+        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+    )
     assert changed.code == 204, changed
     monkeypatch.undo()
     await assert_ended(api, other)
@@ -157,8 +164,11 @@ async def test_a_refresh_token_copied_inside_the_grace_window_dies_with_the_pass
     assert claims(thief_access)["sid"] == claims(victim.access)["sid"]
     assert (await api.get("/users/user", token=thief_access)).code == 200
 
-    changed = await api.post("/auth/change-password", token=victim.access, json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+    changed = await api.post(
+        "/auth/change-password",
+        token=victim.access,
+        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+    )
     assert changed.code == 204, changed
     assert_error(await api.get("/users/user", token=thief_access), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": thief_refresh}), 401)
@@ -181,8 +191,9 @@ async def test_a_self_update_with_a_password_keeps_only_the_callers_pair(api, se
     assert await victim.refresh_works(api)
     thief = (await api.post("/auth/refresh-tokens", json={"refreshToken": stolen})).json
     other = await Device.login(api)
-    updated = await api.put(f"/users/{ada.id}", token=victim.access,
-                            json={"password": NEW_PASSWORD, "currentPassword": PASSWORD})
+    updated = await api.put(
+        f"/users/{ada.id}", token=victim.access, json={"password": NEW_PASSWORD, "currentPassword": PASSWORD}
+    )
     assert updated.code == 200, updated
     assert_error(await api.get("/users/user", token=thief["access"]["token"]), 401)
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": thief["refresh"]["token"]}), 401)
@@ -196,9 +207,11 @@ async def test_a_self_update_with_a_password_keeps_only_the_callers_pair(api, se
 async def test_a_cookie_caller_keeps_its_whole_session(api, services):
     await sign_up(api)
     mine, other = await Device.login(api), await Device.login(api)
-    changed = await api.post("/auth/change-password", json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
-        headers={"Cookie": f"session={mine.cookie}", "Origin": APP})
+    changed = await api.post(
+        "/auth/change-password",
+        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        headers={"Cookie": f"session={mine.cookie}", "Origin": APP},
+    )
     assert changed.code == 204, changed
     assert await mine.works(api) == {"access": True, "cookie": True}
     assert await mine.refresh_works(api)
@@ -210,8 +223,9 @@ async def test_an_email_change_ends_the_other_sessions_in_the_same_write(api, se
     ada = await sign_up(api)
     mine, other = await Device.login(api), await Device.login(api)
     monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
-    changed = await api.put(f"/users/{ada.id}", token=mine.access,
-                            json={"email": "ada.new@example.com", "currentPassword": PASSWORD})
+    changed = await api.put(
+        f"/users/{ada.id}", token=mine.access, json={"email": "ada.new@example.com", "currentPassword": PASSWORD}
+    )
     assert changed.code == 200, changed
     monkeypatch.undo()
     await assert_ended(api, other)
@@ -220,8 +234,7 @@ async def test_an_email_change_ends_the_other_sessions_in_the_same_write(api, se
     await mail_settled(services)
 
 
-async def test_an_admin_setting_a_password_or_role_ends_every_session_of_that_user(api, services, store,
-                                                                                   monkeypatch):
+async def test_an_admin_setting_a_password_or_role_ends_every_session_of_that_user(api, services, store, monkeypatch):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
     device = await Device.login(api)
@@ -254,8 +267,13 @@ async def test_a_change_raced_by_another_revocation_keeps_no_session(api, servic
         return await hash_password(password)
 
     monkeypatch.setattr(services.passwords, "hash", held_hash)
-    change = asyncio.ensure_future(api.post("/auth/change-password", token=mine.access, json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD}))
+    change = asyncio.ensure_future(
+        api.post(
+            "/auth/change-password",
+            token=mine.access,
+            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        )
+    )
     await asyncio.wait_for(reached.wait(), 10)
     # The admin's cleanup fails: the caller's session document stays, ended by the epoch alone.
     monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
@@ -297,15 +315,19 @@ async def test_sessions_from_before_epochs_stay_valid_until_the_next_change(api,
     await sign_up(api)
     old, mine = await Device.login(api), await Device.login(api)
     await store.users.update_many({}, {"$unset": {"sessionEpoch": ""}})
-    await store.sessions.update_many({}, {"$unset": {"epoch": "", "gen": "", "lastUsedAt": "", "userAgent": "",
-                                                     "ipAddress": ""}})
+    await store.sessions.update_many(
+        {}, {"$unset": {"epoch": "", "gen": "", "lastUsedAt": "", "userAgent": "", "ipAddress": ""}}
+    )
     await store.tokens.update_many({}, {"$unset": {"gen": "", "accessJti": ""}})
     assert await old.works(api) == {"access": True, "cookie": True}
     assert await old.refresh_works(api)
     listed = await api.get("/auth/sessions", token=mine.access)
     assert listed.code == 200 and len(listed.json["sessions"]) == 3
-    changed = await api.post("/auth/change-password", token=mine.access, json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD})
+    changed = await api.post(
+        "/auth/change-password",
+        token=mine.access,
+        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+    )
     assert changed.code == 204
     await assert_ended(api, old)
     assert (await api.get("/users/user", token=mine.access)).code == 200

@@ -1,4 +1,5 @@
 """Login, refresh rotation with reuse detection, logout, and the attempt limit."""
+
 import asyncio
 import datetime as dt
 
@@ -50,11 +51,14 @@ async def test_tampered_expired_and_foreign_tokens_are_refused(api, config):
     good = claims(token)
     # Another user's live session: its sid paired with the first user's sub (and the reverse) must not pass.
     other = claims((await api.register(email="other@example.com"))["tokens"]["access"]["token"])
-    mixed = [jwt.encode({**good, "sid": other["sid"]}, config.jwt_secret, algorithm="HS256"),
-             jwt.encode({**other, "sid": good["sid"]}, config.jwt_secret, algorithm="HS256")]
+    mixed = [
+        jwt.encode({**good, "sid": other["sid"]}, config.jwt_secret, algorithm="HS256"),
+        jwt.encode({**other, "sid": good["sid"]}, config.jwt_secret, algorithm="HS256"),
+    ]
     tampered = jwt.encode({**good, "role": "admin"}, "another-secret-that-is-at-least-32-bytes!", algorithm="HS256")
-    expired = jwt.encode({**good, "iat": good["iat"] - 7200, "exp": good["iat"] - 3600}, config.jwt_secret,
-                         algorithm="HS256")
+    expired = jwt.encode(
+        {**good, "iat": good["iat"] - 7200, "exp": good["iat"] - 3600}, config.jwt_secret, algorithm="HS256"
+    )
     unsigned = jwt.encode({**good}, None, algorithm="none")
     wrong_type = jwt.encode({**good, "type": "refresh"}, config.jwt_secret, algorithm="HS256")
     no_sid = jwt.encode({k: v for k, v in good.items() if k != "sid"}, config.jwt_secret, algorithm="HS256")
@@ -81,9 +85,11 @@ async def age_retirement(services, refresh_token: str, seconds: float) -> None:
     """Move a retired refresh token's rotation this many seconds into the past."""
     store = Store(services.database)
     from services.sessions import hash_token
+
     token = await store.tokens.find_one({"hash": hash_token(refresh_token)})
     await store.tokens.update_one(
-        {"_id": token["_id"]}, {"$set": {"usedAt": token["usedAt"] - dt.timedelta(seconds=seconds)}})
+        {"_id": token["_id"]}, {"$set": {"usedAt": token["usedAt"] - dt.timedelta(seconds=seconds)}}
+    )
 
 
 async def test_reusing_a_retired_refresh_token_after_the_grace_revokes_the_session(api, services, store):
@@ -115,8 +121,9 @@ async def test_within_the_grace_a_retired_token_gets_a_new_pair_in_the_same_sess
 
 async def test_a_retired_token_presented_exactly_at_the_end_of_the_grace_ends_the_session(api, store, monkeypatch):
     import services.sessions as sessions_module
+
     tokens = (await api.register())["tokens"]
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # whole seconds: stored as MongoDB stores dates
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)  # whole seconds: stored as MongoDB stores dates
     monkeypatch.setattr(sessions_module, "utcnow", lambda: now)
     assert (await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]})).code == 200
     now += dt.timedelta(seconds=10)  # REFRESH_REUSE_GRACE_SECONDS is 10: the grace is "less than 10 s ago"
@@ -126,14 +133,16 @@ async def test_a_retired_token_presented_exactly_at_the_end_of_the_grace_ends_th
 
 async def test_concurrent_use_of_one_refresh_token_gives_every_tab_a_pair_of_one_session(api, services, store):
     tokens = (await api.register())["tokens"]
-    responses = await asyncio.gather(*[
-        api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)])
+    responses = await asyncio.gather(
+        *[api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}) for _ in range(5)]
+    )
     assert [r.code for r in responses] == [200] * 5
     assert {claims(r.json["access"]["token"])["sid"] for r in responses} == {claims(tokens["access"]["token"])["sid"]}
     assert len({r.json["refresh"]["token"] for r in responses}) == 5
     assert await store.sessions.count_documents({}) == 1
     # The token was retired once: its rotation time is the first one, so the grace does not slide.
     from services.sessions import hash_token
+
     retired = await store.tokens.find_one({"hash": hash_token(tokens["refresh"]["token"])})
     assert retired["usedAt"] is not None
 
@@ -167,8 +176,9 @@ async def test_unknown_expired_and_malformed_refresh_tokens(api, store):
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": "made-up"}), 401)
     assert error_fields(await api.post("/auth/refresh-tokens", json={})) == {"refreshToken": "is required"}
     assert error_fields(await api.post("/auth/refresh-tokens", json={"refreshToken": 1})) == {
-        "refreshToken": "must be a string"}
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        "refreshToken": "must be a string"
+    }
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await store.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": past}})
     assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
 
@@ -217,8 +227,9 @@ class TestAttemptLimit:
         assert_error(await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD}), 429)
         # Another client address is counted apart.
         other = {"X-Forwarded-For": "198.51.100.7"}
-        assert (await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD},
-                               headers=other)).code == 200
+        assert (
+            await api.post("/auth/login", json={"email": "mark@example.com", "password": PASSWORD}, headers=other)
+        ).code == 200
 
     async def test_concurrent_guesses_cannot_slip_past_the_limit(self, api):
         await api.register()
@@ -257,8 +268,9 @@ class TestForwardedHeadersIgnoredByDefault:
         wrong = {"email": "mark@example.com", "password": "wrong password"}
         for n in range(2):
             await api.post("/auth/login", json=wrong, headers={"X-Forwarded-For": f"10.0.0.{n}"})
-        blocked = await api.post("/auth/login", json=wrong, headers={"X-Forwarded-For": "10.0.0.99",
-                                                                     "X-Real-IP": "10.0.0.98"})
+        blocked = await api.post(
+            "/auth/login", json=wrong, headers={"X-Forwarded-For": "10.0.0.99", "X-Real-IP": "10.0.0.98"}
+        )
         assert_error(blocked, 429)
 
 

@@ -1,4 +1,5 @@
 """Browser sessions: the session cookie names the same server-side session as the tokens issued with it."""
+
 import datetime as dt
 import hashlib
 from email.utils import parsedate_to_datetime
@@ -30,16 +31,18 @@ def with_cookie(value: str, origin: str = None, **headers) -> dict:
 
 
 async def signed_in(api, **register):
-    registered = await api.post("/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com",
-                                                        "password": PASSWORD, **register})
+    registered = await api.post(
+        "/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD, **register}
+    )
     assert registered.code == 201
     morsel, _ = session_cookie(registered)
     return registered.json, morsel.value
 
 
 async def test_login_and_register_set_an_httponly_lax_cookie_stored_only_as_a_hash(api, store):
-    registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
-                                                        "password": PASSWORD})
+    registered = await api.post(
+        "/auth/register", json={"name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+    )
     morsel, line = session_cookie(registered)
     assert len(morsel.value) == 43  # 32 random bytes, base64url
     assert morsel["httponly"] and morsel["secure"] and morsel["samesite"] == "Lax" and morsel["path"] == "/"
@@ -72,14 +75,19 @@ async def test_the_cookie_authenticates_and_the_bearer_header_wins(api, services
 async def test_cookie_changes_need_a_trusted_origin_and_bearer_ones_do_not(api, store):
     ada, cookie = await signed_in(api)
     user_id = ObjectId(ada["user"]["id"])
-    for headers in (with_cookie(cookie), with_cookie(cookie, "https://evil.example.com"),
-                    with_cookie(cookie, "null"), with_cookie(cookie, Referer="https://evil.example.com/app"),
-                    with_cookie(cookie, Referer="not a url")):
+    for headers in (
+        with_cookie(cookie),
+        with_cookie(cookie, "https://evil.example.com"),
+        with_cookie(cookie, "null"),
+        with_cookie(cookie, Referer="https://evil.example.com/app"),
+        with_cookie(cookie, Referer="not a url"),
+    ):
         refused = await api.put("/users/addToFav", json={"boardId": "planted"}, headers=headers)
         assert_error(refused, 403, "Cross-site request refused: Origin is not trusted")
     assert (await store.users.find_one({"_id": user_id}))["favoriteBoards"] == []
-    for n, headers in enumerate((with_cookie(cookie, APP), with_cookie(cookie, WEB),
-                                 with_cookie(cookie, Referer=f"{APP}/settings?tab=1"))):
+    for n, headers in enumerate(
+        (with_cookie(cookie, APP), with_cookie(cookie, WEB), with_cookie(cookie, Referer=f"{APP}/settings?tab=1"))
+    ):
         accepted = await api.put("/users/addToFav", json={"boardId": f"b{n}"}, headers=headers)
         assert accepted.code == 200, (headers, accepted)
     by_bearer = await api.put("/users/addToFav", json={"boardId": "b3"}, token=ada["tokens"]["access"]["token"])
@@ -95,8 +103,7 @@ async def test_logout_with_only_the_cookie_ends_that_session_and_clears_it(api, 
     assert_cleared(out)
     await assert_signed_out(api, cookie)  # a dead cookie is cleared when presented
     assert_error(await api.get("/users/user", token=ada["tokens"]["access"]["token"]), 401)
-    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada["tokens"]["refresh"]["token"]}),
-                 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada["tokens"]["refresh"]["token"]}), 401)
     assert (await api.get("/users/user", token=other["tokens"]["access"]["token"])).code == 200
     assert_error(await api.post("/auth/logout", headers=with_cookie(cookie, APP)), 401)
     assert_error(await api.post("/auth/logout"), 401)
@@ -106,13 +113,19 @@ async def test_password_change_and_account_deletion_end_cookie_sessions(api, sto
     ada, cookie = await signed_in(api)
     second = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     second_cookie = session_cookie_value(second)
-    changed = await api.post("/auth/change-password", token=second.json["tokens"]["access"]["token"], json={
-        "email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"})
+    changed = await api.post(
+        "/auth/change-password",
+        token=second.json["tokens"]["access"]["token"],
+        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": "another good password"},
+    )
     assert changed.code == 204
     await assert_signed_out(api, cookie)
     assert (await api.get("/users/user", headers=with_cookie(second_cookie))).code == 200  # the caller's own
-    deleted = await api.post(f"/users/{ada['user']['id']}", json={"password": "another good password"},
-                             headers=with_cookie(second_cookie, APP))
+    deleted = await api.post(
+        f"/users/{ada['user']['id']}",
+        json={"password": "another good password"},
+        headers=with_cookie(second_cookie, APP),
+    )
     assert deleted.code == 204
     await assert_signed_out(api, second_cookie)
     assert await store.sessions.count_documents({}) == 0
@@ -123,7 +136,7 @@ def assert_cleared(response, secure: bool = True) -> None:
     it was set with: a browser lets only a Secure Set-Cookie overwrite a Secure cookie, and one for another
     Path would leave the session cookie in place."""
     cleared, line = session_cookie(response)
-    assert cleared.value == "" and parsedate_to_datetime(cleared["expires"]) < dt.datetime.now(dt.timezone.utc), line
+    assert cleared.value == "" and parsedate_to_datetime(cleared["expires"]) < dt.datetime.now(dt.UTC), line
     assert cleared["path"] == "/" and cleared["httponly"] is True and cleared["samesite"] == "Lax", line
     assert bool(cleared["secure"]) is secure, line
 
@@ -149,8 +162,9 @@ class TestCookiesOff:
         return {"SESSION_COOKIE": "false"}
 
     async def test_no_cookie_is_set_stored_or_believed(self, api, store):
-        registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
-                                                            "password": PASSWORD})
+        registered = await api.post(
+            "/auth/register", json={"name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+        )
         assert registered.code == 201 and not registered.headers.get_list("Set-Cookie")
         logged_in = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
         assert not logged_in.headers.get_list("Set-Cookie")
@@ -162,8 +176,9 @@ class TestCookiesOff:
         assert signed_out.code == 200 and signed_out.body == b"null" and not signed_out.headers.get_list("Set-Cookie")
         assert (await api.get("/users/user", token=logged_in.json["tokens"]["access"]["token"])).code == 200
         # A cookie left from before cookies were turned off is neither believed nor touched on logout.
-        out = await api.post("/auth/logout", token=logged_in.json["tokens"]["access"]["token"],
-                             headers=with_cookie("a" * 43))
+        out = await api.post(
+            "/auth/logout", token=logged_in.json["tokens"]["access"]["token"], headers=with_cookie("a" * 43)
+        )
         assert out.code == 204 and not out.headers.get_list("Set-Cookie")
         assert await store.sessions.count_documents({}) == 1  # registration's session; login's ended
 
@@ -197,7 +212,14 @@ class TestPlainHttpAppUrl:
         out = await api.post("/auth/logout", headers=with_cookie(morsel.value, "http://localhost:3000"))
         assert out.code == 204
         assert_cleared(out, secure=False)
-        assert (await api.put("/users/addToFav", json={"boardId": "b"},
-                              headers=with_cookie(cookie, "http://localhost:3000"))).code == 200
-        assert_error(await api.put("/users/addToFav", json={"boardId": "c"},
-                                   headers=with_cookie(cookie, "https://localhost:3000")), 403)
+        assert (
+            await api.put(
+                "/users/addToFav", json={"boardId": "b"}, headers=with_cookie(cookie, "http://localhost:3000")
+            )
+        ).code == 200
+        assert_error(
+            await api.put(
+                "/users/addToFav", json={"boardId": "c"}, headers=with_cookie(cookie, "https://localhost:3000")
+            ),
+            403,
+        )

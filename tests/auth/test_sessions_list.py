@@ -1,5 +1,6 @@
 """Your devices (API.md "Your devices"): GET /auth/sessions, DELETE /auth/sessions/:id and
 DELETE /auth/sessions, for bearer and cookie clients alike."""
+
 import datetime as dt
 
 import pytest
@@ -26,12 +27,17 @@ def cookie_of(response) -> str:
 
 
 async def login(api, user_agent, email="ada@example.com", **headers):
-    response = await api.post("/auth/login", json={"email": email, "password": PASSWORD},
-                              headers={"User-Agent": user_agent, **headers})
+    response = await api.post(
+        "/auth/login", json={"email": email, "password": PASSWORD}, headers={"User-Agent": user_agent, **headers}
+    )
     assert response.code == 200, response
     tokens = response.json["tokens"]
-    return {"access": tokens["access"]["token"], "refresh": tokens["refresh"]["token"], "cookie": cookie_of(response),
-            "sid": claims(tokens["access"]["token"])["sid"]}
+    return {
+        "access": tokens["access"]["token"],
+        "refresh": tokens["refresh"]["token"],
+        "cookie": cookie_of(response),
+        "sid": claims(tokens["access"]["token"])["sid"],
+    }
 
 
 async def works(api, device) -> dict:
@@ -51,8 +57,10 @@ async def test_the_list_shows_the_callers_live_sessions_newest_first(api, store)
     # A session ended by an epoch that moved on (as a revoking change leaves it when its cleanup failed).
     await store.sessions.update_one({"_id": ObjectId(revoked["sid"])}, {"$set": {"epoch": -1}})
     expired = await login(api, LAPTOP)
-    await store.sessions.update_one({"_id": ObjectId(expired["sid"])},
-                                    {"$set": {"expiresAt": dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)}})
+    await store.sessions.update_one(
+        {"_id": ObjectId(expired["sid"])},
+        {"$set": {"expiresAt": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}},
+    )
 
     response = await api.get("/auth/sessions", token=phone["access"])
     assert response.code == 200, response
@@ -70,7 +78,12 @@ async def test_the_list_shows_the_callers_live_sessions_newest_first(api, store)
     # An id is no credential, and nothing in the list is one.
     body = response.body.decode()
     for device in (phone, laptop):
-        for secret in (device["refresh"], hash_token(device["refresh"]), device["cookie"], hash_token(device["cookie"])):
+        for secret in (
+            device["refresh"],
+            hash_token(device["refresh"]),
+            device["cookie"],
+            hash_token(device["cookie"]),
+        ):
             assert secret not in body
     assert_error(await api.get("/users/user", token=phone["sid"]), 401)
     assert_error(await api.get("/users/getFav", headers={"Cookie": f"session={phone['sid']}"}), 401)
@@ -161,7 +174,7 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
     await sign_up(api)
     device = await login(api, PHONE)
     session_id = ObjectId(device["sid"])
-    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).replace(microsecond=0)
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
     await store.sessions.update_one({"_id": session_id}, {"$set": {"lastUsedAt": long_ago}})
     writes = []
     update_one = services.sessions.sessions.update_one
@@ -172,12 +185,12 @@ async def test_last_used_moves_at_most_once_a_minute(api, services, store, monke
 
     monkeypatch.setattr(services.sessions.sessions, "update_one", counted)
     assert (await api.get("/users/user", token=device["access"])).code == 200
-    moved = (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc)
-    assert abs((moved - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 30 and len(writes) == 1
+    moved = (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.UTC)
+    assert abs((moved - dt.datetime.now(dt.UTC)).total_seconds()) < 30 and len(writes) == 1
     for _ in range(3):
         assert (await api.get("/users/getFav", headers={"Cookie": f"session={device['cookie']}"})).code == 200
         assert (await api.get("/users/user", token=device["access"])).code == 200
     assert len(writes) == 1  # no write per request
-    assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.timezone.utc) == moved
+    assert (await store.sessions.find_one({"_id": session_id}))["lastUsedAt"].replace(tzinfo=dt.UTC) == moved
     listed = (await api.get("/auth/sessions", token=device["access"])).json["sessions"]
     assert listed[0]["lastUsedAt"] == moved.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moved.microsecond // 1000:03d}Z"

@@ -4,6 +4,7 @@ Codes are made here as an authenticator app makes them (pyotp, from the secret s
 accepted once: its time step must be later than the last one used, so after enabling with the current
 step's code the tests sign in with the next step's (one step of drift is allowed).
 """
+
 import asyncio
 import re
 import time
@@ -21,8 +22,13 @@ pytestmark = pytest.mark.gen_test
 
 APP = "https://app.example.com"
 NEW_PASSWORD = "a brand new password"
-MFA_REQUIRED = {"status": "Bad request", "statusCode": 401, "code": 401, "message": "Two-factor code required",
-                "mfaRequired": True}
+MFA_REQUIRED = {
+    "status": "Bad request",
+    "statusCode": 401,
+    "code": 401,
+    "message": "Two-factor code required",
+    "mfaRequired": True,
+}
 
 
 @pytest.fixture
@@ -61,16 +67,23 @@ async def login(api, otp=None, password=PASSWORD, email="ada@example.com"):
 async def test_setup_enable_and_sign_in_with_a_code(api, store):
     ada = await sign_up(api)
     user_id = ObjectId(ada.id)
-    assert_error(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": "not it at all"}), 401,
-                 "Authentication failed")
-    assert error_fields(await api.post("/auth/2fa/setup", token=ada.token, json={})) == {"currentPassword": "is required"}
+    assert_error(
+        await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": "not it at all"}),
+        401,
+        "Authentication failed",
+    )
+    assert error_fields(await api.post("/auth/2fa/setup", token=ada.token, json={})) == {
+        "currentPassword": "is required"
+    }
     assert "totpPending" not in await store.users.find_one({"_id": user_id})
 
     setup = await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})
     assert setup.code == 200, setup
     secret = setup.json["secret"]
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
-    assert setup.json["otpauthUrl"] == f"otpauth://totp/Task%20Board:ada%40example.com?secret={secret}&issuer=Task%20Board"
+    assert (
+        setup.json["otpauthUrl"] == f"otpauth://totp/Task%20Board:ada%40example.com?secret={secret}&issuer=Task%20Board"
+    )
     stored = await store.users.find_one({"_id": user_id})
     assert secret not in str(stored) and stored["totpPending"]  # sealed, never the base32 secret
     assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is False
@@ -78,9 +91,11 @@ async def test_setup_enable_and_sign_in_with_a_code(api, store):
 
     right = code(secret)
     assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": wrong(right)})) == {
-        "code": "is not the current code"}
+        "code": "is not the current code"
+    }
     assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": "12345"})) == {
-        "code": "must be 6 digits"}
+        "code": "must be 6 digits"
+    }
     assert (await store.users.find_one({"_id": user_id})) == stored  # refused: nothing changed
     enabled = await api.post("/auth/2fa/enable", token=ada.token, json={"code": right})
     assert enabled.code == 200, enabled
@@ -92,9 +107,11 @@ async def test_setup_enable_and_sign_in_with_a_code(api, store):
         assert text not in str(stored)
     assert (await api.get("/users/user", token=ada.token)).json["twoFactorEnabled"] is True
     assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(secret, 1)})) == {
-        "code": "two-factor sign-in is already on"}
+        "code": "two-factor sign-in is already on"
+    }
     assert error_fields(await api.post("/auth/2fa/setup", token=ada.token, json={"currentPassword": PASSWORD})) == {
-        "body": "two-factor sign-in is already on"}
+        "body": "two-factor sign-in is already on"
+    }
     assert (await store.users.find_one({"_id": user_id}))["totpSecret"] == stored["totpSecret"]
 
     # Without otp: asked for it, and nothing else: no tokens, no cookie, no session.
@@ -175,14 +192,16 @@ async def test_a_new_setup_replaces_a_pending_one(api, store):
     second = await set_up(api, ada.token)
     assert first != second
     assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(first)})) == {
-        "code": "is not the current code"} or code(first) == code(second)
+        "code": "is not the current code"
+    } or code(first) == code(second)
     assert (await api.post("/auth/2fa/enable", token=ada.token, json={"code": code(second)})).code == 200
 
 
 async def test_enable_without_setup_is_a_422(api, store):
     ada = await sign_up(api)
     assert error_fields(await api.post("/auth/2fa/enable", token=ada.token, json={"code": "123456"})) == {
-        "code": "set up two-factor sign-in first"}
+        "code": "set up two-factor sign-in first"
+    }
     assert "twoFactorEnabled" not in await store.users.find_one({"_id": ObjectId(ada.id)})
 
 
@@ -198,14 +217,22 @@ async def test_enable_and_disable_end_the_other_sessions_and_keep_the_callers(ap
     phone = (await login(api, otp=codes[1])).json["tokens"]
 
     disable = {"currentPassword": PASSWORD, "code": codes[2]}
-    assert_error(await api.post("/auth/2fa/disable", token=phone["access"]["token"],
-                                json={**disable, "currentPassword": "not the password"}), 401)
-    assert error_fields(await api.post("/auth/2fa/disable", token=phone["access"]["token"],
-                                       json={**disable, "code": "aaaa-bbbb-cccc-dddd"})) == {
-        "code": "is not a current code or an unused recovery code"}
-    assert error_fields(await api.post("/auth/2fa/disable", token=phone["access"]["token"],
-                                       json={**disable, "code": wrong(code(secret, 1))})) == {
-        "code": "is not a current code or an unused recovery code"}
+    assert_error(
+        await api.post(
+            "/auth/2fa/disable", token=phone["access"]["token"], json={**disable, "currentPassword": "not the password"}
+        ),
+        401,
+    )
+    assert error_fields(
+        await api.post(
+            "/auth/2fa/disable", token=phone["access"]["token"], json={**disable, "code": "aaaa-bbbb-cccc-dddd"}
+        )
+    ) == {"code": "is not a current code or an unused recovery code"}
+    assert error_fields(
+        await api.post(
+            "/auth/2fa/disable", token=phone["access"]["token"], json={**disable, "code": wrong(code(secret, 1))}
+        )
+    ) == {"code": "is not a current code or an unused recovery code"}
     stored = await store.users.find_one({"_id": ObjectId(ada.id)})
     assert stored["twoFactorEnabled"] is True and len(stored["recoveryCodes"]) == 8
     assert (await api.get("/users/user", token=laptop["access"]["token"])).code == 200  # refusals end nothing
@@ -218,14 +245,16 @@ async def test_enable_and_disable_end_the_other_sessions_and_keep_the_callers(ap
     assert (await api.get("/users/user", token=phone["access"]["token"])).json["twoFactorEnabled"] is False
     assert (await login(api)).code == 200
     assert error_fields(await api.post("/auth/2fa/disable", token=phone["access"]["token"], json=disable)) == {
-        "code": "two-factor sign-in is not on"}
+        "code": "two-factor sign-in is not on"
+    }
 
 
 async def test_disable_with_a_current_code(api, store):
     ada = await sign_up(api)
     secret, _ = await turn_on(api, ada.token)
-    response = await api.post("/auth/2fa/disable", token=ada.token,
-                              json={"currentPassword": PASSWORD, "code": code(secret, 1)})
+    response = await api.post(
+        "/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD, "code": code(secret, 1)}
+    )
     assert response.code == 204, response
     assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["twoFactorEnabled"] is False
 
@@ -234,11 +263,13 @@ async def test_wrong_codes_on_disable_are_counted_even_with_the_right_password(a
     ada = await sign_up(api)
     _, codes = await turn_on(api, ada.token)
     for _ in range(4):
-        response = await api.post("/auth/2fa/disable", token=ada.token,
-                                  json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"})
+        response = await api.post(
+            "/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"}
+        )
         assert response.code == 422
-    assert_error(await api.post("/auth/2fa/disable", token=ada.token,
-                                json={"currentPassword": PASSWORD, "code": codes[0]}), 429)
+    assert_error(
+        await api.post("/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD, "code": codes[0]}), 429
+    )
     assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["twoFactorEnabled"] is True
 
 
@@ -249,7 +280,8 @@ async def test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_
     before = await store.users.find_one({"_id": ObjectId(ada.id)})
     assert_error(await api.put(f"/users/{ada.id}", token=ada.token, json={"twoFactorEnabled": False}), 403)
     assert error_fields(await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": True})) == {
-        "twoFactorEnabled": "must be false: it is turned on with /auth/2fa/setup and /auth/2fa/enable"}
+        "twoFactorEnabled": "must be false: it is turned on with /auth/2fa/setup and /auth/2fa/enable"
+    }
     assert await store.users.find_one({"_id": ObjectId(ada.id)}) == before
     assert_error(await api.put(f"/users/{admin.id}", token=admin.token, json={"twoFactorEnabled": False}), 403)
 
@@ -261,7 +293,8 @@ async def test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_
     assert_error(await api.get("/users/user", token=ada.token), 401)  # her sessions end with it
     assert (await login(api)).code == 200
     assert error_fields(await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})) == {
-        "body": "must change at least one field"}
+        "body": "must change at least one field"
+    }
 
 
 async def test_a_sealed_secret_copied_to_another_account_does_not_open(api, store):
@@ -269,8 +302,10 @@ async def test_a_sealed_secret_copied_to_another_account_does_not_open(api, stor
     bob = await sign_up(api, email="bob@example.com")
     secret, _ = await turn_on(api, ada.token)
     stolen = await store.users.find_one({"_id": ObjectId(ada.id)})
-    await store.users.update_one({"_id": ObjectId(bob.id)}, {"$set": {
-        "twoFactorEnabled": True, "totpSecret": stolen["totpSecret"], "recoveryCodes": []}})
+    await store.users.update_one(
+        {"_id": ObjectId(bob.id)},
+        {"$set": {"twoFactorEnabled": True, "totpSecret": stolen["totpSecret"], "recoveryCodes": []}},
+    )
     assert_error(await login(api, email="bob@example.com", otp=code(secret, 1)), 401, "Authentication failed")
 
 
@@ -280,8 +315,9 @@ async def test_browsers_get_the_cookie_only_once_the_code_passed(api):
     headers = {"Origin": APP}
     response = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}, headers=headers)
     assert response.code == 401 and not response.headers.get_list("Set-Cookie")
-    response = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD,
-                                                   "otp": code(secret, 1)}, headers=headers)
+    response = await api.post(
+        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD, "otp": code(secret, 1)}, headers=headers
+    )
     assert response.code == 200 and response.headers.get_list("Set-Cookie")
 
 
@@ -317,12 +353,14 @@ async def test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanu
     monkeypatch.undo()
     other = (await login(api, otp=code(secret, 1))).json["tokens"]
     monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
-    turned_off = await api.post("/auth/2fa/disable", token=ada.token,
-                                json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"})
+    turned_off = await api.post(
+        "/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD, "code": "aaaa-bbbb-cccc-dddd"}
+    )
     assert turned_off.code == 422  # a wrong code ends nothing
     assert (await api.get("/users/user", token=other["access"]["token"])).code == 200
-    codes_left = (await api.post("/auth/2fa/disable", token=other["access"]["token"],
-                                 json={"currentPassword": PASSWORD, "code": code(secret, 1)}))
+    codes_left = await api.post(
+        "/auth/2fa/disable", token=other["access"]["token"], json={"currentPassword": PASSWORD, "code": code(secret, 1)}
+    )
     assert codes_left.code == 422  # that code was used by the login: refused
     admin = await make_admin(api, services)
     assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"twoFactorEnabled": False})).code == 200
@@ -344,8 +382,9 @@ class TestNotices:
         on = (await mail_to(mailbox, "ada@example.com", 2))[1]
         assert on["Subject"] == "[Task Board] Two-factor sign-in was turned on"
         assert on["Auto-Submitted"] == "auto-generated"
-        response = await api.post("/auth/2fa/disable", token=ada.token,
-                                  json={"currentPassword": PASSWORD, "code": code(secret, 1)})
+        response = await api.post(
+            "/auth/2fa/disable", token=ada.token, json={"currentPassword": PASSWORD, "code": code(secret, 1)}
+        )
         assert response.code == 204, response
         off = (await mail_to(mailbox, "ada@example.com", 3))[2]
         assert off["Subject"] == "[Task Board] Two-factor sign-in was turned off"

@@ -6,6 +6,7 @@ token, uploads a photo with a FormData, shows it through <img> and logs out. Bot
 127.0.0.1, so they are one site and the SameSite=Lax cookie goes along (as for app.example.com and
 api.example.com in production).
 """
+
 import base64
 import json
 import threading
@@ -94,10 +95,20 @@ def test_a_page_of_another_origin_signs_in_by_cookie_and_shows_the_photo(browser
     app_port = free_port()
     app_origin = f"http://127.0.0.1:{app_port}"
     with running(CORS_ORIGINS=app_origin) as service:
-        assert service.request("POST", "/auth/register", json={
-            "name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD}).code == 201
-        html = APP_PAGE % {"api": json.dumps(service.url), "email": json.dumps("ada@example.com"),
-                           "password": json.dumps(PASSWORD), "photo": json.dumps(base64.b64encode(png(3, 2)).decode())}
+        assert (
+            service.request(
+                "POST",
+                "/auth/register",
+                json={"name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD},
+            ).code
+            == 201
+        )
+        html = APP_PAGE % {
+            "api": json.dumps(service.url),
+            "email": json.dumps("ada@example.com"),
+            "password": json.dumps(PASSWORD),
+            "photo": json.dumps(base64.b64encode(png(3, 2)).decode()),
+        }
         with AppServer(app_port, html):
             browser.get(app_origin + "/")
             result = wait_until(browser, lambda d: d.execute_script("return window.appResult"))

@@ -4,6 +4,7 @@ Such clients register with {userId, firstName, lastName, email, password, phone}
 has a userId, and its examples use short local numbers like "080419"), read `data.accessToken`, and send
 it as a bearer token to /api. They keep no cookie.
 """
+
 import json
 
 import pytest
@@ -34,17 +35,32 @@ async def call(client, method, path, body=None, token=None):
 @pytest.mark.gen_test(timeout=60)
 async def test_register_with_a_short_phone_and_a_user_id_then_use_the_organisations(client, store):
     sent_id = "a-client-made-id"
-    registered = await call(client, "POST", "/auth/register", {
-        "userId": sent_id, "firstName": "John", "lastName": "Doe", "email": "john@example.com",
-        "password": PASSWORD, "phone": "080419"})
+    registered = await call(
+        client,
+        "POST",
+        "/auth/register",
+        {
+            "userId": sent_id,
+            "firstName": "John",
+            "lastName": "Doe",
+            "email": "john@example.com",
+            "password": PASSWORD,
+            "phone": "080419",
+        },
+    )
     assert registered.code == 201, registered
     user = registered.json["data"]["user"]
     assert user["phone"] == "080419" and user["userId"] == user["id"] != sent_id
     stored = await store.users.find_one({"email": "john@example.com"})
     assert "userId" not in stored and stored["phone"] == "080419"
-    assert (await call(client, "POST", "/auth/register", {
-        "firstName": "Jane", "lastName": "Roe", "email": "jane@example.com", "password": PASSWORD,
-        "phone": "12"})).code == 422  # fewer than three digits
+    assert (
+        await call(
+            client,
+            "POST",
+            "/auth/register",
+            {"firstName": "Jane", "lastName": "Roe", "email": "jane@example.com", "password": PASSWORD, "phone": "12"},
+        )
+    ).code == 422  # fewer than three digits
 
     logged_in = await call(client, "POST", "/auth/login", {"email": "john@example.com", "password": PASSWORD})
     assert logged_in.code == 200
@@ -61,7 +77,8 @@ async def test_register_with_a_short_phone_and_a_user_id_then_use_the_organisati
     assert (await call(client, "GET", f"/api/organisations/{ObjectId()}", token=token)).code in (403, 404)
     assert (await call(client, "GET", "/api/organisation", token=token)).code == 404
     assert (await call(client, "GET", "/api/organisations/", token=token)).json["data"]["organisations"][1][
-        "name"] == "Acme"
+        "name"
+    ] == "Acme"
     assert (await call(client, "GET", "/api/organisations", token="expired.or.junk")).code == 401
     assert (await call(client, "GET", "/api/organisations", token=token)).code == 200
     assert len(client.local_ports) == 1, client.wire

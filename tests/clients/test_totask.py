@@ -24,6 +24,7 @@ What the app's code does, and so what is on the wire here:
   GET /users/usersByMonth, read as `data.map(d => `${d.month} ${d.year}`)` and `d.count`.
 - LogoutBtn.vue: POST /auth/logout with no body.
 """
+
 import calendar
 import datetime as dt
 import json
@@ -42,8 +43,7 @@ pytestmark = pytest.mark.gen_test
 APP = "https://app.example.com"
 API = "https://accounts.example.com"  # APP_URL: where the service is, and so where its photo URLs point
 SERVER_URL = "https://totask-server.onrender.com"  # the app's VITE_SERVER_URL, echoed in its odd header
-JSON = {"Content-Type": "application/json", "Accept": "application/json",
-        "Access-Control-Allow-Origin": SERVER_URL}
+JSON = {"Content-Type": "application/json", "Accept": "application/json", "Access-Control-Allow-Origin": SERVER_URL}
 GET = {"Accept": "application/json, text/plain, */*", "Access-Control-Allow-Origin": SERVER_URL}
 
 
@@ -65,14 +65,21 @@ def as_json(body: dict) -> bytes:
 
 async def form(page, method, path, data: FormData):
     """axios with a FormData in Chromium: the browser sets the Content-Type with its boundary."""
-    headers = {"Accept": "application/json", "Access-Control-Allow-Origin": SERVER_URL,
-               "Content-Type": data.content_type}
+    headers = {
+        "Accept": "application/json",
+        "Access-Control-Allow-Origin": SERVER_URL,
+        "Content-Type": data.content_type,
+    }
     return await page.fetch(method, path, data.encode(), headers)
 
 
 async def sign_up_and_in(page, email="ada@example.com", username="ad"):
-    registered = await page.fetch("POST", "/auth/register", as_json(
-        {"name": "Ada Lovelace", "username": username, "email": email, "password": PASSWORD}), JSON)
+    registered = await page.fetch(
+        "POST",
+        "/auth/register",
+        as_json({"name": "Ada Lovelace", "username": username, "email": email, "password": PASSWORD}),
+        JSON,
+    )
     assert registered.code == 201, registered
     logged_in = await page.fetch("POST", "/auth/login", as_json({"email": email, "password": PASSWORD}), JSON)
     assert logged_in.code == 200, logged_in
@@ -96,7 +103,7 @@ def assert_cookie_cleared(answer) -> None:
     """Set-Cookie empties the session cookie with an expiry in the past: the browser drops it."""
     (line,) = [line for line in set_cookie_lines(answer) if line.startswith("session=")]
     cleared = SimpleCookie(line)["session"]
-    assert cleared.value == "" and parsedate_to_datetime(cleared["expires"]) < dt.datetime.now(dt.timezone.utc), line
+    assert cleared.value == "" and parsedate_to_datetime(cleared["expires"]) < dt.datetime.now(dt.UTC), line
 
 
 async def load_as_img(base_url, url: str):
@@ -105,9 +112,18 @@ async def load_as_img(base_url, url: str):
     assert url.startswith(API + "/users/"), url  # absolute: a relative URL would ask the app's own origin
     img = BrowserPage(base_url, APP)
     try:
-        return await img.raw("GET", url[len(API):], None, {
-            "Accept": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", "Referer": APP + "/",
-            "Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Site": "cross-site"})
+        return await img.raw(
+            "GET",
+            url[len(API) :],
+            None,
+            {
+                "Accept": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+                "Referer": APP + "/",
+                "Sec-Fetch-Dest": "image",
+                "Sec-Fetch-Mode": "no-cors",
+                "Sec-Fetch-Site": "cross-site",
+            },
+        )
     finally:
         img.close()
 
@@ -130,8 +146,12 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     user_id = me.json["id"]
 
     # Settings: Save (a multipart form of name, username, email: axios leaves out nulls).
-    saved = await form(page, "PUT", f"/users/{user_id}",
-                       FormData().text("name", "Ada King").text("username", "ak").text("email", "ada@example.com"))
+    saved = await form(
+        page,
+        "PUT",
+        f"/users/{user_id}",
+        FormData().text("name", "Ada King").text("username", "ak").text("email", "ada@example.com"),
+    )
     assert saved.code == 200, saved
     assert (saved.json["name"], saved.json["username"], saved.json["profilePhotoUrl"]) == ("Ada King", "ak", None)
 
@@ -149,9 +169,11 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     for nothing in (FormData(), FormData().no_file_chosen("file")):
         unchanged = await form(page, "PUT", f"/users/{user_id}", nothing)
         assert unchanged.code == 422 and unchanged.json["errors"] == [
-            {"field": "body", "message": "must change at least one field"}], unchanged
-    with_other_fields = await form(page, "PUT", f"/users/{user_id}",
-                                   FormData().text("name", "Ada Lovelace").no_file_chosen("file"))
+            {"field": "body", "message": "must change at least one field"}
+        ], unchanged
+    with_other_fields = await form(
+        page, "PUT", f"/users/{user_id}", FormData().text("name", "Ada Lovelace").no_file_chosen("file")
+    )
     assert with_other_fields.code == 200 and with_other_fields.json["profilePhotoUrl"] == photo_url
 
     # Delete photo: PUT with {file: null} as a multipart form.
@@ -175,8 +197,11 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
     assert found.code == 200 and [u["id"] for u in found.json["results"]] == [user_id]
 
     # Log out: no body, the cookie ends its session and is cleared.
-    assert (await page.fetch("POST", "/auth/logout", headers={"Accept": "application/json",
-                                                              "Access-Control-Allow-Origin": SERVER_URL})).code == 204
+    assert (
+        await page.fetch(
+            "POST", "/auth/logout", headers={"Accept": "application/json", "Access-Control-Allow-Origin": SERVER_URL}
+        )
+    ).code == 204
     assert page.cookies == {}
     assert await store.sessions.count_documents({"userId": ObjectId(user_id)}) == 1  # registration's
     signed_out = await page.fetch("GET", "/users/user", headers=GET)
@@ -184,8 +209,9 @@ async def test_the_web_app_signs_up_works_and_logs_out_on_its_cookie_alone(page,
 
     # All of it on one keep-alive connection, errors included, each request after its preflight.
     assert len(page.local_ports) == 1, page.wire
-    assert [status for method, _, status in page.wire if method == "OPTIONS"] == \
-        [204] * sum(1 for method, _, _ in page.wire if method != "OPTIONS")
+    assert [status for method, _, status in page.wire if method == "OPTIONS"] == [204] * sum(
+        1 for method, _, _ in page.wire if method != "OPTIONS"
+    )
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -210,11 +236,16 @@ async def test_a_page_of_another_site_cannot_use_the_cookie(page, base_url, stor
     attacker = BrowserPage(base_url, "https://evil.example.net")
     try:
         for origin_headers in ({"Origin": "https://evil.example.net"}, {"Referer": "https://evil.example.net/x"}, {}):
-            answer = await attacker.raw("PUT", "/users/addToFav", b'{"boardId": "planted"}', {
-                "Content-Type": "text/plain", "Cookie": f"session={page.cookies['session']}", **origin_headers})
+            answer = await attacker.raw(
+                "PUT",
+                "/users/addToFav",
+                b'{"boardId": "planted"}',
+                {"Content-Type": "text/plain", "Cookie": f"session={page.cookies['session']}", **origin_headers},
+            )
             assert answer.code == 403 and "Access-Control-Allow-Origin" not in answer.headers, answer
-            answer = await attacker.raw("POST", "/auth/logout", None, {
-                "Cookie": f"session={page.cookies['session']}", **origin_headers})
+            answer = await attacker.raw(
+                "POST", "/auth/logout", None, {"Cookie": f"session={page.cookies['session']}", **origin_headers}
+            )
             assert answer.code == 403
     finally:
         attacker.close()
@@ -275,8 +306,9 @@ class TestWebCompat:
         assert await store.sessions.count_documents({"cookieHash": {"$exists": True}}) == 1  # registration's
         # All on one kept-alive connection, each request after its preflight.
         assert len(page.local_ports) == 1, page.wire
-        assert [status for method, _, status in page.wire if method == "OPTIONS"] == \
-            [204] * sum(1 for method, _, _ in page.wire if method != "OPTIONS")
+        assert [status for method, _, status in page.wire if method == "OPTIONS"] == [204] * sum(
+            1 for method, _, _ in page.wire if method != "OPTIONS"
+        )
 
     @pytest.mark.gen_test(timeout=60)
     async def test_the_favourites_star_and_the_favourite_boards(self, page, store):
@@ -324,13 +356,14 @@ class TestWebCompat:
         await sign_up_and_in(page, email="bob@example.com", username="bob")
         assert (await page.fetch("GET", "/users/usersByMonth", headers=GET)).code == 403  # not an admin
         await page.fetch("POST", "/auth/logout", headers=JSON)
-        logged_in = await page.fetch("POST", "/auth/login", as_json({"email": "admin@example.com",
-                                                                    "password": PASSWORD}), JSON)
+        logged_in = await page.fetch(
+            "POST", "/auth/login", as_json({"email": "admin@example.com", "password": PASSWORD}), JSON
+        )
         assert logged_in.code == 200
         stats = await page.fetch("GET", "/users/usersByMonth", headers=GET)
         assert stats.code == 200, stats
         rows = axios_data(stats)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         # UsersStats.vue: labels `${d.month} ${d.year}`, data d.count.
         assert [f"{d['month']} {d['year']}" for d in rows] == [f"{calendar.month_name[now.month]} {now.year}"]
         assert [d["count"] for d in rows] == [await store.users.count_documents({})] == [2]
@@ -343,7 +376,9 @@ class TestWebCompat:
     async def test_the_avatar_url_is_absolute_and_loads_as_an_img_of_the_app(self, page, store, base_url):
         await sign_up_and_in(page)
         user_id = (await page.fetch("GET", "/users/user", headers=GET)).json["id"]
-        changed = await form(page, "PUT", f"/users/{user_id}", FormData().file("file", "me.png", png(3, 2), "image/png"))
+        changed = await form(
+            page, "PUT", f"/users/{user_id}", FormData().file("file", "me.png", png(3, 2), "image/png")
+        )
         assert changed.code == 200, changed
         photo = await store.photos.find_one({"_id": ObjectId(user_id)})
         assert changed.json["profilePhotoUrl"] == f"{API}/users/{user_id}/photo?v={photo['version']}"

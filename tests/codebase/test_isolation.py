@@ -4,6 +4,7 @@ With MONGODB_URI each test (and each run.py a test starts) gets a database named
 afterwards; without it, a new in-process store. Two tests here register the same email: the second would
 get a 422 if it saw the first's user.
 """
+
 import pytest
 
 from tests.conftest import server_env
@@ -16,8 +17,9 @@ async def register_on_a_clean_store(api, services, config):
     store = Store(services.database)
     assert await store.users.count_documents({}) == 0
     assert await store.organisations.count_documents({}) == 0
-    response = await api.post("/auth/register", json={"name": "Same Person", "email": "same@example.com",
-                                                       "password": "same-password-123"})
+    response = await api.post(
+        "/auth/register", json={"name": "Same Person", "email": "same@example.com", "password": "same-password-123"}
+    )
     assert response.code == 201, response
     SEEN.append((config.mongodb_db, services.database.client))
 

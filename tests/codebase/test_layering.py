@@ -2,6 +2,7 @@
 
 Reads every module's imports with ast (no import side effects), including imports inside functions.
 """
+
 import ast
 import pathlib
 import re
@@ -27,33 +28,49 @@ STORE_ATTRIBUTES = {"collection", "db", "client", "get_collection", "get_databas
 
 def store_access(path: pathlib.Path) -> list:
     """line: what, for every place a module reaches the MongoDB driver, a collection or a database."""
-    found = [(line, f"imports {module}") for line, module in imported_modules(path)
-             if module.split(".")[0] in DRIVER_MODULES and module not in ALLOWED_DRIVER_MODULES]
+    found = [
+        (line, f"imports {module}")
+        for line, module in imported_modules(path)
+        if module.split(".")[0] in DRIVER_MODULES and module not in ALLOWED_DRIVER_MODULES
+    ]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Attribute) and node.attr in STORE_ATTRIBUTES:
             found.append((node.lineno, f"uses .{node.attr}"))
-        elif isinstance(node, ast.Subscript) and isinstance(node.value, (ast.Attribute, ast.Name)) \
-                and getattr(node.value, "attr", getattr(node.value, "id", "")) in ("database", "db"):
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, (ast.Attribute, ast.Name))
+            and getattr(node.value, "attr", getattr(node.value, "id", "")) in ("database", "db")
+        ):
             found.append((node.lineno, "indexes a database"))
     return sorted(found)
 
 
 def test_no_handler_reaches_a_collection_or_database():
-    problems = [f"{path.relative_to(ROOT)}:{line} {what}" for path in sorted((ROOT / "handlers").rglob("*.py"))
-                for line, what in store_access(path)]
+    problems = [
+        f"{path.relative_to(ROOT)}:{line} {what}"
+        for path in sorted((ROOT / "handlers").rglob("*.py"))
+        for line, what in store_access(path)
+    ]
     assert problems == [], "handlers call one service method; the service sends the query"
 
 
 def test_the_handler_check_finds_each_way_to_a_collection(tmp_path):
     module = tmp_path / "handler.py"
-    module.write_text("from motor.motor_asyncio import AsyncIOMotorClient\n"
-                      "from pymongo.errors import PyMongoError\n"
-                      "async def get(self):\n"
-                      "    await self.services.outbox.collection.count_documents({})\n"
-                      "    await self.services.database['users'].find_one({})\n"
-                      "    await self.services.database.db.users.find_one({})\n", encoding="utf-8")
-    assert store_access(module) == [(1, "imports motor.motor_asyncio"), (4, "uses .collection"),
-                                    (5, "indexes a database"), (6, "uses .db")]
+    module.write_text(
+        "from motor.motor_asyncio import AsyncIOMotorClient\n"
+        "from pymongo.errors import PyMongoError\n"
+        "async def get(self):\n"
+        "    await self.services.outbox.collection.count_documents({})\n"
+        "    await self.services.database['users'].find_one({})\n"
+        "    await self.services.database.db.users.find_one({})\n",
+        encoding="utf-8",
+    )
+    assert store_access(module) == [
+        (1, "imports motor.motor_asyncio"),
+        (4, "uses .collection"),
+        (5, "indexes a database"),
+        (6, "uses .db"),
+    ]
 
 
 TEST_MODULE_IMPORT = re.compile(r"\s*(from|import)\s+tests\.(\w+\.)?test_")
@@ -95,10 +112,12 @@ def test_no_test_module_imports_another():
     # Shared helpers live in helper modules (tests/helpers.py, tests/wire.py, ...): importing a test module
     # from another would run its module-level setup and collect its tests' names twice over. A line search,
     # not ast: the suite's own files, each read once.
-    problems = [f"{path.relative_to(ROOT)}:{number} {line.strip()}"
-                for path in sorted((ROOT / "tests").rglob("*.py"))
-                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                if TEST_MODULE_IMPORT.match(line)]
+    problems = [
+        f"{path.relative_to(ROOT)}:{number} {line.strip()}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if TEST_MODULE_IMPORT.match(line)
+    ]
     assert problems == []
     assert TEST_MODULE_IMPORT.match("    from tests.test_keepalive import exchange")  # the search can find one
     assert TEST_MODULE_IMPORT.match("import tests.test_metrics as metrics")

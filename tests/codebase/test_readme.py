@@ -1,5 +1,6 @@
 """The README stays true: its settings table is the one settings.py declares, and its links (and those between
 the documents in docs/) resolve."""
+
 import os
 import re
 

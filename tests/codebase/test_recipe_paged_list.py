@@ -2,6 +2,7 @@
 GET /api/organisations/{orgId}/members, written in the four places the recipe names (gathered here in one
 module, each marked with the file it would go in). It must be served, documented in /openapi.json and its
 query covered by the index it declares; if the recipe's pieces change, this test changes with them."""
+
 import contextlib
 import datetime as dt
 
@@ -42,15 +43,31 @@ MEMBER = closed({"userId": ID})
 
 
 class OrganisationMembersHandler(ApiHandler):
-    openapi = {"get": operation(
-        "A page of an organisation's members (members only)", "api", 200, page_of(MEMBER), path=("orgId",),
-        query=MEMBERS_QUERY, errors=(403,),
-        examples={"response": {"results": [{"userId": ex.MARK_ID}], "page": 1, "limit": 10, "totalPages": 1,
-                               "totalResults": 1}})}
+    openapi = {
+        "get": operation(
+            "A page of an organisation's members (members only)",
+            "api",
+            200,
+            page_of(MEMBER),
+            path=("orgId",),
+            query=MEMBERS_QUERY,
+            errors=(403,),
+            examples={
+                "response": {
+                    "results": [{"userId": ex.MARK_ID}],
+                    "page": 1,
+                    "limit": 10,
+                    "totalPages": 1,
+                    "totalResults": 1,
+                }
+            },
+        )
+    }
 
     async def get(self, org_id: str) -> None:
-        page = await self.services.organisations.members_page(self.path_id(org_id, "Organisation"), self.caller_id,
-                                                              self.query(MEMBERS_QUERY))
+        page = await self.services.organisations.members_page(
+            self.path_id(org_id, "Organisation"), self.caller_id, self.query(MEMBERS_QUERY)
+        )
         self.send_page(page, lambda member: {"userId": str(member["userId"])})
 
 
@@ -98,7 +115,7 @@ async def an_organisation_of_five(api, store):
     ada = await sign_up(api, "ada@example.com")
     org = await store.memberships.find_one({"userId": ObjectId(ada.id)})
     others = [ObjectId() for _ in range(4)]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     await store.memberships.insert_many([{"orgId": org["orgId"], "userId": user, "createdAt": now} for user in others])
     return ada, str(org["orgId"]), [ada.id] + [str(user) for user in others]
 
@@ -108,8 +125,13 @@ async def test_the_recipe_s_list_serves_its_pages_in_order(api, store):
     ada, org_id, members = await an_organisation_of_five(api, store)
     first = await api.get(f"/api/organisations/{org_id}/members?limit=2", token=ada.token)
     assert first.code == 200, first
-    assert first.json == {"results": [{"userId": member} for member in members[:2]], "page": 1, "limit": 2,
-                          "totalPages": 3, "totalResults": 5}
+    assert first.json == {
+        "results": [{"userId": member} for member in members[:2]],
+        "page": 1,
+        "limit": 2,
+        "totalPages": 3,
+        "totalResults": 5,
+    }
     assert list(first.json) == ["results", "page", "limit", "totalPages", "totalResults"]  # the fixed order
     last = await api.get(f"/api/organisations/{org_id}/members?limit=2&page=3", token=ada.token)
     assert last.json["results"] == [{"userId": members[4]}]
@@ -132,8 +154,11 @@ async def test_the_recipe_s_list_is_documented_with_a_valid_example(api):
     doc = (await api.get("/openapi.json")).json
     op = doc["paths"][PATH]["get"]
     assert op["operationId"] == "get_api_organisations_orgId_members" and op["tags"] == ["api"]
-    assert [(p["name"], p["in"]) for p in op["parameters"]] == [("orgId", "path"), ("limit", "query"),
-                                                                ("page", "query")]
+    assert [(p["name"], p["in"]) for p in op["parameters"]] == [
+        ("orgId", "path"),
+        ("limit", "query"),
+        ("page", "query"),
+    ]
     assert all(p.get("description") for p in op["parameters"])
     content = op["responses"]["200"]["content"]["application/json"]
     jsonschema.Draft202012Validator(content["schema"]).validate(content["example"])
@@ -141,16 +166,20 @@ async def test_the_recipe_s_list_is_documented_with_a_valid_example(api):
 
 
 @pytest.mark.gen_test
-async def test_the_recipe_s_index_serves_the_list_and_without_it_coverage_names_the_models_file(api, store,
-                                                                                              monkeypatch):
+async def test_the_recipe_s_index_serves_the_list_and_without_it_coverage_names_the_models_file(
+    api, store, monkeypatch
+):
     ada, org_id, _ = await an_organisation_of_five(api, store)
     RECORDED.clear()
     assert (await api.get(f"/api/organisations/{org_id}/members", token=ada.token)).code == 200
     assert unserved(RECORDED) == []  # with step 1's index
-    monkeypatch.setitem(INDEXES, org_model.MEMBERSHIPS, [i for i in INDEXES[org_model.MEMBERSHIPS]
-                                                          if i is not MEMBERS_INDEX])
+    monkeypatch.setitem(
+        INDEXES, org_model.MEMBERSHIPS, [i for i in INDEXES[org_model.MEMBERSHIPS] if i is not MEMBERS_INDEX]
+    )
     problems = unserved(RECORDED)
     RECORDED.clear()
-    assert problems == ["memberships filter={'orgId': 'eq'} sort=[('_id', 1)] sent by services/pagination.py:"
-                        f"{problems[0].split('services/pagination.py:')[1].split(';')[0]}; "
-                        "declare its index in models/organisations.py"]
+    assert problems == [
+        "memberships filter={'orgId': 'eq'} sort=[('_id', 1)] sent by services/pagination.py:"
+        f"{problems[0].split('services/pagination.py:')[1].split(';')[0]}; "
+        "declare its index in models/organisations.py"
+    ]

@@ -1,9 +1,11 @@
-"""Found by the red-team pass (docs/history/attack-findings.md): crafted addresses are refused, and mail goes exactly to the stored address.
+"""Found by the red-team pass (docs/history/attack-findings.md): crafted addresses are refused, and mail goes exactly to
+the stored address.
 
 `=?x?q?attacker=40evil.com=3e=00?=foo@corp.com` used to register, and Python's header parser decoded
 the encoded word, so its verification email went to attacker@evil.com; "(x@example.com)" registered
 and then killed the email sender for everyone.
 """
+
 import pytest
 from bson import ObjectId
 
@@ -60,8 +62,11 @@ async def only_mail_is_for(mailbox, address):
 @pytest.mark.parametrize("shape", ["name", "firstName"])
 async def test_crafted_addresses_cannot_register(api, store, mailbox, shape):
     for address in CRAFTED:
-        body = {"email": address, "password": PASSWORD,
-                **({"name": "Eve"} if shape == "name" else {"firstName": "Eve", "lastName": "Vil"})}
+        body = {
+            "email": address,
+            "password": PASSWORD,
+            **({"name": "Eve"} if shape == "name" else {"firstName": "Eve", "lastName": "Vil"}),
+        }
         response = await api.post("/auth/register", json=body)
         assert error_fields(response) == {"email": "must be a valid email address"}, (address, response)
     assert await store.users.count_documents({}) == 0
@@ -75,12 +80,14 @@ async def test_crafted_addresses_are_refused_by_admin_create_and_update(api, ser
     admin = await make_admin(api, services)
     ada = await sign_up(api)
     for address in CRAFTED:
-        created = await api.post("/users", token=admin.token,
-                                 json={"name": "Eve", "email": address, "password": PASSWORD})
+        created = await api.post(
+            "/users", token=admin.token, json={"name": "Eve", "email": address, "password": PASSWORD}
+        )
         assert error_fields(created) == {"email": "must be a valid email address"}, address
         for token in (admin.token, ada.token):
-            updated = await api.patch(f"/users/{ada.id}", token=token,
-                                      json={"email": address, "currentPassword": PASSWORD})
+            updated = await api.patch(
+                f"/users/{ada.id}", token=token, json={"email": address, "currentPassword": PASSWORD}
+            )
             assert error_fields(updated) == {"email": "must be a valid email address"}, address
     assert (await stored(services, ada.id))["email"] == "ada@example.com"
     assert await store.users.count_documents({}) == 2

@@ -8,6 +8,7 @@
 - forgot-password does its database work only for an email that has an account, so its answer time tells
   which emails are registered (the 204 says nothing, the clock does).
 """
+
 import asyncio
 import time
 
@@ -40,8 +41,10 @@ PHISHING = "Locked. Unlock at evil.example now"
 
 
 async def test_a_registrants_name_is_not_mailed_to_an_unverified_address(api, mailbox, services):
-    response = await api.post("/auth/register", json={"firstName": PHISHING, "lastName": "X",
-                                                      "email": "victim@example.com", "password": "password 123"})
+    response = await api.post(
+        "/auth/register",
+        json={"firstName": PHISHING, "lastName": "X", "email": "victim@example.com", "password": "password 123"},
+    )
     assert response.code == 201, response
     (message,) = await mailbox.wait_for(1)
     await mail_settled(services)

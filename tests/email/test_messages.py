@@ -1,4 +1,5 @@
 """What a person's mail client receives: read from a real SMTP server (in-process, and behind run.py)."""
+
 import email.utils
 import re
 import time
@@ -13,8 +14,12 @@ from tests.service_process import running, wait_for_mail
 @pytest.fixture
 def settings_env(smtp_env):
     # One minute for verify links, the default ten for reset links: both plurals are seen.
-    return {**smtp_env, "APP_NAME": "Task Board", "EMAIL_FROM": "Accounts Robot <no-reply@mail.example.com>",
-            "VERIFY_TOKEN_MINUTES": "1"}
+    return {
+        **smtp_env,
+        "APP_NAME": "Task Board",
+        "EMAIL_FROM": "Accounts Robot <no-reply@mail.example.com>",
+        "VERIFY_TOKEN_MINUTES": "1",
+    }
 
 
 def assert_trustworthy(message, subject: str, path: str, lifetime: str):
@@ -28,10 +33,10 @@ def assert_trustworthy(message, subject: str, path: str, lifetime: str):
     link = f"https://app.example.com/{path}?token={token}"
     text, page = (part.replace("\r\n", "\n") for part in (text_part(message), html_part(message)))
     assert link in text and f"expires in {lifetime}." in text and "Task Board" in text
-    assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert f"<title>[Task Board] {subject}</title>" in page and page.rstrip().endswith("</html>")
     # The address itself is shown as text, not only hidden behind a button.
-    assert f'>{link}</a>' in page and f"expires in {lifetime}." in page
+    assert f">{link}</a>" in page and f"expires in {lifetime}." in page
     return token
 
 
@@ -48,16 +53,29 @@ async def test_verification_and_reset_emails_are_complete_messages(api, mailbox)
 
 def test_lifetimes_read_as_people_say_them():
     assert [duration(m) for m in (1, 2, 10, 59, 60, 61, 90, 120, 1440, 1500, 2880)] == [
-        "1 minute", "2 minutes", "10 minutes", "59 minutes", "1 hour", "1 hour 1 minute", "1 hour 30 minutes",
-        "2 hours", "1 day", "25 hours", "2 days"]
+        "1 minute",
+        "2 minutes",
+        "10 minutes",
+        "59 minutes",
+        "1 hour",
+        "1 hour 1 minute",
+        "1 hour 30 minutes",
+        "2 hours",
+        "1 day",
+        "25 hours",
+        "2 days",
+    ]
 
 
 @pytest.mark.slow
 def test_links_follow_the_port_given_on_the_command_line(mailbox):
     # No APP_URL: the default must be built from --port, not from PORT's default of 8000.
     with running(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_STARTTLS="false") as service:
-        registered = service.request("POST", "/auth/register", json={
-            "name": "Mark Essien", "email": "mark@example.com", "password": "correct horse battery"})
+        registered = service.request(
+            "POST",
+            "/auth/register",
+            json={"name": "Mark Essien", "email": "mark@example.com", "password": "correct horse battery"},
+        )
         assert registered.code == 201, registered
         (message,) = wait_for_mail(mailbox, 1)
         assert f"http://localhost:{service.port}/verify-email?token=" in text_part(message)

@@ -1,4 +1,5 @@
 """The email sender stops when cancelled, so SIGTERM's shutdown can never hang on it."""
+
 import asyncio
 import random
 

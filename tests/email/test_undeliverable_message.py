@@ -1,8 +1,10 @@
-"""Found by the red-team pass (docs/history/attack-findings.md): one message that can never be sent is set aside; it never stops everyone's email.
+"""Found by the red-team pass (docs/history/attack-findings.md): one message that can never be sent is set aside; it
+never stops everyone's email.
 
 Before: a ValueError while composing one message killed the sender task, nothing restarted it, and no
 email went out again for anyone.
 """
+
 import asyncio
 import datetime as dt
 import logging
@@ -55,13 +57,17 @@ async def test_a_recipient_the_server_refuses_is_set_aside_at_once(api, services
 
 
 @pytest.mark.gen_test(timeout=30)
-@pytest.mark.parametrize("to, subject, text", [
-    ("x@example.com\r\nBcc: attacker@evil.com", "Hello", "body"),  # header injection: refused to compose
-    ("(x@example.com)", "Hello", "body"),  # a comment: the header would parse to another address
-    ("ok@example.com", "Hello\r\nBcc: attacker@evil.com", "body"),  # ValueError from the header code
-])
-async def test_a_message_that_cannot_be_composed_is_failed_and_the_next_one_goes(api, services, mailbox,
-                                                                                  to, subject, text):
+@pytest.mark.parametrize(
+    "to, subject, text",
+    [
+        ("x@example.com\r\nBcc: attacker@evil.com", "Hello", "body"),  # header injection: refused to compose
+        ("(x@example.com)", "Hello", "body"),  # a comment: the header would parse to another address
+        ("ok@example.com", "Hello\r\nBcc: attacker@evil.com", "body"),  # ValueError from the header code
+    ],
+)
+async def test_a_message_that_cannot_be_composed_is_failed_and_the_next_one_goes(
+    api, services, mailbox, to, subject, text
+):
     await services.outbox.enqueue(to, subject, text, "<p>body</p>", utcnow() + dt.timedelta(hours=1))
     message = await poisoned(services, to)
     assert message["status"] == outbox_model.FAILED and message["attempts"] == 1

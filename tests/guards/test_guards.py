@@ -3,6 +3,7 @@
 Each test here was checked by breaking its guard by hand and watching it fail; docs/developing/testing.md
 lists the one-line mutations. Every attack asserts the refusal AND that nothing changed.
 """
+
 import datetime as dt
 import logging
 import uuid
@@ -16,16 +17,26 @@ from tests.helpers import PASSWORD, assert_error, claims, link_token
 from tests.users_fixtures import sign_up, stored
 
 SECRET = TEST_ENV["JWT_SECRET"]
-PAST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+PAST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 NEW_PASSWORD = "a brand new password"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def forge(sub: str, sid: str, **extra) -> str:
     """An access token signed with the suite's real secret: only the claims are a lie."""
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-    payload = {"sub": sub, "userId": sub, "email": "forged@example.com", "role": "user", "type": "access",
-               "sid": sid, "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex, **extra}
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    payload = {
+        "sub": sub,
+        "userId": sub,
+        "email": "forged@example.com",
+        "role": "user",
+        "type": "access",
+        "sid": sid,
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        **extra,
+    }
     return jwt.encode(payload, SECRET, algorithm="HS256")
 
 
@@ -35,6 +46,7 @@ async def caller(api, token: str):
 
 
 # ---- the error envelope for the unexpected ---------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_an_unexpected_exception_is_a_500_envelope_without_a_traceback(api, services, monkeypatch):
@@ -51,8 +63,9 @@ async def test_an_unexpected_exception_is_a_500_envelope_without_a_traceback(api
 
 
 @pytest.mark.gen_test
-async def test_an_unexpected_exception_is_logged_once_with_its_request_and_traceback(api, services, monkeypatch,
-                                                                                       caplog):
+async def test_an_unexpected_exception_is_logged_once_with_its_request_and_traceback(
+    api, services, monkeypatch, caplog
+):
     async def broken(email):
         raise RuntimeError("boom")
 
@@ -62,7 +75,10 @@ async def test_an_unexpected_exception_is_logged_once_with_its_request_and_trace
     assert_error(response, 500, "Internal server error")
     [line] = [r for r in caplog.records if r.name == "accounts.http"]
     assert line.levelno == logging.ERROR
-    assert line.getMessage() == f"unexpected error request_id={response.headers['X-Request-ID']} POST /auth/forgot-password"
+    assert (
+        line.getMessage()
+        == f"unexpected error request_id={response.headers['X-Request-ID']} POST /auth/forgot-password"
+    )
     assert line.exc_info[0] is RuntimeError
 
 
@@ -79,10 +95,13 @@ async def test_an_unexpected_exception_while_shutting_down_is_a_503(api, app, se
 
 # ---- security headers on API answers ---------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_api_answers_carry_every_security_header_including_csp(api):
-    registered = await api.post("/auth/register", json={"firstName": "Mark", "lastName": "Essien",
-                                                        "email": "mark@example.com", "password": PASSWORD})
+    registered = await api.post(
+        "/auth/register",
+        json={"firstName": "Mark", "lastName": "Essien", "email": "mark@example.com", "password": PASSWORD},
+    )
     token = registered.json["tokens"]["access"]["token"]
     answers = {
         "json 201": registered,
@@ -94,7 +113,14 @@ async def test_api_answers_carry_every_security_header_including_csp(api):
         "400": await api.post("/auth/login", body=b"{bad", headers={"Content-Type": "application/json"}),
     }
     assert [(name, r.code) for name, r in answers.items()] == [
-        ("json 201", 201), ("json 200", 200), ("204", 204), ("401", 401), ("404", 404), ("422", 422), ("400", 400)]
+        ("json 201", 201),
+        ("json 200", 200),
+        ("204", 204),
+        ("401", 401),
+        ("404", 404),
+        ("422", 422),
+        ("400", 400),
+    ]
     for name, response in answers.items():
         headers = response.headers
         assert headers.get("Content-Security-Policy") == API_CSP, name
@@ -105,6 +131,7 @@ async def test_api_answers_carry_every_security_header_including_csp(api):
 
 
 # ---- access tokens: the session behind them --------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_access_token_stops_working_at_its_session_s_expiry(api, services, store):
@@ -122,7 +149,7 @@ async def test_access_token_stops_working_at_its_session_s_expiry(api, services,
 async def test_a_session_expiring_right_now_is_over(api, services, store):
     ada = await sign_up(api)
     sid = ObjectId(claims(ada.token)["sid"])
-    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
     await store.sessions.update_one({"_id": sid}, {"$set": {"expiresAt": soon}})
     assert (await caller(api, ada.token)).code == 200  # a minute left: still valid
 
@@ -147,9 +174,14 @@ async def test_forged_tokens_with_unknown_or_malformed_ids_are_refused(api, serv
     ada = await sign_up(api)
     ada_sid = claims(ada.token)["sid"]
     unknown = str(ObjectId())
-    for forged in (forge(unknown, ada_sid), forge(ada.id, unknown), forge("not-an-id", ada_sid),
-                   forge(ada.id, "not-an-id"), forge(ada.id, ada_sid, type="refresh"),
-                   forge(ada.id, ada_sid, type=None)):
+    for forged in (
+        forge(unknown, ada_sid),
+        forge(ada.id, unknown),
+        forge("not-an-id", ada_sid),
+        forge(ada.id, "not-an-id"),
+        forge(ada.id, ada_sid, type="refresh"),
+        forge(ada.id, ada_sid, type=None),
+    ):
         assert_error(await caller(api, forged), 401)
     # After the user is gone their still-live-looking session document authenticates nothing.
     await store.users.delete_one({"_id": ObjectId(ada.id)})
@@ -171,6 +203,7 @@ async def test_every_required_claim_is_required(api):
 
 # ---- single-use tokens: kind and email ---------------------------------------------------------------
 
+
 class TestSingleUseTokens:
     """Reset and verify links, read out of mail delivered to a real SMTP server."""
 
@@ -189,7 +222,6 @@ class TestSingleUseTokens:
         assert_error(await api.post("/auth/login", json={"email": "ada@example.com", "password": NEW_PASSWORD}), 401)
         assert (await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh})).code == 200
 
-
     @pytest.mark.gen_test
     async def test_reset_and_verify_tokens_do_not_stand_in_for_each_other(self, api, services, store, mailbox):
         await sign_up(api)
@@ -205,9 +237,10 @@ class TestSingleUseTokens:
         assert (await api.post(f"/auth/verify-email?token={verify}")).code == 204
         assert (await api.post(f"/auth/reset-password?token={reset}", json={"password": NEW_PASSWORD})).code == 204
 
-
     @pytest.mark.gen_test
-    async def test_a_verify_link_does_not_verify_an_email_changed_after_it_was_sent(self, api, services, store, mailbox):
+    async def test_a_verify_link_does_not_verify_an_email_changed_after_it_was_sent(
+        self, api, services, store, mailbox
+    ):
         ada = await sign_up(api)
         token = link_token((await mailbox.wait_for(1))[0], "verify-email")
         # The address changes behind the link's back (written straight to the store, so this is the verify
@@ -217,9 +250,10 @@ class TestSingleUseTokens:
         assert (await stored(services, ada.id))["isEmailVerified"] is False
         assert (await caller(api, ada.token)).json["isEmailVerified"] is False
 
-
     @pytest.mark.gen_test
-    async def test_an_email_change_racing_the_verify_step_verifies_nothing(self, api, services, store, mailbox, monkeypatch):
+    async def test_an_email_change_racing_the_verify_step_verifies_nothing(
+        self, api, services, store, mailbox, monkeypatch
+    ):
         # The link is checked against the email when it is consumed, and again when the user is marked
         # verified: an address changed between the two steps (a concurrent update) must not be verified.
         ada = await sign_up(api)
@@ -228,8 +262,7 @@ class TestSingleUseTokens:
 
         async def consume_then_email_changes(*args, **kwargs):
             record = await consume(*args, **kwargs)
-            await store.users.update_one({"_id": ObjectId(ada.id)},
-                                                       {"$set": {"email": "new@example.com"}})
+            await store.users.update_one({"_id": ObjectId(ada.id)}, {"$set": {"email": "new@example.com"}})
             return record
 
         monkeypatch.setattr(services.sessions, "consume_single_use", consume_then_email_changes)
@@ -240,12 +273,12 @@ class TestSingleUseTokens:
     async def test_a_verify_link_sent_before_a_profile_email_change_verifies_nothing(self, api, services, mailbox):
         ada = await sign_up(api)
         token = link_token((await mailbox.wait_for(1))[0], "verify-email")
-        changed = await api.put(f"/users/{ada.id}", token=ada.token,
-                                json={"email": "new@example.com", "currentPassword": PASSWORD})
+        changed = await api.put(
+            f"/users/{ada.id}", token=ada.token, json={"email": "new@example.com", "currentPassword": PASSWORD}
+        )
         assert changed.code == 200 and changed.json["email"] == "new@example.com", changed
         assert_error(await api.post(f"/auth/verify-email?token={token}"), 401)
         assert (await stored(services, ada.id))["isEmailVerified"] is False
-
 
     @pytest.mark.gen_test
     async def test_an_already_verified_user_is_sent_no_verification_email(self, api, services, store, mailbox):
@@ -260,5 +293,8 @@ class TestSingleUseTokens:
         assert await store.tokens.count_documents({"type": "verify", "usedAt": None}) == 0
         assert (await api.post("/auth/forgot-password", json={"email": "ada@example.com"})).code == 204
         messages = await mailbox.wait_for(2)
-        assert [m["Subject"] for m in messages] == ["[Accounts] Verify your email address", "[Accounts] Reset your password"]
+        assert [m["Subject"] for m in messages] == [
+            "[Accounts] Verify your email address",
+            "[Accounts] Reset your password",
+        ]
         assert await store.outbox.count_documents({}) == queued + 1

@@ -1,8 +1,10 @@
-"""Boundaries, stored state and failure paths that mutmut's survivors showed no test looked at (docs/history/mutants.md).
+"""Boundaries, stored state and failure paths that mutmut's survivors showed no test looked at
+(docs/history/mutants.md).
 
 Sessions and tokens, the login-attempt window's arithmetic, the error envelope's other paths, body
 limits at the byte, and what the logs say. docs/developing/testing.md has the run these came from.
 """
+
 import asyncio
 import datetime as dt
 import json
@@ -15,15 +17,15 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from tests.helpers import PASSWORD, assert_error, claims
-from tests.wire import raw_exchange
 from tests.users_fixtures import sign_up
+from tests.wire import raw_exchange
 
 DAY = dt.timedelta(days=1)
 WRONG = {"email": "ada@example.com", "password": "wrong password"}
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def close_to(value: dt.datetime, expected: dt.datetime, seconds: float = 30) -> bool:
@@ -31,6 +33,7 @@ def close_to(value: dt.datetime, expected: dt.datetime, seconds: float = 30) -> 
 
 
 # ---- sessions and the token pair --------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_the_token_pair_and_its_claims_match_the_contract(api, services, store):
@@ -47,7 +50,7 @@ async def test_the_token_pair_and_its_claims_match_the_contract(api, services, s
     assert abs(access["iat"] - time.time()) < 30
     assert len(access["jti"]) == 32 and access["jti"] != claims(ada.token)["jti"]
     expires = dt.datetime.fromisoformat(pair["access"]["expires"].replace("Z", "+00:00"))
-    assert expires == dt.datetime.fromtimestamp(access["exp"], dt.timezone.utc)
+    assert expires == dt.datetime.fromtimestamp(access["exp"], dt.UTC)
     refresh_expires = dt.datetime.fromisoformat(pair["refresh"]["expires"].replace("Z", "+00:00"))
     assert close_to(refresh_expires, now() + 30 * DAY)
     # Stored: the session, and the refresh token as a hash bound to that session and user.
@@ -80,20 +83,23 @@ async def test_refresh_of_a_gone_session_or_user_is_401(api, services, store):
     bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
     # The session document is gone but its refresh token is still stored.
     await store.sessions.delete_one({"_id": ObjectId(claims(ada.token)["sid"])})
-    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
-                 "Invalid refresh token")
+    assert_error(
+        await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401, "Invalid refresh token"
+    )
     # The user is gone but session and token are still stored.
     await store.users.delete_one({"_id": ObjectId(bob.id)})
-    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": bob.refresh}), 401,
-                 "Invalid refresh token")
+    assert_error(
+        await api.post("/auth/refresh-tokens", json={"refreshToken": bob.refresh}), 401, "Invalid refresh token"
+    )
 
 
 @pytest.mark.gen_test
 async def test_refresh_and_logout_messages(api, services, store):
     ada = await sign_up(api)
     await store.tokens.update_many({"type": "refresh"}, {"$set": {"expiresAt": now() - DAY}})
-    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401,
-                 "Invalid refresh token")
+    assert_error(
+        await api.post("/auth/refresh-tokens", json={"refreshToken": ada.refresh}), 401, "Invalid refresh token"
+    )
     assert_error(await api.post("/auth/logout", json={"refreshToken": "made-up"}), 401, "Invalid refresh token")
     assert_error(await api.get("/users/getFav"), 401, "Please authenticate")
     # An expired refresh token is refused without ending its session: the access token still works.
@@ -109,12 +115,12 @@ async def test_change_password_keeps_only_the_caller_s_session(api, services, st
     assert (await api.post("/auth/change-password", json=body, token=ada.token)).code == 204
     user_id = ObjectId(ada.id)
     assert [s["_id"] for s in await store.sessions.find({"userId": user_id}).to_list(None)] == [
-        ObjectId(claims(ada.token)["sid"])]
+        ObjectId(claims(ada.token)["sid"])
+    ]
     for pair in others:
         assert_error(await api.get("/users/user", token=pair["access"]["token"]), 401)
         # Their refresh tokens are gone from the store too, not merely unusable.
-        assert await store.tokens.count_documents(
-            {"sessionId": ObjectId(claims(pair["access"]["token"])["sid"])}) == 0
+        assert await store.tokens.count_documents({"sessionId": ObjectId(claims(pair["access"]["token"])["sid"])}) == 0
     assert await store.tokens.count_documents({"sessionId": ObjectId(claims(ada.token)["sid"])}) == 1
     assert (await api.get("/users/user", token=bob.token)).code == 200  # another user's session is untouched
 
@@ -133,6 +139,7 @@ async def test_reset_token_of_a_deleted_user_is_401(api, services, store):
 
 
 # ---- the login-attempt window -----------------------------------------------------------------------
+
 
 class TestAttemptWindow:
     @pytest.fixture
@@ -154,7 +161,7 @@ class TestAttemptWindow:
         assert len(counters) == 2
         for counter in counters:
             assert counter["count"] == 3
-            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.timezone.utc)
+            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.UTC)
             assert counter["_id"].endswith(f":{window_end - 600}") and "ada" not in counter["_id"]
 
     @pytest.mark.gen_test
@@ -166,8 +173,13 @@ class TestAttemptWindow:
             assert_error(await api.post("/auth/login", json=WRONG, headers=headers), 401)
         blocked = await api.post("/auth/login", json=WRONG, headers={"X-Forwarded-For": "10.0.0.3,203.0.113.9 "})
         assert_error(blocked, 429)
-        assert (await api.post("/auth/login", json={**WRONG, "password": PASSWORD},
-                               headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"})).code == 200
+        assert (
+            await api.post(
+                "/auth/login",
+                json={**WRONG, "password": PASSWORD},
+                headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"},
+            )
+        ).code == 200
 
     @pytest.mark.gen_test
     async def test_without_forwarding_headers_the_peer_address_counts(self, api):
@@ -200,8 +212,9 @@ class TestAttemptWindow:
         assert raced and [doc["count"] for doc in await collection.find({}).to_list(None)] == [2]
 
     @pytest.mark.gen_test
-    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(self, api, services, store,
-                                                                                       monkeypatch):
+    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(
+        self, api, services, store, monkeypatch
+    ):
         await sign_up(api)
         monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+5:30: a naive local time would be stored 5.5 h off
         time.tzset()
@@ -213,10 +226,11 @@ class TestAttemptWindow:
             time.tzset()
         window_end = (int(before) // 600 + 1) * 600
         for counter in await store.login_attempts.find({}).to_list(None):
-            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.timezone.utc)
+            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.UTC)
 
 
 # ---- the error envelope's other paths ----------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_database_unavailable_is_503_in_the_envelope(api, services, monkeypatch, caplog):
@@ -234,8 +248,9 @@ async def test_database_unavailable_is_503_in_the_envelope(api, services, monkey
 
 
 @pytest.mark.gen_test
-async def test_unexpected_errors_are_logged_with_their_traceback_and_client_errors_are_not(api, services, monkeypatch,
-                                                                                          caplog):
+async def test_unexpected_errors_are_logged_with_their_traceback_and_client_errors_are_not(
+    api, services, monkeypatch, caplog
+):
     async def broken(email):
         raise RuntimeError("boom")
 
@@ -288,8 +303,10 @@ async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, he
     entered, release = held_forgot_password
     body = b'{"email": "mark@example.com"}'
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
-    writer.write(b"POST /auth/forgot-password HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    writer.write(
+        b"POST /auth/forgot-password HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
     await writer.drain()
     await asyncio.wait_for(entered.acquire(), 10)
     writer.close()
@@ -306,8 +323,9 @@ async def test_a_client_that_hangs_up_mid_request_is_uncounted_once(api, app, he
 async def test_requests_in_flight_together_are_each_counted(api, app, held_forgot_password):
     # What the SIGTERM drain waits on: three requests held at once are three, and each answer takes one away.
     entered, release = held_forgot_password
-    asking = [asyncio.ensure_future(api.post("/auth/forgot-password", json={"email": f"u{n}@example.com"}))
-              for n in range(3)]
+    asking = [
+        asyncio.ensure_future(api.post("/auth/forgot-password", json={"email": f"u{n}@example.com"})) for n in range(3)
+    ]
     for _ in asking:
         await asyncio.wait_for(entered.acquire(), 10)
     assert app.in_flight == 3
@@ -317,6 +335,7 @@ async def test_requests_in_flight_together_are_each_counted(api, app, held_forgo
 
 
 # ---- request bodies at the byte ----------------------------------------------------------------------
+
 
 class TestBodyLimit:
     LIMIT = 2048
@@ -336,15 +355,19 @@ class TestBodyLimit:
         json_type = {"Content-Type": "application/json"}
         at_limit = await api.post("/auth/login", body=self.body_of(self.LIMIT), headers=json_type)
         assert_error(at_limit, 401, "Authentication failed")
-        assert_error(await api.post("/auth/login", body=self.body_of(self.LIMIT + 1), headers=json_type), 413,
-                     "Request body too large")
+        assert_error(
+            await api.post("/auth/login", body=self.body_of(self.LIMIT + 1), headers=json_type),
+            413,
+            "Request body too large",
+        )
 
     @pytest.mark.gen_test
     async def test_the_same_holds_for_chunked_bodies(self, api):
         def chunked(body: bytes):
             async def produce(write):
                 for start in range(0, len(body), 500):
-                    await write(body[start:start + 500])
+                    await write(body[start : start + 500])
+
             return produce
 
         json_type = {"Content-Type": "application/json"}
@@ -354,13 +377,16 @@ class TestBodyLimit:
         assert_error(over, 413, "Request body too large")
 
     @pytest.mark.gen_test
-    async def test_a_body_up_to_eight_times_the_limit_is_read_before_the_413_and_past_that_is_not(self, api,
-                                                                                                  http_port):
+    async def test_a_body_up_to_eight_times_the_limit_is_read_before_the_413_and_past_that_is_not(self, api, http_port):
         async def post(size: int) -> tuple:
             body = self.body_of(size)
-            return await raw_exchange(http_port, (
-                b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body))
+            return await raw_exchange(
+                http_port,
+                (
+                    b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                ),
+            )
 
         # Read and dropped first (DISCARD_FACTOR = 8): the 413 keeps the keep-alive connection usable.
         status, headers, body = await post(8 * self.LIMIT)
@@ -378,13 +404,17 @@ async def test_json_media_type_is_matched_without_case_or_spacing(api):
     for content_type in ("Application/JSON", " application/json ; charset=utf-8", "application/json;charset=UTF-8"):
         assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 401)
     for content_type in ("application/jsonp", "text/json", ""):
-        assert_error(await api.post("/auth/login", body=body, headers={"Content-Type": content_type}), 415,
-                     "Content-Type must be application/json")
+        assert_error(
+            await api.post("/auth/login", body=body, headers={"Content-Type": content_type}),
+            415,
+            "Content-Type must be application/json",
+        )
     # No body at all needs no content type.
     assert_error(await api.post("/auth/login", body=b"  ", headers={"Content-Type": "text/plain"}), 422)
 
 
 # ---- organisations -----------------------------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(api, services, store, monkeypatch):
@@ -392,8 +422,9 @@ async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(a
         raise DuplicateKeyError("E11000 duplicate key error collection: users index: email_unique", 11000)
 
     monkeypatch.setattr(services.users.collection, "insert_one", lost_race)
-    response = await api.post("/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com",
-                                                      "password": PASSWORD})
+    response = await api.post(
+        "/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD}
+    )
     assert_error(response, 422)
     assert await store.organisations.count_documents({}) == 0
     assert await store.memberships.count_documents({}) == 0
@@ -425,13 +456,13 @@ async def test_organisations_are_listed_in_the_order_they_were_joined(api, servi
     memberships = store.memberships
     for org_id, joined in ((created[2], 1), (None, 2), (created[0], 3)):
         query = {"orgId": ObjectId(org_id)} if org_id else {"orgId": {"$nin": [ObjectId(i) for i in created]}}
-        when = dt.datetime(2026, 1, joined, tzinfo=dt.timezone.utc)
+        when = dt.datetime(2026, 1, joined, tzinfo=dt.UTC)
         await memberships.update_one(query, {"$set": {"createdAt": when}})
     listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
     assert [org["name"] for org in listed] == ["Mid", "Ada's Organisation", "Zeta"]
     # Joined at the same instant: by id, whatever order the store holds them in (the default's
     # membership, the oldest id, is written back last).
-    await memberships.update_many({}, {"$set": {"createdAt": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)}})
+    await memberships.update_many({}, {"$set": {"createdAt": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}})
     default = await memberships.find_one({"orgId": {"$nin": [ObjectId(i) for i in created]}})
     await memberships.delete_one({"_id": default["_id"]})
     await memberships.insert_one(default)
@@ -441,6 +472,7 @@ async def test_organisations_are_listed_in_the_order_they_were_joined(api, servi
 
 # ---- CORS ---------------------------------------------------------------------------------------------
 
+
 class TestCorsPreflight:
     @pytest.fixture
     def settings_env(self):
@@ -448,9 +480,15 @@ class TestCorsPreflight:
 
     @pytest.mark.gen_test
     async def test_the_preflight_allows_the_contract_s_methods_and_headers_and_says_for_how_long(self, api):
-        preflight = await api.request("OPTIONS", "/users/user", headers={
-            "Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
-            "Access-Control-Request-Headers": "authorization, content-type"})
+        preflight = await api.request(
+            "OPTIONS",
+            "/users/user",
+            headers={
+                "Origin": "https://app.example.com",
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
         assert preflight.code == 204 and preflight.body == b""
         methods = {m.strip() for m in preflight.headers["Access-Control-Allow-Methods"].split(",")}
         assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= methods
@@ -460,17 +498,22 @@ class TestCorsPreflight:
         exposed = {h.strip().lower() for h in preflight.headers["Access-Control-Expose-Headers"].split(",")}
         assert {"retry-after", "x-request-id"} <= exposed
         # An unlisted origin's preflight gets none of it.
-        other = await api.request("OPTIONS", "/users/user", headers={
-            "Origin": "https://evil.example.com", "Access-Control-Request-Method": "PUT"})
+        other = await api.request(
+            "OPTIONS",
+            "/users/user",
+            headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "PUT"},
+        )
         assert other.code == 204
         assert not [name for name in other.headers if name.lower().startswith("access-control-")]
 
 
 # ---- expiry instants ------------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
-async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry_instant(api, services, store,
-                                                                                        monkeypatch):
+async def test_refresh_tokens_sessions_and_reset_tokens_are_dead_at_their_expiry_instant(
+    api, services, store, monkeypatch
+):
     import services.sessions as sessions_module
 
     ada = await sign_up(api)
@@ -505,8 +548,11 @@ async def test_a_new_organisation_is_stored_with_exactly_its_fields(api, service
     org_id = ObjectId(response.json["data"]["orgId"])
     stored_org = await store.organisations.find_one({"_id": org_id})
     assert set(stored_org) == {"_id", "name", "description", "createdBy", "createdAt"}
-    assert (stored_org["name"], stored_org["description"], stored_org["createdBy"]) == ("Acme", "Anvils",
-                                                                                       ObjectId(ada.id))
+    assert (stored_org["name"], stored_org["description"], stored_org["createdBy"]) == (
+        "Acme",
+        "Anvils",
+        ObjectId(ada.id),
+    )
     assert close_to(stored_org["createdAt"], now())
     membership = await store.memberships.find_one({"orgId": org_id})
     assert membership["userId"] == ObjectId(ada.id) and membership["createdAt"] == stored_org["createdAt"]
@@ -522,5 +568,5 @@ async def test_the_pair_s_expiry_times_are_utc_whatever_the_local_zone(api, monk
     finally:
         monkeypatch.undo()
         time.tzset()
-    exp = dt.datetime.fromtimestamp(claims(pair["access"]["token"])["exp"], dt.timezone.utc)
+    exp = dt.datetime.fromtimestamp(claims(pair["access"]["token"])["exp"], dt.UTC)
     assert pair["access"]["expires"] == exp.strftime("%Y-%m-%dT%H:%M:%S.000Z")

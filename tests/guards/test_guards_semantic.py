@@ -1,6 +1,7 @@
 """Five guards that no test held, found by hand-made semantic mutations: each edit named below is a
 real security bug the whole suite let through. Each test here fails when its guard is broken that way (checked
 by making the edit, running the test, and restoring the code)."""
+
 import pytest
 from bson import ObjectId
 
@@ -21,10 +22,14 @@ async def test_an_admin_deleting_their_own_account_needs_their_password(api, ser
     ada = await sign_up(api)
     before = await stored(services, admin.id)
     for method in (api.post, api.delete):
-        assert error_fields(await method(f"/users/{admin.id}", token=admin.token, json={})) \
-            == {"password": "is required"}
-        assert_error(await method(f"/users/{admin.id}", token=admin.token, json={"password": "a guess at it"}),
-                     401, "Authentication failed")
+        assert error_fields(await method(f"/users/{admin.id}", token=admin.token, json={})) == {
+            "password": "is required"
+        }
+        assert_error(
+            await method(f"/users/{admin.id}", token=admin.token, json={"password": "a guess at it"}),
+            401,
+            "Authentication failed",
+        )
     assert await stored(services, admin.id) == before
     assert await store.sessions.count_documents({"userId": ObjectId(admin.id)}) == 1
     # Deleting someone else needs none (the contract), and their own with the password works.
@@ -51,8 +56,9 @@ class TestSpraying:
         assert_error(refused, 429)
         assert int(refused.headers["Retry-After"]) > 0
         assert_error(await api.post("/auth/login", json={"email": "sprayer@example.com", "password": PASSWORD}), 429)
-        (address,) = [doc async for doc in store.login_attempts.find({})
-                      if doc["_id"].startswith(digest("127.0.0.1") + ":")]
+        (address,) = [
+            doc async for doc in store.login_attempts.find({}) if doc["_id"].startswith(digest("127.0.0.1") + ":")
+        ]
         assert address["count"] == 6
 
 
@@ -72,7 +78,8 @@ class TestEmailBudgetKey:
         await sentinel(api, mailbox, 3)  # Ada's verification and one reset, and the sentinel's: no more
         counts = [doc async for doc in store.send_counts.find({})]
         assert sorted(doc["_id"].split(":")[0] for doc in counts) == sorted(
-            [digest("email", "ada@example.com"), digest("email", "sentinel@example.com")])
+            [digest("email", "ada@example.com"), digest("email", "sentinel@example.com")]
+        )
 
 
 class TestCorsExactOrigin:
@@ -83,17 +90,33 @@ class TestCorsExactOrigin:
     # handlers/base.py BaseHandler.cors_allowed: a prefix, suffix, substring or host-only match (say
     # `origin.startswith(listed)`, or CORS_ORIGINS kept as its raw string) would hand the signed-in user's
     # data to pages on other origins (CWE-942).
-    @pytest.mark.parametrize("origin", ["https://app.example.com.evil.net", "https://app.example.com:8443",
-                                        "http://app.example.com", "https://app.example.co",
-                                        "https://evil.app.example.com", "https://app.example.com/",
-                                        "https://APP.example.com.evil.net"])
+    @pytest.mark.parametrize(
+        "origin",
+        [
+            "https://app.example.com.evil.net",
+            "https://app.example.com:8443",
+            "http://app.example.com",
+            "https://app.example.co",
+            "https://evil.app.example.com",
+            "https://app.example.com/",
+            "https://APP.example.com.evil.net",
+        ],
+    )
     async def test_only_the_listed_origin_itself_gets_cors_headers(self, api, origin):
         listed = await api.get("/health", headers={"Origin": "https://app.example.com"})
         assert listed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"  # the control
-        answers = [await api.get("/users/user", headers={"Origin": origin}),
-                   await api.request("OPTIONS", "/auth/login", headers={
-                       "Origin": origin, "Access-Control-Request-Method": "POST",
-                       "Access-Control-Request-Headers": "content-type"})]
+        answers = [
+            await api.get("/users/user", headers={"Origin": origin}),
+            await api.request(
+                "OPTIONS",
+                "/auth/login",
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type",
+                },
+            ),
+        ]
         for answer in answers:
             assert not [name for name in answer.headers if name.lower().startswith(ACCESS_CONTROL)], answer.headers
 

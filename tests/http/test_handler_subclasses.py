@@ -5,6 +5,7 @@ Every method of a subclass, inherited 405 ones included, is wrapped so that a re
 The classes are defined inside the tests so that the class creation itself is what is tested (mutmut
 changes code at call time; the service's own handlers were created at import).
 """
+
 import asyncio
 import json
 
@@ -59,10 +60,17 @@ async def test_a_refusal_comes_before_the_method_runs_and_the_connection_stays_u
     token, _ = await sign_up(api, "mark@example.com")
     connection = one_connection(base_url)
     try:
-        refused = await run(exchange, connection, "POST", "/probe/private", b'{"x": 1}',
-                            {"Content-Type": "application/json"})
-        allowed = await run(exchange, connection, "POST", "/probe/private", b"{}",
-                            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        refused = await run(
+            exchange, connection, "POST", "/probe/private", b'{"x": 1}', {"Content-Type": "application/json"}
+        )
+        allowed = await run(
+            exchange,
+            connection,
+            "POST",
+            "/probe/private",
+            b"{}",
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
         greeted = await run(exchange, connection, "GET", "/probe/public")
         not_allowed = await run(exchange, connection, "DELETE", "/probe/public")
     finally:

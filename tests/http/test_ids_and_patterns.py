@@ -1,8 +1,10 @@
-"""Found by the red-team pass (docs/history/attack-findings.md): an id, or any patterned field, with a trailing newline is refused, never a 500.
+"""Found by the red-team pass (docs/history/attack-findings.md): an id, or any patterned field, with a trailing newline
+is refused, never a 500.
 
 Before: GET /users/<24 hex>%0A was a 500, because `$` in the id pattern also matches before a final
 "\\n" and ObjectId() then raised; jsonschema's `pattern` (re.search) had the same hole everywhere.
 """
+
 import importlib
 import pkgutil
 import re
@@ -88,8 +90,9 @@ async def test_ids_with_trailing_whitespace_are_404_everywhere(api, services):
         assert_error(await api.get(f"/users/{ada.id}/photo{suffix}", token=admin.token), 404)
         assert_error(await api.get(f"/users/{ada.id}{suffix}/photo", token=admin.token), 404)
         assert_error(await api.get(f"/api/organisations/{org}{suffix}", token=admin.token), 404)
-        assert_error(await api.post(f"/api/organisations/{org}{suffix}/users", token=admin.token,
-                                    json={"userId": ada.id}), 404)
+        assert_error(
+            await api.post(f"/api/organisations/{org}{suffix}/users", token=admin.token, json={"userId": ada.id}), 404
+        )
     assert await stored(services, ada.id) == before
 
 
@@ -109,8 +112,9 @@ async def test_a_body_id_with_a_newline_inside_is_422(api, services):
 @pytest.mark.gen_test
 async def test_query_values_with_a_trailing_newline_are_422(api, services):
     admin = await make_admin(api, services)
-    assert error_fields(await api.get("/users/usersByMonth?from=2026-01%0A&to=2026-03",
-                                      token=admin.token)) == {"from": "must be a month as YYYY-MM"}
+    assert error_fields(await api.get("/users/usersByMonth?from=2026-01%0A&to=2026-03", token=admin.token)) == {
+        "from": "must be a month as YYYY-MM"
+    }
     assert "name" in error_fields(await api.get("/users?name=ada%0A", token=admin.token))
     assert "limit" in error_fields(await api.get("/users?limit=5%0A", token=admin.token))
     assert (await api.get("/users/usersByMonth?from=2026-01&to=2026-03", token=admin.token)).code == 200

@@ -4,6 +4,7 @@ Tornado closes a connection it answered before reading the request body, without
 request on it then meets a reset. Each refusal is therefore given once the body is read; the answers that
 cannot wait (a body declared far over the limit) say `Connection: close`.
 """
+
 import json
 
 import pytest
@@ -39,8 +40,7 @@ def error_and_success_rounds(connection, token: str) -> list:
     successes = [
         ("GET", "/health", None, {}, 200),
         ("GET", "/users/user/", None, bearer, 200),
-        ("POST", "/auth/login", json.dumps({"email": "mark@example.com", "password": PASSWORD}).encode(), as_json,
-         200),
+        ("POST", "/auth/login", json.dumps({"email": "mark@example.com", "password": PASSWORD}).encode(), as_json, 200),
         ("PUT", "/users/addToFav", b'{"boardId": "b"}', {**as_json, **bearer}, 200),
         ("POST", "/auth/forgot-password", b'{"email": "nobody@example.com"}', as_json, 204),
     ]
@@ -77,8 +77,7 @@ def declared_far_too_large(connection) -> tuple:
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_a_body_declared_far_over_the_limit_is_refused_at_once_and_says_connection_close(
-        http_server, base_url):
+async def test_a_body_declared_far_over_the_limit_is_refused_at_once_and_says_connection_close(http_server, base_url):
     connection = one_connection(base_url)
     try:
         status, connection_header, body = await run(declared_far_too_large, connection)

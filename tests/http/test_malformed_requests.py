@@ -1,6 +1,7 @@
 """Attack findings: malformed or unusual HTTP that gets a 500, a contract violation, or an information leak.
 
 - A Content-Length of thousands of digits was a 500: Python's int() refuses strings over 4,300 digits."""
+
 import json
 import time
 
@@ -11,13 +12,20 @@ from tests.wire import raw_exchange
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("length", [b"\xb2", b"\xb3", b"\xb9", b"9" * 5000, b"0" * 4999 + b"5"],
-                         ids=["superscript-2", "superscript-3", "superscript-1", "huge", "zero-padded"])
+@pytest.mark.parametrize(
+    "length",
+    [b"\xb2", b"\xb3", b"\xb9", b"9" * 5000, b"0" * 4999 + b"5"],
+    ids=["superscript-2", "superscript-3", "superscript-1", "huge", "zero-padded"],
+)
 async def test_a_content_length_int_cannot_read_is_a_400_not_a_500(api, store, http_port, length):
     # str.isdigit() takes "²", which int() refuses; and int() refuses any string over 4,300 digits.
-    status, headers, body = await raw_exchange(http_port, (
-        b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + length + b"\r\n\r\n"))
+    status, headers, body = await raw_exchange(
+        http_port,
+        (
+            b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + length + b"\r\n\r\n"
+        ),
+    )
     assert status == 400, (status, body)
     assert json.loads(body)["message"] == "Malformed Content-Length"  # the service's envelope, not Tornado's bare 400
     assert headers["connection"] == "close"
@@ -48,8 +56,9 @@ async def registered(api):
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("body,content_type", [(b"x", "text/plain"), (b'{"a": 1}', "application/json"),
-                                               (b"[]", "application/json")])
+@pytest.mark.parametrize(
+    "body,content_type", [(b"x", "text/plain"), (b'{"a": 1}', "application/json"), (b"[]", "application/json")]
+)
 async def test_a_body_sent_to_a_no_body_endpoint_is_ignored(api, store, body, content_type):
     token, user_id = await registered(api)
     headers = {"Content-Type": content_type}
@@ -97,13 +106,21 @@ async def test_a_body_of_many_unknown_fields_gets_a_short_answer(api, store):
 @pytest.mark.parametrize("declared", [b"abc", b"12a", b"-1", b"+5", b"0x10", b"1_0", b"\xd9\xa1"])
 async def test_a_content_length_that_is_not_ascii_digits_is_a_400(api, store, http_port, declared):
     # Whether Tornado or the service refuses it, it is a 400 (the service's in the envelope), never a 500.
-    status, headers, body = await raw_exchange(http_port, (
-        b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + declared + b"\r\n\r\n"))
+    status, headers, body = await raw_exchange(
+        http_port,
+        (
+            b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + declared + b"\r\n\r\n"
+        ),
+    )
     assert status == 400, (status, body)
     # The service refuses it before Tornado reads a body: its envelope, and the connection is not reused.
-    assert json.loads(body) == {"status": "Bad request", "statusCode": 400, "code": 400,
-                                "message": "Malformed Content-Length"}
+    assert json.loads(body) == {
+        "status": "Bad request",
+        "statusCode": 400,
+        "code": 400,
+        "message": "Malformed Content-Length",
+    }
     assert headers["connection"] == "close"
     assert await store.sessions.count_documents({}) == 0
 

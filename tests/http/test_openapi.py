@@ -1,4 +1,5 @@
 """/openapi.json describes exactly the routes the service has, and /docs serves Swagger UI offline."""
+
 import inspect
 import re
 
@@ -7,8 +8,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from tornado.web import RequestHandler
 
-from handlers.routes import routes
 from handlers.openapi import UNDOCUMENTED, document
+from handlers.routes import routes
 from tests.browser import wait_until
 from tests.service_process import running
 
@@ -34,8 +35,11 @@ def route_operations() -> set:
 
 
 def document_operations() -> set:
-    return {(re.sub(r"\{[^}]+\}", "{}", path), method)
-            for path, methods in document()["paths"].items() for method in methods}
+    return {
+        (re.sub(r"\{[^}]+\}", "{}", path), method)
+        for path, methods in document()["paths"].items()
+        for method in methods
+    }
 
 
 @pytest.mark.heavy
@@ -75,10 +79,16 @@ def test_every_json_request_and_response_has_examples_that_validate_against_thei
     doc = document()
     checked = 0
     for name, op in operations():
-        bodies = [("request", op["requestBody"]["content"][JSON])] if JSON in op.get("requestBody", {}).get(
-            "content", {}) else []
-        bodies += [(code, resolve(doc, response)["content"][JSON]) for code, response in op["responses"].items()
-                   if JSON in resolve(doc, response).get("content", {})]
+        bodies = (
+            [("request", op["requestBody"]["content"][JSON])]
+            if JSON in op.get("requestBody", {}).get("content", {})
+            else []
+        )
+        bodies += [
+            (code, resolve(doc, response)["content"][JSON])
+            for code, response in op["responses"].items()
+            if JSON in resolve(doc, response).get("content", {})
+        ]
         for where, content in bodies:
             found = examples_of(content)
             assert found, f"{name} {where}: no example"
@@ -101,7 +111,9 @@ def test_registration_shows_both_shapes_as_named_examples_and_alternatives():
     content = document()["paths"]["/auth/register"]["post"]["requestBody"]["content"][JSON]
     shapes = content["schema"]["oneOf"]
     assert [set(shape["required"]) for shape in shapes] == [
-        {"name", "email", "password"}, {"firstName", "lastName", "email", "password"}]
+        {"name", "email", "password"},
+        {"firstName", "lastName", "email", "password"},
+    ]
     assert set(content["examples"]) == {"organisationClient", "taskBoardApp"}
     for example in content["examples"].values():  # each validates against exactly one shape
         assert sum(jsonschema.Draft202012Validator(shape).is_valid(example["value"]) for shape in shapes) == 1
@@ -115,8 +127,17 @@ def test_parameters_and_flows_are_described():
     sort_by = next(p for p in doc["paths"]["/users"]["get"]["parameters"] if p["name"] == "sortBy")
     assert "createdAt:desc" in sort_by["description"]
     guide = doc["info"]["description"]
-    for topic in ("## Tokens", "rotates", "Reuse detection", "## Browser sessions", "SameSite=Lax",
-                  "## Email links", "RESET_TOKEN_MINUTES", "## Organisations and invitations", "WWW-Authenticate"):
+    for topic in (
+        "## Tokens",
+        "rotates",
+        "Reuse detection",
+        "## Browser sessions",
+        "SameSite=Lax",
+        "## Email links",
+        "RESET_TOKEN_MINUTES",
+        "## Organisations and invitations",
+        "WWW-Authenticate",
+    ):
         assert topic in guide, topic
 
 
@@ -129,6 +150,7 @@ def test_undocumented_routes_exist_and_stay_out_of_the_document():
 
 def test_request_bodies_are_the_schemas_the_handlers_validate_with():
     from models.schemas import auth
+
     body = document()["paths"]["/auth/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == auth.LOGIN["required"]
     assert set(body["properties"]) == set(auth.LOGIN["properties"])
@@ -185,11 +207,24 @@ def test_docs_page_renders_every_operation_from_local_files_only(browser):
 def test_the_answers_totask_web_compat_reshapes_show_both_shapes_and_name_the_setting():
     doc = document()
     # addToFav's web-app answer is the one board added (the app pushes it onto its list), the rest arrays.
-    web_app = {"getFav": ("get", [{"id": "board-42"}]), "addToFav": ("put", {"id": "board-42"}),
-               "removeFromFav": ("put", [{"id": "board-42"}]),
-               "getUsers": ("get", [{"id": "665f1c2ab3e4d5f6a7b8c9d0", "name": "Mark", "email": "mark@example.com",
-                                     "username": None, "profilePhotoUrl": None}]),
-               "usersByMonth": ("get", [{"month": "January", "year": 2026, "count": 3}])}
+    web_app = {
+        "getFav": ("get", [{"id": "board-42"}]),
+        "addToFav": ("put", {"id": "board-42"}),
+        "removeFromFav": ("put", [{"id": "board-42"}]),
+        "getUsers": (
+            "get",
+            [
+                {
+                    "id": "665f1c2ab3e4d5f6a7b8c9d0",
+                    "name": "Mark",
+                    "email": "mark@example.com",
+                    "username": None,
+                    "profilePhotoUrl": None,
+                }
+            ],
+        ),
+        "usersByMonth": ("get", [{"month": "January", "year": 2026, "count": 3}]),
+    }
     for name, (method, bare_array) in web_app.items():
         op = doc["paths"][f"/users/{name}"][method]
         content = op["responses"]["200"]["content"][JSON]
@@ -225,8 +260,12 @@ async def test_the_served_document_mails_only_example_com_and_reads_as_a_guide(a
     assert used == {tag["name"] for tag in doc["tags"]}
     # No cookie scheme in the Authorize dialog: a page cannot set a Cookie header. The guide says what works.
     assert list(doc["components"]["securitySchemes"]) == ["bearer"]
-    assert all(requirement in ({"bearer": []}, {}) for methods in doc["paths"].values() for op in methods.values()
-               for requirement in op.get("security", []))
+    assert all(
+        requirement in ({"bearer": []}, {})
+        for methods in doc["paths"].values()
+        for op in methods.values()
+        for requirement in op.get("security", [])
+    )
     guide = " ".join(doc["info"]["description"].split())
     assert "which is why **Authorize** offers no cookie field" in guide
     assert "opening it verifies" not in guide

@@ -1,4 +1,5 @@
 """Trailing slashes on every route, bodies ignored where none is taken, and the username / phone / userId rules."""
+
 import re
 
 import pytest
@@ -39,9 +40,12 @@ async def test_every_route_answers_the_same_with_a_trailing_slash(api, services)
 
 async def test_endpoints_that_take_no_body_ignore_what_they_are_sent(api, services):
     ada = await sign_up(api)
-    junk = [({"body": b"\xff\xfe not json", "headers": {"Content-Type": "application/json"}}),
-            multipart({"file": ""}), {"body": b"hello", "headers": {"Content-Type": "text/plain"}},
-            {"json": {"unexpected": True}}]
+    junk = [
+        ({"body": b"\xff\xfe not json", "headers": {"Content-Type": "application/json"}}),
+        multipart({"file": ""}),
+        {"body": b"hello", "headers": {"Content-Type": "text/plain"}},
+        {"json": {"unexpected": True}},
+    ]
     for sent in junk:
         assert (await api.post("/auth/send-verification-email", token=ada.token, **sent)).code == 204, sent
         assert (await api.put(f"/users/deleteProfilePic/{ada.id}", token=ada.token, **sent)).code == 200, sent
@@ -61,9 +65,11 @@ async def test_usernames_are_2_to_30_letters_digits_dots_underscores(api, servic
         assert (await api.put(path, token=ada.token, json={"username": good})).json["username"] == good.lower()
     for bad in ("a", "x" * 31, "a b", "a-b", "ä1"):
         assert "username" in error_fields(await api.put(path, token=ada.token, json={"username": bad})), bad
-    assert error_fields(await api.post("/auth/register", json={
-        "name": "B", "email": "b@example.com", "password": PASSWORD, "username": "b"})) == {
-        "username": "must be 2-30 letters, digits, . or _"}
+    assert error_fields(
+        await api.post(
+            "/auth/register", json={"name": "B", "email": "b@example.com", "password": PASSWORD, "username": "b"}
+        )
+    ) == {"username": "must be 2-30 letters, digits, . or _"}
 
 
 async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, store):
@@ -74,13 +80,16 @@ async def test_phones_are_at_most_20_characters_with_at_least_3_digits(api, stor
     for bad in ("12", "", "0" * 21, "phone 123", "12x3", "(+-.) 1 2"):
         response = await api.post("/auth/register", json={**body, "email": "k@example.com", "phone": bad})
         assert error_fields(response) == {
-            "phone": "must be at most 20 digits, spaces, +, -, (, ) or ., with at least 3 digits"}, bad
+            "phone": "must be at most 20 digits, spaces, +, -, (, ) or ., with at least 3 digits"
+        }, bad
     assert await store.users.count_documents({"email": "k@example.com"}) == 0
 
 
 async def test_a_user_id_in_a_registration_body_is_ignored(api, services):
-    for body in ({"firstName": "John", "lastName": "Doe", "email": "john@example.com", "userId": "given-id"},
-                 {"name": "Ada", "email": "ada@example.com", "userId": {"any": ["shape"]}}):
+    for body in (
+        {"firstName": "John", "lastName": "Doe", "email": "john@example.com", "userId": "given-id"},
+        {"name": "Ada", "email": "ada@example.com", "userId": {"any": ["shape"]}},
+    ):
         registered = await api.post("/auth/register", json={**body, "password": PASSWORD})
         assert registered.code == 201, registered
         user = registered.json["user"]
@@ -88,5 +97,6 @@ async def test_a_user_id_in_a_registration_body_is_ignored(api, services):
         assert "userId" not in await stored(services, user["id"])
     # Elsewhere userId is still an unknown field.
     ada = await api.login(email="ada@example.com")
-    assert error_fields(await api.put(f"/users/{ada['user']}", token=ada["tokens"]["access"]["token"],
-                                      json={"userId": "x"})) == {"userId": "is not allowed"}
+    assert error_fields(
+        await api.put(f"/users/{ada['user']}", token=ada["tokens"]["access"]["token"], json={"userId": "x"})
+    ) == {"userId": "is not allowed"}

@@ -1,9 +1,12 @@
-"""Found by the red-team pass (docs/history/attack-findings.md): lone UTF-16 surrogates and bytes that are not UTF-8 are a 400, on every endpoint.
+"""Found by the red-team pass (docs/history/attack-findings.md): lone UTF-16 surrogates and bytes that are not UTF-8 are
+a 400, on every endpoint.
 
 Before: {"password": "\\ud800"} on login (and 10 other endpoints) was a 500; on a real server the
 string would also have failed inside BSON encoding.
 """
+
 import pytest
+
 from handlers.openapi import document
 from tests.helpers import PASSWORD, assert_error
 from tests.users_fixtures import make_admin, multipart, sign_up, stored
@@ -53,8 +56,9 @@ async def test_every_json_endpoint_answers_400_and_changes_nothing(api, services
     for method, path, schema in json_body_operations():
         takes_a_body = bool(schema.get("properties") or schema.get("then"))
         for raw in MALFORMED:
-            response = await api.request(method, concrete(path, ids), body=raw, token=admin.token,
-                                         headers={"Content-Type": "application/json"})
+            response = await api.request(
+                method, concrete(path, ids), body=raw, token=admin.token, headers={"Content-Type": "application/json"}
+            )
             if takes_a_body:
                 assert response.code == 400, (method, path, raw, response)
                 assert_error(response, 400, "Malformed JSON body")
@@ -70,12 +74,18 @@ async def test_every_json_endpoint_answers_400_and_changes_nothing(api, services
 @pytest.mark.gen_test
 async def test_login_with_a_lone_surrogate_is_400_not_500(api):
     await sign_up(api)
-    response = await api.post("/auth/login", body=b'{"email": "ada@example.com", "password": "\\ud800"}',
-                              headers={"Content-Type": "application/json"})
+    response = await api.post(
+        "/auth/login",
+        body=b'{"email": "ada@example.com", "password": "\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert_error(response, 400, "Malformed JSON body")
     # A proper pair is one character, and fine.
-    response = await api.post("/auth/login", body=b'{"email": "ada@example.com", "password": "\\ud83d\\ude00"}',
-                              headers={"Content-Type": "application/json"})
+    response = await api.post(
+        "/auth/login",
+        body=b'{"email": "ada@example.com", "password": "\\ud83d\\ude00"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert_error(response, 401, "Authentication failed")
 
 
@@ -83,11 +93,18 @@ async def test_login_with_a_lone_surrogate_is_400_not_500(api):
 async def test_query_strings_that_are_not_utf8_are_400(api, services):
     ada = await sign_up(api)
     admin = await make_admin(api, services)
-    for path in ("/users/getUsers?email=%FF", "/users/getUsers?email=%ED%A0%80", "/users?name=%C3",
-                 "/users/usersByMonth?from=%FF"):
+    for path in (
+        "/users/getUsers?email=%FF",
+        "/users/getUsers?email=%ED%A0%80",
+        "/users?name=%C3",
+        "/users/usersByMonth?from=%FF",
+    ):
         assert_error(await api.get(path, token=admin.token), 400, "Malformed query string")
-    assert_error(await api.post("/auth/reset-password?token=%FF%FE", json={"password": "long enough password"}),
-                 400, "Malformed query string")
+    assert_error(
+        await api.post("/auth/reset-password?token=%FF%FE", json={"password": "long enough password"}),
+        400,
+        "Malformed query string",
+    )
     # Correct UTF-8 in a query is fine.
     assert (await api.get("/users/getUsers?email=%C3%A9", token=ada.token)).code == 200
 
@@ -124,6 +141,9 @@ class TestHeaders:
         for token in ("\xff\xfe", "abc.\xe9.def", "\xa0"):
             assert_error(await api.get("/users/user", headers={"Authorization": f"Bearer {token}"}), 401)
         for address in ("\xff\xfe", "1.2.3.4\xe9", "::1%\xa0"):
-            response = await api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD},
-                                      headers={"X-Real-IP": address, "X-Forwarded-For": address})
+            response = await api.post(
+                "/auth/login",
+                json={"email": "ada@example.com", "password": PASSWORD},
+                headers={"X-Real-IP": address, "X-Forwarded-For": address},
+            )
             assert response.code == 200, (address, response)

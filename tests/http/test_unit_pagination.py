@@ -1,4 +1,5 @@
 """services/pagination.py without HTTP: sortBy parsing and the page arithmetic (GET /users covers them end to end)."""
+
 import pytest
 
 from services.errors import ApiError
@@ -7,34 +8,39 @@ from services.pagination import ASCENDING, DESCENDING, Page, page_request, parse
 FIELDS = ("name", "email", "createdAt")
 
 
-@pytest.mark.parametrize("sort_by, expected", [
-    (None, [("_id", ASCENDING)]),                                       # no sortBy: by id
-    ("", [("_id", ASCENDING)]),
-    ("name:asc", [("name", ASCENDING), ("_id", ASCENDING)]),
-    ("name:desc", [("name", DESCENDING), ("_id", DESCENDING)]),         # the tie-breaker follows the last key
-    ("name:asc,createdAt:desc", [("name", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]),
-    (" name:asc , email:asc", [("name", ASCENDING), ("email", ASCENDING), ("_id", ASCENDING)]),
-])
+@pytest.mark.parametrize(
+    "sort_by, expected",
+    [
+        (None, [("_id", ASCENDING)]),  # no sortBy: by id
+        ("", [("_id", ASCENDING)]),
+        ("name:asc", [("name", ASCENDING), ("_id", ASCENDING)]),
+        ("name:desc", [("name", DESCENDING), ("_id", DESCENDING)]),  # the tie-breaker follows the last key
+        ("name:asc,createdAt:desc", [("name", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]),
+        (" name:asc , email:asc", [("name", ASCENDING), ("email", ASCENDING), ("_id", ASCENDING)]),
+    ],
+)
 def test_sort_by_becomes_a_mongodb_sort_ending_in_an_id_tie_breaker(sort_by, expected):
     assert parse_sort(sort_by, FIELDS) == expected
 
 
 def test_a_unique_field_needs_no_tie_breaker():
     assert parse_sort("email:desc", FIELDS, unique=("email",)) == [("email", DESCENDING)]
-    assert parse_sort("name:asc,email:desc", FIELDS, unique=("email",)) == [("name", ASCENDING),
-                                                                           ("email", DESCENDING)]
+    assert parse_sort("name:asc,email:desc", FIELDS, unique=("email",)) == [("name", ASCENDING), ("email", DESCENDING)]
 
 
-@pytest.mark.parametrize("sort_by", [
-    "passwordHash:asc",      # not a listed field (CWE-200: its order would leak)
-    "name",                  # no direction
-    "name:up",               # unknown direction
-    "name:ASC",              # directions are lower case
-    "name:asc,name:desc",    # a field twice
-    "name:asc,",             # an empty part
-    ",",
-    "_id:asc",               # the tie-breaker is not sortable by itself
-])
+@pytest.mark.parametrize(
+    "sort_by",
+    [
+        "passwordHash:asc",  # not a listed field (CWE-200: its order would leak)
+        "name",  # no direction
+        "name:up",  # unknown direction
+        "name:ASC",  # directions are lower case
+        "name:asc,name:desc",  # a field twice
+        "name:asc,",  # an empty part
+        ",",
+        "_id:asc",  # the tie-breaker is not sortable by itself
+    ],
+)
 def test_malformed_sort_by_is_a_422_on_sort_by_naming_the_fields(sort_by):
     with pytest.raises(ApiError) as raised:
         parse_sort(sort_by, FIELDS)

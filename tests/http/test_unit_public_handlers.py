@@ -1,17 +1,36 @@
 """Which routes skip BaseHandler's authentication (`public = True`): exactly the listed ones. A new public
 route, or one made public by mistake, fails here until it is added to the list on purpose."""
+
 from handlers.base import BaseHandler
 from handlers.routes import routes
 
 PUBLIC_ROUTES = {
-    r"/", r"/health", r"/ready", r"/metrics", r"/openapi.json", r"/docs", r"/docs/init.js",
-    r"/auth/register", r"/auth/login", r"/auth/logout", r"/auth/refresh-tokens", r"/auth/forgot-password",
-    r"/auth/reset-password", r"/auth/verify-email", r"/users/([^/]+)/photo",
+    r"/",
+    r"/health",
+    r"/ready",
+    r"/metrics",
+    r"/openapi.json",
+    r"/docs",
+    r"/docs/init.js",
+    r"/auth/register",
+    r"/auth/login",
+    r"/auth/logout",
+    r"/auth/refresh-tokens",
+    r"/auth/forgot-password",
+    r"/auth/reset-password",
+    r"/auth/verify-email",
+    r"/users/([^/]+)/photo",
     r"/users/user",  # signed out it answers null; get() authenticates
-    r"/verify-email", r"/verify-email/done", r"/verify-email/resend", r"/forgot-password", r"/reset-password",
-    r"/reset-password/done", r"/pages/forms.js",
+    r"/verify-email",
+    r"/verify-email/done",
+    r"/verify-email/resend",
+    r"/forgot-password",
+    r"/reset-password",
+    r"/reset-password/done",
+    r"/pages/forms.js",
     # The email-change undo: the person who lost the account has only the link.
-    r"/email-change/undo", r"/email-change/undo/done",
+    r"/email-change/undo",
+    r"/email-change/undo/done",
 }
 
 

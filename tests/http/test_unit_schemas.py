@@ -1,5 +1,7 @@
-"""Every JSON Schema in models/schemas/ and beside the handlers (handlers/<area>.py) compiles: handlers compile theirs on first use (services.validation.
-validator_for), so a broken schema is caught here rather than by the first request that needs it."""
+"""Every JSON Schema in models/schemas/ and beside the handlers (handlers/<area>.py) compiles: handlers compile theirs
+on first use (services.validation.validator_for), so a broken schema is caught here rather than by the first request
+that needs it."""
+
 import importlib
 import pkgutil
 
@@ -24,8 +26,12 @@ def module_schemas() -> dict:
     for module_info in pkgutil.iter_modules(handlers.__path__):
         module = importlib.import_module(f"handlers.{module_info.name}")
         for name, value in vars(module).items():
-            if isinstance(value, dict) and ("type" in value or "oneOf" in value) and not name.startswith("_") \
-                    and id(value) not in seen:  # each once, where it is declared (not where it is imported)
+            if (
+                isinstance(value, dict)
+                and ("type" in value or "oneOf" in value)
+                and not name.startswith("_")
+                and id(value) not in seen
+            ):  # each once, where it is declared (not where it is imported)
                 seen.add(id(value))
                 found[f"handlers.{module_info.name}.{name}"] = value
     return found
@@ -45,6 +51,7 @@ def test_every_schema_compiles(name):
 
 def test_a_schema_is_compiled_once():
     from models.schemas import auth
+
     assert validator_for(auth.LOGIN) is validator_for(auth.LOGIN)
     assert validator_for(auth.LOGIN) is not validator_for(auth.REFRESH)
 

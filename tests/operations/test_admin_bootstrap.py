@@ -1,4 +1,5 @@
 """ADMIN_EMAIL / ADMIN_PASSWORD make sure an admin exists at start-up."""
+
 import asyncio
 
 import pytest

@@ -1,8 +1,10 @@
-"""Found by the red-team pass (docs/history/attack-findings.md): registering ADMIN_EMAIL before the admin bootstrap gains nothing.
+"""Found by the red-team pass (docs/history/attack-findings.md): registering ADMIN_EMAIL before the admin bootstrap
+gains nothing.
 
 Before: ensure_admin promoted the existing account and kept *its* password, so whoever registered the
 admin's address first became an admin with a password of their choosing.
 """
+
 import asyncio
 
 import pytest
@@ -11,6 +13,7 @@ from pymongo.errors import NetworkTimeout
 
 from models import sessions as session_model
 from tests.helpers import assert_error, claims
+
 
 def network_timeout(*args, **kwargs):
     raise NetworkTimeout("localhost:27017: timed out (configured timeouts: timeoutMS: 5000.0ms)")
@@ -36,8 +39,12 @@ async def test_a_squatter_on_the_admin_email_is_locked_out_and_the_admin_gets_in
         assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
     assert_error(await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": SQUATTER_PASSWORD}), 401)
     assert await store.sessions.count_documents({"userId": squatter_id}) == 0
-    assert await store.tokens.count_documents(
-        {"userId": squatter_id, "type": {"$in": [session_model.RESET, session_model.VERIFY]}}) == 0
+    assert (
+        await store.tokens.count_documents(
+            {"userId": squatter_id, "type": {"$in": [session_model.RESET, session_model.VERIFY]}}
+        )
+        == 0
+    )
 
     admin = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
     assert admin["data"]["user"]["role"] == "admin" and claims(admin["tokens"]["access"]["token"])["role"] == "admin"
@@ -66,15 +73,15 @@ class TestAtStartUp:
             if await services.users.find_by_email(ADMIN_EMAIL):
                 break
             await asyncio.sleep(0.02)
-        response = await api.post("/auth/register", json={"name": "Squatter", "email": ADMIN_EMAIL,
-                                                          "password": SQUATTER_PASSWORD})
+        response = await api.post(
+            "/auth/register", json={"name": "Squatter", "email": ADMIN_EMAIL, "password": SQUATTER_PASSWORD}
+        )
         assert response.code == 422
         await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_squatter_moving_away_while_the_admin_password_hashes_is_not_crowned(api, services, store,
-                                                                                     monkeypatch):
+async def test_a_squatter_moving_away_while_the_admin_password_hashes_is_not_crowned(api, services, store, monkeypatch):
     """The squatter registers ADMIN_EMAIL, and changes the account's email while the bootstrap
     hashes ADMIN_PASSWORD (held open here). The promotion is one write on {_id, email: ADMIN_EMAIL}: it
     misses, nobody but ADMIN_EMAIL becomes admin, and the squatter's sessions end."""
@@ -93,8 +100,11 @@ async def test_a_squatter_moving_away_while_the_admin_password_hashes_is_not_cro
     monkeypatch.setattr(services.passwords, "hash", held_hash)
     bootstrap = asyncio.ensure_future(services.users.ensure_admin(ADMIN_EMAIL, ADMIN_PASSWORD, "Site Admin"))
     await asyncio.wait_for(reached.wait(), 10)
-    moved = await api.put(f"/users/{squatter_id}", token=squatter_token,
-                          json={"email": "elsewhere@example.com", "currentPassword": SQUATTER_PASSWORD})
+    moved = await api.put(
+        f"/users/{squatter_id}",
+        token=squatter_token,
+        json={"email": "elsewhere@example.com", "currentPassword": SQUATTER_PASSWORD},
+    )
     assert moved.code == 200 and moved.json["role"] == "user", moved
     # The session deletes fail from here: the squatter's sessions must end by the epoch alone.
     monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
@@ -109,8 +119,9 @@ async def test_a_squatter_moving_away_while_the_admin_password_hashes_is_not_cro
         assert_error(await api.get("/users/user", token=tokens["access"]["token"]), 401)
         assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": tokens["refresh"]["token"]}), 401)
     # The squatter keeps an ordinary account under their own password; the admin's password opens only the admin.
-    assert_error(await api.post("/auth/login", json={"email": "elsewhere@example.com", "password": ADMIN_PASSWORD}),
-                 401)
+    assert_error(
+        await api.post("/auth/login", json={"email": "elsewhere@example.com", "password": ADMIN_PASSWORD}), 401
+    )
     again = await api.login("elsewhere@example.com", SQUATTER_PASSWORD)
     assert again["data"]["user"]["role"] == "user"
     assert_error(await api.get("/users", token=again["tokens"]["access"]["token"]), 403)
@@ -127,6 +138,7 @@ async def test_the_promotion_ends_the_squatters_sessions_in_the_same_write(api, 
     monkeypatch.undo()
     assert await store.sessions.count_documents({"userId": ObjectId(squatter["user"]["id"])}) == 1  # left, dead
     assert_error(await api.get("/users", token=squatter["tokens"]["access"]["token"]), 401)
-    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": squatter["tokens"]["refresh"]["token"]}),
-                 401)
+    assert_error(
+        await api.post("/auth/refresh-tokens", json={"refreshToken": squatter["tokens"]["refresh"]["token"]}), 401
+    )
     assert (await store.users.find_one({"email": ADMIN_EMAIL}))["sessionEpoch"] == 1

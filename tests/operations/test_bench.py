@@ -3,6 +3,7 @@
 A limit that refused the bench's own traffic once went unnoticed: the login measure counted thousands of
 429s a second as logins. These run the whole bench, for a second per measure, so a new limit (or a route
 answering errors) fails the suite instead."""
+
 import json
 import os
 import subprocess
@@ -13,10 +14,25 @@ import pytest
 from tests.service_process import ROOT
 
 # The measures a tiny run must report, each with a successful answer or more (wrk's, and bench/photos.py's).
-WRK_MEASURES = ("bare", "health", "minimal", "users_user", "organisations", "users_list", "login",
-                "health_under_logins", "logins_during_probe", "refresh", "users_user_large",
-                "scale_users_user_1", "scale_users_user_20", "scale_organisations_1", "scale_organisations_20",
-                "health_before_uploads", "health_under_uploads")
+WRK_MEASURES = (
+    "bare",
+    "health",
+    "minimal",
+    "users_user",
+    "organisations",
+    "users_list",
+    "login",
+    "health_under_logins",
+    "logins_during_probe",
+    "refresh",
+    "users_user_large",
+    "scale_users_user_1",
+    "scale_users_user_20",
+    "scale_organisations_1",
+    "scale_organisations_20",
+    "health_before_uploads",
+    "health_under_uploads",
+)
 
 pytestmark = pytest.mark.slow  # starts the bench, which starts run.py, baselines and wrk
 
@@ -24,8 +40,14 @@ pytestmark = pytest.mark.slow  # starts the bench, which starts run.py, baseline
 def bench(tmp_path, *args) -> tuple:
     out = tmp_path / "tiny.json"
     env = {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
-    finished = subprocess.run([sys.executable, "bench/run.py", "--tiny", "--out", str(out), *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(
+        [sys.executable, "bench/run.py", "--tiny", "--out", str(out), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return finished, (json.loads(out.read_text()) if out.exists() else None)
 
 

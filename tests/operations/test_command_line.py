@@ -1,4 +1,5 @@
 """python run.py at a terminal: flags checked as settings are, one line and exit code 2 for a bad one."""
+
 import os
 import socket
 import subprocess
@@ -16,17 +17,26 @@ pytestmark = pytest.mark.slow  # every test starts run.py
 
 
 def run_py(*args, timeout=30, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **TEST_ENV, **env})
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **TEST_ENV, **env},
+    )
 
 
-@pytest.mark.parametrize("value, said", [
-    ("99999", "error: --port must be between 0 and 65535, got 99999"),  # once wrapped to another port
-    ("65536", "error: --port must be between 0 and 65535, got 65536"),
-    ("-5", "error: --port must be between 0 and 65535, got -5"),  # once a traceback
-    ("eighty", "error: --port must be a whole number, got 'eighty'"),
-    ("80.5", "error: --port must be a whole number, got '80.5'"),
-])
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("99999", "error: --port must be between 0 and 65535, got 99999"),  # once wrapped to another port
+        ("65536", "error: --port must be between 0 and 65535, got 65536"),
+        ("-5", "error: --port must be between 0 and 65535, got -5"),  # once a traceback
+        ("eighty", "error: --port must be a whole number, got 'eighty'"),
+        ("80.5", "error: --port must be a whole number, got '80.5'"),
+    ],
+)
 def test_a_bad_port_flag_is_one_line_and_exit_code_2(value, said):
     result = run_py(f"--port={value}")
 
@@ -35,8 +45,10 @@ def test_a_bad_port_flag_is_one_line_and_exit_code_2(value, said):
 
 
 def test_a_bad_or_unknown_flag_is_one_line_too():
-    for args, said in ((["--processes", "many"], "argument --processes: invalid int value: 'many'"),
-                       (["--portt", "80"], "unrecognized arguments: --portt 80")):
+    for args, said in (
+        (["--processes", "many"], "argument --processes: invalid int value: 'many'"),
+        (["--portt", "80"], "unrecognized arguments: --portt 80"),
+    ):
         result = run_py(*args)
         assert result.returncode == 2
         assert result.stderr == f"error: {said} (python run.py --help lists the flags)\n"
@@ -50,8 +62,9 @@ def test_a_port_in_use_is_one_line_naming_it_and_exit_code_2():
         result = run_py("--port", str(port))
 
     assert result.returncode == 2
-    assert result.stderr == (f"error: port {port} is already in use by another process; stop it, or choose another "
-                             "with --port or PORT\n")
+    assert result.stderr == (
+        f"error: port {port} is already in use by another process; stop it, or choose another with --port or PORT\n"
+    )
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 

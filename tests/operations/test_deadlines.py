@@ -5,6 +5,7 @@ ServerSelectionTimeoutError, after the time pymongo.timeout() handed to Motor's 
 exercised on the embedded store by holding the process's slots with calls of the test's own. Speed is measured
 in bench/outage.py (docs/operating/benchmarks.md), never asserted here.
 """
+
 import asyncio
 import logging
 
@@ -29,9 +30,15 @@ class TestOutage:
 
     @pytest.fixture
     def config(self):
-        return Settings.from_env({**TEST_ENV, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/",
-                                  "MONGODB_TIMEOUT_MS": "20000", "MONGODB_OPERATION_TIMEOUT_MS": str(BUDGET_MS),
-                                  "MONGODB_MAX_IN_FLIGHT": str(SLOTS)})
+        return Settings.from_env(
+            {
+                **TEST_ENV,
+                "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/",
+                "MONGODB_TIMEOUT_MS": "20000",
+                "MONGODB_OPERATION_TIMEOUT_MS": str(BUDGET_MS),
+                "MONGODB_MAX_IN_FLIGHT": str(SLOTS),
+            }
+        )
 
     @pytest.fixture
     def services(self, io_loop, config):
@@ -47,8 +54,11 @@ class TestOutage:
             assert_error(response, 503, "Database unavailable")
         gate = services.database.gate
         assert gate.slots == SLOTS and gate.peak == SLOTS and gate.in_flight == 0
-        errors = {record.getMessage().split("error=")[1].split()[0] for record in caplog.records
-                  if record.name == "accounts.http" and "database unavailable" in record.getMessage()}
+        errors = {
+            record.getMessage().split("error=")[1].split()[0]
+            for record in caplog.records
+            if record.name == "accounts.http" and "database unavailable" in record.getMessage()
+        }
         # Some met the server's absence, the others ran out of budget waiting for a slot: both are the deadline.
         assert "ServerSelectionTimeoutError" in errors
         assert errors <= {"ServerSelectionTimeoutError", "WaitQueueTimeoutError", "ExecutionTimeout"}
@@ -101,11 +111,12 @@ class TestSlots:
             io_loop.run_sync(lambda: tasks[0])
 
     @pytest.mark.gen_test(timeout=30)
-    async def test_waiting_for_a_slot_is_a_503_within_the_budget_and_nothing_is_written(self, api, store, hold,
-                                                                                        caplog):
+    async def test_waiting_for_a_slot_is_a_503_within_the_budget_and_nothing_is_written(self, api, store, hold, caplog):
         release = await hold()
-        response = await api.post("/auth/register", json={"email": "ada@example.com", "password": "password-123",
-                                                          "firstName": "Ada", "lastName": "Lovelace"})
+        response = await api.post(
+            "/auth/register",
+            json={"email": "ada@example.com", "password": "password-123", "firstName": "Ada", "lastName": "Lovelace"},
+        )
         assert_error(response, 503, "Database unavailable")
         await release()
         assert await store.users.count_documents({}) == 0

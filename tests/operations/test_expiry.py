@@ -1,8 +1,8 @@
 """Expiry: MongoDB's TTL indexes on a real server; the minute sweep on the embedded store."""
+
 import datetime as dt
 
 import pytest
-
 
 pytestmark = pytest.mark.gen_test
 
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.gen_test
 async def test_sweep_removes_expired_documents_and_keeps_live_ones(api, services, store):
     await api.register(email="old@example.com")
     live = await api.register(email="new@example.com")
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     sessions, tokens = store.sessions, store.tokens
     old_user = (await services.users.find_by_email("old@example.com"))["_id"]
     await sessions.update_many({"userId": old_user}, {"$set": {"expiresAt": past}})

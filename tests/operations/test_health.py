@@ -1,11 +1,12 @@
 """/health and /ready, with MongoDB up, unreachable, and back again."""
+
 import time
 
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from services.database import Database
 from services.container import Services
+from services.database import Database
 from settings import Settings
 from tests.conftest import TEST_ENV, stop_services
 from tests.helpers import PASSWORD, assert_error, free_port
@@ -25,8 +26,12 @@ class TestMongoUnreachable:
 
     @pytest.fixture
     def config(self):
-        env = {**TEST_ENV, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/", "MONGODB_TIMEOUT_MS": "300",
-               "MONGODB_OPERATION_TIMEOUT_MS": "300"}
+        env = {
+            **TEST_ENV,
+            "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/",
+            "MONGODB_TIMEOUT_MS": "300",
+            "MONGODB_OPERATION_TIMEOUT_MS": "300",
+        }
         return Settings.from_env(env)
 
     @pytest.fixture
@@ -40,9 +45,11 @@ class TestMongoUnreachable:
     @pytest.mark.gen_test(timeout=30)
     async def test_process_serves_health_and_answers_503_fast(self, api):
         assert (await api.get("/health")).code == 200
-        for method, path, body in (("GET", "/ready", None),
-                                   ("POST", "/auth/login", {"email": "a@b.co", "password": PASSWORD}),
-                                   ("POST", "/auth/register", {"name": "A B", "email": "a@b.co", "password": PASSWORD})):
+        for method, path, body in (
+            ("GET", "/ready", None),
+            ("POST", "/auth/login", {"email": "a@b.co", "password": PASSWORD}),
+            ("POST", "/auth/register", {"name": "A B", "email": "a@b.co", "password": PASSWORD}),
+        ):
             started = time.monotonic()
             response = await api.request(method, path, json=body)
             assert_error(response, 503)
@@ -77,6 +84,7 @@ class TestIndexesRecover:
     @pytest.mark.gen_test(timeout=30)
     async def test_ready_turns_200_once_indexes_exist(self, api, store):
         import asyncio
+
         assert_error(await api.get("/ready"), 503)
         for _ in range(200):
             if (await api.get("/ready")).code == 200:

@@ -1,6 +1,7 @@
 """The comparison of the declared indexes with the server's, on listIndexes documents written as MongoDB 7/8
 return them: a collation expanded with every option and its ICU version, `hidden: true`, several indexes on
 the same keys where the server allows them."""
+
 from pymongo import ASCENDING, IndexModel
 
 from services.database import Database, IndexPlan, describe_spec, index_spec
@@ -10,9 +11,19 @@ NAME_CI = IndexModel([("name", ASCENDING)], name="name_ci", collation={"locale":
 
 def collation(**changes) -> dict:
     """A collation as listIndexes returns one declared {locale: "en", strength: 2} (MongoDB 7.0, ICU 57.1)."""
-    return {"locale": "en", "caseLevel": False, "caseFirst": "off", "strength": 2, "numericOrdering": False,
-            "alternate": "non-ignorable", "maxVariable": "punct", "normalization": False, "backwards": False,
-            "version": "57.1", **changes}
+    return {
+        "locale": "en",
+        "caseLevel": False,
+        "caseFirst": "off",
+        "strength": 2,
+        "numericOrdering": False,
+        "alternate": "non-ignorable",
+        "maxVariable": "punct",
+        "normalization": False,
+        "backwards": False,
+        "version": "57.1",
+        **changes,
+    }
 
 
 def plan_for(declared: list, listed: list) -> IndexPlan:
@@ -35,10 +46,12 @@ def test_a_collation_that_differs_in_a_declared_option_or_the_strength_is_a_conf
         assert plan.conflicts[0].startswith("users.name_ci is {name: 1} collation=")
     # Declared without a strength, the server's tertiary default matches; a strength 2 index does not.
     plain_strength = IndexModel([("name", ASCENDING)], name="name_ci", collation={"locale": "en"})
-    assert not plan_for([plain_strength], [{"v": 2, "key": {"name": 1}, "name": "name_ci",
-                                            "collation": collation(strength=3)}]).conflicts
-    assert plan_for([plain_strength], [{"v": 2, "key": {"name": 1}, "name": "name_ci",
-                                        "collation": collation()}]).conflicts
+    assert not plan_for(
+        [plain_strength], [{"v": 2, "key": {"name": 1}, "name": "name_ci", "collation": collation(strength=3)}]
+    ).conflicts
+    assert plan_for(
+        [plain_strength], [{"v": 2, "key": {"name": 1}, "name": "name_ci", "collation": collation()}]
+    ).conflicts
 
 
 def test_an_index_on_the_same_keys_that_the_server_keeps_beside_the_declared_one_is_left_alone():
@@ -68,7 +81,9 @@ def test_a_hidden_index_does_not_count_as_the_declared_one():
     email = IndexModel([("email", ASCENDING)], unique=True, name="email_unique")
     listed = [{"v": 2, "key": {"email": 1}, "name": "email_unique", "unique": True, "hidden": True}]
     plan = plan_for([email], listed)
-    assert plan.conflicts == ["users.email_unique is {email: 1} unique hidden on the server, declared {email: 1} unique"]
+    assert plan.conflicts == [
+        "users.email_unique is {email: 1} unique hidden on the server, declared {email: 1} unique"
+    ]
     assert plan.drops == [("users", "email_unique")]
     # Listed with hidden: false (after collMod unhid it), it is the declared index.
     assert not plan_for([email], [{**listed[0], "hidden": False}]).conflicts

@@ -1,4 +1,5 @@
 """The log: JSON lines only, one per request, and never a password, a token or an Authorization header."""
+
 import json
 import logging
 import sys
@@ -18,8 +19,9 @@ FORGED_BEARER = "forged.bearer.token-4444"
 
 @pytest.mark.slow
 def test_a_whole_flow_leaves_json_lines_without_secrets(mailbox):
-    with running(LOG_LEVEL="DEBUG", SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port),
-                 SMTP_STARTTLS="false") as service:
+    with running(
+        LOG_LEVEL="DEBUG", SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_STARTTLS="false"
+    ) as service:
         secrets, request_ids = run_flow(service, mailbox)
         assert service.stop() == 0
         output, stdout = service.stderr(), service.stdout()
@@ -32,10 +34,16 @@ def test_a_whole_flow_leaves_json_lines_without_secrets(mailbox):
     access = [entry for entry in lines if entry["logger"] == "accounts.access"]
     assert {entry["requestId"] for entry in access} >= request_ids
     seen = {(entry["method"], entry["path"], entry["status"]) for entry in access}
-    assert {("POST", "/auth/login", 401), ("POST", "/auth/login", 200), ("POST", "/auth/refresh-tokens", 200),
-            ("POST", "/auth/change-password", 204), ("POST", "/auth/reset-password", 204),
-            ("GET", "/verify-email", 200), ("POST", "/auth/register", 422),
-            ("POST", "/auth/send-verification-email", 401)} <= seen
+    assert {
+        ("POST", "/auth/login", 401),
+        ("POST", "/auth/login", 200),
+        ("POST", "/auth/refresh-tokens", 200),
+        ("POST", "/auth/change-password", 204),
+        ("POST", "/auth/reset-password", 204),
+        ("GET", "/verify-email", 200),
+        ("POST", "/auth/register", 422),
+        ("POST", "/auth/send-verification-email", 401),
+    } <= seen
     failed_login = next(e for e in access if e["path"] == "/auth/login" and e["status"] == 401)
     assert failed_login["level"] == "WARNING" and failed_login["durationMs"] >= 0
     assert all(entry["userId"] for entry in access if entry["path"] == "/auth/change-password")
@@ -45,8 +53,10 @@ def test_a_whole_flow_leaves_json_lines_without_secrets(mailbox):
 
 def run_flow(service, mailbox):
     """Register, verify, fail a login, log in, refresh, change and reset the password; returns what must not leak."""
-    secrets, request_ids = [PASSWORD, CHANGED_PASSWORD, RESET_PASSWORD, WRONG_PASSWORD, TOO_LONG_PASSWORD,
-                            FORGED_BEARER], set()
+    secrets, request_ids = (
+        [PASSWORD, CHANGED_PASSWORD, RESET_PASSWORD, WRONG_PASSWORD, TOO_LONG_PASSWORD, FORGED_BEARER],
+        set(),
+    )
 
     def call(method, path, json=None, token=None):
         request_id = f"log-test-{len(request_ids)}"
@@ -65,8 +75,10 @@ def run_flow(service, mailbox):
 
     email = "mark@example.com"
     keep_tokens(call("POST", "/auth/register", {"name": "Mark Essien", "email": email, "password": PASSWORD}))
-    assert call("POST", "/auth/register", {"name": "Long", "email": "l@example.com",
-                                           "password": TOO_LONG_PASSWORD}).code == 422
+    assert (
+        call("POST", "/auth/register", {"name": "Long", "email": "l@example.com", "password": TOO_LONG_PASSWORD}).code
+        == 422
+    )
     verify = link_token(wait_for_mail(mailbox, 1)[0], "verify-email")
     secrets.append(verify)
     assert call("GET", f"/verify-email?token={verify}").code == 200
@@ -89,8 +101,7 @@ def test_formatter_writes_fields_and_exceptions_into_one_line():
         raise ValueError("boom\nsecond line")
     except ValueError:
         exc_info = sys.exc_info()
-    record = logging.LogRecord("accounts.http", logging.ERROR, __file__, 1, "failed %s", ("twice\ninjected",),
-                               exc_info)
+    record = logging.LogRecord("accounts.http", logging.ERROR, __file__, 1, "failed %s", ("twice\ninjected",), exc_info)
     record.fields = {"requestId": "abc", "message": "cannot replace the message"}
     line = JsonFormatter().format(record)
     assert "\n" not in line

@@ -4,13 +4,14 @@ Metrics are process-wide and the suite runs many applications in one process, so
 the scrape before and after its traffic and asserts the difference. Scrapes are parsed with
 prometheus_client's own parser. tests/operations/test_metrics_processes.py covers run.py's workers.
 """
+
 import asyncio
 import time
 
 import pytest
+from bson import ObjectId
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
-from bson import ObjectId
 from pymongo.errors import AutoReconnect, ExecutionTimeout, OperationFailure, ServerSelectionTimeoutError
 
 from handlers.access_log import route_label
@@ -54,6 +55,7 @@ async def scrape_until(api, condition, timeout: float = 10.0) -> Scrape:
 
 # ---- the token ----------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_the_scrape_has_the_process_metrics_and_the_version(api):
     before = await scrape(api)
@@ -70,8 +72,14 @@ async def test_the_scrape_has_the_process_metrics_and_the_version(api):
 
 @pytest.mark.gen_test
 async def test_metrics_need_the_bearer_token(api):
-    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789abcdef"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": TOKEN}, {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": "Bearer"},
+    ):
         response = await api.get("/metrics", headers=headers)
         assert_error(response, 401)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -85,15 +93,25 @@ async def test_metrics_need_the_bearer_token(api):
 
 @pytest.mark.gen_test
 async def test_scrapers_asking_for_openmetrics_get_it_and_a_malformed_accept_is_no_500(api):
-    response = await api.get("/metrics", headers={**AUTHORIZED, "Accept": "application/openmetrics-text; version=1.0.0"})
+    response = await api.get(
+        "/metrics", headers={**AUTHORIZED, "Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert response.code == 200 and response.headers["Content-Type"].startswith("application/openmetrics-text")
     assert response.body.endswith(b"# EOF\n")
     assert {family.name for family in parse_openmetrics(response.body.decode())} >= {  # the whole exposition parses
-        "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth",
-        "process_cpu_seconds", "process_resident_memory_bytes", "accounts_build_info"}
+        "accounts_http_requests",
+        "accounts_http_request_duration_seconds",
+        "accounts_email_queue_depth",
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "accounts_build_info",
+    }
     plain = (await api.get("/metrics", headers=AUTHORIZED)).body.decode()
     assert {family.name for family in text_string_to_metric_families(plain)} >= {
-        "accounts_http_requests", "accounts_http_request_duration_seconds", "accounts_email_queue_depth"}
+        "accounts_http_requests",
+        "accounts_http_request_duration_seconds",
+        "accounts_email_queue_depth",
+    }
     for accept in ("text/plain; version=1..0", "application/openmetrics-text; version=abc", ";;,"):
         response = await api.get("/metrics", headers={**AUTHORIZED, "Accept": accept})
         assert response.code == 200 and response.headers["Content-Type"].startswith("text/plain"), accept
@@ -124,6 +142,7 @@ def test_metrics_token_setting():
 
 
 # ---- requests, by route pattern ----------------------------------------------------------------
+
 
 @pytest.mark.gen_test
 async def test_requests_are_counted_under_their_route_pattern_never_their_path(api):
@@ -184,6 +203,7 @@ async def test_duration_histogram_buckets_add_up(api):
 
 # ---- logins ------------------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test
 async def test_login_outcomes_are_counted_exactly(api):
     await api.register(email="alice@example.com")
@@ -191,8 +211,9 @@ async def test_login_outcomes_are_counted_exactly(api):
     login = {"route": "/auth/login", "method": "POST"}
     start = await scrape(api)
     for _ in range(2):
-        assert_error(await api.post("/auth/login", json={"email": "alice@example.com", "password": "wrong password"}),
-                     401)
+        assert_error(
+            await api.post("/auth/login", json={"email": "alice@example.com", "password": "wrong password"}), 401
+        )
     failed = await scrape(api)
     assert failed.delta(start, LOGINS, result="failed") == 2
     assert failed.delta(start, LOGINS, result="success") == 0 and failed.delta(start, LOGINS, result="limited") == 0
@@ -208,11 +229,14 @@ async def test_login_outcomes_are_counted_exactly(api):
     await api.login(email="bob@example.com")
     success = await scrape(api)
     assert success.delta(limited, LOGINS, result="success") == 1
-    assert success.delta(limited, LOGINS, result="failed") == 0 and success.delta(limited, LOGINS, result="limited") == 0
+    assert (
+        success.delta(limited, LOGINS, result="failed") == 0 and success.delta(limited, LOGINS, result="limited") == 0
+    )
     assert success.delta(limited, REQUESTS, status="200", **login) == 1
 
 
 # ---- emails and the outbox ---------------------------------------------------------------------
+
 
 class TestEmails:
     @pytest.fixture
@@ -255,14 +279,18 @@ async def test_queue_depth_is_the_number_of_pending_messages(api, store):
     collection = store.outbox
     before = await scrape(api)
     assert before.value(QUEUE) == await collection.count_documents({"status": outbox.PENDING})
-    await collection.insert_many([{"to": f"q{i}@example.com", "status": status, "attempts": 0}
-                                  for i, status in enumerate((outbox.PENDING, outbox.PENDING, outbox.SENT,
-                                                              outbox.FAILED))])
+    await collection.insert_many(
+        [
+            {"to": f"q{i}@example.com", "status": status, "attempts": 0}
+            for i, status in enumerate((outbox.PENDING, outbox.PENDING, outbox.SENT, outbox.FAILED))
+        ]
+    )
     after = await scrape(api)
     assert after.value(QUEUE) - before.value(QUEUE) == 2
 
 
 # ---- MongoDB errors ----------------------------------------------------------------------------
+
 
 @pytest.mark.heavy
 @pytest.mark.gen_test
@@ -273,7 +301,8 @@ async def test_mongodb_errors_that_reach_handlers_are_counted_by_kind(api, servi
         ("unavailable", AutoReconnect("connection closed")),
     ]
     for number, (kind, error) in enumerate(injected):
-        async def fail(*args, **kwargs):
+
+        async def fail(*args, error=error, **kwargs):
             raise error
 
         before = await scrape(api)

@@ -6,6 +6,7 @@ each worker's own share of the traffic is read from its file in PROMETHEUS_MULTI
 prometheus_client's reader, to show that both served some and that the scrape holds their sum.
 With MONGODB_URI set, a last test logs in through two workers against that server.
 """
+
 import json
 import os
 import signal
@@ -52,7 +53,7 @@ def logged_directory(service) -> str:
     for line in service.stderr().splitlines():
         message = json.loads(line).get("message", "")
         if message.startswith(prefix):
-            return message[len(prefix):]
+            return message[len(prefix) :]
     raise AssertionError(service.stderr())
 
 
@@ -66,8 +67,9 @@ def test_one_scrape_sums_both_workers_and_a_dead_worker_leaves_only_its_counts(t
     directory = tmp_path / "metrics"
     directory.mkdir()
     (directory / "counter_1.db").write_bytes(b"an earlier run's values")
-    with running("--processes", "2", METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory),
-                 **UNREACHABLE_MONGODB) as service:
+    with running(
+        "--processes", "2", METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory), **UNREACHABLE_MONGODB
+    ) as service:
         workers = wait_for(lambda: len(children(service.pid)) == 2 and children(service.pid))
         assert not (directory / "counter_1.db").exists()  # wiped at start-up
         before = scrape(service)
@@ -136,8 +138,14 @@ def test_metrics_is_404_without_a_token_under_run_py():
 def test_an_unusable_metrics_directory_stops_start_up_with_one_line(tmp_path):
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
-    result = subprocess.run([sys.executable, "run.py"], cwd=ROOT, capture_output=True, text=True, timeout=30,
-                            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(not_a_directory / "metrics")})
+    result = subprocess.run(
+        [sys.executable, "run.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(not_a_directory / "metrics")},
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: PROMETHEUS_MULTIPROC_DIR cannot be used:"), line
@@ -147,8 +155,14 @@ def test_an_unusable_metrics_directory_stops_start_up_with_one_line(tmp_path):
 def test_logins_through_two_workers_are_counted_in_one_scrape():
     with running("--processes", "2", METRICS_TOKEN=TOKEN) as service:
         wait_for(lambda: service.request("GET", "/ready").code == 200, timeout=30)
-        assert service.request("POST", "/auth/register", json={
-            "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD}).code == 201
+        assert (
+            service.request(
+                "POST",
+                "/auth/register",
+                json={"name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD},
+            ).code
+            == 201
+        )
         before = scrape(service)
         login = {"email": "mark@example.com", "password": "wrong password"}
         for _ in range(2):

@@ -1,4 +1,5 @@
 """The MongoDB settings: the connection string checked up front, the operation timeout's bounds."""
+
 import os
 import subprocess
 import sys
@@ -10,13 +11,18 @@ from tests.conftest import TEST_ENV
 from tests.service_process import ROOT
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("http://127.0.0.1:27017/", "MONGODB_URI must start with mongodb:// or mongodb+srv://"),
-    ("localhost:27017", "MONGODB_URI must start with mongodb:// or mongodb+srv://"),
-    ("mongodb://127.0.0.1:27017/?tls=maybe", "MONGODB_URI is not a valid connection string: The value of tls"),
-    ("mongodb://accounts:s3cret-pw@127.0.0.1:27017/?authMechanism=BOGUS",
-     "MONGODB_URI is not a valid connection string: authmechanism must be in"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("http://127.0.0.1:27017/", "MONGODB_URI must start with mongodb:// or mongodb+srv://"),
+        ("localhost:27017", "MONGODB_URI must start with mongodb:// or mongodb+srv://"),
+        ("mongodb://127.0.0.1:27017/?tls=maybe", "MONGODB_URI is not a valid connection string: The value of tls"),
+        (
+            "mongodb://accounts:s3cret-pw@127.0.0.1:27017/?authMechanism=BOGUS",
+            "MONGODB_URI is not a valid connection string: authmechanism must be in",
+        ),
+    ],
+)
 def test_a_bad_connection_string_is_one_line_without_the_password(uri, message):
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({**TEST_ENV, "MONGODB_URI": uri})
@@ -25,8 +31,11 @@ def test_a_bad_connection_string_is_one_line_without_the_password(uri, message):
 
 
 def test_good_connection_strings_pass():
-    for uri in ("mongodb://localhost:27017", "mongodb://a:b@db1:27017,db2:27017/?replicaSet=rs0&authSource=admin",
-                "mongodb+srv://cluster0.example.com/"):  # SRV is resolved when the service connects, not here
+    for uri in (
+        "mongodb://localhost:27017",
+        "mongodb://a:b@db1:27017,db2:27017/?replicaSet=rs0&authSource=admin",
+        "mongodb+srv://cluster0.example.com/",
+    ):  # SRV is resolved when the service connects, not here
         assert Settings.from_env({**TEST_ENV, "MONGODB_URI": uri}).mongodb_uri == uri
 
 
@@ -41,7 +50,13 @@ def test_operation_timeout_setting():
 
 @pytest.mark.slow
 def test_run_py_stops_on_a_bad_connection_string_with_one_line():
-    result = subprocess.run([sys.executable, "run.py"], cwd=ROOT, capture_output=True, text=True, timeout=30,
-                            env={**os.environ, **TEST_ENV, "MONGODB_URI": "http://127.0.0.1:27017/"})
+    result = subprocess.run(
+        [sys.executable, "run.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **TEST_ENV, "MONGODB_URI": "http://127.0.0.1:27017/"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: MONGODB_URI must start with mongodb:// or mongodb+srv://"

@@ -1,21 +1,25 @@
 """deploy/nginx.conf in front of run.py: a real nginx, only its ports changed."""
+
 import grp
-from http.client import HTTPConnection
 import os
-import re
 import pwd
+import re
 import shutil
 import subprocess
+from http.client import HTTPConnection
 
 import pytest
 
 from tests.helpers import PASSWORD, assert_error, free_port
 from tests.service_process import ROOT, http, running, wait_until_answering
 
-NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)),
-                                      None)
-pytestmark = [pytest.mark.slow,  # every test starts nginx and run.py
-              pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")]
+NGINX = shutil.which("nginx") or next(
+    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None
+)
+pytestmark = [
+    pytest.mark.slow,  # every test starts nginx and run.py
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)"),
+]
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 
@@ -48,8 +52,11 @@ def current_user() -> str:
 
 def site_conf(nginx_port: int, service_port: int) -> str:
     site = open(os.path.join(ROOT, "deploy", "nginx.conf")).read()
-    for old, new in (("listen 80;", f"listen 127.0.0.1:{nginx_port};"), ("listen [::]:80;", ""),
-                     ("server 127.0.0.1:8000 ", f"server 127.0.0.1:{service_port} ")):
+    for old, new in (
+        ("listen 80;", f"listen 127.0.0.1:{nginx_port};"),
+        ("listen [::]:80;", ""),
+        ("server 127.0.0.1:8000 ", f"server 127.0.0.1:{service_port} "),
+    ):
         assert site.count(old) == 1, old
         site = site.replace(old, new)
     return site
@@ -67,9 +74,11 @@ def nginx(service, tmp_path):
     port = free_port()
     (tmp_path / "accounts.conf").write_text(site_conf(port, service.port))
     (tmp_path / "nginx.conf").write_text(MAIN_CONF.format(tmp=tmp_path, user=current_user()))
-    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                                "-e", str(tmp_path / "error.log")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # errors go to error.log
+    process = subprocess.Popen(
+        [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # errors go to error.log
     url = f"http://127.0.0.1:{port}"
     try:
         error_log = tmp_path / "error.log"
@@ -85,16 +94,21 @@ def nginx(service, tmp_path):
 
 
 def login(url, password, headers):
-    return http("POST", url + "/auth/login", json={"email": "mark@example.com", "password": password},
-                headers=headers)
+    return http("POST", url + "/auth/login", json={"email": "mark@example.com", "password": password}, headers=headers)
 
 
 def test_requests_pass_through_and_the_limit_counts_nginx_s_address(service, nginx):
     health = http("GET", nginx + "/health")
     assert health.code == 200 and health.json == {"status": "ok"}
     assert health.headers["X-Request-ID"] and "nginx/" not in health.headers.get("Server", "")
-    assert http("POST", nginx + "/auth/register", json={
-        "name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD}).code == 201
+    assert (
+        http(
+            "POST",
+            nginx + "/auth/register",
+            json={"name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD},
+        ).code
+        == 201
+    )
     # Each attempt spoofs other addresses; the service must count nginx's peer address, not these.
     for spoofed in ("1.2.3.4", "5.6.7.8"):
         assert_error(login(nginx, "wrong password", {"X-Forwarded-For": spoofed, "X-Real-IP": spoofed}), 401)
@@ -109,13 +123,15 @@ def test_requests_pass_through_and_the_limit_counts_nginx_s_address(service, ngi
 
 
 def test_bodies_over_nginx_s_limit_stop_there_in_the_envelope(service, nginx):
-    response = http("POST", nginx + "/auth/register", body=b"x" * (7 * 1024 * 1024),
-                    headers={"Content-Type": "application/json"})
+    response = http(
+        "POST", nginx + "/auth/register", body=b"x" * (7 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
     assert_error(response, 413, "Request body too large")
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     # Between the service's 1 MiB and nginx's 6 MiB: the service's own 413 passes through.
-    response = http("POST", nginx + "/auth/register", body=b"x" * (2 * 1024 * 1024),
-                    headers={"Content-Type": "application/json"})
+    response = http(
+        "POST", nginx + "/auth/register", body=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
     assert_error(response, 413, "Request body too large")
     assert response.headers["X-Request-ID"]  # answered by the service, not nginx
     assert service.request("GET", "/health").code == 200
@@ -135,8 +151,10 @@ def test_errors_do_not_cost_later_requests_on_reused_upstream_connections(servic
     statuses = []
     try:
         for _ in range(200):
-            for method, path, body in (("GET", "/users/getFav", None),
-                                       ("POST", "/auth/forgot-password", b'{"email": "nobody@example.com"}')):
+            for method, path, body in (
+                ("GET", "/users/getFav", None),
+                ("POST", "/auth/forgot-password", b'{"email": "nobody@example.com"}'),
+            ):
                 connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
                 response = connection.getresponse()
                 response.read()
@@ -147,17 +165,25 @@ def test_errors_do_not_cost_later_requests_on_reused_upstream_connections(servic
 
 
 def test_twenty_alternating_errors_and_successes_through_nginx(service, nginx, tmp_path):
-    token = http("POST", nginx + "/auth/register", json={"name": "Mark Essien", "email": "mark@example.com",
-                                                         "password": PASSWORD}).json["tokens"]["access"]["token"]
+    token = http(
+        "POST",
+        nginx + "/auth/register",
+        json={"name": "Mark Essien", "email": "mark@example.com", "password": PASSWORD},
+    ).json["tokens"]["access"]["token"]
     connection = HTTPConnection("127.0.0.1", int(nginx.rsplit(":", 1)[1]), timeout=30)
     as_json = {"Content-Type": "application/json"}
-    rounds = [("GET", "/users/getFav", None, {}, 401), ("GET", "/nowhere", None, {}, 404),
-              ("POST", "/auth/login", b"x", {"Content-Type": "text/plain"}, 415),
-              ("POST", "/auth/register", b"{}", as_json, 422),
-              ("POST", "/auth/register", b"x" * (1024 * 1024 + 10), as_json, 413),
-              ("PUT", "/users/addToFav", b'{"boardId": "b"}', as_json, 401),
-              ("POST", "/nowhere", b"{}", as_json, 404), ("DELETE", "/health", None, {}, 405),
-              ("POST", "/auth/login", b"{", as_json, 400), ("GET", "/users/user", None, {"Authorization": "x"}, 401)]
+    rounds = [
+        ("GET", "/users/getFav", None, {}, 401),
+        ("GET", "/nowhere", None, {}, 404),
+        ("POST", "/auth/login", b"x", {"Content-Type": "text/plain"}, 415),
+        ("POST", "/auth/register", b"{}", as_json, 422),
+        ("POST", "/auth/register", b"x" * (1024 * 1024 + 10), as_json, 413),
+        ("PUT", "/users/addToFav", b'{"boardId": "b"}', as_json, 401),
+        ("POST", "/nowhere", b"{}", as_json, 404),
+        ("DELETE", "/health", None, {}, 405),
+        ("POST", "/auth/login", b"{", as_json, 400),
+        ("GET", "/users/user", None, {"Authorization": "x"}, 401),
+    ]
     success = ("PUT", "/users/addToFav/", b'{"boardId": "b"}', {**as_json, "Authorization": f"Bearer {token}"}, 200)
     try:
         for request in [step for error in rounds for step in (error, success)]:

@@ -1,4 +1,5 @@
 """run.py as ops run it: a real process, its start-up checks, and a graceful SIGTERM."""
+
 import http.client
 import json
 import os
@@ -52,16 +53,23 @@ def test_run_serves_and_sigterm_drains_in_flight_requests():
 
 
 def test_bad_setting_stops_start_up_with_one_line():
-    result = subprocess.run([sys.executable, "run.py"], cwd=ROOT, capture_output=True, text=True, timeout=30,
-                            env={**os.environ, **TEST_ENV, "BCRYPT_ROUNDS": "forty"})
+    result = subprocess.run(
+        [sys.executable, "run.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **TEST_ENV, "BCRYPT_ROUNDS": "forty"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: BCRYPT_ROUNDS must be a whole number, got 'forty'"
 
 
 def test_processes_are_refused_on_the_embedded_store():
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-    result = subprocess.run([sys.executable, "run.py", "--processes", "2"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=30, env=env)
+    result = subprocess.run(
+        [sys.executable, "run.py", "--processes", "2"], cwd=ROOT, capture_output=True, text=True, timeout=30, env=env
+    )
     assert result.returncode == 2
     assert "--processes needs MONGODB_URI" in result.stderr
 
@@ -69,8 +77,9 @@ def test_processes_are_refused_on_the_embedded_store():
 def test_requests_cut_off_after_the_grace_period_are_never_500():
     # No grace at all: logins still hashing when SIGTERM arrives are abandoned mid-request.
     with running(BCRYPT_ROUNDS="14", SHUTDOWN_GRACE_SECONDS="0") as service:
-        registered = service.request("POST", "/auth/register", json={
-            "name": "Cut Off", "email": "cut@example.com", "password": PASSWORD})
+        registered = service.request(
+            "POST", "/auth/register", json={"name": "Cut Off", "email": "cut@example.com", "password": PASSWORD}
+        )
         assert registered.code == 201
         sent = [threading.Event() for _ in range(4)]
         with ThreadPoolExecutor(4) as pool:

@@ -3,6 +3,7 @@
 MongoDB is a closed local port: the workers start anyway (/health 200, /ready 503), which is all
 supervising them needs.
 """
+
 import os
 import signal
 
@@ -12,6 +13,7 @@ from tests.helpers import assert_error
 from tests.service_process import UNREACHABLE_MONGODB, children, running, wait_for
 
 pytestmark = pytest.mark.slow  # starts run.py --processes 2
+
 
 def test_workers_serve_are_replaced_and_stop_on_sigterm():
     with running("--processes", "2", **UNREACHABLE_MONGODB) as service:

@@ -1,4 +1,5 @@
 """Settings: defaults, and one clear error naming the variable for each bad value."""
+
 import pytest
 
 from settings import Settings, SettingsError
@@ -25,25 +26,28 @@ def test_app_url_follows_port():
     assert Settings.from_env({"PORT": "9001"}).app_url == "http://localhost:9001"
 
 
-@pytest.mark.parametrize("env, variable", [
-    ({"PORT": "eighty"}, "PORT"),
-    ({"PORT": "70000"}, "PORT"),
-    ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS"),
-    ({"ACCESS_TOKEN_MINUTES": "0"}, "ACCESS_TOKEN_MINUTES"),
-    ({"MONGODB_URI": "mongodb://db:27017"}, "JWT_SECRET"),
-    ({"JWT_SECRET": "short"}, "JWT_SECRET"),
-    ({"TRUST_PROXY": "maybe"}, "TRUST_PROXY"),
-    ({"APP_URL": "ftp://x"}, "APP_URL"),
-    ({"CORS_ORIGINS": "*"}, "CORS_ORIGINS"),
-    ({"ADMIN_EMAIL": "admin@example.com"}, "ADMIN_EMAIL"),
-    ({"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD"),
-    ({"LOGIN_ATTEMPTS_LIMIT": "-1"}, "LOGIN_ATTEMPTS_LIMIT"),
-    ({"MAX_PHOTO_BYTES": "lots"}, "MAX_PHOTO_BYTES"),
-    ({"SMTP_STARTTLS": "sometimes"}, "SMTP_STARTTLS"),
-    ({"SESSION_COOKIE": "perhaps"}, "SESSION_COOKIE"),
-    ({"REFRESH_REUSE_GRACE_SECONDS": "-1"}, "REFRESH_REUSE_GRACE_SECONDS"),
-    ({"REFRESH_REUSE_GRACE_SECONDS": "301"}, "REFRESH_REUSE_GRACE_SECONDS"),
-])
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS"),
+        ({"ACCESS_TOKEN_MINUTES": "0"}, "ACCESS_TOKEN_MINUTES"),
+        ({"MONGODB_URI": "mongodb://db:27017"}, "JWT_SECRET"),
+        ({"JWT_SECRET": "short"}, "JWT_SECRET"),
+        ({"TRUST_PROXY": "maybe"}, "TRUST_PROXY"),
+        ({"APP_URL": "ftp://x"}, "APP_URL"),
+        ({"CORS_ORIGINS": "*"}, "CORS_ORIGINS"),
+        ({"ADMIN_EMAIL": "admin@example.com"}, "ADMIN_EMAIL"),
+        ({"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD"),
+        ({"LOGIN_ATTEMPTS_LIMIT": "-1"}, "LOGIN_ATTEMPTS_LIMIT"),
+        ({"MAX_PHOTO_BYTES": "lots"}, "MAX_PHOTO_BYTES"),
+        ({"SMTP_STARTTLS": "sometimes"}, "SMTP_STARTTLS"),
+        ({"SESSION_COOKIE": "perhaps"}, "SESSION_COOKIE"),
+        ({"REFRESH_REUSE_GRACE_SECONDS": "-1"}, "REFRESH_REUSE_GRACE_SECONDS"),
+        ({"REFRESH_REUSE_GRACE_SECONDS": "301"}, "REFRESH_REUSE_GRACE_SECONDS"),
+    ],
+)
 def test_bad_values_name_their_variable(env, variable):
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
@@ -51,8 +55,15 @@ def test_bad_values_name_their_variable(env, variable):
 
 
 def test_real_server_settings():
-    s = Settings.from_env({"MONGODB_URI": "mongodb://db:27017", "MONGODB_DB": "prod", "JWT_SECRET": "s" * 40,
-                           "CORS_ORIGINS": "https://a.example.com/, https://b.example.com", "TRUST_PROXY": "on"})
+    s = Settings.from_env(
+        {
+            "MONGODB_URI": "mongodb://db:27017",
+            "MONGODB_DB": "prod",
+            "JWT_SECRET": "s" * 40,
+            "CORS_ORIGINS": "https://a.example.com/, https://b.example.com",
+            "TRUST_PROXY": "on",
+        }
+    )
     assert not s.embedded and s.mongodb_db == "prod" and not s.jwt_secret_generated
     assert s.cors_origins == ("https://a.example.com", "https://b.example.com") and s.trust_proxy
 

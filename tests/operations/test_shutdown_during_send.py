@@ -6,6 +6,7 @@ gathers it with no deadline, and run.py awaits Services.stop after SIGTERM: the 
 test suite's fixture teardown hangs the same way, now and then, whenever a test ends with mail in flight).
 Here the send drops the cancellation exactly as wait_for does, so the window is hit every time.
 """
+
 import asyncio
 
 import aiosmtplib

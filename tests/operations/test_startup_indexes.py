@@ -4,6 +4,7 @@ The conflicts are real where the store can hold them (an index of the same name 
 made on the store before the service starts); the server-only failures are the real pymongo
 exceptions with the server's codes and messages, raised where the server raises them.
 """
+
 import asyncio
 import logging
 
@@ -16,8 +17,8 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 from models import users as user_model
 from models.indexes import INDEXES
 from services import database as database_module
-from services.database import Database, describe_error
 from services.container import Services
+from services.database import Database, describe_error
 from tests.conftest import stop_services
 from tests.helpers import PASSWORD, assert_error, server_error, sign_up
 from tests.organisations_fixtures import invite, org_ids
@@ -26,19 +27,32 @@ ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "admin-password-1
 
 # The server's own answers (MongoDB 7/8), as pymongo raises them.
 SAME_NAME_OTHER_KEYS = server_error(
-    OperationFailure, "An existing index has the same name as the requested index. When index names are not "
+    OperationFailure,
+    "An existing index has the same name as the requested index. When index names are not "
     "specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested "
-    "index: { v: 2, key: { email: 1 }, name: \"email_unique\", unique: true }, existing index: { v: 2, key: "
-    "{ email: 1 }, name: \"email_unique\" }", 86, "IndexKeySpecsConflict")
+    'index: { v: 2, key: { email: 1 }, name: "email_unique", unique: true }, existing index: { v: 2, key: '
+    '{ email: 1 }, name: "email_unique" }',
+    86,
+    "IndexKeySpecsConflict",
+)
 SAME_NAME_OTHER_OPTIONS = server_error(
-    OperationFailure, "An equivalent index already exists with a different name and options. Requested index: "
-    "{ v: 2, key: { expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 0 }, existing index: { v: 2, key: "
-    "{ expiresAt: 1 }, name: \"expiry_ttl\", expireAfterSeconds: 3600 }", 85, "IndexOptionsConflict")
+    OperationFailure,
+    "An equivalent index already exists with a different name and options. Requested index: "
+    '{ v: 2, key: { expiresAt: 1 }, name: "expiry_ttl", expireAfterSeconds: 0 }, existing index: { v: 2, key: '
+    '{ expiresAt: 1 }, name: "expiry_ttl", expireAfterSeconds: 3600 }',
+    85,
+    "IndexOptionsConflict",
+)
 DUPLICATES_BLOCK_UNIQUE = server_error(
-    DuplicateKeyError, "Index build failed: 5b6c0f7e-3c1a-4b7e-9a55-0d6e1f2a3b4c: Collection accounts.users "
+    DuplicateKeyError,
+    "Index build failed: 5b6c0f7e-3c1a-4b7e-9a55-0d6e1f2a3b4c: Collection accounts.users "
     "( 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d ) :: caused by :: E11000 duplicate key error collection: "
-    "accounts.users index: email_unique dup key: { email: \"twice@example.com\" }", 11000, "DuplicateKey",
-    keyPattern={"email": 1}, keyValue={"email": "twice@example.com"})
+    'accounts.users index: email_unique dup key: { email: "twice@example.com" }',
+    11000,
+    "DuplicateKey",
+    keyPattern={"email": 1},
+    keyValue={"email": "twice@example.com"},
+)
 BAD_CREDENTIALS = server_error(OperationFailure, "Authentication failed.", 18, "AuthenticationFailed")
 
 
@@ -67,7 +81,7 @@ def starter(io_loop, config):
 
     yield start
     for services in started:
-        io_loop.run_sync(lambda: stop_services(services, config))
+        io_loop.run_sync(lambda services=services: stop_services(services, config))
 
 
 async def until(predicate, timeout=10.0):
@@ -96,8 +110,10 @@ class TestSameNameOtherSpec:
     @pytest.fixture
     def services(self, starter):
         async def conflict(database):
-            await database.db[user_model.COLLECTION].create_indexes([IndexModel([("email", ASCENDING)],
-                                                                                 name="email_unique")])
+            await database.db[user_model.COLLECTION].create_indexes(
+                [IndexModel([("email", ASCENDING)], name="email_unique")]
+            )
+
         return starter(conflict)
 
     @pytest.mark.gen_test(timeout=30)
@@ -134,11 +150,14 @@ class TestRetiredAndRenamed:
     def services(self, starter):
         async def old_version(database):
             collection = database.db[user_model.COLLECTION]
-            await collection.create_indexes([
-                IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
-                IndexModel([("role", ASCENDING), ("_id", ASCENDING)], name="role_1__id_1"),
-                IndexModel([("phone", ASCENDING)], name="ops_phone"),  # not ours: left alone
-            ])
+            await collection.create_indexes(
+                [
+                    IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
+                    IndexModel([("role", ASCENDING), ("_id", ASCENDING)], name="role_1__id_1"),
+                    IndexModel([("phone", ASCENDING)], name="ops_phone"),  # not ours: left alone
+                ]
+            )
+
         return starter(old_version)
 
     @pytest.mark.gen_test(timeout=30)
@@ -214,9 +233,13 @@ class TestErrorsWaitingCannotFix:
 
 def overloaded():
     """MongoDB 8.2's ingress rate limiter shedding load, as the server answers it (labels included)."""
-    return server_error(OperationFailure, "Request rejected: rate limit exceeded, possibly due to system overload. "
-                        "Throttling workload is recommended.", 462, "IngressRequestRateLimitExceeded",
-                        errorLabels=["SystemOverloadedError", "RetryableError"])
+    return server_error(
+        OperationFailure,
+        "Request rejected: rate limit exceeded, possibly due to system overload. Throttling workload is recommended.",
+        462,
+        "IngressRequestRateLimitExceeded",
+        errorLabels=["SystemOverloadedError", "RetryableError"],
+    )
 
 
 TRANSIENT = [
@@ -224,14 +247,24 @@ TRANSIENT = [
     server_error(OperationFailure, "Identical index already exists: email_unique", 285, "IndexBuildAlreadyInProgress"),
     server_error(OperationFailure, "Not primary while creating indexes in accounts.users", 10107, "NotWritablePrimary"),
     server_error(OperationFailure, "No primary exists currently", 133, "FailedToSatisfyReadPreference"),
-    server_error(OperationFailure, "No keys found for HMAC that is valid for time: { ts: Timestamp(1733526000, 1) } "
-                 "with id: 0", 211, "KeyNotFound"),
-    server_error(OperationFailure, "Unable to acquire IX lock on '{1234: Database, accounts}' within 5ms", 24,
-                 "LockTimeout"),
+    server_error(
+        OperationFailure,
+        "No keys found for HMAC that is valid for time: { ts: Timestamp(1733526000, 1) } with id: 0",
+        211,
+        "KeyNotFound",
+    ),
+    server_error(
+        OperationFailure, "Unable to acquire IX lock on '{1234: Database, accounts}' within 5ms", 24, "LockTimeout"
+    ),
     server_error(OperationFailure, "Failed to acquire collection lock", 46, "LockBusy"),
     overloaded(),
-    server_error(OperationFailure, "Transaction with { txnNumber: 7 } has been aborted", 251, "NoSuchTransaction",
-                 errorLabels=["TransientTransactionError"]),
+    server_error(
+        OperationFailure,
+        "Transaction with { txnNumber: 7 } has been aborted",
+        251,
+        "NoSuchTransaction",
+        errorLabels=["TransientTransactionError"],
+    ),
 ]
 TRANSIENT_IDS = ["AutoReconnect", "285", "10107", "133", "211", "24", "46", "462 labels", "TransientTransactionError"]
 
@@ -268,7 +301,9 @@ class TestTransientErrors:
         [line] = [r.getMessage() for r in retries(caplog)]
         assert line.startswith(f"creating indexes failed ({describe_error(transient)}: ")
         assert "the service is not ready meanwhile" in line
-        assert any("creating indexes succeeded after 3 failed attempt(s)" in r.getMessage() for r in database_log(caplog))
+        assert any(
+            "creating indexes succeeded after 3 failed attempt(s)" in r.getMessage() for r in database_log(caplog)
+        )
         for _ in range(500):  # then the later steps run: the admin appears
             if await services.users.find_by_email("admin@example.com"):
                 break
@@ -310,14 +345,17 @@ class TestErrorsWaitingCannotFixSaySoEachMinute:
         first, *reminders = stop_lines(caplog)
         assert "will not be retried" in first
         for line in reminders:
-            assert line.startswith("still not ready, waiting for a person: OperationFailure code=18 "
-                                   "(AuthenticationFailed): Authentication failed.; fix: check the user name")
+            assert line.startswith(
+                "still not ready, waiting for a person: OperationFailure code=18 "
+                "(AuthenticationFailed): Authentication failed.; fix: check the user name"
+            )
         assert_error(await api.get("/ready"), 503)
 
 
 def test_every_declared_index_compares_equal_to_itself_as_listed():
     # The comparison sees a declaration and the server's list_indexes document of it alike.
     from services.database import index_spec
+
     for models in INDEXES.values():
         for model in models:
             listed = {"v": 2, **model.document, "key": dict(model.document["key"])}
@@ -326,6 +364,7 @@ def test_every_declared_index_compares_equal_to_itself_as_listed():
 
 def test_a_ttl_of_zero_seconds_is_a_difference():
     from services.database import index_spec
+
     ttl = {"key": {"expiresAt": 1}, "name": "expiry_ttl", "expireAfterSeconds": 0}
     plain = {"key": {"expiresAt": 1}, "name": "expiry_ttl"}
     assert index_spec(ttl) != index_spec(plain)
@@ -384,8 +423,10 @@ class TestSlowIndexBuild:
         assert progress(caplog)[0].startswith("creating index users.email_unique: still building after 0s")
         assert "MONGODB_INDEX_BUILD_TIMEOUT_MS" in progress(caplog)[0]
         assert self.builds.timeouts == [config.mongodb_index_build_timeout_ms / 1000]  # not the request's 5 s
-        response = await api.post("/auth/register", json={"email": "ada@example.com", "password": "password-123",
-                                                          "firstName": "Ada", "lastName": "Lovelace"})
+        response = await api.post(
+            "/auth/register",
+            json={"email": "ada@example.com", "password": "password-123", "firstName": "Ada", "lastName": "Lovelace"},
+        )
         assert_error(response, 503, "Database indexes are being created")
         assert response.headers["Retry-After"] == "5"
         assert await store.users.count_documents({}) == 0 and await store.organisations.count_documents({}) == 0
@@ -393,8 +434,17 @@ class TestSlowIndexBuild:
         assert (await api.get("/health")).code == 200
         self.builds.released.set()
         await until(lambda: services.database.indexes_ready)
-        assert (await api.post("/auth/register", json={"email": "ada@example.com", "password": "password-123",
-                                                       "firstName": "Ada", "lastName": "Lovelace"})).code == 201
+        assert (
+            await api.post(
+                "/auth/register",
+                json={
+                    "email": "ada@example.com",
+                    "password": "password-123",
+                    "firstName": "Ada",
+                    "lastName": "Lovelace",
+                },
+            )
+        ).code == 201
 
 
 def progress(caplog) -> list:
@@ -412,15 +462,27 @@ class TestUniqueWritesWaitForTheIndexes:
         bobs_org = (await org_ids(api, bob.token))[0]
         assert (await invite(api, bob.token, bobs_org, ada.id)).code == 200
         adas_org = (await org_ids(api, ada.token))[0]
-        before = {name: await getattr(store, name).count_documents({})
-                  for name in ("users", "organisations", "memberships", "invitations")}
+        before = {
+            name: await getattr(store, name).count_documents({})
+            for name in ("users", "organisations", "memberships", "invitations")
+        }
         services.database.indexes_ready = False  # what start-up holds until its index step has finished
 
         waiting = "Database indexes are being created"
-        assert_error(await api.post("/auth/register", json={"email": "cy@example.com", "password": PASSWORD,
-                                                            "name": "Cy Young"}), 503, waiting)
-        assert_error(await api.put(f"/users/{ada.id}", json={"email": "ada2@example.com",
-                                                              "currentPassword": PASSWORD}, token=ada.token), 503, waiting)
+        assert_error(
+            await api.post(
+                "/auth/register", json={"email": "cy@example.com", "password": PASSWORD, "name": "Cy Young"}
+            ),
+            503,
+            waiting,
+        )
+        assert_error(
+            await api.put(
+                f"/users/{ada.id}", json={"email": "ada2@example.com", "currentPassword": PASSWORD}, token=ada.token
+            ),
+            503,
+            waiting,
+        )
         assert_error(await api.put(f"/users/{ada.id}", json={"username": "ada"}, token=ada.token), 503, waiting)
         assert_error(await invite(api, ada.token, adas_org, bob.id), 503, waiting)
         assert_error(await api.post(f"/api/invitations/{bobs_org}/accept", token=ada.token), 503, waiting)

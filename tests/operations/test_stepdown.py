@@ -1,10 +1,12 @@
 """A replica set's primary steps down while requests run: no 500, and every acknowledged write is kept.
 
 Runs only when MONGODB_URI points at a replica set whose user may run replSetStepDown (CI's replica-set jobs:
-.ci/mongodb-replica-set); skipped otherwise. Run alone (`python -m pytest tests/operations/test_stepdown.py -n 0`): beside
-other tests it is deselected (tests/conftest.py), since the set has no primary for STEP_DOWN_SECONDS. The service under test connects as MONGODB_SERVICE_URI when set (a
-user with only the documented `readWrite` role on its database), else as MONGODB_URI on a database of its own.
+.ci/mongodb-replica-set); skipped otherwise. Run alone (`python -m pytest tests/operations/test_stepdown.py -n 0`):
+beside other tests it is deselected (tests/conftest.py), since the set has no primary for STEP_DOWN_SECONDS. The
+service under test connects as MONGODB_SERVICE_URI when set (a user with only the documented `readWrite` role on its
+database), else as MONGODB_URI on a database of its own.
 """
+
 import asyncio
 import collections
 import os
@@ -44,8 +46,10 @@ def admin_client(io_loop):
 @pytest.fixture
 def config(admin_client):
     if os.environ.get("MONGODB_SERVICE_URI"):
-        env = {"MONGODB_URI": os.environ["MONGODB_SERVICE_URI"], "MONGODB_DB": os.environ.get("MONGODB_SERVICE_DB",
-                                                                                            "accounts")}
+        env = {
+            "MONGODB_URI": os.environ["MONGODB_SERVICE_URI"],
+            "MONGODB_DB": os.environ.get("MONGODB_SERVICE_DB", "accounts"),
+        }
     else:
         env = {"MONGODB_URI": os.environ["MONGODB_URI"], "MONGODB_DB": f"accounts_test_{uuid.uuid4().hex[:16]}"}
     return Settings.from_env({**TEST_ENV, **env})
@@ -89,7 +93,8 @@ async def wait_for_primary(client, timeout: float = 90.0) -> None:
 
 @pytest.mark.gen_test(timeout=240)
 async def test_a_step_down_while_requests_run_gives_no_500_and_keeps_every_acknowledged_write(
-        api, services, admin_client):
+    api, services, admin_client
+):
     stop = asyncio.Event()
     answers = []  # (email, response)
 
@@ -98,16 +103,19 @@ async def test_a_step_down_while_requests_run_gives_no_500_and_keeps_every_ackno
             if stop.is_set():
                 return
             email = f"w{worker}-{number}@example.com"
-            response = await api.post("/auth/register", json={"email": email, "password": "password-123",
-                                                              "firstName": "Step", "lastName": "Down"})
+            response = await api.post(
+                "/auth/register",
+                json={"email": email, "password": "password-123", "firstName": "Step", "lastName": "Down"},
+            )
             answers.append((email, response))
             await asyncio.sleep(0.05)
 
     writers = [asyncio.ensure_future(register(worker)) for worker in range(4)]
     await asyncio.sleep(2)
     try:
-        await admin_client.admin.command({"replSetStepDown": STEP_DOWN_SECONDS, "secondaryCatchUpPeriodSecs": 2,
-                                          "force": True})
+        await admin_client.admin.command(
+            {"replSetStepDown": STEP_DOWN_SECONDS, "secondaryCatchUpPeriodSecs": 2, "force": True}
+        )
     except PyMongoError:
         pass  # the primary may close this connection as it steps down
     await wait_for_primary(admin_client)

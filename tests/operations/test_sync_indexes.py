@@ -1,4 +1,5 @@
 """python run.py --sync-indexes, and a real run.py that meets conflicting indexes on a real server."""
+
 import os
 import subprocess
 import sys
@@ -17,22 +18,32 @@ REAL_SERVER = os.environ.get("MONGODB_URI")
 
 
 def sync(**env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "run.py", "--sync-indexes"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **TEST_ENV, **env})
+    return subprocess.run(
+        [sys.executable, "run.py", "--sync-indexes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **TEST_ENV, **env},
+    )
 
 
 def test_sync_indexes_needs_a_real_server():
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-    result = subprocess.run([sys.executable, "run.py", "--sync-indexes"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60, env=env)
+    result = subprocess.run(
+        [sys.executable, "run.py", "--sync-indexes"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: --sync-indexes needs MONGODB_URI")
 
 
 def test_sync_indexes_fails_with_one_clear_line_when_mongodb_cannot_be_reached():
     started = time.monotonic()
-    result = sync(MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/", MONGODB_TIMEOUT_MS="300",
-                  MONGODB_DB=f"accounts_test_{uuid.uuid4().hex[:16]}")
+    result = sync(
+        MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/",
+        MONGODB_TIMEOUT_MS="300",
+        MONGODB_DB=f"accounts_test_{uuid.uuid4().hex[:16]}",
+    )
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert line.startswith("error: --sync-indexes failed on database accounts_test_")
@@ -40,15 +51,21 @@ def test_sync_indexes_fails_with_one_clear_line_when_mongodb_cannot_be_reached()
     assert time.monotonic() - started < 30
 
 
-@pytest.mark.skipif(not REAL_SERVER, reason="needs a real MongoDB (MONGODB_URI): the embedded store lives in one process")
+@pytest.mark.skipif(
+    not REAL_SERVER, reason="needs a real MongoDB (MONGODB_URI): the embedded store lives in one process"
+)
 def test_conflict_keeps_run_py_not_ready_until_sync_indexes_rebuilds_it():
     from pymongo import ASCENDING, IndexModel, MongoClient
 
     env = server_env()
     with MongoClient(REAL_SERVER, serverSelectionTimeoutMS=5000) as client:
         users = client[env["MONGODB_DB"]]["users"]
-        users.create_indexes([IndexModel([("email", ASCENDING)], name="email_unique"),
-                              IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique")])
+        users.create_indexes(
+            [
+                IndexModel([("email", ASCENDING)], name="email_unique"),
+                IndexModel([("username", ASCENDING)], unique=True, sparse=True, name="username_unique"),
+            ]
+        )
     service = again = None
     try:
         service = ServiceProcess(**env)

@@ -1,4 +1,5 @@
 """GET /api/users/:id: the caller, or someone who shares an organisation with the caller."""
+
 import pytest
 from bson import ObjectId
 
@@ -7,8 +8,23 @@ from tests.organisations_fixtures import create_org, invitations, invite, join, 
 
 pytestmark = pytest.mark.gen_test
 
-USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
-             "isEmailVerified", "twoFactorEnabled", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
+USER_KEYS = {
+    "id",
+    "userId",
+    "name",
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "username",
+    "role",
+    "isEmailVerified",
+    "twoFactorEnabled",
+    "profilePhotoUrl",
+    "favoriteBoards",
+    "createdAt",
+    "updatedAt",
+}
 
 
 def user_body(user: dict) -> dict:
@@ -68,8 +84,7 @@ async def test_a_stranger_inviting_someone_cannot_read_their_record(api, store):
         assert secret not in response.body.decode()
     # The victim's organisations are as they were: only an invitation is waiting for them.
     assert (await api.get("/api/organisations", token=victim_token)).json == victim_orgs_before
-    assert await store.memberships.count_documents(
-        {"userId": ObjectId(victim_id)}) == memberships_before
+    assert await store.memberships.count_documents({"userId": ObjectId(victim_id)}) == memberships_before
     assert [inv["orgId"] for inv in await invitations(api, victim_token)] == [trap]
     # Declined, it is gone, and the record stays closed.
     assert (await api.delete(f"/api/invitations/{trap}", token=victim_token)).code == 204

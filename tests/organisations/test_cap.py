@@ -1,5 +1,6 @@
 """MAX_ORGANISATIONS_PER_USER: creating or accepting past it is a 422, and nothing changes; the bound on what a
 user's organisation listing and share_one read. Lowered to 3 here (the default is 1,000)."""
+
 import asyncio
 
 import pytest
@@ -58,8 +59,12 @@ async def test_accepting_past_the_cap_is_a_422_and_keeps_the_invitation(api, sto
 
 async def test_concurrent_creates_never_overshoot_the_cap(api, store):
     ada = await sign_up(api)  # one organisation: room for two more
-    responses = await asyncio.gather(*(api.post("/api/organisations", json={"name": f"Race {n}", "description": ""},
-                                                token=ada.token) for n in range(6)))
+    responses = await asyncio.gather(
+        *(
+            api.post("/api/organisations", json={"name": f"Race {n}", "description": ""}, token=ada.token)
+            for n in range(6)
+        )
+    )
     assert sorted(r.code for r in responses) == [201, 201, 422, 422, 422, 422]
     assert await store.memberships.count_documents({"userId": ObjectId(ada.id)}) == CAP
     # The refused ones left no organisation behind.

@@ -1,10 +1,12 @@
-"""Found by the abuse review of many accounts from one address: names that lie. An inviter's or an organisation's name holding U+202E (right-to-left override),
-U+2028, a zero-width character or the BOM displayed as something else in the victim's app.
+"""Found by the abuse review of many accounts from one address: names that lie. An inviter's or an organisation's name
+holding U+202E (right-to-left override), U+2028, a zero-width character or the BOM displayed as something else in the
+victim's app.
 
 Every name field (name, firstName, lastName, an organisation's name and description) now refuses Unicode format
 characters (category Cf) and the line and paragraph separators, with a 422 on the field and nothing stored; the
 rule is one pattern in models/schemas/common.py, so the OpenAPI document shows it too.
 """
+
 import json
 import re
 import unicodedata
@@ -19,8 +21,17 @@ from tests.users_fixtures import make_admin, multipart
 # One of each kind the red team used or the category holds: a bidi override, a bidi isolate, a zero-width
 # space, the BOM, the line and paragraph separators, the soft hyphen (Cf too), a zero-width joiner, an
 # invisible tag character above the BMP.
-HIDDEN = {"RLO": "\u202e", "LRI": "\u2066", "ZWSP": "\u200b", "BOM": "\ufeff", "LSEP": "\u2028",
-          "PSEP": "\u2029", "SHY": "\u00ad", "ZWJ": "\u200d", "TAG": "\U000e0041"}
+HIDDEN = {
+    "RLO": "\u202e",
+    "LRI": "\u2066",
+    "ZWSP": "\u200b",
+    "BOM": "\ufeff",
+    "LSEP": "\u2028",
+    "PSEP": "\u2029",
+    "SHY": "\u00ad",
+    "ZWJ": "\u200d",
+    "TAG": "\U000e0041",
+}
 NAME_RULE = "must be 1-100 characters without control, invisible or reordering characters"
 DESCRIPTION_RULE = "must be at most 500 characters without control, invisible or reordering characters"
 # Characters a real name holds, which must stay accepted: accents, combining marks, other scripts, an emoji.
@@ -41,11 +52,14 @@ def assert_refused(response, field: str, rule: str = NAME_RULE):
 class TestEveryNameFieldRefusesEachKind:
     @pytest.mark.gen_test(timeout=30)
     async def test_registration_both_shapes(self, api, store, char):
-        for field, body in [("name", {"name": hidden(char)}),
-                            ("firstName", {"firstName": hidden(char), "lastName": "Essien"}),
-                            ("lastName", {"firstName": "Mark", "lastName": hidden(char)})]:
-            response = await api.post("/auth/register", json={**body, "email": "mark@example.com",
-                                                              "password": PASSWORD})
+        for field, body in [
+            ("name", {"name": hidden(char)}),
+            ("firstName", {"firstName": hidden(char), "lastName": "Essien"}),
+            ("lastName", {"firstName": "Mark", "lastName": hidden(char)}),
+        ]:
+            response = await api.post(
+                "/auth/register", json={**body, "email": "mark@example.com", "password": PASSWORD}
+            )
             assert_refused(response, field)
         assert await store.users.count_documents({}) == 0
         assert await store.organisations.count_documents({}) == 0
@@ -56,11 +70,11 @@ class TestEveryNameFieldRefusesEachKind:
         before = await store.users.find_one({"_id": ObjectId(account.id)})
         for field in ("name", "firstName", "lastName"):
             for method in ("PUT", "PATCH"):
-                response = await api.request(method, f"/users/{account.id}", json={field: hidden(char)},
-                                             token=account.token)
+                response = await api.request(
+                    method, f"/users/{account.id}", json={field: hidden(char)}, token=account.token
+                )
                 assert_refused(response, field)
-            response = await api.put(f"/users/{account.id}", token=account.token,
-                                     **multipart({field: hidden(char)}))
+            response = await api.put(f"/users/{account.id}", token=account.token, **multipart({field: hidden(char)}))
             assert_refused(response, field)
         assert await store.users.find_one({"_id": ObjectId(account.id)}) == before
 
@@ -75,10 +89,10 @@ class TestEveryNameFieldRefusesEachKind:
     @pytest.mark.gen_test(timeout=30)
     async def test_organisation_name_and_description(self, api, store, char):
         account = await sign_up(api, "ada@example.com")
-        assert_refused(await api.post("/api/organisations", json={"name": hidden(char)}, token=account.token),
-                       "name")
-        response = await api.post("/api/organisations", json={"name": "Acme", "description": f"Our{char}team"},
-                                  token=account.token)
+        assert_refused(await api.post("/api/organisations", json={"name": hidden(char)}, token=account.token), "name")
+        response = await api.post(
+            "/api/organisations", json={"name": "Acme", "description": f"Our{char}team"}, token=account.token
+        )
         assert_refused(response, "description", DESCRIPTION_RULE)
         assert await store.organisations.count_documents({}) == 1  # the default one only
 
@@ -88,8 +102,9 @@ async def test_real_names_and_multi_line_descriptions_are_still_accepted(api, st
     for n, name in enumerate(REAL_NAMES):
         account = await sign_up(api, f"person{n}@example.com", name=name)
         assert account.user["name"] == name
-    response = await api.post("/api/organisations", json={"name": "Équipe 東京", "description": "Line one\r\n\tTwo"},
-                              token=account.token)
+    response = await api.post(
+        "/api/organisations", json={"name": "Équipe 東京", "description": "Line one\r\n\tTwo"}, token=account.token
+    )
     assert response.code == 201, response
     assert response.json["data"]["description"] == "Line one\r\n\tTwo"
 

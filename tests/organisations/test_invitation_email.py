@@ -1,5 +1,6 @@
 """The email an invited user gets: who invited them (when the inviter has proven an address), into which
 organisation, and where to answer; within the per-address email budget; never holding up the invitation."""
+
 import asyncio
 import logging
 from email.header import decode_header, make_header
@@ -76,8 +77,10 @@ async def test_a_verified_inviter_is_named_with_the_organisation_and_a_link_to_t
     message = await wait_for_mail_to(mailbox, "ivy@example.com", "invited you")
     assert subject(message) == "[Task Board] Olive Owner invited you to join “Acme Widgets”"
     text = text_part(message)
-    assert text.startswith("Hello Ivy,\n\nOlive Owner invited you to join “Acme Widgets” on Task Board. Open Task "
-                           f"Board to accept or decline the invitation:\n\n{CLIENT_URL}\n\n")
+    assert text.startswith(
+        "Hello Ivy,\n\nOlive Owner invited you to join “Acme Widgets” on Task Board. Open Task "
+        f"Board to accept or decline the invitation:\n\n{CLIENT_URL}\n\n"
+    )
     assert f'href="{CLIENT_URL}"' in html_part(message) and "Open Task Board" in html_part(message)
     stored = await store.outbox.find_one({"to": "ivy@example.com", "kind": "invitation"})
     assert stored is not None
@@ -126,8 +129,15 @@ async def test_a_repeated_invitation_mails_once(api, mailbox, store):
     assert text_part(await wait_for_mail_to(mailbox, "ivy@example.com", "invited you")).startswith("Hello,\n\n")
 
 
-@pytest.mark.parametrize("name", ["Acme\u2028Bcc: victim@example.com", "Acme\u0085X-Evil: 1",
-                                  "Acme =?utf-8?q?=0ABcc:_victim@example.com?=", "Acme\u2029\u2029Body"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Acme\u2028Bcc: victim@example.com",
+        "Acme\u0085X-Evil: 1",
+        "Acme =?utf-8?q?=0ABcc:_victim@example.com?=",
+        "Acme\u2029\u2029Body",
+    ],
+)
 async def test_crafted_organisation_names_stay_on_the_subject_line(api, mailbox, store, name):
     owner = await verified(api, mailbox, "olive@example.com", firstName="Olive", lastName="Owner")
     invitee = await verified(api, mailbox, "ivy@example.com", firstName="Ivy", lastName="Invitee")

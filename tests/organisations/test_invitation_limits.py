@@ -6,6 +6,7 @@
   and inviting answers 404 for an id that is no user and 200 for one that is.
 - An accept racing the account's deletion leaves a membership of a user that no longer exists.
 """
+
 import asyncio
 import datetime as dt
 
@@ -45,8 +46,11 @@ async def test_a_stranger_cannot_bury_a_real_invitation(api, store):
     # The real invitation is still shown, and the stranger was stopped well before 100 (what the list shows).
     assert team in listed
     assert refused == 3
-    assert await store.invitations.count_documents(
-        {"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])}) == org_model.MAX_INVITATIONS_PER_HOUR < 100
+    assert (
+        await store.invitations.count_documents({"userId": ObjectId(victim[1]), "invitedBy": ObjectId(stranger[1])})
+        == org_model.MAX_INVITATIONS_PER_HOUR
+        < 100
+    )
 
 
 async def test_an_accept_racing_account_deletion_leaves_no_membership(api, services, store, monkeypatch):
@@ -70,9 +74,9 @@ async def test_an_accept_racing_account_deletion_leaves_no_membership(api, servi
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_past_the_hourly_cap_an_invitation_is_a_429_with_retry_after_and_stores_nothing(api, store,
-                                                                                            monkeypatch):
+async def test_past_the_hourly_cap_an_invitation_is_a_429_with_retry_after_and_stores_nothing(api, store, monkeypatch):
     from models import organisations as org_model
+
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 3)
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     colleague = await sign_up(api, "colleague@example.com", firstName="Colin", lastName="League")
@@ -110,8 +114,9 @@ async def test_an_invite_racing_an_account_deletion_stores_nothing(api, services
     else:  # the answer an id that never was a user gets: nothing tells the two apart
         assert_error(response, 404, "User not found")
         assert response.json == unknown_user.json
-        assert [inv["userId"] for inv in await store.invitations.find({"orgId": ObjectId(acme)}).to_list(None)] \
-            == [ObjectId(colleague[1])]
+        assert [inv["userId"] for inv in await store.invitations.find({"orgId": ObjectId(acme)}).to_list(None)] == [
+            ObjectId(colleague[1])
+        ]
     assert await store.invitations.count_documents({"userId": ObjectId(invitee[1])}) == 0
 
 
@@ -127,16 +132,25 @@ async def cap_of_three(api, monkeypatch):
 
 @pytest.mark.parametrize("oldest_age, retry_after", [(1800, "1800"), (3599.5, "1")], ids=["half-hour", "half-second"])
 async def test_retry_after_is_the_seconds_until_the_oldest_invitation_of_the_hour_leaves_it(
-        api, store, monkeypatch, oldest_age, retry_after):
+    api, store, monkeypatch, oldest_age, retry_after
+):
     inviter, colleague, orgs = await cap_of_three(api, monkeypatch)
     now = utcnow()
     monkeypatch.setattr(organisations_service, "utcnow", lambda: now)  # a clock that stands still: the wait is exact
     # Stored in this order, so the oldest of the hour is neither the first nor the last written; the one sent
     # two hours ago is pending still but no longer counts, nor sets the wait.
     ages = [7200, 60, oldest_age, 600]
-    await store.invitations.insert_many([
-        {"orgId": ObjectId(), "userId": ObjectId(colleague[1]), "invitedBy": ObjectId(inviter[1]),
-         "createdAt": now - dt.timedelta(seconds=age)} for age in ages])
+    await store.invitations.insert_many(
+        [
+            {
+                "orgId": ObjectId(),
+                "userId": ObjectId(colleague[1]),
+                "invitedBy": ObjectId(inviter[1]),
+                "createdAt": now - dt.timedelta(seconds=age),
+            }
+            for age in ages
+        ]
+    )
     before = await store.invitations.find().sort("_id").to_list(None)
     refused = await invite(api, inviter[0], orgs[0], colleague[1])
     assert_error(refused, 429, "Too many invitations, try again later")
@@ -145,7 +159,8 @@ async def test_retry_after_is_the_seconds_until_the_oldest_invitation_of_the_hou
 
 
 async def test_a_refusal_whose_pending_invitations_are_all_answered_meanwhile_says_retry_at_once(
-        api, services, store, monkeypatch):
+    api, services, store, monkeypatch
+):
     inviter, colleague, orgs = await cap_of_three(api, monkeypatch)
     for org_id in orgs[:3]:
         assert (await invite(api, inviter[0], org_id, colleague[1])).code == 200
@@ -163,8 +178,9 @@ async def test_a_refusal_whose_pending_invitations_are_all_answered_meanwhile_sa
     assert (await invite(api, inviter[0], orgs[3], colleague[1])).code == 200  # and the retry is let through
 
 
-async def test_inviting_a_member_at_the_hourly_cap_changes_nothing_and_is_not_refused(api, services, store,
-                                                                                       monkeypatch):
+async def test_inviting_a_member_at_the_hourly_cap_changes_nothing_and_is_not_refused(
+    api, services, store, monkeypatch
+):
     inviter, colleague, orgs = await cap_of_three(api, monkeypatch)
     member = await sign_up(api, "member@example.com", firstName="Mel", lastName="Member")
     await join(api, inviter[0], orgs[0], member[1], member[0])  # accepted: no longer pending, so not counted

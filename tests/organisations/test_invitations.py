@@ -1,5 +1,6 @@
 """Invitations: inviting makes an invitation, not a membership; the invited user lists, accepts or declines
 it, and any member can leave. Races between them leave one consistent outcome."""
+
 import asyncio
 import datetime as dt
 
@@ -10,8 +11,19 @@ from pymongo.errors import DuplicateKeyError
 from models import organisations as org_model
 from models.common import isoformat, parse_object_id, utcnow
 from tests.helpers import Held, assert_error, sign_up
-from tests.organisations_fixtures import (INVITED, accept, create_org, invitations, invite, is_member, join, leave,
-                                          member_count, org_ids, stored_invitations)
+from tests.organisations_fixtures import (
+    INVITED,
+    accept,
+    create_org,
+    invitations,
+    invite,
+    is_member,
+    join,
+    leave,
+    member_count,
+    org_ids,
+    stored_invitations,
+)
 
 pytestmark = pytest.mark.gen_test
 
@@ -42,17 +54,25 @@ async def test_invite_list_accept_makes_a_member(api, services):
     assert (stored["orgId"], stored["invitedBy"]) == (ObjectId(acme), ObjectId(owner[1]))
     await assert_not_joined(api, services, owner, invitee, acme)
 
-    assert await invitations(api, invitee[0]) == [{
-        "orgId": acme, "name": "Acme", "description": "Widgets",
-        "invitedBy": {"userId": owner[1], "firstName": "Olive", "lastName": "Owner"},
-        "invitedAt": isoformat(stored["createdAt"])}]
+    assert await invitations(api, invitee[0]) == [
+        {
+            "orgId": acme,
+            "name": "Acme",
+            "description": "Widgets",
+            "invitedBy": {"userId": owner[1], "firstName": "Olive", "lastName": "Owner"},
+            "invitedAt": isoformat(stored["createdAt"]),
+        }
+    ]
     assert (await invitations(api, invitee[0]))[0]["invitedAt"].endswith("Z")
     assert await invitations(api, owner[0]) == []  # the inviter sees none: they are not invited
 
     response = await accept(api, invitee[0], acme)
     assert response.code == 200, response
-    assert response.json == {"status": "success", "message": "Invitation accepted",
-                             "data": {"orgId": acme, "name": "Acme", "description": "Widgets"}}
+    assert response.json == {
+        "status": "success",
+        "message": "Invitation accepted",
+        "data": {"orgId": acme, "name": "Acme", "description": "Widgets"},
+    }
     assert await is_member(services, acme, invitee[1]) and await member_count(services, acme) == 2
     assert await stored_invitations(services, userId=invitee[1]) == []
     assert await invitations(api, invitee[0]) == []
@@ -155,8 +175,12 @@ async def test_nobody_removes_someone_else(api, services):
     owner, member, acme = await org_with_invitee(api)
     assert (await accept(api, member[0], acme)).code == 200
     stranger = await sign_up(api, "stranger@example.com")
-    for token, target in ((owner[0], member[1]), (member[0], owner[1]), (stranger[0], member[1]),
-                          (owner[0], str(ObjectId()))):
+    for token, target in (
+        (owner[0], member[1]),
+        (member[0], owner[1]),
+        (stranger[0], member[1]),
+        (owner[0], str(ObjectId())),
+    ):
         assert_error(await leave(api, token, acme, target), 403, "You can only remove yourself from an organisation")
     assert await is_member(services, acme, member[1]) and await is_member(services, acme, owner[1])
     assert await member_count(services, acme) == 2
@@ -179,10 +203,17 @@ async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed
     owner, invitee, acme = await org_with_invitee(api)
     gone_org, gone_user = ObjectId(), ObjectId()
     owner_default = (await org_ids(api, owner[0]))[0]
-    await store.invitations.insert_many([
-        {"orgId": gone_org, "userId": ObjectId(invitee[1]), "invitedBy": ObjectId(owner[1]), "createdAt": utcnow()},
-        {"orgId": ObjectId(owner_default), "userId": ObjectId(invitee[1]), "invitedBy": gone_user,
-         "createdAt": utcnow()}])
+    await store.invitations.insert_many(
+        [
+            {"orgId": gone_org, "userId": ObjectId(invitee[1]), "invitedBy": ObjectId(owner[1]), "createdAt": utcnow()},
+            {
+                "orgId": ObjectId(owner_default),
+                "userId": ObjectId(invitee[1]),
+                "invitedBy": gone_user,
+                "createdAt": utcnow(),
+            },
+        ]
+    )
     assert [inv["orgId"] for inv in await invitations(api, invitee[0])] == [acme]
     assert_error(await accept(api, invitee[0], str(gone_org)), 404, "Organisation not found")
     assert await store.memberships.count_documents({"orgId": gone_org}) == 0
@@ -194,7 +225,8 @@ async def test_an_invitation_whose_organisation_or_inviter_is_gone_is_not_listed
 
 @pytest.mark.gen_test(timeout=60)
 async def test_at_most_100_invitations_are_listed_newest_first(api, store, monkeypatch):
-    # One inviter sends them all here; the hourly cap per inviter (tests/organisations/test_invitation_limits.py) is lifted.
+    # One inviter sends them all here; the hourly cap per inviter (tests/organisations/test_invitation_limits.py) is
+    # lifted.
     monkeypatch.setattr(org_model, "MAX_INVITATIONS_PER_HOUR", 1000)
     inviter = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     invitee = await sign_up(api, "invitee@example.com")
@@ -203,7 +235,10 @@ async def test_at_most_100_invitations_are_listed_newest_first(api, store, monke
     orgs = [(await create_org(api, inviter[0], name="Org 000"))["orgId"]]
     assert (await invite(api, inviter[0], orgs[0], invitee[1])).code == 200
     first = ObjectId(orgs[0])
-    org, membership = await store.organisations.find_one({"_id": first}), await store.memberships.find_one({"orgId": first})
+    org, membership = (
+        await store.organisations.find_one({"_id": first}),
+        await store.memberships.find_one({"orgId": first}),
+    )
     invitation = await store.invitations.find_one({"orgId": first})
     oldest = utcnow() - dt.timedelta(seconds=1)  # all of them older than the last, however fast this runs
     await store.invitations.update_one({"_id": invitation["_id"]}, {"$set": {"createdAt": oldest}})
@@ -241,8 +276,9 @@ async def test_concurrent_accepts_make_one_membership(api, services):
 async def test_concurrent_accept_and_decline_have_one_outcome(api, services):
     owner, invitee, acme = await org_with_invitee(api)
     for _ in range(5):
-        accepted, declined = await asyncio.gather(accept(api, invitee[0], acme),
-                                                  api.delete(f"/api/invitations/{acme}", token=invitee[0]))
+        accepted, declined = await asyncio.gather(
+            accept(api, invitee[0], acme), api.delete(f"/api/invitations/{acme}", token=invitee[0])
+        )
         assert sorted((accepted.code, declined.code)) in ([200, 404], [204, 404]), (accepted, declined)
         assert await is_member(services, acme, invitee[1]) is (accepted.code == 200)
         assert await stored_invitations(services, orgId=acme) == []
@@ -251,8 +287,9 @@ async def test_concurrent_accept_and_decline_have_one_outcome(api, services):
         assert (await invite(api, owner[0], acme, invitee[1])).code == 200
 
 
-async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_invitation(api, services, store,
-                                                                                          monkeypatch):
+async def test_an_invite_between_an_accepts_claim_and_its_membership_leaves_no_invitation(
+    api, services, store, monkeypatch
+):
     owner, invitee, acme = await org_with_invitee(api)
     memberships = Held(store.memberships, "update_one")  # the accept's membership upsert
     monkeypatch.setattr(services.organisations, "memberships", memberships)

@@ -1,13 +1,23 @@
 """/api/organisations: listing, reading, creating and inviting members, and who may do each.
 Accepting, declining and leaving are in tests/organisations/test_invitations.py."""
+
 import asyncio
 
 import pytest
 from bson import ObjectId
 
 from tests.helpers import PASSWORD, Held, assert_error, error_fields, sign_up
-from tests.organisations_fixtures import (INVITED, create_org, invitations, invite, is_member, join, member_count,
-                                          org_ids, stored_invitations)
+from tests.organisations_fixtures import (
+    INVITED,
+    create_org,
+    invitations,
+    invite,
+    is_member,
+    join,
+    member_count,
+    org_ids,
+    stored_invitations,
+)
 
 pytestmark = pytest.mark.gen_test
 
@@ -23,9 +33,14 @@ async def test_default_organisation_is_listed_for_both_register_shapes(api, stor
     assert response.code == 200, response
     stored = await store.memberships.find_one({"userId": ObjectId(user_id)})
     assert response.json == {
-        "status": "success", "message": "Organisations retrieved successfully",
-        "data": {"organisations": [
-            {"orgId": str(stored["orgId"]), "name": "Mark's Organisation", "description": "Default organisation"}]}}
+        "status": "success",
+        "message": "Organisations retrieved successfully",
+        "data": {
+            "organisations": [
+                {"orgId": str(stored["orgId"]), "name": "Mark's Organisation", "description": "Default organisation"}
+            ]
+        },
+    }
 
 
 async def test_create_organisation_makes_the_caller_a_member(api, store):
@@ -33,22 +48,29 @@ async def test_create_organisation_makes_the_caller_a_member(api, store):
     response = await api.post("/api/organisations", json={"name": "  Acme  ", "description": "Widgets"}, token=token)
     assert response.code == 201, response
     org_id = response.json["data"]["orgId"]
-    assert response.json == {"status": "success", "message": "Organisation created successfully",
-                             "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"}}
+    assert response.json == {
+        "status": "success",
+        "message": "Organisation created successfully",
+        "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"},
+    }
     stored = await store.organisations.find_one({"_id": ObjectId(org_id)})
     assert stored["name"] == "Acme" and stored["createdBy"] == ObjectId(user_id)
-    assert await store.memberships.count_documents(
-        {"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
+    assert await store.memberships.count_documents({"orgId": ObjectId(org_id), "userId": ObjectId(user_id)}) == 1
     response = await api.get(f"/api/organisations/{org_id}", token=token)
     assert response.code == 200, response
-    assert response.json == {"status": "success", "message": "Organisation retrieved successfully",
-                             "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"}}
+    assert response.json == {
+        "status": "success",
+        "message": "Organisation retrieved successfully",
+        "data": {"orgId": org_id, "name": "Acme", "description": "Widgets"},
+    }
     # Listed after the default organisation: the order in which the caller joined.
     assert (await org_ids(api, token))[1:] == [org_id]
 
 
-@pytest.mark.parametrize("given, stored", [(None, ""), ("", ""), ("   ", ""), ("d" * 500, "d" * 500),
-                                           ("Line one\n\tLine two", "Line one\n\tLine two")])
+@pytest.mark.parametrize(
+    "given, stored",
+    [(None, ""), ("", ""), ("   ", ""), ("d" * 500, "d" * 500), ("Line one\n\tLine two", "Line one\n\tLine two")],
+)
 async def test_description_is_optional(api, given, stored):
     token, _ = await sign_up(api, "mark@example.com")
     assert (await create_org(api, token, name="Acme", description=given))["description"] == stored
@@ -82,8 +104,12 @@ async def test_malformed_requests_are_client_errors(api):
     json_header = {"Content-Type": "application/json"}
     response = await api.post("/api/organisations", body=b"{bad", headers=json_header, token=token)
     assert_error(response, 400, "Malformed JSON body")
-    response = await api.post("/api/organisations", body=b"name=Acme", token=token,
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await api.post(
+        "/api/organisations",
+        body=b"name=Acme",
+        token=token,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_error(response, 415)
     response = await api.post("/api/organisations", body=b"[]", headers=json_header, token=token)
     assert error_fields(response) == {"body": "must be an object"}
@@ -210,11 +236,19 @@ async def test_invite_validation_and_unknown_user(api, services, store):
 async def test_every_api_route_needs_a_token(api, store):
     _, user_id = await sign_up(api, "mark@example.com")
     org_id = str(ObjectId())
-    routes = [("GET", f"/api/users/{user_id}"), ("GET", "/api/users/bad"), ("GET", "/api/organisations"),
-              ("POST", "/api/organisations"), ("GET", f"/api/organisations/{org_id}"),
-              ("GET", "/api/organisations/bad"), ("POST", f"/api/organisations/{org_id}/users"),
-              ("DELETE", f"/api/organisations/{org_id}/users/{user_id}"), ("GET", "/api/invitations"),
-              ("POST", f"/api/invitations/{org_id}/accept"), ("DELETE", f"/api/invitations/{org_id}")]
+    routes = [
+        ("GET", f"/api/users/{user_id}"),
+        ("GET", "/api/users/bad"),
+        ("GET", "/api/organisations"),
+        ("POST", "/api/organisations"),
+        ("GET", f"/api/organisations/{org_id}"),
+        ("GET", "/api/organisations/bad"),
+        ("POST", f"/api/organisations/{org_id}/users"),
+        ("DELETE", f"/api/organisations/{org_id}/users/{user_id}"),
+        ("GET", "/api/invitations"),
+        ("POST", f"/api/invitations/{org_id}/accept"),
+        ("DELETE", f"/api/invitations/{org_id}"),
+    ]
     for method, path in routes:
         body = {"name": "Acme", "userId": user_id} if method == "POST" else None
         assert_error(await api.request(method, path, json=body), 401)
@@ -244,16 +278,19 @@ async def test_deleted_member_leaves_their_organisations_to_the_others(api, serv
 async def test_a_user_registered_either_way_logs_in_and_uses_the_api(api):
     await api.register(email="board@example.com", name="Ada Lovelace", username="ada")
     await api.register(email="org@example.com", firstName="Grace", lastName="Hopper")
-    for email, default_name in (("board@example.com", "Ada's Organisation"),
-                                ("org@example.com", "Grace's Organisation")):
+    for email, default_name in (
+        ("board@example.com", "Ada's Organisation"),
+        ("org@example.com", "Grace's Organisation"),
+    ):
         token = (await api.login(email, PASSWORD))["tokens"]["access"]["token"]
         response = await api.get("/api/organisations", token=token)
         assert [org["name"] for org in response.json["data"]["organisations"]] == [default_name]
         assert (await create_org(api, token, name="Shared"))["name"] == "Shared"
 
 
-async def test_a_create_racing_its_creators_deletion_leaves_nothing_of_the_organisation(api, services, store,
-                                                                                      monkeypatch):
+async def test_a_create_racing_its_creators_deletion_leaves_nothing_of_the_organisation(
+    api, services, store, monkeypatch
+):
     creator = await sign_up(api, "creator@example.com", firstName="Cree", lastName="Ator")
     member = await sign_up(api, "member@example.com", firstName="Mel", lastName="Member")
     guest = await sign_up(api, "guest@example.com", firstName="Gus", lastName="Guest")

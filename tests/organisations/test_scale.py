@@ -4,6 +4,7 @@ The bulk memberships are written straight to the store, without users behind the
 test signs in. They are loaded before the unique index is built, as one would import into real
 MongoDB; the stand-in checks a unique index on every insert by scanning the whole collection.
 """
+
 import datetime as dt
 
 import pytest
@@ -60,14 +61,16 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
     assert (await api.get(f"/api/users/{deep_id}", token=owner_token)).code == 200
     assert_error(await api.get(f"/api/organisations/{big}", token=outsider_token), 403)
     assert_error(await api.get(f"/api/users/{deep_id}", token=outsider_token), 403)
-    response = await api.post(f"/api/organisations/{big}/users", json={"userId": str(outsider_id)},
-                              token=outsider_token)
+    response = await api.post(
+        f"/api/organisations/{big}/users", json={"userId": str(outsider_id)}, token=outsider_token
+    )
     assert_error(response, 403)
 
     # A member deep in the list invites the outsider, twice: one invitation, and no membership yet.
     for _ in range(2):
-        response = await api.post(f"/api/organisations/{big}/users", json={"userId": str(outsider_id)},
-                                  token=deep_token)
+        response = await api.post(
+            f"/api/organisations/{big}/users", json={"userId": str(outsider_id)}, token=deep_token
+        )
         assert response.code == 200, response
     assert await store.invitations.count_documents({"orgId": ObjectId(big)}) == 1
     assert await store.memberships.count_documents({"orgId": ObjectId(big)}) == MEMBERS + 1
@@ -79,8 +82,10 @@ async def test_membership_checks_in_an_organisation_with_many_members(api, servi
     assert await store.invitations.count_documents({"orgId": ObjectId(big)}) == 0
     assert (await api.get(f"/api/organisations/{big}", token=outsider_token)).code == 200
     assert (await api.get(f"/api/users/{owner_id}", token=outsider_token)).code == 200
-    assert big in [org["orgId"] for org in
-                   (await api.get("/api/organisations", token=outsider_token)).json["data"]["organisations"]]
+    assert big in [
+        org["orgId"]
+        for org in (await api.get("/api/organisations", token=outsider_token)).json["data"]["organisations"]
+    ]
     # The deep member leaves: one membership less, and the big organisation's records close to them.
     response = await api.delete(f"/api/organisations/{big}/users/{deep_id}", token=deep_token)
     assert response.code == 204, response
@@ -94,15 +99,32 @@ async def test_user_in_hundreds_of_organisations_lists_them_in_join_order(api, s
     token, user_id = await sign_up(api, "busy@example.com")
     default_org = (await api.get("/api/organisations", token=token)).json["data"]["organisations"][0]
     now = utcnow()
-    orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": f"number {i}", "createdBy": ObjectId(),
-             "createdAt": now} for i in range(ORGANISATIONS)]
+    orgs = [
+        {
+            "_id": ObjectId(),
+            "name": f"Org {i:03d}",
+            "description": f"number {i}",
+            "createdBy": ObjectId(),
+            "createdAt": now,
+        }
+        for i in range(ORGANISATIONS)
+    ]
     await store.organisations.insert_many(orgs)
     # Joined newest organisation first, ten at a time in the same millisecond: order is by join time, then
     # by membership id, never by organisation id.
     joined = list(reversed(orgs))
-    await bulk_load_memberships(services, [
-        {"_id": ObjectId(), "orgId": org["_id"], "userId": ObjectId(user_id),
-         "createdAt": now + dt.timedelta(seconds=1 + i // 10)} for i, org in enumerate(joined)])
+    await bulk_load_memberships(
+        services,
+        [
+            {
+                "_id": ObjectId(),
+                "orgId": org["_id"],
+                "userId": ObjectId(user_id),
+                "createdAt": now + dt.timedelta(seconds=1 + i // 10),
+            }
+            for i, org in enumerate(joined)
+        ],
+    )
 
     response = await api.get("/api/organisations", token=token)
     assert response.code == 200, response
@@ -120,12 +142,28 @@ async def test_hundreds_of_invitations_neither_join_nor_flood_the_user(api, stor
     _, inviter_id = await sign_up(api, "inviter@example.com", firstName="Ina", lastName="Viter")
     orgs_before = (await api.get("/api/organisations", token=token)).json
     now = utcnow()
-    orgs = [{"_id": ObjectId(), "name": f"Org {i:03d}", "description": "", "createdBy": ObjectId(inviter_id),
-             "createdAt": now} for i in range(500)]
+    orgs = [
+        {
+            "_id": ObjectId(),
+            "name": f"Org {i:03d}",
+            "description": "",
+            "createdBy": ObjectId(inviter_id),
+            "createdAt": now,
+        }
+        for i in range(500)
+    ]
     await store.organisations.insert_many(orgs)
-    await store.invitations.insert_many([
-        {"orgId": org["_id"], "userId": ObjectId(user_id), "invitedBy": ObjectId(inviter_id),
-         "createdAt": now + dt.timedelta(milliseconds=i)} for i, org in enumerate(orgs)])
+    await store.invitations.insert_many(
+        [
+            {
+                "orgId": org["_id"],
+                "userId": ObjectId(user_id),
+                "invitedBy": ObjectId(inviter_id),
+                "createdAt": now + dt.timedelta(milliseconds=i),
+            }
+            for i, org in enumerate(orgs)
+        ]
+    )
 
     assert (await api.get("/api/organisations", token=token)).json == orgs_before
     response = await api.get("/api/invitations", token=token)

@@ -4,6 +4,7 @@ axe-core on every page (as tests/pages/test_pages_browser.py does for the other 
 The service runs in-process here, not as run.py: the expired state needs the stored link's validUntil moved into
 the past, and run.py's embedded store lives in its own process. Chromium is driven from a worker thread
 (run_in_executor), so the test's event loop keeps serving the pages the browser asks for."""
+
 import asyncio
 import datetime as dt
 import os
@@ -32,8 +33,13 @@ UNDO = "/email-change/undo"
 @pytest.fixture
 def settings_env(smtp_env, http_port):
     # Plain http on 127.0.0.1, so the browser keeps the _xsrf cookie (it is Secure under an https APP_URL).
-    return {**smtp_env, "APP_URL": f"http://127.0.0.1:{http_port}", "APP_NAME": "Task Board",
-            "CLIENT_URL": CLIENT_URL, "SUPPORT_EMAIL": SUPPORT}
+    return {
+        **smtp_env,
+        "APP_URL": f"http://127.0.0.1:{http_port}",
+        "APP_NAME": "Task Board",
+        "CLIENT_URL": CLIENT_URL,
+        "SUPPORT_EMAIL": SUPPORT,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +56,10 @@ class Person:
     def __init__(self, driver, url, axe_source, viewport):
         self.driver, self.url, self.axe_source, self.viewport = driver, url, axe_source, viewport
         width, height, mobile = VIEWPORTS[viewport]
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
         driver.delete_all_cookies()
 
     def open(self, path: str, heading: str) -> str:
@@ -60,8 +68,11 @@ class Person:
 
     def sees(self, heading: str) -> str:
         """Wait for the page whose h1 is `heading`, check it as a person and a screen reader would; its main text."""
-        wait_until(self.driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == heading,
-                   ignored_exceptions=(WebDriverException,))
+        wait_until(
+            self.driver,
+            lambda d: d.find_element(By.TAG_NAME, "h1").text == heading,
+            ignored_exceptions=(WebDriverException,),
+        )
         driver = self.driver
         assert driver.title == f"{heading} – Task Board"
         assert driver.find_element(By.TAG_NAME, "header").text == "Task Board"
@@ -74,7 +85,8 @@ class Person:
             "const done = arguments[arguments.length - 1];"
             "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
             " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
-            " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));")
+            " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));"
+        )
         assert found == [], f"{heading} at {self.viewport} size: {found}"
         shots = os.environ.get("SCREENSHOTS_DIR")
         if shots:
@@ -138,22 +150,28 @@ async def test_every_state_of_the_undo_page(api, mailbox, store, browser, axe_so
 
     # Expired.
     grace, expired_token = await scene(api, mailbox, f"grace-{viewport}@example.com")
-    await store.tokens.update_one({"hash": hash_token(expired_token)}, {"$set": {
-        "validUntil": dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)}})
+    await store.tokens.update_one(
+        {"hash": hash_token(expired_token)},
+        {"$set": {"validUntil": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}},
+    )
     text = await in_thread(person.open, f"{UNDO}?token={expired_token}", "This link has expired")
     assert "work for 7 days" in text and person.link(f"Write to {SUPPORT}") == f"mailto:{SUPPORT}"
 
     # The old address taken by another account meanwhile.
     lin, taken_token = await scene(api, mailbox, f"lin-{viewport}@example.com")
     await sign_up(api, email=f"lin-{viewport}@example.com", name="Someone Else")
-    text = await in_thread(person.open, f"{UNDO}?token={taken_token}",
-                           "Your old address now belongs to another account")
+    text = await in_thread(
+        person.open, f"{UNDO}?token={taken_token}", "Your old address now belongs to another account"
+    )
     assert f"write to {SUPPORT}" in text
 
     # The account's address changed again since.
     joan, moved_token = await scene(api, mailbox, f"joan-{viewport}@example.com")
-    response = await api.patch(f"/users/{joan.id}", token=joan.token,
-                               json={"email": f"again-{viewport}@example.com", "currentPassword": PASSWORD})
+    response = await api.patch(
+        f"/users/{joan.id}",
+        token=joan.token,
+        json={"email": f"again-{viewport}@example.com", "currentPassword": PASSWORD},
+    )
     assert response.code == 200, response
     await in_thread(person.open, f"{UNDO}?token={moved_token}", "This link no longer applies")
 

@@ -1,5 +1,6 @@
 """A path no route knows: a page for a browser (a mistyped or broken link from an email), the JSON 404 for API
 clients. Over HTTP in-process; tests/pages/test_pages_browser.py opens it in headless Chromium."""
+
 import pytest
 
 from tests.helpers import assert_error
@@ -7,8 +8,10 @@ from tests.helpers import assert_error
 pytestmark = pytest.mark.gen_test
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"}
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
-            "base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 @pytest.fixture
@@ -41,14 +44,17 @@ async def test_without_client_url_the_page_has_no_back_link(api, settings_env):
     assert "/forgot-password" in html and "Back to" not in html
 
 
-@pytest.mark.parametrize("method, headers", [
-    ("GET", {}),  # no Accept: curl, most HTTP libraries
-    ("GET", {"Accept": "*/*"}),  # fetch() and XMLHttpRequest
-    ("GET", {"Accept": "application/json"}),
-    ("GET", {"Accept": "application/json, text/html"}),  # asks for JSON too
-    ("POST", BROWSER),  # a form post somewhere unknown: no page to show it, the envelope
-    ("DELETE", BROWSER),
-])
+@pytest.mark.parametrize(
+    "method, headers",
+    [
+        ("GET", {}),  # no Accept: curl, most HTTP libraries
+        ("GET", {"Accept": "*/*"}),  # fetch() and XMLHttpRequest
+        ("GET", {"Accept": "application/json"}),
+        ("GET", {"Accept": "application/json, text/html"}),  # asks for JSON too
+        ("POST", BROWSER),  # a form post somewhere unknown: no page to show it, the envelope
+        ("DELETE", BROWSER),
+    ],
+)
 async def test_api_clients_keep_the_json_404(api, method, headers):
     response = await api.request(method, "/users-list", headers=headers, body="" if method == "POST" else None)
 

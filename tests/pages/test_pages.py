@@ -1,5 +1,6 @@
 """The pages behind the email links and the new-link forms, over HTTP in-process (tests/pages/test_pages_browser.py
 walks the same paths in headless Chromium)."""
+
 import asyncio
 import datetime as dt
 import re
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.gen_test
 
 NEW_PASSWORD = "  a brand new password  "  # spaces kept: the form must not trim
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
-            "base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 VERIFIED = "Your email address is verified"
 ALREADY_VERIFIED = "Your email address is already verified"
 DEAD_VERIFY = "This verification link has expired or is not valid"
@@ -49,8 +52,9 @@ class Browser:
         """Send the form of `page` (its _xsrf field included) with these fields."""
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
         headers = dict(FORM, Cookie=self.cookie) if self.cookie else FORM
-        return await self.api.post(action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers,
-                                   follow_redirects=False)
+        return await self.api.post(
+            action, body=urlencode({"_xsrf": xsrf, **fields}), headers=headers, follow_redirects=False
+        )
 
 
 def assert_page(response, status, *texts):
@@ -81,7 +85,7 @@ def assert_redirect(response, location):
 
 async def expire(services, kind):
     store = Store(services.database)
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await store.tokens.update_many({"type": kind}, {"$set": {"expiresAt": past}})
 
 
@@ -115,8 +119,9 @@ CONFIRM = "Confirm your email address"
 async def confirm(browser, token):
     """Open a verify link in this browser and press its "Confirm my email address" button."""
     page = await browser.get(f"/verify-email?token={token}")
-    assert_page(page, 200, CONFIRM, 'action="/verify-email"', f'name="token" value="{token}"',
-                "Confirm my email address")
+    assert_page(
+        page, 200, CONFIRM, 'action="/verify-email"', f'name="token" value="{token}"', "Confirm my email address"
+    )
     return await browser.submit(page, "/verify-email", {"token": token})
 
 
@@ -132,8 +137,9 @@ async def test_opening_a_verify_link_changes_nothing_and_the_button_verifies_onc
     browser = Browser(api)
     page = await browser.get(f"/verify-email?token={token}")
     assert_redirect(await browser.submit(page, "/verify-email", {"token": token}), "/verify-email/done")
-    assert_page(await api.get("/verify-email/done"), 200, VERIFIED,
-                'href="https://board.example.com">Go to Task Board</a>')
+    assert_page(
+        await api.get("/verify-email/done"), 200, VERIFIED, 'href="https://board.example.com">Go to Task Board</a>'
+    )
     user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is True
     stored = await store.tokens.find_one({"hash": hash_token(token)})
@@ -162,8 +168,9 @@ async def test_the_confirm_button_needs_the_xsrf_cookie_and_a_live_link(api, mai
     assert user["isEmailVerified"] is False
 
 
-@pytest.mark.parametrize("query", ["", "?token=made-up-token-0123456789", "?token=%3Cscript%3Ealert(1)%3C/script%3E",
-                                   "?token=a&token=b"])
+@pytest.mark.parametrize(
+    "query", ["", "?token=made-up-token-0123456789", "?token=%3Cscript%3Ealert(1)%3C/script%3E", "?token=a&token=b"]
+)
 async def test_unknown_or_malformed_verify_links_offer_a_new_link(api, services, query):
     html = assert_page(await api.get(f"/verify-email{query}"), 400, DEAD_VERIFY)
     assert_new_link_form(html, "/verify-email/resend")
@@ -173,8 +180,9 @@ async def test_unknown_or_malformed_verify_links_offer_a_new_link(api, services,
 async def test_an_expired_verify_link_offers_a_new_link_and_verifies_nothing(api, mailbox, services, store):
     token = await verify_token(api, mailbox)
     await expire(services, "verify")
-    assert_new_link_form(assert_page(await api.get(f"/verify-email?token={token}"), 400, DEAD_VERIFY),
-                         "/verify-email/resend")
+    assert_new_link_form(
+        assert_page(await api.get(f"/verify-email?token={token}"), 400, DEAD_VERIFY), "/verify-email/resend"
+    )
     user = await store.users.find_one({"email": "mark@example.com"})
     assert user["isEmailVerified"] is False
 
@@ -217,8 +225,9 @@ async def test_the_resend_form_answers_alike_for_every_address_and_mails_only_un
     assert_redirect(await confirm(browser, new_token), "/verify-email/done")
     assert (await store.users.find_one({"email": "mark@example.com"}))["isEmailVerified"] is True
     # A verified account gets nothing more, and the answer is the same.
-    assert_redirect(await browser.submit(page, "/verify-email/resend", {"email": "mark@example.com"}),
-                    "/verify-email/resend?sent=1")
+    assert_redirect(
+        await browser.submit(page, "/verify-email/resend", {"email": "mark@example.com"}), "/verify-email/resend?sent=1"
+    )
     assert await store.outbox.count_documents({}) == 2
 
 
@@ -228,8 +237,12 @@ async def test_the_resend_form_keeps_what_was_typed_and_marks_the_field_on_an_er
     assert_page(page, 200, "Get a new verification link")
     for typed, message in (("", "Enter your email address."), ("not-an-address", "Enter an email address like")):
         html = assert_page(await browser.submit(page, "/verify-email/resend", {"email": typed}), 422, message)
-        assert re.search(r'<input type="email" id="email" name="email" value="%s"[^>]*aria-invalid="true" '
-                         r'autofocus>' % re.escape(typed), html, re.S), html
+        assert re.search(
+            rf'<input type="email" id="email" name="email" value="{re.escape(typed)}"[^>]*aria-invalid="true" '
+            r"autofocus>",
+            html,
+            re.S,
+        ), html
         assert 'aria-describedby="email-error"' in html and '<p class="error" id="email-error">' in html
     assert await store.outbox.count_documents({}) == 0
 
@@ -243,6 +256,7 @@ async def test_forms_without_the_xsrf_cookie_are_refused_and_change_nothing(api,
 
 
 # ---- reset-password -------------------------------------------------------------------------------
+
 
 async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, store):
     token = await reset_token(api, mailbox)
@@ -259,12 +273,18 @@ async def test_opening_a_reset_link_checks_it_without_using_it(api, mailbox, sto
 
 
 async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_the_password_fields(
-        api, mailbox, services):
+    api, mailbox, services
+):
     token = await reset_token(api, mailbox)
     assert (await api.post(f"/auth/reset-password?token={token}", json={"password": "another password"})).code == 204
     # Used elsewhere (here by an app): "already changed? sign in", and the form for a new link.
-    html = assert_page(await api.get(f"/reset-password?token={token}"), 400, USED_RESET,
-                       "Already changed it? Sign in with your new password.", SIGN_IN)
+    html = assert_page(
+        await api.get(f"/reset-password?token={token}"),
+        400,
+        USED_RESET,
+        "Already changed it? Sign in with your new password.",
+        SIGN_IN,
+    )
     assert_new_link_form(html, "/forgot-password")
     for query in ("?token=made-up-token-0123456789", ""):
         html = assert_page(await api.get(f"/reset-password{query}"), 400, DEAD_RESET)
@@ -273,19 +293,24 @@ async def test_used_expired_and_unknown_reset_links_show_the_new_link_form_not_t
     await api.post("/auth/forgot-password", json={"email": "mark@example.com"})
     fresh = link_token((await mailbox.wait_for(3))[2], "reset-password")
     await expire(services, "reset")
-    assert_new_link_form(assert_page(await api.get(f"/reset-password?token={fresh}"), 400, DEAD_RESET),
-                         "/forgot-password")
+    assert_new_link_form(
+        assert_page(await api.get(f"/reset-password?token={fresh}"), 400, DEAD_RESET), "/forgot-password"
+    )
 
 
 async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)
     for password, confirm, field, message in (
-            ("short", "short", "password", "Use at least 8 characters."),
-            ("é" * 37, "é" * 37, "password", "This password is too long"),
-            ("a long password", "a long passwort", "confirm", "The two passwords are not the same.")):
-        html = assert_page(await browser.submit(page, "/reset-password",
-                                                {"token": token, "password": password, "confirm": confirm}),
-                           422, message, f'name="token" value="{token}"')
+        ("short", "short", "password", "Use at least 8 characters."),
+        ("é" * 37, "é" * 37, "password", "This password is too long"),
+        ("a long password", "a long passwort", "confirm", "The two passwords are not the same."),
+    ):
+        html = assert_page(
+            await browser.submit(page, "/reset-password", {"token": token, "password": password, "confirm": confirm}),
+            422,
+            message,
+            f'name="token" value="{token}"',
+        )
         assert re.search(rf'id="{field}"[^>]*aria-invalid="true" autofocus>', html, re.S), html
         assert re.search(rf'<p class="error" id="{field}-error">{re.escape(message)}', html), html
         assert html.count('aria-invalid="true"') == 1
@@ -294,15 +319,20 @@ async def test_reset_form_errors_are_tied_to_their_field(api, mailbox):
 
 
 async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_success_without_changing_anything(
-        api, mailbox, store):
+    api, mailbox, store
+):
     token, browser, page = await reset_form(api, mailbox)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert_redirect(await browser.submit(page, "/reset-password", fields), "/reset-password/done")
     assert await can_login(api, NEW_PASSWORD) and not await can_login(api, PASSWORD)
     stored = await store.tokens.find_one({"hash": hash_token(token)})
     assert stored["usedAt"] is not None and stored["usedBy"]
-    assert_page(await browser.get("/reset-password/done"), 200, CHANGED,
-                'href="https://board.example.com">Sign in to Task Board</a>')
+    assert_page(
+        await browser.get("/reset-password/done"),
+        200,
+        CHANGED,
+        'href="https://board.example.com">Sign in to Task Board</a>',
+    )
     # The second click, or a reload that re-sends the form: success again, and the password is not set again.
     repeat = {**fields, "password": "a different password", "confirm": "a different password"}
     assert_redirect(await browser.submit(page, "/reset-password", repeat), "/reset-password/done")
@@ -314,8 +344,10 @@ async def test_a_reset_redirects_and_a_repeat_from_the_same_browser_shows_succes
     other = Browser(api)
     other_page = await other.get("/forgot-password")
     # Any other browser holding the link hears it was used (sign in, or a new link), and changes nothing.
-    assert_new_link_form(assert_page(await other.submit(other_page, "/reset-password", repeat), 400, USED_RESET,
-                                     SIGN_IN), "/forgot-password")
+    assert_new_link_form(
+        assert_page(await other.submit(other_page, "/reset-password", repeat), 400, USED_RESET, SIGN_IN),
+        "/forgot-password",
+    )
     assert_page(await other.get(f"/reset-password?token={token}"), 400, USED_RESET, SIGN_IN)
     assert await can_login(api, NEW_PASSWORD)
 
@@ -330,8 +362,9 @@ async def test_the_forgot_password_form_mails_a_link_only_for_an_account_and_ans
     message = (await mailbox.wait_for(2))[1]
     assert message["To"] == "mark@example.com" and len(mailbox.messages) == 2
     assert_page(await api.get("/forgot-password?sent=1"), 200, SENT, "10 minutes")
-    assert_page(await api.get(f"/reset-password?token={link_token(message, 'reset-password')}"), 200,
-                "Choose a new password")
+    assert_page(
+        await api.get(f"/reset-password?token={link_token(message, 'reset-password')}"), 200, "Choose a new password"
+    )
 
 
 async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothing(api, mailbox):
@@ -340,11 +373,19 @@ async def test_reset_post_without_a_matching_xsrf_token_is_403_and_changes_nothi
     await other.get(f"/reset-password?token={token}")
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
-    for cookie, sent in ((None, fields), (None, {**fields, "_xsrf": xsrf}), (browser.cookie, fields),
-                         (other.cookie, {**fields, "_xsrf": xsrf})):
+    for cookie, sent in (
+        (None, fields),
+        (None, {**fields, "_xsrf": xsrf}),
+        (browser.cookie, fields),
+        (other.cookie, {**fields, "_xsrf": xsrf}),
+    ):
         headers = dict(FORM, Cookie=cookie) if cookie else FORM
-        html = assert_page(await api.post("/reset-password", body=urlencode(sent), headers=headers), 403,
-                           "This form has expired", "Open the link in the email again")
+        html = assert_page(
+            await api.post("/reset-password", body=urlencode(sent), headers=headers),
+            403,
+            "This form has expired",
+            "Open the link in the email again",
+        )
         # A way back: the link's own page again (a fresh form and cookie), and the app.
         assert f'<a href="/reset-password?token={token}">Open the form again</a>' in html
         assert 'href="https://board.example.com">Back to Task Board</a>' in html
@@ -357,8 +398,11 @@ async def test_reset_post_that_is_not_a_form_is_refused_in_the_envelope(api, mai
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert_error(await api.post("/reset-password", json=fields), 415)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.body.decode()).group(1)
-    broken = await api.post("/reset-password", body=b"password=%FF%FE&confirm=%FF%FE&_xsrf=" + xsrf.encode()
-                            + b"&token=" + token.encode(), headers=dict(FORM, Cookie=browser.cookie))
+    broken = await api.post(
+        "/reset-password",
+        body=b"password=%FF%FE&confirm=%FF%FE&_xsrf=" + xsrf.encode() + b"&token=" + token.encode(),
+        headers=dict(FORM, Cookie=browser.cookie),
+    )
     assert_error(broken, 400, "Malformed form body")
     assert await can_login(api, PASSWORD)
 
@@ -370,8 +414,12 @@ async def test_the_database_down_is_a_page_not_json(api, mailbox, services, monk
         raise ServerSelectionTimeoutError("No servers found yet, Timeout: 3.0s")
 
     monkeypatch.setattr(services.sessions.tokens, "find_one", unreachable)
-    html = assert_page(await browser.get(f"/reset-password?token={token}"), 503,
-                       "This page is not available right now", "Nothing was changed")
+    html = assert_page(
+        await browser.get(f"/reset-password?token={token}"),
+        503,
+        "This page is not available right now",
+        "Nothing was changed",
+    )
     assert "statusCode" not in html
     monkeypatch.setattr(services.sessions.tokens, "find_one_and_update", unreachable)
     fields = {"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
@@ -382,9 +430,14 @@ async def test_the_database_down_is_a_page_not_json(api, mailbox, services, monk
 
 # ---- the home page and API errors met in a browser ------------------------------------------------
 
+
 async def test_home_page_names_the_service_and_points_at_the_docs(api):
-    html = assert_page(await api.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}), 200,
-                       'href="/docs"', 'href="/openapi.json"')
+    html = assert_page(
+        await api.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}),
+        200,
+        'href="/docs"',
+        'href="/openapi.json"',
+    )
     assert "<title>Task Board</title>" in html
     response = await api.get("/", headers={"Accept": "application/json"})
     assert response.code == 200 and response.headers["Content-Type"] == "application/json; charset=UTF-8"
@@ -394,9 +447,12 @@ async def test_home_page_names_the_service_and_points_at_the_docs(api):
 
 async def test_every_401_says_how_to_authenticate(api):
     await api.register(email="mark@example.com")
-    for response in (await api.get("/users/getFav"), await api.get("/users/user", token="not-a-jwt"),
-                     await api.post("/auth/login", json={"email": "mark@example.com", "password": "wrong one"}),
-                     await api.post("/auth/verify-email?token=nonsense")):
+    for response in (
+        await api.get("/users/getFav"),
+        await api.get("/users/user", token="not-a-jwt"),
+        await api.post("/auth/login", json={"email": "mark@example.com", "password": "wrong one"}),
+        await api.post("/auth/verify-email?token=nonsense"),
+    ):
         assert_error(response, 401)
         assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "WWW-Authenticate" not in (await api.get("/nothing-here")).headers
@@ -404,20 +460,34 @@ async def test_every_401_says_how_to_authenticate(api):
 
 # ---- what a person needs on the pages -----------------------------------------------------------
 
+
 async def test_the_reset_form_names_its_account_for_the_person_and_for_password_managers(api, mailbox):
     token, browser, page = await reset_form(api, mailbox)
 
-    html = assert_page(page, 200, "Choose a new password",
-                       'For your Task Board account <strong class="account">mark@example.com</strong>.')
+    html = assert_page(
+        page,
+        200,
+        "Choose a new password",
+        'For your Task Board account <strong class="account">mark@example.com</strong>.',
+    )
     # A hidden username field beside the new-password fields: password managers save the password under it.
-    assert re.search(r'<input type="email" name="username" value="mark@example.com" autocomplete="username" '
-                     r'readonly hidden>', html), html
+    assert re.search(
+        r'<input type="email" name="username" value="mark@example.com" autocomplete="username" '
+        r"readonly hidden>",
+        html,
+    ), html
     # The show-password toggle is in the page hidden (forms.js shows it), a button with aria-pressed.
-    assert re.search(r'<button type="button" class="toggle" id="show-passwords" aria-pressed="false" '
-                     r'aria-controls="password confirm"\s+hidden>Show passwords</button>', html), html
+    assert re.search(
+        r'<button type="button" class="toggle" id="show-passwords" aria-pressed="false" '
+        r'aria-controls="password confirm"\s+hidden>Show passwords</button>',
+        html,
+    ), html
     # A refused post shows the form again for the same account.
-    again = await browser.submit(page, "/reset-password", {"token": token, "password": "short", "confirm": "short",
-                                                           "username": "someone.else@example.com"})
+    again = await browser.submit(
+        page,
+        "/reset-password",
+        {"token": token, "password": "short", "confirm": "short", "username": "someone.else@example.com"},
+    )
     html = assert_page(again, 422, "Use at least 8 characters.", 'value="mark@example.com" autocomplete="username"')
     assert "someone.else" not in html  # the posted username is never echoed: the stored address is shown
     assert await can_login(api, PASSWORD)
@@ -428,10 +498,13 @@ async def test_a_dead_reset_link_form_names_no_account(api, mailbox):
     assert 'name="username"' not in html and "mark@example.com" not in html
 
 
-@pytest.mark.parametrize("action, what", [
-    ("/forgot-password", "If a Task Board account uses that address, a link to choose a new password"),
-    ("/verify-email/resend", "If a Task Board account with that address still needs verifying, a new link"),
-])
+@pytest.mark.parametrize(
+    "action, what",
+    [
+        ("/forgot-password", "If a Task Board account uses that address, a link to choose a new password"),
+        ("/verify-email/resend", "If a Task Board account with that address still needs verifying, a new link"),
+    ],
+)
 async def test_check_your_email_repeats_the_typed_address_alike_for_any_address(api, mailbox, action, what):
     await api.register(email="mark@example.com")
     for email in ("mark@example.com", "nobody.here@example.com"):
@@ -444,13 +517,16 @@ async def test_check_your_email_repeats_the_typed_address_alike_for_any_address(
         flags = {part.strip().lower() for part in cookie.split(";")[1:]}
         assert {"httponly", "samesite=lax", f"path={action}", "max-age=900"} <= flags
         browser.cookie = cookie.split(";")[0]
-        html = assert_page(await browser.get(f"{action}?sent=1"), 200, SENT,
-                           what.replace("that address", email),
-                           f'<a href="{action}">Wrong address? Enter it again</a>')
+        html = assert_page(
+            await browser.get(f"{action}?sent=1"),
+            200,
+            SENT,
+            what.replace("that address", email),
+            f'<a href="{action}">Wrong address? Enter it again</a>',
+        )
         assert html.count(email) == 1
     # Another browser, or a forged cookie that is no address, is told about "that address".
-    html = assert_page(await api.get(f"{action}?sent=1", headers={"Cookie": "sent_to=%3Cscript%3E"}), 200, SENT,
-                       what)
+    html = assert_page(await api.get(f"{action}?sent=1", headers={"Cookie": "sent_to=%3Cscript%3E"}), 200, SENT, what)
     assert "<script>" not in html.replace('<script src="/pages/forms.js">', "")
 
 
@@ -461,8 +537,9 @@ async def test_the_new_link_forms_refuse_what_email_validator_refuses(api, mailb
     for action in ("/forgot-password", "/verify-email/resend"):
         browser = Browser(api)
         page = await browser.get(action)
-        html = assert_page(await browser.submit(page, action, {"email": typed}), 422,
-                           "Enter an email address like name@example.com.")
+        html = assert_page(
+            await browser.submit(page, action, {"email": typed}), 422, "Enter an email address like name@example.com."
+        )
         assert f'value="{typed}"' in html
     assert await store.outbox.count_documents({}) == before
 

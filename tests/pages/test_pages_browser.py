@@ -2,6 +2,7 @@
 against a real run.py mailing a real SMTP server: used, expired and unknown links, the new-link forms,
 errors (text, focus, aria-invalid), a double submit, Back and reload after success; axe-core on every page.
 Set SCREENSHOTS_DIR to keep a screenshot of each page."""
+
 import os
 import re
 import time
@@ -34,16 +35,25 @@ def mailbox():
 @pytest.fixture(scope="module")
 def service(mailbox):
     port = free_port()
-    with running(port=port, SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_STARTTLS="false",
-                 APP_URL=f"http://127.0.0.1:{port}", APP_NAME="Task Board", CLIENT_URL=CLIENT_URL) as process:
+    with running(
+        port=port,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(mailbox.port),
+        SMTP_STARTTLS="false",
+        APP_URL=f"http://127.0.0.1:{port}",
+        APP_NAME="Task Board",
+        CLIENT_URL=CLIENT_URL,
+    ) as process:
         yield process
 
 
 @pytest.fixture(params=list(VIEWPORTS))
 def viewport(request, browser):
     width, height, mobile = VIEWPORTS[request.param]
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
     browser.delete_all_cookies()
     return request.param
 
@@ -64,8 +74,9 @@ class Person:
         self.axe_source, self.viewport, self.email = axe_source, viewport, email
 
     def register(self):
-        response = self.service.request("POST", "/auth/register", json={
-            "name": "Mark Essien", "email": self.email, "password": PASSWORD})
+        response = self.service.request(
+            "POST", "/auth/register", json={"name": "Mark Essien", "email": self.email, "password": PASSWORD}
+        )
         assert response.code == 201, response
 
     def mail(self, count: int, timeout: float = 15.0) -> list:
@@ -93,8 +104,11 @@ class Person:
 
     def sees(self, heading: str) -> None:
         """Wait for the page whose h1 is `heading`, then check it as a person and a screen reader would."""
-        wait_until(self.driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == heading,
-                   ignored_exceptions=(WebDriverException,))
+        wait_until(
+            self.driver,
+            lambda d: d.find_element(By.TAG_NAME, "h1").text == heading,
+            ignored_exceptions=(WebDriverException,),
+        )
         assert self.driver.title == f"{heading} – Task Board"
         assert self.driver.find_element(By.TAG_NAME, "header").text == "Task Board"
         self.check_page(heading)
@@ -110,7 +124,8 @@ class Person:
             "const done = arguments[arguments.length - 1];"
             "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
             " 'wcag22aa', 'best-practice']}}).then(r => done(r.violations.map(v => [v.id, v.help,"
-            " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));")
+            " v.nodes.map(n => n.target.join(' '))])), e => done([['axe failed', String(e), []]]));"
+        )
         assert found == [], f"{name} at {self.viewport} size: {found}"
         shots = os.environ.get("SCREENSHOTS_DIR")
         if shots:
@@ -158,8 +173,10 @@ def test_a_verify_link_opened_twice_then_a_dead_one_and_a_new_link(person):
 def test_an_unknown_verify_link_offers_a_new_one_and_errors_keep_focus_and_text(person):
     person.register()
     person.mail(1)
-    person.open(f"{person.service.url}/verify-email?token=made-up-token-0123456789",
-                "This verification link has expired or is not valid")
+    person.open(
+        f"{person.service.url}/verify-email?token=made-up-token-0123456789",
+        "This verification link has expired or is not valid",
+    )
     assert "Enter the address of your Task Board account" in person.driver.find_element(By.TAG_NAME, "main").text
     person.submit()  # nothing typed: the error is shown under the field, focus goes there, nothing is sent
     assert person.error_under("email") == "Enter your email address."
@@ -197,13 +214,14 @@ def test_a_reset_with_a_mistake_then_a_double_submit_then_back_and_reload(person
     person.field("confirm").send_keys(NEW_PASSWORD)
     # Two clicks in a row: the first disables the button, the second sends nothing.
     disabled = person.driver.execute_script(
-        "const b = document.querySelector('button[type=submit]'); b.click(); const d = b.disabled; b.click();"
-        " return d;")
+        "const b = document.querySelector('button[type=submit]'); b.click(); const d = b.disabled; b.click(); return d;"
+    )
     assert disabled is True
     person.sees("Your password has been changed")
     assert person.driver.current_url.endswith("/reset-password/done")
-    assert person.driver.find_element(By.LINK_TEXT, "Sign in to Task Board").get_attribute("href").startswith(
-        CLIENT_URL)
+    assert (
+        person.driver.find_element(By.LINK_TEXT, "Sign in to Task Board").get_attribute("href").startswith(CLIENT_URL)
+    )
     person.driver.refresh()  # a reload re-sends nothing (Post/Redirect/Get)
     person.sees("Your password has been changed")
     person.driver.back()  # the link's page, in the browser that used it: done, no form, no resubmission page
@@ -220,9 +238,13 @@ def test_used_and_unknown_reset_links_offer_the_new_link_form_at_once(person):
     token = link.rsplit("=", 1)[1]
     used = person.service.request("POST", f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})
     assert used.code == 204, used
-    for dead, heading in ((link, "This password reset link was already used"),
-                          (f"{person.service.url}/reset-password?token=made-up-token-0123456789",
-                           "This password reset link has expired or was already used")):
+    for dead, heading in (
+        (link, "This password reset link was already used"),
+        (
+            f"{person.service.url}/reset-password?token=made-up-token-0123456789",
+            "This password reset link has expired or was already used",
+        ),
+    ):
         person.open(dead, heading)
         assert person.driver.find_elements(By.CSS_SELECTOR, "input[type=password]") == []
     person.field("email").send_keys(person.email)
@@ -241,9 +263,11 @@ def test_the_home_page(person):
 def test_a_mistyped_link_shows_a_page_with_the_ways_on(person):
     person.open(f"{person.service.url}/reset-pasword?token=made-up-token-0123456789", "This page does not exist")
     links = {a.text: a.get_attribute("href") for a in person.driver.find_elements(By.CSS_SELECTOR, "main a")}
-    assert links == {"Reset your password": f"{person.service.url}/forgot-password",
-                     "Get a new link to verify your email address": f"{person.service.url}/verify-email/resend",
-                     "Back to Task Board": f"{CLIENT_URL}/"}
+    assert links == {
+        "Reset your password": f"{person.service.url}/forgot-password",
+        "Get a new link to verify your email address": f"{person.service.url}/verify-email/resend",
+        "Back to Task Board": f"{CLIENT_URL}/",
+    }
     person.driver.find_element(By.LINK_TEXT, "Reset your password").click()
     person.sees("Reset your password")
 
@@ -300,8 +324,9 @@ def test_a_reset_link_used_on_another_device_says_sign_in(person):
     person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
     link = person.link(person.mail(2)[1], "reset-password")
     # The phone changed the password; the laptop opens the same link afterwards.
-    used = person.service.request("POST", f"/auth/reset-password?token={link.rsplit('=', 1)[1]}",
-                                  json={"password": NEW_PASSWORD})
+    used = person.service.request(
+        "POST", f"/auth/reset-password?token={link.rsplit('=', 1)[1]}", json={"password": NEW_PASSWORD}
+    )
     assert used.code == 204, used
     person.open(link, "This password reset link was already used")
     assert "Already changed it? Sign in with your new password." in person.driver.find_element(By.TAG_NAME, "main").text

@@ -1,5 +1,6 @@
 """Who may act on whom under /users (services/users.py Users.require_admin / target_for), through HTTP:
 the messages and the order of the checks."""
+
 import pytest
 from bson import ObjectId
 
@@ -20,8 +21,9 @@ async def test_a_non_admin_naming_someone_else_is_403_whether_or_not_the_id_exis
     grace = await sign_up(api, "grace@example.com", name="Grace Hopper")
     for user_id in (grace.id, str(ObjectId())):
         assert_error(await api.get(f"/users/{user_id}", token=ada.token), 403, "Admins only")
-        assert_error(await api.patch(f"/users/{user_id}", token=ada.token, json={"name": "Taken Over"}), 403,
-                     "Admins only")
+        assert_error(
+            await api.patch(f"/users/{user_id}", token=ada.token, json={"name": "Taken Over"}), 403, "Admins only"
+        )
     stored = await services.users.get(ObjectId(grace.id))
     assert stored["name"] == "Grace Hopper"
     assert_error(await api.get("/users/not-an-id", token=ada.token), 404)  # malformed: 404 before the role check

@@ -1,4 +1,5 @@
 """Admin user management: POST /users and GET /users (filters, sorts, pagination)."""
+
 import datetime as dt
 from urllib.parse import quote
 
@@ -10,17 +11,42 @@ from tests.users_fixtures import make_admin, set_created_at, stored
 
 pytestmark = pytest.mark.gen_test
 
-USER_KEYS = {"id", "userId", "name", "firstName", "lastName", "email", "phone", "username", "role",
-             "isEmailVerified", "twoFactorEnabled", "profilePhotoUrl", "favoriteBoards", "createdAt", "updatedAt"}
+USER_KEYS = {
+    "id",
+    "userId",
+    "name",
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "username",
+    "role",
+    "isEmailVerified",
+    "twoFactorEnabled",
+    "profilePhotoUrl",
+    "favoriteBoards",
+    "createdAt",
+    "updatedAt",
+}
 
 
 # ---- POST /users --------------------------------------------------------------------------------
 
+
 async def test_admin_creates_a_user_with_a_role(api, services, store):
     admin = await make_admin(api, services)
-    response = await api.post("/users", token=admin.token, json={
-        "name": "Linus Admin", "email": " Linus@Example.COM ", "password": PASSWORD, "role": "admin",
-        "username": "Linus.T", "phone": "+44 20 7946 0000"})
+    response = await api.post(
+        "/users",
+        token=admin.token,
+        json={
+            "name": "Linus Admin",
+            "email": " Linus@Example.COM ",
+            "password": PASSWORD,
+            "role": "admin",
+            "username": "Linus.T",
+            "phone": "+44 20 7946 0000",
+        },
+    )
     assert response.code == 201, response
     user = response.json
     assert set(user) == USER_KEYS
@@ -37,9 +63,17 @@ async def test_admin_creates_a_user_with_a_role(api, services, store):
 
 async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, services):
     admin = await make_admin(api, services)
-    response = await api.post("/users", token=admin.token, json={
-        "name": "Jean-Luc Picard", "firstName": "Jean-Luc", "lastName": "Picard", "email": "jl@example.com",
-        "password": PASSWORD})
+    response = await api.post(
+        "/users",
+        token=admin.token,
+        json={
+            "name": "Jean-Luc Picard",
+            "firstName": "Jean-Luc",
+            "lastName": "Picard",
+            "email": "jl@example.com",
+            "password": PASSWORD,
+        },
+    )
     assert response.code == 201, response
     assert response.json["role"] == "user"
     assert (response.json["firstName"], response.json["lastName"]) == ("Jean-Luc", "Picard")
@@ -49,16 +83,23 @@ async def test_created_user_defaults_to_role_user_and_names_can_be_given(api, se
 async def test_create_rejects_duplicates_bad_fields_and_missing_fields(api, services, store):
     admin = await make_admin(api, services)
     await sign_up(api, email="taken@example.com", username="taken")
-    duplicate = await api.post("/users", token=admin.token, json={
-        "name": "X", "email": "TAKEN@example.com", "password": PASSWORD})
+    duplicate = await api.post(
+        "/users", token=admin.token, json={"name": "X", "email": "TAKEN@example.com", "password": PASSWORD}
+    )
     assert error_fields(duplicate) == {"email": "is already taken"}
-    duplicate = await api.post("/users", token=admin.token, json={
-        "name": "X", "email": "new@example.com", "password": PASSWORD, "username": "Taken"})
+    duplicate = await api.post(
+        "/users",
+        token=admin.token,
+        json={"name": "X", "email": "new@example.com", "password": PASSWORD, "username": "Taken"},
+    )
     assert error_fields(duplicate) == {"username": "is already taken"}
     missing = await api.post("/users", token=admin.token, json={})
     assert error_fields(missing) == {"name": "is required", "email": "is required", "password": "is required"}
-    bad = await api.post("/users", token=admin.token, json={
-        "name": "X", "email": "x@example.com", "password": "short", "role": "root", "isAdmin": True})
+    bad = await api.post(
+        "/users",
+        token=admin.token,
+        json={"name": "X", "email": "x@example.com", "password": "short", "role": "root", "isAdmin": True},
+    )
     assert set(error_fields(bad)) == {"password", "role", "isAdmin"}
     assert await store.users.count_documents({}) == 2
 
@@ -76,10 +117,12 @@ async def test_only_admins_create_and_list(api):
 
 # ---- GET /users: pagination ---------------------------------------------------------------------
 
+
 async def populate(api, count: int) -> list:
     """count users named User 01..; returns their ids in creation order."""
-    return [(await sign_up(api, email=f"user{n:02d}@example.com", name=f"User {n:02d}")).id
-            for n in range(1, count + 1)]
+    return [
+        (await sign_up(api, email=f"user{n:02d}@example.com", name=f"User {n:02d}")).id for n in range(1, count + 1)
+    ]
 
 
 # More sign-ups from the test's one address than REGISTRATIONS_PER_ADDRESS_PER_HOUR allows: turned off, as the
@@ -117,6 +160,7 @@ async def test_no_results_means_no_pages(api, services):
 
 # ---- GET /users: filters ------------------------------------------------------------------------
 
+
 async def test_name_and_username_filters_are_case_insensitive_substrings(api, services):
     admin = await make_admin(api, services)
     ada = await sign_up(api, email="ada@example.com", name="Ada Lovelace", username="countess_ada")
@@ -140,16 +184,23 @@ async def test_role_filter_is_exact(api, services):
     assert [u["id"] for u in admins["results"]] == [admin.id]
     users = (await api.get("/users?role=user", token=admin.token)).json
     assert users["totalResults"] == 2 and {u["role"] for u in users["results"]} == {"user"}
-    assert error_fields(await api.get("/users?role=adm", token=admin.token)) == {
-        "role": "must be one of: user, admin"}
+    assert error_fields(await api.get("/users?role=adm", token=admin.token)) == {"role": "must be one of: user, admin"}
 
 
 async def test_filters_match_regex_metacharacters_literally(api, services):
     admin = await make_admin(api, services)
     odd = await sign_up(api, email="odd@example.com", name="Mr. (Odd) [Name]+*")
     await sign_up(api, email="plain@example.com", name="Mr X Plain")
-    for needle, expected in ((".", [odd.id]), ("(odd)", [odd.id]), ("[", [odd.id]), ("]+*", [odd.id]),
-                             (".*", []), ("M.", []), ("(", [odd.id]), ("\\", [])):
+    for needle, expected in (
+        (".", [odd.id]),
+        ("(odd)", [odd.id]),
+        ("[", [odd.id]),
+        ("]+*", [odd.id]),
+        (".*", []),
+        ("M.", []),
+        ("(", [odd.id]),
+        ("\\", []),
+    ):
         response = await api.get("/users?name=" + quote(needle, safe=""), token=admin.token)
         assert response.code == 200, (needle, response)
         assert [u["id"] for u in response.json["results"]] == expected, needle
@@ -157,13 +208,14 @@ async def test_filters_match_regex_metacharacters_literally(api, services):
 
 # ---- GET /users: sorting ------------------------------------------------------------------------
 
+
 @pytest.mark.gen_test(timeout=30)
 async def test_each_sort_field_both_ways(api, services):
     admin = await make_admin(api, services, email="m-admin@example.com", name="Mike Admin")
     b = await sign_up(api, email="z-bob@example.com", name="Bob Brown", username="zed")
     c = await sign_up(api, email="a-cat@example.com", name="Cat Crane", username="alpha")
-    await set_created_at(services, b.id, dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
-    await set_created_at(services, admin.id, dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    await set_created_at(services, b.id, dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    await set_created_at(services, admin.id, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
 
     async def order(sort_by):
         response = await api.get(f"/users?sortBy={sort_by}", token=admin.token)
@@ -202,15 +254,31 @@ async def test_ties_are_broken_by_id_so_pages_never_overlap(api, services):
 
 # ---- GET /users: bad query strings --------------------------------------------------------------
 
+
 async def test_bad_query_parameters_are_422_naming_the_parameter(api, services):
     admin = await make_admin(api, services)
     cases = {
-        "limit=abc": "limit", "limit=0": "limit", "limit=101": "limit", "limit=1.5": "limit",
-        "limit=99999999999999999999": "limit", "limit=1&limit=2": "limit", "page=0": "page",
-        "page=-1": "page", "page=x": "page", "sortBy=password:asc": "sortBy", "sortBy=passwordHash:asc": "sortBy",
-        "sortBy=name:sideways": "sortBy", "sortBy=name": "sortBy", "sortBy=name:asc,name:desc": "sortBy",
-        "sortBy=": "sortBy", "sortBy=name:asc,": "sortBy", "name=": "name", "name=%00": "name",
-        "email=a@b.c": "email", "isAdmin=true": "isAdmin", "name[$ne]=x": "name[$ne]",
+        "limit=abc": "limit",
+        "limit=0": "limit",
+        "limit=101": "limit",
+        "limit=1.5": "limit",
+        "limit=99999999999999999999": "limit",
+        "limit=1&limit=2": "limit",
+        "page=0": "page",
+        "page=-1": "page",
+        "page=x": "page",
+        "sortBy=password:asc": "sortBy",
+        "sortBy=passwordHash:asc": "sortBy",
+        "sortBy=name:sideways": "sortBy",
+        "sortBy=name": "sortBy",
+        "sortBy=name:asc,name:desc": "sortBy",
+        "sortBy=": "sortBy",
+        "sortBy=name:asc,": "sortBy",
+        "name=": "name",
+        "name=%00": "name",
+        "email=a@b.c": "email",
+        "isAdmin=true": "isAdmin",
+        "name[$ne]=x": "name[$ne]",
     }
     for query, field in cases.items():
         response = await api.get(f"/users?{query}", token=admin.token)

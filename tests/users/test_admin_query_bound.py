@@ -1,6 +1,7 @@
 """Admin reports (usersByMonth) and admin listings run their database calls under ADMIN_QUERY_TIMEOUT_MS,
 everything else under the request's MONGODB_OPERATION_TIMEOUT_MS. The budget each call ran under is read
 where the service hands it to its collection (the gate below turns it into pymongo.timeout and the slot wait)."""
+
 import pytest
 
 from services import deadlines
@@ -27,6 +28,7 @@ class Budgets:
         def call(*args, **kwargs):
             self.seen.append(deadlines.current_budget())
             return method(*args, **kwargs)
+
         return call
 
     def __getattr__(self, name):

@@ -1,4 +1,5 @@
 """GET /users/usersByMonth: sign-ups per calendar month (UTC), one aggregation pipeline."""
+
 import datetime as dt
 
 import pytest
@@ -8,7 +9,7 @@ from tests.users_fixtures import make_admin, set_created_at
 
 pytestmark = pytest.mark.gen_test
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 SIGN_UPS = [  # createdAt of each user but the admin, across months and years
     dt.datetime(2024, 11, 3, 9, 0, tzinfo=UTC),
@@ -39,17 +40,30 @@ async def test_without_a_range_only_months_with_sign_ups_oldest_first(api, servi
     admin = await populate(api, services)
     response = await api.get("/users/usersByMonth", token=admin.token)
     assert response.code == 200, response
-    assert response.json == {"results": [
-        row(2023, 6, "June", 1), row(2024, 11, "November", 2), row(2024, 12, "December", 1),
-        row(2025, 2, "February", 3), row(2026, 2, "February", 1)]}
+    assert response.json == {
+        "results": [
+            row(2023, 6, "June", 1),
+            row(2024, 11, "November", 2),
+            row(2024, 12, "December", 1),
+            row(2025, 2, "February", 3),
+            row(2026, 2, "February", 1),
+        ]
+    }
 
 
 async def test_a_range_lists_every_month_zeros_included(api, services):
     admin = await populate(api, services)
     response = await api.get("/users/usersByMonth?from=2024-10&to=2025-03", token=admin.token)
-    assert response.json == {"results": [
-        row(2024, 10, "October", 0), row(2024, 11, "November", 2), row(2024, 12, "December", 1),
-        row(2025, 1, "January", 0), row(2025, 2, "February", 3), row(2025, 3, "March", 0)]}
+    assert response.json == {
+        "results": [
+            row(2024, 10, "October", 0),
+            row(2024, 11, "November", 2),
+            row(2024, 12, "December", 1),
+            row(2025, 1, "January", 0),
+            row(2025, 2, "February", 3),
+            row(2025, 3, "March", 0),
+        ]
+    }
     single = await api.get("/users/usersByMonth?from=2024-11&to=2024-11", token=admin.token)
     assert single.json == {"results": [row(2024, 11, "November", 2)]}
     empty_years = await api.get("/users/usersByMonth?from=1999-01&to=1999-12", token=admin.token)
@@ -62,22 +76,25 @@ async def test_the_range_is_at_most_120_months(api, services):
     ten_years = await api.get("/users/usersByMonth?from=2016-01&to=2025-12", token=admin.token)
     assert len(ten_years.json["results"]) == 120
     assert error_fields(await api.get("/users/usersByMonth?from=2016-01&to=2026-01", token=admin.token)) == {
-        "to": "the range is at most 120 months"}
+        "to": "the range is at most 120 months"
+    }
     far = await api.get("/users/usersByMonth?from=9990-01&to=9999-12", token=admin.token)
     assert far.code == 200 and len(far.json["results"]) == 120
 
 
 async def test_bad_ranges_are_422(api, services):
     admin = await make_admin(api, services)
-    cases = {"from=2025-13&to=2025-12": {"from": "must be a month as YYYY-MM"},
-             "from=2025-1&to=2025-12": {"from": "must be a month as YYYY-MM"},
-             "from=0000-01&to=2025-12": {"from": "must be a month as YYYY-MM"},
-             "from=2025-01-01&to=2025-12": {"from": "must be a month as YYYY-MM"},
-             "from=2025-01&to=abc": {"to": "must be a month as YYYY-MM"},
-             "from=2025-01": {"to": "is required with from"},
-             "to=2025-01": {"from": "is required with to"},
-             "from=2025-02&to=2025-01": {"from": "must not be after to"},
-             "month=2025-01": {"month": "is not allowed"}}
+    cases = {
+        "from=2025-13&to=2025-12": {"from": "must be a month as YYYY-MM"},
+        "from=2025-1&to=2025-12": {"from": "must be a month as YYYY-MM"},
+        "from=0000-01&to=2025-12": {"from": "must be a month as YYYY-MM"},
+        "from=2025-01-01&to=2025-12": {"from": "must be a month as YYYY-MM"},
+        "from=2025-01&to=abc": {"to": "must be a month as YYYY-MM"},
+        "from=2025-01": {"to": "is required with from"},
+        "to=2025-01": {"from": "is required with to"},
+        "from=2025-02&to=2025-01": {"from": "must not be after to"},
+        "month=2025-01": {"month": "is not allowed"},
+    }
     for query, expected in cases.items():
         assert error_fields(await api.get(f"/users/usersByMonth?{query}", token=admin.token)) == expected, query
 

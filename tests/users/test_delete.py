@@ -1,4 +1,5 @@
 """Deleting a user (POST or DELETE /users/:id): who may, and the journalled cascade."""
+
 import asyncio
 
 import pytest
@@ -19,8 +20,9 @@ async def leave_traces(api, services, account):
     organisation shared with someone else, an invitation to them and one from them. Returns (the other
     member's account, the organisation id)."""
     store = Store(services.database)
-    account.photo_url = (await api.put(f"/users/{account.id}", token=account.token,
-                                       **photo_form(png()))).json["profilePhotoUrl"]
+    account.photo_url = (await api.put(f"/users/{account.id}", token=account.token, **photo_form(png()))).json[
+        "profilePhotoUrl"
+    ]
     assert (await api.get(account.photo_url)).code == 200
     await api.login(account.user["email"], PASSWORD)
     assert (await api.post("/auth/forgot-password", json={"email": account.user["email"]})).code == 204
@@ -50,8 +52,7 @@ async def assert_erased(api, services, account, other, org_id):
     assert await store.invitations.count_documents({"invitedBy": user_id}) == 0
     assert await store.deletions.count_documents({}) == 0
     assert await store.organisations.count_documents({"_id": org_id}) == 1
-    assert await store.memberships.count_documents(
-        {"orgId": org_id, "userId": ObjectId(other.id)}) == 1
+    assert await store.memberships.count_documents({"orgId": org_id, "userId": ObjectId(other.id)}) == 1
     assert_error(await api.get(account.photo_url), 404)  # the public URL too
 
 
@@ -72,9 +73,13 @@ async def test_self_delete_needs_the_right_password_by_post_and_delete(api, serv
     ada = await sign_up(api)
     for method in ("POST", "DELETE"):
         assert error_fields(await api.request(method, f"/users/{ada.id}", token=ada.token, body=b"")) == {
-            "password": "is required"}
-        assert_error(await api.request(method, f"/users/{ada.id}", token=ada.token, json={"password": "wrong one"}),
-                     401, "Authentication failed")
+            "password": "is required"
+        }
+        assert_error(
+            await api.request(method, f"/users/{ada.id}", token=ada.token, json={"password": "wrong one"}),
+            401,
+            "Authentication failed",
+        )
     assert await stored(services, ada.id) is not None
     response = await api.delete(f"/users/{ada.id}", token=ada.token, json={"password": PASSWORD})
     assert response.code == 204
@@ -138,9 +143,16 @@ class Outage:
     def __init__(self, monkeypatch, collection, method: str):
         real = getattr(collection, method)
         self.calls, self.healed = 0, False
-        self.error = NotPrimaryError("operation was interrupted because of a replica set state change", {
-            "ok": 0.0, "errmsg": "operation was interrupted because of a replica set state change", "code": 11602,
-            "codeName": "InterruptedDueToReplStateChange", "errorLabels": ["RetryableWriteError"]})
+        self.error = NotPrimaryError(
+            "operation was interrupted because of a replica set state change",
+            {
+                "ok": 0.0,
+                "errmsg": "operation was interrupted because of a replica set state change",
+                "code": 11602,
+                "codeName": "InterruptedDueToReplStateChange",
+                "errorLabels": ["RetryableWriteError"],
+            },
+        )
 
         async def failing(*args, **kwargs):
             if self.healed:
@@ -158,8 +170,9 @@ async def fail_midway(api, services, store, monkeypatch, account, token) -> Outa
     """A deletion by `token` that fails after the user document and the sessions went, before the tokens,
     the photo, the memberships and the invitations: answered 503, the journal entry left."""
     outage = Outage(monkeypatch, services.sessions.tokens, "delete_many")
-    assert_error(await api.delete(f"/users/{account.id}", token=token, json={"password": PASSWORD}), 503,
-                 "Database unavailable")
+    assert_error(
+        await api.delete(f"/users/{account.id}", token=token, json={"password": PASSWORD}), 503, "Database unavailable"
+    )
     user_id = ObjectId(account.id)
     assert await stored(services, account.id) is None
     assert await store.deletions.count_documents({"_id": user_id}) == 1
@@ -175,8 +188,9 @@ def fast_sweep(monkeypatch):
     monkeypatch.setattr(container, "DELETION_SWEEP_SECONDS", 0.02)
 
 
-async def test_a_deletion_failing_midway_is_finished_by_the_sweep(fast_sweep, api, services, store, monkeypatch,
-                                                                  caplog):
+async def test_a_deletion_failing_midway_is_finished_by_the_sweep(
+    fast_sweep, api, services, store, monkeypatch, caplog
+):
     ada = await sign_up(api)
     other, org_id = await leave_traces(api, services, ada)
     outage = await fail_midway(api, services, store, monkeypatch, ada, ada.token)

@@ -1,5 +1,6 @@
 """Profile photos through HTTP: the upload, the public versioned URL and its caching, sizes, deleteProfilePic.
 What a photo's pixels and metadata become is tests/users/test_photos_processing.py."""
+
 import re
 
 import pytest
@@ -7,10 +8,22 @@ from bson import Binary, ObjectId
 from PIL import Image
 
 from models.common import utcnow
-
 from tests.helpers import Store, assert_error, error_fields
-from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, make_admin,
-                                  multipart, opened, photo_form, png, sign_up, stored)
+from tests.users_fixtures import (
+    BLUE,
+    PNG_SIGNATURE,
+    RED,
+    camera_jpeg,
+    encoded,
+    jpeg_markers,
+    make_admin,
+    multipart,
+    opened,
+    photo_form,
+    png,
+    sign_up,
+    stored,
+)
 
 pytestmark = pytest.mark.gen_test
 
@@ -60,11 +73,18 @@ async def test_a_wrong_or_outdated_version_is_404(api, services):
     assert new_url != old_url
     bob_url = (await upload(api, bob))["profilePhotoUrl"]
     version = new_url.rsplit("=", 1)[1]
-    for wrong in (old_url, f"/users/{ada.id}/photo?v=", f"/users/{ada.id}/photo?v={version[:-1]}",
-                  f"/users/{ada.id}/photo?v={version}0", f"/users/{ada.id}/photo?v={version.upper()}",
-                  f"/users/{ada.id}/photo?v=%C3%A9", bob_url.replace(bob.id, ada.id),
-                  f"/users/{bob.id}/photo?v={version}", "/users/0123456789abcdef01234567/photo?v=" + version,
-                  f"/users/junk/photo?v={version}"):
+    for wrong in (
+        old_url,
+        f"/users/{ada.id}/photo?v=",
+        f"/users/{ada.id}/photo?v={version[:-1]}",
+        f"/users/{ada.id}/photo?v={version}0",
+        f"/users/{ada.id}/photo?v={version.upper()}",
+        f"/users/{ada.id}/photo?v=%C3%A9",
+        bob_url.replace(bob.id, ada.id),
+        f"/users/{bob.id}/photo?v={version}",
+        "/users/0123456789abcdef01234567/photo?v=" + version,
+        f"/users/junk/photo?v={version}",
+    ):
         response = await api.get(wrong)
         assert_error(response, 404)
         assert response.headers["Cache-Control"] == "no-store", wrong
@@ -149,18 +169,24 @@ async def test_form_fields_follow_the_json_rules(api, services):
     path = f"/users/{ada.id}"
     response = await api.patch(path, token=ada.token, **multipart({"lastName": " Byron ", "phone": "0800 123 456"}))
     assert response.code == 200, response
-    assert (response.json["name"], response.json["phone"], response.json["profilePhotoUrl"]) == \
-        ("Ada Byron", "0800 123 456", None)
+    assert (response.json["name"], response.json["phone"], response.json["profilePhotoUrl"]) == (
+        "Ada Byron",
+        "0800 123 456",
+        None,
+    )
     # An empty part stands for null: a form cannot send one.
     cleared = await api.patch(path, token=ada.token, **multipart({"username": "", "phone": ""}))
     assert cleared.json["username"] is None and "username" not in await stored(services, ada.id)
     assert error_fields(await api.patch(path, token=ada.token, **multipart({"isAdmin": "1"}))) == {
-        "isAdmin": "is not allowed"}
+        "isAdmin": "is not allowed"
+    }
     assert error_fields(await api.patch(path, token=ada.token, **multipart({"email": "bad"}))) == {
-        "email": "must be a valid email address"}
+        "email": "must be a valid email address"
+    }
     assert_error(await api.patch(path, token=ada.token, **multipart({"role": "admin"})), 403)
     assert error_fields(await api.patch(path, token=ada.token, **multipart({}))) == {
-        "body": "must change at least one field"}
+        "body": "must change at least one field"
+    }
     photo = multipart({}, {"photo": ("a.png", png(), "image/png")})
     assert error_fields(await api.patch(path, token=ada.token, **photo)) == {"photo": "is not allowed"}
 
@@ -168,11 +194,15 @@ async def test_form_fields_follow_the_json_rules(api, services):
 async def test_malformed_multipart_is_400(api):
     ada = await sign_up(api)
     path = f"/users/{ada.id}"
-    for body, content_type in ((b"garbage", "multipart/form-data; boundary=xyz"),
-                               (b"--xyz\r\nno headers end--xyz--\r\n", "multipart/form-data; boundary=xyz"),
-                               (b"--xyz--\r\n", "multipart/form-data"),
-                               (b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\n\xff\xfe\r\n--xyz--\r\n',
-                                "multipart/form-data; boundary=xyz")):
+    for body, content_type in (
+        (b"garbage", "multipart/form-data; boundary=xyz"),
+        (b"--xyz\r\nno headers end--xyz--\r\n", "multipart/form-data; boundary=xyz"),
+        (b"--xyz--\r\n", "multipart/form-data"),
+        (
+            b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\n\xff\xfe\r\n--xyz--\r\n',
+            "multipart/form-data; boundary=xyz",
+        ),
+    ):
         response = await api.put(path, token=ada.token, body=body, headers={"Content-Type": content_type})
         assert_error(response, 400, "Malformed multipart body")
 
@@ -232,9 +262,16 @@ class TestSizeLimits:
 async def store_as_before(services, account, data: bytes, version: str) -> None:
     """A photo as the service stored it before uploads were redrawn: the upload's bytes, a 64-bit version."""
     store = Store(services.database)
-    await store.photos.insert_one({"_id": ObjectId(account.id), "data": Binary(data),
-                                                 "contentType": "image/jpeg", "size": len(data),
-                                                 "version": version, "updatedAt": utcnow()})
+    await store.photos.insert_one(
+        {
+            "_id": ObjectId(account.id),
+            "data": Binary(data),
+            "contentType": "image/jpeg",
+            "size": len(data),
+            "version": version,
+            "updatedAt": utcnow(),
+        }
+    )
     await store.users.update_one({"_id": ObjectId(account.id)}, {"$set": {"photoVersion": version}})
 
 
@@ -247,8 +284,11 @@ async def test_a_photo_stored_before_redrawing_is_redrawn_on_first_fetch(api, se
     served = await api.get(f"{url}&size=256")
     assert served.code == 200 and served.headers["Cache-Control"] == PUBLIC
     picture = opened(served.body)
-    assert picture.size == (192, 256) and len(picture.getexif()) == 0 and set(jpeg_markers(served.body)) <= {
-        0xE0, 0xDB, 0xC4, 0xC0}
+    assert (
+        picture.size == (192, 256)
+        and len(picture.getexif()) == 0
+        and set(jpeg_markers(served.body)) <= {0xE0, 0xDB, 0xC4, 0xC0}
+    )
     photo = await stored_photo(services, ada.id)
     assert "data" not in photo and sorted(photo["renditions"]) == ["128", "256", "512", "64"]
     assert photo["version"] == "0123456789abcdef" and (await api.get(url)).code == 200

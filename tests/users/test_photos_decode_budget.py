@@ -1,9 +1,11 @@
-"""Found by the abuse review of many accounts from one address: photos under the pixel cap still ate memory. A 308 KB 16-bit RGBA PNG of 6300×6300 (39.7 Mpx, under
-MAX_PHOTO_PIXELS) was accepted, and the process's peak memory went from 59 MB to 581 MB.
+"""Found by the abuse review of many accounts from one address: photos under the pixel cap still ate memory. A 308 KB
+16-bit RGBA PNG of 6300×6300 (39.7 Mpx, under MAX_PHOTO_PIXELS) was accepted, and the process's peak memory went from 59
+MB to 581 MB.
 
 Now the decoded size (width × height × bytes per pixel, from the header: 16-bit RGBA is 8 bytes a pixel) is
 checked against MAX_PHOTO_DECODE_BYTES before a single pixel is decoded, and decodes run one at a time.
 """
+
 import asyncio
 import struct
 import threading
@@ -32,8 +34,12 @@ def png(width: int, height: int, bit_depth: int, colour_type: int, rows: bool = 
         packer = zlib.compressobj(9)
         data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data or zlib.compress(b""))
-            + png_chunk(b"IEND", b""))
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", data or zlib.compress(b""))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def upload(api, account, data: bytes):
@@ -93,7 +99,8 @@ class TestTheBudgetIsTheSetting:
         assert (await upload(api, ada, png(700, 700, 16, GREY))).code == 200
         assert (await upload(api, ada, png(1000, 1000, 1, GREY))).code == 200
         assert error_fields(await upload(api, ada, png(1100, 1000, 1, GREY))) == {
-            "file": "must decode to at most 1 MiB (width × height × bytes per pixel)"}
+            "file": "must decode to at most 1 MiB (width × height × bytes per pixel)"
+        }
 
 
 @pytest.mark.gen_test(timeout=30)

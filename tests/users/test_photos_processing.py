@@ -1,6 +1,7 @@
 """What an uploaded photo becomes: decoded whole by Pillow off the IOLoop, turned upright, every piece of
 metadata dropped, at most 512 px, JPEG when opaque and PNG when see-through; anything else a 422 that
 stores nothing. Every image here is made in the test with Pillow and sent through HTTP."""
+
 import asyncio
 import io
 import resource
@@ -15,8 +16,19 @@ from PIL.PngImagePlugin import PngInfo
 from services import photos as photos_service
 from settings import Settings, SettingsError
 from tests.helpers import error_fields
-from tests.users_fixtures import (BLUE, PNG_SIGNATURE, RED, camera_jpeg, encoded, jpeg_markers, opened,
-                                  photo_form, png_bomb, sign_up, stored)
+from tests.users_fixtures import (
+    BLUE,
+    PNG_SIGNATURE,
+    RED,
+    camera_jpeg,
+    encoded,
+    jpeg_markers,
+    opened,
+    photo_form,
+    png_bomb,
+    sign_up,
+    stored,
+)
 
 NOT_AN_IMAGE = {"file": "must be a JPEG, PNG, WebP or GIF image"}
 TOO_MANY_PIXELS = {"file": "must be at most 40000000 pixels (width × height)"}
@@ -44,7 +56,7 @@ async def served_sizes(api, account, data: bytes) -> dict:
 
 
 def close_to(colour, expected, slack: int = 40) -> bool:
-    return all(abs(a - b) <= slack for a, b in zip(colour, expected))
+    return all(abs(a - b) <= slack for a, b in zip(colour, expected, strict=False))
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -137,11 +149,17 @@ async def test_other_modes_and_formats_are_redrawn_as_they_look(api):
         (encoded(cmyk, "JPEG"), "RGB", lambda p: close_to(p, RED)),
         (encoded(Image.new("RGB", (60, 40), RED), "WEBP"), "RGB", lambda p: close_to(p, RED)),
         # A phone's Multi-Picture JPEG: the first picture.
-        (encoded(Image.new("RGB", (60, 40), RED), "MPO", save_all=True, append_images=[second]), "RGB",
-         lambda p: close_to(p, RED)),
+        (
+            encoded(Image.new("RGB", (60, 40), RED), "MPO", save_all=True, append_images=[second]),
+            "RGB",
+            lambda p: close_to(p, RED),
+        ),
         # A profile that cannot be read: the pixels kept, the profile dropped.
-        (encoded(Image.new("RGB", (60, 40), RED), "JPEG", icc_profile=b"not a profile"), "RGB",
-         lambda p: close_to(p, RED)),
+        (
+            encoded(Image.new("RGB", (60, 40), RED), "JPEG", icc_profile=b"not a profile"),
+            "RGB",
+            lambda p: close_to(p, RED),
+        ),
     ]
     for data, mode, looks_right in cases:
         served = (await served_sizes(api, ada, data))[512]
@@ -156,7 +174,7 @@ def swapped_primaries_profile() -> bytes:
     profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     entries = {}
     for index in range(struct.unpack(">I", profile[128:132])[0]):
-        signature, offset, size = struct.unpack(">4sII", profile[132 + 12 * index:144 + 12 * index])
+        signature, offset, size = struct.unpack(">4sII", profile[132 + 12 * index : 144 + 12 * index])
         entries[signature] = (index, offset, size)
     (red_index, *red), (green_index, *green) = entries[b"rXYZ"], entries[b"gXYZ"]
     struct.pack_into(">4sII", profile, 132 + 12 * red_index, b"rXYZ", *green)
@@ -176,23 +194,37 @@ async def test_a_colour_profile_is_applied_before_it_is_dropped(api):
 
 def truncated_jpeg() -> bytes:
     data = camera_jpeg(800, 600)
-    return data[:len(data) // 2]
+    return data[: len(data) // 2]
 
 
 @pytest.mark.gen_test(timeout=60)
-@pytest.mark.parametrize("data, errors", [
-    (PNG_SIGNATURE + b"<html><script>alert(document.cookie)</script></html>", NOT_AN_IMAGE),
-    (PNG_SIGNATURE + encoded(Image.new("RGB", (8, 8)), "PNG")[8:-30], NOT_AN_IMAGE),  # no last chunks
-    (b"\xff\xd8\xff\xe0" + b"<svg onload=alert(1)>", NOT_AN_IMAGE),
-    (b"GIF89a<script>alert(1)</script>", NOT_AN_IMAGE),
-    (b"RIFF\x1a\x00\x00\x00WEBPVP8 " + b"\x00" * 14, NOT_AN_IMAGE),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", NOT_AN_IMAGE),
-    (encoded(Image.new("RGB", (8, 8)), "BMP"), NOT_AN_IMAGE),  # a real image, of a format not accepted
-    (encoded(Image.new("RGB", (8, 8)), "TIFF"), NOT_AN_IMAGE),
-    ("truncated", NOT_AN_IMAGE),
-    ("bomb", TOO_MANY_PIXELS),
-], ids=["png-header-then-html", "png-cut-short", "jpeg-magic-then-svg", "gif-magic-then-script", "webp-header-only",
-        "svg", "bmp", "tiff", "truncated-jpeg", "bomb-20000x20000"])
+@pytest.mark.parametrize(
+    "data, errors",
+    [
+        (PNG_SIGNATURE + b"<html><script>alert(document.cookie)</script></html>", NOT_AN_IMAGE),
+        (PNG_SIGNATURE + encoded(Image.new("RGB", (8, 8)), "PNG")[8:-30], NOT_AN_IMAGE),  # no last chunks
+        (b"\xff\xd8\xff\xe0" + b"<svg onload=alert(1)>", NOT_AN_IMAGE),
+        (b"GIF89a<script>alert(1)</script>", NOT_AN_IMAGE),
+        (b"RIFF\x1a\x00\x00\x00WEBPVP8 " + b"\x00" * 14, NOT_AN_IMAGE),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", NOT_AN_IMAGE),
+        (encoded(Image.new("RGB", (8, 8)), "BMP"), NOT_AN_IMAGE),  # a real image, of a format not accepted
+        (encoded(Image.new("RGB", (8, 8)), "TIFF"), NOT_AN_IMAGE),
+        ("truncated", NOT_AN_IMAGE),
+        ("bomb", TOO_MANY_PIXELS),
+    ],
+    ids=[
+        "png-header-then-html",
+        "png-cut-short",
+        "jpeg-magic-then-svg",
+        "gif-magic-then-script",
+        "webp-header-only",
+        "svg",
+        "bmp",
+        "tiff",
+        "truncated-jpeg",
+        "bomb-20000x20000",
+    ],
+)
 async def test_anything_that_does_not_decode_whole_is_422_and_nothing_is_stored(api, services, store, data, errors):
     data = {"truncated": truncated_jpeg, "bomb": lambda: png_bomb(20000, 20000)}.get(data, lambda: data)()
     ada = await sign_up(api)
@@ -238,9 +270,11 @@ class TestMaxPhotoPixels:
         ada = await sign_up(api)
         assert (await upload(api, ada, encoded(Image.new("RGB", (1000, 1000)), "PNG"))).code == 200
         assert error_fields(await upload(api, ada, encoded(Image.new("RGB", (1001, 1000)), "PNG"))) == {
-            "file": "must be at most 1000000 pixels (width × height)"}
+            "file": "must be at most 1000000 pixels (width × height)"
+        }
         assert error_fields(await upload(api, ada, png_bomb(1000, 1001))) == {
-            "file": "must be at most 1000000 pixels (width × height)"}
+            "file": "must be at most 1000000 pixels (width × height)"
+        }
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -1,4 +1,5 @@
 """GET /users/user, GET /users/:id and updates (PUT and PATCH) with their rules."""
+
 import asyncio
 import datetime as dt
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.gen_test
 
 NEW_PASSWORD = "a brand new password"
 OTHER_ID = "0123456789abcdef01234567"
-PAST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+PAST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 async def test_users_user_is_the_caller(api):
@@ -61,6 +62,7 @@ async def test_route_words_are_not_ids(api, services):
 
 # ---- updates ------------------------------------------------------------------------------------
 
+
 async def backdate(services, user_id) -> None:
     """Move updatedAt into the past, so a change is visible whatever the clock's resolution."""
     store = Store(services.database)
@@ -91,8 +93,9 @@ async def test_name_and_its_parts_stay_consistent(api, services):
     body = (await api.put(path, token=ada.token, json={"firstName": "Ada"})).json
     assert (body["name"], body["firstName"], body["lastName"]) == ("Ada Byron", "Ada", "Byron")
     # name with parts that do not join to it would show two different people to the two client families.
-    refused = await api.put(path, token=ada.token, json={"name": "The Countess", "firstName": "Ada",
-                                                         "lastName": "Lovelace"})
+    refused = await api.put(
+        path, token=ada.token, json={"name": "The Countess", "firstName": "Ada", "lastName": "Lovelace"}
+    )
     assert error_fields(refused) == {"name": "must be firstName and lastName joined"}
     doc = await stored(services, ada.id)
     assert (doc["name"], doc["firstName"], doc["lastName"]) == ("Ada Byron", "Ada", "Byron")
@@ -120,23 +123,30 @@ async def test_changed_email_is_lower_cased_unverified_and_unique(api, services,
     # The same address in other case is no change (and an update that changes nothing is a 422).
     assert error_fields(same) == {"body": "must change at least one field"}
     assert (await stored(services, ada.id))["isEmailVerified"] is True
-    changed = await api.put(f"/users/{ada.id}", token=ada.token, json={"email": " New.Ada@Example.com ",
-                                                                      "currentPassword": PASSWORD})
+    changed = await api.put(
+        f"/users/{ada.id}", token=ada.token, json={"email": " New.Ada@Example.com ", "currentPassword": PASSWORD}
+    )
     assert changed.json["email"] == "new.ada@example.com" and changed.json["isEmailVerified"] is False
-    assert error_fields(await api.put(f"/users/{ada.id}", token=ada.token, json={"email": "Taken@example.com",
-                                                                                "currentPassword": PASSWORD})) \
-        == {"email": "is already taken"}
-    assert error_fields(await api.put(f"/users/{ada.id}", token=ada.token, json={"username": "TAKEN"})) \
-        == {"username": "is already taken"}
+    assert error_fields(
+        await api.put(
+            f"/users/{ada.id}", token=ada.token, json={"email": "Taken@example.com", "currentPassword": PASSWORD}
+        )
+    ) == {"email": "is already taken"}
+    assert error_fields(await api.put(f"/users/{ada.id}", token=ada.token, json={"username": "TAKEN"})) == {
+        "username": "is already taken"
+    }
     assert (await stored(services, ada.id))["email"] == "new.ada@example.com"
     await api.login("new.ada@example.com", PASSWORD)
 
 
 async def test_concurrent_updates_to_one_email_leave_one_owner(api):
     people = [await sign_up(api, email=f"p{n}@example.com", name=f"P {n}") for n in range(5)]
-    responses = await asyncio.gather(*[
-        api.put(f"/users/{p.id}", token=p.token, json={"email": "wanted@example.com", "currentPassword": PASSWORD})
-        for p in people])
+    responses = await asyncio.gather(
+        *[
+            api.put(f"/users/{p.id}", token=p.token, json={"email": "wanted@example.com", "currentPassword": PASSWORD})
+            for p in people
+        ]
+    )
     assert sorted(r.code for r in responses) == [200, 422, 422, 422, 422]
 
 
@@ -145,14 +155,29 @@ async def test_invalid_and_empty_updates_are_422(api):
     path = f"/users/{ada.id}"
     assert error_fields(await api.put(path, token=ada.token, json={})) == {"body": "must change at least one field"}
     assert error_fields(await api.put(path, token=ada.token)) == {"body": "must change at least one field"}
-    fields = error_fields(await api.put(path, token=ada.token, json={
-        "email": "nope", "username": "a", "phone": "abc", "name": "", "isAdmin": True, "password": "short",
-        "passwordHash": "x"}))
+    fields = error_fields(
+        await api.put(
+            path,
+            token=ada.token,
+            json={
+                "email": "nope",
+                "username": "a",
+                "phone": "abc",
+                "name": "",
+                "isAdmin": True,
+                "password": "short",
+                "passwordHash": "x",
+            },
+        )
+    )
     assert set(fields) == {"email", "username", "phone", "name", "isAdmin", "password", "passwordHash"}
-    assert_error(await api.put(path, token=ada.token, body=b"{bad", headers={"Content-Type": "application/json"}),
-                 400)
-    assert_error(await api.put(path, token=ada.token, body=b"name=x",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    assert_error(await api.put(path, token=ada.token, body=b"{bad", headers={"Content-Type": "application/json"}), 400)
+    assert_error(
+        await api.put(
+            path, token=ada.token, body=b"name=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ),
+        415,
+    )
 
 
 async def test_others_cannot_update_and_admins_can(api, services):
@@ -191,15 +216,19 @@ async def test_only_admins_change_roles(api, services):
 
 # ---- password changes ---------------------------------------------------------------------------
 
+
 async def test_self_password_change_needs_the_current_one_and_ends_other_sessions(api):
     ada = await sign_up(api)
     other = (await api.login("ada@example.com", PASSWORD))["tokens"]
     path = f"/users/{ada.id}"
     assert error_fields(await api.put(path, token=ada.token, json={"password": NEW_PASSWORD})) == {
-        "currentPassword": "is required"}
-    assert_error(await api.put(path, token=ada.token, json={"password": NEW_PASSWORD,
-                                                            "currentPassword": "wrong password"}),
-                 401, "Authentication failed")
+        "currentPassword": "is required"
+    }
+    assert_error(
+        await api.put(path, token=ada.token, json={"password": NEW_PASSWORD, "currentPassword": "wrong password"}),
+        401,
+        "Authentication failed",
+    )
     response = await api.put(path, token=ada.token, json={"password": NEW_PASSWORD, "currentPassword": PASSWORD})
     assert response.code == 200, response
     assert "passwordHash" not in response.json and NEW_PASSWORD not in response.body.decode()
@@ -223,8 +252,9 @@ async def test_admin_sets_another_users_password_without_it_and_ends_all_their_s
 
 async def test_admin_changing_their_own_password_is_a_self_change(api, services):
     admin = await make_admin(api, services)
-    assert error_fields(await api.put(f"/users/{admin.id}", token=admin.token, json={"password": NEW_PASSWORD})) \
-        == {"currentPassword": "is required"}
+    assert error_fields(await api.put(f"/users/{admin.id}", token=admin.token, json={"password": NEW_PASSWORD})) == {
+        "currentPassword": "is required"
+    }
 
 
 class SessionsDown:
@@ -243,8 +273,9 @@ class SessionsDown:
 
 
 async def test_signed_out_is_never_guessed_when_the_database_fails(api, services, monkeypatch):
-    registered = await api.post("/auth/register", json={"name": "Ada", "email": "ada@example.com",
-                                                        "password": PASSWORD})
+    registered = await api.post(
+        "/auth/register", json={"name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+    )
     cookie = [v for v in registered.headers.get_list("Set-Cookie") if v.startswith("session=")][0]
     cookie = cookie.split(";")[0]
     down = SessionsDown(services.sessions.sessions)

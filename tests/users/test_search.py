@@ -1,4 +1,5 @@
 """GET /users/getUsers: a literal, case-insensitive email prefix over verified users, with a brief view."""
+
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,7 @@ async def verified(services, account):
 async def sign_up_verified(api, services, email, name="Someone", **fields):
     return await verified(services, await sign_up(api, email=email, name=name, **fields))
 
+
 BRIEF_KEYS = {"id", "name", "email", "username", "profilePhotoUrl"}
 
 
@@ -40,8 +42,13 @@ async def test_prefix_any_case_brief_view_sorted_by_email_verified_only(api, ser
     results = response.json["results"]
     assert [u["email"] for u in results] == ["ada.byron@example.org", "ada@example.com"]
     assert set(results[1]) == BRIEF_KEYS and set(response.json) == {"results"}
-    assert results[1] == {"id": ada.id, "name": "Ada Lovelace", "email": "ada@example.com", "username": "ada",
-                          "profilePhotoUrl": None}
+    assert results[1] == {
+        "id": ada.id,
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "username": "ada",
+        "profilePhotoUrl": None,
+    }
     assert await search(api, ada.token, "example.com") == []
     assert await search(api, ada.token, "ZED.") == ["zed.ada@example.org"]
     assert await search(api, ada.token, "adam") == []
@@ -92,9 +99,17 @@ async def test_limit_default_5_max_20(api, services):
 
 async def test_bad_parameters_are_422_and_a_token_required(api):
     ada = await sign_up(api)
-    cases = {"": "email", "email=": "email", f"email={'a' * 101}": "email", "email=a&limit=0": "limit",
-             "email=a&limit=21": "limit", "email=a&limit=abc": "limit", "email=a&name=x": "name",
-             "email=a&email=b": "email", "email=%00": "email"}
+    cases = {
+        "": "email",
+        "email=": "email",
+        f"email={'a' * 101}": "email",
+        "email=a&limit=0": "limit",
+        "email=a&limit=21": "limit",
+        "email=a&limit=abc": "limit",
+        "email=a&name=x": "name",
+        "email=a&email=b": "email",
+        "email=%00": "email",
+    }
     for query, field in cases.items():
         assert field in error_fields(await api.get(f"/users/getUsers?{query}", token=ada.token)), query
     assert (await api.get(f"/users/getUsers?email={'a' * 100}", token=ada.token)).code == 200
@@ -129,6 +144,7 @@ class TestSearchesPerUser:
         ada = await sign_up_verified(api, services, "ada@example.com")
         for _ in range(5):
             assert error_fields(await api.get("/users/getUsers?email=", token=ada.token)) == {
-                "email": "must be 1-100 characters without control characters"}
+                "email": "must be 1-100 characters without control characters"
+            }
         assert await store.budgets.count_documents({}) == 0
         assert await search(api, ada.token, "a") == ["ada@example.com"]

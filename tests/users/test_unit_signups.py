@@ -1,4 +1,5 @@
 """services/signups.py's month arithmetic without HTTP (GET /users/by-month covers it end to end)."""
+
 import datetime as dt
 
 import pytest
@@ -22,11 +23,14 @@ def test_a_range_lists_every_month_across_a_new_year():
     assert month_range("2024-05", "2024-05") == [(2024, 5)]
 
 
-@pytest.mark.parametrize("first, last, field, message", [
-    (None, "2024-01", "from", "is required with to"),
-    ("2024-01", None, "to", "is required with from"),
-    ("2024-02", "2024-01", "from", "must not be after to"),
-])
+@pytest.mark.parametrize(
+    "first, last, field, message",
+    [
+        (None, "2024-01", "from", "is required with to"),
+        ("2024-01", None, "to", "is required with from"),
+        ("2024-02", "2024-01", "from", "must not be after to"),
+    ],
+)
 def test_half_or_backwards_ranges_are_422_on_the_field_at_fault(first, last, field, message):
     with pytest.raises(ApiError) as raised:
         month_range(first, last)
@@ -46,7 +50,7 @@ def test_parse_month():
 
 
 def test_month_start_and_end_are_utc_and_the_end_is_the_last_millisecond():
-    assert month_start(2024, 2) == dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc)
-    assert month_end(2024, 2) == dt.datetime(2024, 2, 29, 23, 59, 59, 999000, tzinfo=dt.timezone.utc)  # leap year
+    assert month_start(2024, 2) == dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    assert month_end(2024, 2) == dt.datetime(2024, 2, 29, 23, 59, 59, 999000, tzinfo=dt.UTC)  # leap year
     assert month_end(2023, 2).day == 28
-    assert month_end(9999, 12) == dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.timezone.utc)
+    assert month_end(9999, 12) == dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC)

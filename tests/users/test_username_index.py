@@ -1,4 +1,5 @@
 """Usernames are unique among string values only: users without one never collide, null or absent."""
+
 import pytest
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError

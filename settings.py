@@ -327,7 +327,7 @@ class Settings:
         boolean,
         False,
         "answer getFav, addToFav, removeFromFav, getUsers, usersByMonth and a signed-out /users/user in the shapes "
-        "the published task-board web app reads (docs/clients.md); off, as documented",
+        "the published task-board web app reads (docs/using/clients.md); off, as documented",
     )
     admin_email: str | None = setting(
         "ADMIN_EMAIL",

@@ -1,12 +1,13 @@
-"""The measures of issue #23 for bench/run.py (--only-abuse runs just these, about a minute):
+"""The abuse measures (many accounts, one address) for bench/run.py (--only-abuse runs just these, about a minute):
 
 1. login latency (p50, p99) while 200 registrations arrive at once from 200 client addresses (TRUST_PROXY and
    X-Forwarded-For spread them, so REGISTRATIONS_PER_ADDRESS_PER_HOUR, on at its default, refuses none), beside
    the idle login latency measured just before on the same service: BCRYPT_ROUNDS=10, as the red team's run,
    and BCRYPT_QUEUE_MAX at its default (64). Logins come one after another on one keep-alive connection from
-   one address, so the login limits (this row's own traffic) are off. Before #23 the median login took 3.1 s
-   during such a burst (0.065 s idle); now sign-ups may fill half the queue and are refused past it with a
-   503 at once, and logins wait ahead of them. Latency is of the logins answered 200; the row counts 503s.
+   one address, so the login limits (this row's own traffic) are off. Before the bcrypt queue was bounded the
+   median login took 3.1 s during such a burst (0.065 s idle); now sign-ups may fill half the queue and are
+   refused past it with a 503 at once, and logins wait ahead of them. Latency is of the logins answered 200;
+   the row counts 503s.
 2. the peak resident memory above idle while the largest accepted photo is processed: a PNG crafted with zlib,
    8-bit RGBA 5792x5792 (33.5 Mpx: 128 MiB decoded at 4 bytes a pixel, the MAX_PHOTO_DECODE_BYTES default),
    uploaded with PUT /users/:id; peak from VmHWM reset through /proc/<pid>/clear_refs. Target <= 160 MiB.

@@ -61,7 +61,7 @@ class MinimalUserHandler(RequestHandler):
             claims = jwt.decode(token, self.secret, algorithms=["HS256"], options={"require": REQUIRED_CLAIMS})
             user_id, session_id = ObjectId(claims["sub"]), ObjectId(claims["sid"])
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
-            raise HTTPError(401)
+            raise HTTPError(401) from None
         session = await self.sessions.find_one({"_id": session_id, "userId": user_id})
         user = await self.users.find_one({"_id": user_id}) if session else None
         if user is None:

@@ -3,7 +3,7 @@
 The service's app in this process on the embedded store; each request is sent once (after one unrecorded
 warm-up of the same kind) and every call that passes the process's database gate is counted, as reads
 (find_one, find fetches, count, aggregate) and writes (insert, update, delete, find-and-modify). The counts
-do not depend on the store: the same service code sends the same calls to MongoDB. docs/scaling.md turns
+do not depend on the store: the same service code sends the same calls to MongoDB. docs/operating/scaling.md turns
 them and bench/run.py's per-core rates into the load a deployment puts on its replica set.
 """
 

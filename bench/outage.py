@@ -9,7 +9,7 @@ pymongo's ServerSelectionTimeoutError once its deadline has passed), printed as 
   2. "the service": N concurrent POST /auth/login through the service's app in this process (the
      request's budget, the process's slots), answered 503 each; the gate's peak of calls in flight.
 
-A benchmark, not a test: nothing here fails on a number (docs/benchmarks.md records the figures).
+A benchmark, not a test: nothing here fails on a number (docs/operating/benchmarks.md records the figures).
 """
 
 import argparse

@@ -4,7 +4,7 @@ Each case runs in a fresh process of its own (so one case's heap never flatters 
 zlib (never allocated as an image), resets the kernel's peak-RSS mark (/proc/self/clear_refs), runs
 services.photos' processing as the service's executor does, and reports, in MiB: the resident memory before
 (idle), the peak above idle (VmHWM - idle), and what is still resident above idle after, without and with
-malloc_trim. bench/run.py reports the largest accepted photo's row from the running service; docs/photos.md
+malloc_trim. bench/run.py reports the largest accepted photo's row from the running service; docs/using/photos.md
 keeps these figures.
 """
 
@@ -82,7 +82,6 @@ def one(case: str, trim: bool) -> dict:
         except photos.ApiError as error:
             outcome = f"refused {error.status}"
     peak = status_mib("VmHWM")
-    after = status_mib("VmRSS")
     return {
         "case": case,
         "file_kib": round(len(data) / 1024),

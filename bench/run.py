@@ -15,7 +15,7 @@ One run measures, with wrk as the load generator on 127.0.0.1:
      --scale-duration seconds each. --only-scale runs just this (about three minutes).
   6. photo uploads (bench/photos.py): a 4000x3000 camera JPEG of 3-5 MB, one at a time (latency,
      peak memory above idle), then 8 at once while /health is probed (--only-photos: just these).
-  7. issue #23 (bench/abuse.py): login latency while 200 registrations arrive from 200 addresses, beside
+  7. abuse (bench/abuse.py): login latency while 200 registrations arrive from 200 addresses, beside
      the idle login latency; the peak memory of the largest photo accepted (--only-abuse: just these).
 The README's "Benchmark" section says how each measure is taken and why.
 
@@ -24,7 +24,7 @@ the raw numbers as JSON to bench/results/latest.json (and the table to bench/res
 Service logs go to bench/results/service-*.log. Every process it starts is stopped at the end,
 on failure and on Ctrl-C too. These are benchmarks, not tests: nothing here fails on a number, but
 any error answer (status 400 or more) to a measure stops the run with exit code 1 (a refused request
-is no work done); --tiny runs every measure for a second, as tests/test_bench.py does.
+is no work done); --tiny runs every measure for a second, as tests/operations/test_bench.py does.
 """
 
 import argparse
@@ -669,7 +669,7 @@ def main(argv=None) -> int:
         "--tiny",
         action="store_true",
         help="every measure but the abuse ones, as small as it goes (seconds, not figures): checks "
-        "that the bench runs and that no measure is answered with errors (tests/test_bench.py)",
+        "that the bench runs and that no measure is answered with errors (tests/operations/test_bench.py)",
     )
     parser.add_argument(
         "--service-env",

@@ -1,6 +1,6 @@
 """Schemathesis hooks (SCHEMATHESIS_HOOKS=fuzz/hooks.py): ids the schema alone would never generate.
 
-Issue #9 found GET /users/<24 hex>%0A to be a 500 (`$` matches before a final newline). About a third of
+The red-team pass found GET /users/<24 hex>%0A to be a 500 (`$` matches before a final newline). About a third of
 the cases of an operation with path parameters get one with trailing whitespace, a newline or a NUL,
 either a well-formed 24-hex id or the generated value; each must be answered with a documented 4xx.
 Lone surrogates are sent by fuzz/run.py's crafted pass instead: schemathesis re-validates every case

@@ -168,7 +168,7 @@ class BaseHandler(RequestHandler):
     async def prepare(self) -> None:
         """Decide early answers (body far too large, 401) without giving them: see after_body."""
         # The request's one database budget, MONGODB_OPERATION_TIMEOUT_MS, spent while it waits for the
-        # database: an outage is a 503 within it, however many requests queue (docs/mongodb.md, CWE-400).
+        # database: an outage is a 503 within it, however many requests queue (docs/operating/mongodb.md, CWE-400).
         deadlines.start_request(self.config.mongodb_operation_timeout_ms / 1000)
         self._limit_body()
         if self.request.method != "OPTIONS" and not self.public:
@@ -380,6 +380,10 @@ class BaseHandler(RequestHandler):
         """The user as every endpoint returns it, its photo URL absolute under APP_URL."""
         return user_model.public_view(user, self.config.app_url)
 
+    def send_page(self, page: dict, view) -> None:
+        """One page of a paged list (services/pagination.py), each result through its public view."""
+        self.send_json({**page, "results": [view(result) for result in page["results"]]})
+
     def send_success(self, message: str, status: int = 200, **fields) -> None:
         """The contract's success envelope: {"status": "success", "message": ..., then fields (data, ...)}."""
         self.send_json({"status": "success", "message": message, **fields}, status)
@@ -396,7 +400,9 @@ class BaseHandler(RequestHandler):
             status, message, errors, extra = error.status, error.message, error.errors, error.extra
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        elif (answer := driver_error_answer(error)) is not None:  # a driver error is never a 500 (docs/mongodb.md)
+        elif (
+            answer := driver_error_answer(error)
+        ) is not None:  # a driver error is never a 500 (docs/operating/mongodb.md)
             status, message, errors = answer.status, answer.message, answer.errors
         elif isinstance(error, HTTPError):
             status = error.status_code

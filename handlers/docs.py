@@ -10,6 +10,7 @@ from tornado import httputil
 from tornado.web import HTTPError, StaticFileHandler
 
 from handlers.base import BaseHandler, error_envelope
+from handlers.documented import HTML, operation
 from handlers.openapi import document
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +37,17 @@ def _read(name: str) -> bytes:
 
 
 class OpenApiHandler(BaseHandler):
+    openapi = {
+        "get": operation(
+            "This document",
+            "operations",
+            200,
+            {"type": "object"},
+            auth_needed=False,
+            examples={"response": {"openapi": "3.1.0", "info": {"title": "Accounts service"}}},
+        ),
+    }
+
     public = True
 
     def get(self) -> None:
@@ -61,6 +73,16 @@ class DocsPageHandler(BaseHandler):
         self.set_header("Content-Security-Policy", DOCS_POLICY)
         # The page's title names the product (APP_NAME is checked for control characters; escaped for HTML).
         self.finish(self.content.replace(b"{{title}}", html.escape(f"{self.config.app_name} API").encode()))
+
+
+class DocsIndexHandler(DocsPageHandler):
+    """GET /docs: the page (documented; its script, served by DocsPageHandler, is not an operation)."""
+
+    openapi = {
+        "get": operation(
+            "The interactive API page (Swagger UI)", "operations", 200, auth_needed=False, ok_content=HTML
+        ),
+    }
 
 
 class DocsAssetHandler(StaticFileHandler):

@@ -1,11 +1,26 @@
 """Liveness and readiness probes."""
 
 from handlers.base import BaseHandler
+from handlers.documented import operation
+from models.schemas.responses import closed
 from services.errors import ApiError
+
+HEALTH = closed({"status": {"const": "ok"}})
 
 
 class HealthHandler(BaseHandler):
     """200 while the process runs, whatever the database does."""
+
+    openapi = {
+        "get": operation(
+            "Liveness: 200 while the process runs",
+            "operations",
+            200,
+            HEALTH,
+            auth_needed=False,
+            examples={"response": {"status": "ok"}},
+        ),
+    }
 
     public = True
 
@@ -13,8 +28,22 @@ class HealthHandler(BaseHandler):
         self.send_json({"status": "ok"})
 
 
+READY = closed({"status": {"const": "ready"}})
+
+
 class ReadyHandler(BaseHandler):
     """200 when MongoDB answers a ping and the indexes are in place, else 503 (with why start-up stopped, if it did)."""
+
+    openapi = {
+        "get": operation(
+            "Readiness: MongoDB answers and indexes exist",
+            "operations",
+            200,
+            READY,
+            auth_needed=False,
+            examples={"response": {"status": "ready"}},
+        ),
+    }
 
     public = True
 

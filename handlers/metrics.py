@@ -1,4 +1,4 @@
-"""GET /metrics: the Prometheus scrape, for operators only (docs/metrics.md)."""
+"""GET /metrics: the Prometheus scrape, for operators only (docs/operating/metrics.md)."""
 
 import hashlib
 import hmac
@@ -21,7 +21,7 @@ class MetricsHandler(BaseHandler):
             raise not_found()  # the same answer as an unknown route: nothing to discover (CWE-200)
         if not self.bearer_matches(token):
             raise ApiError(401, "Please authenticate", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-        queue_depth = await metrics.email_queue_depth(self.services.outbox.collection)
+        queue_depth = await metrics.email_queue_depth(self.services.outbox)
         encoder, content_type = self.encoder()
         self.set_header("Content-Type", content_type)
         self.finish(metrics.exposition(encoder, queue_depth))

@@ -1,6 +1,7 @@
-"""What /docs teaches beyond the schemas: the flows (info.description), parameter descriptions and an
-example for every request and response. handlers/openapi.py applies them; tests/test_openapi.py checks
-that every example validates against its schema and that each error example carries its own status."""
+"""What /docs teaches beyond the schemas: the flows (info.description), parameter descriptions, the error
+examples and the example values the operations' own examples are made of (each operation declares its examples
+beside its handler, in its `openapi` attribute). tests/http/test_openapi.py checks that every example validates
+against its schema and that each error example carries its own status."""
 
 GUIDE = """\
 Users, sign-in and organisations for the task-board product: one user collection and one login for the
@@ -49,9 +50,9 @@ Login and registration also set `session=<opaque>; HttpOnly; SameSite=Lax; Path=
 living `REFRESH_TOKEN_DAYS`, naming the same server-side session as the tokens. A web app may keep no
 token and send `withCredentials` (`credentials: "include"`) instead: the browser sends the cookie itself,
 which is why **Authorize** offers no cookie field (no page can set one). On this page too: after "Try it
-out" on a login, later calls carry its cookie without Authorize. A cookie-authenticated POST, PUT, PATCH or DELETE must carry an
-`Origin` (or `Referer`) of `APP_URL` or one of `CORS_ORIGINS`, else 403. A bearer header wins over the
-cookie and is never origin-checked.
+out" on a login, later calls carry its cookie without Authorize. A cookie-authenticated POST, PUT, PATCH
+or DELETE must carry an `Origin` (or `Referer`) of `APP_URL` or one of `CORS_ORIGINS`, else 403. A bearer
+header wins over the cookie and is never origin-checked.
 
 ## Email links
 - `POST /auth/forgot-password {"email"}` answers 204 whether or not the address has an account, and
@@ -106,11 +107,6 @@ PARAMETERS = {
     "name": "Case-insensitive substring of the name, matched literally (never as a pattern).",
     "username": "Case-insensitive substring of the username, matched literally.",
     "role": "Exactly this role.",
-    "sortBy": "`field:asc` or `field:desc`, several joined by commas, e.g. `createdAt:desc,name:asc`. Fields: "
-    "name, email, username, role, createdAt. Ties are broken by id, so pages never overlap. "
-    "Default: createdAt:asc.",
-    "page": "Page number, 1 or more (default 1).",
-    ("/users", "limit"): "Page size, 1-100 (default 10).",
     ("/users/getUsers", "limit"): "At most this many results, 1-20 (default 5).",
     "email": "1-100 characters, matched as a literal, case-insensitive **prefix** of the address (`mark@` "
     "finds `mark@example.com`); only users whose email is verified are listed.",
@@ -222,209 +218,3 @@ MFA_REQUIRED = {
     "mfaRequired": True,
 }
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-# (method, path) -> {"request": example or {name: (summary, example)}, "response": example}
-OPERATIONS = {
-    ("get", "/"): {"response": {"name": "Accounts", "docs": "/docs", "openapi": "/openapi.json"}},
-    ("get", "/health"): {"response": {"status": "ok"}},
-    ("get", "/ready"): {"response": {"status": "ready"}},
-    ("get", "/openapi.json"): {"response": {"openapi": "3.1.0", "info": {"title": "Accounts service"}}},
-    ("post", "/auth/register"): {
-        "request": {
-            "organisationClient": (
-                "Organisation client: firstName, lastName, optional phone",
-                {
-                    "firstName": "Mark",
-                    "lastName": "Essien",
-                    "email": "mark.essien@example.com",
-                    "password": PASSWORD,
-                    "phone": "09001234567",
-                },
-            ),
-            "taskBoardApp": (
-                "Task-board app: name (first word becomes firstName), optional username",
-                {
-                    "name": "Mark Essien",
-                    "email": "mark.essien@example.com",
-                    "password": PASSWORD,
-                    "username": "mark.essien",
-                },
-            ),
-        },
-        "response": success(
-            "Registration successful", data={"accessToken": ACCESS, "user": USER}, user=USER, tokens=PAIR
-        ),
-    },
-    ("post", "/auth/login"): {
-        "request": {
-            "password": ("Email and password", {"email": "mark.essien@example.com", "password": PASSWORD}),
-            "twoFactor": (
-                "With two-factor sign-in on: the code from the authenticator app (or a recovery code)",
-                {"email": "mark.essien@example.com", "password": PASSWORD, "otp": "492039"},
-            ),
-        },
-        "response": success("Login successful", data={"accessToken": ACCESS, "user": USER}, user=MARK_ID, tokens=PAIR),
-    },
-    ("post", "/auth/logout"): {"request": {"refreshToken": REFRESH}},
-    ("post", "/auth/refresh-tokens"): {"request": {"refreshToken": REFRESH}, "response": PAIR},
-    ("post", "/auth/forgot-password"): {"request": {"email": "mark.essien@example.com"}},
-    ("post", "/auth/reset-password"): {"request": {"password": "a brand new password"}},
-    ("post", "/auth/change-password"): {
-        "request": {"email": "mark.essien@example.com", "password": PASSWORD, "newPassword": "a brand new password"}
-    },
-    ("post", "/auth/send-verification-email"): {"request": {}},
-    ("post", "/auth/verify-email"): {"request": {}},
-    ("post", "/auth/2fa/setup"): {
-        "request": {"currentPassword": PASSWORD},
-        "response": {
-            "secret": TOTP_SECRET,
-            "otpauthUrl": f"otpauth://totp/Accounts:mark.essien%40example.com?secret={TOTP_SECRET}&issuer=Accounts",
-        },
-    },
-    ("post", "/auth/2fa/enable"): {
-        "request": {"code": "492039"},
-        "response": {
-            "recoveryCodes": [
-                code
-                for code in (
-                    "k7qm-2xwd-p4ta-vnre",
-                    "b3zs-q6hy-m2lc-t7fa",
-                    "w5gj-r4kp-x3ne-d6ub",
-                    "h2vt-n7ca-z5qs-e4lm",
-                    "p6df-y3bw-k2rx-j5gn",
-                    "c4ue-m6zt-v7hq-s2ka",
-                    "t3nb-g5xw-a6dp-r7jy",
-                    "f7kc-w2qe-u4zm-b3hs",
-                    "y5ra-d3vn-q7tg-m6wx",
-                    "n2hp-s4jb-e5ka-z3cu",
-                )
-            ]
-        },
-    },
-    ("post", "/auth/2fa/disable"): {
-        "request": {
-            "totp": ("With a current code", {"currentPassword": PASSWORD, "code": "492039"}),
-            "recovery": (
-                "With an unused recovery code (the device is lost)",
-                {"currentPassword": PASSWORD, "code": "k7qm-2xwd-p4ta-vnre"},
-            ),
-        }
-    },
-    ("get", "/auth/sessions"): {
-        "response": {
-            "sessions": [
-                {
-                    "id": "665f1c2ab3e4d5f6a7b8c9f2",
-                    "createdAt": "2026-01-15T09:30:00.000Z",
-                    "lastUsedAt": "2026-01-15T11:02:00.000Z",
-                    "expiresAt": "2026-02-14T09:30:00.000Z",
-                    "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)",
-                    "ipAddress": "203.0.113.7",
-                    "current": True,
-                },
-                {
-                    "id": "665f1c2ab3e4d5f6a7b8c9f1",
-                    "createdAt": "2026-01-02T18:00:00.000Z",
-                    "lastUsedAt": "2026-01-14T21:40:00.000Z",
-                    "expiresAt": "2026-02-13T21:40:00.000Z",
-                    "userAgent": "okhttp/4.12.0",
-                    "ipAddress": "198.51.100.23",
-                    "current": False,
-                },
-            ]
-        }
-    },
-    ("post", "/users"): {
-        "request": {
-            "name": "Ada Obi",
-            "email": "ada@example.com",
-            "password": PASSWORD,
-            "role": "admin",
-            "username": "ada.obi",
-        },
-        "response": {
-            **USER,
-            "name": "Ada Obi",
-            "firstName": "Ada",
-            "lastName": "Obi",
-            "email": "ada@example.com",
-            "phone": None,
-            "username": "ada.obi",
-            "role": "admin",
-        },
-    },
-    ("get", "/users"): {
-        "response": {"results": [VERIFIED_USER], "page": 1, "limit": 10, "totalPages": 1, "totalResults": 1}
-    },
-    ("get", "/users/user"): {
-        "response": {
-            "signedIn": ("Signed in", VERIFIED_USER),
-            "signedOut": (
-                "Signed out: no Authorization header and no live session "
-                "cookie (TOTASK_WEB_COMPAT=true: an empty body)",
-                None,
-            ),
-        }
-    },
-    ("put", "/users/addToFav"): {
-        "request": {"boardId": "roadmap-2026"},
-        "response": shapes(FAVOURITES, {"id": "roadmap-2026"}),
-    },
-    ("put", "/users/removeFromFav"): {
-        "request": {"boardId": "roadmap-2026"},
-        "response": shapes({"favoriteBoards": ["board-42"]}, [{"id": "board-42"}]),
-    },
-    ("get", "/users/getFav"): {"response": shapes(FAVOURITES, web_favourites(FAVOURITES))},
-    ("get", "/users/getUsers"): {"response": shapes({"results": [SEARCH_RESULT]}, [SEARCH_RESULT])},
-    ("get", "/users/usersByMonth"): {
-        "response": shapes(
-            {"results": SIGNUPS},
-            [{"month": row["monthName"], "year": row["year"], "count": row["count"]} for row in SIGNUPS],
-        )
-    },
-    ("put", "/users/deleteProfilePic/{userId}"): {"response": {**VERIFIED_USER, "profilePhotoUrl": None}},
-    ("get", "/users/{userId}"): {"response": VERIFIED_USER},
-    ("put", "/users/{userId}"): {
-        "request": {"name": "Mark E. Essien", "username": "mark.essien"},
-        "response": {**VERIFIED_USER, "name": "Mark E. Essien", "lastName": "E. Essien"},
-    },
-    ("patch", "/users/{userId}"): {
-        "request": {"email": "mark@example.com", "currentPassword": PASSWORD},
-        "response": {**VERIFIED_USER, "email": "mark@example.com", "isEmailVerified": False},
-    },
-    ("post", "/users/{userId}"): {"request": {"password": PASSWORD}},
-    ("delete", "/users/{userId}"): {"request": {"password": PASSWORD}},
-    ("get", "/api/users/{id}"): {"response": success("User retrieved successfully", data=USER, user=USER)},
-    ("get", "/api/organisations"): {
-        "response": success("Organisations retrieved successfully", data={"organisations": [ORGANISATION]})
-    },
-    ("post", "/api/organisations"): {
-        "request": {"name": "Design team", "description": "Everyone working on the new boards"},
-        "response": success(
-            "Organisation created successfully",
-            data={"orgId": ORG_ID, "name": "Design team", "description": "Everyone working on the new boards"},
-        ),
-    },
-    ("get", "/api/organisations/{orgId}"): {
-        "response": success("Organisation retrieved successfully", data=ORGANISATION)
-    },
-    ("post", "/api/organisations/{orgId}/users"): {
-        "request": {"userId": MARK_ID},
-        "response": success("User added to organisation successfully"),
-    },
-    ("get", "/api/invitations"): {
-        "response": success(
-            "Invitations retrieved successfully",
-            data={
-                "invitations": [
-                    {
-                        **ORGANISATION,
-                        "invitedBy": {"userId": "665f1c2ab3e4d5f6a7b8c9d7", "firstName": "Ada", "lastName": "Obi"},
-                        "invitedAt": "2026-11-30T09:15:00.000Z",
-                    }
-                ]
-            },
-        )
-    },
-    ("post", "/api/invitations/{orgId}/accept"): {"response": success("Invitation accepted", data=ORGANISATION)},
-}

@@ -5,7 +5,7 @@ service's home page (/).
 Plain server-rendered HTML for a person on a phone; the JSON API under /auth does the same work for
 apps. Every form is protected by Tornado's xsrf cookie, checked here only: the JSON API authenticates
 with bearer tokens and must not need a cookie. After a form is sent the answer is a redirect to a
-page (Post/Redirect/Get), so a reload or Back never sends it again. docs/pages.md tells the states.
+page (Post/Redirect/Get), so a reload or Back never sends it again. docs/using/pages.md tells the states.
 """
 
 import logging
@@ -17,6 +17,7 @@ from tornado import httputil
 from tornado.web import HTTPError
 
 from handlers.base import BaseHandler, NotFoundHandler
+from handlers.documented import HOME, HTML, RESET_FORM, VERIFY_FORM, _json, new_link_form, operation, page
 from models.schemas import auth as schemas
 from services import auth as auth_service
 from services.database import is_unavailable
@@ -303,6 +304,27 @@ class VerifyEmailPage(LinkPage):
     every link: verifying on GET would verify squatted addresses, CWE-352/CWE-285); POST verifies and redirects
     to /verify-email/done."""
 
+    openapi = {
+        "get": page(
+            "The verify-email link: checked (not used up) on opening, as mail scanners open links; "
+            'a "Confirm my email address" button, or already verified, or a new-link form',
+            {
+                200: 'The confirm button; or "already verified"',
+                400: "Unknown or expired link: the page offers the form for a new link",
+            },
+        ),
+        "post": page(
+            "The confirm button's submission: verifies",
+            {
+                303: "Verified (also for a second click): to /verify-email/done",
+                400: "Invalid or expired link: the form for a new link",
+                403: "Missing or wrong xsrf token",
+            },
+            query_token=False,
+            form=VERIFY_FORM,
+        ),
+    }
+
     form_expired_text = "Open the link in the email again to confirm your address."
     new_link_path = "/verify-email/resend"
 
@@ -339,6 +361,10 @@ class VerifyEmailPage(LinkPage):
 class EmailVerifiedPage(PageHandler):
     """GET /verify-email/done, where the confirm form redirects: no token, the same text to anyone."""
 
+    openapi = {
+        "get": page('"Your email address is verified"', {200: "The page"}, query_token=False),
+    }
+
     def get(self) -> None:
         app_name = self.config.app_name
         self.message(
@@ -351,6 +377,8 @@ class EmailVerifiedPage(PageHandler):
 class ResendVerificationPage(NewLinkPage):
     """GET /verify-email/resend: the form; POST: a new verify link if the address has an unverified account."""
 
+    openapi = new_link_form("verify-email", "if the address has an unverified account")
+
     heading = "Get a new verification link"
     intro = "Enter the address of your account and we will send a new link to confirm it."
     operation = "resend_verification"
@@ -360,6 +388,8 @@ class ResendVerificationPage(NewLinkPage):
 
 class ForgotPasswordPage(NewLinkPage):
     """GET /forgot-password: the form; POST: a reset link if the address has an account."""
+
+    openapi = new_link_form("reset-password", "if the address has an account")
 
     heading = "Reset your password"
     intro = "Enter the address of your account and we will email you a link to choose a new password."
@@ -371,6 +401,27 @@ class ForgotPasswordPage(NewLinkPage):
 class ResetPasswordPage(LinkPage):
     """GET checks the link without using it (mail scanners open links) and shows the form, or says why
     not; POST sets the password and redirects to /reset-password/done."""
+
+    openapi = {
+        "get": page(
+            "The reset-password link: checked (not used up) on opening; the form, or why not",
+            {
+                200: 'The form; or, in the browser that already used this link, "password changed"',
+                400: "Used, expired or unknown link: the page offers the form for a new link",
+            },
+        ),
+        "post": page(
+            "The form's submission: sets the password",
+            {
+                303: "Changed (also for a repeat of a submission that already worked): to /reset-password/done",
+                400: "Invalid or used link",
+                403: "Missing or wrong xsrf token",
+                422: "The form again, with the problem",
+            },
+            query_token=False,
+            form=RESET_FORM,
+        ),
+    }
 
     form_expired_text = "Open the link in the email again to choose a new password."
     new_link_path = "/forgot-password"
@@ -420,7 +471,7 @@ class ResetPasswordPage(LinkPage):
         status: int = 200,
     ) -> None:
         """The form, naming the account: the full address, since whoever holds the link reads that mailbox
-        (docs/pages.md)."""
+        (docs/using/pages.md)."""
         self.show(
             "reset_password.html",
             status,
@@ -469,6 +520,10 @@ class PasswordChangedPage(PageHandler):
     """GET /reset-password/done, where a successful reset form redirects: it holds no token and shows the same
     text to anyone, so it tells nothing."""
 
+    openapi = {
+        "get": page('"Your password has been changed"', {200: "The page"}, query_token=False),
+    }
+
     def get(self) -> None:
         self.password_changed()
 
@@ -477,6 +532,29 @@ class EmailChangeUndoPage(LinkPage):
     """GET /email-change/undo?token=…, the link in an email-change notice: GET checks it without using it (mail
     scanners open links) and asks for one click; POST takes the account back and redirects to
     /email-change/undo/done. Every other state says why not and what to do instead."""
+
+    openapi = {
+        "get": page(
+            'The link in an email-change notice: checked (not used up) on opening; a "Put my old '
+            'address back" button, or why not',
+            {
+                200: 'The button; or, in the browser that already used this link, "address back"',
+                400: "Used, expired or unknown link, the old address taken by another account, or the "
+                "account's address changed again: which, and what to do",
+            },
+        ),
+        "post": page(
+            "The button's submission: the old address back (verified), every session and link ended, "
+            "a reset link mailed to the old address",
+            {
+                303: "Done (also for a second click in the same browser): to /email-change/undo/done",
+                400: "Used, expired, unknown, taken or changed again: which, and what to do",
+                403: "Missing or wrong xsrf token",
+            },
+            query_token=False,
+            form=VERIFY_FORM,
+        ),
+    }
 
     form_expired_text = "Open the link in the email again to put your address back."
 
@@ -541,6 +619,10 @@ class EmailChangeUndoPage(LinkPage):
 class EmailChangeUndonePage(PageHandler):
     """GET /email-change/undo/done, where a successful undo redirects: no token, the same text to anyone."""
 
+    openapi = {
+        "get": page('"Your old email address is back"', {200: "The page"}, query_token=False),
+    }
+
     def get(self) -> None:
         self.address_restored()
 
@@ -558,6 +640,18 @@ class FormsScript(PageHandler):
 
 class HomePage(PageHandler):
     """GET /: the service's name and where its documentation is; JSON when the client asks for JSON."""
+
+    openapi = {
+        "get": operation(
+            "The service's name and where its documentation is: JSON for Accept: "
+            "application/json, else a small HTML page",
+            "operations",
+            200,
+            auth_needed=False,
+            ok_content={**_json(HOME), **HTML},
+            examples={"response": {"name": "Accounts", "docs": "/docs", "openapi": "/openapi.json"}},
+        ),
+    }
 
     def get(self) -> None:
         self.set_header("Vary", "Accept")

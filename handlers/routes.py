@@ -14,7 +14,7 @@ def routes() -> list:
         (r"/ready", health.ReadyHandler),
         (r"/metrics", metrics.MetricsHandler),
         (r"/openapi.json", docs.OpenApiHandler),
-        (r"/docs", docs.DocsPageHandler, {"name": "index.html"}),
+        (r"/docs", docs.DocsIndexHandler, {"name": "index.html"}),
         (r"/docs/init.js", docs.DocsPageHandler, {"name": "init.js"}),
         (r"/docs/assets/(.*)", docs.DocsAssetHandler, {"path": docs.SWAGGER_ASSETS}),
         (r"/auth/register", auth.RegisterHandler),

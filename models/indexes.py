@@ -24,7 +24,7 @@ RETIRED_INDEXES = {
 }
 
 # Query shapes that no index can serve, each declared beside its model's indexes with why and what
-# bounds its cost. The index-coverage test (tests/test_zz_index_coverage.py) fails on any other
-# unserved shape the services send. fields: field -> "eq" | "range" | "regex", as
+# bounds its cost. The index-coverage fixture (queries_use_declared_indexes in tests/conftest.py) fails the test
+# during which the services send any other unserved shape. fields: field -> "eq" | "range" | "regex", as
 # tests/index_coverage.py classifies a filter; source: the only file allowed to send that shape.
 QUERY_EXCEPTIONS = list(users.QUERY_EXCEPTIONS)

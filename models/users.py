@@ -188,7 +188,7 @@ def month_view(year: int, month: int, count: int) -> dict:
 
 # ---- the answers as documented, or as the published web app reads them (TOTASK_WEB_COMPAT) ----------------
 # The web app (khalednadam/totask-app) reads these answers as bare arrays, the shapes its own server sent; the
-# choice is serialisation only: the same data, another shape (docs/clients.md).
+# choice is serialisation only: the same data, another shape (docs/using/clients.md).
 
 
 def favourites_answer(doc: dict, web_app: bool):

@@ -25,7 +25,7 @@ from services.users import Users
 log = logging.getLogger("accounts.services")
 
 TTL_SWEEP_SECONDS = 60
-# How often every process finishes the account deletions a failure left half-done (docs/users.md).
+# How often every process finishes the account deletions a failure left half-done (docs/using/users.md).
 DELETION_SWEEP_SECONDS = 60
 # A crashed background task is restarted after this, doubling up to RESTART_MAX_SECONDS while it keeps crashing.
 RESTART_SECONDS = 0.5

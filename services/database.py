@@ -1,7 +1,7 @@
 """The MongoDB connection (real server through Motor, or the embedded stand-in), the indexes declared in
 models/indexes.py made real on it, and what each driver error means to a client.
 
-Motor is imported here and nowhere else (docs/mongodb.md says what moving to PyMongo's AsyncMongoClient
+Motor is imported here and nowhere else (docs/operating/mongodb.md says what moving to PyMongo's AsyncMongoClient
 would change).
 """
 
@@ -93,9 +93,9 @@ FIXES = {
     85: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
     86: f"an index differs from the declared one: run `{SYNC_COMMAND}`",
     11000: "documents that break a unique index already exist: remove the duplicates "
-    f"(docs/mongodb.md), then run `{SYNC_COMMAND}` or restart",
+    f"(docs/operating/mongodb.md), then run `{SYNC_COMMAND}` or restart",
 }
-DEFAULT_FIX = "see docs/mongodb.md; restart once it is fixed"
+DEFAULT_FIX = "see docs/operating/mongodb.md; restart once it is fixed"
 
 # How often start-up says it is still retrying, or still waiting for a person; and how often an index build
 # that has not finished says so.

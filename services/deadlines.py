@@ -7,7 +7,7 @@ Motor's threads, so a call holding a slot never queues for a thread), and the wa
 thread and the server all count against the request's one budget, MONGODB_OPERATION_TIMEOUT_MS, handed
 to the driver as `pymongo.timeout(remaining)`. Motor 3.7 copies the context variables that block sets
 into its threads (motor/frameworks/asyncio: run_on_executor runs the call in `contextvars.copy_context()`),
-so the driver sees the same deadline. docs/mongodb.md, "Timeouts", says what counts and what does not.
+so the driver sees the same deadline. docs/operating/mongodb.md, "Timeouts", says what counts and what does not.
 """
 
 import asyncio

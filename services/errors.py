@@ -1,7 +1,6 @@
 """The one error class. Handlers turn it into the contract's envelope in a single place."""
 
 
-
 class ApiError(Exception):
     """A failure the client can act on: an HTTP status, a human message, optional field errors."""
 

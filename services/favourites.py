@@ -1,6 +1,5 @@
 """Favourite boards: atomic updates of one array in the user document."""
 
-
 from bson import ObjectId
 from pymongo import ReturnDocument
 

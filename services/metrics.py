@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
-from models import outbox
+from models import outbox as outbox_model
 from version import __version__
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -120,14 +120,14 @@ def record_mongodb_error(error: BaseException) -> None:
         _MONGODB_ERROR_KINDS[kind].inc()
 
 
-async def email_queue_depth(outbox_collection) -> int | None:
+async def email_queue_depth(outbox) -> int | None:  # services.email.Outbox
     """Pending messages in the outbox, counted now (the `due` index's leading key); None when MongoDB fails.
 
     Counted at scrape time: the queue lives in MongoDB and any process may drain it, so no process's
     own gauge could be right.
     """
     try:
-        return await outbox_collection.count_documents({"status": outbox.PENDING})
+        return await outbox.collection.count_documents({"status": outbox_model.PENDING})
     except PyMongoError as error:
         record_mongodb_error(error)
         return None
@@ -147,7 +147,7 @@ def process_metrics() -> list:
     """prometheus_client's standard process metrics (memory, CPU, open and maximum file descriptors, start
     time). With several workers, the worker answering a scrape reads every live worker's /proc entry, each
     series with a `pid` label: a process collector reads only its own process, and values of different
-    processes must not be summed (memory is per process; docs/metrics.md). One process alone: no label."""
+    processes must not be summed (memory is per process; docs/operating/metrics.md). One process alone: no label."""
     if not MULTIPROCESS:
         return list(ProcessCollector(registry=None).collect())
     families = {}

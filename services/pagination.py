@@ -1,12 +1,15 @@
 """Pagination, written once for every listing: sortBy parsing, skip/limit and the page envelope.
 
-A listing's query schema declares `sortBy`, `limit` and `page` (models/schemas/users.py); this
-module turns them into a MongoDB sort and one page of results.
+A listing's query schema is models/schemas/paging.py's paged_query (its filters, `sortBy` when it offers a
+choice of order, `limit`, `page`); this module turns them into a MongoDB sort and one page of results, in
+the fixed order of page_of. A list's service method is then one line:
+`return await fetch_page(collection, filter, page_request(query, SORT_FIELDS))`.
 """
 
 import math
 from collections.abc import Iterable
 
+from models.schemas.paging import DEFAULT_LIMIT
 from services.errors import field_error
 
 ASCENDING, DESCENDING = 1, -1
@@ -25,9 +28,22 @@ class Page:
     def skip(self) -> int:
         return (self.number - 1) * self.limit
 
+    def answer(self, results: list, total: int) -> dict:
+        """The page envelope, in its one fixed order (models/schemas/paging.py page_of)."""
+        return {
+            "results": results,
+            "page": self.number,
+            "limit": self.limit,
+            "totalPages": total_pages(total, self.limit),
+            "totalResults": total,
+        }
 
-def page_request(query: dict, sort_fields: Iterable[str], unique: Iterable[str] = (), default_limit: int = 10) -> Page:
-    """The Page a validated query string asks for (page and limit already range-checked by its schema)."""
+
+def page_request(
+    query: dict, sort_fields: Iterable[str] = (), unique: Iterable[str] = (), default_limit: int = DEFAULT_LIMIT
+) -> Page:
+    """The Page a validated query string asks for (page and limit already range-checked by its schema); a list
+    that offers no choice of order (no sort_fields, no sortBy in its schema) is read in id order."""
     sort = parse_sort(query.get("sortBy"), sort_fields, unique)
     return Page(query.get("page", 1), query.get("limit", default_limit), sort)
 
@@ -65,10 +81,4 @@ async def fetch_page(collection, query: dict, page: Page) -> dict:
     if page.skip < total:
         cursor = collection.find(query).sort(page.sort).skip(page.skip).limit(page.limit)
         results = await cursor.to_list(page.limit)
-    return {
-        "results": results,
-        "page": page.number,
-        "limit": page.limit,
-        "totalPages": total_pages(total, page.limit),
-        "totalResults": total,
-    }
+    return page.answer(results, total)

@@ -1,5 +1,5 @@
 """Profile photos: every upload decoded and redrawn off the IOLoop (upright, at most 512 px, no
-metadata), kept in MongoDB at each served size, and served by version. docs/photos.md says why."""
+metadata), kept in MongoDB at each served size, and served by version. docs/using/photos.md says why."""
 
 import asyncio
 import ctypes
@@ -191,7 +191,7 @@ def upright(image: Image.Image, orientation: int) -> Image.Image:
 
 
 def process_and_trim(data: bytes, max_pixels: int, max_decode_bytes: int) -> ProcessedPhoto:
-    """process(), then the freed image memory handed back to the system (docs/photos.md has the figures)."""
+    """process(), then the freed image memory handed back to the system (docs/using/photos.md has the figures)."""
     try:
         return process(data, max_pixels, max_decode_bytes)
     finally:

@@ -1,6 +1,6 @@
 """Sessions, access JWTs, rotating refresh tokens and single-use email tokens.
 
-Revocation (docs/two-factor.md, "Sessions"): a session is live only while its `epoch` is its user's
+Revocation (docs/using/two-factor.md, "Sessions"): a session is live only while its `epoch` is its user's
 `sessionEpoch`. The write that changes a password, an email, a role or two-factor also increments the
 user's epoch (models.users.revoke_sessions), so that one write ends every session; deleting the session
 documents afterwards is cleanup. The caller of such a change may keep their own session (keep_current):
@@ -201,14 +201,12 @@ class Sessions:
             raise unauthenticated()  # an older pair of a session its owner kept through a revoking change
         return user, session_id, claims["jti"]
 
-    async def keep_current(
-        self, user_id: ObjectId, session_id: ObjectId, access_jti: str | None, epoch: int
-    ) -> bool:
+    async def keep_current(self, user_id: ObjectId, session_id: ObjectId, access_jti: str | None, epoch: int) -> bool:
         """After a revoking write that moved user_id's epoch to `epoch`, keep the caller's own session: it takes
         the new epoch, and of the tokens it issued before, only the pair of access_jti keeps working (with no
-        jti, a cookie caller: the cookie alone, none of the session's token pairs). False when the session was not live just before that
-        write (ended, or revoked by another change meanwhile): then it stays ended. A failure here leaves the
-        caller signed out, never anyone else signed in."""
+        jti, a cookie caller: the cookie alone, none of the session's token pairs). False when the session was not
+        live just before that write (ended, or revoked by another change meanwhile): then it stays ended. A failure
+        here leaves the caller signed out, never anyone else signed in."""
         # Only a session that carried the epoch just before this write: another revocation in between wins.
         previous = {"$in": [epoch - 1, None]} if epoch == 1 else epoch - 1
         # Every older pair of this session but the caller's ends (CWE-613); a cookie caller keeps no pair at all:

@@ -36,7 +36,7 @@ class Signups:
             },
             {"$sort": {"_id.year": 1, "_id.month": 1}},
         ]
-        # An admin report: without a range it walks the whole created_at index (docs/users.md, "What admin
+        # An admin report: without a range it walks the whole created_at index (docs/using/users.md, "What admin
         # queries cost"), so it has ADMIN_QUERY_TIMEOUT_MS instead of the request's budget.
         with deadlines.budget(self.admin_query_seconds):
             counts = {

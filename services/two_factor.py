@@ -1,4 +1,4 @@
-"""Two-factor sign-in: TOTP (RFC 6238, by pyotp) with single-use recovery codes (docs/two-factor.md).
+"""Two-factor sign-in: TOTP (RFC 6238, by pyotp) with single-use recovery codes (docs/using/two-factor.md).
 
 The secret is stored encrypted (AES-GCM from the `cryptography` package, key derived by HKDF from
 TOTP_ENCRYPTION_KEY or JWT_SECRET, the user's id bound as associated data), so a database dump alone does

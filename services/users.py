@@ -244,7 +244,7 @@ class Users:
             filters["role"] = query["role"]
         page = pagination.page_request(query, model.SORT_FIELDS, model.UNIQUE_SORT_FIELDS)
         # Admins only; a filtered page and its count may read the whole collection (models/users.py _LIST_SCAN):
-        # ADMIN_QUERY_TIMEOUT_MS instead of the request's budget (docs/users.md, "What admin queries cost").
+        # ADMIN_QUERY_TIMEOUT_MS instead of the request's budget (docs/using/users.md, "What admin queries cost").
         with deadlines.budget(self.admin_query_seconds):
             return await pagination.fetch_page(self.collection, filters, page)
 
@@ -252,7 +252,8 @@ class Users:
         """Up to limit users with a verified email starting with text (any case), by email; 429 past the searcher's
         hourly budget."""
         # A one-letter prefix answers 20 addresses: unbounded, a signed-in stranger would walk every verified
-        # address out of the index, prefix by prefix (CWE-799, CWE-200). docs/security.md says why not a minimum.
+        # address out of the index, prefix by prefix (CWE-799, CWE-200). docs/developing/security.md says why not a
+        # minimum.
         await self.searches.spend(str(searcher_id))
         # Stored emails are lower-case, so a case-sensitive prefix of the lower-cased text suffices: anchored
         # and escaped, it is one bounded range of the verified-email index, walked in order to the limit.

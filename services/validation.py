@@ -41,7 +41,8 @@ def is_plain_address(address) -> bool:
         # evil.example!attacker@our.domain to evil.example, so a stranger would verify an address of ours (CWE-20).
         return False
     try:
-        # No quoted local parts, display names or IP literals: what is stored is exactly where mail goes (CWE-20, CWE-93).
+        # No quoted local parts, display names or IP literals: what is stored is exactly where mail goes (CWE-20,
+        # CWE-93).
         validate_email(
             address.lower(),
             check_deliverability=False,

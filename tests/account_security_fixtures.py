@@ -14,7 +14,7 @@ async def mail_to(mailbox, address: str, count: int, timeout: float = 10.0) -> l
     """The first `count` messages whose envelope went to `address` alone, waiting for them to arrive."""
     deadline = time.monotonic() + timeout
     while True:
-        mine = [m for m, r in zip(list(mailbox.messages), list(mailbox.recipients)) if r == [address]]
+        mine = [m for m, r in zip(list(mailbox.messages), list(mailbox.recipients), strict=False) if r == [address]]
         if len(mine) >= count:
             return mine
         assert time.monotonic() < deadline, f"expected {count} emails to {address}, got {len(mine)}"

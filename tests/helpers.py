@@ -293,7 +293,7 @@ REQUESTS = "accounts_http_requests_total"
 class Scrape:
     """One scrape: sample values by name and labels. Each metric family is parsed (by prometheus_client's own
     parser) when first asked about: a process's exposition grows with every route and status the suite has
-    touched, and a test reads two or three families of it. tests/test_metrics.py parses whole ones."""
+    touched, and a test reads two or three families of it. tests/operations/test_metrics.py parses whole ones."""
 
     def __init__(self, text: str):
         self.text = text

@@ -21,6 +21,10 @@ from services.database import Database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_DIRS = tuple(os.path.join(ROOT, d) + os.sep for d in ("services", "models"))
+HANDLER_DIR = os.path.join(ROOT, "handlers") + os.sep
+# Helpers every service shares: a query they send is named by the service function that called them, which is
+# where its filter and sort were written.
+SHARED_HELPERS = tuple(os.path.join(ROOT, "services", f) for f in ("pagination.py", "counters.py", "database.py"))
 
 EQUALITY_OPERATORS = {"$eq", "$in"}
 # `^` then characters that are literal, or escaped non-alphanumerics, and no alternation: what MongoDB
@@ -35,9 +39,25 @@ class Query:
     sort: list  # [(field, direction)]
     where: str  # file:line of the service code that sent it
     equalities: dict = dataclasses.field(default_factory=dict)  # field -> value of its plain equality
+    caller: str = ""  # file:line function of the code that wrote the query (past the shared helpers)
+
+    @property
+    def from_handler(self) -> bool:
+        return (self.caller or self.where).startswith("handlers" + os.sep)
 
     def describe(self) -> str:
-        return f"{self.collection} filter={self.fields} sort={self.sort} at {self.where}"
+        sent = self.caller or self.where
+        if self.caller and not self.caller.startswith(self.where):
+            sent += f" (through {self.where})"
+        if self.from_handler:
+            return (
+                f"{self.collection} filter={self.fields} sort={self.sort} sent by a handler, {sent}: "
+                "handlers call one service method, the service sends the query"
+            )
+        return (
+            f"{self.collection} filter={self.fields} sort={self.sort} sent by {sent}; "
+            f"declare its index in {declared_in(self.collection)}"
+        )
 
 
 RECORDED: list = []  # the queries of the running test (tests/conftest.py empties it before each)
@@ -128,9 +148,10 @@ def served(query: Query) -> bool:
             wanted = query.sort
             if len(rest) < len(wanted) or [k for k, _ in rest[: len(wanted)]] != [k for k, _ in wanted]:
                 continue
-            same = all(d == w for (_, d), (_, w) in zip(rest, wanted))
-            reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted))
-            if same or reversed_:
+            same = all(d == w for (_, d), (_, w) in zip(rest, wanted, strict=False))
+            reversed_ = all(d == -w for (_, d), (_, w) in zip(rest, wanted, strict=False))
+            # An index that only orders (no equality field leads it) would read every key to find the matches.
+            if (same or reversed_) and (prefix or not equal - set(partial)):
                 return True
         elif prefix or (names and names[0] in ranged):
             return True
@@ -140,7 +161,8 @@ def served(query: Query) -> bool:
 def excepted(query: Query) -> bool:
     """True when the shape is one of the documented exceptions in models/indexes.py."""
     for exception in QUERY_EXCEPTIONS:
-        if "source" in exception and query.where.split(":")[0] != exception["source"]:
+        sources = {query.where.split(":")[0], query.caller.split(":")[0]}
+        if "source" in exception and exception["source"] not in sources:
             continue  # an exception covers only the code it was written for
         if (
             exception["collection"] == query.collection
@@ -155,34 +177,57 @@ def unserved(queries) -> list:
     """Every shape among these queries that no declared index serves and no exception documents."""
     seen, problems = set(), []
     for query in queries:
-        key = (query.collection, tuple(sorted(query.fields.items())), tuple(query.sort))
+        key = (query.collection, tuple(sorted(query.fields.items())), tuple(query.sort), query.from_handler)
         if key in seen:
             continue
         seen.add(key)
-        if not served(query) and not excepted(query):
+        if query.from_handler or (not served(query) and not excepted(query)):
             problems.append(query.describe())
     return problems
 
 
-def _caller() -> str | None:
-    """file:line of the services/ or models/ code issuing the query; None when a test issues it."""
+def declared_in(collection: str) -> str:
+    """The models/<area>.py file that names a collection (its upper-case constant), where its indexes belong."""
+    for name, module in sorted(sys.modules.items()):
+        if (
+            name.startswith("models.")
+            and name.count(".") == 1
+            and any(key.isupper() and value == collection for key, value in vars(module).items())
+        ):
+            return name.replace(".", "/") + ".py"
+    return f"models/<area>.py (and register {collection!r} in models/indexes.py)"
+
+
+def _relative(frame) -> str:
+    return f"{frame.f_code.co_filename[len(ROOT) + 1 :]}:{frame.f_lineno}"  # the project's files are under ROOT
+
+
+def _caller() -> tuple | None:
+    """(where, caller) for a query the project's code sends: where is file:line of the services/, models/ or
+    handlers/ code that sent it; caller is file:line and function of the code that wrote it, past the shared
+    helpers (pagination, counters). None when a test sends it."""
     frame = sys._getframe(2)
+    where = None
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename == __file__ or os.sep + "site-packages" + os.sep in filename:
             frame = frame.f_back
             continue
-        if filename.startswith(SERVICE_DIRS):
-            return f"{filename[len(ROOT) + 1 :]}:{frame.f_lineno}"  # SERVICE_DIRS are under ROOT
-        return None
-    return None
+        if not filename.startswith(SERVICE_DIRS + (HANDLER_DIR,)):
+            return None if where is None else (where, where)  # a test called the shared helper itself
+        where = where or _relative(frame)
+        if filename not in SHARED_HELPERS:
+            return where, f"{_relative(frame)} {frame.f_code.co_qualname}"
+        frame = frame.f_back
+    return None if where is None else (where, where)
 
 
 def _record(collection: str, filter_doc, sort=None) -> Query | None:
-    where = _caller()
-    if where is None:
+    found = _caller()
+    if found is None:
         return None
-    query = Query(collection, shape(filter_doc), normalise_sort(sort), where, equalities(filter_doc))
+    where, caller = found
+    query = Query(collection, shape(filter_doc), normalise_sort(sort), where, equalities(filter_doc), caller)
     RECORDED.append(query)
     return query
 

@@ -1,13 +1,13 @@
 """Re-check that the guard tests still kill hand-made semantic mutations: the seven of issue #16 that once
 survived, issue 22's five guards no test held with the notices and the undo, and its two-factor and
-session-list guards (docs/testing.md).
+session-list guards (docs/developing/testing.md).
 
     python tools/guard_mutations.py            # all of them
     python tools/guard_mutations.py csp ttl    # some, by name
 
 Each mutation is one textual replacement in one file, applied in a scratch copy of the work tree
 (never in the tree itself); the named tests run there with pytest and must FAIL. Exit status 1 when
-a mutation survives or no longer applies (the code moved on: update the table and docs/testing.md).
+a mutation survives or no longer applies (the code moved on: update the table and docs/developing/testing.md).
 """
 
 import os
@@ -17,12 +17,12 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUARDS = "tests/test_guards.py::"
+GUARDS = "tests/guards/test_guards.py::"
 MAIL = GUARDS + "TestSingleUseTokens::"
-SEMANTIC = "tests/test_guards_semantic.py::"
-TWO_FACTOR = "tests/test_two_factor.py::"
-SESSION_LIST = "tests/test_auth_sessions_list.py::"
-EPOCH = "tests/test_revocation_epoch.py::"
+SEMANTIC = "tests/guards/test_guards_semantic.py::"
+TWO_FACTOR = "tests/auth/test_two_factor.py::"
+SESSION_LIST = "tests/auth/test_sessions_list.py::"
+EPOCH = "tests/auth/test_revocation_epoch.py::"
 ON_AND_OFF = TWO_FACTOR + "test_enable_and_disable_end_the_other_sessions_and_keep_the_callers"
 ON_CLEANUP_FAILS = TWO_FACTOR + "test_turning_it_on_or_off_ends_the_other_sessions_even_when_the_cleanup_fails"
 OFF_CLEANUP_FAILS = TWO_FACTOR + "test_turning_it_off_ends_the_other_sessions_even_when_the_cleanup_fails"
@@ -62,7 +62,7 @@ MUTATIONS = {
         'if not await self.outbox.may_send(user["email"], "verif',
         [
             MAIL + "test_an_already_verified_user_is_sent_no_verification_email",
-            "tests/test_auth_email_flows.py::test_verify_email_link_works_once",
+            "tests/auth/test_email_flows.py::test_verify_email_link_works_once",
         ],
     ),
     "csp": (
@@ -71,7 +71,7 @@ MUTATIONS = {
         "",
         [
             GUARDS + "test_api_answers_carry_every_security_header_including_csp",
-            "tests/test_errors.py::test_every_response_has_security_headers_and_a_request_id",
+            "tests/http/test_errors.py::test_every_response_has_security_headers_and_a_request_id",
         ],
     ),
     "session-user": (
@@ -80,10 +80,10 @@ MUTATIONS = {
         'find_one({"_id": session_id})',
         [
             GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
-            "tests/test_auth_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused",
+            "tests/auth/test_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused",
         ],
     ),
-    # Issue 22: the five guards no test held (tests/test_guards_semantic.py), and the notices and undo.
+    # Issue 22: the five guards no test held (tests/guards/test_guards_semantic.py), and the notices and undo.
     "admin-self-delete": (
         "services/users.py",
         'if actor["_id"] == user["_id"]:',
@@ -119,13 +119,13 @@ MUTATIONS = {
         "services/email.py",
         '        if not user.get("isEmailVerified"):\n            return\n',
         '        if not user.get("isEmailVerified") or not await self.may_send(user["email"]):\n            return\n',
-        ["tests/test_account_notices.py::TestTheBudgetCannotSilenceANotice"],
+        ["tests/auth/test_account_notices.py::TestTheBudgetCannotSilenceANotice"],
     ),
     "undo-revoke": (
         "services/users.py",
-        "                   **model.revoke_sessions()}\n        for _ in range(5):",
-        "                   }\n        for _ in range(5):",
-        ["tests/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"],
+        "            **model.revoke_sessions(),\n        }\n        for _ in range(5):",
+        "        }\n        for _ in range(5):",
+        ["tests/auth/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"],
     ),
     # Issue 22: two-factor and the session list, asked "what single edit here would be a security bug?"
     "2fa-replay": (
@@ -197,21 +197,22 @@ MUTATIONS = {
     ),
     "2fa-enable-keeps-sessions": (
         "services/two_factor.py",
-        '"$unset": {"totpPending": ""}, **user_model.revoke_sessions()}',
-        '"$unset": {"totpPending": ""}}',
-        # (not test_enable_and_disable_...: there the cleanup ends the sessions as well)
+        '                "$unset": {"totpPending": ""},\n                **user_model.revoke_sessions(),\n',
+        '                "$unset": {"totpPending": ""},\n',
         [ON_CLEANUP_FAILS],
     ),
     "2fa-disable-keeps-sessions": (
         "services/two_factor.py",
-        '"$unset": user_model.TWO_FACTOR_STATE,\n             **user_model.revoke_sessions()}',
-        '"$unset": user_model.TWO_FACTOR_STATE}',
+        '                "$unset": user_model.TWO_FACTOR_STATE,\n                **user_model.revoke_sessions(),\n'
+        "            },\n            projection=user_model.EPOCH_ONLY,",
+        '                "$unset": user_model.TWO_FACTOR_STATE,\n            },\n'
+        "            projection=user_model.EPOCH_ONLY,",
         [OFF_CLEANUP_FAILS],
     ),
     "2fa-admin-turns-on": (
         "models/schemas/users.py",
-        '"twoFactorEnabled": {"const": False,',
-        '"twoFactorEnabled": {"type": "boolean",',
+        '"twoFactorEnabled": {\n            "const": False,',
+        '"twoFactorEnabled": {\n            "type": "boolean",',
         [
             TWO_FACTOR + "test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_on",
             TWO_FACTOR + "test_nobody_turns_it_on_through_the_user_update",
@@ -225,8 +226,8 @@ MUTATIONS = {
     ),
     "2fa-admin-off-keeps-sessions": (
         "services/users.py",
-        ' \\\n            or "twoFactorEnabled" in changes\n',
-        "\n",
+        '\n            or "twoFactorEnabled" in changes\n        )',
+        "\n        )",
         [TWO_FACTOR + "test_an_admin_may_turn_it_off_for_someone_else_and_nobody_may_turn_it_on", ON_CLEANUP_FAILS],
     ),
     "session-end-another-users": (

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Mutation testing with mutmut 3 (pip install -r requirements-dev.txt), by hand, never in CI.
 #
-#   tools/mutation.sh                 # the guarded files of issue #16 (see GUARDED below)
+#   tools/mutation.sh                 # the guarded files (see GUARDED below)
 #   tools/mutation.sh "services.*"    # any mutmut name patterns: module.function or module.xǁClassǁmethod
 #   MAX_CHILDREN=4 tools/mutation.sh  # more parallel workers (default 2: the machine is shared)
 #

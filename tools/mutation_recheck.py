@@ -1,6 +1,6 @@
 """Re-test the survivors of the last mutmut run against the test files that changed since.
 
-    python tools/mutation_recheck.py tests/test_errors.py tests/helpers.py ... [--mutants PATTERN ...]
+    python tools/mutation_recheck.py tests/http/test_errors.py tests/helpers.py ... [--mutants PATTERN ...]
 
 A full `tools/mutation.sh` re-run costs a minute per surviving mutant of handlers/base.py (every test
 reaches it). After tests are added, only the changed test files can kill a survivor: the rest of the
@@ -55,7 +55,7 @@ def main(files: list, patterns: list) -> int:
     with ThreadPoolExecutor(int(os.environ.get("MAX_CHILDREN", "2"))) as pool:
         codes = list(pool.map(lambda survivor: run_tests(survivor[1], files), survivors))
     killed, changed = 0, set()
-    for (meta_path, name), code in zip(survivors, codes):
+    for (meta_path, name), code in zip(survivors, codes, strict=False):
         if code == KILLED:
             metas[meta_path]["exit_code_by_key"][name] = KILLED
             changed.add(meta_path)

@@ -3,9 +3,9 @@
     python tools/mutation_report.py                      # every mutated file
     python tools/mutation_report.py "services.auth.*"    # the files these mutmut name patterns fall in
     python tools/mutation_report.py --check-docs "handlers.base.*" ...
-                                                         # and: is every survivor explained in docs/mutants.md?
+                                                         # and: is every survivor explained in docs/history/mutants.md?
 
-docs/mutants.md explains each survivor in a table row under the heading of its file (`## handlers/base.py`):
+docs/history/mutants.md explains each survivor in a table row under the heading of its file (`## handlers/base.py`):
 `| <function> | <numbers> | change | why |`, the function as mutmut names it without the module
 (`xǁBaseHandlerǁoptions`, `x_hash_token`), the numbers as `3, 4, 10-12`. --check-docs exits 1 when a
 survivor has no row, or a row names a mutant that is not a survivor (killed since, or renumbered).
@@ -41,12 +41,12 @@ def tally(patterns: list) -> dict:
     return found
 
 
-DOCS = os.path.join(ROOT, "docs", "mutants.md")
+DOCS = os.path.join(ROOT, "docs", "history", "mutants.md")
 ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*([0-9][0-9,\s-]*)\|")
 
 
 def documented(path: str = DOCS) -> set:
-    """The mutant names docs/mutants.md explains, e.g. handlers.base.xǁBaseHandlerǁoptions__mutmut_6."""
+    """The mutant names docs/history/mutants.md explains, e.g. handlers.base.xǁBaseHandlerǁoptions__mutmut_6."""
     names, module = set(), None
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -62,7 +62,7 @@ def documented(path: str = DOCS) -> set:
 
 
 def check_docs(found: dict, patterns: list = ()) -> int:
-    """1 when the survivors and docs/mutants.md's rows differ, naming each difference (only the rows the
+    """1 when the survivors and docs/history/mutants.md's rows differ, naming each difference (only the rows the
     patterns match: a run over some functions of a file says nothing about the others' rows)."""
     survivors = {
         name
@@ -78,10 +78,10 @@ def check_docs(found: dict, patterns: list = ()) -> int:
         if name.rsplit(".", 1)[0] in modules and (not patterns or any(fnmatch.fnmatch(name, p) for p in patterns))
     }
     for name in sorted(survivors - explained):
-        print(f"not in docs/mutants.md: {name}")
+        print(f"not in docs/history/mutants.md: {name}")
     for name in sorted(explained - survivors):
-        print(f"in docs/mutants.md but not a survivor: {name}")
-    print(f"docs/mutants.md explains {len(survivors & explained)} of {len(survivors)} survivors")
+        print(f"in docs/history/mutants.md but not a survivor: {name}")
+    print(f"docs/history/mutants.md explains {len(survivors & explained)} of {len(survivors)} survivors")
     return int(survivors != explained)
 
 
@@ -103,7 +103,7 @@ def main(patterns: list, docs: bool = False) -> int:
         total_checked += checked
     if total_checked:
         print(f"{'total':32} {total_checked:7} {total_killed:7} {100 * total_killed / total_checked:6.1f}%")
-    for source, by_status in found.items():
+    for by_status in found.values():
         for status, names in by_status.items():
             if status not in KILLED and status != "not checked":
                 for name in names:

@@ -1,7 +1,7 @@
-"""JSON Schemas of response bodies, for the OpenAPI document (and so for its consumers and fuzzers)."""
+"""JSON Schemas of the response bodies several operations share (a user, a token pair, the error envelope) and
+the pieces response schemas are made of; a schema one operation answers with is declared beside its handler."""
 
-from models.organisations import MAX_INVITATIONS_LISTED
-from models.users import MONTH_NAMES, ROLES
+from models.users import ROLES
 
 TIME = {"type": "string", "format": "date-time", "pattern": r"Z$"}
 ID = {"type": "string", "pattern": r"^[0-9a-f]{24}$"}
@@ -38,15 +38,6 @@ USER = closed(
     }
 )
 
-BRIEF_USER = closed(
-    {
-        "id": ID,
-        "name": {"type": "string"},
-        "email": {"type": "string"},
-        "username": NULLABLE_STRING,
-        "profilePhotoUrl": {**NULLABLE_STRING, "format": "uri"},
-    }
-)
 
 TOKEN = closed({"token": {"type": "string"}, "expires": TIME})
 TOKEN_PAIR = closed({"access": TOKEN, "refresh": TOKEN})
@@ -56,117 +47,6 @@ def success(message: str, **properties) -> dict:
     """The organisation client's {"status": "success", "message": …} wrapper."""
     return closed({"status": {"const": "success"}, "message": {"const": message}, **properties})
 
-
-REGISTERED = success(
-    "Registration successful",
-    data=closed({"accessToken": {"type": "string"}, "user": USER}),
-    user=USER,
-    tokens=TOKEN_PAIR,
-)
-LOGGED_IN = success(
-    "Login successful", data=closed({"accessToken": {"type": "string"}, "user": USER}), user=ID, tokens=TOKEN_PAIR
-)
-
-USER_PAGE = closed(
-    {
-        "results": {"type": "array", "items": USER},
-        "page": {"type": "integer", "minimum": 1},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-        "totalPages": {"type": "integer", "minimum": 0},
-        "totalResults": {"type": "integer", "minimum": 0},
-    }
-)
-BRIEF_USERS = closed({"results": {"type": "array", "items": BRIEF_USER}})
-FAVORITES = closed({"favoriteBoards": {"type": "array", "items": {"type": "string"}, "maxItems": 500}})
-MONTHLY_SIGNUPS = closed(
-    {
-        "results": {
-            "type": "array",
-            "items": closed(
-                {
-                    "year": {"type": "integer"},
-                    "month": {"type": "integer", "minimum": 1, "maximum": 12},
-                    "monthName": {"type": "string"},
-                    "count": {"type": "integer", "minimum": 0},
-                }
-            ),
-        }
-    }
-)
-
-# The same answers as the published task-board web app reads them (TOTASK_WEB_COMPAT=true): bare arrays.
-WEB_FAVOURITE = closed({"id": {"type": "string"}})
-WEB_FAVOURITES = {"type": "array", "items": WEB_FAVOURITE, "maxItems": 500}
-WEB_BRIEF_USERS = {"type": "array", "items": BRIEF_USER}
-WEB_MONTHLY_SIGNUPS = {
-    "type": "array",
-    "items": closed(
-        {
-            "month": {"type": "string", "enum": list(MONTH_NAMES)},
-            "year": {"type": "integer"},
-            "count": {"type": "integer", "minimum": 0},
-        }
-    ),
-}
-
-ORGANISATION = closed({"orgId": ID, "name": {"type": "string"}, "description": {"type": "string"}})
-API_USER = success("User retrieved successfully", data=USER, user=USER)
-ORGANISATIONS = success(
-    "Organisations retrieved successfully", data=closed({"organisations": {"type": "array", "items": ORGANISATION}})
-)
-ORGANISATION_FOUND = success("Organisation retrieved successfully", data=ORGANISATION)
-ORGANISATION_CREATED = success("Organisation created successfully", data=ORGANISATION)
-MEMBER_ADDED = success("User added to organisation successfully")
-INVITATION = closed(
-    {
-        "orgId": ID,
-        "name": {"type": "string"},
-        "description": {"type": "string"},
-        "invitedBy": closed({"userId": ID, "firstName": {"type": "string"}, "lastName": {"type": "string"}}),
-        "invitedAt": TIME,
-    }
-)
-INVITATIONS = success(
-    "Invitations retrieved successfully",
-    data=closed({"invitations": {"type": "array", "items": INVITATION, "maxItems": MAX_INVITATIONS_LISTED}}),
-)
-INVITATION_ACCEPTED = success("Invitation accepted", data=ORGANISATION)
-
-TWO_FACTOR_SETUP = closed(
-    {
-        "secret": {"type": "string", "pattern": "^[A-Z2-7]+=*$"},
-        "otpauthUrl": {"type": "string", "format": "uri", "description": "otpauth://totp/..."},
-    }
-)
-RECOVERY_CODES = closed(
-    {"recoveryCodes": {"type": "array", "items": {"type": "string"}, "minItems": 10, "maxItems": 10}}
-)
-# 401 from a login with a right password to an account with two-factor on, when no otp was sent.
-TWO_FACTOR_REQUIRED = closed(
-    {
-        "status": {"const": "Bad request"},
-        "statusCode": {"const": 401},
-        "code": {"const": 401},
-        "message": {"const": "Two-factor code required"},
-        "mfaRequired": {"const": True},
-    }
-)
-
-SESSION = closed(
-    {
-        "id": ID,
-        "createdAt": TIME,
-        "lastUsedAt": TIME,
-        "expiresAt": TIME,
-        "userAgent": NULLABLE_STRING,
-        "ipAddress": NULLABLE_STRING,
-        "current": {"type": "boolean"},
-    }
-)
-SESSIONS = closed({"sessions": {"type": "array", "items": SESSION}})
-
-HEALTH = closed({"status": {"const": "ok"}})
-READY = closed({"status": {"const": "ready"}})
 
 ERROR = {
     "type": "object",

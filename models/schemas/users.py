@@ -2,6 +2,8 @@
 
 from models.photos import SIZES
 from models.schemas.common import EMAIL, LOGIN_PASSWORD, NAME, NO_CONTROL, PASSWORD, PHONE, ROLE, USERNAME, body
+from models.schemas.paging import paged_query
+from models.users import SORT_FIELDS
 
 CREATE = body(
     {
@@ -65,16 +67,6 @@ BOARD_ID = {
 BOARD = body({"boardId": BOARD_ID}, required=["boardId"])
 
 
-def limit(maximum: int) -> dict:
-    """A page size from 1 to maximum."""
-    return {"type": "integer", "minimum": 1, "maximum": maximum}
-
-
-PAGE = {"type": "integer", "minimum": 1}
-
-# The format (field:asc|desc, comma-joined) is checked where it is parsed, services.pagination.
-SORT_BY = {"type": "string", "minLength": 1, "maxLength": 200}
-
 # No control characters: a NUL inside a $regex is a server error, never a match (CWE-20).
 SUBSTRING = {
     "type": "string",
@@ -84,11 +76,10 @@ SUBSTRING = {
     "x-message": "must be 1-100 characters without control characters",
 }
 
-LIST_QUERY = body(
-    {"name": SUBSTRING, "username": SUBSTRING, "role": ROLE, "sortBy": SORT_BY, "limit": limit(100), "page": PAGE}
-)
+LIST_QUERY = paged_query({"name": SUBSTRING, "username": SUBSTRING, "role": ROLE}, sort_fields=SORT_FIELDS)
 
-SEARCH_QUERY = body({"email": SUBSTRING, "limit": limit(20)}, required=["email"])
+# Not a page: at most `limit` results of a prefix search.
+SEARCH_QUERY = body({"email": SUBSTRING, "limit": {"type": "integer", "minimum": 1, "maximum": 20}}, required=["email"])
 
 # (?!\n): jsonschema uses re.search, whose $ also matches before a final newline (CWE-20).
 MONTH = {

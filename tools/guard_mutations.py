@@ -1,6 +1,6 @@
-"""Re-check that the guard tests still kill hand-made semantic mutations: the seven of issue #16 that once
-survived, issue 22's five guards no test held with the notices and the undo, and its two-factor and
-session-list guards (docs/developing/testing.md).
+"""Re-check that the guard tests still kill hand-made semantic mutations: the seven mutmut mutations that once
+survived, the five guards no test held with the notices and the undo, and the two-factor and session-list
+guards (docs/history/mutation-testing.md).
 
     python tools/guard_mutations.py            # all of them
     python tools/guard_mutations.py csp ttl    # some, by name
@@ -83,7 +83,7 @@ MUTATIONS = {
             "tests/auth/test_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused",
         ],
     ),
-    # Issue 22: the five guards no test held (tests/guards/test_guards_semantic.py), and the notices and undo.
+    # The five guards no test held (tests/guards/test_guards_semantic.py), and the notices and undo.
     "admin-self-delete": (
         "services/users.py",
         'if actor["_id"] == user["_id"]:',
@@ -127,7 +127,7 @@ MUTATIONS = {
         "        }\n        for _ in range(5):",
         ["tests/auth/test_email_change_undo.py::test_a_failure_after_the_restore_leaves_no_session_behind"],
     ),
-    # Issue 22: two-factor and the session list, asked "what single edit here would be a security bug?"
+    # Two-factor and the session list, asked "what single edit here would be a security bug?"
     "2fa-replay": (
         "services/two_factor.py",
         '{"_id": user["_id"], "twoFactorEnabled": True, "totpLastStep": {"$not": {"$gte": step}}}',

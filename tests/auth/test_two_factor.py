@@ -406,7 +406,7 @@ class TestNotices:
         await mail_settled(services)
 
 
-# Issue 22's "what single edit here would be a security bug?" (tools/guard_mutations.py names each test's mutation).
+# "What single edit here would be a security bug?" (tools/guard_mutations.py names each test's mutation).
 
 
 def code_at(secret: str, step: int) -> str:

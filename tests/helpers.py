@@ -331,3 +331,23 @@ class Scrape:
 
     def delta(self, before: "Scrape", name: str, **labels) -> float:
         return self.value(name, **labels) - before.value(name, **labels)
+
+
+# Every key of the user as every endpoint returns it (API.md, "The user, as every endpoint returns it").
+USER_KEYS = {
+    "id",
+    "userId",
+    "name",
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "username",
+    "role",
+    "isEmailVerified",
+    "twoFactorEnabled",
+    "profilePhotoUrl",
+    "favoriteBoards",
+    "createdAt",
+    "updatedAt",
+}

@@ -6,28 +6,11 @@ import re
 
 import pytest
 
-from tests.helpers import PASSWORD, assert_error, claims, error_fields
+from tests.helpers import PASSWORD, USER_KEYS, assert_error, claims, error_fields
 
 pytestmark = pytest.mark.gen_test
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-USER_KEYS = {
-    "id",
-    "userId",
-    "name",
-    "firstName",
-    "lastName",
-    "email",
-    "phone",
-    "username",
-    "role",
-    "isEmailVerified",
-    "twoFactorEnabled",
-    "profilePhotoUrl",
-    "favoriteBoards",
-    "createdAt",
-    "updatedAt",
-}
 
 
 def check_pair(pair):

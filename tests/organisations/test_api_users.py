@@ -3,28 +3,10 @@
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error
+from tests.helpers import PASSWORD, USER_KEYS, assert_error
 from tests.organisations_fixtures import create_org, invitations, invite, join, leave, org_ids
 
 pytestmark = pytest.mark.gen_test
-
-USER_KEYS = {
-    "id",
-    "userId",
-    "name",
-    "firstName",
-    "lastName",
-    "email",
-    "phone",
-    "username",
-    "role",
-    "isEmailVerified",
-    "twoFactorEnabled",
-    "profilePhotoUrl",
-    "favoriteBoards",
-    "createdAt",
-    "updatedAt",
-}
 
 
 def user_body(user: dict) -> dict:

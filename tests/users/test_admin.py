@@ -6,28 +6,10 @@ from urllib.parse import quote
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, assert_error, error_fields, sign_up
+from tests.helpers import PASSWORD, USER_KEYS, assert_error, error_fields, sign_up
 from tests.users_fixtures import make_admin, set_created_at, stored
 
 pytestmark = pytest.mark.gen_test
-
-USER_KEYS = {
-    "id",
-    "userId",
-    "name",
-    "firstName",
-    "lastName",
-    "email",
-    "phone",
-    "username",
-    "role",
-    "isEmailVerified",
-    "twoFactorEnabled",
-    "profilePhotoUrl",
-    "favoriteBoards",
-    "createdAt",
-    "updatedAt",
-}
 
 
 # ---- POST /users --------------------------------------------------------------------------------

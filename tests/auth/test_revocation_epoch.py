@@ -14,7 +14,7 @@ from bson import ObjectId
 from pymongo.errors import NetworkTimeout, OperationFailure
 
 from tests.attack_helpers import mail_settled
-from tests.helpers import PASSWORD, assert_error, claims, link_token, server_error, sign_up
+from tests.helpers import PASSWORD, Held, assert_error, claims, link_token, server_error, sign_up
 from tests.users_fixtures import make_admin
 
 pytestmark = pytest.mark.gen_test
@@ -30,6 +30,28 @@ def settings_env(smtp_env):
 
 def network_timeout(*args, **kwargs):
     raise NetworkTimeout("localhost:27017: timed out (configured timeouts: timeoutMS: 5000.0ms)")
+
+
+async def change_password_raced_by_a_role_change(api, services, monkeypatch, ada, admin, mine):
+    """Ada's change-password (from `mine`) held while its new password hashes; meanwhile an admin changes her
+    role, and that change's session cleanup fails, so her session document stays, ended by the epoch alone.
+    Then the change goes on; its answer is returned."""
+    held = Held(services.users.passwords, "hash")
+    monkeypatch.setattr(services.users, "passwords", held)
+    change = asyncio.ensure_future(
+        api.post(
+            "/auth/change-password",
+            token=mine.access,
+            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        )
+    )
+    await asyncio.wait_for(held.reached.wait(), 10)
+    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
+    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "admin"})).code == 200
+    held.released.set()
+    answer = await change
+    monkeypatch.undo()
+    return answer
 
 
 async def stepped_down(*args, **kwargs):
@@ -269,29 +291,7 @@ async def test_a_change_raced_by_another_revocation_keeps_no_session(api, servic
     ada = await sign_up(api)
     admin = await make_admin(api, services)
     mine = await Device.login(api)
-    hash_password = services.passwords.hash
-    reached, released = asyncio.Event(), asyncio.Event()
-
-    async def held_hash(password):
-        reached.set()
-        await released.wait()
-        return await hash_password(password)
-
-    monkeypatch.setattr(services.passwords, "hash", held_hash)
-    change = asyncio.ensure_future(
-        api.post(
-            "/auth/change-password",
-            token=mine.access,
-            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
-        )
-    )
-    await asyncio.wait_for(reached.wait(), 10)
-    # The admin's cleanup fails: the caller's session document stays, ended by the epoch alone.
-    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
-    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "admin"})).code == 200
-    released.set()
-    assert (await change).code == 204
-    monkeypatch.undo()
+    assert (await change_password_raced_by_a_role_change(api, services, monkeypatch, ada, admin, mine)).code == 204
     assert await store.sessions.count_documents({"userId": ObjectId(ada.id)}) == 2
     await assert_ended(api, mine)
     assert (await store.users.find_one({"_id": ObjectId(ada.id)}))["sessionEpoch"] == 2
@@ -360,28 +360,7 @@ async def test_a_change_raced_by_another_revocation_keeps_no_session_from_before
     await store.users.update_one({"_id": ObjectId(ada.id)}, {"$unset": {"sessionEpoch": ""}})
     await store.sessions.update_one({"_id": ObjectId(claims(mine.access)["sid"])}, {"$unset": {"epoch": ""}})
     assert await mine.works(api) == {"access": True, "cookie": True}
-    hash_password = services.passwords.hash
-    reached, released = asyncio.Event(), asyncio.Event()
-
-    async def held_hash(password):
-        reached.set()
-        await released.wait()
-        return await hash_password(password)
-
-    monkeypatch.setattr(services.passwords, "hash", held_hash)
-    change = asyncio.ensure_future(
-        api.post(
-            "/auth/change-password",
-            token=mine.access,
-            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
-        )
-    )
-    await asyncio.wait_for(reached.wait(), 10)
-    monkeypatch.setattr(services.sessions.sessions, "delete_many", network_timeout)
-    assert (await api.put(f"/users/{ada.id}", token=admin.token, json={"role": "admin"})).code == 200
-    released.set()
-    assert (await change).code == 204
-    monkeypatch.undo()
+    assert (await change_password_raced_by_a_role_change(api, services, monkeypatch, ada, admin, mine)).code == 204
     stored = await store.sessions.find_one({"_id": ObjectId(claims(mine.access)["sid"])})
     assert stored is not None and "epoch" not in stored  # left as it was: not re-stamped
     await assert_ended(api, mine)

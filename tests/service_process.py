@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from types import SimpleNamespace
 
-from tests.conftest import server_env
+from tests.conftest import TEST_ENV, server_env
 from tests.helpers import Response, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +74,18 @@ class ServiceProcess:
         self._stderr.close()
         shutil.rmtree(self._metrics_dir, ignore_errors=True)
         _drop_test_database(self.env)
+
+
+def run_py(*args, timeout=30, **env) -> subprocess.CompletedProcess:
+    """`python run.py *args` to its end (a refusal, --version, --sync-indexes) with the suite's settings plus env."""
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **TEST_ENV, **env},
+    )
 
 
 @contextlib.contextmanager

@@ -1,30 +1,15 @@
 """python run.py at a terminal: flags checked as settings are, one line and exit code 2 for a bad one."""
 
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
 import run
-from tests.conftest import TEST_ENV
 from tests.helpers import free_port
-from tests.service_process import ROOT, running
+from tests.service_process import run_py, running
 from version import __version__
 
 pytestmark = pytest.mark.slow  # every test starts run.py
-
-
-def run_py(*args, timeout=30, **env) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **TEST_ENV, **env},
-    )
 
 
 @pytest.mark.parametrize(

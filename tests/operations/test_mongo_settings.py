@@ -1,14 +1,10 @@
 """The MongoDB settings: the connection string checked up front, the operation timeout's bounds."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from settings import Settings, SettingsError
 from tests.conftest import TEST_ENV
-from tests.service_process import ROOT
+from tests.service_process import run_py
 
 
 @pytest.mark.parametrize(
@@ -50,13 +46,6 @@ def test_operation_timeout_setting():
 
 @pytest.mark.slow
 def test_run_py_stops_on_a_bad_connection_string_with_one_line():
-    result = subprocess.run(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **TEST_ENV, "MONGODB_URI": "http://127.0.0.1:27017/"},
-    )
+    result = run_py(MONGODB_URI="http://127.0.0.1:27017/")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: MONGODB_URI must start with mongodb:// or mongodb+srv://"

@@ -11,9 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import TEST_ENV
 from tests.helpers import PASSWORD
-from tests.service_process import ROOT, running
+from tests.service_process import ROOT, run_py, running
 
 pytestmark = pytest.mark.slow  # every test starts run.py
 
@@ -53,14 +52,7 @@ def test_run_serves_and_sigterm_drains_in_flight_requests():
 
 
 def test_bad_setting_stops_start_up_with_one_line():
-    result = subprocess.run(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **TEST_ENV, "BCRYPT_ROUNDS": "forty"},
-    )
+    result = run_py(BCRYPT_ROUNDS="forty")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: BCRYPT_ROUNDS must be a whole number, got 'forty'"
 

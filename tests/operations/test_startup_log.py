@@ -1,15 +1,11 @@
 """What run.py says when it starts, in either log format, and what every email leaves in the log."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import TEST_ENV
 from tests.helpers import PASSWORD, free_port
-from tests.service_process import ROOT, running, wait_for, wait_for_mail
+from tests.service_process import run_py, running, wait_for, wait_for_mail
 from version import __version__
 
 pytestmark = pytest.mark.slow  # every test starts run.py
@@ -70,14 +66,7 @@ def test_text_start_up_lines_for_a_terminal_with_the_embedded_store_and_no_smtp(
 
 
 def test_a_bad_log_format_is_one_line_and_exit_code_2():
-    result = subprocess.run(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **TEST_ENV, "LOG_FORMAT": "xml"},
-    )
+    result = run_py(LOG_FORMAT="xml")
     assert result.returncode == 2
     assert result.stderr == "error: LOG_FORMAT must be one of json, text, got 'xml'\n"
 

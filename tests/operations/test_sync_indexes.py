@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from tests.conftest import TEST_ENV, server_env
+from tests.conftest import server_env
 from tests.helpers import assert_error, free_port
-from tests.service_process import ROOT, ServiceProcess
+from tests.service_process import ROOT, ServiceProcess, run_py
 
 pytestmark = pytest.mark.slow
 
@@ -18,14 +18,7 @@ REAL_SERVER = os.environ.get("MONGODB_URI")
 
 
 def sync(**env) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "run.py", "--sync-indexes"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **TEST_ENV, **env},
-    )
+    return run_py("--sync-indexes", timeout=60, **env)
 
 
 def test_sync_indexes_needs_a_real_server():

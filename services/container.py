@@ -30,8 +30,10 @@ DELETION_SWEEP_SECONDS = 60
 # A crashed background task is restarted after this, doubling up to RESTART_MAX_SECONDS while it keeps crashing.
 RESTART_SECONDS = 0.5
 RESTART_MAX_SECONDS = 30.0
-# Services.stop re-cancels background tasks this often, and gives up on them after the deadline.
-STOP_RECANCEL_SECONDS = 0.5
+# Services.stop lets work left by answered requests finish for this long, then cancels every background task,
+# re-cancelling this often (a cancel can be swallowed) and giving up on them after the deadline.
+STOP_GRACE_SECONDS = 0.5
+STOP_RECANCEL_SECONDS = 0.05
 STOP_DEADLINE_SECONDS = 10
 
 
@@ -119,7 +121,7 @@ class Services:
         # every task is done, and never wait past STOP_DEADLINE_SECONDS (SIGTERM must end the process, CWE-835).
         answered = self.auth.background | self.outbox.background
         if answered:  # work left by answered requests (forgot-password, an invitation's email) may finish first
-            await asyncio.wait(set(answered), timeout=STOP_RECANCEL_SECONDS)
+            await asyncio.wait(set(answered), timeout=STOP_GRACE_SECONDS)
         pending = set(self._tasks) | self.auth.background | self.outbox.background
         deadline = asyncio.get_running_loop().time() + STOP_DEADLINE_SECONDS
         while pending:

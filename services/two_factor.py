@@ -63,12 +63,12 @@ class SecretBox:
             return None
 
 
-def matching_step(secret: str, code: str) -> int | None:
-    """The time step whose TOTP code is `code` (within DRIFT_STEPS of now), or None."""
+def matching_step(secret: str, code: str, now: float) -> int | None:
+    """The time step whose TOTP code is `code` (within DRIFT_STEPS of the step `now` falls in), or None."""
     if not _SIX_DIGITS.fullmatch(code):
         return None
     totp = pyotp.TOTP(secret)  # SHA-1, 6 digits, 30 s: RFC 6238's defaults
-    current = int(time.time() // STEP_SECONDS)
+    current = int(now // STEP_SECONDS)
     found = None
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
         # Every candidate compared, in constant time: nothing tells how close a guess was (CWE-208).
@@ -97,6 +97,7 @@ class TwoFactor:
         self.sessions = sessions
         self.outbox = outbox  # the notice to the account's address when two-factor goes on or off
         self.box = SecretBox(settings.totp_encryption_key or settings.jwt_secret)
+        self.clock = time.time  # the codes' clock, in seconds since the epoch
 
     async def setup(self, user: dict, current_password: str, address: str) -> dict:
         """A new secret, pending until enabled (it replaces a pending one); the password is re-checked first."""
@@ -126,7 +127,7 @@ class TwoFactor:
         secret = self.box.open(pending, user["_id"])
         if secret is None:
             raise field_error("code", "set up two-factor sign-in first")
-        step = matching_step(secret, code)
+        step = matching_step(secret, code, self.clock())
         if step is None:
             raise field_error("code", "is not the current code")
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -204,7 +205,7 @@ class TwoFactor:
         """check_code's test and use of one code, uncounted."""
         if _SIX_DIGITS.fullmatch(code):
             secret = self.box.open(user.get("totpSecret"), user["_id"])
-            step = matching_step(secret, code) if secret is not None else None
+            step = matching_step(secret, code, self.clock()) if secret is not None else None
             if step is None:
                 return False
             # Later than the last step used: a code seen over a shoulder, or replayed, is refused.

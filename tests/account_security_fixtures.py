@@ -18,7 +18,7 @@ async def mail_to(mailbox, address: str, count: int, timeout: float = 10.0) -> l
         if len(mine) >= count:
             return mine
         assert time.monotonic() < deadline, f"expected {count} emails to {address}, got {len(mine)}"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.002)
 
 
 async def verified_account(api, mailbox, email: str = "ada@example.com", **fields) -> Account:

@@ -17,4 +17,4 @@ async def mail_settled(services, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while await store.outbox.count_documents({"status": outbox_model.PENDING}):
         assert time.monotonic() < deadline, "emails still pending"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)

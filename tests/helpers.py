@@ -202,7 +202,7 @@ class Mailbox:
         deadline = time.monotonic() + timeout
         while len(self.messages) < count:
             assert time.monotonic() < deadline, f"expected {count} emails, got {len(self.messages)}"
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.002)
         return self.messages[:count]
 
 

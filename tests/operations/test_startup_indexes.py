@@ -88,7 +88,7 @@ async def until(predicate, timeout=10.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.002)
 
 
 def database_log(caplog) -> list:
@@ -187,7 +187,7 @@ def fail_with(monkeypatch, method: str, error: Exception) -> list:
         raise error
 
     monkeypatch.setattr(Database, method, failing)
-    monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(Database, "RETRY_SECONDS", 0.002)
     return calls
 
 
@@ -217,7 +217,7 @@ class TestErrorsWaitingCannotFix:
     async def test_logged_once_not_retried_and_not_ready(self, failure, api, services, store, caplog):
         _method, error, fix = failure
         await until(lambda: services.database.stopped_reason)
-        await asyncio.sleep(0.05)  # five retry periods: a retry would have happened by now
+        await asyncio.sleep(0.01)  # five retry periods: a retry would have happened by now
         assert len(self.calls) == 1
         [line] = stop_lines(caplog)
         assert f"code={error.code} ({error.details['codeName']})" in line
@@ -290,7 +290,7 @@ class TestTransientErrors:
             await real(database, missing, report)
 
         monkeypatch.setattr(Database, "_create", flaky)
-        monkeypatch.setattr(Database, "RETRY_SECONDS", 0.01)
+        monkeypatch.setattr(Database, "RETRY_SECONDS", 0.002)
         return starter()
 
     @pytest.mark.parametrize("transient", TRANSIENT, indirect=True, ids=TRANSIENT_IDS)

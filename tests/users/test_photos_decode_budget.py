@@ -142,7 +142,7 @@ async def test_decodes_run_one_at_a_time(api, services, monkeypatch):
     while running[0] == 0:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)  # time for the second upload to reach the executor, were it allowed to
+    await asyncio.sleep(0.05)  # time for the second upload to reach the executor, were it allowed to
     assert running[0] == 1
     release.set()
     assert [response.code for response in await asyncio.gather(*uploads)] == [200, 200]

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import datetime as dt
 import email
 import json as jsonlib
 import re
@@ -351,3 +352,18 @@ USER_KEYS = {
     "createdAt",
     "updatedAt",
 }
+
+
+async def caller(api, token: str):
+    """GET /users/user: who the server thinks the token belongs to."""
+    return await api.get("/users/user", token=token)
+
+
+def now() -> dt.datetime:
+    """The time now, in UTC, as the service stores it."""
+    return dt.datetime.now(dt.UTC)
+
+
+def close_to(value: dt.datetime, expected: dt.datetime, seconds: float = 30) -> bool:
+    """True when value is within `seconds` of expected: a stored time against the clock."""
+    return abs((value - expected).total_seconds()) <= seconds

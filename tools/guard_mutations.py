@@ -17,9 +17,12 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUARDS = "tests/guards/test_guards.py::"
-MAIL = GUARDS + "TestSingleUseTokens::"
-SEMANTIC = "tests/guards/test_guards_semantic.py::"
+ERRORS = "tests/http/test_errors.py::"
+TOKENS = "tests/auth/test_tokens.py::"
+MAIL = "tests/auth/test_single_use_tokens.py::TestSingleUseTokens::"
+DELETE = "tests/users/test_delete.py::"
+ATTEMPT_LIMITS = "tests/auth/test_attempt_limits.py::"
+ADMIN_BOOTSTRAP = "tests/operations/test_admin_bootstrap.py::"
 TWO_FACTOR = "tests/auth/test_two_factor.py::"
 SESSION_LIST = "tests/auth/test_sessions_list.py::"
 EPOCH = "tests/auth/test_revocation_epoch.py::"
@@ -34,7 +37,7 @@ MUTATIONS = {
         "handlers/base.py",
         '            status, message = 500, "Internal server error"\n',
         '            status, message = 200, "Internal server error"\n',
-        [GUARDS + "test_an_unexpected_exception_is_a_500_envelope_without_a_traceback"],
+        [ERRORS + "test_an_unexpected_exception_is_a_500_envelope_without_a_traceback"],
     ),
     "verify-email-bound": (
         "services/users.py",
@@ -46,7 +49,7 @@ MUTATIONS = {
         "services/sessions.py",
         'if user is None or session["expiresAt"] <= now or not is_current(session, user):',
         "if user is None or not is_current(session, user):",
-        [GUARDS + "test_access_token_stops_working_at_its_session_s_expiry"],
+        [TOKENS + "test_access_token_stops_working_at_its_session_s_expiry"],
     ),
     "single-use-type": (
         "services/sessions.py",
@@ -70,8 +73,8 @@ MUTATIONS = {
         "    \"Content-Security-Policy\": \"default-src 'none'; frame-ancestors 'none'\",\n",
         "",
         [
-            GUARDS + "test_api_answers_carry_every_security_header_including_csp",
-            "tests/http/test_errors.py::test_every_response_has_security_headers_and_a_request_id",
+            ERRORS + "test_api_answers_carry_every_security_header_including_csp",
+            ERRORS + "test_every_response_has_security_headers_and_a_request_id",
         ],
     ),
     "session-user": (
@@ -79,41 +82,41 @@ MUTATIONS = {
         'find_one({"_id": session_id, "userId": user_id})',
         'find_one({"_id": session_id})',
         [
-            GUARDS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
+            TOKENS + "test_one_user_s_sub_with_another_user_s_live_sid_is_refused",
             "tests/auth/test_sessions.py::test_tampered_expired_and_foreign_tokens_are_refused",
         ],
     ),
-    # The five guards no test held (tests/guards/test_guards_semantic.py), and the notices and undo.
+    # The five guards no test held (found by semantic mutations), and the notices and undo.
     "admin-self-delete": (
         "services/users.py",
         'if actor["_id"] == user["_id"]:',
         'if actor["_id"] == user["_id"] and actor["role"] != "admin":',
-        [SEMANTIC + "test_an_admin_deleting_their_own_account_needs_their_password"],
+        [DELETE + "test_an_admin_deleting_their_own_account_needs_their_password"],
     ),
     "spraying": (
         "services/login_attempts.py",
         "            await self.counter.reset(digest(email, address))\n",
         "            await self.counter.reset(digest(email, address))\n"
         "            await self.counter.reset(digest(address))\n",
-        [SEMANTIC + "TestSpraying::test_a_successful_login_does_not_reset_the_address_s_count"],
+        [ATTEMPT_LIMITS + "TestSpraying::test_a_successful_login_does_not_reset_the_address_s_count"],
     ),
     "budget-key": (
         "services/auth.py",
         'if user is None or not await self.outbox.may_send(user["email"], "reset"):',
         'if user is None or not await self.outbox.may_send(email, "reset"):',
-        [SEMANTIC + "TestEmailBudgetKey::test_the_budget_keys_the_stored_address_whatever_case_the_request_used"],
+        [ATTEMPT_LIMITS + "TestEmailBudgetKey::test_the_budget_keys_the_stored_address_whatever_case_the_request_used"],
     ),
     "cors-exact": (
         "handlers/base.py",
         "return bool(origin) and origin in self.config.cors_origins",
         "return bool(origin) and any(origin.startswith(o) for o in self.config.cors_origins)",
-        [SEMANTIC + "TestCorsExactOrigin::test_only_the_listed_origin_itself_gets_cors_headers"],
+        [ERRORS + "TestCorsExactOrigin::test_only_the_listed_origin_itself_gets_cors_headers"],
     ),
     "admin-password": (
         "services/users.py",
         'if existing["role"] == "admin" and await self.passwords.verify(password, existing["passwordHash"]):',
         'if existing["role"] == "admin":',
-        [SEMANTIC + "test_a_new_admin_password_at_restart_retires_the_old_one_and_its_sessions"],
+        [ADMIN_BOOTSTRAP + "test_a_new_admin_password_at_restart_retires_the_old_one_and_its_sessions"],
     ),
     "notice-budget": (
         "services/email.py",

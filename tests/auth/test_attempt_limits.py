@@ -8,7 +8,9 @@ sent 60 emails to one inbox in 10 s.
 
 import pytest
 
+from services.counters import digest
 from settings import Settings, SettingsError
+from tests.account_security_fixtures import mail_to, sentinel
 from tests.helpers import PASSWORD, assert_error, link_token
 from tests.users_fixtures import sign_up, stored
 
@@ -182,3 +184,51 @@ def test_the_new_limits_have_defaults_and_bounds():
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"ADMIN_EMAIL": "(root@example.com)", "ADMIN_PASSWORD": "long enough"})
     assert str(caught.value).startswith("ADMIN_EMAIL")
+
+
+@pytest.mark.gen_test
+class TestSpraying:
+    @pytest.fixture
+    def settings_env(self):
+        return {"LOGIN_ATTEMPTS_PER_ADDRESS": "4", "LOGIN_ATTEMPTS_LIMIT": "10"}
+
+    # services/login_attempts.py LoginAttempts.clear: also resetting the address's own count (digest(address))
+    # would let one address try one password on every account for ever, logging in to its own account between
+    # tries (password spraying, CWE-307).
+    async def test_a_successful_login_does_not_reset_the_address_s_count(self, api, store):
+        """Guard held by mutation testing: kills `spraying` in tools/guard_mutations.py."""
+        await sign_up(api, email="sprayer@example.com")
+        for victim in ("v1@example.com", "v2@example.com"):
+            assert_error(await api.post("/auth/login", json={"email": victim, "password": "Summer2026!"}), 401)
+            await api.login("sprayer@example.com", PASSWORD)  # a success, from the same address
+        # Four checks from this address this window (two of them successes): the fifth is refused unchecked.
+        refused = await api.post("/auth/login", json={"email": "v3@example.com", "password": "Summer2026!"})
+        assert_error(refused, 429)
+        assert int(refused.headers["Retry-After"]) > 0
+        assert_error(await api.post("/auth/login", json={"email": "sprayer@example.com", "password": PASSWORD}), 429)
+        (address,) = [
+            doc async for doc in store.login_attempts.find({}) if doc["_id"].startswith(digest("127.0.0.1") + ":")
+        ]
+        assert address["count"] == 6
+
+
+@pytest.mark.gen_test
+class TestEmailBudgetKey:
+    @pytest.fixture
+    def settings_env(self, smtp_env):
+        return {**smtp_env, "EMAILS_PER_ADDRESS_PER_HOUR": "2"}
+
+    # services/auth.py Auth._queue_reset: `may_send(email)` (the address as the request spelled it) instead of
+    # `may_send(user["email"])` gives every spelling its own budget: one inbox flooded by changing case (CWE-799).
+    async def test_the_budget_keys_the_stored_address_whatever_case_the_request_used(self, api, store, mailbox):
+        """Guard held by mutation testing: kills `budget-key` in tools/guard_mutations.py."""
+        await sign_up(api)  # its verification email: 1 of 2 this hour
+        spellings = ("ADA@example.com", "Ada@Example.COM", "  ada@EXAMPLE.com ", "aDa@example.CoM", "ada@example.com")
+        for spelling in spellings:
+            assert (await api.post("/auth/forgot-password", json={"email": spelling})).code == 204
+        await mail_to(mailbox, "ada@example.com", 2)
+        await sentinel(api, mailbox, 3)  # Ada's verification and one reset, and the sentinel's: no more
+        counts = [doc async for doc in store.send_counts.find({})]
+        assert sorted(doc["_id"].split(":")[0] for doc in counts) == sorted(
+            [digest("email", "ada@example.com"), digest("email", "sentinel@example.com")]
+        )

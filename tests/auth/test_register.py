@@ -5,6 +5,7 @@ import datetime as dt
 import re
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from tests.helpers import PASSWORD, USER_KEYS, assert_error, claims, error_fields
 
@@ -177,6 +178,23 @@ async def test_twelve_concurrent_registrations_make_one_account(api, store):
     # The losers' default organisations were removed again.
     assert await store.organisations.count_documents({}) == 1
     assert await store.memberships.count_documents({}) == 1
+
+
+@pytest.mark.gen_test
+async def test_a_registration_that_loses_the_email_race_leaves_no_organisation(api, services, store, monkeypatch):
+    """Guard held by mutation testing: kills a registration that loses the email race leaving its default
+    organisation behind."""
+
+    async def lost_race(document, *args, **kwargs):
+        raise DuplicateKeyError("E11000 duplicate key error collection: users index: email_unique", 11000)
+
+    monkeypatch.setattr(services.users.collection, "insert_one", lost_race)
+    response = await api.post(
+        "/auth/register", json={"name": "Ada Lovelace", "email": "ada@example.com", "password": PASSWORD}
+    )
+    assert_error(response, 422)
+    assert await store.organisations.count_documents({}) == 0
+    assert await store.memberships.count_documents({}) == 0
 
 
 @pytest.mark.parametrize("injected", [{"$ne": None}, {"$gt": ""}, ["a@b.co"], 5, None, True])

@@ -2,14 +2,19 @@
 
 import asyncio
 import datetime as dt
+import math
+import time
 
 import jwt
 import pytest
 from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
 
-from tests.helpers import PASSWORD, Store, assert_error, claims, error_fields
+from tests.helpers import PASSWORD, Store, assert_error, claims, error_fields, sign_up
 
 pytestmark = pytest.mark.gen_test
+
+WRONG = {"email": "ada@example.com", "password": "wrong password"}
 
 
 async def test_login_body_matches_the_contract(api):
@@ -210,6 +215,27 @@ async def test_logout_with_bearer_token_and_no_body(api):
     assert_error(await api.post("/auth/logout"), 401)
 
 
+@pytest.mark.gen_test
+async def test_change_password_keeps_only_the_caller_s_session(api, services, store):
+    """Guard held by mutation testing: kills the caller's session not kept, or the other sessions' refresh tokens
+    left stored."""
+    ada = await sign_up(api)
+    others = [(await api.login(email="ada@example.com"))["tokens"] for _ in range(2)]
+    bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
+    body = {"email": "ada@example.com", "password": PASSWORD, "newPassword": "a brand new password"}
+    assert (await api.post("/auth/change-password", json=body, token=ada.token)).code == 204
+    user_id = ObjectId(ada.id)
+    assert [s["_id"] for s in await store.sessions.find({"userId": user_id}).to_list(None)] == [
+        ObjectId(claims(ada.token)["sid"])
+    ]
+    for pair in others:
+        assert_error(await api.get("/users/user", token=pair["access"]["token"]), 401)
+        # Their refresh tokens are gone from the store too, not merely unusable.
+        assert await store.tokens.count_documents({"sessionId": ObjectId(claims(pair["access"]["token"])["sid"])}) == 0
+    assert await store.tokens.count_documents({"sessionId": ObjectId(claims(ada.token)["sid"])}) == 1
+    assert (await api.get("/users/user", token=bob.token)).code == 200  # another user's session is untouched
+
+
 class TestAttemptLimit:
     @pytest.fixture
     def settings_env(self):
@@ -256,6 +282,102 @@ class TestAttemptLimit:
             await api.post("/auth/login", json=wrong, headers={"X-Real-IP": "203.0.113.1"})
         assert_error(await api.post("/auth/login", json=wrong, headers={"X-Real-IP": "203.0.113.1"}), 429)
         assert_error(await api.post("/auth/login", json=wrong, headers={"X-Real-IP": "203.0.113.2"}), 401)
+
+
+class TestAttemptWindow:
+    @pytest.fixture
+    def settings_env(self):
+        return {"LOGIN_ATTEMPTS_LIMIT": "2", "LOGIN_ATTEMPTS_WINDOW_SECONDS": "600", "TRUST_PROXY": "true"}
+
+    @pytest.mark.gen_test
+    async def test_retry_after_is_the_rest_of_the_window_and_the_count_expires_with_it(self, api, services, store):
+        """Guard held by mutation testing: kills WindowCounter's window arithmetic (Retry-After, the window's start
+        and end) altered."""
+        await sign_up(api)
+        for _ in range(2):
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        before = time.time()
+        blocked = await api.post("/auth/login", json=WRONG)
+        assert_error(blocked, 429, "Too many login attempts, try again later")
+        window_end = (int(before) // 600 + 1) * 600
+        assert abs(int(blocked.headers["Retry-After"]) - math.ceil(window_end - before)) <= 2
+        # Two counters: this email from this address, and this address across all emails.
+        counters = await store.login_attempts.find({}).to_list(None)
+        assert len(counters) == 2
+        for counter in counters:
+            assert counter["count"] == 3
+            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.UTC)
+            assert counter["_id"].endswith(f":{window_end - 600}") and "ada" not in counter["_id"]
+
+    @pytest.mark.gen_test
+    async def test_the_address_is_the_last_forwarded_hop(self, api):
+        """Guard held by mutation testing: kills client_address taking a hop of X-Forwarded-For other than the last,
+        or not stripping it."""
+        await sign_up(api)
+        # nginx appends the peer it saw; whatever the client wrote before it is not believed.
+        for spoofed in ("10.0.0.1", "10.0.0.2"):
+            headers = {"X-Forwarded-For": f"{spoofed}, 203.0.113.9"}
+            assert_error(await api.post("/auth/login", json=WRONG, headers=headers), 401)
+        blocked = await api.post("/auth/login", json=WRONG, headers={"X-Forwarded-For": "10.0.0.3,203.0.113.9 "})
+        assert_error(blocked, 429)
+        assert (
+            await api.post(
+                "/auth/login",
+                json={**WRONG, "password": PASSWORD},
+                headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"},
+            )
+        ).code == 200
+
+    @pytest.mark.gen_test
+    async def test_without_forwarding_headers_the_peer_address_counts(self, api):
+        """Guard held by mutation testing: kills client_address's fallback to the peer address, or its stripping of
+        the headers, altered."""
+        await sign_up(api)
+        for _ in range(2):
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        # The same client named by nginx's header is the same counter.
+        assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Forwarded-For": "127.0.0.1"}), 429)
+        assert_error(await api.post("/auth/login", json=WRONG, headers={"X-Real-IP": " 127.0.0.1 "}), 429)
+
+    @pytest.mark.gen_test
+    async def test_a_lost_insert_race_still_counts_the_attempt(self, api, services, store, monkeypatch):
+        """Guard held by mutation testing: kills WindowCounter.count's retry after a DuplicateKeyError dropped."""
+        await sign_up(api)
+        collection = services.login_attempts.collection  # the service's own handle: patched below
+        real = collection.find_one_and_update
+        raced = []
+
+        async def first_insert_loses(*args, **kwargs):
+            if not raced:
+                raced.append(True)
+                await real(*args, **kwargs)  # the other request's insert
+                raise DuplicateKeyError("E11000 duplicate key error", 11000)
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(collection, "find_one_and_update", first_insert_loses)
+        # Two first attempts race (on the per-address counter, counted first) and its limit is 1: the
+        # loser's retry counts second, and is refused.
+        monkeypatch.setattr(services.login_attempts, "per_address", 1)
+        assert_error(await api.post("/auth/login", json=WRONG), 429)
+        assert raced and [doc["count"] for doc in await collection.find({}).to_list(None)] == [2]
+
+    @pytest.mark.gen_test
+    async def test_the_counter_expires_at_the_window_end_in_utc_whatever_the_local_zone(
+        self, api, services, store, monkeypatch
+    ):
+        """Guard held by mutation testing: kills the counter's expiresAt built in local time."""
+        await sign_up(api)
+        monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+5:30: a naive local time would be stored 5.5 h off
+        time.tzset()
+        try:
+            before = time.time()
+            assert_error(await api.post("/auth/login", json=WRONG), 401)
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+        window_end = (int(before) // 600 + 1) * 600
+        for counter in await store.login_attempts.find({}).to_list(None):
+            assert counter["expiresAt"] == dt.datetime.fromtimestamp(window_end, dt.UTC)
 
 
 class TestForwardedHeadersIgnoredByDefault:

@@ -3,11 +3,12 @@
 - A Content-Length of thousands of digits was a 500: Python's int() refuses strings over 4,300 digits."""
 
 import json
+import logging
 import time
 
 import pytest
 
-from tests.helpers import assert_error
+from tests.helpers import assert_error, sign_up
 from tests.wire import raw_exchange
 
 
@@ -170,3 +171,17 @@ def test_validation_cpu_is_bounded_for_every_body_shape(shape):
             validate(validator, trim_strings(instance, validator))
         assert refused.value.status == 422
         assert time.thread_time() - started < 0.02, shape  # was 0.05 to 0.9 s before the bound
+
+
+@pytest.mark.gen_test
+async def test_a_path_that_is_not_utf_8_is_400_and_logged_as_a_warning(api, caplog):
+    """Guard held by mutation testing: kills log_exception's line for Tornado's own 400 altered, or logged as an
+    error."""
+    ada = await sign_up(api)
+    with caplog.at_level(logging.INFO, logger="accounts.http"):
+        response = await api.get("/users/%FF%FE", token=ada.token)
+    assert_error(response, 400, "Bad Request")
+    (record,) = [r for r in caplog.records if r.name == "accounts.http"]
+    assert record.levelno == logging.WARNING
+    request_id = response.headers["X-Request-ID"]
+    assert record.getMessage() == f"400 Invalid unicode in url: b'\\xff\\xfe' request_id={request_id}"

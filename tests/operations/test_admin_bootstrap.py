@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tests.helpers import PASSWORD, claims
+from tests.helpers import PASSWORD, assert_error, claims
 
 pytestmark = pytest.mark.gen_test
 
@@ -42,3 +42,23 @@ async def test_existing_user_is_promoted_and_gets_the_admin_password(api, servic
     assert (await api.post("/auth/login", json={"email": "root@example.com", "password": PASSWORD})).code == 401
     assert admin["data"]["user"]["role"] == "admin"
     assert await store.users.count_documents({}) == 1
+
+
+# services/users.py Users.ensure_admin: returning when the account is already an admin without checking
+# ADMIN_PASSWORD against its hash (or not ending its sessions) would keep a leaked admin password, and the
+# sessions opened with it, working after the operator changed it and restarted (CWE-262, CWE-613).
+async def test_a_new_admin_password_at_restart_retires_the_old_one_and_its_sessions(api, services):
+    """Guard held by mutation testing: kills `admin-password` in tools/guard_mutations.py."""
+    email, name = "root@example.com", "Site Admin"
+    # The start-up bootstrap (services/container.py runs exactly this), over the one store, three start-ups.
+    await services.users.ensure_admin(email, "admin password 1", name)
+    old = await api.login(email, "admin password 1")
+    old_access, old_refresh = old["tokens"]["access"]["token"], old["tokens"]["refresh"]["token"]
+    await services.users.ensure_admin(email, "admin password 1", name)  # restarted, same password: nothing changes
+    assert (await api.get("/users/user", token=old_access)).code == 200
+    await services.users.ensure_admin(email, "admin password 2", name)  # restarted with the new password
+    assert_error(await api.post("/auth/login", json={"email": email, "password": "admin password 1"}), 401)
+    assert_error(await api.get("/users/user", token=old_access), 401)
+    assert_error(await api.post("/auth/refresh-tokens", json={"refreshToken": old_refresh}), 401)
+    new = await api.login(email, "admin password 2")
+    assert new["data"]["user"]["role"] == "admin"

@@ -3,7 +3,7 @@
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, USER_KEYS, assert_error
+from tests.helpers import PASSWORD, USER_KEYS, assert_error, sign_up
 from tests.organisations_fixtures import create_org, invitations, invite, join, leave, org_ids
 
 pytestmark = pytest.mark.gen_test
@@ -113,3 +113,16 @@ async def test_sharing_ends_when_the_other_user_leaves_every_shared_organisation
     else:
         await services.organisations.remove_user(ObjectId(second_id))  # what deleting an account does
     assert_error(await api.get(f"/api/users/{second_id}", token=token), 403)
+
+
+@pytest.mark.gen_test
+async def test_a_user_in_no_organisation_still_sees_themselves(api, services, store):
+    """Guard held by mutation testing: kills the caller's own record readable only through a shared organisation, or
+    a stranger's without one."""
+    ada = await sign_up(api)
+    bob = await sign_up(api, email="bob@example.com", name="Bob Marley")
+    await store.memberships.delete_many({"userId": ObjectId(ada.id)})
+    response = await api.get(f"/api/users/{ada.id}", token=ada.token)
+    assert response.code == 200 and response.json["data"]["id"] == ada.id
+    assert_error(await api.get(f"/api/users/{bob.id}", token=ada.token), 403)
+    assert_error(await api.get(f"/api/users/{ada.id}", token=bob.token), 403)

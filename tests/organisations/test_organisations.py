@@ -2,11 +2,12 @@
 Accepting, declining and leaving are in tests/organisations/test_invitations.py."""
 
 import asyncio
+import datetime as dt
 
 import pytest
 from bson import ObjectId
 
-from tests.helpers import PASSWORD, Held, assert_error, error_fields, sign_up
+from tests.helpers import PASSWORD, Held, assert_error, close_to, error_fields, now, sign_up
 from tests.organisations_fixtures import (
     INVITED,
     create_org,
@@ -310,3 +311,53 @@ async def test_a_create_racing_its_creators_deletion_leaves_nothing_of_the_organ
         assert await getattr(store, collection).count_documents({key: ObjectId(acme)}) == 0, collection
     assert acme not in await org_ids(api, member[0])
     assert await invitations(api, guest[0]) == []
+
+
+@pytest.mark.gen_test
+async def test_organisations_are_listed_in_the_order_they_were_joined(api, services, store):
+    """Guard held by mutation testing: kills the list's order (joining time, then id) altered, or a deleted
+    organisation listed."""
+    ada = await sign_up(api)
+    created = []
+    for name in ("Zeta", "Alpha", "Mid"):
+        response = await api.post("/api/organisations", json={"name": name}, token=ada.token)
+        created.append(response.json["data"]["orgId"])
+    # An organisation deleted behind its memberships' back is not listed.
+    await store.organisations.delete_one({"_id": ObjectId(created[1])})
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
+    # The order is the joining time, not the id: joined "Mid" first, then the default, then "Zeta".
+    memberships = store.memberships
+    for org_id, joined in ((created[2], 1), (None, 2), (created[0], 3)):
+        query = {"orgId": ObjectId(org_id)} if org_id else {"orgId": {"$nin": [ObjectId(i) for i in created]}}
+        when = dt.datetime(2026, 1, joined, tzinfo=dt.UTC)
+        await memberships.update_one(query, {"$set": {"createdAt": when}})
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Mid", "Ada's Organisation", "Zeta"]
+    # Joined at the same instant: by id, whatever order the store holds them in (the default's
+    # membership, the oldest id, is written back last).
+    await memberships.update_many({}, {"$set": {"createdAt": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}})
+    default = await memberships.find_one({"orgId": {"$nin": [ObjectId(i) for i in created]}})
+    await memberships.delete_one({"_id": default["_id"]})
+    await memberships.insert_one(default)
+    listed = (await api.get("/api/organisations", token=ada.token)).json["data"]["organisations"]
+    assert [org["name"] for org in listed] == ["Ada's Organisation", "Zeta", "Mid"]
+
+
+@pytest.mark.gen_test
+async def test_a_new_organisation_is_stored_with_exactly_its_fields(api, services, store):
+    """Guard held by mutation testing: kills a field of the stored organisation or of its membership altered, dropped
+    or added (mutmut)."""
+    ada = await sign_up(api)
+    response = await api.post("/api/organisations", json={"name": "Acme", "description": "Anvils"}, token=ada.token)
+    org_id = ObjectId(response.json["data"]["orgId"])
+    stored_org = await store.organisations.find_one({"_id": org_id})
+    assert set(stored_org) == {"_id", "name", "description", "createdBy", "createdAt"}
+    assert (stored_org["name"], stored_org["description"], stored_org["createdBy"]) == (
+        "Acme",
+        "Anvils",
+        ObjectId(ada.id),
+    )
+    assert close_to(stored_org["createdAt"], now())
+    membership = await store.memberships.find_one({"orgId": org_id})
+    assert membership["userId"] == ObjectId(ada.id) and membership["createdAt"] == stored_org["createdAt"]

@@ -225,3 +225,27 @@ async def test_an_admins_retry_finishes_a_deletion_that_failed_midway(api, servi
     assert response.code == 204 and response.body == b""
     await assert_erased(api, services, ada, other, org_id)
     assert_error(await api.delete(f"/users/{ada.id}", token=admin.token), 404)  # nothing left to finish
+
+
+# services/users.py Users.delete: `if actor["_id"] == user["_id"] and actor["role"] != "admin"` (an admin's own
+# deletion waved through) would let a stolen admin token alone erase the admin account (CWE-620).
+async def test_an_admin_deleting_their_own_account_needs_their_password(api, services, store):
+    """Guard held by mutation testing: kills `admin-self-delete` in tools/guard_mutations.py."""
+    admin = await make_admin(api, services)
+    ada = await sign_up(api)
+    before = await stored(services, admin.id)
+    for method in (api.post, api.delete):
+        assert error_fields(await method(f"/users/{admin.id}", token=admin.token, json={})) == {
+            "password": "is required"
+        }
+        assert_error(
+            await method(f"/users/{admin.id}", token=admin.token, json={"password": "a guess at it"}),
+            401,
+            "Authentication failed",
+        )
+    assert await stored(services, admin.id) == before
+    assert await store.sessions.count_documents({"userId": ObjectId(admin.id)}) == 1
+    # Deleting someone else needs none (the contract), and their own with the password works.
+    assert (await api.delete(f"/users/{ada.id}", token=admin.token)).code == 204
+    assert (await api.delete(f"/users/{admin.id}", token=admin.token, json={"password": PASSWORD})).code == 204
+    assert await stored(services, admin.id) is None

@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from models import budgets, login_attempts, organisations, outbox, photos, sessions, users
 
 PASSWORD = "correct horse battery"
+# The User-Agent of the tests' own requests (tests/conftest.py), as a session made by one records it.
+TEST_AGENT = "accounts-tests"
 
 
 class Response:

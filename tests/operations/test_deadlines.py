@@ -56,6 +56,7 @@ class TestOutage:
         yield client
         client.close()
 
+    @pytest.mark.heavy  # the 300 ms budget waited out, twice over for some
     @pytest.mark.gen_test(timeout=60)
     async def test_fifty_concurrent_requests_all_answer_503_and_the_bound_holds(self, api, services, caplog):
         body = {"email": "a@example.com", "password": "password-123"}
@@ -75,6 +76,7 @@ class TestOutage:
         assert not [r for r in caplog.records if r.name == "accounts.http" and r.levelno >= logging.ERROR]
 
 
+@pytest.mark.heavy  # pymongo's server selection waits out half a second before it gives up
 @pytest.mark.gen_test(timeout=30)
 async def test_the_budget_reaches_motors_thread():
     # Motor runs the call on its thread pool with the context copied (motor/frameworks/asyncio run_on_executor):

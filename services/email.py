@@ -467,7 +467,7 @@ def compose(settings, message: dict) -> EmailMessage:
     email = EmailMessage(policy=POLICY)
     # Built as an Address, never by pasting strings: a display name cannot inject headers (CWE-93).
     email["From"] = Address(display_name=settings.app_name, addr_spec=address)
-    email["To"] = message["to"]
+    email["To"] = Address(addr_spec=message["to"])
     email["Subject"] = message["subject"]
     # Gmail and others reject or junk mail without these two; a relay should not have to add them.
     email["Message-ID"] = make_msgid(idstring=str(message["_id"]), domain=address.rpartition("@")[2] or None)

@@ -9,6 +9,11 @@ import re
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Installed by .ci/run (npm install --prefix .cache/axe axe-core@<pinned>).
+AXE = os.path.join(ROOT, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
+# The sizes each page is checked at: (width, height, mobile emulation).
+VIEWPORTS = {"phone": (390, 844, True), "desktop": (1280, 900, False)}
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # Headless, and nothing that calls out: the test machine only reaches the service (and package registries).
 CHROMIUM_FLAGS = (
@@ -42,6 +47,15 @@ def browser(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def axe_source():
+    """axe-core's script, for check_page; the test is skipped where it is not installed."""
+    if not os.path.exists(AXE):
+        pytest.skip(f"{AXE} missing: npm install --prefix .cache/axe axe-core (.ci/run does)")
+    with open(AXE, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def wait_until(driver, condition, timeout: float = 30, ignored_exceptions=None):

@@ -7,7 +7,6 @@ the past, and run.py's embedded store lives in its own process. Chromium is driv
 
 import asyncio
 import datetime as dt
-import os
 from functools import partial
 
 import pytest
@@ -17,14 +16,11 @@ from selenium.webdriver.common.by import By
 
 from services.sessions import hash_token
 from tests.account_security_fixtures import SUPPORT, mail_to, taken_over, verified_account
-from tests.browser import check_page, wait_until
+from tests.browser import VIEWPORTS, check_page, wait_until
 from tests.helpers import PASSWORD, sign_up
 
 pytestmark = pytest.mark.slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AXE = os.path.join(ROOT, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
-VIEWPORTS = {"phone": (390, 844, True), "desktop": (1280, 900, False)}
 CLIENT_URL = "https://board.example.com"
 UNDO = "/email-change/undo"
 
@@ -39,14 +35,6 @@ def settings_env(smtp_env, http_port):
         "CLIENT_URL": CLIENT_URL,
         "SUPPORT_EMAIL": SUPPORT,
     }
-
-
-@pytest.fixture(scope="module")
-def axe_source():
-    if not os.path.exists(AXE):
-        pytest.skip(f"{AXE} missing: npm install --prefix .cache/axe axe-core (.ci/run does)")
-    with open(AXE, encoding="utf-8") as handle:
-        return handle.read()
 
 
 class Person:

@@ -3,23 +3,18 @@ against a real run.py mailing a real SMTP server: used, expired and unknown link
 errors (text, focus, aria-invalid), a double submit, Back and reload after success; axe-core on every page.
 Set SCREENSHOTS_DIR to keep a screenshot of each page."""
 
-import os
 import time
 
 import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
-from tests.browser import check_page, wait_until
+from tests.browser import VIEWPORTS, check_page, wait_until
 from tests.helpers import PASSWORD, free_port, link_token, smtp_server, text_part
 from tests.service_process import running
 
 pytestmark = pytest.mark.slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Installed by .ci/run (npm install --prefix .cache/axe axe-core@<pinned>).
-AXE = os.path.join(ROOT, ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
-VIEWPORTS = {"phone": (390, 844, True), "desktop": (1280, 900, False)}
 NEW_PASSWORD = "a brand new password"
 CLIENT_URL = "https://board.example.com"
 
@@ -55,14 +50,6 @@ def viewport(request, browser):
     )
     browser.delete_all_cookies()
     return request.param
-
-
-@pytest.fixture(scope="module")
-def axe_source():
-    if not os.path.exists(AXE):
-        pytest.skip(f"{AXE} missing: npm install --prefix .cache/axe axe-core (.ci/run does)")
-    with open(AXE, encoding="utf-8") as handle:
-        return handle.read()
 
 
 class Person:

@@ -75,9 +75,19 @@ class Person:
             assert time.monotonic() < deadline, f"expected {count} emails to {self.email}, got {len(mine)}"
             time.sleep(0.05)
 
+    def login(self, password: str = PASSWORD) -> dict:
+        """Sign in through the API (200 asserted); the answer's body."""
+        response = self.service.request("POST", "/auth/login", json={"email": self.email, "password": password})
+        assert response.code == 200, response
+        return response.json
+
     def verified(self) -> bool:
-        login = self.service.request("POST", "/auth/login", json={"email": self.email, "password": PASSWORD})
-        return login.json["data"]["user"]["isEmailVerified"]
+        return self.login()["data"]["user"]["isEmailVerified"]
+
+    def reset_link(self) -> str:
+        """Ask for a password reset; the link in the email (the second, after the verification)."""
+        self.service.request("POST", "/auth/forgot-password", json={"email": self.email})
+        return self.link(self.mail(2)[1], "reset-password")
 
     def link(self, message, path: str) -> str:
         link = f"{self.service.url}/{path}?token={link_token(message, path)}"
@@ -169,8 +179,7 @@ def test_an_unknown_verify_link_offers_a_new_one_and_errors_keep_focus_and_text(
 
 def test_a_reset_with_a_mistake_then_a_double_submit_then_back_and_reload(person):
     person.register()
-    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
-    link = person.link(person.mail(2)[1], "reset-password")
+    link = person.reset_link()
     person.open(link, "Choose a new password")
     person.field("password").send_keys(NEW_PASSWORD)
     person.field("confirm").send_keys("a brand new passwort")
@@ -197,14 +206,12 @@ def test_a_reset_with_a_mistake_then_a_double_submit_then_back_and_reload(person
     person.driver.back()  # the link's page, in the browser that used it: done, no form, no resubmission page
     person.sees("Your password has been changed")
     assert person.driver.find_elements(By.CSS_SELECTOR, "input[type=password]") == []
-    login = person.service.request("POST", "/auth/login", json={"email": person.email, "password": NEW_PASSWORD})
-    assert login.code == 200, login
+    person.login(NEW_PASSWORD)
 
 
 def test_used_and_unknown_reset_links_offer_the_new_link_form_at_once(person):
     person.register()
-    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
-    link = person.link(person.mail(2)[1], "reset-password")
+    link = person.reset_link()
     token = link.rsplit("=", 1)[1]
     used = person.service.request("POST", f"/auth/reset-password?token={token}", json={"password": NEW_PASSWORD})
     assert used.code == 204, used
@@ -244,8 +251,7 @@ def test_a_mistyped_link_shows_a_page_with_the_ways_on(person):
 
 def test_the_reset_form_names_the_account_and_shows_the_passwords_on_request(person):
     person.register()
-    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
-    person.open(person.link(person.mail(2)[1], "reset-password"), "Choose a new password")
+    person.open(person.reset_link(), "Choose a new password")
     assert person.driver.find_element(By.CSS_SELECTOR, "strong.account").text == person.email
     username = person.driver.find_element(By.CSS_SELECTOR, "input[autocomplete=username]")
     assert username.get_attribute("value") == person.email and not username.is_displayed()
@@ -263,14 +269,12 @@ def test_the_reset_form_names_the_account_and_shows_the_passwords_on_request(per
     toggle.click()  # shown when sent: the fields are password fields again on the way out
     person.submit()
     person.sees("Your password has been changed")
-    login = person.service.request("POST", "/auth/login", json={"email": person.email, "password": NEW_PASSWORD})
-    assert login.code == 200, login
+    person.login(NEW_PASSWORD)
 
 
 def test_without_javascript_the_reset_form_has_no_dead_toggle_and_still_works(person):
     person.register()
-    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
-    link = person.link(person.mail(2)[1], "reset-password")
+    link = person.reset_link()
     person.open(link, "Choose a new password")  # checked with axe while scripts run
     person.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
     try:
@@ -285,14 +289,12 @@ def test_without_javascript_the_reset_form_has_no_dead_toggle_and_still_works(pe
         wait_until(person.driver, heading("Your password has been changed"), ignored_exceptions=(WebDriverException,))
     finally:
         person.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
-    login = person.service.request("POST", "/auth/login", json={"email": person.email, "password": NEW_PASSWORD})
-    assert login.code == 200, login
+    person.login(NEW_PASSWORD)
 
 
 def test_a_reset_link_used_on_another_device_says_sign_in(person):
     person.register()
-    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
-    link = person.link(person.mail(2)[1], "reset-password")
+    link = person.reset_link()
     # The phone changed the password; the laptop opens the same link afterwards.
     used = person.service.request(
         "POST", f"/auth/reset-password?token={link.rsplit('=', 1)[1]}", json={"password": NEW_PASSWORD}
@@ -325,8 +327,7 @@ def test_check_your_email_repeats_the_address_and_a_domain_without_a_dot_is_refu
 
 def test_an_expired_form_offers_a_way_back(person):
     person.register()
-    person.service.request("POST", "/auth/forgot-password", json={"email": person.email})
-    person.open(person.link(person.mail(2)[1], "reset-password"), "Choose a new password")
+    person.open(person.reset_link(), "Choose a new password")
     person.driver.delete_all_cookies()  # the browser dropped its cookies while the form was open
     person.field("password").send_keys(NEW_PASSWORD)
     person.field("confirm").send_keys(NEW_PASSWORD)

@@ -20,6 +20,8 @@ from tests.users_fixtures import make_admin
 pytestmark = pytest.mark.gen_test
 
 NEW_PASSWORD = "a brand new password"
+# Ada's change-password body: her password, then the new one.
+CHANGE = {"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD}
 APP = "https://app.example.com"
 
 
@@ -42,7 +44,7 @@ async def change_password_raced_by_a_role_change(api, services, monkeypatch, ada
         api.post(
             "/auth/change-password",
             token=mine.access,
-            json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+            json=CHANGE,
         )
     )
     await asyncio.wait_for(held.reached.wait(), 10)
@@ -118,7 +120,7 @@ async def test_a_password_change_whose_cleanup_fails_leaves_no_other_session(api
     changed = await api.post(
         "/auth/change-password",
         token=mine.access,
-        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        json=CHANGE,
     )
     # The change is made (one write): the client is told so, though the cleanup failed.
     assert changed.code == 204, changed
@@ -167,7 +169,7 @@ async def test_when_keeping_the_callers_session_fails_the_caller_is_signed_out_t
     changed = await api.post(
         "/auth/change-password",
         token=mine.access,
-        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        json=CHANGE,
     )
     assert changed.code == 204, changed
     monkeypatch.undo()
@@ -198,7 +200,7 @@ async def test_a_refresh_token_copied_inside_the_grace_window_dies_with_the_pass
     changed = await api.post(
         "/auth/change-password",
         token=victim.access,
-        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        json=CHANGE,
     )
     assert changed.code == 204, changed
     assert_error(await api.get("/users/user", token=thief_access), 401)
@@ -242,7 +244,7 @@ async def test_a_cookie_caller_keeps_its_cookie_and_no_token_pair(api, services)
     mine, other = await Device.login(api), await Device.login(api)
     changed = await api.post(
         "/auth/change-password",
-        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        json=CHANGE,
         headers={"Cookie": f"session={mine.cookie}", "Origin": APP},
     )
     assert changed.code == 204, changed
@@ -337,7 +339,7 @@ async def test_sessions_from_before_epochs_stay_valid_until_the_next_change(api,
     changed = await api.post(
         "/auth/change-password",
         token=mine.access,
-        json={"email": "ada@example.com", "password": PASSWORD, "newPassword": NEW_PASSWORD},
+        json=CHANGE,
     )
     assert changed.code == 204
     await assert_ended(api, old)
